@@ -1,0 +1,155 @@
+//! The `nonstop` binary: run a bot, run the Slack simulator, or watch the demo.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nonstop",
+    version,
+    about = "A Slack bot runtime that stays online"
+)]
+struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "text",
+        env = "NONSTOP_LOG_FORMAT"
+    )]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the bot with SLACK_APP_TOKEN, SLACK_BOT_TOKEN and optional SLACK_API_URL.
+    Run,
+    /// Run the Slack simulator.
+    Sim {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 3030)]
+        port: u16,
+        /// Also send `ping N` messages into channel C0DEMO at this rate (per second).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Start the simulator and a bot, play every fault, and report what the bot lost.
+    Demo {
+        /// Length of the fault schedule in seconds.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Messages per second the simulated users send.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run => run().await,
+            Command::Sim { port, rate } => sim(port, rate).await,
+            Command::Demo { secs, rate } => demo::run(secs, rate).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", nonstop_web::redact(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Demo { .. } => "warn,nonstop_cli=info",
+        _ => "info",
+    };
+    let filter = EnvFilter::try_from_env("NONSTOP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+    // A panic message may quote user data; never let it print a token.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("panic: {}", nonstop_web::redact(&info.to_string()));
+    }));
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = nonstop::Config::from_env()?;
+    let app = nonstop::App::new(config);
+    app.run(shutdown_signal())
+        .await
+        .context("the bot stopped")?;
+    Ok(())
+}
+
+async fn sim(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let sim = nonstop_sim::Sim::bind(addr, nonstop_sim::SimConfig::default())
+        .await
+        .with_context(|| format!("could not listen on {addr}"))?;
+    let config = sim.config();
+    println!("Slack simulator on http://{}", sim.addr());
+    println!("  SLACK_API_URL={}", sim.api_url());
+    println!("  SLACK_APP_TOKEN={}", config.app_token);
+    println!("  SLACK_BOT_TOKEN={}", config.bot_token);
+    println!("  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted");
+    let generator = rate.map(|r| nonstop_sim::spawn_generator(&sim, "C0DEMO", r, None));
+    shutdown_signal().await;
+    if let Some(generator) = generator {
+        generator.abort();
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,12 @@
+//! Slack wire types shared by the nonstop runtime and its simulator.
+//!
+//! Everything here is plain data: serde types with no I/O and no async runtime. Types are
+//! lenient on purpose. Slack adds fields and envelope types without notice, so unknown fields
+//! are ignored and unknown kinds land in an `Other`/`Unknown` variant instead of failing.
+
+pub mod events;
+pub mod socket_mode;
+pub mod web;
+
+pub use events::{EventCallback, MessageEvent};
+pub use socket_mode::{Ack, DisconnectReason, EnvelopeKind, FrameHead, ParsedFrame};

@@ -1,0 +1,168 @@
+//! The faults the simulator can inject, from Rust or as JSON on `POST /_sim/fault`.
+
+use serde::{Deserialize, Serialize};
+
+/// Which live socket a fault hits: `None` means the oldest, `Some(n)` the n-th oldest.
+pub type Target = Option<usize>;
+
+/// One fault. Socket faults hit one live socket; endpoint faults change how the simulator
+/// answers from now on, for a while or until [`Fault::Heal`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Drop the TCP connection with no WebSocket close frame (what browsers call 1006).
+    Drop {
+        #[serde(default)]
+        target: Target,
+    },
+    /// Drop every live socket at once, abruptly.
+    DropAll,
+    /// Keep the socket open but let nothing flow either way: no frames, no pings, no pongs.
+    HalfOpen {
+        #[serde(default)]
+        target: Target,
+    },
+    /// The connect path fails for `secs`: `apps.connections.open` answers HTTP 503 for the
+    /// first third, `ok:false internal_error` for the second, and hands out URLs whose
+    /// WebSocket upgrade is refused for the last. With `drop_all`, every live socket is also
+    /// dropped when the outage starts.
+    Outage {
+        secs: f64,
+        #[serde(default)]
+        drop_all: bool,
+    },
+    /// `disconnect` `warning`, then a close frame `close_after_secs` later (Slack: about 10 s).
+    DisconnectWarning {
+        #[serde(default)]
+        target: Target,
+        #[serde(default = "default_warning_secs")]
+        close_after_secs: f64,
+    },
+    /// `disconnect` `refresh_requested` with no warning, then a close frame `close_after_secs` later.
+    Refresh {
+        #[serde(default)]
+        target: Target,
+        #[serde(default = "default_refresh_secs")]
+        close_after_secs: f64,
+    },
+    /// `apps.connections.open` answers HTTP 429 with `Retry-After: secs` until `secs` have passed.
+    /// With `drop_all`, every live socket is dropped as the limit starts.
+    RateLimit {
+        secs: u64,
+        #[serde(default)]
+        drop_all: bool,
+    },
+    /// `disconnect` `too_many_websockets` on a socket, which is then closed.
+    TooManyWebsockets {
+        #[serde(default)]
+        target: Target,
+    },
+    /// Socket Mode switched off: `disconnect` `link_disabled` on every socket, then close.
+    LinkDisabled,
+    /// The app token is revoked: every socket closes and `apps.connections.open` answers
+    /// `ok:false` with `code` (`invalid_auth`, `token_revoked`, …) until healed.
+    RevokeToken {
+        #[serde(default = "default_revoke_code")]
+        code: String,
+    },
+    /// A text frame that is not JSON.
+    Malformed {
+        #[serde(default)]
+        target: Target,
+    },
+    /// A binary frame, which Socket Mode never uses.
+    Binary {
+        #[serde(default)]
+        target: Target,
+    },
+    /// A text frame of `bytes` bytes.
+    Oversized {
+        #[serde(default)]
+        target: Target,
+        #[serde(default = "default_oversized_bytes")]
+        bytes: usize,
+    },
+    /// An envelope of a type Slack has not invented yet; it must still be acked.
+    UnknownEnvelope {
+        #[serde(default)]
+        target: Target,
+    },
+    /// A WebSocket close frame with this code and reason.
+    CloseFrame {
+        #[serde(default)]
+        target: Target,
+        code: u16,
+        #[serde(default)]
+        reason: String,
+    },
+    /// Every Web API answer (except `apps.connections.open`) is delayed by `millis`.
+    SlowWebApi { millis: u64 },
+    /// Clear every lasting fault: outage, rate limit, revoked token, slow Web API.
+    Heal,
+}
+
+fn default_warning_secs() -> f64 {
+    10.0
+}
+
+fn default_refresh_secs() -> f64 {
+    1.0
+}
+
+fn default_revoke_code() -> String {
+    "token_revoked".to_owned()
+}
+
+fn default_oversized_bytes() -> usize {
+    2 * 1024 * 1024
+}
+
+impl Fault {
+    /// A short name for logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Drop { .. } => "drop",
+            Self::DropAll => "drop_all",
+            Self::HalfOpen { .. } => "half_open",
+            Self::Outage { .. } => "outage",
+            Self::DisconnectWarning { .. } => "disconnect_warning",
+            Self::Refresh { .. } => "refresh",
+            Self::RateLimit { .. } => "rate_limit",
+            Self::TooManyWebsockets { .. } => "too_many_websockets",
+            Self::LinkDisabled => "link_disabled",
+            Self::RevokeToken { .. } => "revoke_token",
+            Self::Malformed { .. } => "malformed",
+            Self::Binary { .. } => "binary",
+            Self::Oversized { .. } => "oversized",
+            Self::UnknownEnvelope { .. } => "unknown_envelope",
+            Self::CloseFrame { .. } => "close_frame",
+            Self::SlowWebApi { .. } => "slow_web_api",
+            Self::Heal => "heal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_read_from_json_with_defaults() {
+        let fault: Fault = serde_json::from_str(r#"{"kind":"disconnect_warning"}"#).unwrap();
+        assert_eq!(
+            fault,
+            Fault::DisconnectWarning {
+                target: None,
+                close_after_secs: 10.0
+            }
+        );
+        let fault: Fault = serde_json::from_str(r#"{"kind":"outage","secs":3}"#).unwrap();
+        assert_eq!(
+            fault,
+            Fault::Outage {
+                secs: 3.0,
+                drop_all: false
+            }
+        );
+    }
+}

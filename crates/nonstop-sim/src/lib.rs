@@ -1,0 +1,475 @@
+//! A Slack simulator for tests, demos and local development.
+//!
+//! It serves the Web API subset a bot calls (`auth.test`, `apps.connections.open`,
+//! `chat.postMessage`), a Socket Mode WebSocket server (hello, envelopes, acks, server pings,
+//! redelivery of unacked envelopes with `retry_attempt`/`retry_reason`, distribution across
+//! sockets), an event generator, a record of everything the bot posted, and a fault plan
+//! driven from Rust ([`Sim::inject`]) or over HTTP (`POST /_sim/fault`).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = nonstop_sim::Sim::start(nonstop_sim::SimConfig::default()).await?;
+//! println!("point SLACK_API_URL at {}", sim.api_url());
+//! sim.send_message(nonstop_sim::MessageSpec::new("C1", "U1", "ping 1"));
+//! # Ok(()) }
+//! ```
+
+mod control;
+mod fault;
+mod socket;
+mod state;
+mod web_api;
+
+pub use fault::{Fault, Target};
+pub use state::{AckRecord, PostedMessage, SimStats};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use state::{Shared, SocketCommand};
+
+/// How the simulated workspace behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The app-level token `apps.connections.open` accepts.
+    pub app_token: String,
+    /// The bot token the other methods accept.
+    pub bot_token: String,
+    pub team_id: String,
+    pub app_id: String,
+    pub bot_user_id: String,
+    pub bot_id: String,
+    /// An envelope not acked within this is sent again (Slack: about 3 s).
+    pub redelivery_after: Duration,
+    /// Redeliveries before an envelope is given up on (Slack: 3).
+    pub max_redeliveries: u32,
+    /// How often the server pings each socket.
+    pub server_ping_interval: Duration,
+    /// Announced in `hello` as `approximate_connection_time`.
+    pub approximate_connection_time: Duration,
+    /// How long a half-open socket is held before the server lets it go.
+    pub half_open_hold: Duration,
+    /// Deliver the bot's own posts back to it as message events, as Slack does.
+    pub echo_bot_messages: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            app_token: "xapp-1-A0SIM-0000-simulatedapptoken".to_owned(),
+            bot_token: "xoxb-0000-0000-simulatedbottoken".to_owned(),
+            team_id: "T0SIM".to_owned(),
+            app_id: "A0SIM".to_owned(),
+            bot_user_id: "U0BOT".to_owned(),
+            bot_id: "B0BOT".to_owned(),
+            redelivery_after: Duration::from_secs(3),
+            max_redeliveries: 3,
+            server_ping_interval: Duration::from_secs(5),
+            approximate_connection_time: Duration::from_secs(18060),
+            half_open_hold: Duration::from_secs(30),
+            echo_bot_messages: true,
+        }
+    }
+}
+
+/// A message a simulated user sends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageSpec {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+    #[serde(default)]
+    pub thread_ts: Option<String>,
+}
+
+impl MessageSpec {
+    pub fn new(channel: &str, user: &str, text: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            user: user.to_owned(),
+            text: text.to_owned(),
+            thread_ts: None,
+        }
+    }
+
+    #[must_use]
+    pub fn in_thread(mut self, thread_ts: &str) -> Self {
+        self.thread_ts = Some(thread_ts.to_owned());
+        self
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// A running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Sim {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// Starts a simulator on a free loopback port.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    /// Starts a simulator on `addr`.
+    pub async fn bind(addr: SocketAddr, config: SimConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let app = AppState {
+            shared: Arc::clone(&shared),
+            addr,
+            shutdown: shutdown_rx.clone(),
+        };
+        let router = Router::new()
+            .route("/api/{method}", post(web_api::call).get(web_api::call))
+            .route("/link", get(web_api::link))
+            .route("/link/", get(web_api::link))
+            .merge(control::routes())
+            .with_state(app);
+        let redelivery = Arc::clone(&shared);
+        let mut redelivery_stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => redelivery.redeliver_due(),
+                    _ = redelivery_stop.changed() => return,
+                }
+            }
+        });
+        let mut server_stop = shutdown_rx;
+        let server = tokio::spawn(async move {
+            let stop = async move {
+                let _ = server_stop.changed().await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(%error, "simulator server failed");
+            }
+        });
+        tracing::info!(%addr, "Slack simulator listening");
+        Ok(Self {
+            shared,
+            addr,
+            shutdown,
+            server: Some(server),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Web API root to give a bot as `SLACK_API_URL`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/", self.addr)
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// A simulated user posts a message; the bot receives it as an `events_api` envelope.
+    /// Returns the event id.
+    pub fn send_message(&self, spec: MessageSpec) -> String {
+        enqueue_message(&self.shared, &spec, None, None)
+    }
+
+    /// Sends any envelope, e.g. `slash_commands` or `interactive`. Returns its envelope id.
+    pub fn send_envelope(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        accepts_response_payload: bool,
+    ) -> String {
+        self.shared
+            .enqueue_envelope(kind, payload, accepts_response_payload)
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        apply_fault(&self.shared, fault);
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.shared.stats()
+    }
+
+    pub fn posted(&self) -> Vec<PostedMessage> {
+        self.shared.lock().posted.clone()
+    }
+
+    pub fn acks(&self) -> Vec<AckRecord> {
+        self.shared.lock().acks.clone()
+    }
+
+    /// Waits until `check` holds for the simulator's stats; true when it did within `timeout`.
+    pub async fn wait_for_stats(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&SimStats) -> bool,
+    ) -> bool {
+        state::wait_until(&self.shared, timeout, |shared| check(&shared.stats())).await
+    }
+
+    /// Waits until the bot has posted a message matching `check`, and returns it.
+    pub async fn wait_for_post(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&PostedMessage) -> bool,
+    ) -> Option<PostedMessage> {
+        let mut found = None;
+        state::wait_until(&self.shared, timeout, |shared| {
+            found = shared.lock().posted.iter().find(|p| check(p)).cloned();
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
+    /// Stops the server and closes every socket with a close frame.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Builds a `message` event as Slack's Events API would and queues it for delivery.
+pub(crate) fn enqueue_message(
+    shared: &Shared,
+    spec: &MessageSpec,
+    bot_id: Option<String>,
+    ts: Option<String>,
+) -> String {
+    let ts = ts.unwrap_or_else(|| shared.next_ts());
+    let event_id = format!("Ev{:010}", shared.next_id());
+    let config = &shared.config;
+    let mut event = serde_json::json!({
+        "type": "message",
+        "channel": spec.channel,
+        "channel_type": "channel",
+        "user": spec.user,
+        "text": spec.text,
+        "ts": ts,
+        "event_ts": ts,
+        "team": config.team_id,
+    });
+    if let Some(thread_ts) = &spec.thread_ts {
+        event["thread_ts"] = thread_ts.clone().into();
+    }
+    if let Some(bot_id) = bot_id {
+        event["bot_id"] = bot_id.into();
+    }
+    let payload = serde_json::json!({
+        "type": "event_callback",
+        "token": "deprecated-verification-token",
+        "team_id": config.team_id,
+        "api_app_id": config.app_id,
+        "event": event,
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "event_context": format!("EC{event_id}"),
+        "authorizations": [{
+            "enterprise_id": null,
+            "team_id": config.team_id,
+            "user_id": config.bot_user_id,
+            "is_bot": true,
+            "is_enterprise_install": false,
+        }],
+        "is_ext_shared_channel": false,
+    });
+    shared.enqueue_envelope("events_api", payload, false);
+    event_id
+}
+
+pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
+    tracing::info!(fault = fault.name(), "sim: injecting fault");
+    let now = Instant::now();
+    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
+    let mut inner = shared.lock();
+    let live = Shared::live_ids(&inner);
+    let pick = |target: Target| live.get(target.unwrap_or(0)).copied();
+    let mut orders: Vec<(u64, SocketCommand)> = Vec::new();
+    let drop_all = |orders: &mut Vec<(u64, SocketCommand)>| {
+        orders.extend(live.iter().map(|id| (*id, SocketCommand::Drop)));
+    };
+    match fault {
+        Fault::Drop { target } => orders.extend(pick(target).map(|id| (id, SocketCommand::Drop))),
+        Fault::DropAll => drop_all(&mut orders),
+        Fault::HalfOpen { target } => {
+            orders.extend(pick(target).map(|id| (id, SocketCommand::HalfOpen)));
+        }
+        Fault::Outage {
+            secs: s,
+            drop_all: all,
+        } => {
+            inner.faults.outage = Some((now, now + secs(s)));
+            if all {
+                drop_all(&mut orders);
+            }
+        }
+        Fault::DisconnectWarning {
+            target,
+            close_after_secs,
+        } => orders.extend(pick(target).map(|id| {
+            let close_after = secs(close_after_secs);
+            (
+                id,
+                SocketCommand::Disconnect {
+                    reason: "warning".into(),
+                    close_after,
+                },
+            )
+        })),
+        Fault::Refresh {
+            target,
+            close_after_secs,
+        } => orders.extend(pick(target).map(|id| {
+            let close_after = secs(close_after_secs);
+            (
+                id,
+                SocketCommand::Disconnect {
+                    reason: "refresh_requested".into(),
+                    close_after,
+                },
+            )
+        })),
+        Fault::RateLimit {
+            secs: s,
+            drop_all: all,
+        } => {
+            inner.faults.rate_limited_until = Some(now + Duration::from_secs(s.min(86_400)));
+            if all {
+                drop_all(&mut orders);
+            }
+        }
+        Fault::TooManyWebsockets { target } => orders.extend(pick(target).map(|id| {
+            let close_after = Duration::from_millis(200);
+            (
+                id,
+                SocketCommand::Disconnect {
+                    reason: "too_many_websockets".into(),
+                    close_after,
+                },
+            )
+        })),
+        Fault::LinkDisabled => orders.extend(live.iter().map(|id| {
+            let close_after = Duration::from_millis(200);
+            (
+                *id,
+                SocketCommand::Disconnect {
+                    reason: "link_disabled".into(),
+                    close_after,
+                },
+            )
+        })),
+        Fault::RevokeToken { code } => {
+            inner.faults.revoked = Some(code);
+            orders.extend(live.iter().map(|id| {
+                (
+                    *id,
+                    SocketCommand::Close {
+                        code: 1000,
+                        reason: String::new(),
+                    },
+                )
+            }));
+        }
+        Fault::Malformed { target } => orders.extend(pick(target).map(|id| {
+            (
+                id,
+                SocketCommand::Text(r#"{"type":"events_api","envelope_id":"#.to_owned()),
+            )
+        })),
+        Fault::Binary { target } => orders.extend(
+            pick(target).map(|id| (id, SocketCommand::Binary(vec![0xde, 0xad, 0xbe, 0xef]))),
+        ),
+        Fault::Oversized { target, bytes } => orders.extend(pick(target).map(|id| {
+            let padding = "x".repeat(bytes.min(64 * 1024 * 1024));
+            let text = format!(r#"{{"type":"sim_padding","padding":"{padding}"}}"#);
+            (id, SocketCommand::Text(text))
+        })),
+        Fault::UnknownEnvelope { target: _ } => {
+            drop(inner);
+            shared.enqueue_envelope("sim_future_envelope", serde_json::json!({"x": 1}), false);
+            return;
+        }
+        Fault::CloseFrame {
+            target,
+            code,
+            reason,
+        } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
+        Fault::SlowWebApi { millis } => {
+            inner.faults.slow_web_api = Some(Duration::from_millis(millis));
+        }
+        Fault::Heal => inner.faults = state::Faults::default(),
+    }
+    for (id, order) in orders {
+        if let Some(socket) = inner.sockets.get(&id) {
+            let _ = socket.commands.try_send(order);
+        }
+    }
+    drop(inner);
+    shared.notify();
+}
+
+/// Sends `ping N` messages at `per_second` into `channel` until the returned handle is
+/// aborted or `count` messages went out. Returns the texts sent through `sent`.
+pub fn spawn_generator(
+    sim: &Sim,
+    channel: &str,
+    per_second: f64,
+    count: Option<u64>,
+) -> JoinHandle<u64> {
+    let shared = Arc::clone(&sim.shared);
+    let channel = channel.to_owned();
+    let period = Duration::from_secs_f64(1.0 / per_second.clamp(0.01, 1_000_000.0));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0u64;
+        while count.is_none_or(|c| sent < c) {
+            tick.tick().await;
+            sent += 1;
+            let spec = MessageSpec::new(&channel, "U0HUMAN", &format!("ping {sent}"));
+            enqueue_message(&shared, &spec, None, None);
+        }
+        sent
+    })
+}

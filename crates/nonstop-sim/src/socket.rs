@@ -1,0 +1,203 @@
+//! The Socket Mode server side of one WebSocket: `hello`, envelopes out, acks in, server pings,
+//! and the socket faults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::state::{Shared, SocketCommand, SocketEntry};
+
+/// Commands queued per socket before further envelopes are treated as lost (and redelivered).
+const COMMAND_QUEUE: usize = 4096;
+
+/// Upper bound on a client frame; a client never needs more than an ack with a response body.
+pub(crate) const MAX_CLIENT_FRAME: usize = 1024 * 1024;
+
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    mut socket: WebSocket,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let id = shared.next_id();
+    let (commands, mut inbox) = mpsc::channel(COMMAND_QUEUE);
+    {
+        let mut inner = shared.lock();
+        inner.stats.sockets_opened += 1;
+        inner.sockets.insert(
+            id,
+            SocketEntry {
+                commands,
+                live: false,
+            },
+        );
+    }
+    let live_count = Shared::live_ids(&shared.lock()).len() as u32 + 1;
+    let hello = serde_json::json!({
+        "type": "hello",
+        "num_connections": live_count,
+        "connection_info": {"app_id": shared.config.app_id},
+        "debug_info": {
+            "host": format!("sim-applink-{id}"),
+            "build_number": 1,
+            "approximate_connection_time": shared.config.approximate_connection_time.as_secs(),
+        },
+    });
+    let outcome = if socket
+        .send(Message::Text(Utf8Bytes::from(hello.to_string())))
+        .await
+        .is_ok()
+    {
+        if let Some(entry) = shared.lock().sockets.get_mut(&id) {
+            entry.live = true;
+        }
+        shared.notify();
+        shared.flush_undelivered();
+        run(&shared, id, &mut socket, &mut inbox, shutdown.clone()).await
+    } else {
+        Outcome::Gone
+    };
+    if let Outcome::HalfOpen = outcome {
+        hold_half_open(&shared, &mut inbox, shutdown).await;
+    }
+    shared.lock().sockets.remove(&id);
+    shared.notify();
+    tracing::debug!(socket = id, ?outcome, "sim socket ended");
+    // Dropping the socket here closes TCP without a close frame unless one was sent.
+    drop(socket);
+}
+
+/// A half-open socket stays registered, as Slack would not know it is dead either: envelopes
+/// routed to it vanish and come back as redeliveries on another socket. After
+/// `half_open_hold` the server "notices" and lets it go.
+async fn hold_half_open(
+    shared: &Shared,
+    inbox: &mut mpsc::Receiver<SocketCommand>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let until = Instant::now() + shared.config.half_open_hold;
+    loop {
+        tokio::select! {
+            command = inbox.recv() => match command {
+                Some(SocketCommand::Drop) | None => return,
+                Some(_) => {}
+            },
+            () = tokio::time::sleep_until(until) => return,
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Gone,
+    Dropped,
+    HalfOpen,
+    Closed,
+}
+
+async fn run(
+    shared: &Shared,
+    id: u64,
+    socket: &mut WebSocket,
+    inbox: &mut mpsc::Receiver<SocketCommand>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + shared.config.server_ping_interval,
+        shared.config.server_ping_interval,
+    );
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut close_at: Option<(Instant, u16, String)> = None;
+    loop {
+        let close_sleep = async {
+            match &close_at {
+                Some((at, _, _)) => tokio::time::sleep_until(*at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => on_client_text(shared, text.as_str()),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Outcome::Gone,
+                Some(Ok(_)) => {}
+            },
+            command = inbox.recv() => {
+                let Some(command) = command else { return Outcome::Gone };
+                let sent = match command {
+                    SocketCommand::Text(text) => socket.send(Message::Text(Utf8Bytes::from(text))).await,
+                    SocketCommand::Binary(bytes) => socket.send(Message::Binary(bytes.into())).await,
+                    SocketCommand::Drop => return Outcome::Dropped,
+                    SocketCommand::HalfOpen => return Outcome::HalfOpen,
+                    SocketCommand::Close { code, reason } => {
+                        let _ = close(socket, code, &reason).await;
+                        return Outcome::Closed;
+                    }
+                    SocketCommand::Disconnect { reason, close_after } => {
+                        let frame = serde_json::json!({
+                            "type": "disconnect",
+                            "reason": reason,
+                            "debug_info": {"host": format!("sim-applink-{id}")},
+                        });
+                        close_at = Some((Instant::now() + close_after, 1000, String::new()));
+                        socket.send(Message::Text(Utf8Bytes::from(frame.to_string()))).await
+                    }
+                };
+                if sent.is_err() {
+                    return Outcome::Gone;
+                }
+            }
+            _ = ping.tick() => {
+                let payload = format!("Ping from sim-applink-{id}");
+                if socket.send(Message::Ping(payload.into_bytes().into())).await.is_err() {
+                    return Outcome::Gone;
+                }
+            }
+            () = close_sleep => {
+                let (_, code, reason) = close_at.take().unwrap_or((Instant::now(), 1000, String::new()));
+                let _ = close(socket, code, &reason).await;
+                return Outcome::Closed;
+            }
+            _ = shutdown.changed() => {
+                let _ = close(socket, 1001, "simulator shutting down").await;
+                return Outcome::Closed;
+            }
+        }
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(), axum::Error> {
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.to_owned()),
+        })))
+        .await?;
+    // Give the client a moment to answer the close, as a real server would.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(frame)) = socket.recv().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
+
+fn on_client_text(shared: &Shared, text: &str) {
+    #[derive(serde::Deserialize)]
+    struct ClientFrame {
+        envelope_id: Option<String>,
+        payload: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<ClientFrame>(text) {
+        Ok(ClientFrame {
+            envelope_id: Some(envelope_id),
+            payload,
+        }) => shared.record_ack(envelope_id, payload),
+        _ => shared.lock().stats.other_client_frames += 1,
+    }
+}

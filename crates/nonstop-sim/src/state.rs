@@ -1,0 +1,338 @@
+//! The simulator's workspace state: sockets, envelopes awaiting acks, what the bot posted, and
+//! the lasting faults. One `std::sync::Mutex` guards it all: every critical section is short
+//! and never awaits, and one lock keeps routing, acks and redelivery consistent.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::SimConfig;
+
+/// An order for one socket's task.
+#[derive(Debug)]
+pub(crate) enum SocketCommand {
+    Text(String),
+    Binary(Vec<u8>),
+    /// Close the TCP connection with no close frame.
+    Drop,
+    /// Stop all traffic, keep the socket.
+    HalfOpen,
+    /// Send a close frame, then end.
+    Close {
+        code: u16,
+        reason: String,
+    },
+    /// Send a `disconnect` frame, then a close frame after `close_after`.
+    Disconnect {
+        reason: String,
+        close_after: Duration,
+    },
+}
+
+pub(crate) struct SocketEntry {
+    pub(crate) commands: mpsc::Sender<SocketCommand>,
+    /// True once `hello` went out; only such sockets get envelopes.
+    pub(crate) live: bool,
+}
+
+pub(crate) struct Pending {
+    pub(crate) envelope: serde_json::Value,
+    /// Deliveries made so far; the next redelivery carries this as `retry_attempt`.
+    pub(crate) attempts: u32,
+    pub(crate) last_sent: Instant,
+    pub(crate) socket: Option<u64>,
+}
+
+/// A message the bot posted through `chat.postMessage`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PostedMessage {
+    pub channel: String,
+    pub text: String,
+    pub thread_ts: Option<String>,
+    pub ts: String,
+}
+
+/// An ack as the simulator received it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AckRecord {
+    pub envelope_id: String,
+    pub payload: Option<serde_json::Value>,
+}
+
+/// Counters a test or the demo reads.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SimStats {
+    /// Sockets that completed the WebSocket upgrade, ever.
+    pub sockets_opened: u64,
+    /// Sockets open right now with `hello` sent.
+    pub live_sockets: usize,
+    /// `apps.connections.open` calls, ever, and how many were refused.
+    pub connect_calls: u64,
+    pub connect_refusals: u64,
+    /// Envelopes created (first deliveries) and redelivered.
+    pub envelopes_sent: u64,
+    pub redeliveries: u64,
+    pub acks: u64,
+    /// Acks for envelope ids the simulator was not waiting for (already acked, or unknown).
+    pub stray_acks: u64,
+    /// Envelopes not acked after every redelivery: lost from Slack's side.
+    pub expired: u64,
+    /// Envelopes waiting for an ack, or for a socket.
+    pub pending: usize,
+    pub posted: usize,
+    /// Frames from the client that were not acks.
+    pub other_client_frames: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Faults {
+    pub(crate) outage: Option<(Instant, Instant)>,
+    pub(crate) rate_limited_until: Option<Instant>,
+    pub(crate) revoked: Option<String>,
+    pub(crate) slow_web_api: Option<Duration>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) sockets: BTreeMap<u64, SocketEntry>,
+    pub(crate) tickets: HashMap<String, Instant>,
+    pub(crate) pending: HashMap<String, Pending>,
+    /// Envelopes made while no socket was live, delivered when one is.
+    pub(crate) undelivered: VecDeque<String>,
+    pub(crate) posted: Vec<PostedMessage>,
+    pub(crate) acks: Vec<AckRecord>,
+    pub(crate) faults: Faults,
+    pub(crate) stats: SimStats,
+    round_robin: usize,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    inner: Mutex<Inner>,
+    /// Bumped on every change a waiter may care about.
+    changed: watch::Sender<u64>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: SimConfig) -> Self {
+        Self {
+            config,
+            inner: Mutex::new(Inner {
+                sockets: BTreeMap::new(),
+                tickets: HashMap::new(),
+                pending: HashMap::new(),
+                undelivered: VecDeque::new(),
+                posted: Vec::new(),
+                acks: Vec::new(),
+                faults: Faults::default(),
+                stats: SimStats::default(),
+                round_robin: 0,
+            }),
+            changed: watch::channel(0).0,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub(crate) fn stats(&self) -> SimStats {
+        let inner = self.lock();
+        let mut stats = inner.stats.clone();
+        stats.live_sockets = inner.sockets.values().filter(|s| s.live).count();
+        stats.pending = inner.pending.len();
+        stats.posted = inner.posted.len();
+        stats
+    }
+
+    /// Live socket ids, oldest first.
+    pub(crate) fn live_ids(inner: &Inner) -> Vec<u64> {
+        inner
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.live)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Creates an envelope and delivers it now, or when a socket is live.
+    pub(crate) fn enqueue_envelope(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        accepts_response_payload: bool,
+    ) -> String {
+        let envelope_id = format!("{:08x}-sim-env", self.next_id());
+        let envelope = serde_json::json!({
+            "envelope_id": envelope_id,
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+            "retry_attempt": 0,
+            "retry_reason": "",
+            "payload": payload,
+        });
+        let mut inner = self.lock();
+        inner.stats.envelopes_sent += 1;
+        inner.pending.insert(
+            envelope_id.clone(),
+            Pending {
+                envelope,
+                attempts: 0,
+                last_sent: Instant::now(),
+                socket: None,
+            },
+        );
+        if !Self::deliver(&mut inner, &envelope_id, None) {
+            inner.undelivered.push_back(envelope_id.clone());
+        }
+        drop(inner);
+        self.notify();
+        envelope_id
+    }
+
+    /// Sends a pending envelope on a live socket, avoiding `avoid` when another is live.
+    /// Returns false when no socket could take it.
+    pub(crate) fn deliver(inner: &mut Inner, envelope_id: &str, avoid: Option<u64>) -> bool {
+        let live = Self::live_ids(inner);
+        if live.is_empty() {
+            return false;
+        }
+        let candidates: Vec<u64> = match avoid {
+            Some(bad) if live.len() > 1 => live.into_iter().filter(|id| *id != bad).collect(),
+            _ => live,
+        };
+        inner.round_robin = inner.round_robin.wrapping_add(1);
+        let socket_id = candidates[inner.round_robin % candidates.len()];
+        let Some(pending) = inner.pending.get_mut(envelope_id) else {
+            return true;
+        };
+        pending.envelope["retry_attempt"] = pending.attempts.into();
+        pending.envelope["retry_reason"] = if pending.attempts == 0 {
+            "".into()
+        } else {
+            "timeout".into()
+        };
+        pending.last_sent = Instant::now();
+        pending.socket = Some(socket_id);
+        let text = pending.envelope.to_string();
+        match inner.sockets.get(&socket_id) {
+            // A full command queue behaves like a lost frame: the redelivery timer covers it.
+            Some(socket) => {
+                let _ = socket.commands.try_send(SocketCommand::Text(text));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands queued envelopes to a socket that just went live.
+    pub(crate) fn flush_undelivered(&self) {
+        let mut inner = self.lock();
+        while let Some(envelope_id) = inner.undelivered.pop_front() {
+            if !Self::deliver(&mut inner, &envelope_id, None) {
+                inner.undelivered.push_front(envelope_id);
+                break;
+            }
+        }
+    }
+
+    /// Redelivers envelopes unacked for `redelivery_after`; gives up after `max_redeliveries`.
+    pub(crate) fn redeliver_due(&self) {
+        let now = Instant::now();
+        let after = self.config.redelivery_after;
+        let max = self.config.max_redeliveries;
+        let mut inner = self.lock();
+        let due: Vec<String> = inner
+            .pending
+            .iter()
+            .filter(|(_, p)| p.socket.is_some() && now.duration_since(p.last_sent) >= after)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changed = false;
+        for envelope_id in due {
+            let Some(pending) = inner.pending.get_mut(&envelope_id) else {
+                continue;
+            };
+            if pending.attempts >= max {
+                inner.pending.remove(&envelope_id);
+                inner.stats.expired += 1;
+                changed = true;
+                continue;
+            }
+            pending.attempts += 1;
+            let avoid = pending.socket;
+            inner.stats.redeliveries += 1;
+            if !Self::deliver(&mut inner, &envelope_id, avoid) {
+                if let Some(p) = inner.pending.get_mut(&envelope_id) {
+                    p.socket = None;
+                }
+                inner.undelivered.push_back(envelope_id);
+            }
+            changed = true;
+        }
+        drop(inner);
+        if changed {
+            self.notify();
+        }
+    }
+
+    pub(crate) fn record_ack(&self, envelope_id: String, payload: Option<serde_json::Value>) {
+        let mut inner = self.lock();
+        if inner.pending.remove(&envelope_id).is_some() {
+            inner.stats.acks += 1;
+        } else {
+            inner.stats.stray_acks += 1;
+        }
+        inner.acks.push(AckRecord {
+            envelope_id,
+            payload,
+        });
+        drop(inner);
+        self.notify();
+    }
+
+    pub(crate) fn next_ts(&self) -> String {
+        format!("1700000000.{:06}", self.next_id())
+    }
+}
+
+/// Waits until `check` holds or `timeout` passes; true when it held.
+pub(crate) async fn wait_until(
+    shared: &Shared,
+    timeout: Duration,
+    mut check: impl FnMut(&Shared) -> bool,
+) -> bool {
+    let mut changes = shared.subscribe();
+    let deadline = Instant::now() + timeout;
+    loop {
+        changes.borrow_and_update();
+        if check(shared) {
+            return true;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return check(shared),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The Web API subset a bot calls, plus the WebSocket endpoint that `apps.connections.open`
+//! points at.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::state::PostedMessage;
+use crate::{AppState, MessageSpec};
+
+/// Largest request body the simulator reads.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// `POST /api/{method}`.
+pub(crate) async fn call(
+    State(app): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_BODY {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let args = parse_args(&headers, &body);
+    let token =
+        bearer(&headers).or_else(|| args.get("token").and_then(Value::as_str).map(str::to_owned));
+    if method != "apps.connections.open" {
+        let slow = app.shared.lock().faults.slow_web_api;
+        if let Some(delay) = slow {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    let config = &app.shared.config;
+    match method.as_str() {
+        "apps.connections.open" => connections_open(&app, token.as_deref()),
+        "auth.test" => {
+            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+                return slack_error(code);
+            }
+            ok(json!({
+                "url": "https://sim.example/",
+                "team": "Simulated Workspace",
+                "user": "nonstop-bot",
+                "team_id": config.team_id,
+                "user_id": config.bot_user_id,
+                "bot_id": config.bot_id,
+                "is_enterprise_install": false,
+            }))
+        }
+        "chat.postMessage" => {
+            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+                return slack_error(code);
+            }
+            let Some(channel) = args.get("channel").and_then(Value::as_str) else {
+                return slack_error("channel_not_found");
+            };
+            let text = args.get("text").and_then(Value::as_str).unwrap_or_default();
+            if text.is_empty() && args.get("blocks").is_none() {
+                return slack_error("no_text");
+            }
+            let thread_ts = args
+                .get("thread_ts")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            let ts = app.shared.next_ts();
+            let posted = PostedMessage {
+                channel: channel.to_owned(),
+                text: text.to_owned(),
+                thread_ts: thread_ts.clone(),
+                ts: ts.clone(),
+            };
+            app.shared.lock().posted.push(posted);
+            app.shared.notify();
+            if config.echo_bot_messages {
+                // Slack delivers the bot's own messages back to it; a bot must ignore them.
+                crate::enqueue_message(
+                    &app.shared,
+                    &MessageSpec {
+                        channel: channel.to_owned(),
+                        user: config.bot_user_id.clone(),
+                        text: text.to_owned(),
+                        thread_ts: thread_ts.clone(),
+                    },
+                    Some(config.bot_id.clone()),
+                    Some(ts.clone()),
+                );
+            }
+            ok(json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}))
+        }
+        _ => slack_error("unknown_method"),
+    }
+}
+
+fn connections_open(app: &AppState, token: Option<&str>) -> Response {
+    let shared = &app.shared;
+    let now = Instant::now();
+    let mut inner = shared.lock();
+    inner.stats.connect_calls += 1;
+    if let Some(until) = inner.faults.rate_limited_until.filter(|u| *u > now) {
+        inner.stats.connect_refusals += 1;
+        let secs = until.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+    }
+    if let Some(code) = inner.faults.revoked.clone() {
+        inner.stats.connect_refusals += 1;
+        return slack_error(&code);
+    }
+    if let Err(code) = check_token(token, &shared.config.app_token) {
+        inner.stats.connect_refusals += 1;
+        return slack_error(code);
+    }
+    if let Some((start, end)) = inner.faults.outage.filter(|(_, end)| *end > now) {
+        let third = end.duration_since(start) / 3;
+        let elapsed = now.duration_since(start);
+        if elapsed < third {
+            inner.stats.connect_refusals += 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
+        }
+        if elapsed < third * 2 {
+            inner.stats.connect_refusals += 1;
+            return slack_error("internal_error");
+        }
+        // Last third: hand out a URL whose upgrade will be refused.
+    }
+    let ticket = format!("{:016x}", shared.next_id() ^ rand::random::<u64>());
+    inner
+        .tickets
+        .retain(|_, issued| now.duration_since(*issued).as_secs() < 30);
+    inner.tickets.insert(ticket.clone(), now);
+    drop(inner);
+    ok(json!({
+        "url": format!("ws://{}/link/?ticket={ticket}&app_id={}", app.addr, shared.config.app_id),
+    }))
+}
+
+/// `GET /link/?ticket=…`: the Socket Mode WebSocket.
+pub(crate) async fn link(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let now = Instant::now();
+    {
+        let mut inner = app.shared.lock();
+        if inner.faults.outage.is_some_and(|(_, end)| end > now) {
+            inner.stats.connect_refusals += 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "link unavailable").into_response();
+        }
+        // Tickets are single-use and short-lived, as Slack's are assumed to be.
+        let valid = query
+            .get("ticket")
+            .and_then(|t| inner.tickets.remove(t))
+            .is_some_and(|issued| now.duration_since(issued).as_secs() < 30);
+        if !valid {
+            inner.stats.connect_refusals += 1;
+            return (StatusCode::UNAUTHORIZED, "invalid or used ticket").into_response();
+        }
+    }
+    let shared = Arc::clone(&app.shared);
+    let shutdown = app.shutdown.clone();
+    upgrade
+        .max_message_size(crate::socket::MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| crate::socket::serve(shared, socket, shutdown))
+}
+
+fn ok(mut body: Value) -> Response {
+    body["ok"] = Value::Bool(true);
+    Json(body).into_response()
+}
+
+fn slack_error(code: &str) -> Response {
+    Json(json!({"ok": false, "error": code})).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_owned())
+}
+
+fn check_token(given: Option<&str>, expected: &str) -> Result<(), &'static str> {
+    match given {
+        None | Some("") => Err("not_authed"),
+        Some(token) if token == expected => Ok(()),
+        Some(token) if expected.starts_with("xapp-") && !token.starts_with("xapp-") => {
+            Err("not_allowed_token_type")
+        }
+        Some(_) => Err("invalid_auth"),
+    }
+}
+
+/// JSON bodies and form bodies both become a JSON object.
+fn parse_args(headers: &HeaderMap, body: &[u8]) -> serde_json::Map<String, Value> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        match serde_json::from_slice(body) {
+            Ok(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        }
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()
+    }
+}

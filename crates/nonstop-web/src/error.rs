@@ -1,0 +1,165 @@
+//! Web API errors, classified so that callers know whether to retry.
+
+use std::time::Duration;
+
+/// A failed Web API call. Messages name the method and never contain a token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WebError {
+    #[error(
+        "{method}: Slack answered ok:false with error `{code}`{}",
+        fix_hint(code)
+    )]
+    Slack {
+        method: &'static str,
+        code: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{method}: rate limited by Slack (HTTP 429); retry after {retry_after:?}")]
+    RateLimited {
+        method: &'static str,
+        retry_after: Duration,
+    },
+    #[error("{method}: Slack answered HTTP {status}")]
+    Http {
+        method: &'static str,
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("{method}: request failed at the {stage} stage: {detail}")]
+    Transport {
+        method: &'static str,
+        stage: &'static str,
+        detail: String,
+    },
+    #[error("{method}: could not read Slack's response: {detail}")]
+    Decode {
+        method: &'static str,
+        detail: String,
+    },
+    #[error("{method}: no bot token configured; set SLACK_BOT_TOKEN")]
+    MissingToken { method: &'static str },
+    #[error("could not build the HTTP client: {detail}")]
+    Setup { detail: String },
+}
+
+/// Error codes after which retrying with the same token can never succeed.
+const FATAL_CODES: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+    "missing_args",
+    "no_permission",
+    "missing_scope",
+    "team_disabled",
+    "user_removed_from_team",
+    "forbidden_team",
+];
+
+/// What a user should do about a fatal code.
+pub fn fix_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "invalid_auth" | "not_authed" => "check the token: it is malformed or unknown to Slack",
+        "token_revoked" | "token_expired" => "the token was revoked or expired: create a new one in the app settings",
+        "account_inactive" | "team_disabled" | "user_removed_from_team" => {
+            "the app's user or workspace is deactivated: reinstall the app"
+        }
+        "not_allowed_token_type" => {
+            "wrong token type: SLACK_APP_TOKEN must be an app-level token (xapp-) with connections:write, SLACK_BOT_TOKEN a bot token (xoxb-)"
+        }
+        "missing_args" => "no token was sent: set SLACK_APP_TOKEN",
+        "missing_scope" | "no_permission" => "add the missing scope in the app settings and reinstall",
+        "forbidden_team" => "this workspace may not use the app",
+        _ => return None,
+    })
+}
+
+fn fix_hint(code: &str) -> String {
+    fix_for(code)
+        .map(|fix| format!(" ({fix})"))
+        .unwrap_or_default()
+}
+
+impl WebError {
+    pub(crate) fn from_reqwest(method: &'static str, error: &reqwest::Error) -> Self {
+        let stage = if error.is_timeout() {
+            "timeout"
+        } else if error.is_connect() {
+            "connect"
+        } else if error.is_body() || error.is_decode() {
+            "body"
+        } else {
+            "request"
+        };
+        // reqwest's message names the URL, which holds no token (tokens go in a header).
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::Transport {
+            method,
+            stage,
+            detail,
+        }
+    }
+
+    /// True when retrying the same call with the same token cannot succeed.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Slack { code, .. } => FATAL_CODES.contains(&code.as_str()),
+            Self::MissingToken { .. } | Self::Setup { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long Slack asked us to wait, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Slack { retry_after, .. } | Self::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Slack's error code for `ok:false` answers.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Slack { code, .. } => Some(code),
+            Self::RateLimited { .. } => Some("ratelimited"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let revoked = WebError::Slack {
+            method: "apps.connections.open",
+            code: "token_revoked".into(),
+            retry_after: None,
+        };
+        assert!(revoked.is_fatal());
+        assert!(revoked.to_string().contains("create a new one"));
+        let internal = WebError::Slack {
+            method: "apps.connections.open",
+            code: "internal_error".into(),
+            retry_after: None,
+        };
+        assert!(!internal.is_fatal());
+        let limited = WebError::RateLimited {
+            method: "apps.connections.open",
+            retry_after: Duration::from_secs(3),
+        };
+        assert!(!limited.is_fatal());
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
+    }
+}

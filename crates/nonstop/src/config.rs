@@ -1,0 +1,271 @@
+//! Runtime settings: read from the environment or built in code, validated into [`Config`].
+
+use std::time::Duration;
+
+use nonstop_web::Secret;
+
+/// A setting that is missing or wrong. The message names the setting and never its value.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is not set; {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name} is malformed: {problem}")]
+    Malformed { name: &'static str, problem: String },
+    #[error("{name} is out of range: {problem}")]
+    OutOfRange { name: &'static str, problem: String },
+}
+
+/// Validated settings for a bot. Durations are real durations and tokens are [`Secret`]s, so
+/// printing a `Config` never prints a token.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// App-level token (`xapp-`) with `connections:write`, for opening sockets.
+    pub app_token: Secret,
+    /// Bot token (`xoxb-`), for the Web API.
+    pub bot_token: Secret,
+    /// Web API root, e.g. `https://slack.com/api/` or the simulator's.
+    pub api_url: String,
+    /// Sockets kept live at once (1..=10; Slack allows 10 per app).
+    pub connections: usize,
+    /// How often we ping each socket.
+    pub ping_interval: Duration,
+    /// A socket that received no frame at all for this long is dead.
+    pub dead_after: Duration,
+    /// Limit on `apps.connections.open` plus the WebSocket handshake.
+    pub connect_timeout: Duration,
+    /// Limit on the wait for `hello` after the upgrade.
+    pub hello_timeout: Duration,
+    /// Smallest non-zero retry delay.
+    pub backoff_base: Duration,
+    /// Largest retry delay, unless Slack's `Retry-After` asks for more.
+    pub backoff_cap: Duration,
+    /// A connection live this long resets its slot's backoff.
+    pub backoff_reset_after: Duration,
+    /// Replace a socket this long before Slack's `approximate_connection_time` runs out.
+    pub refresh_margin: Duration,
+    /// How long an old socket may take to close after its replacement is live.
+    pub drain_timeout: Duration,
+    /// Text frames larger than this are dropped with an error (the socket stays up).
+    pub max_frame_bytes: usize,
+    /// Limit on a handler's run time.
+    pub handler_timeout: Duration,
+    /// Handlers running at once.
+    pub max_concurrent_handlers: usize,
+    /// Envelopes accepted but not yet dispatched. When full, envelopes are not acked, so
+    /// Slack keeps them and redelivers.
+    pub dispatch_queue: usize,
+    /// How long event ids are remembered for dedup, and how many at most.
+    pub dedup_retention: Duration,
+    pub dedup_capacity: usize,
+    /// Limit on each Web API request.
+    pub web_timeout: Duration,
+}
+
+/// Environment variable names.
+pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
+pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
+pub const ENV_API_URL: &str = "SLACK_API_URL";
+pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
+
+impl Config {
+    /// Settings with the documented defaults for these tokens.
+    pub fn new(app_token: &str, bot_token: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            app_token: check_token(ENV_APP_TOKEN, app_token, "xapp-", APP_TOKEN_HINT)?,
+            bot_token: check_token(ENV_BOT_TOKEN, bot_token, "xoxb-", BOT_TOKEN_HINT)?,
+            api_url: nonstop_web::SLACK_API_URL.to_owned(),
+            connections: 2,
+            ping_interval: Duration::from_secs(2),
+            dead_after: Duration::from_secs(6),
+            connect_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(5),
+            backoff_reset_after: Duration::from_secs(60),
+            refresh_margin: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(5),
+            max_frame_bytes: 1024 * 1024,
+            handler_timeout: Duration::from_secs(30),
+            max_concurrent_handlers: 64,
+            dispatch_queue: 10_000,
+            dedup_retention: Duration::from_secs(24 * 3600),
+            dedup_capacity: 200_000,
+            web_timeout: Duration::from_secs(15),
+        })
+    }
+
+    /// Reads `SLACK_APP_TOKEN`, `SLACK_BOT_TOKEN`, and optionally `SLACK_API_URL` and
+    /// `NONSTOP_CONNECTIONS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`] with any source of variables (tests use a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let app = lookup(ENV_APP_TOKEN).ok_or(ConfigError::Missing {
+            name: ENV_APP_TOKEN,
+            hint: APP_TOKEN_HINT,
+        })?;
+        let bot = lookup(ENV_BOT_TOKEN).ok_or(ConfigError::Missing {
+            name: ENV_BOT_TOKEN,
+            hint: BOT_TOKEN_HINT,
+        })?;
+        let mut config = Self::new(&app, &bot)?;
+        if let Some(url) = lookup(ENV_API_URL).filter(|u| !u.trim().is_empty()) {
+            config.api_url = check_url(ENV_API_URL, &url)?;
+        }
+        if let Some(n) = lookup(ENV_CONNECTIONS) {
+            config.connections = n.trim().parse().map_err(|_| ConfigError::Malformed {
+                name: ENV_CONNECTIONS,
+                problem: "expected a whole number from 1 to 10".to_owned(),
+            })?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=10).contains(&self.connections) {
+            return Err(ConfigError::OutOfRange {
+                name: "connections",
+                problem: format!(
+                    "{} (Slack allows 1 to 10 sockets per app)",
+                    self.connections
+                ),
+            });
+        }
+        if self.dead_after <= self.ping_interval {
+            return Err(ConfigError::OutOfRange {
+                name: "dead_after",
+                problem: "must be longer than ping_interval, or every socket looks dead".to_owned(),
+            });
+        }
+        if self.backoff_cap < self.backoff_base {
+            return Err(ConfigError::OutOfRange {
+                name: "backoff_cap",
+                problem: "must be at least backoff_base".to_owned(),
+            });
+        }
+        if self.max_concurrent_handlers == 0 || self.dispatch_queue == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "max_concurrent_handlers",
+                problem: "handlers and the dispatch queue need room for at least one event"
+                    .to_owned(),
+            });
+        }
+        check_url("api_url", &self.api_url)?;
+        Ok(())
+    }
+}
+
+const APP_TOKEN_HINT: &str =
+    "set it to the app-level token (xapp-…) with the connections:write scope, from the app's Basic Information page";
+const BOT_TOKEN_HINT: &str =
+    "set it to the bot token (xoxb-…), from the app's OAuth & Permissions page";
+
+fn check_token(
+    name: &'static str,
+    value: &str,
+    prefix: &'static str,
+    hint: &'static str,
+) -> Result<Secret, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ConfigError::Missing { name, hint });
+    }
+    if !value.starts_with(prefix) {
+        // Name what the value looks like without printing it.
+        let looks_like = Secret::new(value).kind();
+        return Err(ConfigError::Malformed {
+            name,
+            problem: format!(
+                "expected a token starting with {prefix}, got a {looks_like} token; {hint}"
+            ),
+        });
+    }
+    if value.len() > 512 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::Malformed {
+            name,
+            problem: "contains spaces or control characters, or is too long".to_owned(),
+        });
+    }
+    Ok(Secret::new(value))
+}
+
+fn check_url(name: &'static str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::Malformed {
+            name,
+            problem: format!("{url:?} is not an http(s) URL, e.g. https://slack.com/api/"),
+        });
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn missing_and_swapped_tokens_name_the_variable_not_the_value() {
+        let err = Config::from_lookup(env(&[])).unwrap_err();
+        assert!(err.to_string().contains("SLACK_APP_TOKEN"), "{err}");
+
+        let err = Config::from_lookup(env(&[
+            ("SLACK_APP_TOKEN", "xoxb-123-SECRETVALUE"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ]))
+        .unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("SLACK_APP_TOKEN"), "{shown}");
+        assert!(shown.contains("xoxb token"), "{shown}");
+        assert!(!shown.contains("SECRETVALUE"), "{shown}");
+
+        let err = Config::from_lookup(env(&[("SLACK_APP_TOKEN", "xapp-1")])).unwrap_err();
+        assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn api_url_and_connections_are_read_and_checked() {
+        let config = Config::from_lookup(env(&[
+            ("SLACK_APP_TOKEN", "xapp-1-A"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api"),
+            ("NONSTOP_CONNECTIONS", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(config.api_url, "http://127.0.0.1:9/api");
+        assert_eq!(config.connections, 3);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("xapp-1-A\""), "{shown}");
+
+        let err = Config::from_lookup(env(&[
+            ("SLACK_APP_TOKEN", "xapp-1-A"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_CONNECTIONS", "11"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::OutOfRange { .. }), "{err}");
+        let err = Config::from_lookup(env(&[
+            ("SLACK_APP_TOKEN", "xapp-1-A"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_API_URL", "slack.com"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("SLACK_API_URL"), "{err}");
+    }
+}

@@ -1,0 +1,98 @@
+//! Runs handlers off the read loop: bounded concurrency, a timeout, panics caught, and every
+//! outcome counted and logged once, here.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{error, warn};
+
+use crate::context::Context;
+use crate::delivery::Envelope;
+use crate::status::Status;
+
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+pub type HandlerResult = Result<(), HandlerError>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// Code that handles envelopes. Any `Fn(Context, Envelope) -> impl Future<Output =
+/// HandlerResult>` is a handler.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, ctx: Context, envelope: Envelope) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Context, Envelope) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn handle(&self, ctx: Context, envelope: Envelope) -> HandlerFuture {
+        Box::pin(self(ctx, envelope))
+    }
+}
+
+/// Takes envelopes from the intake queue until it closes, then waits for running handlers
+/// (each bounded by `timeout`).
+pub(crate) async fn run(
+    mut queue: mpsc::Receiver<Envelope>,
+    handler: Arc<dyn Handler>,
+    ctx: Context,
+    max_concurrent: usize,
+    timeout: Duration,
+    status: Arc<Status>,
+) {
+    let permits = Arc::new(Semaphore::new(max_concurrent));
+    let mut running = JoinSet::new();
+    while let Some(envelope) = queue.recv().await {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        while running.try_join_next().is_some() {}
+        let handler = Arc::clone(&handler);
+        let ctx = ctx.clone();
+        let status = Arc::clone(&status);
+        running.spawn(async move {
+            let _permit = permit;
+            run_one(handler.as_ref(), ctx, envelope, timeout, &status).await;
+        });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn run_one(
+    handler: &dyn Handler,
+    ctx: Context,
+    envelope: Envelope,
+    timeout: Duration,
+    status: &Status,
+) {
+    let envelope_id = envelope.envelope_id.clone();
+    let event_id = envelope.event_id.clone().unwrap_or_default();
+    let call = AssertUnwindSafe(handler.handle(ctx, envelope)).catch_unwind();
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(Ok(()))) => status.count_handled(),
+        Ok(Ok(Err(e))) => {
+            status.count_failed();
+            let detail = nonstop_web::redact(&e.to_string());
+            warn!(%envelope_id, %event_id, error = %detail, "handler failed");
+        }
+        Ok(Err(panic)) => {
+            status.count_panicked();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            error!(%envelope_id, %event_id, panic = %nonstop_web::redact(&message), "handler panicked");
+        }
+        Err(_) => {
+            status.count_timed_out();
+            error!(%envelope_id, %event_id, timeout_ms = timeout.as_millis() as u64, "handler timed out and was cancelled");
+        }
+    }
+}

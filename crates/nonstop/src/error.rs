@@ -1,0 +1,43 @@
+//! Errors that end [`crate::App::run`].
+
+use crate::cause::DisconnectCause;
+use crate::config::ConfigError;
+
+/// Why the runtime stopped. Only conditions that retrying cannot fix end up here; everything
+/// transient is retried without limit.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Slack refused the credentials or the app's setup.
+    #[error("stopping: {cause} — {fix}")]
+    Fatal {
+        /// What Slack said, e.g. `apps.connections.open: token_revoked`.
+        cause: String,
+        /// What the user should do.
+        fix: String,
+    },
+    #[error("could not start: {0}")]
+    Startup(String),
+}
+
+impl Error {
+    pub(crate) fn from_web(error: &nonstop_web::WebError) -> Self {
+        let fix = error
+            .code()
+            .and_then(nonstop_web::fix_for)
+            .unwrap_or("check the app's configuration in Slack")
+            .to_owned();
+        Self::Fatal {
+            cause: error.to_string(),
+            fix,
+        }
+    }
+
+    pub(crate) fn link_disabled(cause: &DisconnectCause) -> Self {
+        Self::Fatal {
+            cause: format!("Slack closed the socket with {cause}: Socket Mode is switched off for this app"),
+            fix: "turn Socket Mode on in the app settings (Settings → Socket Mode), or serve the Events API over HTTP".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! nonstop: a Slack bot runtime that stays online.
+//!
+//! [`App::run`] keeps several Socket Mode sockets live, replaces them before Slack drops them,
+//! notices half-open sockets within seconds, retries every transient failure without limit,
+//! acks each envelope within milliseconds, drops duplicates by event id, and runs handlers on
+//! their own bounded tasks, so a slow or panicking handler never delays an ack.
+//!
+//! See `README.md` for the binary and `docs/` for the design.
+
+pub mod app;
+pub mod backoff;
+pub mod builtin;
+pub mod cause;
+pub mod config;
+pub mod context;
+pub mod delivery;
+pub mod dispatch;
+pub mod error;
+pub mod status;
+pub mod transport;
+
+pub use app::App;
+pub use cause::{ConnectStage, DisconnectCause};
+pub use config::{Config, ConfigError};
+pub use context::Context;
+pub use delivery::Envelope;
+pub use dispatch::{Handler, HandlerError, HandlerResult};
+pub use error::Error;
+pub use nonstop_web::{Secret, WebClient, WebError};
+pub use status::{Status, StatusSnapshot};

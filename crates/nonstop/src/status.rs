@@ -1,0 +1,170 @@
+//! Counters and the last disconnect, shared by the supervisor, the dispatcher and handlers
+//! (`status` command, demo, tests). Atomics for counters; a std Mutex for the one string.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+#[derive(Debug)]
+pub struct Status {
+    started: std::time::Instant,
+    live_connections: AtomicUsize,
+    sockets_opened: AtomicU64,
+    reconnects: AtomicU64,
+    envelopes: AtomicU64,
+    duplicates: AtomicU64,
+    refused: AtomicU64,
+    handled: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+    timed_out: AtomicU64,
+    bad_frames: AtomicU64,
+    /// std Mutex: written on a disconnect, read by `status`; never held across an await.
+    last_disconnect: Mutex<Option<LastDisconnect>>,
+    changed: watch::Sender<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastDisconnect {
+    pub cause: String,
+    pub at: SystemTime,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSnapshot {
+    pub uptime: Duration,
+    pub live_connections: usize,
+    pub sockets_opened: u64,
+    pub reconnects: u64,
+    /// Fresh envelopes taken for dispatch.
+    pub envelopes: u64,
+    /// Envelopes acked but not handed on because their event was already taken.
+    pub duplicates: u64,
+    /// Envelopes not acked because nothing could hold them.
+    pub refused: u64,
+    pub handled: u64,
+    pub failed: u64,
+    pub panicked: u64,
+    pub timed_out: u64,
+    /// Frames dropped as malformed, binary, oversized or unknown.
+    pub bad_frames: u64,
+    pub last_disconnect: Option<LastDisconnect>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! counter {
+    ($name:ident, $field:ident) => {
+        pub(crate) fn $name(&self) {
+            self.$field.fetch_add(1, Ordering::Relaxed);
+            self.bump();
+        }
+    };
+}
+
+impl Status {
+    pub fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            live_connections: AtomicUsize::new(0),
+            sockets_opened: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            envelopes: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            bad_frames: AtomicU64::new(0),
+            last_disconnect: Mutex::new(None),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    counter!(count_envelope, envelopes);
+    counter!(count_duplicate, duplicates);
+    counter!(count_refused, refused);
+    counter!(count_handled, handled);
+    counter!(count_failed, failed);
+    counter!(count_panicked, panicked);
+    counter!(count_timed_out, timed_out);
+    counter!(count_bad_frame, bad_frames);
+
+    pub(crate) fn socket_live(&self, reconnect: bool) {
+        self.sockets_opened.fetch_add(1, Ordering::Relaxed);
+        if reconnect {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        self.live_connections.fetch_add(1, Ordering::Relaxed);
+        self.bump();
+    }
+
+    pub(crate) fn socket_closed(&self, cause: &crate::cause::DisconnectCause) {
+        self.live_connections.fetch_sub(1, Ordering::Relaxed);
+        if !cause.is_planned() {
+            *self
+                .last_disconnect
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(LastDisconnect {
+                cause: cause.to_string(),
+                at: SystemTime::now(),
+            });
+        }
+        self.bump();
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatusSnapshot {
+            uptime: self.started.elapsed(),
+            live_connections: self.live_connections.load(Ordering::Relaxed),
+            sockets_opened: get(&self.sockets_opened),
+            reconnects: get(&self.reconnects),
+            envelopes: get(&self.envelopes),
+            duplicates: get(&self.duplicates),
+            refused: get(&self.refused),
+            handled: get(&self.handled),
+            failed: get(&self.failed),
+            panicked: get(&self.panicked),
+            timed_out: get(&self.timed_out),
+            bad_frames: get(&self.bad_frames),
+            last_disconnect: self
+                .last_disconnect
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Waits until `check` holds for a snapshot, or `timeout` passes; true when it held.
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&StatusSnapshot) -> bool,
+    ) -> bool {
+        let mut changes = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            changes.borrow_and_update();
+            if check(&self.snapshot()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return check(&self.snapshot()),
+            }
+        }
+    }
+}

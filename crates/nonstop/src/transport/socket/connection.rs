@@ -1,0 +1,405 @@
+//! One Socket Mode WebSocket: opening it (`apps.connections.open`, upgrade, `hello`) and the
+//! task that owns it while it lives. The task is one `select!` over inbound frames, the
+//! liveness timer and orders from its slot; all decisions come from [`Lifecycle`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use nonstop_model::{Ack, ParsedFrame};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::{debug, error, warn};
+
+use super::lifecycle::{Action, Input, Lifecycle, Timing};
+use super::SocketContext;
+use crate::cause::{ConnectStage, DisconnectCause};
+use crate::delivery::{Accepted, Envelope};
+use crate::error::Error;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Hard limit on one WebSocket message. Frames above `max_frame_bytes` but below this are
+/// read and dropped with an error (the socket survives); above it the socket is closed.
+const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// A socket that said `hello`.
+pub(crate) struct Opened {
+    ws: Ws,
+    pub(crate) approximate_connection_time: Option<Duration>,
+    pub(crate) host: Option<String>,
+}
+
+/// Why opening failed.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Retrying cannot help.
+    Fatal(Error),
+    Transient {
+        cause: DisconnectCause,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Opens a socket: a fresh URL from `apps.connections.open`, the upgrade, then `hello`.
+pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
+    let config = &ctx.config;
+    let url = match ctx.web.apps_connections_open(&config.app_token).await {
+        Ok(url) => url,
+        Err(e) if e.is_fatal() => return Err(OpenError::Fatal(Error::from_web(&e))),
+        Err(e) => {
+            return Err(OpenError::Transient {
+                retry_after: e.retry_after(),
+                cause: DisconnectCause::ConnectApi {
+                    detail: e.to_string(),
+                },
+            })
+        }
+    };
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE));
+    let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true);
+    let mut ws = match tokio::time::timeout(config.connect_timeout, connect).await {
+        Ok(Ok((ws, _response))) => ws,
+        Ok(Err(e)) => {
+            return Err(OpenError::Transient {
+                cause: classify_connect_error(&e),
+                retry_after: None,
+            })
+        }
+        Err(_) => {
+            return Err(transient(
+                ConnectStage::Handshake,
+                format!("no upgrade within {:?}", config.connect_timeout),
+            ))
+        }
+    };
+    let hello = tokio::time::timeout(config.hello_timeout, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => match ParsedFrame::parse(text.as_bytes()) {
+                    Ok(ParsedFrame::Hello {
+                        approximate_connection_time,
+                        host,
+                        ..
+                    }) => return Ok((approximate_connection_time, host)),
+                    Ok(other) => debug!(?other, "frame before hello ignored"),
+                    Err(e) => warn!(error = %e, "malformed frame before hello ignored"),
+                },
+                Some(Ok(Message::Close(frame))) => return Err(close_cause(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(classify_read_error(&e)),
+                None => return Err(DisconnectCause::EofWithoutClose),
+            }
+        }
+    })
+    .await;
+    match hello {
+        Ok(Ok((approximate_connection_time, host))) => Ok(Opened {
+            ws,
+            approximate_connection_time: approximate_connection_time.map(Duration::from_secs),
+            host,
+        }),
+        Ok(Err(cause)) => Err(OpenError::Transient {
+            cause,
+            retry_after: None,
+        }),
+        Err(_) => Err(transient(
+            ConnectStage::HelloTimeout,
+            format!("no hello within {:?}", config.hello_timeout),
+        )),
+    }
+}
+
+fn transient(stage: ConnectStage, detail: String) -> OpenError {
+    OpenError::Transient {
+        cause: DisconnectCause::ConnectFailed { stage, detail },
+        retry_after: None,
+    }
+}
+
+/// Orders from the slot to its connection.
+#[derive(Debug)]
+pub(crate) enum Order {
+    ReplacementLive,
+    Shutdown,
+}
+
+/// Reports from a connection to its slot.
+#[derive(Debug)]
+pub(crate) enum Report {
+    WantsReplacement {
+        connection: u64,
+        why: &'static str,
+    },
+    Closed {
+        connection: u64,
+        cause: DisconnectCause,
+        lifetime: Duration,
+    },
+}
+
+/// Runs a live socket until it closes, then reports why.
+pub(crate) async fn run(
+    ctx: Arc<SocketContext>,
+    connection: u64,
+    opened: Opened,
+    mut orders: mpsc::Receiver<Order>,
+    reports: mpsc::Sender<Report>,
+) {
+    let started = Instant::now();
+    let config = &ctx.config;
+    let refresh_at = opened.approximate_connection_time.map(|lifetime| {
+        // Replace the socket before Slack does, with jitter so sockets don't move together.
+        let margin = config.refresh_margin.min(lifetime / 2);
+        let jitter = Duration::from_millis(rand::random_range(
+            0..=margin.as_millis().min(30_000) as u64,
+        ));
+        started + lifetime.saturating_sub(margin).saturating_sub(jitter)
+    });
+    let mut lifecycle = Lifecycle::new(
+        started,
+        Timing {
+            ping_interval: config.ping_interval,
+            dead_after: config.dead_after,
+            refresh_at,
+        },
+    );
+    let mut ws = opened.ws;
+    let timer = tokio::time::sleep_until(lifecycle.next_deadline());
+    tokio::pin!(timer);
+    let cause = loop {
+        let mut actions = Vec::new();
+        tokio::select! {
+            frame = ws.next() => {
+                let now = Instant::now();
+                actions.extend(lifecycle.on(Input::Frame, now));
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(more) = on_text(&ctx, connection, &mut ws, text.as_bytes(), now).await {
+                            actions.extend(lifecycle.on(more, now));
+                        }
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        ctx.status.count_bad_frame();
+                        error!(connection, bytes = bytes.len(), "binary frame dropped: Socket Mode sends text frames only");
+                    }
+                    Some(Ok(Message::Close(frame))) => break close_cause(frame),
+                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frame
+                    Some(Err(e)) => break classify_read_error(&e),
+                    None => break DisconnectCause::EofWithoutClose,
+                }
+            }
+            () = &mut timer => {
+                actions.extend(lifecycle.on(Input::Tick, Instant::now()));
+            }
+            order = orders.recv() => {
+                let input = match order {
+                    Some(Order::ReplacementLive) => Input::ReplacementLive,
+                    Some(Order::Shutdown) | None => Input::Shutdown,
+                };
+                actions.extend(lifecycle.on(input, Instant::now()));
+            }
+        }
+        let mut closing = None;
+        for action in actions {
+            match action {
+                Action::SendPing => {
+                    let stamp = started.elapsed().as_millis().to_string();
+                    if let Err(e) = ws.send(Message::Ping(stamp.into_bytes().into())).await {
+                        closing = Some(classify_read_error(&e));
+                    }
+                }
+                Action::RequestReplacement(why) => {
+                    let _ = reports.try_send(Report::WantsReplacement { connection, why });
+                }
+                Action::Close(cause) => closing = Some(cause),
+            }
+        }
+        if let Some(cause) = closing {
+            close_politely(&mut ws, &cause, config.drain_timeout).await;
+            break cause;
+        }
+        timer.as_mut().reset(lifecycle.next_deadline());
+    };
+    let lifetime = started.elapsed();
+    // The slot may be gone at shutdown; nothing else needs this report then.
+    let _ = reports
+        .send(Report::Closed {
+            connection,
+            cause,
+            lifetime,
+        })
+        .await;
+}
+
+/// Handles one text frame; returns an input for the lifecycle when the frame is a control frame.
+async fn on_text(
+    ctx: &SocketContext,
+    connection: u64,
+    ws: &mut Ws,
+    text: &[u8],
+    now: Instant,
+) -> Option<Input> {
+    if text.len() > ctx.config.max_frame_bytes {
+        ctx.status.count_bad_frame();
+        error!(
+            connection,
+            bytes = text.len(),
+            limit = ctx.config.max_frame_bytes,
+            "oversized frame dropped"
+        );
+        return None;
+    }
+    let frame = match ParsedFrame::parse(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            ctx.status.count_bad_frame();
+            error!(connection, bytes = text.len(), error = %e, "unreadable frame dropped");
+            return None;
+        }
+    };
+    match frame {
+        ParsedFrame::Envelope {
+            envelope_id,
+            kind,
+            accepts_response_payload,
+            retry_attempt,
+            retry_reason,
+            event_id,
+        } => {
+            let envelope = Envelope {
+                envelope_id: envelope_id.clone(),
+                kind,
+                event_id,
+                retry_attempt,
+                retry_reason,
+                accepts_response_payload,
+                // Frames are UTF-8 by the WebSocket protocol; tungstenite checked it.
+                raw: Arc::from(String::from_utf8_lossy(text).as_ref()),
+                received_at: now,
+                connection,
+            };
+            match ctx.intake.accept(envelope) {
+                Accepted::Fresh | Accepted::Duplicate => {
+                    let ack = Ack::new(envelope_id).to_json();
+                    if let Err(e) = ws.send(Message::Text(ack.into())).await {
+                        warn!(connection, error = %e, "ack not sent; Slack will redeliver");
+                    }
+                }
+                Accepted::Refused(why) => {
+                    warn!(connection, %envelope_id, why, "envelope not acked; Slack will redeliver it");
+                }
+            }
+            None
+        }
+        ParsedFrame::Disconnect { reason } => {
+            tracing::info!(connection, %reason, "Slack sent disconnect");
+            Some(Input::Disconnect(reason))
+        }
+        ParsedFrame::Hello { .. } => {
+            debug!(connection, "repeated hello ignored");
+            None
+        }
+        ParsedFrame::Unknown { kind } => {
+            ctx.status.count_bad_frame();
+            warn!(connection, %kind, "frame of unknown type ignored");
+            None
+        }
+    }
+}
+
+/// Sends a close frame and waits briefly for the answer, unless the peer is already gone.
+async fn close_politely(ws: &mut Ws, cause: &DisconnectCause, wait: Duration) {
+    if matches!(
+        cause,
+        DisconnectCause::EofWithoutClose
+            | DisconnectCause::Reset
+            | DisconnectCause::CloseFrame { .. }
+    ) {
+        return;
+    }
+    let (code, reason) = match cause {
+        DisconnectCause::Shutdown => (CloseCode::Away, "shutting down"),
+        DisconnectCause::Dead { .. } => (CloseCode::Away, "no frames received"),
+        _ => (CloseCode::Normal, "replaced"),
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    // A half-open socket never answers; bound the wait.
+    let _ = tokio::time::timeout(wait, async {
+        if ws.send(Message::Close(Some(frame))).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+fn close_cause(frame: Option<CloseFrame>) -> DisconnectCause {
+    match frame {
+        Some(frame) => DisconnectCause::CloseFrame {
+            code: frame.code.into(),
+            reason: frame.reason.as_str().chars().take(200).collect(),
+        },
+        // A close frame with no status: RFC 6455 calls this 1005.
+        None => DisconnectCause::CloseFrame {
+            code: 1005,
+            reason: "no status code".to_owned(),
+        },
+    }
+}
+
+fn classify_read_error(error: &tungstenite::Error) -> DisconnectCause {
+    use tungstenite::error::ProtocolError;
+    use tungstenite::Error as E;
+    match error {
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            DisconnectCause::EofWithoutClose
+        }
+        E::ConnectionClosed | E::AlreadyClosed => DisconnectCause::EofWithoutClose,
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                DisconnectCause::Reset
+            }
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::BrokenPipe => {
+                DisconnectCause::EofWithoutClose
+            }
+            _ => DisconnectCause::Protocol {
+                detail: format!("read failed: {io}"),
+            },
+        },
+        E::Capacity(e) => DisconnectCause::Protocol {
+            detail: format!("message over the {MAX_WS_MESSAGE}-byte limit: {e}"),
+        },
+        other => DisconnectCause::Protocol {
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn classify_connect_error(error: &tungstenite::Error) -> DisconnectCause {
+    use tungstenite::Error as E;
+    let (stage, detail) = match error {
+        E::Http(response) => (
+            ConnectStage::Http,
+            format!("upgrade refused with HTTP {}", response.status()),
+        ),
+        E::Io(io) if io.to_string().contains("lookup") => (ConnectStage::Dns, io.to_string()),
+        E::Io(io) => (ConnectStage::Tcp, io.to_string()),
+        E::Tls(tls) => (ConnectStage::Tls, tls.to_string()),
+        E::Url(url) => (
+            ConnectStage::Handshake,
+            format!("bad socket URL from Slack: {url}"),
+        ),
+        other => (ConnectStage::Handshake, other.to_string()),
+    };
+    DisconnectCause::ConnectFailed { stage, detail }
+}

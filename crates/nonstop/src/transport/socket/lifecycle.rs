@@ -1,0 +1,260 @@
+//! The decisions of one live Socket Mode connection, as a pure function of what happened and
+//! when. The I/O task in `connection.rs` feeds it inputs and carries out its actions, so every
+//! rule here is unit-tested without a socket.
+
+use std::time::Duration;
+
+use nonstop_model::DisconnectReason;
+use tokio::time::Instant;
+
+use crate::cause::DisconnectCause;
+
+/// Where a connection is in its life. Opening (`apps.connections.open`, the upgrade, `hello`)
+/// happens before a `Lifecycle` exists; it starts `Live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Receiving envelopes.
+    Live,
+    /// Slack or our schedule asked for a replacement; still receiving until it is live.
+    Refreshing,
+    /// Being closed; no new work.
+    Closing,
+}
+
+impl ConnectionState {
+    pub fn is_receiving(self) -> bool {
+        matches!(self, Self::Live | Self::Refreshing)
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Any frame at all: text, binary, ping, pong.
+    Frame,
+    /// The liveness timer fired.
+    Tick,
+    Disconnect(DisconnectReason),
+    /// The slot's replacement for this socket said `hello`.
+    ReplacementLive,
+    Shutdown,
+}
+
+/// What to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    SendPing,
+    /// Ask the slot to open a replacement now, keeping this socket until it is live.
+    RequestReplacement(&'static str),
+    /// Close this socket with this cause.
+    Close(DisconnectCause),
+}
+
+/// Timing rules for one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub ping_interval: Duration,
+    pub dead_after: Duration,
+    /// When to replace the socket on our own, from Slack's `approximate_connection_time`.
+    pub refresh_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    state: ConnectionState,
+    timing: Timing,
+    last_inbound: Instant,
+    last_ping: Instant,
+}
+
+impl Lifecycle {
+    pub fn new(now: Instant, timing: Timing) -> Self {
+        Self {
+            state: ConnectionState::Live,
+            timing,
+            last_inbound: now,
+            last_ping: now,
+        }
+    }
+
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// When the next `Tick` is due: the earliest of the next ping, the dead line and the
+    /// planned refresh.
+    pub fn next_deadline(&self) -> Instant {
+        let mut next = (self.last_ping + self.timing.ping_interval)
+            .min(self.last_inbound + self.timing.dead_after);
+        if self.state == ConnectionState::Live {
+            if let Some(refresh_at) = self.timing.refresh_at {
+                next = next.min(refresh_at);
+            }
+        }
+        next
+    }
+
+    pub fn on(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        if self.state == ConnectionState::Closing {
+            return Vec::new();
+        }
+        match input {
+            Input::Frame => {
+                self.last_inbound = now;
+                Vec::new()
+            }
+            Input::Tick => self.on_tick(now),
+            Input::Disconnect(reason) => self.on_disconnect(reason),
+            Input::ReplacementLive => self.close(DisconnectCause::Replaced),
+            Input::Shutdown => self.close(DisconnectCause::Shutdown),
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+        let silent_for = now.saturating_duration_since(self.last_inbound);
+        if silent_for >= self.timing.dead_after {
+            return self.close(DisconnectCause::Dead { silent_for });
+        }
+        let mut actions = Vec::new();
+        if now.saturating_duration_since(self.last_ping) >= self.timing.ping_interval {
+            self.last_ping = now;
+            actions.push(Action::SendPing);
+        }
+        if self.state == ConnectionState::Live && self.timing.refresh_at.is_some_and(|at| now >= at)
+        {
+            self.state = ConnectionState::Refreshing;
+            actions.push(Action::RequestReplacement(
+                "approximate_connection_time reached",
+            ));
+        }
+        actions
+    }
+
+    fn on_disconnect(&mut self, reason: DisconnectReason) -> Vec<Action> {
+        match reason {
+            // Reconnecting cannot help, and a close-first is needed to get under the cap.
+            DisconnectReason::LinkDisabled | DisconnectReason::TooManyWebsockets => {
+                self.close(DisconnectCause::SlackDisconnect(reason))
+            }
+            // warning, refresh_requested and anything unknown: make before break.
+            _ if self.state == ConnectionState::Refreshing => Vec::new(),
+            _ => {
+                self.state = ConnectionState::Refreshing;
+                vec![Action::RequestReplacement("slack disconnect")]
+            }
+        }
+    }
+
+    fn close(&mut self, cause: DisconnectCause) -> Vec<Action> {
+        self.state = ConnectionState::Closing;
+        vec![Action::Close(cause)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing() -> Timing {
+        Timing {
+            ping_interval: Duration::from_secs(2),
+            dead_after: Duration::from_secs(6),
+            refresh_at: None,
+        }
+    }
+
+    #[test]
+    fn pings_on_schedule_and_dies_after_silence() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        assert_eq!(life.next_deadline(), t0 + Duration::from_secs(2));
+        assert_eq!(
+            life.on(Input::Tick, t0 + Duration::from_secs(2)),
+            vec![Action::SendPing]
+        );
+        assert_eq!(
+            life.on(Input::Tick, t0 + Duration::from_secs(4)),
+            vec![Action::SendPing]
+        );
+        assert_eq!(life.next_deadline(), t0 + Duration::from_secs(6));
+        let actions = life.on(Input::Tick, t0 + Duration::from_secs(6));
+        assert_eq!(
+            actions,
+            vec![Action::Close(DisconnectCause::Dead {
+                silent_for: Duration::from_secs(6)
+            })]
+        );
+        assert_eq!(life.state(), ConnectionState::Closing);
+        assert!(life.on(Input::Tick, t0 + Duration::from_secs(9)).is_empty());
+    }
+
+    #[test]
+    fn any_frame_keeps_it_alive() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        for s in 1..30 {
+            let now = t0 + Duration::from_secs(s);
+            life.on(Input::Frame, now);
+            let actions = life.on(Input::Tick, now);
+            assert!(
+                !actions.iter().any(|a| matches!(a, Action::Close(_))),
+                "{actions:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_reasons_make_before_break() {
+        for reason in [
+            DisconnectReason::Warning,
+            DisconnectReason::RefreshRequested,
+            DisconnectReason::Other("server_maintenance".into()),
+        ] {
+            let t0 = Instant::now();
+            let mut life = Lifecycle::new(t0, timing());
+            assert_eq!(
+                life.on(Input::Disconnect(reason.clone()), t0),
+                vec![Action::RequestReplacement("slack disconnect")]
+            );
+            assert_eq!(life.state(), ConnectionState::Refreshing);
+            // A second notice (refresh after warning) asks for nothing new.
+            assert!(life.on(Input::Disconnect(reason), t0).is_empty());
+            assert_eq!(
+                life.on(Input::ReplacementLive, t0),
+                vec![Action::Close(DisconnectCause::Replaced)]
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_websockets_and_link_disabled_close_first() {
+        for reason in [
+            DisconnectReason::TooManyWebsockets,
+            DisconnectReason::LinkDisabled,
+        ] {
+            let mut life = Lifecycle::new(Instant::now(), timing());
+            assert_eq!(
+                life.on(Input::Disconnect(reason.clone()), Instant::now()),
+                vec![Action::Close(DisconnectCause::SlackDisconnect(reason))]
+            );
+        }
+    }
+
+    #[test]
+    fn planned_refresh_before_slack_does_it() {
+        let t0 = Instant::now();
+        let mut timing = timing();
+        timing.refresh_at = Some(t0 + Duration::from_secs(3));
+        let mut life = Lifecycle::new(t0, timing);
+        life.on(Input::Frame, t0 + Duration::from_secs(3));
+        let actions = life.on(Input::Tick, t0 + Duration::from_secs(3));
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendPing,
+                Action::RequestReplacement("approximate_connection_time reached")
+            ]
+        );
+        assert!(life.state().is_receiving());
+    }
+}

@@ -1,0 +1,212 @@
+//! Socket Mode: N slots, each keeping one live socket, replaced make-before-break.
+//!
+//! A slot opens a socket, hands it to a connection task, and listens to that task's reports.
+//! When the socket asks for a replacement (Slack's `disconnect`, or the planned refresh), the
+//! slot opens the next one while the old keeps receiving, and closes the old only once the
+//! new one said `hello`. When a socket dies, the slot retries at once and then on a capped,
+//! jittered exponential backoff, forever; only fatal errors end it.
+
+mod connection;
+pub mod lifecycle;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::backoff::Backoff;
+use crate::cause::DisconnectCause;
+use crate::config::Config;
+use crate::delivery::Intake;
+use crate::error::Error;
+use crate::status::Status;
+use connection::{OpenError, Opened, Order, Report};
+use nonstop_model::DisconnectReason;
+
+/// What every socket task needs.
+#[derive(Debug)]
+pub(crate) struct SocketContext {
+    pub(crate) config: Config,
+    pub(crate) web: nonstop_web::WebClient,
+    pub(crate) intake: Arc<Intake>,
+    pub(crate) status: Arc<Status>,
+    /// Connection ids, unique for the process's life.
+    pub(crate) next_connection: AtomicU64,
+}
+
+struct Current {
+    id: u64,
+    orders: mpsc::Sender<Order>,
+    task: JoinHandle<()>,
+    live_since: Instant,
+}
+
+/// Keeps one socket of `slot` live until `shutdown` turns true or a fatal error occurs.
+pub(crate) async fn run_slot(
+    ctx: Arc<SocketContext>,
+    slot: usize,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let config = &ctx.config;
+    let mut backoff = Backoff::new(config.backoff_base, config.backoff_cap);
+    let (reports_tx, mut reports) = mpsc::channel::<Report>(16);
+    let mut current: Option<Current> = None;
+    let mut opening: Option<JoinHandle<(u64, Result<Opened, OpenError>)>> = None;
+    // Stagger the first sockets a little so they are not opened and refreshed in lockstep.
+    let mut open_at: Option<Instant> =
+        Some(Instant::now() + Duration::from_millis(150) * slot as u32);
+    let mut ever_live = false;
+    let mut down_since: Option<Instant> = Some(Instant::now());
+
+    loop {
+        let open_due = open_at.filter(|_| opening.is_none());
+        let open_timer = async {
+            match open_due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let opened = async {
+            match opening.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = open_timer => {
+                open_at = None;
+                let id = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
+                let task_ctx = Arc::clone(&ctx);
+                info!(slot, connection = id, "opening socket");
+                opening = Some(tokio::spawn(async move { (id, connection::open(&task_ctx).await) }));
+            }
+            result = opened => {
+                opening = None;
+                let (id, result) = match result {
+                    Ok(pair) => pair,
+                    Err(join) => {
+                        error!(slot, error = %join, "socket opener failed; retrying");
+                        open_at = Some(Instant::now() + backoff.next_delay(None, &mut rand::rng()));
+                        continue;
+                    }
+                };
+                match result {
+                    Ok(opened) => {
+                        let (orders_tx, orders_rx) = mpsc::channel(4);
+                        ctx.status.socket_live(ever_live);
+                        let gap = down_since.take().map(|since| since.elapsed());
+                        info!(
+                            slot,
+                            connection = id,
+                            host = opened.host.as_deref().unwrap_or("?"),
+                            approximate_connection_time_s = opened.approximate_connection_time.map(|d| d.as_secs()),
+                            replacing = current.as_ref().map(|c| c.id),
+                            slot_down_ms = gap.map(|g| g.as_millis() as u64),
+                            "socket live"
+                        );
+                        ever_live = true;
+                        let task = tokio::spawn(connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone()));
+                        let next = Current { id, orders: orders_tx, task, live_since: Instant::now() };
+                        if let Some(old) = current.replace(next) {
+                            // Make before break: the old socket goes only now.
+                            let _ = old.orders.try_send(Order::ReplacementLive);
+                            detach(old);
+                        }
+                    }
+                    Err(OpenError::Fatal(error)) => {
+                        error!(slot, connection = id, %error, "fatal: not retrying");
+                        shutdown_current(current.take()).await;
+                        return Err(error);
+                    }
+                    Err(OpenError::Transient { cause, retry_after }) => {
+                        let delay = backoff.next_delay(retry_after, &mut rand::rng());
+                        warn!(
+                            slot,
+                            connection = id,
+                            cause = %cause,
+                            cause_kind = cause.kind(),
+                            attempt = backoff.failures(),
+                            next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
+                            "socket did not open"
+                        );
+                        open_at = Some(Instant::now() + delay);
+                    }
+                }
+            }
+            report = reports.recv() => {
+                let Some(report) = report else { continue };
+                match report {
+                    Report::WantsReplacement { connection, why } => {
+                        if current.as_ref().is_some_and(|c| c.id == connection) && opening.is_none() && open_at.is_none() {
+                            info!(slot, connection, why, next = "opening a replacement before closing", "socket refresh");
+                            open_at = Some(Instant::now());
+                        }
+                    }
+                    Report::Closed { connection, cause, lifetime } => {
+                        ctx.status.socket_closed(&cause);
+                        let was_current = current.as_ref().is_some_and(|c| c.id == connection);
+                        if was_current {
+                            if let Some(old) = current.take() {
+                                if old.live_since.elapsed() >= config.backoff_reset_after {
+                                    backoff.reset();
+                                }
+                            }
+                            down_since = Some(Instant::now());
+                        }
+                        if cause == DisconnectCause::SlackDisconnect(DisconnectReason::LinkDisabled) {
+                            let error = Error::link_disabled(&cause);
+                            error!(slot, connection, lifetime_ms = lifetime.as_millis() as u64, cause = %cause, %error, "fatal: not retrying");
+                            shutdown_current(current.take()).await;
+                            return Err(error);
+                        }
+                        let next = if !was_current || cause.is_planned() {
+                            "none (slot has another socket)".to_owned()
+                        } else if opening.is_some() {
+                            "replacement already opening".to_owned()
+                        } else {
+                            let delay = backoff.next_delay(None, &mut rand::rng());
+                            open_at = Some(Instant::now() + delay);
+                            format!("reconnecting in {:.1} s", delay.as_secs_f64())
+                        };
+                        let lifetime_ms = lifetime.as_millis() as u64;
+                        if cause.is_planned() {
+                            info!(slot, connection, lifetime_ms, cause = %cause, cause_kind = cause.kind(), %next, "socket closed");
+                        } else {
+                            warn!(slot, connection, lifetime_ms, cause = %cause, cause_kind = cause.kind(), %next, "socket closed");
+                        }
+                    }
+                }
+            }
+            _ = shutdown.changed() => {
+                if let Some(task) = opening.take() {
+                    task.abort();
+                }
+                shutdown_current(current.take()).await;
+                // Let closing reports land so status and logs are complete.
+                while let Ok(Some(Report::Closed { connection, cause, lifetime })) =
+                    tokio::time::timeout(Duration::from_millis(50), reports.recv()).await
+                {
+                    ctx.status.socket_closed(&cause);
+                    info!(slot, connection, lifetime_ms = lifetime.as_millis() as u64, cause = %cause, "socket closed");
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The old socket closes by itself after `ReplacementLive`; its task reports when done.
+fn detach(old: Current) {
+    drop(old.task);
+}
+
+async fn shutdown_current(current: Option<Current>) {
+    if let Some(current) = current {
+        let _ = current.orders.try_send(Order::Shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(6), current.task).await;
+    }
+}

@@ -1,0 +1,157 @@
+//! Test harness: a simulator and a bot wired to it over loopback, with short intervals.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nonstop::{App, Config, Error, Handler, Status};
+use nonstop_sim::{MessageSpec, PostedMessage, Sim, SimConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug)]
+pub struct Harness {
+    pub sim: Sim,
+    pub status: Arc<Status>,
+    stop: Option<oneshot::Sender<()>>,
+    pub run: Option<JoinHandle<Result<(), Error>>>,
+}
+
+/// Simulator settings scaled down for tests: redelivery after 1 s, server pings every 300 ms.
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        redelivery_after: Duration::from_secs(1),
+        server_ping_interval: Duration::from_millis(300),
+        half_open_hold: Duration::from_secs(5),
+        ..SimConfig::default()
+    }
+}
+
+/// Bot settings scaled down for tests: dead after 1 s of silence, backoff capped at 500 ms.
+pub fn bot_config(sim: &Sim) -> Config {
+    let mut config = Config::new(&sim.config().app_token, &sim.config().bot_token).unwrap();
+    config.api_url = sim.api_url();
+    config.ping_interval = Duration::from_millis(250);
+    config.dead_after = Duration::from_secs(1);
+    config.backoff_base = Duration::from_millis(50);
+    config.backoff_cap = Duration::from_millis(500);
+    config.drain_timeout = Duration::from_millis(500);
+    config.connect_timeout = Duration::from_secs(3);
+    config.hello_timeout = Duration::from_secs(3);
+    config.handler_timeout = Duration::from_secs(2);
+    config
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(sim_config(), |_| {}).await
+    }
+
+    pub async fn start_with(sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Self {
+        let sim = Sim::start(sim_config).await.unwrap();
+        let mut config = bot_config(&sim);
+        tweak(&mut config);
+        Self::launch(sim, App::new(config))
+    }
+
+    pub async fn start_with_handler(handler: impl Handler) -> Self {
+        let sim = Sim::start(sim_config()).await.unwrap();
+        let config = bot_config(&sim);
+        Self::launch(sim, App::with_handler(config, handler))
+    }
+
+    fn launch(sim: Sim, app: App) -> Self {
+        let status = app.status();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            sim,
+            status,
+            stop: Some(stop),
+            run: Some(run),
+        }
+    }
+
+    /// Waits until the bot holds `n` live sockets (seen from both sides).
+    pub async fn wait_live(&self, n: usize) {
+        assert!(
+            self.status
+                .wait_for(WAIT, |s| s.live_connections == n)
+                .await,
+            "bot never had {n} live sockets: {:?}",
+            self.status.snapshot()
+        );
+        assert!(
+            self.sim.wait_for_stats(WAIT, |s| s.live_sockets == n).await,
+            "simulator never saw {n} live sockets: {:?}",
+            self.sim.stats()
+        );
+    }
+
+    /// Sends `ping <tag>` and waits for `pong <tag>`.
+    pub async fn ping(&self, tag: &str) -> PostedMessage {
+        self.sim
+            .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+        self.expect_post(&format!("pong {tag}")).await
+    }
+
+    pub async fn expect_post(&self, text: &str) -> PostedMessage {
+        match self.sim.wait_for_post(WAIT, |p| p.text == text).await {
+            Some(post) => post,
+            None => panic!(
+                "bot never posted {text:?}; posted: {:?}; bot: {:?}; sim: {:?}",
+                self.sim.posted(),
+                self.status.snapshot(),
+                self.sim.stats()
+            ),
+        }
+    }
+
+    /// How many times the bot posted exactly `text`.
+    pub fn count_posts(&self, text: &str) -> usize {
+        self.sim.posted().iter().filter(|p| p.text == text).count()
+    }
+
+    /// Stops the bot and returns what `run` returned.
+    pub async fn stop(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let run = self.run.take().unwrap();
+        tokio::time::timeout(WAIT, run)
+            .await
+            .expect("bot did not stop")
+            .unwrap()
+    }
+
+    /// Waits for `run` to end by itself (a fatal error).
+    pub async fn finished(mut self) -> Result<(), Error> {
+        let run = self.run.take().unwrap();
+        tokio::time::timeout(WAIT, run)
+            .await
+            .expect("bot kept running")
+            .unwrap()
+    }
+}
+
+/// Sends `ping 0..n` tagged with `prefix` and checks each got exactly one pong.
+pub async fn assert_each_answered_once(h: &Harness, tags: &[String]) {
+    for tag in tags {
+        h.expect_post(&format!("pong {tag}")).await;
+    }
+    // Give a wrongly doubled answer time to show: redelivery happens after 1 s.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for tag in tags {
+        let text = format!("pong {tag}");
+        assert_eq!(
+            h.count_posts(&text),
+            1,
+            "{text} answered {} times",
+            h.count_posts(&text)
+        );
+    }
+}

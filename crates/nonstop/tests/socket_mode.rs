@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::time::Duration;
 
 use common::{assert_each_answered_once, Harness, WAIT};
 use nonstop_sim::{Fault, MessageSpec};
@@ -86,5 +87,355 @@ async fn abrupt_drop_is_named_and_recovered_without_losing_events() {
         last.cause
     );
     assert_each_answered_once(&h, &tags).await;
+    h.stop().await.unwrap();
+}
+
+/// Records the fewest live sockets the bot had while `during` runs.
+async fn min_live_during<F: std::future::Future>(h: &Harness, during: F) -> (usize, F::Output) {
+    let status = h.status.clone();
+    let watcher = tokio::spawn(async move {
+        let mut min = usize::MAX;
+        status
+            .wait_for(Duration::from_secs(3600), |s| {
+                min = min.min(s.live_connections);
+                false
+            })
+            .await;
+        min
+    });
+    tokio::task::yield_now().await;
+    let out = during.await;
+    watcher.abort();
+    let min = match watcher.await {
+        Ok(min) => min,
+        Err(_) => h.status.snapshot().live_connections,
+    };
+    (min, out)
+}
+
+#[tokio::test]
+async fn half_open_socket_is_declared_dead_and_replaced() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::HalfOpen { target: None });
+    // Events routed to the silent socket come back as redeliveries on the other one.
+    let tags: Vec<String> = (0..10).map(|i| format!("half-{i}")).collect();
+    for tag in &tags {
+        h.sim
+            .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+    }
+    assert!(
+        h.status
+            .wait_for(WAIT, |s| s
+                .last_disconnect
+                .as_ref()
+                .is_some_and(|d| d.cause.starts_with("dead(no frame for")))
+            .await,
+        "half-open socket not declared dead: {:?}",
+        h.status.snapshot()
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    assert_each_answered_once(&h, &tags).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn connect_outage_is_retried_until_it_ends() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::Outage {
+        secs: 3.0,
+        drop_all: true,
+    });
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    let down = tokio::time::Instant::now();
+    // Sent while no socket is open: Slack holds them and delivers later.
+    let tags: Vec<String> = (0..5).map(|i| format!("outage-{i}")).collect();
+    for tag in &tags {
+        h.sim
+            .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+    }
+    h.wait_live(2).await;
+    let gap = down.elapsed();
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "came back during the outage: {gap:?}"
+    );
+    // Backoff cap is 500 ms in tests: back within a cap (plus a little) of the end.
+    assert!(
+        gap <= Duration::from_millis(4500),
+        "slow to come back: {gap:?}"
+    );
+    let refusals = h.sim.stats().connect_refusals;
+    assert!(refusals >= 3, "retries were not made: {refusals}");
+    assert_each_answered_once(&h, &tags).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn disconnect_warning_replaces_before_closing() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    let opened = h.sim.stats().sockets_opened;
+    let (min, ()) = min_live_during(&h, async {
+        h.sim.inject(Fault::DisconnectWarning {
+            target: None,
+            close_after_secs: 2.0,
+        });
+        assert!(
+            h.sim
+                .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
+                .await
+        );
+        h.ping("during-warning").await;
+        h.wait_live(2).await;
+    })
+    .await;
+    assert!(
+        min >= 2,
+        "a socket was missing during the refresh: min live {min}"
+    );
+    // The old socket was closed by us as replaced, not dropped by Slack.
+    assert!(h.status.snapshot().last_disconnect.is_none());
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn refresh_requested_without_warning_keeps_two_sockets() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    let opened = h.sim.stats().sockets_opened;
+    let (min, ()) = min_live_during(&h, async {
+        h.sim.inject(Fault::Refresh {
+            target: Some(1),
+            close_after_secs: 1.0,
+        });
+        assert!(
+            h.sim
+                .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
+                .await
+        );
+        h.wait_live(2).await;
+    })
+    .await;
+    assert!(
+        min >= 2,
+        "a socket was missing during the refresh: min live {min}"
+    );
+    h.ping("after-refresh").await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn rate_limited_reconnect_waits_for_retry_after() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::RateLimit {
+        secs: 2,
+        drop_all: true,
+    });
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    let down = tokio::time::Instant::now();
+    h.wait_live(2).await;
+    let gap = down.elapsed();
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "did not honour Retry-After: {gap:?}"
+    );
+    assert!(
+        gap <= Duration::from_millis(2600),
+        "slow after Retry-After: {gap:?}"
+    );
+    // One refused call per slot, then it waited: no hammering.
+    let refusals = h.sim.stats().connect_refusals;
+    assert!(refusals <= 4, "kept calling while rate limited: {refusals}");
+    h.ping("after-429").await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn too_many_websockets_closes_then_reopens() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::TooManyWebsockets { target: None });
+    assert!(
+        h.status
+            .wait_for(WAIT, |s| s.last_disconnect.as_ref().is_some_and(|d| d
+                .cause
+                == "slack_disconnect(too_many_websockets)"))
+            .await
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.reconnects >= 1).await);
+    h.wait_live(2).await;
+    h.ping("after-too-many").await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_frame_code_and_reason_are_reported() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::CloseFrame {
+        target: None,
+        code: 4002,
+        reason: "maintenance".into(),
+    });
+    assert!(
+        h.status
+            .wait_for(WAIT, |s| s
+                .last_disconnect
+                .as_ref()
+                .is_some_and(|d| d.cause == "close_frame(4002, \"maintenance\")"))
+            .await,
+        "{:?}",
+        h.status.snapshot()
+    );
+    h.wait_live(2).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn link_disabled_stops_with_a_clear_error() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::LinkDisabled);
+    let err = h.finished().await.unwrap_err();
+    let shown = err.to_string();
+    assert!(matches!(err, nonstop::Error::Fatal { .. }), "{shown}");
+    assert!(shown.contains("link_disabled"), "{shown}");
+    assert!(shown.contains("turn Socket Mode on"), "{shown}");
+}
+
+#[tokio::test]
+async fn revoked_token_stops_with_a_clear_error() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::RevokeToken {
+        code: "token_revoked".into(),
+    });
+    let err = h.finished().await.unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("token_revoked"), "{shown}");
+    assert!(shown.contains("create a new one"), "{shown}");
+    assert!(!shown.contains("simulatedapptoken"), "{shown}");
+}
+
+#[tokio::test]
+async fn wrong_app_token_is_fatal_at_start() {
+    let h = Harness::start_with(common::sim_config(), |config| {
+        config.app_token = nonstop::Secret::new("xapp-1-WRONG-token");
+    })
+    .await;
+    let err = h.finished().await.unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("invalid_auth"), "{shown}");
+    assert!(!shown.contains("WRONG"), "{shown}");
+}
+
+#[tokio::test]
+async fn bad_frames_cost_one_error_each_and_never_the_socket() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    let opened = h.sim.stats().sockets_opened;
+    let acks = h.sim.stats().acks;
+    for fault in [
+        Fault::Malformed { target: None },
+        Fault::Binary { target: None },
+        Fault::Oversized {
+            target: None,
+            bytes: 2 * 1024 * 1024,
+        },
+        Fault::UnknownEnvelope { target: None },
+    ] {
+        h.sim.inject(fault);
+    }
+    // Malformed, binary and oversized are counted; the unknown envelope is acked and handed on.
+    assert!(
+        h.status.wait_for(WAIT, |s| s.bad_frames >= 3).await,
+        "{:?}",
+        h.status.snapshot()
+    );
+    assert!(h.sim.wait_for_stats(WAIT, |s| s.acks > acks).await);
+    h.ping("after-bad-frames").await;
+    assert_eq!(
+        h.sim.stats().sockets_opened,
+        opened,
+        "a bad frame cost a socket"
+    );
+    assert!(h.status.snapshot().last_disconnect.is_none());
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_same_event_on_two_sockets_is_handled_once() {
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    let payload = serde_json::json!({
+        "type": "event_callback",
+        "team_id": "T0SIM",
+        "event_id": "EvTWICE",
+        "event": {"type": "message", "channel": "C1", "user": "U1", "text": "ping twice", "ts": "1.1"},
+    });
+    // Two envelopes carrying one event, round-robined onto both sockets.
+    h.sim.send_envelope("events_api", payload.clone(), false);
+    h.sim.send_envelope("events_api", payload, false);
+    h.expect_post("pong twice").await;
+    assert!(
+        h.sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        "both acked"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.count_posts("pong twice"), 1);
+    assert!(h.status.snapshot().duplicates >= 1);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn panicking_and_hanging_handlers_never_delay_acks() {
+    let h = Harness::start_with_handler(
+        |ctx: nonstop::Context, envelope: nonstop::Envelope| async move {
+            let text = envelope
+                .event_callback()
+                .and_then(|cb| {
+                    cb.event
+                        .get("text")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
+            match text.as_str() {
+                "boom" => panic!("handler exploded"),
+                "hang" => std::future::pending::<()>().await,
+                "fine" => {}
+                _ => return Ok(()), // the bot's own posts, echoed back
+            }
+            ctx.say("C1", &format!("done {text}"), None).await?;
+            Ok(())
+        },
+    )
+    .await;
+    h.wait_live(2).await;
+    for text in ["boom", "hang", "hang", "boom"] {
+        h.sim.send_message(MessageSpec::new("C1", "U1", text));
+    }
+    h.sim.send_message(MessageSpec::new("C1", "U1", "fine"));
+    h.expect_post("done fine").await;
+    // All five acked at once; none waited for a handler.
+    assert!(
+        h.sim
+            .wait_for_stats(Duration::from_millis(500), |s| s.acks >= 5
+                && s.pending == 0)
+            .await,
+        "{:?}",
+        h.sim.stats()
+    );
+    assert!(
+        h.status
+            .wait_for(WAIT, |s| s.panicked == 2 && s.timed_out == 2)
+            .await,
+        "{:?}",
+        h.status.snapshot()
+    );
+    assert_eq!(h.sim.stats().redeliveries, 0);
     h.stop().await.unwrap();
 }

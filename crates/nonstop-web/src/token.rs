@@ -51,13 +51,15 @@ pub fn redact(text: &str) -> String {
         .filter_map(|p| rest.find(p).map(|i| (i, *p)))
         .min_by_key(|(i, _)| *i)
     {
-        out.push_str(&rest[..at]);
-        out.push_str(&prefix[..4]);
-        out.push_str("-<redacted>");
+        out.push_str(&rest[..at + prefix.len()]);
         let tail = &rest[at + prefix.len()..];
         let end = tail
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
             .unwrap_or(tail.len());
+        // A bare prefix ("starts with xapp-") is no token.
+        if end > 0 {
+            out.push_str("<redacted>");
+        }
         rest = &tail[end..];
     }
     out.push_str(rest);
@@ -77,6 +79,10 @@ mod tests {
             "bad xoxb-<redacted> and xapp-<redacted>, then xoxp-<redacted>."
         );
         assert_eq!(redact("nothing here"), "nothing here");
+        assert_eq!(
+            redact("a token starting with xapp-, e.g. xapp-…"),
+            "a token starting with xapp-, e.g. xapp-…"
+        );
     }
 
     #[test]

@@ -28,10 +28,14 @@ impl Error {
             .and_then(nonstop_web::fix_for)
             .unwrap_or("check the app's configuration in Slack")
             .to_owned();
-        Self::Fatal {
-            cause: error.to_string(),
-            fix,
-        }
+        // The web error's own text already carries the fix; say it once.
+        let cause = match error {
+            nonstop_web::WebError::Slack { method, code, .. } => {
+                format!("{method} answered `{code}`")
+            }
+            other => other.to_string(),
+        };
+        Self::Fatal { cause, fix }
     }
 
     pub(crate) fn link_disabled(cause: &DisconnectCause) -> Self {

@@ -27,4 +27,4 @@ pub use delivery::Envelope;
 pub use dispatch::{Handler, HandlerError, HandlerResult};
 pub use error::Error;
 pub use nonstop_web::{Secret, WebClient, WebError};
-pub use status::{Status, StatusSnapshot};
+pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};

@@ -1,6 +1,7 @@
 //! Counters and the last disconnect, shared by the supervisor, the dispatcher and handlers
 //! (`status` command, demo, tests). Atomics for counters; a std Mutex for the one string.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -23,6 +24,8 @@ pub struct Status {
     bad_frames: AtomicU64,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
+    /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
+    history: Mutex<VecDeque<LifecycleRecord>>,
     changed: watch::Sender<u64>,
 }
 
@@ -30,6 +33,33 @@ pub struct Status {
 pub struct LastDisconnect {
     pub cause: String,
     pub at: SystemTime,
+}
+
+/// How many lifecycle records [`Status::history`] keeps.
+const HISTORY: usize = 256;
+
+/// One lifecycle change of one socket, for reports and the `status` command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleRecord {
+    pub at: SystemTime,
+    pub slot: usize,
+    pub connection: u64,
+    pub change: LifecycleChange,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LifecycleChange {
+    /// The socket said `hello`. `slot_down_for` is how long its slot had no socket, if any.
+    Live { slot_down_for: Option<Duration> },
+    /// The socket closed after `lifetime`.
+    Closed {
+        cause: String,
+        cause_kind: &'static str,
+        planned: bool,
+        lifetime: Duration,
+    },
+    /// Opening failed; the next try is in `retry_in`.
+    OpenFailed { cause: String, retry_in: Duration },
 }
 
 /// A copy of the counters at one moment.
@@ -85,6 +115,7 @@ impl Status {
             timed_out: AtomicU64::new(0),
             bad_frames: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             changed: watch::channel(0).0,
         }
     }
@@ -119,6 +150,29 @@ impl Status {
             });
         }
         self.bump();
+    }
+
+    pub(crate) fn record(&self, slot: usize, connection: u64, change: LifecycleChange) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(LifecycleRecord {
+            at: SystemTime::now(),
+            slot,
+            connection,
+            change,
+        });
+    }
+
+    /// The most recent lifecycle changes, oldest first (at most 256).
+    pub fn history(&self) -> Vec<LifecycleRecord> {
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn bump(&self) {

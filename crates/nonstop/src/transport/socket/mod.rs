@@ -23,7 +23,7 @@ use crate::cause::DisconnectCause;
 use crate::config::Config;
 use crate::delivery::Intake;
 use crate::error::Error;
-use crate::status::Status;
+use crate::status::{LifecycleChange, Status};
 use connection::{OpenError, Opened, Order, Report};
 use nonstop_model::DisconnectReason;
 
@@ -108,6 +108,7 @@ pub(crate) async fn run_slot(
                             slot_down_ms = gap.map(|g| g.as_millis() as u64),
                             "socket live"
                         );
+                        ctx.status.record(slot, id, LifecycleChange::Live { slot_down_for: gap });
                         ever_live = true;
                         let task = tokio::spawn(connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone()));
                         let next = Current { id, orders: orders_tx, task, live_since: Instant::now() };
@@ -133,6 +134,7 @@ pub(crate) async fn run_slot(
                             next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
                             "socket did not open"
                         );
+                        ctx.status.record(slot, id, LifecycleChange::OpenFailed { cause: cause.to_string(), retry_in: delay });
                         open_at = Some(Instant::now() + delay);
                     }
                 }
@@ -172,6 +174,12 @@ pub(crate) async fn run_slot(
                             open_at = Some(Instant::now() + delay);
                             format!("reconnecting in {:.1} s", delay.as_secs_f64())
                         };
+                        ctx.status.record(slot, connection, LifecycleChange::Closed {
+                            cause: cause.to_string(),
+                            cause_kind: cause.kind(),
+                            planned: cause.is_planned(),
+                            lifetime,
+                        });
                         let lifetime_ms = lifetime.as_millis() as u64;
                         if cause.is_planned() {
                             info!(slot, connection, lifetime_ms, cause = %cause, cause_kind = cause.kind(), %next, "socket closed");

@@ -1,0 +1,55 @@
+//! The binary as a user runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn nonstop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nonstop"))
+}
+
+#[test]
+fn run_refuses_missing_or_swapped_tokens_naming_the_variable() {
+    let out = nonstop()
+        .arg("run")
+        .env_remove("SLACK_APP_TOKEN")
+        .env_remove("SLACK_BOT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SLACK_APP_TOKEN is not set"), "{err}");
+
+    let out = nonstop()
+        .arg("run")
+        .env("SLACK_APP_TOKEN", "xoxb-1-SECRETBITS")
+        .env("SLACK_BOT_TOKEN", "xoxb-2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SLACK_APP_TOKEN is malformed"), "{err}");
+    assert!(!err.contains("SECRETBITS"), "{err}");
+}
+
+/// The demo plays every fault against a real bot and exits non-zero if any event was lost
+/// or handled twice; a shortened schedule keeps CI fast.
+#[test]
+fn demo_loses_nothing_and_handles_nothing_twice() {
+    let out = nonstop()
+        .args(["demo", "--secs", "20", "--rate", "20"])
+        .env("NONSTOP_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("lost:                   0"), "{stdout}");
+    assert!(stdout.contains("handled twice:          0"), "{stdout}");
+    assert!(stdout.contains("dead(no frame for"), "{stdout}");
+    assert!(stdout.contains("eof_without_close"), "{stdout}");
+    assert!(stdout.contains("token_revoked"), "{stdout}");
+    assert!(
+        !stdout.contains("1006") && !stderr.contains("1006"),
+        "{stdout}"
+    );
+}

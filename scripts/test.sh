@@ -3,3 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+
+# The official Python slack-sdk against our simulator.
+bash scripts/python-sdk-check.sh

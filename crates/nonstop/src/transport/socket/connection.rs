@@ -393,6 +393,10 @@ fn classify_connect_error(error: &tungstenite::Error) -> DisconnectCause {
             format!("upgrade refused with HTTP {}", response.status()),
         ),
         E::Io(io) if io.to_string().contains("lookup") => (ConnectStage::Dns, io.to_string()),
+        // tokio-rustls reports TLS failures (bad certificate, not TLS at all) as InvalidData.
+        E::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            (ConnectStage::Tls, io.to_string())
+        }
         E::Io(io) => (ConnectStage::Tcp, io.to_string()),
         E::Tls(tls) => (ConnectStage::Tls, tls.to_string()),
         E::Url(url) => (
@@ -402,4 +406,60 @@ fn classify_connect_error(error: &tungstenite::Error) -> DisconnectCause {
         other => (ConnectStage::Handshake, other.to_string()),
     };
     DisconnectCause::ConnectFailed { stage, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// wss:// goes through rustls (a crypto provider is present, nothing panics), and a peer
+    /// that does not speak TLS is reported at the tls stage.
+    #[tokio::test]
+    async fn wss_to_a_non_tls_peer_fails_at_the_tls_stage() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\n\r\nplain text, not TLS")
+                    .await;
+            }
+        });
+        let err = tokio_tungstenite::connect_async(format!("wss://127.0.0.1:{port}/link"))
+            .await
+            .unwrap_err();
+        let cause = classify_connect_error(&err);
+        assert!(
+            matches!(
+                cause,
+                DisconnectCause::ConnectFailed {
+                    stage: ConnectStage::Tls,
+                    ..
+                }
+            ),
+            "{cause}"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_tcp_is_the_tcp_stage() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/link"))
+            .await
+            .unwrap_err();
+        let cause = classify_connect_error(&err);
+        assert!(
+            matches!(
+                cause,
+                DisconnectCause::ConnectFailed {
+                    stage: ConnectStage::Tcp,
+                    ..
+                }
+            ),
+            "{cause}"
+        );
+    }
 }

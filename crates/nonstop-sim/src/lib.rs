@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -169,6 +170,11 @@ impl Sim {
             let stop = async move {
                 let _ = server_stop.changed().await;
             };
+            // Slack's edge answers without Nagle delays; so must we, or every small frame can
+            // wait 40 ms on the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(error) = axum::serve(listener, router)
                 .with_graceful_shutdown(stop)
                 .await
@@ -229,6 +235,23 @@ impl Sim {
 
     pub fn acks(&self) -> Vec<AckRecord> {
         self.shared.lock().acks.clone()
+    }
+
+    /// Takes the ack latencies recorded so far: from the moment an envelope went out on a
+    /// socket to the moment its ack came back.
+    pub fn take_ack_latencies(&self) -> Vec<Duration> {
+        std::mem::take(&mut self.shared.lock().ack_latencies)
+    }
+
+    /// The latest moment a `Retry-After` header sent by `apps.connections.open` told a client
+    /// it could call again; `None` before any 429.
+    pub fn retry_after_deadline(&self) -> Option<Instant> {
+        self.shared.lock().faults.retry_after_told_until
+    }
+
+    /// How many messages the bot posted.
+    pub fn posted_count(&self) -> usize {
+        self.shared.lock().posted.len()
     }
 
     /// Waits until `check` holds for the simulator's stats; true when it did within `timeout`.

@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 use crate::SimConfig;
 
+/// Records (acks, ack latencies) kept at most, so a long run stays bounded.
+const MAX_RECORDS: usize = 2_000_000;
+
 /// An order for one socket's task.
 #[derive(Debug)]
 pub(crate) enum SocketCommand {
@@ -93,6 +96,8 @@ pub struct SimStats {
 pub(crate) struct Faults {
     pub(crate) outage: Option<(Instant, Instant)>,
     pub(crate) rate_limited_until: Option<Instant>,
+    /// The latest moment a `Retry-After` we sent told a client to wait until.
+    pub(crate) retry_after_told_until: Option<Instant>,
     pub(crate) revoked: Option<String>,
     pub(crate) slow_web_api: Option<Duration>,
 }
@@ -105,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) undelivered: VecDeque<String>,
     pub(crate) posted: Vec<PostedMessage>,
     pub(crate) acks: Vec<AckRecord>,
+    /// Time from sending an envelope to receiving its ack, for acks of pending envelopes.
+    pub(crate) ack_latencies: Vec<Duration>,
     pub(crate) faults: Faults,
     pub(crate) stats: SimStats,
     round_robin: usize,
@@ -129,6 +136,7 @@ impl Shared {
                 undelivered: VecDeque::new(),
                 posted: Vec::new(),
                 acks: Vec::new(),
+                ack_latencies: Vec::new(),
                 faults: Faults::default(),
                 stats: SimStats::default(),
                 round_robin: 0,
@@ -299,15 +307,20 @@ impl Shared {
 
     pub(crate) fn record_ack(&self, envelope_id: String, payload: Option<serde_json::Value>) {
         let mut inner = self.lock();
-        if inner.pending.remove(&envelope_id).is_some() {
+        if let Some(pending) = inner.pending.remove(&envelope_id) {
             inner.stats.acks += 1;
+            if inner.ack_latencies.len() < MAX_RECORDS {
+                inner.ack_latencies.push(pending.last_sent.elapsed());
+            }
         } else {
             inner.stats.stray_acks += 1;
         }
-        inner.acks.push(AckRecord {
-            envelope_id,
-            payload,
-        });
+        if inner.acks.len() < MAX_RECORDS {
+            inner.acks.push(AckRecord {
+                envelope_id,
+                payload,
+            });
+        }
         drop(inner);
         self.notify();
     }

@@ -108,6 +108,12 @@ fn connections_open(app: &AppState, token: Option<&str>) -> Response {
     if let Some(until) = inner.faults.rate_limited_until.filter(|u| *u > now) {
         inner.stats.connect_refusals += 1;
         let secs = until.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
+        let told = now + std::time::Duration::from_secs(secs);
+        let latest = inner
+            .faults
+            .retry_after_told_until
+            .map_or(told, |t| t.max(told));
+        inner.faults.retry_after_told_until = Some(latest);
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, secs.to_string())],

@@ -57,7 +57,8 @@ pub struct Config {
     /// Envelopes accepted but not yet dispatched. When full, envelopes are not acked, so
     /// Slack keeps them and redelivers.
     pub dispatch_queue: usize,
-    /// How long event ids are remembered for dedup, and how many at most.
+    /// How long event ids are remembered for dedup, and how many at most (about 50 bytes
+    /// each: 100,000 ids cost about 5 MB).
     pub dedup_retention: Duration,
     pub dedup_capacity: usize,
     /// Limit on each Web API request.
@@ -92,7 +93,7 @@ impl Config {
             max_concurrent_handlers: 64,
             dispatch_queue: 10_000,
             dedup_retention: Duration::from_secs(24 * 3600),
-            dedup_capacity: 200_000,
+            dedup_capacity: 100_000,
             web_timeout: Duration::from_secs(15),
         })
     }

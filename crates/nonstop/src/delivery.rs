@@ -59,12 +59,25 @@ impl Envelope {
 }
 
 /// Event ids seen recently, bounded in time and in count.
+///
+/// Keys are stored as 64-bit hashes: a fraction of the memory of the ids themselves, and with
+/// ids from Slack (not chosen by an attacker) a collision among even a million live entries has
+/// odds near 10^-8.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    seen: HashMap<String, Instant>,
-    order: VecDeque<(Instant, String)>,
+    seen: HashMap<u64, Instant>,
+    order: VecDeque<(Instant, u64)>,
     retention: Duration,
     capacity: usize,
+}
+
+/// Fixed-key hashing, so a key hashes the same in every process (the journal will rely on it).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Dedup {
@@ -80,25 +93,28 @@ impl Dedup {
     /// True when `key` is new, and remembers it.
     pub(crate) fn insert(&mut self, key: &str, now: Instant) -> bool {
         self.prune(now);
-        if self.seen.contains_key(key) {
+        let hash = key_hash(key);
+        if self.seen.contains_key(&hash) {
             return false;
         }
         while self.seen.len() >= self.capacity {
             match self.order.pop_front() {
-                Some((_, old)) => {
-                    self.seen.remove(&old);
+                Some((at, old)) => {
+                    if self.seen.get(&old) == Some(&at) {
+                        self.seen.remove(&old);
+                    }
                 }
                 None => break,
             }
         }
-        self.seen.insert(key.to_owned(), now);
-        self.order.push_back((now, key.to_owned()));
+        self.seen.insert(hash, now);
+        self.order.push_back((now, hash));
         true
     }
 
     /// Forgets `key`, so that a redelivery of an envelope we could not take is handled.
     pub(crate) fn forget(&mut self, key: &str) {
-        self.seen.remove(key);
+        self.seen.remove(&key_hash(key));
     }
 
     fn prune(&mut self, now: Instant) {
@@ -106,8 +122,11 @@ impl Dedup {
             if now.saturating_duration_since(*at) < self.retention {
                 break;
             }
-            if let Some((_, key)) = self.order.pop_front() {
-                self.seen.remove(&key);
+            if let Some((at, hash)) = self.order.pop_front() {
+                // A key forgotten and seen again has a newer entry; keep that one.
+                if self.seen.get(&hash) == Some(&at) {
+                    self.seen.remove(&hash);
+                }
             }
         }
     }

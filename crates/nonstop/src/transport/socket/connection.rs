@@ -334,9 +334,16 @@ async fn close_politely(ws: &mut Ws, cause: &DisconnectCause, wait: Duration) {
         code,
         reason: reason.into(),
     };
-    // A half-open socket never answers; bound the wait.
-    let _ = tokio::time::timeout(wait, async {
-        if ws.send(Message::Close(Some(frame))).await.is_ok() {
+    // A dead socket will not answer, and its write may never drain: try briefly, then go, so
+    // the slot can open the replacement at once. A live peer gets time to answer the close.
+    let dead = matches!(cause, DisconnectCause::Dead { .. });
+    let patience = if dead {
+        Duration::from_millis(100).min(wait)
+    } else {
+        wait
+    };
+    let _ = tokio::time::timeout(patience, async {
+        if ws.send(Message::Close(Some(frame))).await.is_ok() && !dead {
             while let Some(Ok(_)) = ws.next().await {}
         }
     })

@@ -1,0 +1,451 @@
+//! Benchmarks for BENCHMARKS.md. The bot runs as its own process (`nonstop run`, release
+//! build, default settings) against the simulator in this process, so its memory is its own.
+//!
+//! Run with:
+//! `cargo build --release -p nonstop-cli -p nonstop-bench && target/release/nonstop-bench`
+//! (`--quick` for fewer repetitions).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nonstop_sim::{Fault, MessageSpec, Sim, SimConfig};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+struct Bot {
+    child: Child,
+}
+
+impl Bot {
+    fn start(sim: &Sim) -> Result<Self> {
+        let exe = sibling("nonstop")?;
+        let child = Command::new(exe)
+            .arg("run")
+            .env("SLACK_APP_TOKEN", &sim.config().app_token)
+            .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+            .env("SLACK_API_URL", sim.api_url())
+            .env("NONSTOP_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    /// CPU time (user + system) the bot has used so far, from /proc.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+
+    /// (current, peak) resident memory in KiB, from /proc.
+    fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sibling(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    if !path.exists() {
+        return Err(format!(
+            "{} not found: build it with cargo build --release -p nonstop-cli",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn summary(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    format!(
+        "n={} p50={} p99={} max={}",
+        samples.len(),
+        ms(percentile(&samples, 50.0)),
+        ms(percentile(&samples, 99.0)),
+        ms(samples.last().copied().unwrap_or_default())
+    )
+}
+
+async fn wait_live(sim: &Sim, n: usize) -> Result<()> {
+    if sim.wait_for_stats(WAIT, |s| s.live_sockets == n).await {
+        Ok(())
+    } else {
+        Err(format!("bot did not reach {n} live sockets: {:?}", sim.stats()).into())
+    }
+}
+
+/// The fewest live sockets seen while `during` runs, sampled on every simulator change.
+async fn min_live_during<F: std::future::Future>(sim: &Sim, during: F) -> (usize, F::Output) {
+    let min = std::cell::Cell::new(usize::MAX);
+    let watch = sim.wait_for_stats(Duration::from_secs(3600), |s| {
+        min.set(min.get().min(s.live_sockets));
+        false
+    });
+    tokio::pin!(watch);
+    tokio::pin!(during);
+    let out = loop {
+        tokio::select! {
+            out = &mut during => break out,
+            _ = &mut watch => {}
+        }
+    };
+    (min.get(), out)
+}
+
+async fn drops(sim: &Sim, reps: usize) -> Result<()> {
+    let mut recover = Vec::new();
+    let mut min_live = usize::MAX;
+    for i in 0..reps {
+        let opened = sim.stats().sockets_opened;
+        let t0 = Instant::now();
+        let (min, ok) = min_live_during(sim, async {
+            sim.inject(Fault::Drop {
+                target: Some(i % 2),
+            });
+            sim.wait_for_stats(WAIT, |s| s.sockets_opened > opened && s.live_sockets == 2)
+                .await
+        })
+        .await;
+        if !ok {
+            return Err("no recovery after a drop".into());
+        }
+        recover.push(t0.elapsed());
+        min_live = min_live.min(min);
+        // Let the slot's backoff see a healthy socket between drops, as in real life.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "abrupt drops every ~0.2 s on one bot (backoff grows) -> replacement live: {}",
+        summary(recover)
+    );
+    println!("  fewest live sockets during any drop: {min_live}");
+    Ok(())
+}
+
+async fn refreshes(sim: &Sim, reps: usize) -> Result<()> {
+    let mut min_live = usize::MAX;
+    for i in 0..reps {
+        let opened = sim.stats().sockets_opened;
+        let (min, ok) = min_live_during(sim, async {
+            sim.inject(Fault::Refresh {
+                target: Some(i % 2),
+                close_after_secs: 1.0,
+            });
+            sim.wait_for_stats(WAIT, |s| s.sockets_opened > opened)
+                .await
+                && sim.wait_for_stats(WAIT, |s| s.live_sockets == 2).await
+        })
+        .await;
+        if !ok {
+            return Err("no replacement after refresh_requested".into());
+        }
+        // The old socket closes after its replacement: wait past that before the next one.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        min_live = min_live.min(min);
+    }
+    println!("refresh_requested x{reps}: fewest live sockets during refresh: {min_live} (of 2)");
+    Ok(())
+}
+
+async fn ack_latency(sim: &Sim, prefix: &str, per_second: f64, secs: u64) -> Result<()> {
+    let _ = sim.take_ack_latencies();
+    let posted = sim.posted_count();
+    let count = (per_second * secs as f64) as u64;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for n in 0..count {
+        tick.tick().await;
+        sim.send_message(MessageSpec::new(
+            "C0BENCH",
+            "U0HUMAN",
+            &format!("{prefix} l{n}"),
+        ));
+    }
+    if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
+        return Err("envelopes left unacked".into());
+    }
+    let expected = if prefix == "ping" { count as usize } else { 0 };
+    let deadline = Instant::now() + WAIT;
+    while sim.posted_count() < posted + expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "ack latency at {per_second}/s for {secs} s, {prefix:?} messages (simulator send -> ack received): {}",
+        summary(sim.take_ack_latencies())
+    );
+    if expected > 0 {
+        println!(
+            "  replies posted: {} of {count}",
+            sim.posted_count() - posted
+        );
+    }
+    Ok(())
+}
+
+/// Events the built-in handler reads and ignores: receive -> ack -> dispatch, no Web API call.
+async fn ack_throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
+    let cpu = bot.cpu();
+    let acks = sim.stats().acks;
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        if !sim.wait_for_stats(WAIT, |s| s.pending < 2_000).await {
+            return Err("bot stopped acking".into());
+        }
+        for _ in 0..500.min(total - sent) {
+            sent += 1;
+            sim.send_message(MessageSpec::new(
+                "C0BENCH",
+                "U0HUMAN",
+                &format!("hello {sent}"),
+            ));
+        }
+        tokio::task::yield_now().await;
+    }
+    if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
+        return Err("envelopes left unacked".into());
+    }
+    let elapsed = start.elapsed();
+    let done = sim.stats().acks - acks;
+    println!(
+        "throughput receive -> ack -> dispatch (handler reads and ignores): {done} events in {:.2} s = {:.0} events/s",
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64()
+    );
+    let used = bot.cpu().saturating_sub(cpu);
+    println!(
+        "  bot CPU: {:.2} s for {done} events = {:.1} µs per event (the simulator shares the 2 cores)",
+        used.as_secs_f64(),
+        used.as_secs_f64() * 1e6 / done.max(1) as f64
+    );
+    Ok(())
+}
+
+/// Events pushed as fast as the bot takes them, each answered with chat.postMessage.
+async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
+    let cpu = bot.cpu();
+    let posted = sim.posted_count();
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        // Keep a bounded number in flight, as Slack does with unacked envelopes.
+        if !sim.wait_for_stats(WAIT, |s| s.pending < 2_000).await {
+            return Err("bot stopped acking".into());
+        }
+        for _ in 0..500.min(total - sent) {
+            sent += 1;
+            sim.send_message(MessageSpec::new(
+                "C0BENCH",
+                "U0HUMAN",
+                &format!("ping t{sent}"),
+            ));
+        }
+        tokio::task::yield_now().await;
+    }
+    let deadline = Instant::now() + WAIT;
+    while sim.posted_count() < posted + total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = start.elapsed();
+    let done = sim.posted_count() - posted;
+    println!(
+        "throughput receive -> ack -> dispatch -> chat.postMessage: {done} events in {:.2} s = {:.0} events/s",
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64()
+    );
+    let used = bot.cpu().saturating_sub(cpu);
+    println!(
+        "  bot CPU: {:.2} s for {done} events = {:.1} µs per event (the simulator shares the 2 cores)",
+        used.as_secs_f64(),
+        used.as_secs_f64() * 1e6 / done.max(1) as f64
+    );
+    Ok(())
+}
+
+fn sim_config() -> SimConfig {
+    SimConfig {
+        echo_bot_messages: false,
+        half_open_hold: Duration::from_secs(10),
+        ..SimConfig::default()
+    }
+}
+
+/// Where a recovery time is measured from.
+#[derive(Clone, Copy)]
+enum From {
+    /// The moment the fault was injected.
+    Inject,
+    /// The end of a connect outage this long.
+    OutageEnd(f64),
+    /// The last moment a `Retry-After` header allowed a new call.
+    RetryAfter,
+}
+
+/// One fault against a fresh bot that has been up for two seconds: what a single incident
+/// costs, without the backoff that earlier faults in the same minute would add.
+async fn isolated(fault: Fault, what: &str, from: From, reps: usize) -> Result<()> {
+    let mut recover = Vec::new();
+    for _ in 0..reps {
+        let sim = Sim::start(sim_config()).await?;
+        let bot = Bot::start(&sim)?;
+        wait_live(&sim, 2).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let opened = sim.stats().sockets_opened;
+        let t0 = Instant::now();
+        sim.inject(fault.clone());
+        if !matches!(from, From::Inject) && !sim.wait_for_stats(WAIT, |s| s.live_sockets == 0).await
+        {
+            return Err(format!("{what} did not drop the sockets").into());
+        }
+        if !sim
+            .wait_for_stats(WAIT, |s| s.sockets_opened > opened && s.live_sockets >= 2)
+            .await
+        {
+            return Err(format!("no recovery after {what}").into());
+        }
+        let reference = match from {
+            From::Inject => t0,
+            From::OutageEnd(secs) => t0 + Duration::from_secs_f64(secs),
+            From::RetryAfter => sim.retry_after_deadline().ok_or("no 429 was sent")?,
+        };
+        recover.push(Instant::now().saturating_duration_since(reference));
+        drop(bot);
+        sim.shutdown().await;
+    }
+    println!(
+        "{what}, fresh bot -> both sockets live: {}",
+        summary(recover)
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // --only faults|latency|throughput runs one group.
+    let reps = if quick { 3 } else { 20 };
+    let sim = Sim::start(sim_config()).await?;
+    let bot = Bot::start(&sim)?;
+    wait_live(&sim, 2).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (idle_rss, _) = bot.rss_kib();
+    println!(
+        "bot resident memory, idle with 2 live sockets: {:.1} MiB",
+        idle_rss as f64 / 1024.0
+    );
+
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if run("faults") {
+        let n = reps.min(5);
+        isolated(
+            Fault::Drop { target: None },
+            "abrupt drop of 1 of 2 sockets, from the drop",
+            From::Inject,
+            n,
+        )
+        .await?;
+        isolated(
+            Fault::HalfOpen { target: None },
+            "half-open socket, from the fault (detection + reconnect)",
+            From::Inject,
+            n,
+        )
+        .await?;
+        isolated(
+            Fault::Outage {
+                secs: 5.0,
+                drop_all: true,
+            },
+            "5 s connect outage, from its end",
+            From::OutageEnd(5.0),
+            n,
+        )
+        .await?;
+        isolated(
+            Fault::RateLimit {
+                secs: 3,
+                drop_all: true,
+            },
+            "429 with Retry-After, from the last Retry-After expiry",
+            From::RetryAfter,
+            n,
+        )
+        .await?;
+        drops(&sim, reps).await?;
+        refreshes(&sim, n).await?;
+    }
+    let secs = if quick { 5 } else { 10 };
+    if run("latency") {
+        ack_latency(&sim, "hello", 1000.0, secs).await?;
+        ack_latency(&sim, "ping", 1000.0, secs).await?;
+        let (rss, _) = bot.rss_kib();
+        println!(
+            "bot resident memory after 1,000 events/s: {:.1} MiB",
+            rss as f64 / 1024.0
+        );
+    }
+    if run("throughput") {
+        let total = if quick { 20_000 } else { 100_000 };
+        ack_throughput(&sim, &bot, total).await?;
+        throughput(&sim, &bot, total).await?;
+    }
+    let (rss, peak) = bot.rss_kib();
+    println!(
+        "bot resident memory at the end: {:.1} MiB (peak {:.1} MiB)",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    drop(bot);
+    sim.shutdown().await;
+    Ok(())
+}

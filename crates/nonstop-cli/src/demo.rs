@@ -135,8 +135,8 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
 
     let outage = Arc::new(std::sync::Mutex::new(OutageClock::default()));
     let watcher = tokio::spawn(watch_outages(Arc::clone(&status), Arc::clone(&outage)));
-    let generator =
-        nonstop_sim::spawn_generator(&sim, "C0DEMO", rate, Some((rate * secs as f64) as u64));
+    let total = (rate * secs as f64) as u64;
+    let generator = nonstop_sim::spawn_generator(&sim, "C0DEMO", rate, Some(total));
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut plan = schedule(scale).into_iter().peekable();
@@ -159,7 +159,8 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
         }
         if tty || last_print.elapsed() >= Duration::from_secs(5) {
             last_print = Instant::now();
-            let line = status_line(&sim, &status, start, last_fault);
+            let sent = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+            let line = status_line(&sim, &status, sent, last_fault, start);
             if tty {
                 eprint!("\r\x1b[2K{line}");
             } else {
@@ -174,7 +175,10 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if tty {
-        eprintln!("\r\x1b[2K{}", status_line(&sim, &status, start, "done"));
+        eprintln!(
+            "\r\x1b[2K{}",
+            status_line(&sim, &status, sent, "done", start)
+        );
     }
     watcher.abort();
 
@@ -221,17 +225,18 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status_line(sim: &Sim, status: &Status, start: Instant, fault: &str) -> String {
+/// One line: sockets, events sent so far, answered, still waiting (late, not lost yet),
+/// answered twice, reconnects, and the last fault played.
+fn status_line(sim: &Sim, status: &Status, sent: u64, fault: &str, start: Instant) -> String {
     let s = status.snapshot();
     let (answers, doubled) = count_answers(sim);
+    let handled = answers.len() as u64;
     format!(
-        "t={:>4.1}s live={} handled={} reconnects={} duplicates-dropped={} doubled={} last-fault: {fault}",
+        "t={:>4.1}s live={} sent={sent} handled={handled} waiting={} doubled={doubled} reconnects={} last-fault: {fault}",
         start.elapsed().as_secs_f64(),
         s.live_connections,
-        answers.len(),
+        sent.saturating_sub(handled),
         s.reconnects,
-        s.duplicates,
-        doubled
     )
 }
 

@@ -2,6 +2,7 @@
 
 mod demo;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -116,11 +117,18 @@ async fn sim(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
     let config = sim.config();
-    println!("Slack simulator on http://{}", sim.addr());
-    println!("  SLACK_API_URL={}", sim.api_url());
-    println!("  SLACK_APP_TOKEN={}", config.app_token);
-    println!("  SLACK_BOT_TOKEN={}", config.bot_token);
-    println!("  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted");
+    // Whoever started us may stop reading stdout; that is no reason to stop serving.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Slack simulator on http://{}", sim.addr());
+    let _ = writeln!(out, "  SLACK_API_URL={}", sim.api_url());
+    let _ = writeln!(out, "  SLACK_APP_TOKEN={}", config.app_token);
+    let _ = writeln!(out, "  SLACK_BOT_TOKEN={}", config.bot_token);
+    let _ = writeln!(
+        out,
+        "  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted"
+    );
+    let _ = out.flush();
+    drop(out);
     let generator = rate.map(|r| nonstop_sim::spawn_generator(&sim, "C0DEMO", r, None));
     shutdown_signal().await;
     if let Some(generator) = generator {

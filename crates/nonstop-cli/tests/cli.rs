@@ -53,3 +53,39 @@ fn demo_loses_nothing_and_handles_nothing_twice() {
         "{stdout}"
     );
 }
+
+/// `nonstop run` against `nonstop sim` with an app token the simulator does not know: the
+/// binary stops at once, non-zero, naming the cause and the fix and not the token.
+#[test]
+fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
+    use std::io::{BufRead, BufReader};
+    let mut sim = nonstop()
+        .args(["sim", "--port", "0"])
+        .env("NONSTOP_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("Slack simulator on ")
+        .expect("simulator prints its address first")
+        .to_owned();
+    let out = nonstop()
+        .arg("run")
+        .env("SLACK_APP_TOKEN", "xapp-1-A0SIM-9999-notthetoken")
+        .env("SLACK_BOT_TOKEN", "xoxb-0000-0000-simulatedbottoken")
+        .env("SLACK_API_URL", format!("{url}/api"))
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid_auth"), "{err}");
+    assert!(err.contains("check the token"), "{err}");
+    assert!(!err.contains("notthetoken"), "{err}");
+}

@@ -95,10 +95,19 @@ pub enum Fault {
         #[serde(default)]
         reason: String,
     },
+    /// The next `count` sockets complete the upgrade but never get `hello`.
+    WithholdHello {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
     /// Every Web API answer (except `apps.connections.open`) is delayed by `millis`.
     SlowWebApi { millis: u64 },
     /// Clear every lasting fault: outage, rate limit, revoked token, slow Web API.
     Heal,
+}
+
+fn default_one() -> u32 {
+    1
 }
 
 fn default_warning_secs() -> f64 {
@@ -136,6 +145,7 @@ impl Fault {
             Self::Oversized { .. } => "oversized",
             Self::UnknownEnvelope { .. } => "unknown_envelope",
             Self::CloseFrame { .. } => "close_frame",
+            Self::WithholdHello { .. } => "withhold_hello",
             Self::SlowWebApi { .. } => "slow_web_api",
             Self::Heal => "heal",
         }

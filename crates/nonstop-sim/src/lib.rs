@@ -458,6 +458,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             code,
             reason,
         } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
+        Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
         Fault::SlowWebApi { millis } => {
             inner.faults.slow_web_api = Some(Duration::from_millis(millis));
         }

@@ -34,6 +34,26 @@ pub(crate) async fn serve(
             },
         );
     }
+    let withhold = {
+        let mut inner = shared.lock();
+        let withhold = inner.faults.withhold_hello > 0;
+        inner.faults.withhold_hello = inner.faults.withhold_hello.saturating_sub(1);
+        withhold
+    };
+    if withhold {
+        // Upgraded, then silence: the client must give up on its own.
+        let hold = tokio::time::sleep(shared.config.half_open_hold);
+        tokio::pin!(hold);
+        loop {
+            tokio::select! {
+                frame = socket.recv() => if !matches!(frame, Some(Ok(_))) { break },
+                () = &mut hold => break,
+            }
+        }
+        shared.lock().sockets.remove(&id);
+        shared.notify();
+        return;
+    }
     let live_count = Shared::live_ids(&shared.lock()).len() as u32 + 1;
     let hello = serde_json::json!({
         "type": "hello",

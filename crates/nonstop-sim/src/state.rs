@@ -100,6 +100,8 @@ pub(crate) struct Faults {
     pub(crate) retry_after_told_until: Option<Instant>,
     pub(crate) revoked: Option<String>,
     pub(crate) slow_web_api: Option<Duration>,
+    /// Sockets still to be opened without a `hello`.
+    pub(crate) withhold_hello: u32,
 }
 
 pub(crate) struct Inner {

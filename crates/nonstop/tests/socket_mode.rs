@@ -439,3 +439,54 @@ async fn panicking_and_hanging_handlers_never_delay_acks() {
     assert_eq!(h.sim.stats().redeliveries, 0);
     h.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn missing_hello_times_out_and_is_retried() {
+    let h = Harness::start_with(common::sim_config(), |config| {
+        config.hello_timeout = Duration::from_millis(500);
+    })
+    .await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::WithholdHello { count: 1 });
+    h.sim.inject(Fault::Drop { target: None });
+    assert!(
+        h.status
+            .wait_for(WAIT, |_| h.status.history().iter().any(|r| matches!(
+                &r.change,
+                nonstop::LifecycleChange::OpenFailed { cause, .. }
+                    if cause.starts_with("connect_failed(hello_timeout")
+            )))
+            .await,
+        "{:?}",
+        h.status.history()
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    h.ping("after-no-hello").await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sockets_are_replaced_before_slack_recycles_them() {
+    let sim_config = nonstop_sim::SimConfig {
+        approximate_connection_time: Duration::from_secs(4),
+        ..common::sim_config()
+    };
+    let h = Harness::start_with(sim_config, |config| {
+        config.refresh_margin = Duration::from_secs(1);
+    })
+    .await;
+    h.wait_live(2).await;
+    let (min, ()) = min_live_during(&h, async {
+        // Each socket is replaced 2-3 s after it opens: within 8 s, at least 4 more sockets.
+        assert!(h.sim.wait_for_stats(WAIT, |s| s.sockets_opened >= 6).await);
+    })
+    .await;
+    assert!(min >= 2, "a planned refresh left a gap: min live {min}");
+    assert!(
+        h.status.snapshot().last_disconnect.is_none(),
+        "{:?}",
+        h.status.snapshot()
+    );
+    h.ping("after-planned-refresh").await;
+    h.stop().await.unwrap();
+}

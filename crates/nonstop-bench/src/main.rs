@@ -52,8 +52,8 @@ impl Bot {
         Duration::from_millis((ticks(11) + ticks(12)) * 10)
     }
 
-    /// (current, peak) resident memory in KiB, from /proc.
-    fn rss_kib(&self) -> (u64, u64) {
+    /// Resident memory in KiB from /proc: (current, peak, anonymous part of current).
+    fn rss_kib(&self) -> (u64, u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         let field = |name: &str| {
@@ -64,7 +64,18 @@ impl Bot {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
+    }
+
+    fn memory(&self) -> String {
+        let (rss, peak, anon) = self.rss_kib();
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        format!(
+            "{:.1} MiB (heap and stacks {:.1} MiB, the rest code and libraries; peak {:.1} MiB)",
+            mib(rss),
+            mib(anon),
+            mib(peak)
+        )
     }
 }
 
@@ -227,6 +238,42 @@ async fn ack_latency(sim: &Sim, prefix: &str, per_second: f64, secs: u64) -> Res
     Ok(())
 }
 
+/// chat.postMessage alone: `concurrency` callers in this process against the simulator.
+async fn web_rate(sim: &Sim, concurrency: usize, per_caller: usize) -> Result<()> {
+    let web = nonstop_web::WebClient::new(
+        &sim.api_url(),
+        Some(nonstop_web::Secret::new(sim.config().bot_token.clone())),
+        Duration::from_secs(10),
+    )?;
+    let start = Instant::now();
+    let mut callers = tokio::task::JoinSet::new();
+    for c in 0..concurrency {
+        let web = web.clone();
+        callers.spawn(async move {
+            for i in 0..per_caller {
+                let request = nonstop_model::web::PostMessageRequest {
+                    channel: "C0WEB".into(),
+                    text: format!("web {c}-{i}"),
+                    thread_ts: None,
+                };
+                web.chat_post_message(&request).await?;
+            }
+            Ok::<(), nonstop_web::WebError>(())
+        });
+    }
+    while let Some(done) = callers.join_next().await {
+        done??;
+    }
+    let total = concurrency * per_caller;
+    let elapsed = start.elapsed();
+    println!(
+        "chat.postMessage alone, {concurrency} callers in one process with the simulator: {total} calls in {:.2} s = {:.0}/s",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Events the built-in handler reads and ignores: receive -> ack -> dispatch, no Web API call.
 async fn ack_throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     let cpu = bot.cpu();
@@ -273,9 +320,12 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     let start = Instant::now();
     let mut sent = 0;
     while sent < total {
-        // Keep a bounded number in flight, as Slack does with unacked envelopes.
-        if !sim.wait_for_stats(WAIT, |s| s.pending < 2_000).await {
-            return Err("bot stopped acking".into());
+        // Keep at most 2,000 events unanswered, so the bot's dispatch queue never overflows
+        // (an overflow is refused, unacked, and redelivered 3 s later, which would measure
+        // Slack's redelivery timer instead of the bot).
+        let floor = posted + sent.saturating_sub(2_000);
+        if !sim.wait_for_stats(WAIT, |s| s.posted >= floor).await {
+            return Err("bot stopped answering".into());
         }
         for _ in 0..500.min(total - sent) {
             sent += 1;
@@ -293,6 +343,10 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     }
     let elapsed = start.elapsed();
     let done = sim.posted_count() - posted;
+    println!(
+        "  simulator redelivered {} envelopes so far (unacked for 3 s)",
+        sim.stats().redeliveries
+    );
     println!(
         "throughput receive -> ack -> dispatch -> chat.postMessage: {done} events in {:.2} s = {:.0} events/s",
         elapsed.as_secs_f64(),
@@ -367,16 +421,15 @@ async fn isolated(fault: Fault, what: &str, from: From, reps: usize) -> Result<(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
-    // --only faults|latency|throughput runs one group.
+    // --only faults|latency|steady|throughput runs one group.
     let reps = if quick { 3 } else { 20 };
     let sim = Sim::start(sim_config()).await?;
     let bot = Bot::start(&sim)?;
     wait_live(&sim, 2).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (idle_rss, _) = bot.rss_kib();
     println!(
-        "bot resident memory, idle with 2 live sockets: {:.1} MiB",
-        idle_rss as f64 / 1024.0
+        "bot resident memory, idle with 2 live sockets: {}",
+        bot.memory()
     );
 
     let args: Vec<String> = std::env::args().collect();
@@ -428,23 +481,23 @@ async fn main() -> Result<()> {
     if run("latency") {
         ack_latency(&sim, "hello", 1000.0, secs).await?;
         ack_latency(&sim, "ping", 1000.0, secs).await?;
-        let (rss, _) = bot.rss_kib();
+        println!("bot resident memory after 1,000 events/s: {}", bot.memory());
+    }
+    if run("steady") && !quick {
+        // Two minutes at 1,000 events/s fills the dedup window (100,000 ids) to its bound.
+        ack_latency(&sim, "hello", 1000.0, 120).await?;
         println!(
-            "bot resident memory after 1,000 events/s: {:.1} MiB",
-            rss as f64 / 1024.0
+            "bot resident memory after 120 s at 1,000 events/s (dedup window full): {}",
+            bot.memory()
         );
     }
     if run("throughput") {
         let total = if quick { 20_000 } else { 100_000 };
+        web_rate(&sim, 64, total / 64).await?;
         ack_throughput(&sim, &bot, total).await?;
         throughput(&sim, &bot, total).await?;
     }
-    let (rss, peak) = bot.rss_kib();
-    println!(
-        "bot resident memory at the end: {:.1} MiB (peak {:.1} MiB)",
-        rss as f64 / 1024.0,
-        peak as f64 / 1024.0
-    );
+    println!("bot resident memory at the end: {}", bot.memory());
     drop(bot);
     sim.shutdown().await;
     Ok(())

@@ -57,8 +57,8 @@ pub struct Config {
     /// Envelopes accepted but not yet dispatched. When full, envelopes are not acked, so
     /// Slack keeps them and redelivers.
     pub dispatch_queue: usize,
-    /// How long event ids are remembered for dedup, and how many at most (about 50 bytes
-    /// each: 100,000 ids cost about 5 MB).
+    /// How long event ids are remembered for dedup, and how many at most (about 25 bytes
+    /// each: 100,000 ids cost about 2.5 MB).
     pub dedup_retention: Duration,
     pub dedup_capacity: usize,
     /// Limit on each Web API request.

@@ -172,10 +172,12 @@ pub(crate) async fn run(
         },
     );
     let mut ws = opened.ws;
-    let timer = tokio::time::sleep_until(lifecycle.next_deadline());
+    let mut deadline = lifecycle.next_deadline();
+    let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let cause = loop {
         let mut actions = Vec::new();
+        let mut ticked = false;
         tokio::select! {
             frame = ws.next() => {
                 let now = Instant::now();
@@ -197,6 +199,7 @@ pub(crate) async fn run(
                 }
             }
             () = &mut timer => {
+                ticked = true;
                 actions.extend(lifecycle.on(Input::Tick, Instant::now()));
             }
             order = orders.recv() => {
@@ -226,7 +229,18 @@ pub(crate) async fn run(
             close_politely(&mut ws, &cause, config.drain_timeout).await;
             break cause;
         }
-        timer.as_mut().reset(lifecycle.next_deadline());
+        // Touch the timer wheel only when the deadline moved: most frames don't move it,
+        // because the next ping is due before the dead line.
+        let mut next = lifecycle.next_deadline();
+        if ticked {
+            // Every tick moves the deadline (a ping sent, a refresh asked for, or the socket
+            // closed); never let an unmoved one spin the loop.
+            next = next.max(Instant::now() + Duration::from_millis(1));
+        }
+        if next != deadline {
+            deadline = next;
+            timer.as_mut().reset(next);
+        }
     };
     let lifetime = started.elapsed();
     // The slot may be gone at shutdown; nothing else needs this report then.

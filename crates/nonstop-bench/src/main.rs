@@ -29,6 +29,7 @@ impl Bot {
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
             .env("NONSTOP_LOG", "error")
+            .env("NONSTOP_DB", journal_path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -83,7 +84,15 @@ impl Drop for Bot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", journal_path().display()));
+        }
     }
+}
+
+/// The bot's journal: a real SQLite file, fsynced on every commit (the default).
+fn journal_path() -> PathBuf {
+    std::env::temp_dir().join(format!("nonstop-bench-{}.db", std::process::id()))
 }
 
 fn sibling(name: &str) -> Result<PathBuf> {
@@ -238,6 +247,35 @@ async fn ack_latency(sim: &Sim, prefix: &str, per_second: f64, secs: u64) -> Res
     Ok(())
 }
 
+/// Sends `total` messages `<prefix> tN` in batches of 500, each batch once `ready(stats, sent)`.
+async fn push(
+    sim: &Sim,
+    total: usize,
+    prefix: &str,
+    mut ready: impl FnMut(&nonstop_sim::SimStats, usize) -> bool,
+) -> Result<()> {
+    let mut sent = 0;
+    while sent < total {
+        if !sim.wait_for_stats(WAIT, |s| ready(s, sent)).await {
+            return Err(format!(
+                "bot stopped keeping up after {sent} events: {:?}",
+                sim.stats()
+            )
+            .into());
+        }
+        for _ in 0..500.min(total - sent) {
+            sent += 1;
+            sim.send_message(MessageSpec::new(
+                "C0BENCH",
+                "U0HUMAN",
+                &format!("{prefix} t{sent}"),
+            ));
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
 /// chat.postMessage alone: `concurrency` callers in this process against the simulator.
 async fn web_rate(sim: &Sim, concurrency: usize, per_caller: usize) -> Result<()> {
     let web = nonstop_web::WebClient::new(
@@ -279,21 +317,8 @@ async fn ack_throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     let cpu = bot.cpu();
     let acks = sim.stats().acks;
     let start = Instant::now();
-    let mut sent = 0;
-    while sent < total {
-        if !sim.wait_for_stats(WAIT, |s| s.pending < 2_000).await {
-            return Err("bot stopped acking".into());
-        }
-        for _ in 0..500.min(total - sent) {
-            sent += 1;
-            sim.send_message(MessageSpec::new(
-                "C0BENCH",
-                "U0HUMAN",
-                &format!("hello {sent}"),
-            ));
-        }
-        tokio::task::yield_now().await;
-    }
+    // Keep at most 2,000 envelopes unacked, as Slack bounds what it sends unacked.
+    push(sim, total, "hello", |s, _| s.pending < 2_000).await?;
     if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
         return Err("envelopes left unacked".into());
     }
@@ -318,25 +343,13 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     let cpu = bot.cpu();
     let posted = sim.posted_count();
     let start = Instant::now();
-    let mut sent = 0;
-    while sent < total {
-        // Keep at most 2,000 events unanswered, so the bot's dispatch queue never overflows
-        // (an overflow is refused, unacked, and redelivered 3 s later, which would measure
-        // Slack's redelivery timer instead of the bot).
-        let floor = posted + sent.saturating_sub(2_000);
-        if !sim.wait_for_stats(WAIT, |s| s.posted >= floor).await {
-            return Err("bot stopped answering".into());
-        }
-        for _ in 0..500.min(total - sent) {
-            sent += 1;
-            sim.send_message(MessageSpec::new(
-                "C0BENCH",
-                "U0HUMAN",
-                &format!("ping t{sent}"),
-            ));
-        }
-        tokio::task::yield_now().await;
-    }
+    // Keep at most 2,000 events unanswered, so the bot's dispatch queue never overflows (an
+    // overflow is refused, unacked, and redelivered 3 s later, which would measure Slack's
+    // redelivery timer instead of the bot).
+    push(sim, total, "ping", |s, sent| {
+        s.posted + 2_000 >= posted + sent
+    })
+    .await?;
     let deadline = Instant::now() + WAIT;
     while sim.posted_count() < posted + total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -108,6 +108,9 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     .context("could not start the simulator")?;
     let mut config = nonstop::Config::new(&sim.config().app_token, &sim.config().bot_token)?;
     config.api_url = sim.api_url();
+    // A journal of its own, so a demo never touches a bot's nonstop.db.
+    let journal = std::env::temp_dir().join(format!("nonstop-demo-{}.db", std::process::id()));
+    config.journal_path = Some(journal.clone());
     let app = nonstop::App::new(config.clone());
     let status = app.status();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -219,6 +222,9 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
         }
     }
     sim.shutdown().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
+    }
     if lost > 0 || doubled > 0 {
         anyhow::bail!("{lost} events lost, {doubled} handled twice");
     }

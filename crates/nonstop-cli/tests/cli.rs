@@ -74,13 +74,18 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
         .strip_prefix("Slack simulator on ")
         .expect("simulator prints its address first")
         .to_owned();
+    let db = std::env::temp_dir().join(format!("nonstop-cli-{}.db", std::process::id()));
     let out = nonstop()
         .arg("run")
         .env("SLACK_APP_TOKEN", "xapp-1-A0SIM-9999-notthetoken")
         .env("SLACK_BOT_TOKEN", "xoxb-0000-0000-simulatedbottoken")
         .env("SLACK_API_URL", format!("{url}/api"))
+        .env("NONSTOP_DB", &db)
         .output()
         .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
     let _ = sim.kill();
     let _ = sim.wait();
     assert!(!out.status.success());

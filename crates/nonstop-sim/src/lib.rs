@@ -349,6 +349,10 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
     let live = Shared::live_ids(&inner);
     let pick = |target: Target| live.get(target.unwrap_or(0)).copied();
     let mut orders: Vec<(u64, SocketCommand)> = Vec::new();
+    let disconnect = |reason: &str, close_after: Duration| SocketCommand::Disconnect {
+        reason: reason.to_owned(),
+        close_after,
+    };
     let drop_all = |orders: &mut Vec<(u64, SocketCommand)>| {
         orders.extend(live.iter().map(|id| (*id, SocketCommand::Drop)));
     };
@@ -370,29 +374,14 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
         Fault::DisconnectWarning {
             target,
             close_after_secs,
-        } => orders.extend(pick(target).map(|id| {
-            let close_after = secs(close_after_secs);
-            (
-                id,
-                SocketCommand::Disconnect {
-                    reason: "warning".into(),
-                    close_after,
-                },
-            )
-        })),
+        } => orders
+            .extend(pick(target).map(|id| (id, disconnect("warning", secs(close_after_secs))))),
         Fault::Refresh {
             target,
             close_after_secs,
-        } => orders.extend(pick(target).map(|id| {
-            let close_after = secs(close_after_secs);
-            (
-                id,
-                SocketCommand::Disconnect {
-                    reason: "refresh_requested".into(),
-                    close_after,
-                },
-            )
-        })),
+        } => orders.extend(
+            pick(target).map(|id| (id, disconnect("refresh_requested", secs(close_after_secs)))),
+        ),
         Fault::RateLimit {
             secs: s,
             drop_all: all,
@@ -403,25 +392,15 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             }
         }
         Fault::TooManyWebsockets { target } => orders.extend(pick(target).map(|id| {
-            let close_after = Duration::from_millis(200);
             (
                 id,
-                SocketCommand::Disconnect {
-                    reason: "too_many_websockets".into(),
-                    close_after,
-                },
+                disconnect("too_many_websockets", Duration::from_millis(200)),
             )
         })),
-        Fault::LinkDisabled => orders.extend(live.iter().map(|id| {
-            let close_after = Duration::from_millis(200);
-            (
-                *id,
-                SocketCommand::Disconnect {
-                    reason: "link_disabled".into(),
-                    close_after,
-                },
-            )
-        })),
+        Fault::LinkDisabled => orders.extend(
+            live.iter()
+                .map(|id| (*id, disconnect("link_disabled", Duration::from_millis(200)))),
+        ),
         Fault::RevokeToken { code } => {
             inner.faults.revoked = Some(code);
             orders.extend(live.iter().map(|id| {

@@ -13,10 +13,13 @@ use tracing::{info, warn};
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::context::{BotIdentity, Context};
-use crate::delivery::{Dedup, Intake};
+use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
 use crate::error::Error;
+use crate::journal::writer::{self, Op, Retention};
+use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::status::Status;
+use crate::task::OwnedTask;
 use crate::transport::socket::{self, SocketContext};
 
 /// A bot: configuration, a handler, and the runtime's status.
@@ -24,6 +27,7 @@ pub struct App {
     config: Config,
     handler: Arc<dyn Handler>,
     status: Arc<Status>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for App {
@@ -45,7 +49,15 @@ impl App {
             config,
             handler: Arc::new(handler),
             status: Arc::new(Status::new()),
+            store: None,
         }
+    }
+
+    /// Uses `store` as the journal instead of the one `config.journal_path` names.
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Live counters, readable while [`App::run`] runs.
@@ -79,21 +91,67 @@ impl App {
             "bot identified; opening sockets"
         );
 
+        let store = match self.store {
+            Some(store) => store,
+            None => open_store(&config).await?,
+        };
+        // Replay first: what was journaled but not finished before the last stop, in arrival
+        // order, before any new traffic.
+        let backlog = {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || store.unfinished(MAX_REPLAY))
+                .await
+                .map_err(|e| Error::Startup(format!("reading the journal: {e}")))?
+                .map_err(|e| Error::Startup(e.to_string()))?
+        };
+
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);
-        let intake = Arc::new(Intake::new(
-            Dedup::new(config.dedup_retention, config.dedup_capacity),
-            queue_tx,
-            Arc::clone(&self.status),
-        ));
+        let (ops_tx, ops_rx) = mpsc::channel(config.journal_queue);
+        let writer = {
+            let store = Arc::clone(&store);
+            let status = Arc::clone(&self.status);
+            let queue_tx = queue_tx.clone();
+            let retention = Retention {
+                keep_for: config.journal_retention,
+                max_entries: config.journal_max_entries,
+                every: Duration::from_secs(60),
+            };
+            std::thread::Builder::new()
+                .name("nonstop-journal".into())
+                .spawn(move || writer::run(store, ops_rx, queue_tx, status, retention))
+                .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
+        };
+        let intake = Arc::new(Intake::new(ops_tx.clone(), Arc::clone(&self.status)));
         let ctx = Context::new(web.clone(), me, Arc::clone(&self.status));
-        let dispatcher = tokio::spawn(dispatch::run(
+        let dispatcher = OwnedTask::spawn(dispatch::run(
             queue_rx,
+            ops_tx.clone(),
             self.handler,
             ctx,
             config.max_concurrent_handlers,
             config.handler_timeout,
             Arc::clone(&self.status),
         ));
+        if !backlog.is_empty() {
+            info!(
+                events = backlog.len(),
+                "replaying events journaled but not finished before the last stop"
+            );
+        }
+        for entry in &backlog {
+            match Envelope::from_entry(entry) {
+                Some(envelope) => {
+                    self.status.count_replayed();
+                    if queue_tx.send(envelope).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    warn!(seq = entry.seq, key = %entry.key, "journal entry unreadable; not replayed")
+                }
+            }
+        }
+        drop(queue_tx);
 
         let socket_ctx = Arc::new(SocketContext {
             config: config.clone(),
@@ -130,16 +188,37 @@ impl App {
                 }
             }
         }
-        // Every intake sender lived in the slots' context; once it is dropped the dispatcher
-        // drains what was accepted and stops.
+        // No socket feeds the journal any more: let it hand dispatch its end, so the
+        // dispatcher drains, finishes running handlers, and records their outcomes.
         drop(socket_ctx);
+        let _ = ops_tx.send(Op::CloseIntake).await;
+        drop(ops_tx);
         let drain = config.handler_timeout + Duration::from_secs(1);
         if tokio::time::timeout(drain, dispatcher).await.is_err() {
-            warn!("handlers still running at shutdown were abandoned");
+            warn!("handlers still running at shutdown were abandoned; they will be replayed");
         }
+        // The writer ends once the dispatcher's last outcome is written.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         info!("stopped");
         outcome
     }
+}
+
+/// Entries replayed at start at most; more stay in the journal for the next start.
+const MAX_REPLAY: usize = 100_000;
+
+/// The journal `config` names: a SQLite file, or memory.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+    let Some(path) = config.journal_path.clone() else {
+        return Ok(Arc::new(MemoryStore::new()));
+    };
+    let durability = config.journal_durability;
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(path, durability))
+        .await
+        .map_err(|e| Error::Startup(format!("opening the journal: {e}")))?
+        .map_err(|e| Error::Startup(e.to_string()))?;
+    info!(path = store.path(), "journal open");
+    Ok(Arc::new(store))
 }
 
 /// `auth.test`, retried until it answers: a fatal answer ends the run.

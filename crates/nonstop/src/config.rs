@@ -1,8 +1,11 @@
 //! Runtime settings: read from the environment or built in code, validated into [`Config`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nonstop_web::Secret;
+
+pub use crate::journal::sqlite::Durability;
 
 /// A setting that is missing or wrong. The message names the setting and never its value.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -57,10 +60,17 @@ pub struct Config {
     /// Envelopes accepted but not yet dispatched. When full, envelopes are not acked, so
     /// Slack keeps them and redelivers.
     pub dispatch_queue: usize,
-    /// How long event ids are remembered for dedup, and how many at most (about 25 bytes
-    /// each: 100,000 ids cost about 2.5 MB).
-    pub dedup_retention: Duration,
-    pub dedup_capacity: usize,
+    /// The journal file (SQLite). `None` keeps the journal in memory: no install, no file, but
+    /// events in flight at a crash are lost and dedup forgets on restart.
+    pub journal_path: Option<PathBuf>,
+    /// Whether each journal commit is fsynced (power-loss safe) or only written (crash safe).
+    pub journal_durability: Durability,
+    /// How long finished events are kept for dedup (Slack's delayed events retry hourly for a
+    /// day), and how many entries the journal keeps at most.
+    pub journal_retention: Duration,
+    pub journal_max_entries: u64,
+    /// Envelopes waiting for the journal writer. When full, envelopes are not acked.
+    pub journal_queue: usize,
     /// Limit on each Web API request.
     pub web_timeout: Duration,
 }
@@ -70,6 +80,10 @@ pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
+pub const ENV_DB: &str = "NONSTOP_DB";
+
+/// The journal file when `NONSTOP_DB` is not set: in the working directory.
+pub const DEFAULT_DB: &str = "nonstop.db";
 
 impl Config {
     /// Settings with the documented defaults for these tokens.
@@ -92,8 +106,11 @@ impl Config {
             handler_timeout: Duration::from_secs(30),
             max_concurrent_handlers: 64,
             dispatch_queue: 10_000,
-            dedup_retention: Duration::from_secs(24 * 3600),
-            dedup_capacity: 100_000,
+            journal_path: Some(PathBuf::from(DEFAULT_DB)),
+            journal_durability: Durability::Full,
+            journal_retention: Duration::from_secs(25 * 3600),
+            journal_max_entries: 2_000_000,
+            journal_queue: 10_000,
             web_timeout: Duration::from_secs(15),
         })
     }
@@ -117,6 +134,18 @@ impl Config {
         let mut config = Self::new(&app, &bot)?;
         if let Some(url) = lookup(ENV_API_URL).filter(|u| !u.trim().is_empty()) {
             config.api_url = check_url(ENV_API_URL, &url)?;
+        }
+        if let Some(db) = lookup(ENV_DB) {
+            config.journal_path = match db.trim() {
+                "" => {
+                    return Err(ConfigError::Malformed {
+                        name: ENV_DB,
+                        problem: "is empty; give a file path, or `:memory:` for no file".to_owned(),
+                    })
+                }
+                ":memory:" => None,
+                path => Some(PathBuf::from(path)),
+            };
         }
         if let Some(n) = lookup(ENV_CONNECTIONS) {
             config.connections = n.trim().parse().map_err(|_| ConfigError::Malformed {
@@ -151,7 +180,8 @@ impl Config {
                 problem: "must be at least backoff_base".to_owned(),
             });
         }
-        if self.max_concurrent_handlers == 0 || self.dispatch_queue == 0 {
+        if self.max_concurrent_handlers == 0 || self.dispatch_queue == 0 || self.journal_queue == 0
+        {
             return Err(ConfigError::OutOfRange {
                 name: "max_concurrent_handlers",
                 problem: "handlers and the dispatch queue need room for at least one event"
@@ -251,6 +281,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.api_url, "http://127.0.0.1:9/api");
         assert_eq!(config.connections, 3);
+        assert_eq!(config.journal_path, Some(PathBuf::from("nonstop.db")));
         let shown = format!("{config:?}");
         assert!(!shown.contains("xapp-1-A\""), "{shown}");
 

@@ -1,18 +1,19 @@
-//! Between the socket and the handlers: the envelope handed on, dedup by event id, and the
-//! intake that decides whether an envelope may be acked.
+//! Between the socket and the handlers: the envelope handed on, and the intake that passes it
+//! to the journal.
 //!
-//! Invariant: an envelope is acked only once something holds it. Today that is the bounded
-//! dispatch queue; the durable journal (issue 3) takes this place, behind the same
-//! [`Intake::accept`].
+//! Invariant: an envelope is acked only once the journal holds it. The read loop submits it
+//! without waiting; the journal's writer commits it, dedups it by event id, and sends the ack
+//! back to the socket that delivered it.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use nonstop_model::{EnvelopeKind, EventCallback};
+use nonstop_model::{EnvelopeKind, EventCallback, ParsedFrame};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::journal::writer::{Op, Submission};
+use crate::journal::NewEntry;
 use crate::status::Status;
 
 /// One envelope as the handlers see it, whichever socket it came on.
@@ -29,8 +30,12 @@ pub struct Envelope {
     /// The whole frame as received; parsed off the read loop.
     pub raw: Arc<str>,
     pub received_at: Instant,
-    /// Which connection delivered it.
+    /// Which connection delivered it (0 for an envelope replayed from the journal).
     pub connection: u64,
+    /// How many times a handler already started on this event: 0 normally, 1 or more when
+    /// it is replayed after a crash cut a handler off. A handler with side effects that must
+    /// not happen twice (a reply, a payment) can check for them when this is not 0.
+    pub attempt: u32,
 }
 
 impl Envelope {
@@ -58,150 +63,89 @@ impl Envelope {
     }
 }
 
-/// Event ids seen recently, bounded in time and in count.
-///
-/// Compact on purpose, since it is most of a busy bot's memory: each id is kept as a 64-bit
-/// hash (with ids from Slack, not chosen by an attacker, a collision among a million live
-/// entries has odds near 10^-8) with its arrival second, about 25 bytes in all.
-#[derive(Debug)]
-pub(crate) struct Dedup {
-    seen: HashSet<u64>,
-    /// (seconds since `origin`, hash), oldest first.
-    order: VecDeque<(u32, u64)>,
-    origin: Instant,
-    retention: Duration,
-    capacity: usize,
-}
-
-/// Fixed-key hashing, so a key hashes the same in every process (the journal will rely on it).
-fn key_hash(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
-}
-
-impl Dedup {
-    pub(crate) fn new(retention: Duration, capacity: usize) -> Self {
-        Self {
-            seen: HashSet::new(),
-            order: VecDeque::new(),
-            origin: Instant::now(),
-            retention,
-            capacity: capacity.max(1),
-        }
-    }
-
-    fn second(&self, now: Instant) -> u32 {
-        u32::try_from(now.saturating_duration_since(self.origin).as_secs()).unwrap_or(u32::MAX)
-    }
-
-    /// True when `key` is new, and remembers it.
-    pub(crate) fn insert(&mut self, key: &str, now: Instant) -> bool {
-        self.prune(now);
-        let hash = key_hash(key);
-        if !self.seen.insert(hash) {
-            return false;
-        }
-        while self.seen.len() > self.capacity {
-            match self.order.pop_front() {
-                Some((_, old)) => {
-                    self.seen.remove(&old);
-                }
-                None => break,
-            }
-        }
-        let second = self.second(now);
-        self.order.push_back((second, hash));
-        true
-    }
-
-    /// Forgets `key`, so that a redelivery of an envelope we could not take is handled.
-    pub(crate) fn forget(&mut self, key: &str) {
-        self.seen.remove(&key_hash(key));
-    }
-
-    fn prune(&mut self, now: Instant) {
-        let retention = u32::try_from(self.retention.as_secs()).unwrap_or(u32::MAX);
-        let cutoff = self.second(now).saturating_sub(retention);
-        if self.second(now) < retention {
-            return;
-        }
-        while let Some((at, _)) = self.order.front() {
-            if *at > cutoff {
-                break;
-            }
-            if let Some((_, hash)) = self.order.pop_front() {
-                self.seen.remove(&hash);
-            }
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.seen.len()
+impl Envelope {
+    /// Rebuilds an envelope from its journal entry, for replay.
+    pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
+        let ParsedFrame::Envelope {
+            envelope_id,
+            kind,
+            accepts_response_payload,
+            retry_attempt,
+            retry_reason,
+            event_id,
+        } = ParsedFrame::parse(entry.raw.as_bytes()).ok()?
+        else {
+            return None;
+        };
+        Some(Self {
+            envelope_id,
+            kind,
+            event_id,
+            retry_attempt,
+            retry_reason,
+            accepts_response_payload,
+            raw: Arc::clone(&entry.raw),
+            received_at: Instant::now(),
+            connection: 0,
+            attempt: entry.attempts,
+        })
     }
 }
 
-/// What the read loop should do with an envelope.
+/// Why the intake could not take an envelope; it is then not acked, and Slack redelivers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Accepted {
-    /// New and held: ack it.
-    Fresh,
-    /// Seen before: ack it so Slack stops retrying, but don't hand it on.
-    Duplicate,
-    /// Could not be held: don't ack, so Slack redelivers it.
-    Refused(&'static str),
+pub(crate) enum Refused {
+    JournalBusy,
+    ShuttingDown,
 }
 
+impl Refused {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::JournalBusy => "journal queue full",
+            Self::ShuttingDown => "shutting down",
+        }
+    }
+}
+
+/// Hands envelopes from the read loops to the journal's writer without waiting.
 #[derive(Debug)]
 pub(crate) struct Intake {
-    /// std Mutex: held for a map lookup and insert, never across an await.
-    dedup: Mutex<Dedup>,
-    queue: mpsc::Sender<Envelope>,
+    ops: mpsc::Sender<Op>,
     status: Arc<Status>,
 }
 
 impl Intake {
-    pub(crate) fn new(dedup: Dedup, queue: mpsc::Sender<Envelope>, status: Arc<Status>) -> Self {
-        Self {
-            dedup: Mutex::new(dedup),
-            queue,
-            status,
-        }
+    pub(crate) fn new(ops: mpsc::Sender<Op>, status: Arc<Status>) -> Self {
+        Self { ops, status }
     }
 
-    pub(crate) fn accept(&self, envelope: Envelope) -> Accepted {
-        let key = envelope.dedup_key().to_owned();
-        let fresh = self
-            .dedup
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(&key, envelope.received_at);
-        if !fresh {
-            self.status.count_duplicate();
-            return Accepted::Duplicate;
-        }
-        let refused = match self.queue.try_send(envelope) {
-            Ok(()) => {
-                self.status.count_envelope();
-                return Accepted::Fresh;
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => "dispatch queue full",
-            Err(mpsc::error::TrySendError::Closed(_)) => "shutting down",
+    /// Queues `envelope` for the journal; its ack will come back on `acks`.
+    pub(crate) fn submit(
+        &self,
+        envelope: Envelope,
+        acks: &mpsc::Sender<String>,
+    ) -> Result<(), Refused> {
+        let entry = NewEntry {
+            key: envelope.dedup_key().to_owned(),
+            envelope_id: envelope.envelope_id.clone(),
+            kind: envelope.kind.as_str().to_owned(),
+            raw: Arc::clone(&envelope.raw),
+            received_at: SystemTime::now(),
         };
-        self.dedup
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .forget(&key);
-        self.status.count_refused();
-        Accepted::Refused(refused)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn remembered(&self) -> usize {
-        self.dedup.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let op = Op::Append(Box::new(Submission {
+            entry,
+            envelope,
+            acks: acks.clone(),
+        }));
+        match self.ops.try_send(op) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.status.count_refused();
+                Err(Refused::JournalBusy)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::ShuttingDown),
+        }
     }
 }
 
@@ -209,53 +153,50 @@ impl Intake {
 mod tests {
     use super::*;
 
-    fn envelope(id: &str, event: Option<&str>) -> Envelope {
-        Envelope {
+    #[test]
+    fn replayed_envelopes_keep_ids_and_attempts() {
+        let raw: Arc<str> = Arc::from(
+            r#"{"envelope_id":"e1","type":"events_api","payload":{"event_id":"Ev1","event":{"type":"message"}}}"#,
+        );
+        let entry = crate::journal::Entry {
+            seq: 7,
+            key: "Ev1".into(),
+            envelope_id: "e1".into(),
+            kind: "events_api".into(),
+            raw,
+            received_at: SystemTime::now(),
+            state: crate::journal::EntryState::Dispatched,
+            attempts: 1,
+            error: None,
+        };
+        let envelope = Envelope::from_entry(&entry).unwrap();
+        assert_eq!(envelope.envelope_id, "e1");
+        assert_eq!(envelope.dedup_key(), "Ev1");
+        assert_eq!(envelope.attempt, 1);
+        assert_eq!(envelope.kind, EnvelopeKind::EventsApi);
+    }
+
+    #[test]
+    fn intake_refuses_without_blocking_when_the_journal_is_busy() {
+        let (ops, _rx) = mpsc::channel(1);
+        let intake = Intake::new(ops, Arc::new(Status::new()));
+        let (acks, _acks_rx) = mpsc::channel(4);
+        let envelope = |id: &str| Envelope {
             envelope_id: id.into(),
             kind: EnvelopeKind::EventsApi,
-            event_id: event.map(Into::into),
+            event_id: Some(format!("Ev-{id}")),
             retry_attempt: 0,
             retry_reason: None,
             accepts_response_payload: false,
             raw: Arc::from("{}"),
             received_at: Instant::now(),
             connection: 1,
-        }
-    }
-
-    #[test]
-    fn dedup_expires_and_is_bounded() {
-        let t0 = Instant::now();
-        let mut dedup = Dedup::new(Duration::from_secs(10), 3);
-        assert!(dedup.insert("a", t0));
-        assert!(!dedup.insert("a", t0 + Duration::from_secs(9)));
-        // Kept for the retention, forgotten within a second after it (second granularity).
-        assert!(dedup.insert("a", t0 + Duration::from_secs(11)), "expired");
-        for key in ["b", "c", "d", "e"] {
-            dedup.insert(key, t0 + Duration::from_secs(12));
-        }
-        assert_eq!(dedup.len(), 3);
-    }
-
-    #[test]
-    fn intake_dedups_by_event_id_and_refuses_when_full() {
-        let (tx, _rx) = mpsc::channel(1);
-        let intake = Intake::new(
-            Dedup::new(Duration::from_secs(60), 100),
-            tx,
-            Arc::new(Status::new()),
-        );
-        assert_eq!(intake.accept(envelope("e1", Some("Ev1"))), Accepted::Fresh);
-        // Same event on another envelope id (another socket, or a retry): duplicate.
+            attempt: 0,
+        };
+        assert_eq!(intake.submit(envelope("e1"), &acks), Ok(()));
         assert_eq!(
-            intake.accept(envelope("e2", Some("Ev1"))),
-            Accepted::Duplicate
+            intake.submit(envelope("e2"), &acks),
+            Err(Refused::JournalBusy)
         );
-        // Queue full: refused and forgotten, so the redelivery is taken later.
-        assert_eq!(
-            intake.accept(envelope("e3", Some("Ev2"))),
-            Accepted::Refused("dispatch queue full")
-        );
-        assert_eq!(intake.remembered(), 1);
     }
 }

@@ -14,6 +14,8 @@ use tracing::{error, warn};
 
 use crate::context::Context;
 use crate::delivery::Envelope;
+use crate::journal::writer::Op;
+use crate::journal::Mark;
 use crate::status::Status;
 
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,10 +38,11 @@ where
     }
 }
 
-/// Takes envelopes from the intake queue until it closes, then waits for running handlers
-/// (each bounded by `timeout`).
+/// Takes envelopes from the journal until it closes the queue, then waits for running
+/// handlers (each bounded by `timeout`). Each outcome is written back to the journal.
 pub(crate) async fn run(
     mut queue: mpsc::Receiver<Envelope>,
+    journal: mpsc::Sender<Op>,
     handler: Arc<dyn Handler>,
     ctx: Context,
     max_concurrent: usize,
@@ -56,30 +59,45 @@ pub(crate) async fn run(
         let handler = Arc::clone(&handler);
         let ctx = ctx.clone();
         let status = Arc::clone(&status);
+        let journal = journal.clone();
         running.spawn(async move {
             let _permit = permit;
-            run_one(handler.as_ref(), ctx, envelope, timeout, &status).await;
+            let key = envelope.dedup_key().to_owned();
+            // Recorded before the handler starts, so a crash mid-handler replays it as such.
+            let _ = journal
+                .send(Op::Mark(Mark::Dispatched { key: key.clone() }))
+                .await;
+            let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await {
+                Ok(()) => Mark::Done { key },
+                Err(error) => Mark::Failed { key, error },
+            };
+            let _ = journal.send(Op::Mark(outcome)).await;
         });
     }
     while running.join_next().await.is_some() {}
 }
 
+/// Runs one handler; the error, for the journal, when it did not succeed.
 async fn run_one(
     handler: &dyn Handler,
     ctx: Context,
     envelope: Envelope,
     timeout: Duration,
     status: &Status,
-) {
+) -> Result<(), String> {
     let envelope_id = envelope.envelope_id.clone();
     let event_id = envelope.event_id.clone().unwrap_or_default();
     let call = AssertUnwindSafe(handler.handle(ctx, envelope)).catch_unwind();
     match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(Ok(()))) => status.count_handled(),
+        Ok(Ok(Ok(()))) => {
+            status.count_handled();
+            Ok(())
+        }
         Ok(Ok(Err(e))) => {
             status.count_failed();
             let detail = nonstop_web::redact(&e.to_string());
             warn!(%envelope_id, %event_id, error = %detail, "handler failed");
+            Err(detail)
         }
         Ok(Err(panic)) => {
             status.count_panicked();
@@ -88,11 +106,14 @@ async fn run_one(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".to_owned());
-            error!(%envelope_id, %event_id, panic = %nonstop_web::redact(&message), "handler panicked");
+            let message = nonstop_web::redact(&message);
+            error!(%envelope_id, %event_id, panic = %message, "handler panicked");
+            Err(format!("panicked: {message}"))
         }
         Err(_) => {
             status.count_timed_out();
             error!(%envelope_id, %event_id, timeout_ms = timeout.as_millis() as u64, "handler timed out and was cancelled");
+            Err(format!("timed out after {} ms", timeout.as_millis()))
         }
     }
 }

@@ -16,7 +16,9 @@ pub mod context;
 pub mod delivery;
 pub mod dispatch;
 pub mod error;
+pub mod journal;
 pub mod status;
+mod task;
 pub mod transport;
 
 pub use app::App;
@@ -26,5 +28,6 @@ pub use context::Context;
 pub use delivery::Envelope;
 pub use dispatch::{Handler, HandlerError, HandlerResult};
 pub use error::Error;
+pub use journal::{MemoryStore, SqliteStore, Store};
 pub use nonstop_web::{Secret, WebClient, WebError};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};

@@ -22,6 +22,7 @@ pub struct Status {
     panicked: AtomicU64,
     timed_out: AtomicU64,
     bad_frames: AtomicU64,
+    replayed: AtomicU64,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
@@ -81,6 +82,8 @@ pub struct StatusSnapshot {
     pub timed_out: u64,
     /// Frames dropped as malformed, binary, oversized or unknown.
     pub bad_frames: u64,
+    /// Events taken from the journal at start because they were not finished before.
+    pub replayed: u64,
     pub last_disconnect: Option<LastDisconnect>,
 }
 
@@ -114,6 +117,7 @@ impl Status {
             panicked: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             bad_frames: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             changed: watch::channel(0).0,
@@ -128,6 +132,7 @@ impl Status {
     counter!(count_panicked, panicked);
     counter!(count_timed_out, timed_out);
     counter!(count_bad_frame, bad_frames);
+    counter!(count_replayed, replayed);
 
     pub(crate) fn socket_live(&self, reconnect: bool) {
         self.sockets_opened.fetch_add(1, Ordering::Relaxed);
@@ -194,6 +199,7 @@ impl Status {
             panicked: get(&self.panicked),
             timed_out: get(&self.timed_out),
             bad_frames: get(&self.bad_frames),
+            replayed: get(&self.replayed),
             last_disconnect: self
                 .last_disconnect
                 .lock()

@@ -41,6 +41,8 @@ pub fn bot_config(sim: &Sim) -> Config {
     config.connect_timeout = Duration::from_secs(3);
     config.hello_timeout = Duration::from_secs(3);
     config.handler_timeout = Duration::from_secs(2);
+    // In memory unless a test wants the file: tests run in parallel and leave nothing behind.
+    config.journal_path = None;
     config
 }
 

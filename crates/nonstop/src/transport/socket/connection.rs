@@ -19,7 +19,7 @@ use tracing::{debug, error, warn};
 use super::lifecycle::{Action, Input, Lifecycle, Timing};
 use super::SocketContext;
 use crate::cause::{ConnectStage, DisconnectCause};
-use crate::delivery::{Accepted, Envelope};
+use crate::delivery::Envelope;
 use crate::error::Error;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -27,6 +27,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Hard limit on one WebSocket message. Frames above `max_frame_bytes` but below this are
 /// read and dropped with an error (the socket survives); above it the socket is closed.
 const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Acks waiting for this socket's writer; beyond it, acks are dropped and Slack redelivers.
+const ACK_QUEUE: usize = 8192;
 
 /// A socket that said `hello`.
 pub(crate) struct Opened {
@@ -172,6 +175,7 @@ pub(crate) async fn run(
         },
     );
     let mut ws = opened.ws;
+    let (acks_tx, mut acks_rx) = mpsc::channel::<String>(ACK_QUEUE);
     let mut deadline = lifecycle.next_deadline();
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
@@ -184,7 +188,7 @@ pub(crate) async fn run(
                 actions.extend(lifecycle.on(Input::Frame, now));
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(more) = on_text(&ctx, connection, &mut ws, text.as_bytes(), now).await {
+                        if let Some(more) = on_text(&ctx, connection, &acks_tx, text.as_bytes(), now) {
                             actions.extend(lifecycle.on(more, now));
                         }
                     }
@@ -201,6 +205,16 @@ pub(crate) async fn run(
             () = &mut timer => {
                 ticked = true;
                 actions.extend(lifecycle.on(Input::Tick, Instant::now()));
+            }
+            Some(first) = acks_rx.recv() => {
+                // Acks that came back together go out in one write.
+                let mut result = ws.feed(Message::Text(Ack::new(first).to_json().into())).await;
+                while let (Ok(()), Ok(next)) = (&result, acks_rx.try_recv()) {
+                    result = ws.feed(Message::Text(Ack::new(next).to_json().into())).await;
+                }
+                if let Err(e) = result.and(ws.flush().await) {
+                    warn!(connection, error = %e, "acks not sent; Slack will redeliver");
+                }
             }
             order = orders.recv() => {
                 let input = match order {
@@ -254,10 +268,10 @@ pub(crate) async fn run(
 }
 
 /// Handles one text frame; returns an input for the lifecycle when the frame is a control frame.
-async fn on_text(
+fn on_text(
     ctx: &SocketContext,
     connection: u64,
-    ws: &mut Ws,
+    acks: &mpsc::Sender<String>,
     text: &[u8],
     now: Instant,
 ) -> Option<Input> {
@@ -289,7 +303,7 @@ async fn on_text(
             event_id,
         } => {
             let envelope = Envelope {
-                envelope_id: envelope_id.clone(),
+                envelope_id,
                 kind,
                 event_id,
                 retry_attempt,
@@ -299,17 +313,12 @@ async fn on_text(
                 raw: Arc::from(String::from_utf8_lossy(text).as_ref()),
                 received_at: now,
                 connection,
+                attempt: 0,
             };
-            match ctx.intake.accept(envelope) {
-                Accepted::Fresh | Accepted::Duplicate => {
-                    let ack = Ack::new(envelope_id).to_json();
-                    if let Err(e) = ws.send(Message::Text(ack.into())).await {
-                        warn!(connection, error = %e, "ack not sent; Slack will redeliver");
-                    }
-                }
-                Accepted::Refused(why) => {
-                    warn!(connection, %envelope_id, why, "envelope not acked; Slack will redeliver it");
-                }
+            let envelope_id = envelope.envelope_id.clone();
+            // The ack comes back on `acks` once the journal holds the envelope.
+            if let Err(why) = ctx.intake.submit(envelope, acks) {
+                warn!(connection, %envelope_id, why = why.as_str(), "envelope not acked; Slack will redeliver it");
             }
             None
         }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -24,6 +23,7 @@ use crate::config::Config;
 use crate::delivery::Intake;
 use crate::error::Error;
 use crate::status::{LifecycleChange, Status};
+use crate::task::OwnedTask;
 use connection::{OpenError, Opened, Order, Report};
 use nonstop_model::DisconnectReason;
 
@@ -41,7 +41,7 @@ pub(crate) struct SocketContext {
 struct Current {
     id: u64,
     orders: mpsc::Sender<Order>,
-    task: JoinHandle<()>,
+    task: OwnedTask<()>,
     live_since: Instant,
 }
 
@@ -55,7 +55,9 @@ pub(crate) async fn run_slot(
     let mut backoff = Backoff::new(config.backoff_base, config.backoff_cap);
     let (reports_tx, mut reports) = mpsc::channel::<Report>(16);
     let mut current: Option<Current> = None;
-    let mut opening: Option<JoinHandle<(u64, Result<Opened, OpenError>)>> = None;
+    let mut opening: Option<OwnedTask<(u64, Result<Opened, OpenError>)>> = None;
+    // Replaced sockets finishing their close, by connection id; owned so they end with us.
+    let mut draining: Vec<(u64, OwnedTask<()>)> = Vec::new();
     // Stagger the first sockets a little so they are not opened and refreshed in lockstep.
     let mut open_at: Option<Instant> =
         Some(Instant::now() + Duration::from_millis(150) * slot as u32);
@@ -82,7 +84,7 @@ pub(crate) async fn run_slot(
                 let id = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
                 let task_ctx = Arc::clone(&ctx);
                 info!(slot, connection = id, "opening socket");
-                opening = Some(tokio::spawn(async move { (id, connection::open(&task_ctx).await) }));
+                opening = Some(OwnedTask::spawn(async move { (id, connection::open(&task_ctx).await) }));
             }
             result = opened => {
                 opening = None;
@@ -110,12 +112,12 @@ pub(crate) async fn run_slot(
                         );
                         ctx.status.record(slot, id, LifecycleChange::Live { slot_down_for: gap });
                         ever_live = true;
-                        let task = tokio::spawn(connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone()));
+                        let task = OwnedTask::spawn(connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone()));
                         let next = Current { id, orders: orders_tx, task, live_since: Instant::now() };
                         if let Some(old) = current.replace(next) {
                             // Make before break: the old socket goes only now.
                             let _ = old.orders.try_send(Order::ReplacementLive);
-                            detach(old);
+                            draining.push((old.id, old.task));
                         }
                     }
                     Err(OpenError::Fatal(error)) => {
@@ -150,6 +152,7 @@ pub(crate) async fn run_slot(
                     }
                     Report::Closed { connection, cause, lifetime } => {
                         ctx.status.socket_closed(&cause);
+                        draining.retain(|(id, _)| *id != connection);
                         let was_current = current.as_ref().is_some_and(|c| c.id == connection);
                         if was_current {
                             if let Some(old) = current.take() {
@@ -190,10 +193,11 @@ pub(crate) async fn run_slot(
                 }
             }
             _ = shutdown.changed() => {
-                if let Some(task) = opening.take() {
-                    task.abort();
-                }
+                drop(opening.take());
                 shutdown_current(current.take()).await;
+                for (_, task) in draining.drain(..) {
+                    let _ = tokio::time::timeout(config.drain_timeout, task).await;
+                }
                 // Let closing reports land so status and logs are complete.
                 while let Ok(Some(Report::Closed { connection, cause, lifetime })) =
                     tokio::time::timeout(Duration::from_millis(50), reports.recv()).await
@@ -205,11 +209,6 @@ pub(crate) async fn run_slot(
             }
         }
     }
-}
-
-/// The old socket closes by itself after `ReplacementLive`; its task reports when done.
-fn detach(old: Current) {
-    drop(old.task);
 }
 
 async fn shutdown_current(current: Option<Current>) {

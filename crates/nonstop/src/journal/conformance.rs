@@ -1,0 +1,190 @@
+//! The behaviour every [`Store`] must have. A backend's tests call [`run`] with a fresh,
+//! empty store; it panics with the rule that was broken.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{Appended, EntryState, Mark, NewEntry, Store, StoreError};
+
+fn entry(key: &str, at: SystemTime) -> NewEntry {
+    NewEntry {
+        key: key.to_owned(),
+        envelope_id: format!("env-{key}"),
+        kind: "events_api".to_owned(),
+        raw: Arc::from(format!(
+            r#"{{"envelope_id":"env-{key}","type":"events_api"}}"#
+        )),
+        received_at: at,
+    }
+}
+
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Runs every rule against `store`, which must be empty.
+pub fn run(store: &dyn Store) {
+    let t0 = SystemTime::now() - Duration::from_secs(3600);
+    appends_dedup_across_and_within_batches(store, t0);
+    marks_move_states_and_count_attempts(store);
+    unfinished_is_in_arrival_order(store);
+    counts_and_recent(store);
+    prune_keeps_unfinished_and_bounds_size(store, t0);
+}
+
+fn appends_dedup_across_and_within_batches(store: &dyn Store, t0: SystemTime) {
+    let first = ok(
+        store.commit(&[entry("a", t0), entry("b", t0), entry("a", t0)], &[]),
+        "append a, b, a",
+    );
+    assert!(
+        matches!(first[0], Appended::Fresh { .. }),
+        "a is fresh: {first:?}"
+    );
+    assert!(
+        matches!(first[1], Appended::Fresh { .. }),
+        "b is fresh: {first:?}"
+    );
+    assert_eq!(
+        first[2],
+        Appended::Duplicate,
+        "a twice in one batch: {first:?}"
+    );
+    let (Appended::Fresh { seq: a }, Appended::Fresh { seq: b }) = (first[0], first[1]) else {
+        unreachable!()
+    };
+    assert!(a < b, "arrival numbers increase: {a} {b}");
+    let again = ok(
+        store.commit(&[entry("a", t0), entry("c", t0)], &[]),
+        "append a, c",
+    );
+    assert_eq!(again[0], Appended::Duplicate, "a in a later batch");
+    assert!(matches!(again[1], Appended::Fresh { .. }));
+    let stored = ok(store.unfinished(10), "unfinished");
+    let a_entry = stored
+        .iter()
+        .find(|e| e.key == "a")
+        .unwrap_or_else(|| panic!("a stored"));
+    assert_eq!(a_entry.envelope_id, "env-a");
+    assert_eq!(a_entry.kind, "events_api");
+    assert!(a_entry.raw.contains("env-a"));
+    assert_eq!(a_entry.state, EntryState::Received);
+    assert_eq!(a_entry.attempts, 0);
+    let drift = a_entry
+        .received_at
+        .duration_since(t0)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        drift < Duration::from_millis(1),
+        "received_at kept to the millisecond"
+    );
+}
+
+fn marks_move_states_and_count_attempts(store: &dyn Store) {
+    let key = |k: &str| k.to_owned();
+    ok(
+        store.commit(
+            &[],
+            &[
+                Mark::Dispatched { key: key("a") },
+                Mark::Dispatched { key: key("b") },
+            ],
+        ),
+        "dispatch a, b",
+    );
+    ok(store.commit(&[], &[Mark::Done { key: key("a") }]), "a done");
+    ok(
+        store.commit(
+            &[],
+            &[Mark::Failed {
+                key: key("b"),
+                error: "boom".into(),
+            }],
+        ),
+        "b failed",
+    );
+    // A mark for an unknown key is ignored, not an error.
+    ok(
+        store.commit(&[], &[Mark::Done { key: key("nope") }]),
+        "unknown key",
+    );
+    ok(
+        store.commit(&[], &[Mark::Dispatched { key: key("c") }]),
+        "dispatch c",
+    );
+    ok(
+        store.commit(&[], &[Mark::Dispatched { key: key("c") }]),
+        "dispatch c again",
+    );
+    let failed = ok(store.recent(10, Some(EntryState::Failed)), "recent failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].key, "b");
+    assert_eq!(failed[0].error.as_deref(), Some("boom"));
+    assert_eq!(failed[0].attempts, 1);
+    let c = ok(store.unfinished(10), "unfinished");
+    assert_eq!(c.len(), 1, "only c is unfinished: {c:?}");
+    assert_eq!(c[0].state, EntryState::Dispatched);
+    assert_eq!(c[0].attempts, 2, "each dispatch counts");
+}
+
+fn unfinished_is_in_arrival_order(store: &dyn Store) {
+    let now = SystemTime::now();
+    let keys: Vec<String> = (0..20).map(|i| format!("order-{i:02}")).collect();
+    let batch: Vec<NewEntry> = keys.iter().map(|k| entry(k, now)).collect();
+    ok(store.commit(&batch, &[]), "append 20");
+    let unfinished = ok(store.unfinished(100), "unfinished");
+    let got: Vec<&str> = unfinished
+        .iter()
+        .map(|e| e.key.as_str())
+        .filter(|k| k.starts_with("order-"))
+        .collect();
+    assert_eq!(got, keys.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(ok(store.unfinished(3), "limit").len(), 3, "limit respected");
+}
+
+fn counts_and_recent(store: &dyn Store) {
+    let counts = ok(store.counts(), "counts");
+    let get = |s: EntryState| counts.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
+    assert_eq!(get(EntryState::Done), 1);
+    assert_eq!(get(EntryState::Failed), 1);
+    assert_eq!(get(EntryState::Dispatched), 1);
+    assert_eq!(get(EntryState::Received), 20);
+    let recent = ok(store.recent(2, None), "recent");
+    assert_eq!(recent.len(), 2);
+    assert!(recent[0].seq > recent[1].seq, "newest first");
+    assert_eq!(recent[0].key, "order-19");
+}
+
+fn prune_keeps_unfinished_and_bounds_size(store: &dyn Store, t0: SystemTime) {
+    // a (done) and b (failed) are old; finish the 20 recent ones too.
+    let marks: Vec<Mark> = (0..20)
+        .map(|i| Mark::Done {
+            key: format!("order-{i:02}"),
+        })
+        .collect();
+    ok(store.commit(&[], &marks), "finish 20");
+    let cutoff = t0 + Duration::from_secs(60);
+    let removed = ok(store.prune(cutoff, 1_000), "prune by age");
+    assert_eq!(removed, 2, "a and b were finished and old");
+    assert!(
+        ok(store.unfinished(10), "unfinished")
+            .iter()
+            .any(|e| e.key == "c"),
+        "c is old but unfinished: kept"
+    );
+    // A pruned key can be journaled again (its retention ended).
+    let again = ok(
+        store.commit(&[entry("a", SystemTime::now())], &[]),
+        "a again",
+    );
+    assert!(matches!(again[0], Appended::Fresh { .. }));
+    // Size bound: at most 5 entries left, unfinished ones (a, c) among them.
+    let removed = ok(store.prune(t0, 5), "prune by size");
+    assert_eq!(removed, 17, "22 entries, bounded to 5");
+    let left: u64 = ok(store.counts(), "counts").iter().map(|(_, n)| n).sum();
+    assert_eq!(left, 5);
+    let unfinished = ok(store.unfinished(10), "unfinished");
+    assert_eq!(unfinished.len(), 2, "{unfinished:?}");
+    let newest = ok(store.recent(1, Some(EntryState::Done)), "newest done");
+    assert_eq!(newest[0].key, "order-19", "the oldest finished went first");
+}

@@ -1,0 +1,160 @@
+//! An in-memory journal: for tests, and for bots that accept losing in-flight events on a
+//! crash. Same semantics as the SQLite store (it passes the same conformance suite).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use super::{Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    /// std Mutex: every operation is a short in-memory update, never held across an await.
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_seq: BTreeMap<i64, Entry>,
+    seq_by_key: HashMap<String, i64>,
+    next_seq: i64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Store for MemoryStore {
+    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+        let mut inner = self.lock();
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if inner.seq_by_key.contains_key(&entry.key) {
+                out.push(Appended::Duplicate);
+                continue;
+            }
+            inner.next_seq += 1;
+            let seq = inner.next_seq;
+            inner.seq_by_key.insert(entry.key.clone(), seq);
+            inner.by_seq.insert(
+                seq,
+                Entry {
+                    seq,
+                    key: entry.key.clone(),
+                    envelope_id: entry.envelope_id.clone(),
+                    kind: entry.kind.clone(),
+                    raw: entry.raw.clone(),
+                    received_at: entry.received_at,
+                    state: EntryState::Received,
+                    attempts: 0,
+                    error: None,
+                },
+            );
+            out.push(Appended::Fresh { seq });
+        }
+        for mark in marks {
+            let Some(seq) = inner.seq_by_key.get(mark.key()).copied() else {
+                continue;
+            };
+            if let Some(entry) = inner.by_seq.get_mut(&seq) {
+                match mark {
+                    Mark::Dispatched { .. } => {
+                        entry.state = EntryState::Dispatched;
+                        entry.attempts += 1;
+                    }
+                    Mark::Done { .. } => entry.state = EntryState::Done,
+                    Mark::Failed { error, .. } => {
+                        entry.state = EntryState::Failed;
+                        entry.error = Some(error.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .lock()
+            .by_seq
+            .values()
+            .filter(|e| !e.state.is_finished())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .lock()
+            .by_seq
+            .values()
+            .rev()
+            .filter(|e| state.is_none_or(|s| e.state == s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+        let inner = self.lock();
+        Ok(EntryState::ALL
+            .into_iter()
+            .map(|s| {
+                (
+                    s,
+                    inner.by_seq.values().filter(|e| e.state == s).count() as u64,
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+
+    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.by_seq.len();
+        let expired: Vec<i64> = inner
+            .by_seq
+            .values()
+            .filter(|e| e.state.is_finished() && e.received_at < cutoff)
+            .map(|e| e.seq)
+            .collect();
+        for seq in expired {
+            if let Some(entry) = inner.by_seq.remove(&seq) {
+                inner.seq_by_key.remove(&entry.key);
+            }
+        }
+        let mut excess = inner.by_seq.len().saturating_sub(max_entries as usize);
+        let oldest_finished: Vec<i64> = inner
+            .by_seq
+            .values()
+            .filter(|e| e.state.is_finished())
+            .map(|e| e.seq)
+            .take(excess)
+            .collect();
+        for seq in oldest_finished {
+            if excess == 0 {
+                break;
+            }
+            if let Some(entry) = inner.by_seq.remove(&seq) {
+                inner.seq_by_key.remove(&entry.key);
+                excess -= 1;
+            }
+        }
+        Ok((before - inner.by_seq.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passes_the_conformance_suite() {
+        super::super::conformance::run(&super::MemoryStore::new());
+    }
+}

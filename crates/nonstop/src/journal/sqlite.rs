@@ -1,0 +1,365 @@
+//! The embedded journal: one SQLite file (bundled SQLite, nothing to install), WAL mode,
+//! schema versioned with `PRAGMA user_version` and migrated on open.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    from_millis, to_millis, Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError,
+};
+
+/// The schema this version writes. Older files are migrated on open; newer ones are refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    key         TEXT    NOT NULL UNIQUE,
+    envelope_id TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    raw         TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    state       INTEGER NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    error       TEXT,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX events_unfinished ON events (seq) WHERE state < 2;
+CREATE INDEX events_received_at ON events (received_at);
+CREATE TABLE kv (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss. The default.
+    Full,
+    /// WAL with `synchronous=NORMAL`: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+pub struct SqliteStore {
+    /// std Mutex: one connection, used by the writer thread and by rare reads (replay at
+    /// start, `nonstop journal`); SQLite calls block, and none runs on an async task.
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the journal at `path`, and migrates it.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+        let shown = path.as_ref().display().to_string();
+        let open_error = |e: rusqlite::Error| StoreError::Open {
+            path: shown.clone(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path.as_ref()).map_err(open_error)?;
+        Self::setup(conn, shown.clone(), durability).map_err(|e| match e {
+            StoreError::Write { detail } | StoreError::Read { detail } => StoreError::Open {
+                path: shown,
+                detail,
+            },
+            other => other,
+        })
+    }
+
+    /// A journal that lives in memory only (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
+            path: ":memory:".into(),
+            detail: e.to_string(),
+        })?;
+        Self::setup(conn, ":memory:".into(), Durability::Normal)
+    }
+
+    fn setup(conn: Connection, path: String, durability: Durability) -> Result<Self, StoreError> {
+        let write = |e: rusqlite::Error| StoreError::Write {
+            detail: e.to_string(),
+        };
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(write)?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(write)?;
+        conn.pragma_update(None, "busy_timeout", 5000)
+            .map_err(write)?;
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let read = |e: rusqlite::Error| StoreError::Read {
+        detail: e.to_string(),
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(read)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Schema {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))
+        .map_err(|e| StoreError::Write {
+            detail: format!("creating the schema: {e}"),
+        })?;
+    }
+    // Later versions: `if version < 2 { … PRAGMA user_version = 2 }`, each in a transaction.
+    Ok(())
+}
+
+fn write_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Write {
+        detail: e.to_string(),
+    }
+}
+
+fn read_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Read {
+        detail: e.to_string(),
+    }
+}
+
+const COLUMNS: &str = "seq, key, envelope_id, kind, raw, received_at, state, attempts, error";
+
+fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let raw: String = row.get(4)?;
+    let state: i64 = row.get(6)?;
+    let attempts: i64 = row.get(7)?;
+    Ok(Entry {
+        seq: row.get(0)?,
+        key: row.get(1)?,
+        envelope_id: row.get(2)?,
+        kind: row.get(3)?,
+        raw: Arc::from(raw),
+        received_at: from_millis(row.get(5)?),
+        // A state this version does not know is treated as unfinished, so it is replayed
+        // rather than forgotten.
+        state: EntryState::from_code(state).unwrap_or(EntryState::Received),
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        error: row.get(8)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(write_error)?;
+        let now = to_millis(SystemTime::now());
+        let mut out = Vec::with_capacity(entries.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (key, envelope_id, kind, raw, received_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+                )
+                .map_err(write_error)?;
+            for entry in entries {
+                let inserted = insert
+                    .execute(params![
+                        entry.key,
+                        entry.envelope_id,
+                        entry.kind,
+                        &*entry.raw,
+                        to_millis(entry.received_at),
+                        now
+                    ])
+                    .map_err(write_error)?;
+                out.push(if inserted == 1 {
+                    Appended::Fresh {
+                        seq: tx.last_insert_rowid(),
+                    }
+                } else {
+                    Appended::Duplicate
+                });
+            }
+            for mark in marks {
+                match mark {
+                    Mark::Dispatched { key } => tx
+                        .prepare_cached(
+                            "UPDATE events SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE key = ?1",
+                        )
+                        .and_then(|mut s| s.execute(params![key, now])),
+                    Mark::Done { key } => tx
+                        .prepare_cached("UPDATE events SET state = 2, updated_at = ?2 WHERE key = ?1")
+                        .and_then(|mut s| s.execute(params![key, now])),
+                    Mark::Failed { key, error } => tx
+                        .prepare_cached(
+                            "UPDATE events SET state = 3, error = ?2, updated_at = ?3 WHERE key = ?1",
+                        )
+                        .and_then(|mut s| s.execute(params![key, error, now])),
+                }
+                .map_err(write_error)?;
+            }
+        }
+        tx.commit().map_err(write_error)?;
+        Ok(out)
+    }
+
+    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events WHERE state < 2 ORDER BY seq LIMIT ?1"
+            ))
+            .map_err(read_error)?;
+        let rows = stmt
+            .query_map(params![limit as i64], row_to_entry)
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
+    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.lock();
+        let (sql, code) = match state {
+            Some(s) => (
+                format!("SELECT {COLUMNS} FROM events WHERE state = ?2 ORDER BY seq DESC LIMIT ?1"),
+                s.code(),
+            ),
+            None => (
+                format!("SELECT {COLUMNS} FROM events WHERE ?2 = ?2 ORDER BY seq DESC LIMIT ?1"),
+                0,
+            ),
+        };
+        let mut stmt = conn.prepare_cached(&sql).map_err(read_error)?;
+        let rows = stmt
+            .query_map(params![limit as i64, code], row_to_entry)
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
+    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT state, COUNT(*) FROM events GROUP BY state ORDER BY state")
+            .map_err(read_error)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+            .map_err(read_error)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (code, n) = row.map_err(read_error)?;
+            if let Some(state) = EntryState::from_code(code) {
+                out.push((state, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(write_error)?;
+        let mut removed = tx
+            .execute(
+                "DELETE FROM events WHERE state >= 2 AND received_at < ?1",
+                params![to_millis(cutoff)],
+            )
+            .map_err(write_error)? as u64;
+        let total: i64 = tx
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .optional()
+            .map_err(write_error)?
+            .unwrap_or(0);
+        let excess = u64::try_from(total)
+            .unwrap_or(0)
+            .saturating_sub(max_entries);
+        if excess > 0 {
+            removed += tx
+                .execute(
+                    "DELETE FROM events WHERE seq IN
+                     (SELECT seq FROM events WHERE state >= 2 ORDER BY seq LIMIT ?1)",
+                    params![i64::try_from(excess).unwrap_or(i64::MAX)],
+                )
+                .map_err(write_error)? as u64;
+        }
+        tx.commit().map_err(write_error)?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_the_conformance_suite_in_memory_and_on_disk() {
+        super::super::conformance::run(&SqliteStore::open_in_memory().unwrap());
+        let dir = std::env::temp_dir().join(format!("nonstop-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("conformance.db");
+        let _ = std::fs::remove_file(&path);
+        super::super::conformance::run(&SqliteStore::open(&path, Durability::Full).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn survives_reopen_and_refuses_a_newer_schema() {
+        let dir = std::env::temp_dir().join(format!("nonstop-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reopen.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            let entry = NewEntry {
+                key: "Ev1".into(),
+                envelope_id: "e1".into(),
+                kind: "events_api".into(),
+                raw: Arc::from("{}"),
+                received_at: SystemTime::now(),
+            };
+            store.commit(&[entry], &[]).unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        assert_eq!(store.unfinished(10).unwrap()[0].key, "Ev1");
+        store
+            .lock()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(store);
+        let err = SqliteStore::open(&path, Durability::Full).unwrap_err();
+        assert!(matches!(err, StoreError::Schema { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unwritable_location_is_a_clear_open_error() {
+        let err = SqliteStore::open("/nonexistent-dir/nonstop.db", Durability::Full).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("/nonexistent-dir/nonstop.db"), "{shown}");
+        assert!(shown.contains("NONSTOP_DB"), "{shown}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The journal's writer: one thread that owns all writes, so many envelopes share one
+//! transaction (group commit) and the read loops never block on the disk.
+//!
+//! Flow: a socket's read loop submits an envelope (non-blocking) → the writer commits a batch
+//! → for each envelope in it, the ack goes back to the socket that delivered it, and fresh ones
+//! go on to dispatch. Handler outcomes come back as marks and ride along in later batches.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+use super::{Appended, Mark, NewEntry, Store};
+use crate::delivery::Envelope;
+use crate::status::Status;
+
+/// Envelopes and marks in one transaction at most.
+const MAX_BATCH: usize = 1024;
+
+/// One request to the writer.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Journal this envelope, then ack it and, when fresh, dispatch it.
+    Append(Box<Submission>),
+    Mark(Mark),
+    /// No more envelopes will come: hand dispatch its end, keep taking marks until the
+    /// dispatcher (the last sender) is done.
+    CloseIntake,
+}
+
+/// An envelope on its way into the journal.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) entry: NewEntry,
+    pub(crate) envelope: Envelope,
+    /// Where its ack goes: the socket that delivered it.
+    pub(crate) acks: mpsc::Sender<String>,
+}
+
+/// Retention rules applied by the writer between batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    pub(crate) keep_for: Duration,
+    pub(crate) max_entries: u64,
+    pub(crate) every: Duration,
+}
+
+/// Runs the writer on the current thread until every sender of `ops` is gone.
+pub(crate) fn run(
+    store: Arc<dyn Store>,
+    mut ops: mpsc::Receiver<Op>,
+    dispatch: mpsc::Sender<Envelope>,
+    status: Arc<Status>,
+    retention: Retention,
+) {
+    let mut dispatch = Some(dispatch);
+    let mut carried_marks: Vec<Mark> = Vec::new();
+    let mut last_prune = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    while let Some(first) = ops.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut entries = Vec::new();
+        let mut routes = Vec::new();
+        let mut marks = std::mem::take(&mut carried_marks);
+        let mut close_intake = false;
+        for op in batch {
+            match op {
+                Op::Append(submission) => {
+                    let Submission {
+                        entry,
+                        envelope,
+                        acks,
+                    } = *submission;
+                    entries.push(entry);
+                    routes.push((envelope, acks));
+                }
+                Op::Mark(mark) => marks.push(mark),
+                Op::CloseIntake => close_intake = true,
+            }
+        }
+        match store.commit(&entries, &marks) {
+            Ok(outcomes) => {
+                if let Some(since) = failing_since.take() {
+                    warn!(
+                        failed_for_ms = since.elapsed().as_millis() as u64,
+                        "journal writes work again"
+                    );
+                }
+                for ((envelope, acks), outcome) in routes.into_iter().zip(outcomes) {
+                    // A closed or full ack queue means the socket is gone or stuck: Slack
+                    // redelivers, and the journal knows the event.
+                    let _ = acks.try_send(envelope.envelope_id.clone());
+                    match outcome {
+                        Appended::Fresh { .. } => {
+                            status.count_envelope();
+                            // Blocks while handlers are saturated: the writer then stops taking
+                            // envelopes, read loops stop acking, and Slack holds the rest.
+                            // Journaled but undispatched envelopes are replayed on the next start.
+                            if let Some(queue) = &dispatch {
+                                if queue.blocking_send(envelope).is_err() {
+                                    dispatch = None;
+                                }
+                            }
+                        }
+                        Appended::Duplicate => status.count_duplicate(),
+                    }
+                }
+            }
+            Err(e) => {
+                // Nothing was written: no ack goes out, so Slack keeps every envelope of the
+                // batch. Marks are kept for the next try.
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    error!(error = %e, envelopes = entries.len(), "journal write failed; not acking until it works");
+                }
+                for _ in &entries {
+                    status.count_refused();
+                }
+                carried_marks = marks;
+                // Don't spin on a broken disk; the read loops keep reading meanwhile.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if close_intake {
+            dispatch = None;
+        }
+        if last_prune.elapsed() >= retention.every {
+            last_prune = Instant::now();
+            let cutoff = SystemTime::now()
+                .checked_sub(retention.keep_for)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            if let Err(e) = store.prune(cutoff, retention.max_entries) {
+                warn!(error = %e, "journal prune failed; will retry");
+            }
+        }
+    }
+    // Every sender is gone: write what is left of the outcomes.
+    if !carried_marks.is_empty() {
+        if let Err(e) = store.commit(&[], &carried_marks) {
+            error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The journal across a crash: what was cut off is replayed, told it is a replay, and events
+//! seen before the crash are still recognised as duplicates after it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bot_config, sim_config, WAIT};
+use nonstop::journal::{EntryState, Store};
+use nonstop::{App, Context, Envelope, SqliteStore};
+use nonstop_sim::{MessageSpec, Sim};
+
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("nonstop-{name}-{}.db", std::process::id()));
+        let db = Self(path);
+        db.clean();
+        db
+    }
+    fn clean(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+fn text_of(envelope: &Envelope) -> String {
+    envelope
+        .event_callback()
+        .and_then(|cb| {
+            cb.event
+                .get("text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+/// Polls the journal file from a second connection until `check` holds (the writer commits
+/// on its own thread; there is no event to await across processes).
+async fn journal_shows(path: &PathBuf, check: impl Fn(&SqliteStore) -> bool) -> bool {
+    let store = SqliteStore::open(path, nonstop::config::Durability::Normal).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if check(&store) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
+    let db = TempDb::new("replay");
+    let sim = Sim::start(sim_config()).await.unwrap();
+
+    // First life: the handler for "ping crash" never finishes; then the process "dies".
+    let mut config = bot_config(&sim);
+    config.journal_path = Some(db.0.clone());
+    config.handler_timeout = Duration::from_secs(3600);
+    let first = App::with_handler(
+        config.clone(),
+        |ctx: Context, envelope: Envelope| async move {
+            let text = text_of(&envelope);
+            if text == "ping crash" {
+                std::future::pending::<()>().await;
+            }
+            if let Some(tag) = text.strip_prefix("ping ") {
+                ctx.say("C1", &format!("pong {tag}"), None).await?;
+            }
+            Ok(())
+        },
+    );
+    let status = first.status();
+    let run = tokio::spawn(first.run(std::future::pending()));
+    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    sim.send_message(MessageSpec::new("C1", "U1", "ping before"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong before")
+        .await
+        .is_some());
+    let event_id = sim.send_message(MessageSpec::new("C1", "U1", "ping crash"));
+    assert!(
+        journal_shows(&db.0, |store| store
+            .recent(10, Some(EntryState::Dispatched))
+            .unwrap()
+            .iter()
+            .any(|e| e.key == event_id))
+        .await,
+        "the crash event was never journaled as dispatched"
+    );
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        "acked before the crash"
+    );
+    run.abort();
+    let _ = run.await;
+
+    // Second life on the same journal: the cut-off handler runs again, as attempt 1.
+    let second = App::with_handler(config, |ctx: Context, envelope: Envelope| async move {
+        let text = text_of(&envelope);
+        if let Some(tag) = text.strip_prefix("ping ") {
+            ctx.say(
+                "C1",
+                &format!("pong {tag} attempt={}", envelope.attempt),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    });
+    let status = second.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(second.run(async move {
+        let _ = stopped.await;
+    }));
+    let replayed = sim
+        .wait_for_post(WAIT, |p| p.text == "pong crash attempt=1")
+        .await;
+    assert!(replayed.is_some(), "not replayed: {:?}", sim.posted());
+    assert_eq!(
+        status.snapshot().replayed,
+        1,
+        "only the unfinished event replays"
+    );
+
+    // Slack delivering that event again after the restart is a duplicate, from the journal.
+    let payload = serde_json::json!({
+        "type": "event_callback",
+        "event_id": event_id,
+        "event": {"type": "message", "channel": "C1", "user": "U1", "text": "ping crash", "ts": "1.2"},
+    });
+    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    sim.send_envelope("events_api", payload, false);
+    assert!(
+        status.wait_for(WAIT, |s| s.duplicates >= 1).await,
+        "{:?}",
+        status.snapshot()
+    );
+    let crash_posts = sim
+        .posted()
+        .iter()
+        .filter(|p| p.text.starts_with("pong crash"))
+        .count();
+    assert_eq!(crash_posts, 1, "{:?}", sim.posted());
+    assert_eq!(
+        sim.posted()
+            .iter()
+            .filter(|p| p.text.starts_with("pong before"))
+            .count(),
+        1
+    );
+
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+    let store = SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
+    assert!(
+        store.unfinished(10).unwrap().is_empty(),
+        "everything finished"
+    );
+    let store: Arc<dyn Store> = Arc::new(store);
+    let done = store.recent(10, Some(EntryState::Done)).unwrap();
+    assert!(
+        done.iter().any(|e| e.key == event_id && e.attempts == 2),
+        "{done:?}"
+    );
+}

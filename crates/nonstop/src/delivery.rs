@@ -64,8 +64,14 @@ impl Envelope {
 }
 
 impl Envelope {
-    /// Rebuilds an envelope from its journal entry, for replay.
-    pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
+    /// An envelope from a classified frame; `None` when the frame is not an envelope.
+    pub(crate) fn from_frame(
+        frame: ParsedFrame,
+        raw: Arc<str>,
+        received_at: Instant,
+        connection: u64,
+        attempt: u32,
+    ) -> Option<Self> {
         let ParsedFrame::Envelope {
             envelope_id,
             kind,
@@ -73,7 +79,7 @@ impl Envelope {
             retry_attempt,
             retry_reason,
             event_id,
-        } = ParsedFrame::parse(entry.raw.as_bytes()).ok()?
+        } = frame
         else {
             return None;
         };
@@ -84,11 +90,23 @@ impl Envelope {
             retry_attempt,
             retry_reason,
             accepts_response_payload,
-            raw: Arc::clone(&entry.raw),
-            received_at: Instant::now(),
-            connection: 0,
-            attempt: entry.attempts,
+            raw,
+            received_at,
+            connection,
+            attempt,
         })
+    }
+
+    /// Rebuilds an envelope from its journal entry, for replay.
+    pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
+        let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
+        Self::from_frame(
+            frame,
+            Arc::clone(&entry.raw),
+            Instant::now(),
+            0,
+            entry.attempts,
+        )
     }
 }
 

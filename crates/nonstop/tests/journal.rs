@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bot_config, sim_config, WAIT};
+use common::{bot_config, sim_config, text_of, WAIT};
 use nonstop::journal::{EntryState, Store};
 use nonstop::{App, Context, Envelope, SqliteStore};
 use nonstop_sim::{MessageSpec, Sim};
@@ -33,18 +33,6 @@ impl Drop for TempDb {
     fn drop(&mut self) {
         self.clean();
     }
-}
-
-fn text_of(envelope: &Envelope) -> String {
-    envelope
-        .event_callback()
-        .and_then(|cb| {
-            cb.event
-                .get("text")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default()
 }
 
 /// Polls the journal file from a second connection until `check` holds (the writer commits

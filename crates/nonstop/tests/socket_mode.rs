@@ -394,15 +394,7 @@ async fn the_same_event_on_two_sockets_is_handled_once() {
 async fn panicking_and_hanging_handlers_never_delay_acks() {
     let h = Harness::start_with_handler(
         |ctx: nonstop::Context, envelope: nonstop::Envelope| async move {
-            let text = envelope
-                .event_callback()
-                .and_then(|cb| {
-                    cb.event
-                        .get("text")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default();
+            let text = common::text_of(&envelope);
             match text.as_str() {
                 "boom" => panic!("handler exploded"),
                 "hang" => std::future::pending::<()>().await,

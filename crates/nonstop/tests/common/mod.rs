@@ -157,3 +157,16 @@ pub async fn assert_each_answered_once(h: &Harness, tags: &[String]) {
         );
     }
 }
+
+/// The `text` of a message event's envelope, or "".
+pub fn text_of(envelope: &nonstop::Envelope) -> String {
+    envelope
+        .event_callback()
+        .and_then(|cb| {
+            cb.event
+                .get("text")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}

@@ -294,27 +294,10 @@ fn on_text(
         }
     };
     match frame {
-        ParsedFrame::Envelope {
-            envelope_id,
-            kind,
-            accepts_response_payload,
-            retry_attempt,
-            retry_reason,
-            event_id,
-        } => {
-            let envelope = Envelope {
-                envelope_id,
-                kind,
-                event_id,
-                retry_attempt,
-                retry_reason,
-                accepts_response_payload,
-                // Frames are UTF-8 by the WebSocket protocol; tungstenite checked it.
-                raw: Arc::from(String::from_utf8_lossy(text).as_ref()),
-                received_at: now,
-                connection,
-                attempt: 0,
-            };
+        ParsedFrame::Envelope { .. } => {
+            // Frames are UTF-8 by the WebSocket protocol; tungstenite checked it.
+            let raw: Arc<str> = Arc::from(String::from_utf8_lossy(text).as_ref());
+            let envelope = Envelope::from_frame(frame, raw, now, connection, 0)?;
             let envelope_id = envelope.envelope_id.clone();
             // The ack comes back on `acks` once the journal holds the envelope.
             if let Err(why) = ctx.intake.submit(envelope, acks) {

@@ -42,6 +42,12 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Show the journal (NONSTOP_DB): counts by state, recent events, and failures with errors.
+    Journal {
+        /// How many recent events and failures to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Start the simulator and a bot, play every fault, and report what the bot lost.
     Demo {
         /// Length of the fault schedule in seconds.
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
             Command::Run => run().await,
             Command::Sim { port, rate } => sim(port, rate).await,
             Command::Demo { secs, rate } => demo::run(secs, rate).await,
+            Command::Journal { limit } => journal(limit),
         }
     });
     match result {
@@ -135,6 +142,60 @@ async fn sim(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
         generator.abort();
     }
     sim.shutdown().await;
+    Ok(())
+}
+
+fn journal(limit: usize) -> anyhow::Result<()> {
+    use nonstop::journal::{EntryState, Store};
+    let path = std::env::var(nonstop::config::ENV_DB)
+        .unwrap_or_else(|_| nonstop::config::DEFAULT_DB.to_owned());
+    if !std::path::Path::new(&path).exists() {
+        anyhow::bail!("no journal at {path}; set NONSTOP_DB to the bot's journal file");
+    }
+    let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Normal)?;
+    let mut out = std::io::stdout().lock();
+    let counts = store.counts()?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    writeln!(out, "journal {path}: {total} events")?;
+    for (state, n) in &counts {
+        writeln!(out, "  {:<10} {n}", state.as_str())?;
+    }
+    let when = |e: &nonstop::journal::Entry| {
+        e.received_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    writeln!(
+        out,
+        "\nrecent (newest first): seq, received (unix s), state, attempts, key, type"
+    )?;
+    for e in store.recent(limit, None)? {
+        writeln!(
+            out,
+            "  {:>8} {} {:<10} {} {} {}",
+            e.seq,
+            when(&e),
+            e.state.as_str(),
+            e.attempts,
+            e.key,
+            e.kind
+        )?;
+    }
+    let failed = store.recent(limit, Some(EntryState::Failed))?;
+    if !failed.is_empty() {
+        writeln!(out, "\nfailures (newest first):")?;
+        for e in failed {
+            writeln!(
+                out,
+                "  {:>8} {} {}: {}",
+                e.seq,
+                when(&e),
+                e.key,
+                nonstop_web::redact(e.error.as_deref().unwrap_or("?"))
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -94,3 +94,57 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
     assert!(err.contains("check the token"), "{err}");
     assert!(!err.contains("notthetoken"), "{err}");
 }
+
+#[test]
+fn journal_shows_counts_recent_events_and_failures() {
+    use nonstop::journal::{Mark, NewEntry, Store};
+    let db = std::env::temp_dir().join(format!("nonstop-cli-journal-{}.db", std::process::id()));
+    {
+        let store = nonstop::SqliteStore::open(&db, nonstop::config::Durability::Normal).unwrap();
+        let entry = |key: &str| NewEntry {
+            key: key.into(),
+            envelope_id: format!("env-{key}"),
+            kind: "events_api".into(),
+            raw: std::sync::Arc::from("{}"),
+            received_at: std::time::SystemTime::now(),
+        };
+        store
+            .commit(
+                &[entry("EvOK"), entry("EvBAD"), entry("EvNEW")],
+                &[
+                    Mark::Done { key: "EvOK".into() },
+                    Mark::Failed {
+                        key: "EvBAD".into(),
+                        error: "channel_not_found".into(),
+                    },
+                ],
+            )
+            .unwrap();
+    }
+    let out = nonstop()
+        .arg("journal")
+        .env("NONSTOP_DB", &db)
+        .output()
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("3 events"), "{stdout}");
+    assert!(stdout.contains("received   1"), "{stdout}");
+    assert!(stdout.contains("EvNEW"), "{stdout}");
+    assert!(stdout.contains("EvBAD: channel_not_found"), "{stdout}");
+
+    let missing = nonstop()
+        .arg("journal")
+        .env("NONSTOP_DB", "/nonexistent/nonstop.db")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no journal at"));
+}

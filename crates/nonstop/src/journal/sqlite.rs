@@ -356,6 +356,37 @@ mod tests {
     }
 
     #[test]
+    fn a_full_database_is_a_write_error_and_recovers() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let pages: i64 = store
+            .lock()
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        store
+            .lock()
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let big = |i: usize| NewEntry {
+            key: format!("Ev{i}"),
+            envelope_id: format!("e{i}"),
+            kind: "events_api".into(),
+            raw: Arc::from("x".repeat(8192)),
+            received_at: SystemTime::now(),
+        };
+        let err = (0..100)
+            .find_map(|i| store.commit(&[big(i)], &[]).err())
+            .expect("the database filled up");
+        assert!(matches!(err, StoreError::Write { .. }), "{err}");
+        assert!(err.to_string().contains("full"), "{err}");
+        assert!(err.to_string().contains("not acked"), "{err}");
+        store
+            .lock()
+            .pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        assert!(store.commit(&[big(1000)], &[]).is_ok(), "writes work again");
+    }
+
+    #[test]
     fn an_unwritable_location_is_a_clear_open_error() {
         let err = SqliteStore::open("/nonexistent-dir/nonstop.db", Durability::Full).unwrap_err();
         let shown = err.to_string();

@@ -1,0 +1,99 @@
+//! A journal that cannot write (disk full, read-only): nothing is acked, so Slack keeps the
+//! events; when writes work again, the redeliveries are handled, once each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::{bot_config, sim_config, WAIT};
+use nonstop::journal::{Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError};
+use nonstop::{App, MemoryStore};
+use nonstop_sim::{MessageSpec, Sim};
+
+/// A store whose writes fail while `full` is set, as SQLite's do on a full disk.
+#[derive(Default)]
+struct FullDisk {
+    inner: MemoryStore,
+    full: AtomicBool,
+}
+
+impl Store for FullDisk {
+    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(StoreError::Write {
+                detail: "database or disk is full".into(),
+            });
+        }
+        self.inner.commit(entries, marks)
+    }
+    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.inner.unfinished(limit)
+    }
+    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.recent(limit, state)
+    }
+    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+        self.inner.counts()
+    }
+    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
+        self.inner.prune(cutoff, max_entries)
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_after() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let store = Arc::new(FullDisk::default());
+    let app = App::new(bot_config(&sim)).with_store(store.clone());
+    let status = app.status();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+
+    store.full.store(true, Ordering::SeqCst);
+    let acks_before = sim.stats().acks;
+    for i in 0..5 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping full-{i}")));
+    }
+    // Slack redelivers what we did not ack (after 1 s in tests): proof nothing was acked.
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.redeliveries >= 5).await,
+        "{:?}",
+        sim.stats()
+    );
+    assert_eq!(
+        sim.stats().acks,
+        acks_before,
+        "acked while the journal could not write"
+    );
+    assert!(status.snapshot().refused >= 5, "{:?}", status.snapshot());
+    assert!(sim.posted().is_empty(), "handled without being journaled");
+
+    store.full.store(false, Ordering::SeqCst);
+    for i in 0..5 {
+        let text = format!("pong full-{i}");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never came: {:?} {:?}",
+            sim.stats(),
+            status.snapshot()
+        );
+    }
+    assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 0..5 {
+        let text = format!("pong full-{i}");
+        assert_eq!(
+            sim.posted().iter().filter(|p| p.text == text).count(),
+            1,
+            "{text}"
+        );
+    }
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+}

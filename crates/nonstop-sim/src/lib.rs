@@ -21,7 +21,7 @@ mod state;
 mod web_api;
 
 pub use fault::{Fault, Target};
-pub use state::{AckRecord, PostedMessage, SimStats};
+pub use state::{unix_ms, AckRecord, PostedMessage, SimStats};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -58,6 +58,18 @@ pub struct PostedMessage {
     pub text: String,
     pub thread_ts: Option<String>,
     pub ts: String,
+    /// When the request arrived and when it was recorded (after any slow_web_api delay), in
+    /// milliseconds since the Unix epoch: a reply is "in flight" between the two.
+    pub requested_at_ms: u64,
+    pub recorded_at_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// An ack as the simulator received it.

@@ -32,6 +32,7 @@ pub(crate) async fn call(
     let args = parse_args(&headers, &body);
     let token =
         bearer(&headers).or_else(|| args.get("token").and_then(Value::as_str).map(str::to_owned));
+    let requested_at_ms = crate::state::unix_ms();
     if method != "apps.connections.open" {
         let slow = app.shared.lock().faults.slow_web_api;
         if let Some(delay) = slow {
@@ -77,6 +78,8 @@ pub(crate) async fn call(
                 text: text.to_owned(),
                 thread_ts: thread_ts.clone(),
                 ts: ts.clone(),
+                requested_at_ms,
+                recorded_at_ms: crate::state::unix_ms(),
             };
             app.shared.lock().posted.push(posted);
             app.shared.notify();

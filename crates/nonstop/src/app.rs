@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::journal::writer::{self, Op, Retention};
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::status::Status;
+use crate::storage::Storage;
 use crate::task::OwnedTask;
 use crate::transport::socket::{self, SocketContext};
 
@@ -122,7 +123,12 @@ impl App {
                 .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
         };
         let intake = Arc::new(Intake::new(ops_tx.clone(), Arc::clone(&self.status)));
-        let ctx = Context::new(web.clone(), me, Arc::clone(&self.status));
+        let ctx = Context::new(
+            web.clone(),
+            me,
+            Arc::clone(&self.status),
+            Storage::new(Arc::clone(&store)),
+        );
         let dispatcher = OwnedTask::spawn(dispatch::run(
             queue_rx,
             ops_tx.clone(),

@@ -9,6 +9,7 @@ use nonstop_web::{WebClient, WebError};
 
 use crate::backoff::Backoff;
 use crate::status::Status;
+use crate::storage::Storage;
 
 /// Who the bot is, from `auth.test`; used to ignore its own messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,14 +35,30 @@ pub struct Context {
     web: WebClient,
     me: Arc<BotIdentity>,
     status: Arc<Status>,
+    storage: Storage,
 }
 
 /// Attempts for one message before the error goes to the handler.
 const SAY_ATTEMPTS: u32 = 6;
 
 impl Context {
-    pub(crate) fn new(web: WebClient, me: Arc<BotIdentity>, status: Arc<Status>) -> Self {
-        Self { web, me, status }
+    pub(crate) fn new(
+        web: WebClient,
+        me: Arc<BotIdentity>,
+        status: Arc<Status>,
+        storage: Storage,
+    ) -> Self {
+        Self {
+            web,
+            me,
+            status,
+            storage,
+        }
+    }
+
+    /// The bot's key-value storage, persistent across restarts (same file as the journal).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     pub fn web(&self) -> &WebClient {

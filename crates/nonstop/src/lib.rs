@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod error;
 pub mod journal;
 pub mod status;
+pub mod storage;
 mod task;
 pub mod transport;
 
@@ -31,3 +32,4 @@ pub use error::Error;
 pub use journal::{MemoryStore, SqliteStore, Store};
 pub use nonstop_web::{Secret, WebClient, WebError};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
+pub use storage::{Storage, StorageError};

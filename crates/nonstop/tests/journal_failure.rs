@@ -41,6 +41,25 @@ impl Store for FullDisk {
     fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
         self.inner.prune(cutoff, max_entries)
     }
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.kv_get(key)
+    }
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.kv_set(key, value)
+    }
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.kv_delete(key)
+    }
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.kv_list(prefix, limit)
+    }
+    fn kv_update(
+        &self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.kv_update(key, update)
+    }
 }
 
 #[tokio::test]

@@ -30,6 +30,55 @@ pub fn run(store: &dyn Store) {
     unfinished_is_in_arrival_order(store);
     counts_and_recent(store);
     prune_keeps_unfinished_and_bounds_size(store, t0);
+    key_value_storage(store);
+}
+
+fn key_value_storage(store: &dyn Store) {
+    assert_eq!(ok(store.kv_get("team:T1"), "get missing"), None);
+    ok(store.kv_set("team:T1", r#"{"name":"Acme"}"#), "set");
+    ok(
+        store.kv_set("team:T1", r#"{"name":"Acme Inc"}"#),
+        "overwrite",
+    );
+    assert_eq!(
+        ok(store.kv_get("team:T1"), "get").as_deref(),
+        Some(r#"{"name":"Acme Inc"}"#)
+    );
+    ok(store.kv_set("team:T2", "2"), "set T2");
+    ok(store.kv_set("teams", "not a team"), "set teams");
+    ok(store.kv_set("user:U1", "1"), "set user");
+    let teams = ok(store.kv_list("team:", 10), "list");
+    let keys: Vec<&str> = teams.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["team:T1", "team:T2"], "prefix scan, in key order");
+    assert_eq!(ok(store.kv_list("team:", 1), "limit").len(), 1);
+    let counted = ok(
+        store.kv_update("counter", &mut |v| {
+            let n: u64 = v.and_then(|v| v.parse().ok()).unwrap_or(0);
+            Some((n + 1).to_string())
+        }),
+        "update new",
+    );
+    assert_eq!(counted.as_deref(), Some("1"));
+    for _ in 0..4 {
+        ok(
+            store.kv_update("counter", &mut |v| {
+                let n: u64 = v.and_then(|v| v.parse().ok()).unwrap_or(0);
+                Some((n + 1).to_string())
+            }),
+            "update",
+        );
+    }
+    assert_eq!(ok(store.kv_get("counter"), "counter").as_deref(), Some("5"));
+    assert_eq!(
+        ok(
+            store.kv_update("counter", &mut |_| None),
+            "update to delete"
+        ),
+        None
+    );
+    assert_eq!(ok(store.kv_get("counter"), "deleted"), None);
+    assert!(ok(store.kv_delete("user:U1"), "delete"));
+    assert!(!ok(store.kv_delete("user:U1"), "delete again"));
 }
 
 fn appends_dedup_across_and_within_batches(store: &dyn Store, t0: SystemTime) {

@@ -15,6 +15,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
+    kv: BTreeMap<String, String>,
     by_seq: BTreeMap<i64, Entry>,
     seq_by_key: HashMap<String, i64>,
     next_seq: i64,
@@ -148,6 +149,44 @@ impl Store for MemoryStore {
             }
         }
         Ok((before - inner.by_seq.len()) as u64)
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().kv.get(key).cloned())
+    }
+
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.lock().kv.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().kv.remove(key).is_some())
+    }
+
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .lock()
+            .kv
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn kv_update(
+        &self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut inner = self.lock();
+        let next = update(inner.kv.get(key).map(String::as_str));
+        match &next {
+            Some(value) => inner.kv.insert(key.to_owned(), value.clone()),
+            None => inner.kv.remove(key),
+        };
+        Ok(next)
     }
 }
 

@@ -160,6 +160,26 @@ pub trait Store: Send + Sync + 'static {
     /// beyond `max_entries` in all. Unfinished entries are never pruned. Returns how many
     /// were deleted.
     fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError>;
+
+    // The bot's own key-value storage, in the same store. Values are JSON text.
+
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// True when the key existed.
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Keys starting with `prefix`, in key order, at most `limit`.
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Reads, transforms and writes one key atomically: `update` gets the current value and
+    /// returns the new one (`None` deletes). Returns what was written.
+    fn kv_update(
+        &self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch, as stored.

@@ -309,6 +309,80 @@ impl Store for SqliteStore {
         tx.commit().map_err(write_error)?;
         Ok(removed)
     }
+
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.lock()
+            .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(read_error)
+    }
+
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![key, value, to_millis(SystemTime::now())],
+            )
+            .map(|_| ())
+            .map_err(write_error)
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.lock()
+            .execute("DELETE FROM kv WHERE key = ?1", params![key])
+            .map(|n| n > 0)
+            .map_err(write_error)
+    }
+
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.lock();
+        // Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+            )
+            .map_err(read_error)?;
+        let rows = stmt
+            .query_map(params![prefix, upper, limit as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
+    fn kv_update(
+        &self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.lock();
+        // IMMEDIATE: take the write lock before reading, so no other writer slips in between.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(write_error)?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(read_error)?;
+        let next = update(current.as_deref());
+        match &next {
+            Some(value) => tx.execute(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![key, value, to_millis(SystemTime::now())],
+            ),
+            None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
+        }
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        Ok(next)
+    }
 }
 
 #[cfg(test)]

@@ -583,6 +583,7 @@ async fn main() -> Result<()> {
     if run("latency") {
         ack_latency(&sim, "hello", 1000.0, secs).await?;
         ack_latency(&sim, "ping", 1000.0, secs).await?;
+        ack_latency(&sim, "hello", 10_000.0, secs).await?;
         println!("bot resident memory after 1,000 events/s: {}", bot.memory());
     }
     if run("steady") && !quick {

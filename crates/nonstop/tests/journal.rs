@@ -165,3 +165,45 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
         "{done:?}"
     );
 }
+
+/// A handler's storage lives in the journal's file: a count kept by one run of the bot is there
+/// for the next.
+#[tokio::test]
+async fn storage_survives_a_restart() {
+    let db = TempDb::new("storage");
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    config.journal_path = Some(db.0.clone());
+    for life in 1..=2u64 {
+        let app = App::with_handler(
+            config.clone(),
+            |ctx: Context, envelope: Envelope| async move {
+                if text_of(&envelope) != "count me" {
+                    return Ok(());
+                }
+                let n = ctx
+                    .storage()
+                    .update::<u64, _>("user:U1:count", |n| Some(n.unwrap_or(0) + 1))
+                    .await?
+                    .unwrap_or(0);
+                ctx.say("C1", &format!("count {n}"), None).await?;
+                Ok(())
+            },
+        );
+        let status = app.status();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+        sim.send_message(MessageSpec::new("C1", "U1", "count me"));
+        let want = format!("count {life}");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == want).await.is_some(),
+            "life {life}: {:?}",
+            sim.posted()
+        );
+        let _ = stop.send(());
+        run.await.unwrap().unwrap();
+    }
+}

@@ -36,6 +36,7 @@ pub struct Context {
     me: Arc<BotIdentity>,
     status: Arc<Status>,
     storage: Storage,
+    attempt: u32,
 }
 
 /// Attempts for one message before the error goes to the handler.
@@ -53,7 +54,28 @@ impl Context {
             me,
             status,
             storage,
+            attempt: 0,
         }
+    }
+
+    /// This context for one envelope's handler call.
+    pub(crate) fn for_attempt(&self, attempt: u32) -> Self {
+        Self {
+            attempt,
+            ..self.clone()
+        }
+    }
+
+    /// How many times a handler already started on this event: 0 normally; 1 or more when
+    /// the event is replayed after a crash cut a handler off, so a handler whose side effects
+    /// must not happen twice can check for them first.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// True when this call is a replay after a crash (`attempt() > 0`).
+    pub fn is_replay(&self) -> bool {
+        self.attempt > 0
     }
 
     /// The bot's key-value storage, persistent across restarts (same file as the journal).

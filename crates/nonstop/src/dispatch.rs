@@ -57,7 +57,7 @@ pub(crate) async fn run(
         };
         while running.try_join_next().is_some() {}
         let handler = Arc::clone(&handler);
-        let ctx = ctx.clone();
+        let ctx = ctx.for_attempt(envelope.attempt);
         let status = Arc::clone(&status);
         let journal = journal.clone();
         running.spawn(async move {

@@ -100,9 +100,15 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
     let second = App::with_handler(config, |ctx: Context, envelope: Envelope| async move {
         let text = text_of(&envelope);
         if let Some(tag) = text.strip_prefix("ping ") {
+            // A handler can't assert (a panic is caught and counted); report instead.
+            let consistent =
+                ctx.attempt() == envelope.attempt && ctx.is_replay() == (envelope.attempt > 0);
             ctx.say(
                 "C1",
-                &format!("pong {tag} attempt={}", envelope.attempt),
+                &format!(
+                    "pong {tag} attempt={} consistent={consistent}",
+                    ctx.attempt()
+                ),
                 None,
             )
             .await?;
@@ -115,7 +121,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
         let _ = stopped.await;
     }));
     let replayed = sim
-        .wait_for_post(WAIT, |p| p.text == "pong crash attempt=1")
+        .wait_for_post(WAIT, |p| p.text == "pong crash attempt=1 consistent=true")
         .await;
     assert!(replayed.is_some(), "not replayed: {:?}", sim.posted());
     assert_eq!(

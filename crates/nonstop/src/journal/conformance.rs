@@ -31,6 +31,50 @@ pub fn run(store: &dyn Store) {
     counts_and_recent(store);
     prune_keeps_unfinished_and_bounds_size(store, t0);
     key_value_storage(store);
+    marks_for_one_key_in_one_batch_apply_in_order(store);
+}
+
+fn marks_for_one_key_in_one_batch_apply_in_order(store: &dyn Store) {
+    let now = SystemTime::now();
+    let key = |k: &str| k.to_owned();
+    ok(
+        store.commit(
+            &[entry("fold-a", now), entry("fold-b", now)],
+            &[
+                Mark::Dispatched { key: key("fold-a") },
+                Mark::Done { key: key("fold-a") },
+                Mark::Dispatched { key: key("fold-b") },
+                Mark::Failed {
+                    key: key("fold-b"),
+                    error: "first".into(),
+                },
+                Mark::Dispatched { key: key("fold-b") },
+            ],
+        ),
+        "append with marks in one batch",
+    );
+    let done = ok(store.recent(100, Some(EntryState::Done)), "done");
+    let a = done
+        .iter()
+        .find(|e| e.key == "fold-a")
+        .unwrap_or_else(|| panic!("fold-a done"));
+    assert_eq!(a.attempts, 1);
+    let unfinished = ok(store.unfinished(100), "unfinished");
+    let b = unfinished
+        .iter()
+        .find(|e| e.key == "fold-b")
+        .unwrap_or_else(|| panic!("fold-b dispatched again: {unfinished:?}"));
+    assert_eq!(b.state, EntryState::Dispatched, "the last mark wins");
+    assert_eq!(b.attempts, 2, "both starts count");
+    assert_eq!(
+        b.error.as_deref(),
+        Some("first"),
+        "the failure stays on record"
+    );
+    ok(
+        store.commit(&[], &[Mark::Done { key: key("fold-b") }]),
+        "finish fold-b",
+    );
 }
 
 fn key_value_storage(store: &dyn Store) {

@@ -154,6 +154,47 @@ fn read_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The net effect of a batch's marks on one key.
+struct Folded<'a> {
+    key: &'a str,
+    /// The state of the key's last mark.
+    state: EntryState,
+    /// How many handler starts the marks record.
+    starts: i64,
+    /// The last failure's error, if any.
+    error: Option<&'a str>,
+}
+
+/// Folds marks per key, keeping the order in which keys first appear.
+fn fold(marks: &[Mark]) -> Vec<Folded<'_>> {
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut out: Vec<Folded<'_>> = Vec::new();
+    for mark in marks {
+        let i = *index.entry(mark.key()).or_insert_with(|| {
+            out.push(Folded {
+                key: mark.key(),
+                state: EntryState::Received,
+                starts: 0,
+                error: None,
+            });
+            out.len() - 1
+        });
+        let folded = &mut out[i];
+        match mark {
+            Mark::Dispatched { .. } => {
+                folded.state = EntryState::Dispatched;
+                folded.starts += 1;
+            }
+            Mark::Done { .. } => folded.state = EntryState::Done,
+            Mark::Failed { error, .. } => {
+                folded.state = EntryState::Failed;
+                folded.error = Some(error);
+            }
+        }
+    }
+    out
+}
+
 const COLUMNS: &str = "seq, key, envelope_id, kind, raw, received_at, state, attempts, error";
 
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
@@ -207,23 +248,24 @@ impl Store for SqliteStore {
                     Appended::Duplicate
                 });
             }
-            for mark in marks {
-                match mark {
-                    Mark::Dispatched { key } => tx
-                        .prepare_cached(
-                            "UPDATE events SET state = 1, attempts = attempts + 1, updated_at = ?2 WHERE key = ?1",
-                        )
-                        .and_then(|mut s| s.execute(params![key, now])),
-                    Mark::Done { key } => tx
-                        .prepare_cached("UPDATE events SET state = 2, updated_at = ?2 WHERE key = ?1")
-                        .and_then(|mut s| s.execute(params![key, now])),
-                    Mark::Failed { key, error } => tx
-                        .prepare_cached(
-                            "UPDATE events SET state = 3, error = ?2, updated_at = ?3 WHERE key = ?1",
-                        )
-                        .and_then(|mut s| s.execute(params![key, error, now])),
-                }
+            // One UPDATE per key, however many marks the batch holds for it: a fast handler's
+            // "dispatched" and "done" usually arrive together.
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE events SET state = ?2, attempts = attempts + ?3,
+                     error = COALESCE(?4, error), updated_at = ?5 WHERE key = ?1",
+                )
                 .map_err(write_error)?;
+            for folded in fold(marks) {
+                update
+                    .execute(params![
+                        folded.key,
+                        folded.state.code(),
+                        folded.starts,
+                        folded.error,
+                        now
+                    ])
+                    .map_err(write_error)?;
             }
         }
         tx.commit().map_err(write_error)?;

@@ -32,9 +32,10 @@ pub struct Envelope {
     pub received_at: Instant,
     /// Which connection delivered it (0 for an envelope replayed from the journal).
     pub connection: u64,
-    /// How many times a handler already started on this event: 0 normally, 1 or more when
-    /// it is replayed after a crash cut a handler off. A handler with side effects that must
-    /// not happen twice (a reply, a payment) can check for them when this is not 0.
+    /// 0 normally; 1 or more when the event is replayed from the journal after a restart, so
+    /// a handler may already have started on it (the number counts recorded starts, at least
+    /// 1). A handler with side effects that must not happen twice (a reply, a payment) can
+    /// check for them when this is not 0.
     pub attempt: u32,
 }
 
@@ -97,16 +98,13 @@ impl Envelope {
         })
     }
 
-    /// Rebuilds an envelope from its journal entry, for replay.
+    /// Rebuilds an envelope from its journal entry, for replay. Its `attempt` is at least 1:
+    /// the "dispatched" mark is written while the handler already runs, so an entry that looks
+    /// untouched may still have been started before the crash. A replay is always told so.
     pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
         let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
-        Self::from_frame(
-            frame,
-            Arc::clone(&entry.raw),
-            Instant::now(),
-            0,
-            entry.attempts,
-        )
+        let attempt = entry.attempts.max(1);
+        Self::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), 0, attempt)
     }
 }
 

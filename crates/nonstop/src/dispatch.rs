@@ -63,10 +63,13 @@ pub(crate) async fn run(
         running.spawn(async move {
             let _permit = permit;
             let key = envelope.dedup_key().to_owned();
-            // Recorded before the handler starts, so a crash mid-handler replays it as such.
-            let _ = journal
-                .send(Op::Mark(Mark::Dispatched { key: key.clone() }))
-                .await;
+            // The journal's writer records fresh envelopes as dispatched when it hands them
+            // on; a replay's new start is recorded here.
+            if envelope.attempt > 0 {
+                let _ = journal
+                    .send(Op::Mark(Mark::Dispatched { key: key.clone() }))
+                    .await;
+            }
             let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await {
                 Ok(()) => Mark::Done { key },
                 Err(error) => Mark::Failed { key, error },

@@ -46,6 +46,36 @@ pub(crate) struct Retention {
     pub(crate) every: Duration,
 }
 
+/// How long the writer waits for more work before writing carried marks alone: a fast
+/// handler's outcome usually arrives within it, and both go out in one write.
+const GROUP_WINDOW: Duration = Duration::from_millis(2);
+
+enum Next {
+    Op(Op),
+    /// Marks are waiting and nothing else came within the window.
+    Idle,
+    Closed,
+}
+
+fn next_op(ops: &mut mpsc::Receiver<Op>, marks_waiting: bool) -> Next {
+    if !marks_waiting {
+        return ops.blocking_recv().map_or(Next::Closed, Next::Op);
+    }
+    let deadline = Instant::now() + GROUP_WINDOW;
+    loop {
+        match ops.try_recv() {
+            Ok(op) => return Next::Op(op),
+            Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
+            Err(mpsc::error::TryRecvError::Empty) if Instant::now() >= deadline => {
+                return Next::Idle
+            }
+            Err(mpsc::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_micros(250));
+            }
+        }
+    }
+}
+
 /// Runs the writer on the current thread until every sender of `ops` is gone.
 pub(crate) fn run(
     store: Arc<dyn Store>,
@@ -58,7 +88,22 @@ pub(crate) fn run(
     let mut carried_marks: Vec<Mark> = Vec::new();
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
-    while let Some(first) = ops.blocking_recv() {
+    loop {
+        let first = match next_op(&mut ops, !carried_marks.is_empty()) {
+            Next::Op(op) => op,
+            Next::Closed => break,
+            Next::Idle => {
+                // Nothing else came: write the carried marks on their own.
+                match store.commit(&[], &carried_marks) {
+                    Ok(_) => carried_marks.clear(),
+                    Err(e) => {
+                        warn!(error = %e, "journal: outcomes not written yet; retrying");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match ops.try_recv() {
@@ -104,8 +149,13 @@ pub(crate) fn run(
                             // envelopes, read loops stop acking, and Slack holds the rest.
                             // Journaled but undispatched envelopes are replayed on the next start.
                             if let Some(queue) = &dispatch {
+                                let key = envelope.dedup_key().to_owned();
                                 if queue.blocking_send(envelope).is_err() {
                                     dispatch = None;
+                                } else {
+                                    // Recorded with the next batch, usually folded with the
+                                    // handler's outcome into one write.
+                                    carried_marks.push(Mark::Dispatched { key });
                                 }
                             }
                         }

@@ -79,6 +79,12 @@ impl App {
         .map_err(|e| Error::Startup(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::pin!(shutdown);
+        // The journal first: a path that can't be opened is a local mistake, reported before
+        // any network call.
+        let store = match self.store {
+            Some(store) => store,
+            None => open_store(&config).await?,
+        };
 
         let me = tokio::select! {
             me = identify(&web, &config) => Arc::new(me?),
@@ -92,10 +98,6 @@ impl App {
             "bot identified; opening sockets"
         );
 
-        let store = match self.store {
-            Some(store) => store,
-            None => open_store(&config).await?,
-        };
         // Replay first: what was journaled but not finished before the last stop, in arrival
         // order, before any new traffic.
         let backlog = {

@@ -322,20 +322,27 @@ async fn ack_throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
         return Err("envelopes left unacked".into());
     }
-    let elapsed = start.elapsed();
     let done = sim.stats().acks - acks;
+    report_rate(
+        "receive -> ack -> dispatch (handler reads and ignores)",
+        done,
+        start.elapsed(),
+        bot.cpu().saturating_sub(cpu),
+    );
+    Ok(())
+}
+
+fn report_rate(what: &str, done: u64, elapsed: Duration, cpu: Duration) {
     println!(
-        "throughput receive -> ack -> dispatch (handler reads and ignores): {done} events in {:.2} s = {:.0} events/s",
+        "throughput {what}: {done} events in {:.2} s = {:.0} events/s",
         elapsed.as_secs_f64(),
         done as f64 / elapsed.as_secs_f64()
     );
-    let used = bot.cpu().saturating_sub(cpu);
     println!(
         "  bot CPU: {:.2} s for {done} events = {:.1} µs per event (the simulator shares the 2 cores)",
-        used.as_secs_f64(),
-        used.as_secs_f64() * 1e6 / done.max(1) as f64
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / done.max(1) as f64
     );
-    Ok(())
 }
 
 /// Events pushed as fast as the bot takes them, each answered with chat.postMessage.
@@ -350,26 +357,19 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
         s.posted + 2_000 >= posted + sent
     })
     .await?;
-    let deadline = Instant::now() + WAIT;
-    while sim.posted_count() < posted + total && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sim.wait_for_stats(WAIT, |s| s.posted >= posted + total)
+        .await;
     let elapsed = start.elapsed();
-    let done = sim.posted_count() - posted;
+    let done = (sim.posted_count() - posted) as u64;
     println!(
         "  simulator redelivered {} envelopes so far (unacked for 3 s)",
         sim.stats().redeliveries
     );
-    println!(
-        "throughput receive -> ack -> dispatch -> chat.postMessage: {done} events in {:.2} s = {:.0} events/s",
-        elapsed.as_secs_f64(),
-        done as f64 / elapsed.as_secs_f64()
-    );
-    let used = bot.cpu().saturating_sub(cpu);
-    println!(
-        "  bot CPU: {:.2} s for {done} events = {:.1} µs per event (the simulator shares the 2 cores)",
-        used.as_secs_f64(),
-        used.as_secs_f64() * 1e6 / done.max(1) as f64
+    report_rate(
+        "receive -> ack -> dispatch -> chat.postMessage",
+        done,
+        elapsed,
+        bot.cpu().saturating_sub(cpu),
     );
     Ok(())
 }

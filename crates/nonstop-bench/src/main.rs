@@ -450,7 +450,7 @@ fn journal_bench(events: usize) -> Result<()> {
     let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
     drop(store);
     println!(
-        "after pruning {pruned} finished events: file {:.1} MiB (SQLite reuses freed pages; the file does not shrink)",
+        "after pruning {pruned} finished events: file {:.1} MiB (freed pages go back: incremental auto-vacuum)",
         size(&path) as f64 / 1048576.0
     );
     clean();

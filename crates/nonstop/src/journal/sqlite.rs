@@ -91,6 +91,10 @@ impl SqliteStore {
         let write = |e: rusqlite::Error| StoreError::Write {
             detail: e.to_string(),
         };
+        // Pages freed by pruning go back to the file system (see `prune`). Only a new, empty
+        // file takes this, and only before it switches to WAL.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(write)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(write)?;
         let sync = match durability {
@@ -100,6 +104,13 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", sync)
             .map_err(write)?;
         conn.pragma_update(None, "busy_timeout", 5000)
+            .map_err(write)?;
+        // The journal is append-mostly and read back only at start: a small page cache keeps
+        // the bot's memory small (SQLite's default is 2 MiB per connection).
+        conn.pragma_update(None, "cache_size", -512)
+            .map_err(write)?;
+        // After a checkpoint, truncate the write-ahead log back to 16 MiB at most.
+        conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
             .map_err(write)?;
         migrate(&conn)?;
         Ok(Self {
@@ -349,6 +360,15 @@ impl Store for SqliteStore {
                 .map_err(write_error)? as u64;
         }
         tx.commit().map_err(write_error)?;
+        if removed > 0 {
+            // Give the freed pages back, so a pruned journal shrinks instead of staying at
+            // its high-water mark. The pragma frees one page per step: run it to the end.
+            let mut vacuum = conn
+                .prepare("PRAGMA incremental_vacuum")
+                .map_err(write_error)?;
+            let mut rows = vacuum.query([]).map_err(write_error)?;
+            while rows.next().map_err(write_error)?.is_some() {}
+        }
         Ok(removed)
     }
 
@@ -500,6 +520,45 @@ mod tests {
             .pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
         assert!(store.commit(&[big(1000)], &[]).is_ok(), "writes work again");
+    }
+
+    #[test]
+    fn pruning_gives_pages_back() {
+        let dir = std::env::temp_dir().join(format!("nonstop-vacuum-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vacuum.db");
+        let _ = std::fs::remove_file(&path);
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        let entries: Vec<NewEntry> = (0..500)
+            .map(|i| NewEntry {
+                key: format!("Ev{i}"),
+                envelope_id: format!("e{i}"),
+                kind: "events_api".into(),
+                raw: Arc::from("x".repeat(4096)),
+                received_at: SystemTime::now() - std::time::Duration::from_secs(3600),
+            })
+            .collect();
+        let marks: Vec<Mark> = (0..500)
+            .map(|i| Mark::Done {
+                key: format!("Ev{i}"),
+            })
+            .collect();
+        store.commit(&entries, &marks).unwrap();
+        let pages = |store: &SqliteStore| -> i64 {
+            store
+                .lock()
+                .query_row("PRAGMA page_count", [], |row| row.get(0))
+                .unwrap()
+        };
+        let full = pages(&store);
+        assert_eq!(store.prune(SystemTime::now(), 1_000_000).unwrap(), 500);
+        let after = pages(&store);
+        assert!(
+            after * 10 < full,
+            "pages {full} -> {after}: freed pages were kept"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

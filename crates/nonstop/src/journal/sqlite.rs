@@ -206,6 +206,10 @@ fn fold(marks: &[Mark]) -> Vec<Folded<'_>> {
     out
 }
 
+/// Writes one key-value pair, replacing what was there.
+const KV_UPSERT: &str = "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
 const COLUMNS: &str = "seq, key, envelope_id, kind, raw, received_at, state, attempts, error";
 
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
@@ -383,11 +387,7 @@ impl Store for SqliteStore {
 
     fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.lock()
-            .execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![key, value, to_millis(SystemTime::now())],
-            )
+            .execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())])
             .map(|_| ())
             .map_err(write_error)
     }
@@ -434,11 +434,7 @@ impl Store for SqliteStore {
             .map_err(read_error)?;
         let next = update(current.as_deref());
         match &next {
-            Some(value) => tx.execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![key, value, to_millis(SystemTime::now())],
-            ),
+            Some(value) => tx.execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())]),
             None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
         }
         .map_err(write_error)?;

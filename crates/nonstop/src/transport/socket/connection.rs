@@ -188,7 +188,7 @@ pub(crate) async fn run(
                 actions.extend(lifecycle.on(Input::Frame, now));
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(more) = on_text(&ctx, connection, &acks_tx, text.as_bytes(), now) {
+                        if let Some(more) = on_text(&ctx, connection, &acks_tx, text.as_str(), now) {
                             actions.extend(lifecycle.on(more, now));
                         }
                     }
@@ -272,7 +272,7 @@ fn on_text(
     ctx: &SocketContext,
     connection: u64,
     acks: &mpsc::Sender<String>,
-    text: &[u8],
+    text: &str,
     now: Instant,
 ) -> Option<Input> {
     if text.len() > ctx.config.max_frame_bytes {
@@ -285,7 +285,7 @@ fn on_text(
         );
         return None;
     }
-    let frame = match ParsedFrame::parse(text) {
+    let frame = match ParsedFrame::parse(text.as_bytes()) {
         Ok(frame) => frame,
         Err(e) => {
             ctx.status.count_bad_frame();
@@ -295,9 +295,7 @@ fn on_text(
     };
     match frame {
         ParsedFrame::Envelope { .. } => {
-            // Frames are UTF-8 by the WebSocket protocol; tungstenite checked it.
-            let raw: Arc<str> = Arc::from(String::from_utf8_lossy(text).as_ref());
-            let envelope = Envelope::from_frame(frame, raw, now, connection, 0)?;
+            let envelope = Envelope::from_frame(frame, Arc::from(text), now, connection, 0)?;
             let envelope_id = envelope.envelope_id.clone();
             // The ack comes back on `acks` once the journal holds the envelope.
             if let Err(why) = ctx.intake.submit(envelope, acks) {
@@ -426,6 +424,15 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
 
+    /// The stage a failed connect to `url` is reported at.
+    async fn stage_of(url: &str) -> ConnectStage {
+        let err = tokio_tungstenite::connect_async(url).await.unwrap_err();
+        match classify_connect_error(&err) {
+            DisconnectCause::ConnectFailed { stage, .. } => stage,
+            other => panic!("not a connect failure: {other}"),
+        }
+    }
+
     /// wss:// goes through rustls (a crypto provider is present, nothing panics), and a peer
     /// that does not speak TLS is reported at the tls stage.
     #[tokio::test]
@@ -439,19 +446,9 @@ mod tests {
                     .await;
             }
         });
-        let err = tokio_tungstenite::connect_async(format!("wss://127.0.0.1:{port}/link"))
-            .await
-            .unwrap_err();
-        let cause = classify_connect_error(&err);
-        assert!(
-            matches!(
-                cause,
-                DisconnectCause::ConnectFailed {
-                    stage: ConnectStage::Tls,
-                    ..
-                }
-            ),
-            "{cause}"
+        assert_eq!(
+            stage_of(&format!("wss://127.0.0.1:{port}/link")).await,
+            ConnectStage::Tls
         );
     }
 
@@ -460,19 +457,9 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let err = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/link"))
-            .await
-            .unwrap_err();
-        let cause = classify_connect_error(&err);
-        assert!(
-            matches!(
-                cause,
-                DisconnectCause::ConnectFailed {
-                    stage: ConnectStage::Tcp,
-                    ..
-                }
-            ),
-            "{cause}"
+        assert_eq!(
+            stage_of(&format!("ws://127.0.0.1:{port}/link")).await,
+            ConnectStage::Tcp
         );
     }
 }

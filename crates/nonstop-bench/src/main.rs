@@ -28,6 +28,7 @@ impl Bot {
             .env("SLACK_APP_TOKEN", &sim.config().app_token)
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
+            .env("NONSTOP_POST_PACE_MS", "off")
             .env("NONSTOP_LOG", "error")
             .env("NONSTOP_DB", journal_path())
             .stdout(Stdio::null())
@@ -278,10 +279,14 @@ async fn push(
 
 /// chat.postMessage alone: `concurrency` callers in this process against the simulator.
 async fn web_rate(sim: &Sim, concurrency: usize, per_caller: usize) -> Result<()> {
-    let web = nonstop_web::WebClient::new(
+    // The simulator has no per-channel limit: measure the client, not Slack's pace.
+    let web = nonstop_web::WebClient::with_options(
         &sim.api_url(),
         Some(nonstop_web::Secret::new(sim.config().bot_token.clone())),
-        Duration::from_secs(10),
+        nonstop_web::ClientOptions {
+            post_pace: None,
+            ..nonstop_web::ClientOptions::default()
+        },
     )?;
     let start = Instant::now();
     let mut callers = tokio::task::JoinSet::new();
@@ -289,11 +294,8 @@ async fn web_rate(sim: &Sim, concurrency: usize, per_caller: usize) -> Result<()
         let web = web.clone();
         callers.spawn(async move {
             for i in 0..per_caller {
-                let request = nonstop_model::web::PostMessageRequest {
-                    channel: "C0WEB".into(),
-                    text: format!("web {c}-{i}"),
-                    thread_ts: None,
-                };
+                let request =
+                    nonstop_model::web::PostMessageRequest::text("C0WEB", format!("web {c}-{i}"));
                 web.chat_post_message(&request).await?;
             }
             Ok::<(), nonstop_web::WebError>(())

@@ -111,7 +111,7 @@ fn init_logging(cli: &Cli) {
 
 async fn run() -> anyhow::Result<()> {
     let config = nonstop::Config::from_env()?;
-    let app = nonstop::App::new(config);
+    let app = nonstop::App::new(config).with_builtin_commands();
     app.run(shutdown_signal())
         .await
         .context("the bot stopped")?;

@@ -25,6 +25,7 @@ fn spawn_bot(sim: &Sim, db: &Path) -> Child {
         .env("SLACK_APP_TOKEN", &sim.config().app_token)
         .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
         .env("SLACK_API_URL", sim.api_url())
+        .env("NONSTOP_POST_PACE_MS", "off")
         .env("NONSTOP_DB", db)
         .env("NONSTOP_LOG", "error")
         .stdout(Stdio::null())

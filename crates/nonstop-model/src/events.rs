@@ -51,6 +51,11 @@ pub struct MessageEvent {
     pub ts: Option<String>,
     #[serde(default)]
     pub thread_ts: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    /// Every other field (`blocks`, `edited`, `files`, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl MessageEvent {

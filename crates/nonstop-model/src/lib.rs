@@ -5,8 +5,13 @@
 //! are ignored and unknown kinds land in an `Other`/`Unknown` variant instead of failing.
 
 pub mod events;
+pub mod interactions;
 pub mod socket_mode;
 pub mod web;
 
 pub use events::{EventCallback, MessageEvent};
+pub use interactions::{
+    Action, BlockAction, BlockActions, MemberJoinedChannel, OptionsRequest, ReactionEvent, Ref,
+    Shortcut, SlashCommand, View, ViewPayload,
+};
 pub use socket_mode::{Ack, DisconnectReason, EnvelopeKind, FrameHead, ParsedFrame};

@@ -10,37 +10,48 @@ pub enum WebError {
         fix_hint(code)
     )]
     Slack {
-        method: &'static str,
+        method: String,
         code: String,
         retry_after: Option<Duration>,
     },
     #[error("{method}: rate limited by Slack (HTTP 429); retry after {retry_after:?}")]
     RateLimited {
-        method: &'static str,
+        method: String,
         retry_after: Duration,
     },
     #[error("{method}: Slack answered HTTP {status}")]
     Http {
-        method: &'static str,
+        method: String,
         status: u16,
         retry_after: Option<Duration>,
     },
     #[error("{method}: request failed at the {stage} stage: {detail}")]
     Transport {
-        method: &'static str,
+        method: String,
         stage: &'static str,
         detail: String,
     },
     #[error("{method}: could not read Slack's response: {detail}")]
-    Decode {
-        method: &'static str,
-        detail: String,
-    },
+    Decode { method: String, detail: String },
     #[error("{method}: no bot token configured; set SLACK_BOT_TOKEN")]
-    MissingToken { method: &'static str },
+    MissingToken { method: String },
     #[error("could not build the HTTP client: {detail}")]
     Setup { detail: String },
+    #[error("{method}: {limit} messages already wait for their turn in channel {channel}; not queued (slow down, or raise the pace's queue)")]
+    QueueFull {
+        method: String,
+        channel: String,
+        limit: usize,
+    },
 }
+
+/// Codes that say Slack had a passing problem: the same call may work in a moment.
+const TRANSIENT_CODES: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
 
 /// Error codes after which retrying with the same token can never succeed.
 const FATAL_CODES: &[&str] = &[
@@ -83,7 +94,7 @@ fn fix_hint(code: &str) -> String {
 }
 
 impl WebError {
-    pub(crate) fn from_reqwest(method: &'static str, error: &reqwest::Error) -> Self {
+    pub(crate) fn from_reqwest(method: &str, error: &reqwest::Error) -> Self {
         let stage = if error.is_timeout() {
             "timeout"
         } else if error.is_connect() {
@@ -102,7 +113,7 @@ impl WebError {
             source = cause.source();
         }
         Self::Transport {
-            method,
+            method: method.to_owned(),
             stage,
             detail,
         }
@@ -114,6 +125,31 @@ impl WebError {
             Self::Slack { code, .. } => FATAL_CODES.contains(&code.as_str()),
             Self::MissingToken { .. } | Self::Setup { .. } => true,
             _ => false,
+        }
+    }
+
+    /// True when the same call may succeed if tried again soon: network failures, HTTP 5xx
+    /// and 408, and Slack's passing errors. Rate limits are not transient: they have their
+    /// own wait ([`WebError::rate_limit_wait`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Http { status, .. } => *status >= 500 || *status == 408,
+            Self::Slack { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+
+    /// How long to hold calls to this method when this error is a rate limit.
+    pub fn rate_limit_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Slack {
+                code, retry_after, ..
+            } if code == "ratelimited" || code == "rate_limited" => {
+                Some(retry_after.unwrap_or(std::time::Duration::from_secs(1)))
+            }
+            _ => None,
         }
     }
 
@@ -143,20 +179,20 @@ mod tests {
     #[test]
     fn classification() {
         let revoked = WebError::Slack {
-            method: "apps.connections.open",
+            method: "apps.connections.open".into(),
             code: "token_revoked".into(),
             retry_after: None,
         };
         assert!(revoked.is_fatal());
         assert!(revoked.to_string().contains("create a new one"));
         let internal = WebError::Slack {
-            method: "apps.connections.open",
+            method: "apps.connections.open".into(),
             code: "internal_error".into(),
             retry_after: None,
         };
         assert!(!internal.is_fatal());
         let limited = WebError::RateLimited {
-            method: "apps.connections.open",
+            method: "apps.connections.open".into(),
             retry_after: Duration::from_secs(3),
         };
         assert!(!limited.is_fatal());

@@ -1,20 +1,52 @@
-//! A Slack Web API client.
+//! A Slack Web API client that keeps to Slack's limits.
 //!
-//! One function per Slack method, named after it. Every call goes to `base_url` (Slack's own
-//! by default, the simulator in tests), sends its token in the `Authorization` header, and
-//! turns Slack's answers into typed errors: [`WebError::is_fatal`] says whether retrying can
-//! ever help, and [`WebError::retry_after`] carries Slack's `Retry-After`.
+//! - Typed calls for the methods bots use most ([`WebClient::chat_post_message`],
+//!   [`WebClient::conversations_info`], [`WebClient::views_open`], …) and
+//!   [`WebClient::call`] for any other method.
+//! - Cursor pagination as a stream ([`WebClient::paginate`] and the `*_all` methods).
+//! - HTTP 429: every call to that method waits out `Retry-After`, then the call is retried.
+//! - `chat.postMessage` is paced per channel (about 1 message/s, short bursts allowed) through
+//!   a bounded queue.
+//! - HTTP 5xx, network errors and Slack's transient codes are retried with backoff.
+//! - `ok:false` is a [`WebError::Slack`] with the code; [`WebError::is_fatal`] says whether
+//!   retrying can ever help. `warning` and `response_metadata` notes are logged.
+//!
+//! Every call goes to `base_url` (Slack's own by default, the simulator in tests) and sends
+//! its token in the `Authorization` header, never in a URL or a log.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), nonstop_web::WebError> {
+//! use nonstop_web::{Secret, WebClient, SLACK_API_URL};
+//! use nonstop_model::web::PostMessageRequest;
+//!
+//! let web = WebClient::new(SLACK_API_URL, Some(Secret::new("xoxb-…")), std::time::Duration::from_secs(10))?;
+//! web.chat_post_message(&PostMessageRequest::text("C123", "hello")).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod backoff;
 mod error;
+mod limits;
+mod methods;
+mod pages;
 mod token;
 
+pub use backoff::Backoff;
 pub use error::{fix_for, WebError};
+pub use limits::Pace;
+pub use methods::FileUpload;
 pub use token::{redact, Secret};
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_model::web::{ApiStatus, AuthTest, ConnectionsOpen, PostMessage, PostMessageRequest};
+use nonstop_model::web::{ApiStatus, ConnectionsOpen};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tracing::{debug, warn};
+
+use limits::{Pacer, RateGate};
 
 /// Slack's own Web API root.
 pub const SLACK_API_URL: &str = "https://slack.com/api/";
@@ -23,92 +55,228 @@ pub const SLACK_API_URL: &str = "https://slack.com/api/";
 /// far below it.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Cheap to clone: clones share one connection pool.
+/// How a client times out, retries and paces.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per HTTP request.
+    pub timeout: Duration,
+    /// Retries of one call after a transient failure (5xx, network, `internal_error`).
+    pub retries: u32,
+    /// `Retry-After` waits of one call before its 429 goes to the caller.
+    pub rate_limit_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// `chat.postMessage` per channel; `None` sends at once (for a simulator, or when the
+    /// caller paces).
+    pub post_pace: Option<Pace>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            retries: 3,
+            rate_limit_retries: 10,
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(5),
+            post_pace: Some(Pace::default()),
+        }
+    }
+}
+
+/// Cheap to clone: clones share one connection pool, one rate-limit gate and one pacer.
 #[derive(Clone)]
 pub struct WebClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     http: reqwest::Client,
     base_url: String,
     bot_token: Option<Secret>,
+    options: ClientOptions,
+    gate: RateGate,
+    pacer: Option<Pacer>,
 }
 
 impl std::fmt::Debug for WebClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebClient")
-            .field("base_url", &self.base_url)
-            .field("bot_token", &self.bot_token)
-            .finish()
+            .field("base_url", &self.inner.base_url)
+            .field("bot_token", &self.inner.bot_token)
+            .finish_non_exhaustive()
     }
+}
+
+/// How a call's arguments travel.
+pub(crate) enum Body {
+    Empty,
+    /// Form-encoded: every method accepts it; nested values go as JSON strings.
+    Form(Vec<(String, String)>),
+    Json(Value),
 }
 
 impl WebClient {
     /// A client for `base_url` (with or without a trailing slash) that times out each request
-    /// after `timeout`.
+    /// after `timeout`, with default retries and pacing.
     pub fn new(
         base_url: &str,
         bot_token: Option<Secret>,
         timeout: Duration,
     ) -> Result<Self, WebError> {
+        Self::with_options(
+            base_url,
+            bot_token,
+            ClientOptions {
+                timeout,
+                ..ClientOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(
+        base_url: &str,
+        bot_token: Option<Secret>,
+        options: ClientOptions,
+    ) -> Result<Self, WebError> {
         let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("nonstop/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WebError::Setup {
                 detail: e.to_string(),
             })?;
-        Ok(Self {
+        Ok(Self::from_parts(
             http,
-            base_url: normalize_base_url(base_url),
+            normalize_base_url(base_url),
             bot_token,
-        })
+            options,
+        ))
+    }
+
+    fn from_parts(
+        http: reqwest::Client,
+        base_url: String,
+        bot_token: Option<Secret>,
+        options: ClientOptions,
+    ) -> Self {
+        let pacer = options.post_pace.map(Pacer::new);
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                bot_token,
+                options,
+                gate: RateGate::default(),
+                pacer,
+            }),
+        }
+    }
+
+    /// The same client acting with another token (e.g. a user token, or another workspace's
+    /// bot token). It shares the connection pool, and has its own rate-limit gate and pacer,
+    /// because Slack counts limits per token's workspace.
+    pub fn with_token(&self, token: Secret) -> Self {
+        Self::from_parts(
+            self.inner.http.clone(),
+            self.inner.base_url.clone(),
+            Some(token),
+            self.inner.options.clone(),
+        )
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.inner.base_url
+    }
+
+    /// Calls any Web API `method` with `args` (any serde object: a struct, a map or
+    /// `serde_json::json!({…})`), with the bot token, retries and rate limits. Returns the
+    /// whole response.
+    pub async fn call(&self, method: &str, args: &impl Serialize) -> Result<Value, WebError> {
+        let body = Body::Form(form_fields(method, args)?);
+        self.send(method, body).await
+    }
+
+    /// [`WebClient::call`], with the response read into `T`.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &impl Serialize,
+    ) -> Result<T, WebError> {
+        let value = self.call(method, args).await?;
+        decode(method, value)
     }
 
     /// <https://api.slack.com/methods/apps.connections.open>: a fresh single-use WebSocket
-    /// URL. Takes the app-level token (`xapp-`), not the bot token. Tier 3 (design for 1/s).
+    /// URL. Takes the app-level token (`xapp-`), not the bot token. One attempt: the socket
+    /// supervisor decides when to try again.
     pub async fn apps_connections_open(&self, app_token: &Secret) -> Result<String, WebError> {
-        let open: ConnectionsOpen = self
-            .post("apps.connections.open", app_token, Body::Empty)
+        let value = self
+            .send_once("apps.connections.open", app_token, &Body::Empty)
             .await?;
+        let open: ConnectionsOpen = decode("apps.connections.open", value)?;
         Ok(open.url)
     }
 
-    /// <https://api.slack.com/methods/auth.test>: the bot's own user and bot ids.
-    pub async fn auth_test(&self) -> Result<AuthTest, WebError> {
-        let token = self.bot_token("auth.test")?;
-        self.post("auth.test", token, Body::Empty).await
+    /// Calls `method` with the bot token: waits for the method's rate-limit gate, retries
+    /// transient failures with backoff and waits out 429s, up to the configured counts.
+    pub(crate) async fn send(&self, method: &str, body: Body) -> Result<Value, WebError> {
+        let token = self.bot_token(method)?;
+        let options = &self.inner.options;
+        let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
+        let (mut failures, mut limited) = (0, 0);
+        loop {
+            self.inner.gate.wait(method).await;
+            let error = match self.send_once(method, token, &body).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if let Some(wait) = error.rate_limit_wait() {
+                limited += 1;
+                // Every call to this method waits, not only this one.
+                self.inner.gate.block(method, wait);
+                if limited > options.rate_limit_retries {
+                    return Err(error);
+                }
+                debug!(
+                    method,
+                    wait_ms = wait.as_millis() as u64,
+                    "rate limited; waiting as Slack asked"
+                );
+                continue;
+            }
+            if !error.is_transient() || failures >= options.retries {
+                return Err(error);
+            }
+            failures += 1;
+            // Backoff's first delay is zero; a failed call deserves a pause before the retry.
+            let delay = backoff
+                .next_delay(None, &mut rand::rng())
+                .max(options.backoff_base / 2);
+            debug!(method, error = %error, attempt = failures, delay_ms = delay.as_millis() as u64, "transient failure; retrying");
+            tokio::time::sleep(delay).await;
+        }
     }
 
-    /// <https://api.slack.com/methods/chat.postMessage>: about 1 message/s per channel.
-    pub async fn chat_post_message(
-        &self,
-        request: &PostMessageRequest,
-    ) -> Result<PostMessage, WebError> {
-        let token = self.bot_token("chat.postMessage")?;
-        let body = serde_json::to_value(request).map_err(|e| WebError::Decode {
-            method: "chat.postMessage",
-            detail: e.to_string(),
-        })?;
-        self.post("chat.postMessage", token, Body::Json(body)).await
-    }
-
-    fn bot_token(&self, method: &'static str) -> Result<&Secret, WebError> {
-        self.bot_token
+    fn bot_token(&self, method: &str) -> Result<&Secret, WebError> {
+        self.inner
+            .bot_token
             .as_ref()
-            .ok_or(WebError::MissingToken { method })
+            .ok_or_else(|| WebError::MissingToken {
+                method: method.to_owned(),
+            })
     }
 
-    async fn post<T: DeserializeOwned>(
+    /// One HTTP exchange: the response when Slack answered `ok:true`, else the typed error.
+    async fn send_once(
         &self,
-        method: &'static str,
+        method: &str,
         token: &Secret,
-        body: Body,
-    ) -> Result<T, WebError> {
-        let url = format!("{}{}", self.base_url, method);
-        let request = self.http.post(&url).bearer_auth(token.expose());
+        body: &Body,
+    ) -> Result<Value, WebError> {
+        let url = format!("{}{}", self.inner.base_url, method);
+        let request = self.inner.http.post(&url).bearer_auth(token.expose());
         let request = match body {
             Body::Empty => request
                 .header(
@@ -116,70 +284,167 @@ impl WebClient {
                     "application/x-www-form-urlencoded",
                 )
                 .body(""),
-            Body::Json(value) => request.json(&value),
+            Body::Form(fields) => request.form(fields),
+            Body::Json(value) => request.json(value),
         };
         let response = request
             .send()
             .await
             .map_err(|e| WebError::from_reqwest(method, &e))?;
-        let status = response.status();
-        let retry_after = parse_retry_after(response.headers());
-        if status.as_u16() == 429 {
-            return Err(WebError::RateLimited {
-                method,
-                retry_after: retry_after.unwrap_or(Duration::from_secs(30)),
-            });
-        }
-        if !status.is_success() {
-            return Err(WebError::Http {
-                method,
-                status: status.as_u16(),
-                retry_after,
-            });
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
-        {
-            return Err(WebError::Decode {
-                method,
-                detail: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
-            });
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| WebError::from_reqwest(method, &e))?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(WebError::Decode {
-                method,
-                detail: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
-            });
-        }
-        let status: ApiStatus = serde_json::from_slice(&bytes).map_err(|e| WebError::Decode {
-            method,
+        let bytes = read_checked(method, response).await?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| WebError::Decode {
+            method: method.to_owned(),
             detail: e.to_string(),
         })?;
+        let status: ApiStatus =
+            serde_json::from_value(value.clone()).map_err(|e| WebError::Decode {
+                method: method.to_owned(),
+                detail: e.to_string(),
+            })?;
         if !status.ok {
             return Err(WebError::Slack {
-                method,
+                method: method.to_owned(),
                 code: status.error.unwrap_or_else(|| "unknown_error".to_owned()),
-                retry_after,
+                retry_after: None,
             });
         }
-        if let Some(warning) = status.warning {
-            tracing::warn!(method, %warning, "Slack answered with a warning");
+        log_notes(method, &status);
+        Ok(value)
+    }
+
+    /// POSTs `body` as JSON to a `response_url` Slack gave with a slash command or an
+    /// interaction (no token: the URL is the credential). Transient failures are retried.
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), WebError> {
+        const METHOD: &str = "response_url";
+        let options = &self.inner.options;
+        let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
+        let mut failures = 0;
+        loop {
+            let outcome = async {
+                let response = self
+                    .inner
+                    .http
+                    .post(response_url)
+                    .json(body)
+                    .send()
+                    .await
+                    .map_err(|e| WebError::from_reqwest(METHOD, &e))?;
+                let bytes = read_checked(METHOD, response).await?;
+                // Slack answers `ok` in plain text or `{"ok":true}`; only an explicit
+                // `ok:false` is a refusal.
+                match serde_json::from_slice::<ApiStatus>(&bytes) {
+                    Ok(status) if !status.ok => Err(WebError::Slack {
+                        method: METHOD.to_owned(),
+                        code: status.error.unwrap_or_else(|| "unknown_error".to_owned()),
+                        retry_after: None,
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            .await;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() && failures < options.retries => {
+                    failures += 1;
+                    let delay = error.rate_limit_wait().unwrap_or_else(|| {
+                        backoff
+                            .next_delay(None, &mut rand::rng())
+                            .max(options.backoff_base / 2)
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error) => return Err(error),
+            }
         }
-        serde_json::from_slice(&bytes).map_err(|e| WebError::Decode {
-            method,
-            detail: e.to_string(),
-        })
     }
 }
 
-enum Body {
-    Empty,
-    Json(serde_json::Value),
+/// The body of a 2xx response, or the error its status means.
+async fn read_checked(method: &str, response: reqwest::Response) -> Result<bytes::Bytes, WebError> {
+    let status = response.status();
+    let retry_after = parse_retry_after(response.headers());
+    if status.as_u16() == 429 {
+        return Err(WebError::RateLimited {
+            method: method.to_owned(),
+            retry_after: retry_after.unwrap_or(Duration::from_secs(30)),
+        });
+    }
+    if !status.is_success() {
+        return Err(WebError::Http {
+            method: method.to_owned(),
+            status: status.as_u16(),
+            retry_after,
+        });
+    }
+    let too_large = || WebError::Decode {
+        method: method.to_owned(),
+        detail: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| WebError::from_reqwest(method, &e))?;
+    if bytes.len() > MAX_RESPONSE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Slack's `warning` and `response_metadata` notes on a call that succeeded.
+fn log_notes(method: &str, status: &ApiStatus) {
+    if let Some(warning) = &status.warning {
+        warn!(method, %warning, "Slack answered with a warning");
+    }
+    if let Some(meta) = &status.response_metadata {
+        for note in meta.warnings.iter().chain(&meta.messages) {
+            warn!(method, %note, "Slack noted a problem with the call");
+        }
+    }
+}
+
+/// Reads `value` (or the field of it a caller names) into `T`.
+pub(crate) fn decode<T: DeserializeOwned>(method: &str, value: Value) -> Result<T, WebError> {
+    serde_json::from_value(value).map_err(|e| WebError::Decode {
+        method: method.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+/// `args` as form fields: strings as they are, numbers and booleans as text, arrays and
+/// objects (blocks, views) as JSON, nulls left out.
+pub(crate) fn form_fields(
+    method: &str,
+    args: &impl Serialize,
+) -> Result<Vec<(String, String)>, WebError> {
+    let not_an_object = |detail: String| WebError::Decode {
+        method: method.to_owned(),
+        detail: format!("arguments must be a JSON object: {detail}"),
+    };
+    let map: Map<String, Value> = match serde_json::to_value(args) {
+        Ok(Value::Object(map)) => map,
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => return Err(not_an_object(format!("got {other}"))),
+        Err(e) => return Err(not_an_object(e.to_string())),
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                Value::Null => return None,
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                nested @ (Value::Array(_) | Value::Object(_)) => nested.to_string(),
+            };
+            Some((key, text))
+        })
+        .collect())
 }
 
 /// `https://x/api` and `https://x/api/` both become `https://x/api/`.
@@ -230,5 +495,27 @@ mod tests {
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(3600)));
         headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn form_fields_flatten_scalars_and_encode_nested_values_as_json() {
+        let fields = form_fields(
+            "chat.postMessage",
+            &serde_json::json!({"channel":"C1","unfurl_links":false,"limit":5,
+                                "blocks":[{"type":"divider"}],"thread_ts":null}),
+        )
+        .unwrap();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("channel"), Some("C1"));
+        assert_eq!(get("unfurl_links"), Some("false"));
+        assert_eq!(get("limit"), Some("5"));
+        assert_eq!(get("blocks"), Some(r#"[{"type":"divider"}]"#));
+        assert_eq!(get("thread_ts"), None);
+        assert!(form_fields("x", &serde_json::json!([1])).is_err());
     }
 }

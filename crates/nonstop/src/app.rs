@@ -12,21 +12,45 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::context::{BotIdentity, Context};
+use crate::context::{BotIdentity, Context, States};
 use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
 use crate::error::Error;
-use crate::journal::writer::{self, Op, Retention};
+use crate::journal::writer::{self, Deferral, Op, Retention};
 use crate::journal::{MemoryStore, SqliteStore, Store};
+use crate::listeners::{After, Before, Hears, Listener, Message};
+use crate::router::{Router, Routes};
 use crate::status::Status;
 use crate::storage::Storage;
 use crate::task::OwnedTask;
 use crate::transport::socket::{self, SocketContext};
+use nonstop_model::{BlockAction, OptionsRequest, Shortcut, SlashCommand, ViewPayload};
+use nonstop_web::ClientOptions;
+use serde::de::DeserializeOwned;
+use std::any::TypeId;
 
-/// A bot: configuration, a handler, and the runtime's status.
+/// A bot: configuration, listeners and middleware, and the runtime's status.
+///
+/// Register listeners with the builder methods, then [`App::run`] it:
+///
+/// ```no_run
+/// use nonstop::{App, Config, Context, HandlerResult, Message};
+///
+/// async fn greet(ctx: Context, message: Message) -> HandlerResult {
+///     let name = message.capture(1).unwrap_or("there");
+///     ctx.say(&format!("hello, {name}")).await?;
+///     Ok(())
+/// }
+///
+/// # async fn start() -> Result<(), nonstop::Error> {
+/// let app = App::new(Config::from_env()?).hears(r"^hello (\w+)", greet);
+/// app.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
 pub struct App {
     config: Config,
-    handler: Arc<dyn Handler>,
+    router: Router,
+    states: States,
     status: Arc<Status>,
     store: Option<Arc<dyn Store>>,
 }
@@ -35,23 +59,142 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("config", &self.config)
+            .field("router", &self.router)
             .finish_non_exhaustive()
     }
 }
 
 impl App {
-    /// A bot that answers the built-in commands (`ping`, `status`).
+    /// A bot with no listeners yet.
     pub fn new(config: Config) -> Self {
-        Self::with_handler(config, crate::builtin::commands)
-    }
-
-    pub fn with_handler(config: Config, handler: impl Handler) -> Self {
         Self {
             config,
-            handler: Arc::new(handler),
+            router: Router::default(),
+            states: States::new(),
             status: Arc::new(Status::new()),
             store: None,
         }
+    }
+
+    /// A bot whose one handler takes every envelope raw.
+    pub fn with_handler(config: Config, handler: impl Handler) -> Self {
+        Self::new(config).on_envelope(handler)
+    }
+
+    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
+    /// runtime's health (in the thread when asked in one).
+    #[must_use]
+    pub fn with_builtin_commands(self) -> Self {
+        crate::builtin::register(self)
+    }
+
+    /// Messages whose text matches the regex `pattern`, anywhere the bot can read; the
+    /// listener gets the captures. See [`App::hears_with`] to narrow where.
+    #[must_use]
+    pub fn hears(self, pattern: &str, listener: impl Listener<Message>) -> Self {
+        self.hears_with(Hears::new(pattern), listener)
+    }
+
+    /// Messages that `hears` admits: a pattern plus places (direct, mention, channel,
+    /// thread) and subtypes. A pattern that does not compile makes [`App::run`] fail.
+    #[must_use]
+    pub fn hears_with(mut self, hears: Hears, listener: impl Listener<Message>) -> Self {
+        self.router.hears(hears, listener);
+        self
+    }
+
+    /// Events API events of `event_type` (`app_mention`, `reaction_added`,
+    /// `member_joined_channel`, or any other by name; `*` for all), read into `T`: a typed
+    /// event such as [`nonstop_model::ReactionEvent`], or `serde_json::Value` for the raw
+    /// JSON.
+    #[must_use]
+    pub fn event<T: DeserializeOwned + Send + 'static>(
+        mut self,
+        event_type: &str,
+        listener: impl Listener<T>,
+    ) -> Self {
+        self.router.event(event_type.to_owned(), listener);
+        self
+    }
+
+    /// The slash command `command` (`/ticket` or `ticket`). Answer in the ack with
+    /// [`Context::ack`], later with [`Context::respond`].
+    #[must_use]
+    pub fn command(mut self, command: &str, listener: impl Listener<SlashCommand>) -> Self {
+        self.router.command(command.to_owned(), listener);
+        self
+    }
+
+    /// `block_actions` on the element `action_id` (buttons, selects, …).
+    #[must_use]
+    pub fn action(mut self, action_id: &str, listener: impl Listener<BlockAction>) -> Self {
+        self.router.action(action_id.to_owned(), listener);
+        self
+    }
+
+    /// `view_submission` of views with `callback_id`. Answer with a `response_action`
+    /// (errors, update, push, clear) through [`Context::ack`].
+    #[must_use]
+    pub fn view_submission(
+        mut self,
+        callback_id: &str,
+        listener: impl Listener<ViewPayload>,
+    ) -> Self {
+        self.router
+            .view("view_submission", callback_id.to_owned(), listener);
+        self
+    }
+
+    /// `view_closed` of views with `callback_id` (sent when the view set `notify_on_close`).
+    #[must_use]
+    pub fn view_closed(mut self, callback_id: &str, listener: impl Listener<ViewPayload>) -> Self {
+        self.router
+            .view("view_closed", callback_id.to_owned(), listener);
+        self
+    }
+
+    /// Global and message shortcuts with `callback_id`.
+    #[must_use]
+    pub fn shortcut(mut self, callback_id: &str, listener: impl Listener<Shortcut>) -> Self {
+        self.router.shortcut(callback_id.to_owned(), listener);
+        self
+    }
+
+    /// `block_suggestion` for the external select `action_id`: answer
+    /// `ctx.ack(json!({"options": [...]}))`.
+    #[must_use]
+    pub fn options(mut self, action_id: &str, listener: impl Listener<OptionsRequest>) -> Self {
+        self.router.options(action_id.to_owned(), listener);
+        self
+    }
+
+    /// Every envelope, raw, whatever its kind.
+    #[must_use]
+    pub fn on_envelope(mut self, handler: impl Handler) -> Self {
+        self.router.envelope(handler);
+        self
+    }
+
+    /// Middleware run before the listeners, in the order added; returning [`crate::Flow::Stop`]
+    /// ends the chain for that event.
+    #[must_use]
+    pub fn before(mut self, middleware: impl Before) -> Self {
+        self.router.before(middleware);
+        self
+    }
+
+    /// Middleware run after the listeners, in the order added, with their outcome.
+    #[must_use]
+    pub fn after(mut self, middleware: impl After) -> Self {
+        self.router.after(middleware);
+        self
+    }
+
+    /// Shares `value` with every listener, as [`Context::state`]`::<T>()`. One value per type.
+    #[must_use]
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(TypeId::of::<T>(), Arc::new(value));
+        self
     }
 
     /// Uses `store` as the journal instead of the one `config.journal_path` names.
@@ -70,11 +213,18 @@ impl App {
     /// and returns `Ok`) or a fatal error occurs (returned, naming the cause and the fix).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         self.config.validate()?;
+        if let Some(problem) = self.router.bad_patterns.first() {
+            return Err(Error::Startup(problem.clone()));
+        }
         let config = self.config;
-        let web = nonstop_web::WebClient::new(
+        let web = nonstop_web::WebClient::with_options(
             &config.api_url,
             Some(config.bot_token.clone()),
-            config.web_timeout,
+            ClientOptions {
+                timeout: config.web_timeout,
+                post_pace: config.post_pace,
+                ..ClientOptions::default()
+            },
         )
         .map_err(|e| Error::Startup(e.to_string()))?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -119,9 +269,13 @@ impl App {
                 max_entries: config.journal_max_entries,
                 every: Duration::from_secs(60),
             };
+            let deferral = Deferral {
+                deadline: config.ack_deadline,
+                runtime: tokio::runtime::Handle::current(),
+            };
             std::thread::Builder::new()
                 .name("nonstop-journal".into())
-                .spawn(move || writer::run(store, ops_rx, queue_tx, status, retention))
+                .spawn(move || writer::run(store, ops_rx, queue_tx, status, retention, deferral))
                 .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
         };
         let intake = Arc::new(Intake::new(ops_tx.clone(), Arc::clone(&self.status)));
@@ -130,11 +284,12 @@ impl App {
             me,
             Arc::clone(&self.status),
             Storage::new(Arc::clone(&store)),
+            Arc::new(self.states),
         );
         let dispatcher = OwnedTask::spawn(dispatch::run(
             queue_rx,
             ops_tx.clone(),
-            self.handler,
+            Arc::new(Routes(Arc::new(self.router))),
             ctx,
             config.max_concurrent_handlers,
             config.handler_timeout,

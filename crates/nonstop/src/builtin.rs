@@ -1,61 +1,32 @@
-//! The commands every nonstop bot answers: `ping X` → `pong X`, and `status`.
+//! The commands every nonstop bot can answer: `ping X` → `pong X`, and `status`.
+//!
+//! They are ordinary `hears` listeners: the bot's own messages and message subtypes never
+//! reach them, and they answer in the thread when asked in one.
 
 use std::fmt::Write;
 
-use nonstop_model::MessageEvent;
-
+use crate::app::App;
 use crate::context::Context;
-use crate::delivery::Envelope;
 use crate::dispatch::HandlerResult;
+use crate::listeners::Message;
 
-/// Answers `ping …` and `status` in the channel (in the thread when asked in one). Ignores the
-/// bot's own messages, message subtypes (edits, joins, bot posts) and everything else.
-pub async fn commands(ctx: Context, envelope: Envelope) -> HandlerResult {
-    let Some(callback) = envelope.event_callback() else {
-        return Ok(());
-    };
-    if !matches!(callback.event_type(), Some("message" | "app_mention")) {
-        return Ok(());
-    }
-    let message: MessageEvent = serde_json::from_value(callback.event)?;
-    if message.subtype.is_some()
-        || ctx
-            .me()
-            .is_me(message.user.as_deref(), message.bot_id.as_deref())
-    {
-        return Ok(());
-    }
-    let (Some(channel), Some(text)) = (message.channel.as_deref(), message.text.as_deref()) else {
-        return Ok(());
-    };
-    let Some(reply) = answer(&ctx, strip_mention(text)) else {
-        return Ok(());
-    };
-    ctx.say(channel, &reply, message.reply_thread()).await?;
+/// Registers `ping` and `status` on `app`.
+pub(crate) fn register(app: App) -> App {
+    app.hears(r"^ping(\s.*)?$", ping)
+        .hears(r"(?i)^status$", status)
+}
+
+/// `ping X` → `pong X`, where the ping was asked.
+pub async fn ping(ctx: Context, message: Message) -> HandlerResult {
+    let rest = message.capture(1).unwrap_or_default();
+    ctx.say(&format!("pong{rest}")).await?;
     Ok(())
 }
 
-/// `<@U123> ping x` is `ping x`.
-fn strip_mention(text: &str) -> &str {
-    let text = text.trim();
-    if text.starts_with("<@") {
-        if let Some(end) = text.find('>') {
-            return text[end + 1..].trim_start();
-        }
-    }
-    text
-}
-
-fn answer(ctx: &Context, text: &str) -> Option<String> {
-    if let Some(rest) = text.strip_prefix("ping") {
-        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
-            return Some(format!("pong{rest}"));
-        }
-    }
-    if text.eq_ignore_ascii_case("status") {
-        return Some(status_text(ctx));
-    }
-    None
+/// `status` → uptime, live connections, reconnects, the last disconnect's cause.
+pub async fn status(ctx: Context, _message: Message) -> HandlerResult {
+    ctx.say(&status_text(&ctx)).await?;
+    Ok(())
 }
 
 fn status_text(ctx: &Context) -> String {
@@ -98,9 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mentions_are_stripped_and_durations_read_well() {
-        assert_eq!(strip_mention("<@U0BOT> ping x"), "ping x");
-        assert_eq!(strip_mention("  ping x"), "ping x");
+    fn durations_read_well() {
         assert_eq!(human_duration(59), "59s");
         assert_eq!(human_duration(61), "1m1s");
         assert_eq!(human_duration(3 * 3600 + 120), "3h2m");

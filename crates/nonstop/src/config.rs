@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nonstop_web::Secret;
+use nonstop_web::{Pace, Secret};
 
 pub use crate::journal::sqlite::Durability;
 
@@ -73,6 +73,13 @@ pub struct Config {
     pub journal_queue: usize,
     /// Limit on each Web API request.
     pub web_timeout: Duration,
+    /// How `chat.postMessage` is paced per channel (Slack: about 1 message/s, short bursts
+    /// allowed). `None` sends at once: for the simulator, which has no such limit.
+    pub post_pace: Option<Pace>,
+    /// How long after receipt an envelope that accepts a response payload (slash commands,
+    /// `view_submission`, `block_suggestion`) waits for its listener's [`crate::Context::ack`]
+    /// before a plain ack goes out. Slack's limit is 3 s.
+    pub ack_deadline: Duration,
 }
 
 /// Environment variable names.
@@ -81,6 +88,8 @@ pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
 pub const ENV_DB: &str = "NONSTOP_DB";
+/// Milliseconds between `chat.postMessage` calls to one channel, or `off` (for the simulator).
+pub const ENV_POST_PACE: &str = "NONSTOP_POST_PACE_MS";
 
 /// The journal file when `NONSTOP_DB` is not set: in the working directory.
 pub const DEFAULT_DB: &str = "nonstop.db";
@@ -112,6 +121,8 @@ impl Config {
             journal_max_entries: 2_000_000,
             journal_queue: 10_000,
             web_timeout: Duration::from_secs(15),
+            post_pace: Some(Pace::default()),
+            ack_deadline: Duration::from_millis(2500),
         })
     }
 
@@ -145,6 +156,22 @@ impl Config {
                 }
                 ":memory:" => None,
                 path => Some(PathBuf::from(path)),
+            };
+        }
+        if let Some(pace) = lookup(ENV_POST_PACE) {
+            config.post_pace = match pace.trim() {
+                "off" | "0" => None,
+                millis => {
+                    let millis: u64 = millis.parse().map_err(|_| ConfigError::Malformed {
+                        name: ENV_POST_PACE,
+                        problem: "expected milliseconds between messages to one channel, or `off`"
+                            .to_owned(),
+                    })?;
+                    Some(Pace {
+                        interval: Duration::from_millis(millis),
+                        ..Pace::default()
+                    })
+                }
             };
         }
         if let Some(n) = lookup(ENV_CONNECTIONS) {

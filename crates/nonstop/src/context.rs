@@ -1,13 +1,15 @@
-//! What a handler gets besides the envelope: the Web API client, the bot's identity, the
-//! runtime status.
+//! What a listener gets besides its payload: where the event happened, ways to answer there,
+//! the Web API client, the bot's storage and state, and the runtime status.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use nonstop_model::web::PostMessageRequest;
+use nonstop_model::web::{EphemeralRequest, PostMessage, PostMessageRequest};
 use nonstop_web::{WebClient, WebError};
+use serde_json::Value;
 
-use crate::backoff::Backoff;
+use crate::delivery::AckHandle;
 use crate::status::Status;
 use crate::storage::Storage;
 
@@ -29,18 +31,62 @@ impl BotIdentity {
     }
 }
 
-/// Cheap to clone; one per handler call.
-#[derive(Debug, Clone)]
+/// Where an event happened and who caused it, read from whichever payload it came in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventMeta {
+    pub team: Option<String>,
+    pub channel: Option<String>,
+    pub user: Option<String>,
+    /// The message the event is about (the message itself, the reacted-to message, the
+    /// message holding a button).
+    pub ts: Option<String>,
+    /// The thread it is in, when it is in one.
+    pub thread_ts: Option<String>,
+    /// Slash commands and interactions: for [`Context::respond`].
+    pub response_url: Option<String>,
+    /// Slash commands and interactions: for [`Context::open_view`], within 3 s.
+    pub trigger_id: Option<String>,
+}
+
+/// A context method that needs something this event does not carry.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error(
+        "{method} needs the event's {missing}, and this event has none; use ctx.web() and name it"
+    )]
+    Missing {
+        method: &'static str,
+        missing: &'static str,
+    },
+    #[error(transparent)]
+    Web(#[from] WebError),
+}
+
+/// Values the app registered with [`crate::App::with_state`], by type.
+pub(crate) type States = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
+
+/// Cheap to clone; one per listener call.
+#[derive(Clone)]
 pub struct Context {
     web: WebClient,
     me: Arc<BotIdentity>,
     status: Arc<Status>,
     storage: Storage,
+    states: Arc<States>,
+    meta: Arc<EventMeta>,
     attempt: u32,
+    ack: Option<AckHandle>,
 }
 
-/// Attempts for one message before the error goes to the handler.
-const SAY_ATTEMPTS: u32 = 6;
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("me", &self.me)
+            .field("meta", &self.meta)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Context {
     pub(crate) fn new(
@@ -48,20 +94,32 @@ impl Context {
         me: Arc<BotIdentity>,
         status: Arc<Status>,
         storage: Storage,
+        states: Arc<States>,
     ) -> Self {
         Self {
             web,
             me,
             status,
             storage,
+            states,
+            meta: Arc::new(EventMeta::default()),
             attempt: 0,
+            ack: None,
         }
     }
 
     /// This context for one envelope's handler call.
-    pub(crate) fn for_attempt(&self, attempt: u32) -> Self {
+    pub(crate) fn for_envelope(&self, attempt: u32, ack: Option<AckHandle>) -> Self {
         Self {
             attempt,
+            ack,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn with_meta(&self, meta: EventMeta) -> Self {
+        Self {
+            meta: Arc::new(meta),
             ..self.clone()
         }
     }
@@ -78,11 +136,33 @@ impl Context {
         self.attempt > 0
     }
 
+    /// Team, channel, user, message and thread of the event being handled.
+    pub fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+
+    pub fn team(&self) -> Option<&str> {
+        self.meta.team.as_deref()
+    }
+
+    pub fn channel(&self) -> Option<&str> {
+        self.meta.channel.as_deref()
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.meta.user.as_deref()
+    }
+
+    pub fn thread_ts(&self) -> Option<&str> {
+        self.meta.thread_ts.as_deref()
+    }
+
     /// The bot's key-value storage, persistent across restarts (same file as the journal).
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
 
+    /// The Web API client: rate limits, pacing and retries included.
     pub fn web(&self) -> &WebClient {
         &self.web
     }
@@ -95,32 +175,89 @@ impl Context {
         &self.status
     }
 
-    /// Posts `text` to `channel`, in the thread `thread_ts` when given. Rate limits are
-    /// waited out as Slack asks; transient failures are retried a few times with backoff.
-    pub async fn say(
-        &self,
-        channel: &str,
-        text: &str,
-        thread_ts: Option<&str>,
-    ) -> Result<(), WebError> {
-        let request = PostMessageRequest {
-            channel: channel.to_owned(),
+    /// The value of type `T` the app registered with [`crate::App::with_state`].
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.states.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+    }
+
+    /// Answers in the ack of a slash command, `view_submission` (`response_action`) or
+    /// `block_suggestion` (`options`). Call it early: Slack waits 3 s at most, and after
+    /// `Config::ack_deadline` a plain ack goes out instead. Returns false when the ack already
+    /// went out (or the envelope does not take a payload), so the payload was not sent.
+    pub fn ack(&self, payload: Value) -> bool {
+        self.ack.as_ref().is_some_and(|ack| ack.send(Some(payload)))
+    }
+
+    /// Posts `text` where the event happened: its channel, and its thread when it came in one.
+    pub async fn say(&self, text: &str) -> Result<PostMessage, ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "say", "channel")?;
+        let mut request = PostMessageRequest::text(channel, text);
+        request.thread_ts = self.meta.thread_ts.clone();
+        Ok(self.web.chat_post_message(&request).await?)
+    }
+
+    /// Replies in the event's thread, starting one on its message when it is not in one.
+    pub async fn reply(&self, text: &str) -> Result<PostMessage, ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "reply", "channel")?;
+        let parent = self.need(
+            self.meta.thread_ts.as_ref().or(self.meta.ts.as_ref()),
+            "reply",
+            "message",
+        )?;
+        let request = PostMessageRequest::text(channel, text).in_thread(parent);
+        Ok(self.web.chat_post_message(&request).await?)
+    }
+
+    /// Posts any message (blocks, another channel, …).
+    pub async fn post(&self, request: &PostMessageRequest) -> Result<PostMessage, ContextError> {
+        Ok(self.web.chat_post_message(request).await?)
+    }
+
+    /// Adds the reaction `name` (`thumbsup` or `:thumbsup:`) to the event's message.
+    pub async fn react(&self, name: &str) -> Result<(), ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "react", "channel")?;
+        let ts = self.need(self.meta.ts.as_ref(), "react", "message")?;
+        Ok(self.web.reactions_add(channel, ts, name).await?)
+    }
+
+    /// Posts `text` that only the event's user sees, in the event's channel.
+    pub async fn ephemeral(&self, text: &str) -> Result<(), ContextError> {
+        let request = EphemeralRequest {
+            channel: self
+                .need(self.meta.channel.as_ref(), "ephemeral", "channel")?
+                .to_owned(),
+            user: self
+                .need(self.meta.user.as_ref(), "ephemeral", "user")?
+                .to_owned(),
             text: text.to_owned(),
-            thread_ts: thread_ts.map(str::to_owned),
+            thread_ts: self.meta.thread_ts.clone(),
+            ..EphemeralRequest::default()
         };
-        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.web.chat_post_message(&request).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_fatal() || attempt >= SAY_ATTEMPTS => return Err(e),
-                Err(e) => {
-                    let delay = backoff.next_delay(e.retry_after(), &mut rand::rng());
-                    tracing::debug!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "chat.postMessage retry");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+        self.web.chat_post_ephemeral(&request).await?;
+        Ok(())
+    }
+
+    /// Answers through the event's `response_url` (slash commands, interactions): `body` is a
+    /// message (`{"text": …, "response_type": "in_channel"}`, `replace_original`, …).
+    pub async fn respond(&self, body: &Value) -> Result<(), ContextError> {
+        let url = self.need(self.meta.response_url.as_ref(), "respond", "response_url")?;
+        Ok(self.web.respond(url, body).await?)
+    }
+
+    /// Opens a modal with the event's `trigger_id`; returns the view Slack built.
+    pub async fn open_view(&self, view: &Value) -> Result<Value, ContextError> {
+        let trigger = self.need(self.meta.trigger_id.as_ref(), "open_view", "trigger_id")?;
+        Ok(self.web.views_open(trigger, view).await?)
+    }
+
+    fn need<'a>(
+        &self,
+        value: Option<&'a String>,
+        method: &'static str,
+        missing: &'static str,
+    ) -> Result<&'a str, ContextError> {
+        value
+            .map(String::as_str)
+            .ok_or(ContextError::Missing { method, missing })
     }
 }

@@ -5,10 +5,11 @@
 //! without waiting; the journal's writer commits it, dedups it by event id, and sends the ack
 //! back to the socket that delivered it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use nonstop_model::{EnvelopeKind, EventCallback, ParsedFrame};
+use nonstop_model::{Ack, EnvelopeKind, EventCallback, ParsedFrame};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -37,6 +38,58 @@ pub struct Envelope {
     /// 1). A handler with side effects that must not happen twice (a reply, a payment) can
     /// check for them when this is not 0.
     pub attempt: u32,
+    /// Set on envelopes whose ack waits for a listener's response payload.
+    pub(crate) ack: Option<AckHandle>,
+}
+
+/// The ack of one envelope that accepts a response payload, held back after the journal
+/// commit until a listener answers or the deadline passes. The first answer wins; later ones
+/// are ignored, so the deadline, the listener and the dispatcher can all try.
+#[derive(Clone)]
+pub(crate) struct AckHandle {
+    inner: Arc<AckInner>,
+}
+
+struct AckInner {
+    envelope_id: String,
+    acks: mpsc::Sender<Ack>,
+    sent: AtomicBool,
+}
+
+impl std::fmt::Debug for AckHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckHandle")
+            .field("envelope_id", &self.inner.envelope_id)
+            .field("sent", &self.inner.sent.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl AckHandle {
+    pub(crate) fn new(envelope_id: String, acks: mpsc::Sender<Ack>) -> Self {
+        Self {
+            inner: Arc::new(AckInner {
+                envelope_id,
+                acks,
+                sent: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Sends the ack with `payload` unless one went out already. True when this call sent it.
+    pub(crate) fn send(&self, payload: Option<serde_json::Value>) -> bool {
+        if self.inner.sent.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let ack = Ack {
+            envelope_id: self.inner.envelope_id.clone(),
+            payload,
+        };
+        // A closed or full queue means the socket is gone or stuck: Slack redelivers, and the
+        // journal knows the event.
+        let _ = self.inner.acks.try_send(ack);
+        true
+    }
 }
 
 impl Envelope {
@@ -95,6 +148,7 @@ impl Envelope {
             received_at,
             connection,
             attempt,
+            ack: None,
         })
     }
 
@@ -140,7 +194,7 @@ impl Intake {
     pub(crate) fn submit(
         &self,
         envelope: Envelope,
-        acks: &mpsc::Sender<String>,
+        acks: &mpsc::Sender<Ack>,
     ) -> Result<(), Refused> {
         let entry = NewEntry {
             key: envelope.dedup_key().to_owned(),
@@ -208,6 +262,7 @@ mod tests {
             received_at: Instant::now(),
             connection: 1,
             attempt: 0,
+            ack: None,
         };
         assert_eq!(intake.submit(envelope("e1"), &acks), Ok(()));
         assert_eq!(

@@ -57,7 +57,8 @@ pub(crate) async fn run(
         };
         while running.try_join_next().is_some() {}
         let handler = Arc::clone(&handler);
-        let ctx = ctx.for_attempt(envelope.attempt);
+        let ack = envelope.ack.clone();
+        let ctx = ctx.for_envelope(envelope.attempt, ack.clone());
         let status = Arc::clone(&status);
         let journal = journal.clone();
         running.spawn(async move {
@@ -74,6 +75,11 @@ pub(crate) async fn run(
                 Ok(()) => Mark::Done { key },
                 Err(error) => Mark::Failed { key, error },
             };
+            // The listener gave no response payload: the plain ack goes out now, if its
+            // deadline did not send it already.
+            if let Some(ack) = ack {
+                ack.send(None);
+            }
             let _ = journal.send(Op::Mark(outcome)).await;
         });
     }

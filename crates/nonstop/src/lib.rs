@@ -8,7 +8,6 @@
 //! See `README.md` for the binary and `docs/` for the design.
 
 pub mod app;
-pub mod backoff;
 pub mod builtin;
 pub mod cause;
 pub mod config;
@@ -17,6 +16,8 @@ pub mod delivery;
 pub mod dispatch;
 pub mod error;
 pub mod journal;
+pub mod listeners;
+pub mod router;
 pub mod status;
 pub mod storage;
 mod task;
@@ -25,11 +26,20 @@ pub mod transport;
 pub use app::App;
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError};
-pub use context::Context;
+pub use context::{BotIdentity, Context, ContextError, EventMeta};
 pub use delivery::Envelope;
 pub use dispatch::{Handler, HandlerError, HandlerResult};
 pub use error::Error;
 pub use journal::{MemoryStore, SqliteStore, Store};
+pub use listeners::{Flow, Hears, Message, Outcome};
+pub use nonstop_model as model;
+pub use nonstop_model::{
+    BlockAction, MemberJoinedChannel, OptionsRequest, ReactionEvent, Shortcut, SlashCommand,
+    ViewPayload,
+};
+/// Retry delays, shared with the Web API client.
+pub use nonstop_web::backoff;
 pub use nonstop_web::{Secret, WebClient, WebError};
+pub use router::{Request, RequestKind};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
 pub use storage::{Storage, StorageError};

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{bot_config, sim_config, text_of, WAIT};
 use nonstop::journal::{EntryState, Store};
+use nonstop::model::web::PostMessageRequest;
 use nonstop::{App, Context, Envelope, SqliteStore};
 use nonstop_sim::{MessageSpec, Sim};
 
@@ -66,7 +67,8 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
                 std::future::pending::<()>().await;
             }
             if let Some(tag) = text.strip_prefix("ping ") {
-                ctx.say("C1", &format!("pong {tag}"), None).await?;
+                ctx.post(&PostMessageRequest::text("C1", format!("pong {tag}")))
+                    .await?;
             }
             Ok(())
         },
@@ -103,14 +105,13 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
             // A handler can't assert (a panic is caught and counted); report instead.
             let consistent =
                 ctx.attempt() == envelope.attempt && ctx.is_replay() == (envelope.attempt > 0);
-            ctx.say(
+            ctx.post(&PostMessageRequest::text(
                 "C1",
-                &format!(
+                format!(
                     "pong {tag} attempt={} consistent={consistent}",
                     ctx.attempt()
                 ),
-                None,
-            )
+            ))
             .await?;
         }
         Ok(())
@@ -192,7 +193,8 @@ async fn storage_survives_a_restart() {
                     .update::<u64, _>("user:U1:count", |n| Some(n.unwrap_or(0) + 1))
                     .await?
                     .unwrap_or(0);
-                ctx.say("C1", &format!("count {n}"), None).await?;
+                ctx.post(&PostMessageRequest::text("C1", format!("count {n}")))
+                    .await?;
                 Ok(())
             },
         );

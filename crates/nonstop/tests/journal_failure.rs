@@ -66,7 +66,9 @@ impl Store for FullDisk {
 async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_after() {
     let sim = Sim::start(sim_config()).await.unwrap();
     let store = Arc::new(FullDisk::default());
-    let app = App::new(bot_config(&sim)).with_store(store.clone());
+    let app = App::new(bot_config(&sim))
+        .with_builtin_commands()
+        .with_store(store.clone());
     let status = app.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(app.run(async move {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_each_answered_once, Harness, WAIT};
+use nonstop::model::web::PostMessageRequest;
 use nonstop_sim::{Fault, MessageSpec};
 
 #[tokio::test]
@@ -401,7 +402,8 @@ async fn panicking_and_hanging_handlers_never_delay_acks() {
                 "fine" => {}
                 _ => return Ok(()), // the bot's own posts, echoed back
             }
-            ctx.say("C1", &format!("done {text}"), None).await?;
+            ctx.post(&PostMessageRequest::text("C1", format!("done {text}")))
+                .await?;
             Ok(())
         },
     )

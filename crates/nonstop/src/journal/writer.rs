@@ -12,7 +12,9 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::{Appended, Mark, NewEntry, Store};
-use crate::delivery::Envelope;
+use nonstop_model::Ack;
+
+use crate::delivery::{AckHandle, Envelope};
 use crate::status::Status;
 
 /// Envelopes and marks in one transaction at most.
@@ -35,7 +37,7 @@ pub(crate) struct Submission {
     pub(crate) entry: NewEntry,
     pub(crate) envelope: Envelope,
     /// Where its ack goes: the socket that delivered it.
-    pub(crate) acks: mpsc::Sender<String>,
+    pub(crate) acks: mpsc::Sender<Ack>,
 }
 
 /// Retention rules applied by the writer between batches.
@@ -44,6 +46,14 @@ pub(crate) struct Retention {
     pub(crate) keep_for: Duration,
     pub(crate) max_entries: u64,
     pub(crate) every: Duration,
+}
+
+/// Acks that wait for a listener's response payload: how long after receipt a plain ack
+/// goes out instead, and the runtime whose timer sends it.
+#[derive(Debug, Clone)]
+pub(crate) struct Deferral {
+    pub(crate) deadline: Duration,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 /// How long the writer waits for more work before writing carried marks alone: a fast
@@ -83,6 +93,7 @@ pub(crate) fn run(
     dispatch: mpsc::Sender<Envelope>,
     status: Arc<Status>,
     retention: Retention,
+    deferral: Deferral,
 ) {
     let mut dispatch = Some(dispatch);
     let mut carried_marks: Vec<Mark> = Vec::new();
@@ -138,10 +149,24 @@ pub(crate) fn run(
                         "journal writes work again"
                     );
                 }
-                for ((envelope, acks), outcome) in routes.into_iter().zip(outcomes) {
-                    // A closed or full ack queue means the socket is gone or stuck: Slack
-                    // redelivers, and the journal knows the event.
-                    let _ = acks.try_send(envelope.envelope_id.clone());
+                for ((mut envelope, acks), outcome) in routes.into_iter().zip(outcomes) {
+                    let fresh = matches!(outcome, Appended::Fresh { .. });
+                    if fresh && envelope.accepts_response_payload && dispatch.is_some() {
+                        // The listener may answer in the ack; a timer makes sure a plain
+                        // ack still goes out in time if it doesn't.
+                        let handle = AckHandle::new(envelope.envelope_id.clone(), acks);
+                        let timer = handle.clone();
+                        let at = envelope.received_at + deferral.deadline;
+                        deferral.runtime.spawn(async move {
+                            tokio::time::sleep_until(at).await;
+                            timer.send(None);
+                        });
+                        envelope.ack = Some(handle);
+                    } else {
+                        // A closed or full ack queue means the socket is gone or stuck: Slack
+                        // redelivers, and the journal knows the event.
+                        let _ = acks.try_send(Ack::new(envelope.envelope_id.clone()));
+                    }
                     match outcome {
                         Appended::Fresh { .. } => {
                             status.count_envelope();

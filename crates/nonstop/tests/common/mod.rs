@@ -43,6 +43,8 @@ pub fn bot_config(sim: &Sim) -> Config {
     config.handler_timeout = Duration::from_secs(2);
     // In memory unless a test wants the file: tests run in parallel and leave nothing behind.
     config.journal_path = None;
+    // The simulator has no per-channel limit; pacing has tests of its own.
+    config.post_pace = None;
     config
 }
 
@@ -55,7 +57,7 @@ impl Harness {
         let sim = Sim::start(sim_config).await.unwrap();
         let mut config = bot_config(&sim);
         tweak(&mut config);
-        Self::launch(sim, App::new(config))
+        Self::launch(sim, App::new(config).with_builtin_commands())
     }
 
     pub async fn start_with_handler(handler: impl Handler) -> Self {

@@ -175,7 +175,7 @@ pub(crate) async fn run(
         },
     );
     let mut ws = opened.ws;
-    let (acks_tx, mut acks_rx) = mpsc::channel::<String>(ACK_QUEUE);
+    let (acks_tx, mut acks_rx) = mpsc::channel::<Ack>(ACK_QUEUE);
     let mut deadline = lifecycle.next_deadline();
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
@@ -208,9 +208,9 @@ pub(crate) async fn run(
             }
             Some(first) = acks_rx.recv() => {
                 // Acks that came back together go out in one write.
-                let mut result = ws.feed(Message::Text(Ack::new(first).to_json().into())).await;
+                let mut result = ws.feed(Message::Text(first.to_json().into())).await;
                 while let (Ok(()), Ok(next)) = (&result, acks_rx.try_recv()) {
-                    result = ws.feed(Message::Text(Ack::new(next).to_json().into())).await;
+                    result = ws.feed(Message::Text(next.to_json().into())).await;
                 }
                 if let Err(e) = result.and(ws.flush().await) {
                     warn!(connection, error = %e, "acks not sent; Slack will redeliver");
@@ -271,7 +271,7 @@ pub(crate) async fn run(
 fn on_text(
     ctx: &SocketContext,
     connection: u64,
-    acks: &mpsc::Sender<String>,
+    acks: &mpsc::Sender<Ack>,
     text: &str,
     now: Instant,
 ) -> Option<Input> {

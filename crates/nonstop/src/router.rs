@@ -1,0 +1,531 @@
+//! From an envelope to the listeners that want it: parse the payload once, drop the bot's
+//! own messages, run `before` middleware, every matching listener in registration order,
+//! then `after` middleware.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use nonstop_model::{
+    BlockAction, BlockActions, EnvelopeKind, MessageEvent, OptionsRequest, Shortcut, SlashCommand,
+    ViewPayload,
+};
+use regex::Regex;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tracing::{debug, warn};
+
+use crate::context::{Context, EventMeta};
+use crate::delivery::Envelope;
+use crate::dispatch::{Handler, HandlerError, HandlerFuture};
+use crate::listeners::{After, Before, Flow, Hears, Listener, Message, Outcome};
+
+/// An envelope with its payload parsed, as middleware sees it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub envelope: Envelope,
+    /// The envelope's `payload`: the `event_callback`, the slash command, or the interaction.
+    pub payload: Arc<Value>,
+    pub kind: RequestKind,
+}
+
+/// What a request is, for routing and for middleware that only cares about some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    /// An Events API event; `event_type` is the inner event's `type`.
+    Event { event_type: String },
+    /// A slash command, e.g. `/ticket`.
+    Command { command: String },
+    /// An interaction: `block_actions`, `view_submission`, `view_closed`, `shortcut`,
+    /// `message_action`, `block_suggestion`, …
+    Interaction { kind: String },
+    /// An envelope type this version does not know; its payload is passed on as is.
+    Other { kind: String },
+}
+
+impl Request {
+    fn from_envelope(envelope: Envelope) -> Result<Self, serde_json::Error> {
+        let payload = envelope.payload()?;
+        let text = |v: &Value, key: &str| {
+            v.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let kind = match &envelope.kind {
+            EnvelopeKind::EventsApi => RequestKind::Event {
+                event_type: payload
+                    .get("event")
+                    .map(|e| text(e, "type"))
+                    .unwrap_or_default(),
+            },
+            EnvelopeKind::SlashCommands => RequestKind::Command {
+                command: text(&payload, "command"),
+            },
+            EnvelopeKind::Interactive => RequestKind::Interaction {
+                kind: text(&payload, "type"),
+            },
+            EnvelopeKind::Other(kind) => RequestKind::Other { kind: kind.clone() },
+        };
+        Ok(Self {
+            envelope,
+            payload: Arc::new(payload),
+            kind,
+        })
+    }
+
+    /// The inner event of an Events API request.
+    pub fn event(&self) -> Option<&Value> {
+        match self.kind {
+            RequestKind::Event { .. } => self.payload.get("event"),
+            _ => None,
+        }
+    }
+
+    /// Where the request happened and who made it, whatever its kind.
+    pub fn meta(&self) -> EventMeta {
+        meta_of(self)
+    }
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn owned(value: Option<&str>) -> Option<String> {
+    value.map(str::to_owned)
+}
+
+/// Team, channel, user, message and thread of a request, read from wherever its kind keeps
+/// them.
+fn meta_of(request: &Request) -> EventMeta {
+    let p = request.payload.as_ref();
+    match &request.kind {
+        RequestKind::Event { .. } => {
+            let event = p.get("event").unwrap_or(&Value::Null);
+            EventMeta {
+                team: owned(str_at(p, &["team_id"]).or_else(|| str_at(event, &["team"]))),
+                channel: owned(
+                    str_at(event, &["channel"])
+                        .or_else(|| str_at(event, &["item", "channel"]))
+                        .or_else(|| str_at(event, &["channel", "id"])),
+                ),
+                user: owned(str_at(event, &["user"]).or_else(|| str_at(event, &["user", "id"]))),
+                ts: owned(str_at(event, &["ts"]).or_else(|| str_at(event, &["item", "ts"]))),
+                thread_ts: owned(str_at(event, &["thread_ts"])),
+                response_url: None,
+                trigger_id: None,
+            }
+        }
+        RequestKind::Command { .. } => EventMeta {
+            team: owned(str_at(p, &["team_id"])),
+            channel: owned(str_at(p, &["channel_id"])),
+            user: owned(str_at(p, &["user_id"])),
+            ts: None,
+            thread_ts: None,
+            response_url: owned(str_at(p, &["response_url"])),
+            trigger_id: owned(str_at(p, &["trigger_id"])),
+        },
+        RequestKind::Interaction { .. } | RequestKind::Other { .. } => EventMeta {
+            team: owned(str_at(p, &["team", "id"]).or_else(|| str_at(p, &["user", "team_id"]))),
+            channel: owned(
+                str_at(p, &["channel", "id"]).or_else(|| str_at(p, &["container", "channel_id"])),
+            ),
+            user: owned(str_at(p, &["user", "id"])),
+            ts: owned(
+                str_at(p, &["message", "ts"]).or_else(|| str_at(p, &["container", "message_ts"])),
+            ),
+            thread_ts: owned(str_at(p, &["message", "thread_ts"])),
+            response_url: owned(str_at(p, &["response_url"]).or_else(|| {
+                p.get("response_urls")?
+                    .get(0)?
+                    .get("response_url")?
+                    .as_str()
+            })),
+            trigger_id: owned(str_at(p, &["trigger_id"])),
+        },
+    }
+}
+
+/// One registered listener: says whether it wants a request, and if so starts it.
+type Route = Box<dyn Fn(&Request, &Context) -> Option<HandlerFuture> + Send + Sync>;
+
+/// Messages already heard, by channel and ts: Slack sends a mention both as `app_mention`
+/// and as `message` when the app subscribes to both, and `hears` should answer once.
+#[derive(Debug, Default)]
+struct RecentlyHeard {
+    order: VecDeque<(String, String)>,
+    seen: HashSet<(String, String)>,
+}
+
+/// Messages remembered for that, at most.
+const RECENTLY_HEARD: usize = 4096;
+
+impl RecentlyHeard {
+    /// True the first time this message is seen.
+    fn first_time(&mut self, channel: &str, ts: &str) -> bool {
+        let key = (channel.to_owned(), ts.to_owned());
+        if !self.seen.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > RECENTLY_HEARD {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Listeners and middleware, in registration order. Built by [`crate::App`].
+#[derive(Default)]
+pub(crate) struct Router {
+    before: Vec<Box<dyn Before>>,
+    after: Vec<Box<dyn After>>,
+    routes: Vec<Route>,
+    /// `hears` patterns that did not compile, reported when the app starts.
+    pub(crate) bad_patterns: Vec<String>,
+    heard: Arc<Mutex<RecentlyHeard>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("before", &self.before.len())
+            .field("after", &self.after.len())
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
+
+/// Starts `listener` with `payload` read from `value`; a payload that does not parse is the
+/// listener's failure, recorded like any other.
+fn start<T: DeserializeOwned + Send + 'static>(
+    listener: &Arc<dyn Listener<T>>,
+    ctx: &Context,
+    value: &Value,
+    what: &'static str,
+) -> HandlerFuture {
+    match serde_json::from_value::<T>(value.clone()) {
+        Ok(payload) => listener.call(ctx.clone(), payload),
+        Err(e) => {
+            let error: HandlerError = format!("{what} payload did not parse: {e}").into();
+            Box::pin(async move { Err(error) })
+        }
+    }
+}
+
+impl Router {
+    pub(crate) fn before(&mut self, middleware: impl Before) {
+        self.before.push(Box::new(middleware));
+    }
+
+    pub(crate) fn after(&mut self, middleware: impl After) {
+        self.after.push(Box::new(middleware));
+    }
+
+    /// Every envelope, raw.
+    pub(crate) fn envelope(&mut self, handler: impl Handler) {
+        self.routes.push(Box::new(move |request, ctx| {
+            Some(handler.handle(ctx.clone(), request.envelope.clone()))
+        }));
+    }
+
+    pub(crate) fn hears(&mut self, hears: Hears, listener: impl Listener<Message>) {
+        let regex = match Regex::new(&hears.pattern) {
+            Ok(regex) => regex,
+            Err(e) => {
+                self.bad_patterns
+                    .push(format!("hears pattern {:?}: {e}", hears.pattern));
+                return;
+            }
+        };
+        let heard = Arc::clone(&self.heard);
+        self.routes.push(Box::new(move |request, ctx| {
+            let RequestKind::Event { event_type } = &request.kind else {
+                return None;
+            };
+            let mentioned_by_type = match event_type.as_str() {
+                "message" => false,
+                "app_mention" => true,
+                _ => return None,
+            };
+            let event: MessageEvent = serde_json::from_value(request.event()?.clone()).ok()?;
+            let mut message = message_of(event, ctx.me().user_id.as_deref(), mentioned_by_type);
+            if !hears.admits(&message) {
+                return None;
+            }
+            let captures = regex.captures(&message.text)?;
+            message.captures = captures
+                .iter()
+                .map(|m| m.map(|m| m.as_str().to_owned()))
+                .collect();
+            message.named = regex
+                .capture_names()
+                .flatten()
+                .filter_map(|name| {
+                    Some((name.to_owned(), captures.name(name)?.as_str().to_owned()))
+                })
+                .collect();
+            if let (Some(channel), Some(ts)) = (&message.event.channel, &message.event.ts) {
+                let mut heard = heard.lock().unwrap_or_else(PoisonError::into_inner);
+                if !heard.first_time(channel, ts) {
+                    debug!(
+                        channel,
+                        ts, "message already heard (as app_mention and message)"
+                    );
+                    return None;
+                }
+            }
+            Some(listener.call(ctx.clone(), message))
+        }));
+    }
+
+    pub(crate) fn event<T: DeserializeOwned + Send + 'static>(
+        &mut self,
+        event_type: String,
+        listener: impl Listener<T>,
+    ) {
+        let listener: Arc<dyn Listener<T>> = Arc::new(listener);
+        self.routes
+            .push(Box::new(move |request, ctx| match &request.kind {
+                RequestKind::Event { event_type: t } if *t == event_type || event_type == "*" => {
+                    Some(start(&listener, ctx, request.event()?, "event"))
+                }
+                _ => None,
+            }));
+    }
+
+    pub(crate) fn command(&mut self, command: String, listener: impl Listener<SlashCommand>) {
+        let listener: Arc<dyn Listener<SlashCommand>> = Arc::new(listener);
+        let command = normalize_command(&command);
+        self.routes
+            .push(Box::new(move |request, ctx| match &request.kind {
+                RequestKind::Command { command: c } if normalize_command(c) == command => {
+                    Some(start(&listener, ctx, &request.payload, "slash command"))
+                }
+                _ => None,
+            }));
+    }
+
+    pub(crate) fn action(&mut self, action_id: String, listener: impl Listener<BlockAction>) {
+        self.routes.push(Box::new(move |request, ctx| {
+            if request.kind != interaction("block_actions") {
+                return None;
+            }
+            let body: BlockActions = match serde_json::from_value((*request.payload).clone()) {
+                Ok(body) => body,
+                Err(e) => {
+                    let error: HandlerError =
+                        format!("block_actions payload did not parse: {e}").into();
+                    return Some(Box::pin(async move { Err(error) }));
+                }
+            };
+            let action = body
+                .actions
+                .iter()
+                .find(|a| a.action_id == action_id)?
+                .clone();
+            Some(listener.call(ctx.clone(), BlockAction { action, body }))
+        }));
+    }
+
+    /// `view_submission` or `view_closed` (per `kind`) of views with `callback_id`.
+    pub(crate) fn view(
+        &mut self,
+        kind: &'static str,
+        callback_id: String,
+        listener: impl Listener<ViewPayload>,
+    ) {
+        let listener: Arc<dyn Listener<ViewPayload>> = Arc::new(listener);
+        self.routes.push(Box::new(move |request, ctx| {
+            if request.kind != interaction(kind)
+                || str_at(&request.payload, &["view", "callback_id"]) != Some(callback_id.as_str())
+            {
+                return None;
+            }
+            Some(start(&listener, ctx, &request.payload, kind))
+        }));
+    }
+
+    /// Global and message shortcuts with `callback_id`.
+    pub(crate) fn shortcut(&mut self, callback_id: String, listener: impl Listener<Shortcut>) {
+        let listener: Arc<dyn Listener<Shortcut>> = Arc::new(listener);
+        self.routes.push(Box::new(move |request, ctx| {
+            let is_shortcut = request.kind == interaction("shortcut")
+                || request.kind == interaction("message_action");
+            if !is_shortcut
+                || str_at(&request.payload, &["callback_id"]) != Some(callback_id.as_str())
+            {
+                return None;
+            }
+            Some(start(&listener, ctx, &request.payload, "shortcut"))
+        }));
+    }
+
+    /// `block_suggestion` for the external select `action_id`.
+    pub(crate) fn options(&mut self, action_id: String, listener: impl Listener<OptionsRequest>) {
+        let listener: Arc<dyn Listener<OptionsRequest>> = Arc::new(listener);
+        self.routes.push(Box::new(move |request, ctx| {
+            if request.kind != interaction("block_suggestion")
+                || str_at(&request.payload, &["action_id"]) != Some(action_id.as_str())
+            {
+                return None;
+            }
+            Some(start(&listener, ctx, &request.payload, "block_suggestion"))
+        }));
+    }
+
+    /// Routes one envelope. Errors of listeners are returned (the first one; the others are
+    /// logged), so the dispatcher records the event as failed.
+    async fn route(self: Arc<Self>, ctx: Context, envelope: Envelope) -> Result<(), HandlerError> {
+        let request = Request::from_envelope(envelope)
+            .map_err(|e| format!("envelope payload did not parse: {e}"))?;
+        let ctx = ctx.with_meta(request.meta());
+        if is_own_message(&request, &ctx) {
+            return Ok(());
+        }
+        let mut outcome = Outcome {
+            listeners: 0,
+            stopped: false,
+            error: None,
+        };
+        let mut first_error = None;
+        for before in &self.before {
+            if before.call(ctx.clone(), request.clone()).await? == Flow::Stop {
+                outcome.stopped = true;
+                break;
+            }
+        }
+        if !outcome.stopped {
+            let started: Vec<HandlerFuture> = self
+                .routes
+                .iter()
+                .filter_map(|route| route(&request, &ctx))
+                .collect();
+            outcome.listeners = started.len();
+            for listener in started {
+                if let Err(error) = listener.await {
+                    if first_error.is_none() {
+                        outcome.error = Some(nonstop_web::redact(&error.to_string()));
+                        first_error = Some(error);
+                    } else {
+                        let detail = nonstop_web::redact(&error.to_string());
+                        warn!(envelope_id = %request.envelope.envelope_id, error = %detail, "another listener failed too");
+                    }
+                }
+            }
+            if outcome.listeners == 0 {
+                debug!(envelope_id = %request.envelope.envelope_id, kind = ?request.kind, "no listener for this envelope");
+            }
+        }
+        for after in &self.after {
+            after
+                .call(ctx.clone(), request.clone(), outcome.clone())
+                .await;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Shares a router as the dispatcher's handler.
+#[derive(Debug, Clone)]
+pub(crate) struct Routes(pub(crate) Arc<Router>);
+
+impl Handler for Routes {
+    fn handle(&self, ctx: Context, envelope: Envelope) -> HandlerFuture {
+        Box::pin(Arc::clone(&self.0).route(ctx, envelope))
+    }
+}
+
+fn interaction(kind: &str) -> RequestKind {
+    RequestKind::Interaction {
+        kind: kind.to_owned(),
+    }
+}
+
+/// `ticket` and `/ticket` name the same command.
+fn normalize_command(command: &str) -> String {
+    let command = command.trim();
+    if command.starts_with('/') {
+        command.to_owned()
+    } else {
+        format!("/{command}")
+    }
+}
+
+/// A message from the bot itself (by `auth.test` user id or bot id): never routed, so a bot
+/// cannot answer itself in a loop.
+fn is_own_message(request: &Request, ctx: &Context) -> bool {
+    let Some(event) = request.event() else {
+        return false;
+    };
+    if !matches!(str_at(event, &["type"]), Some("message" | "app_mention")) {
+        return false;
+    }
+    let user = str_at(event, &["user"]).or_else(|| str_at(event, &["message", "user"]));
+    let bot_id = str_at(event, &["bot_id"]).or_else(|| str_at(event, &["message", "bot_id"]));
+    ctx.me().is_me(user, bot_id)
+}
+
+/// A message event as `hears` sees it: its text with a leading mention of the bot removed.
+fn message_of(event: MessageEvent, me: Option<&str>, mentioned_by_type: bool) -> Message {
+    let full = event.text.clone().unwrap_or_default();
+    let mention = me.map(|id| format!("<@{id}>"));
+    let mentioned = mentioned_by_type || mention.as_deref().is_some_and(|tag| full.contains(tag));
+    let trimmed = full.trim_start();
+    let text = match mention.as_deref().and_then(|tag| trimmed.strip_prefix(tag)) {
+        Some(rest) => rest.trim_start().to_owned(),
+        None => trimmed.to_owned(),
+    };
+    Message {
+        event,
+        text,
+        mentioned,
+        ..Message::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leading_mention_of_the_bot_is_not_part_of_the_text() {
+        let event = MessageEvent {
+            text: Some("<@U0BOT>  ping x".into()),
+            ..MessageEvent::default()
+        };
+        let message = message_of(event, Some("U0BOT"), false);
+        assert_eq!(message.text, "ping x");
+        assert!(message.mentioned);
+        let other = MessageEvent {
+            text: Some("<@U0HUMAN> ping x".into()),
+            ..MessageEvent::default()
+        };
+        let message = message_of(other, Some("U0BOT"), false);
+        assert_eq!(message.text, "<@U0HUMAN> ping x");
+        assert!(!message.mentioned);
+    }
+
+    #[test]
+    fn commands_match_with_or_without_the_slash() {
+        assert_eq!(normalize_command("ticket"), "/ticket");
+        assert_eq!(normalize_command(" /ticket "), "/ticket");
+    }
+
+    #[test]
+    fn recently_heard_forgets_the_oldest() {
+        let mut heard = RecentlyHeard::default();
+        assert!(heard.first_time("C1", "1.0"));
+        assert!(!heard.first_time("C1", "1.0"));
+        for i in 0..RECENTLY_HEARD {
+            heard.first_time("C2", &i.to_string());
+        }
+        assert!(heard.first_time("C1", "1.0"));
+        assert!(heard.seen.len() <= RECENTLY_HEARD);
+    }
+}

@@ -100,6 +100,18 @@ pub enum Fault {
         #[serde(default = "default_one")]
         count: u32,
     },
+    /// One Web API method answers HTTP 429 with `Retry-After` until `secs` have passed;
+    /// other methods are unaffected, as with Slack's per-method limits.
+    RateLimitMethod { method: String, secs: u64 },
+    /// The next `count` calls to `method` fail: HTTP `status` (e.g. 503), or with status 200
+    /// an `ok:false` `internal_error`.
+    FailMethod {
+        method: String,
+        #[serde(default = "default_one")]
+        count: u32,
+        #[serde(default = "default_fail_status")]
+        status: u16,
+    },
     /// Every Web API answer (except `apps.connections.open`) is delayed by `millis`.
     SlowWebApi { millis: u64 },
     /// Clear every lasting fault: outage, rate limit, revoked token, slow Web API.
@@ -108,6 +120,10 @@ pub enum Fault {
 
 fn default_one() -> u32 {
     1
+}
+
+fn default_fail_status() -> u16 {
+    503
 }
 
 fn default_warning_secs() -> f64 {
@@ -147,6 +163,8 @@ impl Fault {
             Self::CloseFrame { .. } => "close_frame",
             Self::WithholdHello { .. } => "withhold_hello",
             Self::SlowWebApi { .. } => "slow_web_api",
+            Self::RateLimitMethod { .. } => "rate_limit_method",
+            Self::FailMethod { .. } => "fail_method",
             Self::Heal => "heal",
         }
     }

@@ -19,9 +19,10 @@ mod fault;
 mod socket;
 mod state;
 mod web_api;
+mod workspace;
 
 pub use fault::{Fault, Target};
-pub use state::{unix_ms, AckRecord, PostedMessage, SimStats};
+pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, SimStats};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,10 @@ pub struct SimConfig {
     pub half_open_hold: Duration,
     /// Deliver the bot's own posts back to it as message events, as Slack does.
     pub echo_bot_messages: bool,
+    /// Channels and users in the workspace, for `conversations.list`, `users.list` and
+    /// `conversations.members` (enough for several pages).
+    pub channels: usize,
+    pub users: usize,
 }
 
 impl Default for SimConfig {
@@ -78,6 +83,8 @@ impl Default for SimConfig {
             approximate_connection_time: Duration::from_secs(18060),
             half_open_hold: Duration::from_secs(30),
             echo_bot_messages: true,
+            channels: 450,
+            users: 250,
         }
     }
 }
@@ -152,6 +159,8 @@ impl Sim {
             .route("/api/{method}", post(web_api::call).get(web_api::call))
             .route("/link", get(web_api::link))
             .route("/link/", get(web_api::link))
+            .route("/_sim/upload/{file_id}", post(web_api::upload))
+            .route("/_sim/respond/{id}", post(web_api::respond))
             .merge(control::routes())
             .with_state(app);
         let redelivery = Arc::clone(&shared);
@@ -219,6 +228,126 @@ impl Sim {
     ) -> String {
         self.shared
             .enqueue_envelope(kind, payload, accepts_response_payload)
+    }
+
+    /// Sends any Events API event (the inner `event` object) wrapped in an `event_callback`
+    /// envelope as Slack would. Returns the event id.
+    pub fn send_event(&self, event: serde_json::Value) -> String {
+        enqueue_event(&self.shared, event)
+    }
+
+    /// A user runs the slash command `command` with `text`; the envelope accepts a response
+    /// payload, and its `response_url` points back at the simulator. Returns the envelope id.
+    pub fn send_slash_command(
+        &self,
+        command: &str,
+        text: &str,
+        user: &str,
+        channel: &str,
+    ) -> String {
+        let config = &self.shared.config;
+        let id = self.shared.next_id();
+        let payload = serde_json::json!({
+            "token": "deprecated-verification-token",
+            "team_id": config.team_id,
+            "team_domain": "sim",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "someone",
+            "command": command,
+            "text": text,
+            "api_app_id": config.app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.response_url(&format!("cmd{id}")),
+            "trigger_id": format!("{id}.trigger.sim"),
+        });
+        self.shared
+            .enqueue_envelope("slash_commands", payload, true)
+    }
+
+    /// A `response_url` that records what is POSTed to it under `id`.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/_sim/respond/{id}", self.addr)
+    }
+
+    /// Every Web API call to `method` so far, refused ones included.
+    pub fn calls(&self, method: &str) -> Vec<ApiCall> {
+        let inner = self.shared.lock();
+        inner
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until a call to `method` matches `check`, and returns it.
+    pub async fn wait_for_call(
+        &self,
+        method: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&ApiCall) -> bool,
+    ) -> Option<ApiCall> {
+        let mut found = None;
+        state::wait_until(&self.shared, timeout, |shared| {
+            found = shared
+                .lock()
+                .calls
+                .iter()
+                .find(|c| c.method == method && check(c))
+                .cloned();
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
+    /// Calls that arrived while a `Retry-After` the simulator gave for their method was still
+    /// running: a client that obeys Slack keeps this at 0.
+    pub fn early_calls(&self) -> u64 {
+        self.shared.lock().early_calls
+    }
+
+    /// What was POSTed to the simulator's `response_url`s.
+    pub fn responses(&self) -> Vec<Response> {
+        self.shared.lock().responses.clone()
+    }
+
+    /// Waits until a body POSTed to a `response_url` matches `check`, and returns it.
+    pub async fn wait_for_response(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Response) -> bool,
+    ) -> Option<Response> {
+        let mut found = None;
+        state::wait_until(&self.shared, timeout, |shared| {
+            found = shared.lock().responses.iter().find(|r| check(r)).cloned();
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
+    /// Waits for the ack of `envelope_id`, and returns it with its payload.
+    pub async fn wait_for_ack(&self, envelope_id: &str, timeout: Duration) -> Option<AckRecord> {
+        let mut found = None;
+        state::wait_until(&self.shared, timeout, |shared| {
+            found = shared
+                .lock()
+                .acks
+                .iter()
+                .find(|a| a.envelope_id == envelope_id)
+                .cloned();
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
+    /// The size of the uploaded file `file_id`, once its bytes arrived.
+    pub fn uploaded(&self, file_id: &str) -> Option<usize> {
+        self.shared.lock().files.get(file_id).copied().flatten()
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -319,6 +448,17 @@ pub(crate) fn enqueue_message(
     if let Some(bot_id) = bot_id {
         event["bot_id"] = bot_id.into();
     }
+    enqueue_event_with_id(shared, event, event_id)
+}
+
+/// Wraps `event` in an `event_callback` as Slack's Events API does and queues it.
+pub(crate) fn enqueue_event(shared: &Shared, event: serde_json::Value) -> String {
+    let event_id = format!("Ev{:010}", shared.next_id());
+    enqueue_event_with_id(shared, event, event_id)
+}
+
+fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: String) -> String {
+    let config = &shared.config;
     let payload = serde_json::json!({
         "type": "event_callback",
         "token": "deprecated-verification-token",
@@ -438,6 +578,20 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             reason,
         } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
         Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
+        Fault::RateLimitMethod { method, secs: s } => {
+            inner
+                .faults
+                .method_limits
+                .insert(method, now + Duration::from_secs(s.min(86_400)));
+        }
+        Fault::FailMethod {
+            method,
+            count,
+            status,
+        } => {
+            let queue = inner.faults.method_failures.entry(method).or_default();
+            queue.extend(std::iter::repeat_n(status, count.min(10_000) as usize));
+        }
         Fault::SlowWebApi { millis } => {
             inner.faults.slow_web_api = Some(Duration::from_millis(millis));
         }

@@ -64,6 +64,28 @@ pub struct PostedMessage {
     pub recorded_at_ms: u64,
 }
 
+/// One Web API call as the simulator received it (any method, including those it refused).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiCall {
+    pub method: String,
+    /// JSON and form arguments alike, as a JSON object (form values as strings).
+    pub args: serde_json::Map<String, serde_json::Value>,
+    /// When it arrived, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    #[serde(skip)]
+    pub at: Instant,
+    /// The HTTP status answered (429 for a rate limit).
+    pub status: u16,
+}
+
+/// A body POSTed to a `response_url` the simulator handed out.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Response {
+    /// The id in the URL: `/_sim/respond/{id}`.
+    pub id: String,
+    pub body: serde_json::Value,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
@@ -114,6 +136,14 @@ pub(crate) struct Faults {
     pub(crate) slow_web_api: Option<Duration>,
     /// Sockets still to be opened without a `hello`.
     pub(crate) withhold_hello: u32,
+    /// Per method: answer 429 until then.
+    pub(crate) method_limits: HashMap<String, Instant>,
+    /// Per method: when the current limit was first told, and the latest moment a
+    /// `Retry-After` told a client to wait until.
+    pub(crate) method_told_until: HashMap<String, (Instant, Instant)>,
+    /// Per method: the next answers are these failures (an HTTP status; 200 means
+    /// `ok:false internal_error`).
+    pub(crate) method_failures: HashMap<String, VecDeque<u16>>,
 }
 
 pub(crate) struct Inner {
@@ -129,6 +159,12 @@ pub(crate) struct Inner {
     pub(crate) faults: Faults,
     pub(crate) stats: SimStats,
     round_robin: usize,
+    pub(crate) calls: Vec<ApiCall>,
+    pub(crate) responses: Vec<Response>,
+    /// Calls that came before a `Retry-After` the simulator gave for their method ran out.
+    pub(crate) early_calls: u64,
+    /// Files by id: uploaded bytes (None until the upload step).
+    pub(crate) files: HashMap<String, Option<usize>>,
 }
 
 pub(crate) struct Shared {
@@ -154,6 +190,10 @@ impl Shared {
                 faults: Faults::default(),
                 stats: SimStats::default(),
                 round_robin: 0,
+                calls: Vec::new(),
+                responses: Vec::new(),
+                early_calls: 0,
+                files: HashMap::new(),
             }),
             changed: watch::channel(0).0,
             next_id: AtomicU64::new(1),
@@ -316,6 +356,13 @@ impl Shared {
         drop(inner);
         if changed {
             self.notify();
+        }
+    }
+
+    /// Records a Web API call, bounded like the other records.
+    pub(crate) fn record_call(inner: &mut Inner, call: ApiCall) {
+        if inner.calls.len() < MAX_RECORDS {
+            inner.calls.push(call);
         }
     }
 

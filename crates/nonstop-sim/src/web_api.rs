@@ -1,7 +1,7 @@
 //! The Web API subset a bot calls, plus the WebSocket endpoint that `apps.connections.open`
 //! points at.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -15,6 +15,9 @@ use tokio::time::Instant;
 
 use crate::state::PostedMessage;
 use crate::{AppState, MessageSpec};
+
+/// How long after a 429 a client still may have calls in flight that could not know of it.
+const EARLY_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Largest request body the simulator reads.
 const MAX_BODY: usize = 1024 * 1024;
@@ -37,6 +40,9 @@ pub(crate) async fn call(
         let slow = app.shared.lock().faults.slow_web_api;
         if let Some(delay) = slow {
             tokio::time::sleep(delay).await;
+        }
+        if let Some(refusal) = method_fault(&app, &method, &args) {
+            return refusal;
         }
     }
     let config = &app.shared.config;
@@ -99,8 +105,121 @@ pub(crate) async fn call(
             }
             ok(json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}))
         }
-        _ => slack_error("unknown_method"),
+        other => {
+            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+                return slack_error(code);
+            }
+            crate::workspace::answer(&app, other, &args)
+                .unwrap_or_else(|| slack_error("unknown_method"))
+        }
     }
+}
+
+/// Records the call, and answers it with the fault planned for its method, if any: a 429
+/// while the method is rate limited, or the next planned failure.
+fn method_fault(
+    app: &AppState,
+    method: &str,
+    args: &serde_json::Map<String, Value>,
+) -> Option<Response> {
+    let now = Instant::now();
+    let mut inner = app.shared.lock();
+    let mut call = crate::state::ApiCall {
+        method: method.to_owned(),
+        args: args.clone(),
+        at_ms: crate::state::unix_ms(),
+        at: now,
+        status: 200,
+    };
+    let faults = &mut inner.faults;
+    // Calls already in flight when the first 429 went out could not know of it: only a call
+    // that arrives a grace period after the 429 and before its Retry-After ran out is early.
+    let early = faults
+        .method_told_until
+        .get(method)
+        .is_some_and(|(told_at, until)| *told_at + EARLY_GRACE < now && now < *until);
+    let mut refusal = None;
+    if let Some(until) = faults
+        .method_limits
+        .get(method)
+        .copied()
+        .filter(|u| *u > now)
+    {
+        let secs = until.duration_since(now).as_secs_f64().ceil().max(1.0) as u64;
+        let told = now + std::time::Duration::from_secs(secs);
+        let entry = faults
+            .method_told_until
+            .entry(method.to_owned())
+            .or_insert((now, told));
+        if entry.1 <= now {
+            // The previous limit ran out: this is a new one, told now.
+            *entry = (now, told);
+        }
+        entry.1 = entry.1.max(told);
+        call.status = 429;
+        refusal = Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, secs.to_string())],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response(),
+        );
+    } else if let Some(status) = faults
+        .method_failures
+        .get_mut(method)
+        .and_then(VecDeque::pop_front)
+    {
+        call.status = status;
+        refusal = Some(match StatusCode::from_u16(status) {
+            Ok(code) if code != StatusCode::OK => (code, "simulated failure").into_response(),
+            _ => slack_error("internal_error"),
+        });
+    }
+    if early {
+        inner.early_calls += 1;
+    }
+    crate::state::Shared::record_call(&mut inner, call);
+    drop(inner);
+    app.shared.notify();
+    refusal
+}
+
+/// `POST /_sim/upload/{file_id}`: the bytes of a file, step two of an upload.
+pub(crate) async fn upload(
+    State(app): State<AppState>,
+    Path(file_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut inner = app.shared.lock();
+    match inner.files.get_mut(&file_id) {
+        Some(slot) => {
+            *slot = Some(body.len());
+            drop(inner);
+            app.shared.notify();
+            (StatusCode::OK, "OK - uploaded").into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
+/// `POST /_sim/respond/{id}`: a `response_url` the simulator gave with a slash command or
+/// an interaction.
+pub(crate) async fn respond(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    };
+    let mut inner = app.shared.lock();
+    if inner.responses.len() < 100_000 {
+        inner.responses.push(crate::state::Response { id, body });
+    }
+    drop(inner);
+    app.shared.notify();
+    Json(json!({"ok": true})).into_response()
 }
 
 fn connections_open(app: &AppState, token: Option<&str>) -> Response {
@@ -186,12 +305,12 @@ pub(crate) async fn link(
         .on_upgrade(move |socket| crate::socket::serve(shared, socket, shutdown))
 }
 
-fn ok(mut body: Value) -> Response {
+pub(crate) fn ok(mut body: Value) -> Response {
     body["ok"] = Value::Bool(true);
     Json(body).into_response()
 }
 
-fn slack_error(code: &str) -> Response {
+pub(crate) fn slack_error(code: &str) -> Response {
     Json(json!({"ok": false, "error": code})).into_response()
 }
 

@@ -152,21 +152,24 @@ fn meta_of(request: &Request) -> EventMeta {
 /// One registered listener: says whether it wants a request, and if so starts it.
 type Route = Box<dyn Fn(&Request, &Context) -> Option<HandlerFuture> + Send + Sync>;
 
-/// Messages already heard, by channel and ts: Slack sends a mention both as `app_mention`
-/// and as `message` when the app subscribes to both, and `hears` should answer once.
+/// Messages already heard, by listener, channel and ts: Slack sends a mention both as
+/// `app_mention` and as `message` when the app subscribes to both, and each `hears` listener
+/// should answer once.
 #[derive(Debug, Default)]
 struct RecentlyHeard {
-    order: VecDeque<(String, String)>,
-    seen: HashSet<(String, String)>,
+    order: VecDeque<HeardKey>,
+    seen: HashSet<HeardKey>,
 }
+
+type HeardKey = (usize, String, String);
 
 /// Messages remembered for that, at most.
 const RECENTLY_HEARD: usize = 4096;
 
 impl RecentlyHeard {
     /// True the first time this message is seen.
-    fn first_time(&mut self, channel: &str, ts: &str) -> bool {
-        let key = (channel.to_owned(), ts.to_owned());
+    fn first_time(&mut self, route: usize, channel: &str, ts: &str) -> bool {
+        let key = (route, channel.to_owned(), ts.to_owned());
         if !self.seen.insert(key.clone()) {
             return false;
         }
@@ -244,6 +247,7 @@ impl Router {
             }
         };
         let heard = Arc::clone(&self.heard);
+        let route_id = self.routes.len();
         self.routes.push(Box::new(move |request, ctx| {
             let RequestKind::Event { event_type } = &request.kind else {
                 return None;
@@ -272,7 +276,7 @@ impl Router {
                 .collect();
             if let (Some(channel), Some(ts)) = (&message.event.channel, &message.event.ts) {
                 let mut heard = heard.lock().unwrap_or_else(PoisonError::into_inner);
-                if !heard.first_time(channel, ts) {
+                if !heard.first_time(route_id, channel, ts) {
                     debug!(
                         channel,
                         ts, "message already heard (as app_mention and message)"
@@ -520,12 +524,16 @@ mod tests {
     #[test]
     fn recently_heard_forgets_the_oldest() {
         let mut heard = RecentlyHeard::default();
-        assert!(heard.first_time("C1", "1.0"));
-        assert!(!heard.first_time("C1", "1.0"));
+        assert!(heard.first_time(0, "C1", "1.0"));
+        assert!(!heard.first_time(0, "C1", "1.0"));
+        assert!(
+            heard.first_time(1, "C1", "1.0"),
+            "another listener hears it too"
+        );
         for i in 0..RECENTLY_HEARD {
-            heard.first_time("C2", &i.to_string());
+            heard.first_time(0, "C2", &i.to_string());
         }
-        assert!(heard.first_time("C1", "1.0"));
+        assert!(heard.first_time(0, "C1", "1.0"));
         assert!(heard.seen.len() <= RECENTLY_HEARD);
     }
 }

@@ -66,7 +66,14 @@ impl Harness {
         Self::launch(sim, App::with_handler(config, handler))
     }
 
-    fn launch(sim: Sim, app: App) -> Self {
+    /// A bot built by `build` from the test settings, with the test simulator.
+    pub async fn start_app(build: impl FnOnce(Config) -> App) -> Self {
+        let sim = Sim::start(sim_config()).await.unwrap();
+        let config = bot_config(&sim);
+        Self::launch(sim, build(config))
+    }
+
+    pub fn launch(sim: Sim, app: App) -> Self {
         let status = app.status();
         let (stop, stopped) = oneshot::channel::<()>();
         let run = tokio::spawn(app.run(async move {

@@ -1,0 +1,186 @@
+//! The simulated workspace behind the Web API methods a bot reads and writes besides
+//! `chat.postMessage`: channels and users to page through, reactions, ephemeral messages,
+//! views, file uploads and `response_url`s. Writes are recorded as calls; reads answer from a
+//! generated workspace big enough to need several pages.
+
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use crate::web_api::{ok, slack_error};
+use crate::AppState;
+
+type Args = Map<String, Value>;
+
+fn arg<'a>(args: &'a Args, key: &str) -> Option<&'a str> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// A JSON argument, whether sent as JSON or as a JSON string in a form.
+fn json_arg(args: &Args, key: &str) -> Option<Value> {
+    match args.get(key)? {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        Value::Null => None,
+        other => Some(other.clone()),
+    }
+}
+
+/// Answers `method`, or `None` when the simulator does not know it.
+pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Response> {
+    let config = &app.shared.config;
+    Some(match method {
+        "chat.update" | "chat.delete" => {
+            let (Some(channel), Some(ts)) = (arg(args, "channel"), arg(args, "ts")) else {
+                return Some(slack_error("message_not_found"));
+            };
+            ok(json!({"channel": channel, "ts": ts}))
+        }
+        "chat.postEphemeral" => {
+            if arg(args, "channel").is_none() {
+                return Some(slack_error("channel_not_found"));
+            }
+            if arg(args, "user").is_none() {
+                return Some(slack_error("user_not_found"));
+            }
+            ok(json!({"message_ts": app.shared.next_ts()}))
+        }
+        "reactions.add" => {
+            if arg(args, "name").is_none() {
+                return Some(slack_error("invalid_name"));
+            }
+            if arg(args, "channel").is_none() || arg(args, "timestamp").is_none() {
+                return Some(slack_error("message_not_found"));
+            }
+            ok(json!({}))
+        }
+        "conversations.info" => {
+            let Some(id) = arg(args, "channel") else {
+                return Some(slack_error("channel_not_found"));
+            };
+            ok(json!({"channel": channel(id, 0)}))
+        }
+        "conversations.list" => page(args, config.channels, "channels", |n| {
+            channel(&format!("C{n:06}"), n)
+        }),
+        "conversations.members" => {
+            if arg(args, "channel").is_none() {
+                return Some(slack_error("channel_not_found"));
+            }
+            page(args, config.users, "members", |n| json!(format!("U{n:06}")))
+        }
+        "conversations.history" | "conversations.replies" => {
+            let Some(id) = arg(args, "channel") else {
+                return Some(slack_error("channel_not_found"));
+            };
+            let posted: Vec<Value> = app
+                .shared
+                .lock()
+                .posted
+                .iter()
+                .filter(|p| p.channel == id)
+                .rev()
+                .map(|p| json!({"type": "message", "text": p.text, "ts": p.ts, "user": config.bot_user_id}))
+                .collect();
+            page(args, posted.len(), "messages", |n| posted[n].clone())
+        }
+        "users.info" => {
+            let Some(id) = arg(args, "user") else {
+                return Some(slack_error("user_not_found"));
+            };
+            ok(json!({"user": user(id, 0, &config.team_id)}))
+        }
+        "users.list" => page(args, config.users, "members", |n| {
+            user(&format!("U{n:06}"), n, &config.team_id)
+        }),
+        "views.open" | "views.update" | "views.publish" => {
+            let Some(mut view) = json_arg(args, "view").filter(Value::is_object) else {
+                return Some(slack_error("invalid_arguments"));
+            };
+            if method == "views.open" && arg(args, "trigger_id").is_none() {
+                return Some(slack_error("invalid_trigger_id"));
+            }
+            let id = arg(args, "view_id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("V{:08}", app.shared.next_id()));
+            view["id"] = id.into();
+            view["hash"] = format!("{}.sim", app.shared.next_id()).into();
+            ok(json!({"view": view}))
+        }
+        "files.getUploadURLExternal" => {
+            let (Some(_), Some(_)) = (arg(args, "filename"), arg(args, "length")) else {
+                return Some(slack_error("invalid_arguments"));
+            };
+            let file_id = format!("F{:08}", app.shared.next_id());
+            app.shared.lock().files.insert(file_id.clone(), None);
+            ok(json!({
+                "upload_url": format!("http://{}/_sim/upload/{file_id}", app.addr),
+                "file_id": file_id,
+            }))
+        }
+        "files.completeUploadExternal" => {
+            let files = json_arg(args, "files").unwrap_or(Value::Null);
+            let Some(list) = files.as_array().filter(|l| !l.is_empty()) else {
+                return Some(slack_error("invalid_arguments"));
+            };
+            let inner = app.shared.lock();
+            let mut done = Vec::new();
+            for file in list {
+                let id = file.get("id").and_then(Value::as_str).unwrap_or_default();
+                // Slack refuses to complete a file whose bytes never arrived.
+                if !matches!(inner.files.get(id), Some(Some(_))) {
+                    return Some(slack_error("file_not_found"));
+                }
+                done.push(json!({"id": id, "title": file.get("title")}));
+            }
+            ok(json!({"files": done}))
+        }
+        _ => return None,
+    })
+}
+
+/// `total` generated items, a page at a time. Cursors end in `=` as Slack's often do, so a
+/// client that does not URL-encode them breaks here as it would there.
+fn page(args: &Args, total: usize, key: &str, item: impl Fn(usize) -> Value) -> Response {
+    let limit = arg(args, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let start = match arg(args, "cursor") {
+        None => 0,
+        Some(cursor) => match cursor
+            .strip_prefix("sim-page-")
+            .and_then(|c| c.strip_suffix('='))
+            .and_then(|c| c.parse::<usize>().ok())
+        {
+            Some(start) => start,
+            None => return slack_error("invalid_cursor"),
+        },
+    };
+    let end = (start + limit).min(total);
+    let items: Vec<Value> = (start..end).map(item).collect();
+    let next = if end < total {
+        format!("sim-page-{end}=")
+    } else {
+        String::new()
+    };
+    let mut body = json!({"response_metadata": {"next_cursor": next}});
+    body[key] = Value::Array(items);
+    ok(body)
+}
+
+fn channel(id: &str, n: usize) -> Value {
+    json!({
+        "id": id, "name": format!("channel-{n}"), "is_channel": true, "is_group": false,
+        "is_im": false, "is_private": false, "is_archived": false, "is_member": true,
+        "num_members": 3, "topic": {"value": "", "creator": "", "last_set": 0},
+    })
+}
+
+fn user(id: &str, n: usize, team: &str) -> Value {
+    json!({
+        "id": id, "team_id": team, "name": format!("user{n}"), "real_name": format!("User {n}"),
+        "deleted": false, "is_bot": false, "tz": "Europe/Berlin",
+        "profile": {"display_name": format!("user{n}"), "email": format!("user{n}@sim.example")},
+    })
+}

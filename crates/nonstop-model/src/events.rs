@@ -21,6 +21,9 @@ pub struct EventCallback {
     /// The inner event, kept whole so that no field is lost.
     #[serde(default)]
     pub event: serde_json::Value,
+    /// Every other field (`authorizations`, `event_context`, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl EventCallback {

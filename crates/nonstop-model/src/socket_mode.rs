@@ -204,7 +204,11 @@ impl ParsedFrame {
                     accepts_response_payload: head.accepts_response_payload,
                     retry_attempt: head.retry_attempt,
                     retry_reason: head.retry_reason.filter(|r| !r.is_empty()),
-                    event_id: head.payload.and_then(|p| p.event_id),
+                    // An empty id identifies nothing: dedup falls back to the envelope id.
+                    event_id: head
+                        .payload
+                        .and_then(|p| p.event_id)
+                        .filter(|id| !id.is_empty()),
                 },
                 None if matches!(kind, "events_api" | "slash_commands" | "interactive") => {
                     return Err(FrameError::MissingEnvelopeId {

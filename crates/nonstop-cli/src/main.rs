@@ -112,7 +112,7 @@ fn init_logging(cli: &Cli) {
 async fn run() -> anyhow::Result<()> {
     let config = nonstop::Config::from_env()?;
     let app = nonstop::App::new(config).with_builtin_commands();
-    app.run(shutdown_signal())
+    app.run(nonstop::shutdown_signal())
         .await
         .context("the bot stopped")?;
     Ok(())
@@ -137,7 +137,7 @@ async fn sim(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
     let _ = out.flush();
     drop(out);
     let generator = rate.map(|r| nonstop_sim::spawn_generator(&sim, "C0DEMO", r, None));
-    shutdown_signal().await;
+    nonstop::shutdown_signal().await;
     if let Some(generator) = generator {
         generator.abort();
     }
@@ -197,28 +197,4 @@ fn journal(limit: usize) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -44,7 +44,7 @@ use std::any::TypeId;
 ///
 /// # async fn start() -> Result<(), nonstop::Error> {
 /// let app = App::new(Config::from_env()?).hears(r"^hello (\w+)", greet);
-/// app.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+/// app.run(nonstop::shutdown_signal()).await
 /// # }
 /// ```
 pub struct App {
@@ -364,6 +364,30 @@ impl App {
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         info!("stopped");
         outcome
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the usual `shutdown` for [`App::run`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
 

@@ -126,6 +126,25 @@ impl Config {
         })
     }
 
+    /// Settings for a bot under test against the simulator (`nonstop sim`, or
+    /// `nonstop_sim::Sim` in a test) at `api_url`: journal in memory, no posting pace (the
+    /// simulator has no per-channel limit), short liveness and retry intervals.
+    pub fn for_simulator(
+        api_url: &str,
+        app_token: &str,
+        bot_token: &str,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::new(app_token, bot_token)?;
+        config.api_url = check_url("api_url", api_url)?;
+        config.journal_path = None;
+        config.post_pace = None;
+        config.ping_interval = Duration::from_millis(500);
+        config.dead_after = Duration::from_secs(2);
+        config.backoff_base = Duration::from_millis(50);
+        config.backoff_cap = Duration::from_millis(500);
+        Ok(config)
+    }
+
     /// Reads `SLACK_APP_TOKEN`, `SLACK_BOT_TOKEN`, and optionally `SLACK_API_URL` and
     /// `NONSTOP_CONNECTIONS`.
     pub fn from_env() -> Result<Self, ConfigError> {

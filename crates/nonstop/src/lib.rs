@@ -23,7 +23,7 @@ pub mod storage;
 mod task;
 pub mod transport;
 
-pub use app::App;
+pub use app::{shutdown_signal, App};
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError};
 pub use context::{BotIdentity, Context, ContextError, EventMeta};

@@ -1,0 +1,117 @@
+//! A reaction-driven approval workflow.
+//!
+//! `request: buy a 3D printer` opens a request: the bot answers in its thread and keeps it in
+//! storage. Someone other than the requester reacts with ✅ (`white_check_mark`) to approve
+//! or ❌ (`x`) to reject; the bot records the decision and says so in the thread. Later
+//! reactions change nothing, and requesters cannot approve their own requests.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use nonstop::{App, Config, Context, HandlerResult, Message, ReactionEvent};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// A request as stored under `approvals/<channel>/<ts>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    pub requester: String,
+    pub what: String,
+    pub state: State,
+    pub decided_by: Option<String>,
+}
+
+pub fn app(config: Config) -> App {
+    App::new(config)
+        .hears(r"(?i)^request:\s*(.+)$", open_request)
+        .event("reaction_added", on_reaction)
+}
+
+const UNCHANGED: u8 = 0;
+const OWN_REQUEST: u8 = 1;
+const DECIDED: u8 = 2;
+
+fn key(channel: &str, ts: &str) -> String {
+    format!("approvals/{channel}/{ts}")
+}
+
+async fn open_request(ctx: Context, message: Message) -> HandlerResult {
+    let (Some(channel), Some(ts), Some(user)) = (
+        message.channel(),
+        message.event.ts.as_deref(),
+        message.user(),
+    ) else {
+        return Ok(());
+    };
+    let request = Request {
+        requester: user.to_owned(),
+        what: message.capture(1).unwrap_or_default().trim().to_owned(),
+        state: State::Pending,
+        decided_by: None,
+    };
+    ctx.storage().set(&key(channel, ts), &request).await?;
+    ctx.reply("Waiting for approval: react with :white_check_mark: to approve or :x: to reject.")
+        .await?;
+    Ok(())
+}
+
+async fn on_reaction(ctx: Context, reaction: ReactionEvent) -> HandlerResult {
+    let decision = match reaction.reaction.as_str() {
+        "white_check_mark" | "heavy_check_mark" => State::Approved,
+        "x" => State::Rejected,
+        _ => return Ok(()),
+    };
+    let (Some(channel), Some(ts)) = (
+        reaction.item.channel.as_deref(),
+        reaction.item.ts.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let decider = reaction.user.clone();
+    // What the atomic update found: the closure runs on the storage's thread, so it reports
+    // back through shared flags.
+    let outcome = Arc::new(AtomicU8::new(UNCHANGED));
+    let seen = Arc::clone(&outcome);
+    // Decide atomically: two people reacting at once cannot both decide.
+    let stored = ctx
+        .storage()
+        .update::<Request, _>(&key(channel, ts), move |stored| {
+            let mut request = stored?;
+            if request.state == State::Pending {
+                if request.requester == decider {
+                    seen.store(OWN_REQUEST, Ordering::SeqCst);
+                } else {
+                    request.state = decision;
+                    request.decided_by = Some(decider.clone());
+                    seen.store(DECIDED, Ordering::SeqCst);
+                }
+            }
+            Some(request)
+        })
+        .await?;
+    let outcome = outcome.load(Ordering::SeqCst);
+    let (own_request, decided_now) = (outcome == OWN_REQUEST, outcome == DECIDED);
+    let Some(request) = stored else {
+        // A reaction on a message that is not a request.
+        return Ok(());
+    };
+    if own_request {
+        ctx.ephemeral("You can't decide on your own request.")
+            .await?;
+    } else if decided_now {
+        let verb = if decision == State::Approved {
+            "Approved"
+        } else {
+            "Rejected"
+        };
+        ctx.reply(&format!("{verb} by <@{}>: {}", reaction.user, request.what))
+            .await?;
+    }
+    Ok(())
+}

@@ -1,11 +1,45 @@
 //! nonstop: a Slack bot runtime that stays online.
 //!
-//! [`App::run`] keeps several Socket Mode sockets live, replaces them before Slack drops them,
-//! notices half-open sockets within seconds, retries every transient failure without limit,
-//! acks each envelope within milliseconds, drops duplicates by event id, and runs handlers on
-//! their own bounded tasks, so a slow or panicking handler never delays an ack.
+//! Register listeners on an [`App`] and run it. [`App::run`] keeps several Socket Mode
+//! sockets live, replaces them before Slack drops them, notices half-open sockets within
+//! seconds, retries every transient failure without limit, journals each envelope before
+//! acking it within milliseconds, drops duplicates by event id across sockets, redeliveries
+//! and restarts, and runs listeners on their own bounded tasks, so a slow or panicking one
+//! never delays an ack.
 //!
-//! See `README.md` for the binary and `docs/` for the design.
+//! ```no_run
+//! use nonstop::{App, Config, Context, HandlerResult, Message, SlashCommand};
+//!
+//! async fn greet(ctx: Context, message: Message) -> HandlerResult {
+//!     let name = message.capture(1).unwrap_or("there");
+//!     ctx.say(&format!("hello, {name}")).await?;
+//!     Ok(())
+//! }
+//!
+//! async fn ticket(ctx: Context, command: SlashCommand) -> HandlerResult {
+//!     // Answered in the command's ack: the user sees it at once.
+//!     ctx.ack(serde_json::json!({"text": format!("opening a ticket: {}", command.text)}));
+//!     Ok(())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! App::new(Config::from_env()?)
+//!     .hears(r"^hello (\w+)", greet)
+//!     .command("/ticket", ticket)
+//!     .run(nonstop::shutdown_signal())
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - Listeners: [`App::hears`], [`App::event`], [`App::command`], [`App::action`],
+//!   [`App::view_submission`], [`App::view_closed`], [`App::shortcut`], [`App::options`],
+//!   [`App::on_envelope`]; middleware with [`App::before`] and [`App::after`].
+//! - What a listener can do: [`Context`].
+//! - The Web API client: [`WebClient`] (re-exported from `nonstop-web`).
+//! - Wire types: [`model`].
+//!
+//! `README.md` covers the binary and the simulator; `docs/` the design, the connection
+//! lifecycle and the bot API.
 
 pub mod app;
 pub mod builtin;
@@ -43,3 +77,8 @@ pub use nonstop_web::{Secret, WebClient, WebError};
 pub use router::{Request, RequestKind};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
 pub use storage::{Storage, StorageError};
+
+/// Compiles the Rust examples in README.md, so that they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

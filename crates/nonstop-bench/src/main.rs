@@ -444,10 +444,18 @@ fn journal_bench(events: usize) -> Result<()> {
         })
         .collect();
     store.commit(&[], &marks)?;
-    let pruned = store.prune(
-        std::time::SystemTime::now() + Duration::from_secs(1),
-        2_000_000,
-    )?;
+    let mut pruned = 0;
+    loop {
+        let step = store.prune(
+            std::time::SystemTime::now() + Duration::from_secs(1),
+            2_000_000,
+            10_000,
+        )?;
+        pruned += step;
+        if step < 10_000 {
+            break;
+        }
+    }
     drop(store);
     let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
     drop(store);

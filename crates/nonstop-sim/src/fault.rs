@@ -112,6 +112,9 @@ pub enum Fault {
         #[serde(default = "default_fail_status")]
         status: u16,
     },
+    /// `method` succeeds with a `warning` and `response_metadata` notes (as Slack does for
+    /// deprecated arguments) until healed.
+    WarnMethod { method: String, warning: String },
     /// Every Web API answer (except `apps.connections.open`) is delayed by `millis`.
     SlowWebApi { millis: u64 },
     /// Clear every lasting fault: outage, rate limit, revoked token, slow Web API.
@@ -165,6 +168,7 @@ impl Fault {
             Self::SlowWebApi { .. } => "slow_web_api",
             Self::RateLimitMethod { .. } => "rate_limit_method",
             Self::FailMethod { .. } => "fail_method",
+            Self::WarnMethod { .. } => "warn_method",
             Self::Heal => "heal",
         }
     }

@@ -592,6 +592,9 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             let queue = inner.faults.method_failures.entry(method).or_default();
             queue.extend(std::iter::repeat_n(status, count.min(10_000) as usize));
         }
+        Fault::WarnMethod { method, warning } => {
+            inner.faults.method_warnings.insert(method, warning);
+        }
         Fault::SlowWebApi { millis } => {
             inner.faults.slow_web_api = Some(Duration::from_millis(millis));
         }

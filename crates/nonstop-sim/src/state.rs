@@ -144,6 +144,8 @@ pub(crate) struct Faults {
     /// Per method: the next answers are these failures (an HTTP status; 200 means
     /// `ok:false internal_error`).
     pub(crate) method_failures: HashMap<String, VecDeque<u16>>,
+    /// Per method: a warning added to every successful answer.
+    pub(crate) method_warnings: HashMap<String, String>,
 }
 
 pub(crate) struct Inner {

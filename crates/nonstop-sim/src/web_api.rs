@@ -45,11 +45,60 @@ pub(crate) async fn call(
             return refusal;
         }
     }
+    let missing_charset = is_json_without_charset(&headers);
+    let response = answer(&app, &method, &args, token.as_deref(), requested_at_ms);
+    let warning = app
+        .shared
+        .lock()
+        .faults
+        .method_warnings
+        .get(&method)
+        .cloned();
+    let warning = warning.or_else(|| missing_charset.then(|| "missing_charset".to_owned()));
+    match warning {
+        Some(warning) => with_warning(response, &warning).await,
+        None => response,
+    }
+}
+
+/// Slack warns `missing_charset` on JSON bodies sent without `charset=utf-8`.
+fn is_json_without_charset(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") && !v.contains("charset"))
+}
+
+/// Adds `warning` (and the same note in `response_metadata`) to a successful JSON answer.
+async fn with_warning(response: Response, warning: &str) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY * 16).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(mut answer) if answer["ok"] == true => {
+            answer["warning"] = warning.into();
+            answer["response_metadata"]["warnings"] = json!([warning]);
+            answer["response_metadata"]["messages"] = json!([format!("[WARN] {warning}")]);
+            (parts.status, Json(answer)).into_response()
+        }
+        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
+}
+
+/// The answer to one Web API call.
+fn answer(
+    app: &AppState,
+    method: &str,
+    args: &serde_json::Map<String, Value>,
+    token: Option<&str>,
+    requested_at_ms: u64,
+) -> Response {
     let config = &app.shared.config;
-    match method.as_str() {
-        "apps.connections.open" => connections_open(&app, token.as_deref()),
+    match method {
+        "apps.connections.open" => connections_open(app, token),
         "auth.test" => {
-            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+            if let Err(code) = check_token(token, &config.bot_token) {
                 return slack_error(code);
             }
             ok(json!({
@@ -63,7 +112,7 @@ pub(crate) async fn call(
             }))
         }
         "chat.postMessage" => {
-            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+            if let Err(code) = check_token(token, &config.bot_token) {
                 return slack_error(code);
             }
             let Some(channel) = args.get("channel").and_then(Value::as_str) else {
@@ -106,10 +155,10 @@ pub(crate) async fn call(
             ok(json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}))
         }
         other => {
-            if let Err(code) = check_token(token.as_deref(), &config.bot_token) {
+            if let Err(code) = check_token(token, &config.bot_token) {
                 return slack_error(code);
             }
-            crate::workspace::answer(&app, other, &args)
+            crate::workspace::answer(app, other, args)
                 .unwrap_or_else(|| slack_error("unknown_method"))
         }
     }

@@ -285,7 +285,13 @@ impl WebClient {
                 )
                 .body(""),
             Body::Form(fields) => request.form(fields),
-            Body::Json(value) => request.json(value),
+            // Slack warns `missing_charset` on JSON without it.
+            Body::Json(value) => request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
+                .body(value.to_string()),
         };
         let response = request
             .send()

@@ -38,8 +38,8 @@ impl Store for FullDisk {
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
         self.inner.counts()
     }
-    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
-        self.inner.prune(cutoff, max_entries)
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
+        self.inner.prune(cutoff, max_entries, limit)
     }
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.kv_get(key)

@@ -257,7 +257,7 @@ fn prune_keeps_unfinished_and_bounds_size(store: &dyn Store, t0: SystemTime) {
         .collect();
     ok(store.commit(&[], &marks), "finish 20");
     let cutoff = t0 + Duration::from_secs(60);
-    let removed = ok(store.prune(cutoff, 1_000), "prune by age");
+    let removed = ok(store.prune(cutoff, 1_000, 100), "prune by age");
     assert_eq!(removed, 2, "a and b were finished and old");
     assert!(
         ok(store.unfinished(10), "unfinished")
@@ -271,9 +271,14 @@ fn prune_keeps_unfinished_and_bounds_size(store: &dyn Store, t0: SystemTime) {
         "a again",
     );
     assert!(matches!(again[0], Appended::Fresh { .. }));
-    // Size bound: at most 5 entries left, unfinished ones (a, c) among them.
-    let removed = ok(store.prune(t0, 5), "prune by size");
-    assert_eq!(removed, 17, "22 entries, bounded to 5");
+    // Size bound: at most 5 entries left, unfinished ones (a, c) among them; pruned in
+    // steps of at most 10.
+    let removed = ok(store.prune(t0, 5, 10), "prune by size, first step");
+    assert_eq!(removed, 10, "a step stops at its limit");
+    let removed = ok(store.prune(t0, 5, 10), "prune by size, second step");
+    assert_eq!(removed, 7, "22 entries, bounded to 5");
+    let removed = ok(store.prune(t0, 5, 10), "prune by size, nothing left");
+    assert_eq!(removed, 0);
     let left: u64 = ok(store.counts(), "counts").iter().map(|(_, n)| n).sum();
     assert_eq!(left, 5);
     let unfinished = ok(store.unfinished(10), "unfinished");

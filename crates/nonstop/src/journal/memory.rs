@@ -117,7 +117,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let before = inner.by_seq.len();
         let expired: Vec<i64> = inner
@@ -125,13 +125,19 @@ impl Store for MemoryStore {
             .values()
             .filter(|e| e.state.is_finished() && e.received_at < cutoff)
             .map(|e| e.seq)
+            .take(limit)
             .collect();
+        let budget = limit - expired.len();
         for seq in expired {
             if let Some(entry) = inner.by_seq.remove(&seq) {
                 inner.seq_by_key.remove(&entry.key);
             }
         }
-        let mut excess = inner.by_seq.len().saturating_sub(max_entries as usize);
+        let mut excess = inner
+            .by_seq
+            .len()
+            .saturating_sub(max_entries as usize)
+            .min(budget);
         let oldest_finished: Vec<i64> = inner
             .by_seq
             .values()

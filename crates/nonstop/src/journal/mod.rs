@@ -157,9 +157,10 @@ pub trait Store: Send + Sync + 'static {
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError>;
 
     /// Deletes finished entries received before `cutoff`, then the oldest finished entries
-    /// beyond `max_entries` in all. Unfinished entries are never pruned. Returns how many
-    /// were deleted.
-    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError>;
+    /// beyond `max_entries` in all; at most `limit` in one call, so that a large backlog is
+    /// pruned in short steps between other writes. Unfinished entries are never pruned.
+    /// Returns how many were deleted: fewer than `limit` means nothing is left to prune.
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError>;
 
     // The bot's own key-value storage, in the same store. Values are JSON text.
 

@@ -337,31 +337,39 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn prune(&self, cutoff: SystemTime, max_entries: u64) -> Result<u64, StoreError> {
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(write_error)?;
+        // Old entries sit at the low sequence numbers: the scan in seq order finds them first.
         let mut removed = tx
             .execute(
-                "DELETE FROM events WHERE state >= 2 AND received_at < ?1",
-                params![to_millis(cutoff)],
+                "DELETE FROM events WHERE seq IN
+                 (SELECT seq FROM events WHERE state >= 2 AND received_at < ?1
+                  ORDER BY seq LIMIT ?2)",
+                params![to_millis(cutoff), limit],
             )
             .map_err(write_error)? as u64;
-        let total: i64 = tx
-            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
-            .optional()
-            .map_err(write_error)?
-            .unwrap_or(0);
-        let excess = u64::try_from(total)
-            .unwrap_or(0)
-            .saturating_sub(max_entries);
-        if excess > 0 {
-            removed += tx
-                .execute(
-                    "DELETE FROM events WHERE seq IN
-                     (SELECT seq FROM events WHERE state >= 2 ORDER BY seq LIMIT ?1)",
-                    params![i64::try_from(excess).unwrap_or(i64::MAX)],
-                )
-                .map_err(write_error)? as u64;
+        let budget = limit.saturating_sub(i64::try_from(removed).unwrap_or(i64::MAX));
+        if budget > 0 {
+            let total: i64 = tx
+                .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+                .optional()
+                .map_err(write_error)?
+                .unwrap_or(0);
+            let excess = u64::try_from(total)
+                .unwrap_or(0)
+                .saturating_sub(max_entries);
+            if excess > 0 {
+                let take = i64::try_from(excess).unwrap_or(i64::MAX).min(budget);
+                removed += tx
+                    .execute(
+                        "DELETE FROM events WHERE seq IN
+                         (SELECT seq FROM events WHERE state >= 2 ORDER BY seq LIMIT ?1)",
+                        params![take],
+                    )
+                    .map_err(write_error)? as u64;
+            }
         }
         tx.commit().map_err(write_error)?;
         if removed > 0 {
@@ -547,7 +555,10 @@ mod tests {
                 .unwrap()
         };
         let full = pages(&store);
-        assert_eq!(store.prune(SystemTime::now(), 1_000_000).unwrap(), 500);
+        assert_eq!(
+            store.prune(SystemTime::now(), 1_000_000, 10_000).unwrap(),
+            500
+        );
         let after = pages(&store);
         assert!(
             after * 10 < full,

@@ -67,8 +67,28 @@ enum Next {
     Closed,
 }
 
-fn next_op(ops: &mut mpsc::Receiver<Op>, marks_waiting: bool) -> Next {
-    if !marks_waiting {
+/// Entries deleted per prune step: small enough that acks waiting behind a step wait
+/// milliseconds, not the seconds a whole backlog would take.
+const PRUNE_STEP: usize = 5_000;
+
+/// One step of pruning; true when more is left for the next step.
+fn prune_step(store: &dyn Store, retention: &Retention) -> bool {
+    let cutoff = SystemTime::now()
+        .checked_sub(retention.keep_for)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    match store.prune(cutoff, retention.max_entries, PRUNE_STEP) {
+        Ok(removed) => removed >= PRUNE_STEP as u64,
+        Err(e) => {
+            warn!(error = %e, "journal prune failed; will retry");
+            false
+        }
+    }
+}
+
+/// The next op; with `idle_work` waiting (marks to write, pruning to do), gives up after
+/// [`GROUP_WINDOW`] so that the work gets done.
+fn next_op(ops: &mut mpsc::Receiver<Op>, idle_work: bool) -> Next {
+    if !idle_work {
         return ops.blocking_recv().map_or(Next::Closed, Next::Op);
     }
     let deadline = Instant::now() + GROUP_WINDOW;
@@ -99,18 +119,24 @@ pub(crate) fn run(
     let mut carried_marks: Vec<Mark> = Vec::new();
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
+    let mut pruning = false;
     loop {
-        let first = match next_op(&mut ops, !carried_marks.is_empty()) {
+        let first = match next_op(&mut ops, !carried_marks.is_empty() || pruning) {
             Next::Op(op) => op,
             Next::Closed => break,
             Next::Idle => {
-                // Nothing else came: write the carried marks on their own.
-                match store.commit(&[], &carried_marks) {
-                    Ok(_) => carried_marks.clear(),
-                    Err(e) => {
-                        warn!(error = %e, "journal: outcomes not written yet; retrying");
-                        std::thread::sleep(Duration::from_millis(200));
+                // Nothing else came: write the carried marks on their own, prune a step.
+                if !carried_marks.is_empty() {
+                    match store.commit(&[], &carried_marks) {
+                        Ok(_) => carried_marks.clear(),
+                        Err(e) => {
+                            warn!(error = %e, "journal: outcomes not written yet; retrying");
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
                     }
+                }
+                if pruning {
+                    pruning = prune_step(store.as_ref(), &retention);
                 }
                 continue;
             }
@@ -208,12 +234,11 @@ pub(crate) fn run(
         }
         if last_prune.elapsed() >= retention.every {
             last_prune = Instant::now();
-            let cutoff = SystemTime::now()
-                .checked_sub(retention.keep_for)
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            if let Err(e) = store.prune(cutoff, retention.max_entries) {
-                warn!(error = %e, "journal prune failed; will retry");
-            }
+            pruning = true;
+        }
+        // A step between batches: a large backlog is pruned without holding acks up.
+        if pruning {
+            pruning = prune_step(store.as_ref(), &retention);
         }
     }
     // Every sender is gone: write what is left of the outcomes.
@@ -221,5 +246,127 @@ pub(crate) fn run(
         if let Err(e) = store.commit(&[], &carried_marks) {
             error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::journal::{EntryState, MemoryStore, StoreError};
+
+    /// A memory store that remembers every prune call's limit and result.
+    struct Watched {
+        inner: MemoryStore,
+        prunes: Mutex<Vec<(usize, u64)>>,
+    }
+
+    impl Store for Watched {
+        fn commit(&self, e: &[NewEntry], m: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+            self.inner.commit(e, m)
+        }
+        fn unfinished(&self, limit: usize) -> Result<Vec<super::super::Entry>, StoreError> {
+            self.inner.unfinished(limit)
+        }
+        fn recent(
+            &self,
+            limit: usize,
+            state: Option<EntryState>,
+        ) -> Result<Vec<super::super::Entry>, StoreError> {
+            self.inner.recent(limit, state)
+        }
+        fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+            self.inner.counts()
+        }
+        fn prune(&self, cutoff: SystemTime, max: u64, limit: usize) -> Result<u64, StoreError> {
+            let removed = self.inner.prune(cutoff, max, limit)?;
+            if let Ok(mut prunes) = self.prunes.lock() {
+                prunes.push((limit, removed));
+            }
+            Ok(removed)
+        }
+        fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+            self.inner.kv_get(key)
+        }
+        fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+            self.inner.kv_set(key, value)
+        }
+        fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+            self.inner.kv_delete(key)
+        }
+        fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+            self.inner.kv_list(prefix, limit)
+        }
+        fn kv_update(
+            &self,
+            key: &str,
+            change: &mut dyn FnMut(Option<&str>) -> Option<String>,
+        ) -> Result<Option<String>, StoreError> {
+            self.inner.kv_update(key, change)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_backlog_is_pruned_in_steps_between_other_work() {
+        let store = Arc::new(Watched {
+            inner: MemoryStore::new(),
+            prunes: Mutex::new(Vec::new()),
+        });
+        let old = SystemTime::now() - Duration::from_secs(48 * 3600);
+        let total = 2 * PRUNE_STEP + 1234;
+        let entries: Vec<NewEntry> = (0..total)
+            .map(|i| NewEntry {
+                key: format!("Ev{i}"),
+                envelope_id: format!("e{i}"),
+                kind: "events_api".into(),
+                raw: Arc::from("{}"),
+                received_at: old,
+            })
+            .collect();
+        let done: Vec<Mark> = (0..total)
+            .map(|i| Mark::Done {
+                key: format!("Ev{i}"),
+            })
+            .collect();
+        store.commit(&entries, &done).unwrap();
+
+        let (ops_tx, ops_rx) = mpsc::channel(16);
+        let (dispatch_tx, _dispatch_rx) = mpsc::channel(16);
+        let retention = Retention {
+            keep_for: Duration::from_secs(25 * 3600),
+            max_entries: 10_000_000,
+            every: Duration::ZERO,
+        };
+        let deferral = Deferral {
+            deadline: Duration::from_secs(2),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let writer = {
+            let store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
+            let status = Arc::new(Status::new());
+            std::thread::spawn(move || {
+                run(store, ops_rx, dispatch_tx, status, retention, deferral);
+            })
+        };
+        // Any op wakes the writer; pruning then goes on by itself while it is idle.
+        ops_tx
+            .send(Op::Mark(Mark::Done { key: "none".into() }))
+            .await
+            .unwrap();
+        // Polled: the writer is a thread with nothing to await on.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while store.counts().unwrap().iter().map(|(_, n)| n).sum::<u64>() > 0 {
+            assert!(Instant::now() < deadline, "backlog never pruned");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(ops_tx);
+        writer.join().unwrap();
+        let prunes = store.prunes.lock().unwrap().clone();
+        assert!(prunes.len() >= 3, "{prunes:?}");
+        assert!(prunes
+            .iter()
+            .all(|(limit, removed)| *limit == PRUNE_STEP && *removed <= PRUNE_STEP as u64));
+        assert_eq!(prunes.iter().map(|(_, r)| r).sum::<u64>(), total as u64);
     }
 }

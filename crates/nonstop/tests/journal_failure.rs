@@ -4,68 +4,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::{bot_config, sim_config, WAIT};
-use nonstop::journal::{Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError};
-use nonstop::{App, MemoryStore};
+use nonstop::journal::ProbeStore;
+use nonstop::App;
 use nonstop_sim::{MessageSpec, Sim};
-
-/// A store whose writes fail while `full` is set, as SQLite's do on a full disk.
-#[derive(Default)]
-struct FullDisk {
-    inner: MemoryStore,
-    full: AtomicBool,
-}
-
-impl Store for FullDisk {
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
-        if self.full.load(Ordering::SeqCst) {
-            return Err(StoreError::Write {
-                detail: "database or disk is full".into(),
-            });
-        }
-        self.inner.commit(entries, marks)
-    }
-    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        self.inner.unfinished(limit)
-    }
-    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
-        self.inner.recent(limit, state)
-    }
-    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
-        self.inner.counts()
-    }
-    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
-        self.inner.prune(cutoff, max_entries, limit)
-    }
-    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.inner.kv_get(key)
-    }
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.inner.kv_set(key, value)
-    }
-    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.kv_delete(key)
-    }
-    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
-        self.inner.kv_list(prefix, limit)
-    }
-    fn kv_update(
-        &self,
-        key: &str,
-        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError> {
-        self.inner.kv_update(key, update)
-    }
-}
 
 #[tokio::test]
 async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_after() {
     let sim = Sim::start(sim_config()).await.unwrap();
-    let store = Arc::new(FullDisk::default());
+    let store = Arc::new(ProbeStore::new());
     let app = App::new(bot_config(&sim))
         .with_builtin_commands()
         .with_store(store.clone());
@@ -76,7 +26,7 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
     }));
     assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
 
-    store.full.store(true, Ordering::SeqCst);
+    store.refuse_writes(true);
     let acks_before = sim.stats().acks;
     for i in 0..5 {
         sim.send_message(MessageSpec::new("C1", "U1", &format!("ping full-{i}")));
@@ -95,7 +45,7 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
     assert!(status.snapshot().refused >= 5, "{:?}", status.snapshot());
     assert!(sim.posted().is_empty(), "handled without being journaled");
 
-    store.full.store(false, Ordering::SeqCst);
+    store.refuse_writes(false);
     for i in 0..5 {
         let text = format!("pong full-{i}");
         assert!(

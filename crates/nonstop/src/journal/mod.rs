@@ -9,6 +9,7 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod probe;
 pub mod sqlite;
 pub(crate) mod writer;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryStore;
+pub use probe::ProbeStore;
 pub use sqlite::SqliteStore;
 
 /// Where an entry is in its life: received → dispatched → done | failed.

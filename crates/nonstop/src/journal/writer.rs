@@ -251,68 +251,12 @@ pub(crate) fn run(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
-    use crate::journal::{EntryState, MemoryStore, StoreError};
-
-    /// A memory store that remembers every prune call's limit and result.
-    struct Watched {
-        inner: MemoryStore,
-        prunes: Mutex<Vec<(usize, u64)>>,
-    }
-
-    impl Store for Watched {
-        fn commit(&self, e: &[NewEntry], m: &[Mark]) -> Result<Vec<Appended>, StoreError> {
-            self.inner.commit(e, m)
-        }
-        fn unfinished(&self, limit: usize) -> Result<Vec<super::super::Entry>, StoreError> {
-            self.inner.unfinished(limit)
-        }
-        fn recent(
-            &self,
-            limit: usize,
-            state: Option<EntryState>,
-        ) -> Result<Vec<super::super::Entry>, StoreError> {
-            self.inner.recent(limit, state)
-        }
-        fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
-            self.inner.counts()
-        }
-        fn prune(&self, cutoff: SystemTime, max: u64, limit: usize) -> Result<u64, StoreError> {
-            let removed = self.inner.prune(cutoff, max, limit)?;
-            if let Ok(mut prunes) = self.prunes.lock() {
-                prunes.push((limit, removed));
-            }
-            Ok(removed)
-        }
-        fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-            self.inner.kv_get(key)
-        }
-        fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-            self.inner.kv_set(key, value)
-        }
-        fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-            self.inner.kv_delete(key)
-        }
-        fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
-            self.inner.kv_list(prefix, limit)
-        }
-        fn kv_update(
-            &self,
-            key: &str,
-            change: &mut dyn FnMut(Option<&str>) -> Option<String>,
-        ) -> Result<Option<String>, StoreError> {
-            self.inner.kv_update(key, change)
-        }
-    }
+    use crate::journal::ProbeStore;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_large_backlog_is_pruned_in_steps_between_other_work() {
-        let store = Arc::new(Watched {
-            inner: MemoryStore::new(),
-            prunes: Mutex::new(Vec::new()),
-        });
+        let store = Arc::new(ProbeStore::new());
         let old = SystemTime::now() - Duration::from_secs(48 * 3600);
         let total = 2 * PRUNE_STEP + 1234;
         let entries: Vec<NewEntry> = (0..total)
@@ -362,7 +306,7 @@ mod tests {
         }
         drop(ops_tx);
         writer.join().unwrap();
-        let prunes = store.prunes.lock().unwrap().clone();
+        let prunes = store.prunes();
         assert!(prunes.len() >= 3, "{prunes:?}");
         assert!(prunes
             .iter()

@@ -1,0 +1,81 @@
+//! A store for tests of the journal's callers: in memory, told to refuse writes as a full or
+//! read-only disk would, and recording each prune step.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use super::{Appended, Entry, EntryState, Mark, MemoryStore, NewEntry, Store, StoreError};
+
+#[derive(Debug, Default)]
+pub struct ProbeStore {
+    inner: MemoryStore,
+    refuse_writes: AtomicBool,
+    prunes: Mutex<Vec<(usize, u64)>>,
+}
+
+impl ProbeStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// While set, every commit fails as SQLite's do on a full disk.
+    pub fn refuse_writes(&self, refuse: bool) {
+        self.refuse_writes.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Each prune call so far: its limit and how many entries it removed.
+    pub fn prunes(&self) -> Vec<(usize, u64)> {
+        self.prunes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Store for ProbeStore {
+    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+        if self.refuse_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Write {
+                detail: "database or disk is full".into(),
+            });
+        }
+        self.inner.commit(entries, marks)
+    }
+    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.inner.unfinished(limit)
+    }
+    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.recent(limit, state)
+    }
+    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+        self.inner.counts()
+    }
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
+        let removed = self.inner.prune(cutoff, max_entries, limit)?;
+        self.prunes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((limit, removed));
+        Ok(removed)
+    }
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.kv_get(key)
+    }
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.kv_set(key, value)
+    }
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.kv_delete(key)
+    }
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.kv_list(prefix, limit)
+    }
+    fn kv_update(
+        &self,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.kv_update(key, update)
+    }
+}

@@ -57,8 +57,9 @@ pub struct Config {
     pub handler_timeout: Duration,
     /// Handlers running at once.
     pub max_concurrent_handlers: usize,
-    /// Envelopes accepted but not yet dispatched. When full, envelopes are not acked, so
-    /// Slack keeps them and redelivers.
+    /// Envelopes handed to the dispatcher but not started yet. When it is full, further
+    /// envelopes are still journaled and acked, and wait in the journal; they are dispatched
+    /// in arrival order as handlers free up.
     pub dispatch_queue: usize,
     /// The journal file (SQLite). `None` keeps the journal in memory: no install, no file, but
     /// events in flight at a crash are lost and dedup forgets on restart.

@@ -156,8 +156,17 @@ impl Envelope {
     /// the "dispatched" mark is written while the handler already runs, so an entry that looks
     /// untouched may still have been started before the crash. A replay is always told so.
     pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
+        Self::from_stored(entry, entry.attempts.max(1))
+    }
+
+    /// Rebuilds an envelope that waited in the journal for room in the dispatch queue: no
+    /// handler has seen it, so it is not a replay.
+    pub(crate) fn from_waiting_entry(entry: &crate::journal::Entry) -> Option<Self> {
+        Self::from_stored(entry, 0)
+    }
+
+    fn from_stored(entry: &crate::journal::Entry, attempt: u32) -> Option<Self> {
         let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
-        let attempt = entry.attempts.max(1);
         Self::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), 0, attempt)
     }
 }

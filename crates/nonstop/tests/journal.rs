@@ -215,3 +215,62 @@ async fn storage_survives_a_restart() {
         run.await.unwrap().unwrap();
     }
 }
+
+/// Handlers saturated: new envelopes are still journaled and acked at once, wait in the
+/// journal, and reach the handlers in arrival order when they free up. Nothing is refused,
+/// nothing is redelivered.
+#[tokio::test]
+async fn a_burst_beyond_the_dispatch_queue_waits_in_the_journal_acked() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    config.dispatch_queue = 4;
+    config.max_concurrent_handlers = 1;
+    let store = Arc::new(nonstop::MemoryStore::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let handled = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (handler_gate, handler_log) = (Arc::clone(&gate), Arc::clone(&handled));
+    let app = App::with_handler(config, move |_ctx: Context, envelope: Envelope| {
+        let (gate, log) = (Arc::clone(&handler_gate), Arc::clone(&handler_log));
+        async move {
+            gate.acquire().await?.forget();
+            log.lock().unwrap().push(envelope.dedup_key().to_owned());
+            Ok(())
+        }
+    })
+    .with_store(store.clone());
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+
+    const BURST: usize = 60;
+    for i in 0..BURST {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("burst {i}")));
+    }
+    // Every envelope is acked while one handler runs and four wait in the queue.
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.acks as usize >= BURST).await,
+        "not all acked: {:?}",
+        sim.stats()
+    );
+    assert_eq!(handled.lock().unwrap().len(), 0, "no handler finished yet");
+    assert_eq!(status.snapshot().refused, 0);
+
+    gate.add_permits(BURST);
+    assert!(
+        status.wait_for(WAIT, |s| s.handled as usize >= BURST).await,
+        "{:?}",
+        status.snapshot()
+    );
+    let stats = sim.stats();
+    assert_eq!((stats.redeliveries, stats.expired), (0, 0), "{stats:?}");
+    // Handled once each, in the journal's arrival order.
+    let journal_order: Vec<String> = store
+        .recent(BURST, None)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(*handled.lock().unwrap(), journal_order);
+    run.abort();
+}

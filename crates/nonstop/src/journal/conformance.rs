@@ -233,6 +233,24 @@ fn unfinished_is_in_arrival_order(store: &dyn Store) {
         .collect();
     assert_eq!(got, keys.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(ok(store.unfinished(3), "limit").len(), 3, "limit respected");
+
+    // Received entries after a given one, in order: what waited for the dispatch queue.
+    let all = ok(store.received_after(0, 1000), "received after 0");
+    assert!(
+        all.iter().all(|e| e.state == EntryState::Received),
+        "only received entries: {all:?}"
+    );
+    assert_eq!(all.len(), 20, "the dispatched entry is not among them");
+    let fifth = unfinished
+        .iter()
+        .find(|e| e.key == "order-04")
+        .map_or(0, |e| e.seq);
+    let next = ok(store.received_after(fifth, 5), "received after order-04");
+    let got: Vec<&str> = next.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        got,
+        ["order-05", "order-06", "order-07", "order-08", "order-09"]
+    );
 }
 
 fn counts_and_recent(store: &dyn Store) {

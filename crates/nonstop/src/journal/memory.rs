@@ -91,6 +91,18 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        Ok(self
+            .lock()
+            .by_seq
+            .range(after.saturating_add(1)..)
+            .map(|(_, e)| e)
+            .filter(|e| e.state == EntryState::Received)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .lock()

@@ -152,6 +152,10 @@ pub trait Store: Send + Sync + 'static {
     /// Entries received or dispatched but not finished, oldest first, at most `limit`.
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError>;
 
+    /// Entries still `received` whose `seq` is above `after`, in arrival order: envelopes
+    /// that waited in the journal for room in the dispatch queue.
+    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
     /// The newest entries, newest first, at most `limit`; only `state` when given.
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError>;
 

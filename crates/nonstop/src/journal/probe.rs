@@ -45,6 +45,9 @@ impl Store for ProbeStore {
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.inner.unfinished(limit)
     }
+    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.inner.received_after(after, limit)
+    }
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
         self.inner.recent(limit, state)
     }

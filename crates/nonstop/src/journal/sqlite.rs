@@ -300,6 +300,23 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(read_error)
     }
 
+    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.lock();
+        // A range scan on the rowid from `after`: cheap however long the journal is.
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events WHERE seq > ?1 AND state = 0 ORDER BY seq LIMIT ?2"
+            ))
+            .map_err(read_error)?;
+        let rows = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                row_to_entry,
+            )
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
         let conn = self.lock();
         let (sql, code) = match state {

@@ -67,6 +67,62 @@ enum Next {
     Closed,
 }
 
+/// An envelope that waits in the journal loses its chance at a response payload: its ack
+/// goes out now rather than at the deadline.
+fn release_ack(envelope: &mut Envelope) {
+    if let Some(ack) = envelope.ack.take() {
+        ack.send(None);
+    }
+}
+
+/// Hands waiting envelopes to the dispatch queue, in arrival order, as far as it has room.
+/// Returns where the line now starts, or `None` once nothing waits any more.
+fn feed_waiting(
+    store: &dyn Store,
+    queue: &mpsc::Sender<Envelope>,
+    mut after: i64,
+    marks: &mut Vec<Mark>,
+) -> Option<i64> {
+    let room = queue.capacity().min(MAX_BATCH);
+    if room == 0 {
+        return Some(after);
+    }
+    let waiting = match store.received_after(after, room) {
+        Ok(waiting) => waiting,
+        Err(e) => {
+            warn!(error = %e, "journal: could not read waiting events; will retry");
+            return Some(after);
+        }
+    };
+    if waiting.is_empty() {
+        tracing::info!("every event that waited in the journal is with the handlers");
+        return None;
+    }
+    for entry in &waiting {
+        let Some(envelope) = Envelope::from_waiting_entry(entry) else {
+            // Journaled from a frame that parsed once, so this takes a damaged file; a
+            // broken entry must not block the line.
+            error!(seq = entry.seq, key = %entry.key, "journal entry unreadable; marked failed");
+            marks.push(Mark::Failed {
+                key: entry.key.clone(),
+                error: "journal entry unreadable".to_owned(),
+            });
+            after = entry.seq;
+            continue;
+        };
+        match queue.try_send(envelope) {
+            Ok(()) => {
+                marks.push(Mark::Dispatched {
+                    key: entry.key.clone(),
+                });
+                after = entry.seq;
+            }
+            Err(_) => break,
+        }
+    }
+    Some(after)
+}
+
 /// Entries deleted per prune step: small enough that acks waiting behind a step wait
 /// milliseconds, not the seconds a whole backlog would take.
 const PRUNE_STEP: usize = 5_000;
@@ -120,8 +176,15 @@ pub(crate) fn run(
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
     let mut pruning = false;
+    // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
+    // `seq` after which the next one waits.
+    let mut waiting_after: Option<i64> = None;
     loop {
-        let first = match next_op(&mut ops, !carried_marks.is_empty() || pruning) {
+        if let (Some(after), Some(queue)) = (waiting_after, &dispatch) {
+            waiting_after = feed_waiting(store.as_ref(), queue, after, &mut carried_marks);
+        }
+        let idle_work = !carried_marks.is_empty() || pruning || waiting_after.is_some();
+        let first = match next_op(&mut ops, idle_work) {
             Next::Op(op) => op,
             Next::Closed => break,
             Next::Idle => {
@@ -194,20 +257,29 @@ pub(crate) fn run(
                         let _ = acks.try_send(Ack::new(envelope.envelope_id.clone()));
                     }
                     match outcome {
-                        Appended::Fresh { .. } => {
+                        Appended::Fresh { seq } => {
                             status.count_envelope();
-                            // Blocks while handlers are saturated: the writer then stops taking
-                            // envelopes, read loops stop acking, and Slack holds the rest.
-                            // Journaled but undispatched envelopes are replayed on the next start.
-                            if let Some(queue) = &dispatch {
-                                let key = envelope.dedup_key().to_owned();
-                                if queue.blocking_send(envelope).is_err() {
-                                    dispatch = None;
-                                } else {
-                                    // Recorded with the next batch, usually folded with the
-                                    // handler's outcome into one write.
-                                    carried_marks.push(Mark::Dispatched { key });
+                            let Some(queue) = &dispatch else { continue };
+                            if waiting_after.is_some() {
+                                // Others wait in the journal already: this one joins the
+                                // back of the line.
+                                release_ack(&mut envelope);
+                                continue;
+                            }
+                            let key = envelope.dedup_key().to_owned();
+                            match queue.try_send(envelope) {
+                                // Recorded with the next batch, usually folded with the
+                                // handler's outcome into one write.
+                                Ok(()) => carried_marks.push(Mark::Dispatched { key }),
+                                Err(mpsc::error::TrySendError::Full(mut envelope)) => {
+                                    // Handlers are saturated. The envelope is journaled and
+                                    // acked already: it waits in the journal, and so do the
+                                    // ones after it, until the queue has room.
+                                    release_ack(&mut envelope);
+                                    waiting_after = Some(seq - 1);
+                                    warn!("handlers are saturated: new events wait in the journal");
                                 }
+                                Err(mpsc::error::TrySendError::Closed(_)) => dispatch = None,
                             }
                         }
                         Appended::Duplicate => status.count_duplicate(),

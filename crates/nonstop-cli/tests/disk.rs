@@ -1,0 +1,188 @@
+//! A real disk that fills up under a running bot: the bot says so, acks nothing it could not
+//! journal (so Slack keeps redelivering), and handles everything once when space is back. And
+//! a journal on a read-only filesystem: refused at start, naming the setting.
+//!
+//! The bot runs in a mount namespace of its own (`unshare -m`) with its journal on a small
+//! tmpfs; the test fills that tmpfs through `/proc/<pid>/root`. This needs root, as CI has.
+//! (A filesystem cannot be remounted read-only under a process that holds files open for
+//! writing, so a journal turning read-only at run time only happens when the kernel forces
+//! it; SQLite reports it through the same write-failure path as a full disk.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nonstop_sim::{MessageSpec, Sim, SimConfig};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn namespaces_available() -> bool {
+    Command::new("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The bot, in its own mount namespace, with a 4 MiB tmpfs mounted on `dir` for its journal
+/// (`options` such as `ro` added to the mount's).
+fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Child {
+    let script = format!(r#"mount -t tmpfs -o size=4m{options} tmpfs "$1" && exec "$2" run"#);
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_nonstop"))
+        .env("SLACK_APP_TOKEN", &sim.config().app_token)
+        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+        .env("SLACK_API_URL", sim.api_url())
+        .env("NONSTOP_POST_PACE_MS", "off")
+        .env("NONSTOP_DB", dir.join("nonstop.db"))
+        .env("NONSTOP_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Fills the bot's tmpfs (seen through its namespace) until the disk says no.
+fn fill(inside: &Path) -> PathBuf {
+    let filler = inside.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    // Small writes for the last bytes.
+    while file.write_all(&[0u8; 512]).is_ok() {}
+    let _ = file.flush();
+    filler
+}
+
+/// Sends `ping <tag>` for each tag; checks that none is answered (nor acked: Slack
+/// redelivers each at least once) while the journal cannot write.
+async fn refused_while_unwritable(sim: &Sim, tags: &[String]) {
+    let redeliveries = sim.stats().redeliveries;
+    for tag in tags {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+    }
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.redeliveries >= redeliveries + tags.len() as u64)
+            .await,
+        "envelopes were acked although the journal could not hold them: {:?}",
+        sim.stats()
+    );
+    for tag in tags {
+        let answered = sim.posted().iter().any(|p| p.text == format!("pong {tag}"));
+        assert!(
+            !answered,
+            "{tag} answered while the journal could not write"
+        );
+    }
+}
+
+async fn each_answered_once(sim: &Sim, tags: &[String]) {
+    for tag in tags {
+        let text = format!("pong {tag}");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never came: {:?}",
+            sim.stats()
+        );
+    }
+    // Redeliveries keep coming for a moment: let a wrong second answer show.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for tag in tags {
+        let text = format!("pong {tag}");
+        let n = sim.posted().iter().filter(|p| p.text == text).count();
+        assert_eq!(n, 1, "{text} answered {n} times");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
+    if !namespaces_available() {
+        eprintln!("SKIPPED: mount namespaces (unshare -m, root) are not available here");
+        return;
+    }
+    let sim = Sim::start(SimConfig {
+        echo_bot_messages: false,
+        redelivery_after: Duration::from_secs(1),
+        max_redeliveries: 1_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("nonstop-disk-{}", std::process::id())));
+    let dir = scratch.0.join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = scratch.0.join("bot.log");
+    let mut bot = spawn_bot(&sim, &dir, &log, "");
+    let pid = bot.id();
+    // The bot's view of its journal directory: the tmpfs, not the directory out here.
+    let inside = PathBuf::from(format!("/proc/{pid}/root{}", dir.display()));
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.live_sockets == 2).await,
+        "bot did not connect: {:?}; log: {}",
+        sim.stats(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    sim.send_message(MessageSpec::new("C1", "U1", "ping before"));
+    each_answered_once(&sim, &["before".to_owned()]).await;
+    assert!(
+        inside.join("nonstop.db").exists(),
+        "journal not on the tmpfs"
+    );
+
+    // Disk full.
+    let filler = fill(&inside);
+    let full: Vec<String> = (1..=5).map(|i| format!("full-{i}")).collect();
+    refused_while_unwritable(&sim, &full).await;
+    std::fs::remove_file(&filler).unwrap();
+    each_answered_once(&sim, &full).await;
+
+    bot.kill().unwrap();
+    bot.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("journal write failed"), "{log}");
+    assert!(
+        log.contains("disk is full"),
+        "the full disk is named: {log}"
+    );
+    assert!(log.contains("journal writes work again"), "{log}");
+}
+
+#[tokio::test]
+async fn a_journal_on_a_read_only_filesystem_is_refused_at_start() {
+    if !namespaces_available() {
+        eprintln!("SKIPPED: mount namespaces (unshare -m, root) are not available here");
+        return;
+    }
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let scratch = Scratch(std::env::temp_dir().join(format!("nonstop-ro-{}", std::process::id())));
+    let dir = scratch.0.join("journal");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = scratch.0.join("bot.log");
+    let mut bot = spawn_bot(&sim, &dir, &log, ",ro");
+    let status = tokio::task::spawn_blocking(move || bot.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("could not open the journal"), "{log}");
+    assert!(log.contains("NONSTOP_DB"), "{log}");
+    assert_eq!(
+        sim.stats().connect_calls,
+        0,
+        "no socket before the journal is open"
+    );
+}

@@ -148,3 +148,73 @@ fn journal_shows_counts_recent_events_and_failures() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no journal at"));
 }
+
+/// `nonstop journal` on the journal a real bot run wrote: handled events as done, and a reply
+/// that Slack kept refusing as a failure with Slack's error.
+#[tokio::test]
+async fn journal_reads_what_a_real_bot_wrote() {
+    use nonstop_sim::{Fault, MessageSpec, Sim, SimConfig};
+    let sim = Sim::start(SimConfig {
+        echo_bot_messages: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = std::env::temp_dir().join(format!("nonstop-cli-e2e-{}.db", std::process::id()));
+    let mut bot = nonstop()
+        .arg("run")
+        .env("SLACK_APP_TOKEN", &sim.config().app_token)
+        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+        .env("SLACK_API_URL", sim.api_url())
+        .env("NONSTOP_POST_PACE_MS", "off")
+        .env("NONSTOP_DB", &db)
+        .env("NONSTOP_LOG", "error")
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    for i in 1..=3 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping ok-{i}")));
+        let text = format!("pong ok-{i}");
+        assert!(sim.wait_for_post(wait, |p| p.text == text).await.is_some());
+    }
+    // Slack refuses every reply for a while: the handler fails after its retries.
+    sim.inject(Fault::FailMethod {
+        method: "chat.postMessage".into(),
+        count: 100,
+        status: 200,
+    });
+    let event_id = sim.send_message(MessageSpec::new("C1", "U1", "ping refused"));
+    assert!(sim
+        .wait_for_call("chat.postMessage", wait, |c| c.args["text"]
+            == "pong refused")
+        .await
+        .is_some());
+    // Stop it the way a service manager does; it records what its handlers finished.
+    std::process::Command::new("kill")
+        .args(["-TERM", &bot.id().to_string()])
+        .status()
+        .unwrap();
+    let stopped = tokio::task::spawn_blocking(move || bot.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stopped.success(), "{stopped:?}");
+
+    let out = nonstop()
+        .arg("journal")
+        .env("NONSTOP_DB", &db)
+        .output()
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("done       3"), "{stdout}");
+    assert!(stdout.contains("failed     1"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{event_id}: chat.postMessage"))
+            && stdout.contains("internal_error"),
+        "the failure names the event and Slack's error: {stdout}"
+    );
+}

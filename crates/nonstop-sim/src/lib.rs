@@ -62,6 +62,10 @@ pub struct SimConfig {
     pub half_open_hold: Duration,
     /// Deliver the bot's own posts back to it as message events, as Slack does.
     pub echo_bot_messages: bool,
+    /// Deliver every event three times: its envelope, the same envelope again as a retry on
+    /// another socket (as after a missed ack, even when it was acked), and the same event in
+    /// a second envelope. A bot must handle each event once.
+    pub duplicate_delivery: bool,
     /// Channels and users in the workspace, for `conversations.list`, `users.list` and
     /// `conversations.members` (enough for several pages).
     pub channels: usize,
@@ -83,6 +87,7 @@ impl Default for SimConfig {
             approximate_connection_time: Duration::from_secs(18060),
             half_open_hold: Duration::from_secs(30),
             echo_bot_messages: true,
+            duplicate_delivery: false,
             channels: 450,
             users: 250,
         }

@@ -247,6 +247,42 @@ impl Shared {
         payload: serde_json::Value,
         accepts_response_payload: bool,
     ) -> String {
+        if !self.config.duplicate_delivery || kind != "events_api" {
+            return self.enqueue_once(kind, payload, accepts_response_payload);
+        }
+        let envelope_id = self.enqueue_once(kind, payload.clone(), accepts_response_payload);
+        {
+            // As after a missed ack: the same envelope again, marked as a retry, on another
+            // socket, whether or not the first was acked.
+            let mut inner = self.lock();
+            if let Some(pending) = inner.pending.get(&envelope_id) {
+                let first = pending.socket;
+                let mut again = pending.envelope.clone();
+                again["retry_attempt"] = 1.into();
+                again["retry_reason"] = "timeout".into();
+                let target = Self::live_ids(&inner)
+                    .into_iter()
+                    .find(|id| Some(*id) != first)
+                    .or(first);
+                if let Some(socket) = target.and_then(|id| inner.sockets.get(&id)) {
+                    let _ = socket
+                        .commands
+                        .try_send(SocketCommand::Text(again.to_string()));
+                    inner.stats.redeliveries += 1;
+                }
+            }
+        }
+        // And the same event in an envelope of its own, as Slack may send on another socket.
+        self.enqueue_once(kind, payload, accepts_response_payload);
+        envelope_id
+    }
+
+    fn enqueue_once(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+        accepts_response_payload: bool,
+    ) -> String {
         let envelope_id = format!("{:08x}-sim-env", self.next_id());
         let envelope = serde_json::json!({
             "envelope_id": envelope_id,

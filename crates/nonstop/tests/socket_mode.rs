@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{assert_each_answered_once, Harness, WAIT};
 use nonstop::model::web::PostMessageRequest;
-use nonstop_sim::{Fault, MessageSpec};
+use nonstop_sim::{Fault, MessageSpec, SimConfig};
 
 #[tokio::test]
 async fn answers_ping_in_channel_and_in_thread() {
@@ -482,5 +482,29 @@ async fn sockets_are_replaced_before_slack_recycles_them() {
         h.status.snapshot()
     );
     h.ping("after-planned-refresh").await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_event_delivered_three_times_is_handled_once() {
+    let h = Harness::start_with(
+        SimConfig {
+            duplicate_delivery: true,
+            ..common::sim_config()
+        },
+        |_| {},
+    )
+    .await;
+    h.wait_live(2).await;
+    let tags: Vec<String> = (0..30).map(|i| format!("thrice-{i}")).collect();
+    for tag in &tags {
+        h.sim
+            .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+    }
+    assert_each_answered_once(&h, &tags).await;
+    let status = h.status.snapshot();
+    // Each event came three times (the bot's own pongs too, echoed back): two of every three
+    // are duplicates.
+    assert!(status.duplicates >= 2 * tags.len() as u64, "{status:?}");
     h.stop().await.unwrap();
 }

@@ -26,6 +26,17 @@ fn namespaces_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Kills the bot when the test ends, also when it fails: a bot left running in its own mount
+/// namespace would hold the tmpfs and keep connecting.
+struct Bot(Child);
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Scratch(PathBuf);
 
 impl Drop for Scratch {
@@ -125,8 +136,8 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
     let dir = scratch.0.join("journal");
     std::fs::create_dir_all(&dir).unwrap();
     let log = scratch.0.join("bot.log");
-    let mut bot = spawn_bot(&sim, &dir, &log, "");
-    let pid = bot.id();
+    let bot = Bot(spawn_bot(&sim, &dir, &log, ""));
+    let pid = bot.0.id();
     // The bot's view of its journal directory: the tmpfs, not the directory out here.
     let inside = PathBuf::from(format!("/proc/{pid}/root{}", dir.display()));
     assert!(
@@ -149,8 +160,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     each_answered_once(&sim, &full).await;
 
-    bot.kill().unwrap();
-    bot.wait().unwrap();
+    drop(bot);
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("journal write failed"), "{log}");
     assert!(

@@ -12,8 +12,10 @@ use crate::listeners::Message;
 
 /// Registers `ping` and `status` on `app`.
 pub(crate) fn register(app: App) -> App {
-    app.hears(r"^ping(\s.*)?$", ping)
-        .hears(r"(?i)^status$", status)
+    // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory for
+    // two fixed words.
+    app.hears(r"^ping([ \t].*)?$", ping)
+        .hears(r"^(?:status|Status|STATUS)$", status)
 }
 
 /// `ping X` → `pong X`, where the ping was asked.

@@ -3,6 +3,7 @@
 //! then `after` middleware.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nonstop_model::{
@@ -154,14 +155,13 @@ type Route = Box<dyn Fn(&Request, &Context) -> Option<HandlerFuture> + Send + Sy
 
 /// Messages already heard, by listener, channel and ts: Slack sends a mention both as
 /// `app_mention` and as `message` when the app subscribes to both, and each `hears` listener
-/// should answer once.
+/// should answer once. Keys are kept as 64-bit hashes: 4,096 of them cost 64 KiB, not the
+/// megabyte the strings would.
 #[derive(Debug, Default)]
 struct RecentlyHeard {
-    order: VecDeque<HeardKey>,
-    seen: HashSet<HeardKey>,
+    order: VecDeque<u64>,
+    seen: HashSet<u64>,
 }
-
-type HeardKey = (usize, String, String);
 
 /// Messages remembered for that, at most.
 const RECENTLY_HEARD: usize = 4096;
@@ -169,8 +169,10 @@ const RECENTLY_HEARD: usize = 4096;
 impl RecentlyHeard {
     /// True the first time this message is seen.
     fn first_time(&mut self, route: usize, channel: &str, ts: &str) -> bool {
-        let key = (route, channel.to_owned(), ts.to_owned());
-        if !self.seen.insert(key.clone()) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (route, channel, ts).hash(&mut hasher);
+        let key = hasher.finish();
+        if !self.seen.insert(key) {
             return false;
         }
         self.order.push_back(key);

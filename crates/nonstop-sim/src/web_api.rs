@@ -36,29 +36,45 @@ pub(crate) async fn call(
     let token =
         bearer(&headers).or_else(|| args.get("token").and_then(Value::as_str).map(str::to_owned));
     let requested_at_ms = crate::state::unix_ms();
-    if method != "apps.connections.open" {
-        let slow = app.shared.lock().faults.slow_web_api;
-        if let Some(delay) = slow {
-            tokio::time::sleep(delay).await;
-        }
-        if let Some(refusal) = method_fault(&app, &method, &args) {
-            return refusal;
-        }
+    if method == "apps.connections.open" {
+        return answer(&app, &method, &args, token.as_deref(), requested_at_ms);
     }
-    let missing_charset = is_json_without_charset(&headers);
-    let response = answer(&app, &method, &args, token.as_deref(), requested_at_ms);
-    let warning = app
-        .shared
-        .lock()
-        .faults
-        .method_warnings
-        .get(&method)
-        .cloned();
-    let warning = warning.or_else(|| missing_charset.then(|| "missing_charset".to_owned()));
-    match warning {
-        Some(warning) => with_warning(response, &warning).await,
-        None => response,
+    let slow = app.shared.lock().faults.slow_web_api;
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
     }
+    let arrived = Instant::now();
+    let (response, status) = match method_fault(&app, &method, arrived) {
+        Some(refusal) => refusal,
+        None => {
+            let missing_charset = is_json_without_charset(&headers);
+            let response = answer(&app, &method, &args, token.as_deref(), requested_at_ms);
+            let warning = app
+                .shared
+                .lock()
+                .faults
+                .method_warnings
+                .get(&method)
+                .cloned();
+            let warning = warning.or_else(|| missing_charset.then(|| "missing_charset".to_owned()));
+            let response = match warning {
+                Some(warning) => with_warning(response, &warning).await,
+                None => response,
+            };
+            (response, 200)
+        }
+    };
+    // Recorded after the answer, so the arguments move into the record instead of a copy.
+    let call = crate::state::ApiCall {
+        method,
+        args,
+        at_ms: requested_at_ms,
+        at: arrived,
+        status,
+    };
+    crate::state::Shared::record_call(&mut app.shared.lock(), call);
+    app.shared.notify();
+    response
 }
 
 /// Slack warns `missing_charset` on JSON bodies sent without `charset=utf-8`.
@@ -166,20 +182,8 @@ fn answer(
 
 /// Records the call, and answers it with the fault planned for its method, if any: a 429
 /// while the method is rate limited, or the next planned failure.
-fn method_fault(
-    app: &AppState,
-    method: &str,
-    args: &serde_json::Map<String, Value>,
-) -> Option<Response> {
-    let now = Instant::now();
+fn method_fault(app: &AppState, method: &str, now: Instant) -> Option<(Response, u16)> {
     let mut inner = app.shared.lock();
-    let mut call = crate::state::ApiCall {
-        method: method.to_owned(),
-        args: args.clone(),
-        at_ms: crate::state::unix_ms(),
-        at: now,
-        status: 200,
-    };
     let faults = &mut inner.faults;
     // Calls already in flight when the first 429 went out could not know of it: only a call
     // that arrives a grace period after the 429 and before its Retry-After ran out is early.
@@ -205,32 +209,27 @@ fn method_fault(
             *entry = (now, told);
         }
         entry.1 = entry.1.max(told);
-        call.status = 429;
-        refusal = Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, secs.to_string())],
-                Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response(),
-        );
+        let response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+        refusal = Some((response, 429));
     } else if let Some(status) = faults
         .method_failures
         .get_mut(method)
         .and_then(VecDeque::pop_front)
     {
-        call.status = status;
-        refusal = Some(match StatusCode::from_u16(status) {
+        let response = match StatusCode::from_u16(status) {
             Ok(code) if code != StatusCode::OK => (code, "simulated failure").into_response(),
             _ => slack_error("internal_error"),
-        });
+        };
+        refusal = Some((response, status));
     }
     if early {
         inner.early_calls += 1;
     }
-    crate::state::Shared::record_call(&mut inner, call);
-    drop(inner);
-    app.shared.notify();
     refusal
 }
 

@@ -40,6 +40,7 @@ pub use token::{redact, Secret};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use nonstop_model::web::{ApiStatus, ConnectionsOpen};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -113,7 +114,8 @@ pub(crate) enum Body {
     Empty,
     /// Form-encoded: every method accepts it; nested values go as JSON strings.
     Form(Vec<(String, String)>),
-    Json(Value),
+    /// Serialised once, sent as is on every attempt.
+    Json(String),
 }
 
 impl WebClient {
@@ -195,7 +197,8 @@ impl WebClient {
     /// whole response.
     pub async fn call(&self, method: &str, args: &impl Serialize) -> Result<Value, WebError> {
         let body = Body::Form(form_fields(method, args)?);
-        self.send(method, body).await
+        let answer = self.send(method, body).await?;
+        decode_bytes(method, &answer)
     }
 
     /// [`WebClient::call`], with the response read into `T`.
@@ -204,24 +207,25 @@ impl WebClient {
         method: &str,
         args: &impl Serialize,
     ) -> Result<T, WebError> {
-        let value = self.call(method, args).await?;
-        decode(method, value)
+        let body = Body::Form(form_fields(method, args)?);
+        let answer = self.send(method, body).await?;
+        decode_bytes(method, &answer)
     }
 
     /// <https://api.slack.com/methods/apps.connections.open>: a fresh single-use WebSocket
     /// URL. Takes the app-level token (`xapp-`), not the bot token. One attempt: the socket
     /// supervisor decides when to try again.
     pub async fn apps_connections_open(&self, app_token: &Secret) -> Result<String, WebError> {
-        let value = self
+        let answer = self
             .send_once("apps.connections.open", app_token, &Body::Empty)
             .await?;
-        let open: ConnectionsOpen = decode("apps.connections.open", value)?;
+        let open: ConnectionsOpen = decode_bytes("apps.connections.open", &answer)?;
         Ok(open.url)
     }
 
     /// Calls `method` with the bot token: waits for the method's rate-limit gate, retries
     /// transient failures with backoff and waits out 429s, up to the configured counts.
-    pub(crate) async fn send(&self, method: &str, body: Body) -> Result<Value, WebError> {
+    pub(crate) async fn send(&self, method: &str, body: Body) -> Result<Bytes, WebError> {
         let token = self.bot_token(method)?;
         let options = &self.inner.options;
         let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
@@ -268,13 +272,14 @@ impl WebClient {
             })
     }
 
-    /// One HTTP exchange: the response when Slack answered `ok:true`, else the typed error.
+    /// One HTTP exchange: the response body when Slack answered `ok:true`, else the typed
+    /// error. The body stays bytes: each caller reads it once into what it needs.
     async fn send_once(
         &self,
         method: &str,
         token: &Secret,
         body: &Body,
-    ) -> Result<Value, WebError> {
+    ) -> Result<Bytes, WebError> {
         let url = format!("{}{}", self.inner.base_url, method);
         let request = self.inner.http.post(&url).bearer_auth(token.expose());
         let request = match body {
@@ -286,27 +291,20 @@ impl WebClient {
                 .body(""),
             Body::Form(fields) => request.form(fields),
             // Slack warns `missing_charset` on JSON without it.
-            Body::Json(value) => request
+            Body::Json(text) => request
                 .header(
                     reqwest::header::CONTENT_TYPE,
                     "application/json; charset=utf-8",
                 )
-                .body(value.to_string()),
+                .body(text.clone()),
         };
         let response = request
             .send()
             .await
             .map_err(|e| WebError::from_reqwest(method, &e))?;
         let bytes = read_checked(method, response).await?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| WebError::Decode {
-            method: method.to_owned(),
-            detail: e.to_string(),
-        })?;
-        let status: ApiStatus =
-            serde_json::from_value(value.clone()).map_err(|e| WebError::Decode {
-                method: method.to_owned(),
-                detail: e.to_string(),
-            })?;
+        // The envelope fields only; the rest of the answer is skipped here.
+        let status: ApiStatus = decode_bytes(method, &bytes)?;
         if !status.ok {
             return Err(WebError::Slack {
                 method: method.to_owned(),
@@ -315,7 +313,7 @@ impl WebClient {
             });
         }
         log_notes(method, &status);
-        Ok(value)
+        Ok(bytes)
     }
 
     /// POSTs `body` as JSON to a `response_url` Slack gave with a slash command or an
@@ -412,6 +410,14 @@ fn log_notes(method: &str, status: &ApiStatus) {
             warn!(method, %note, "Slack noted a problem with the call");
         }
     }
+}
+
+/// Reads an answer's bytes into `T`.
+pub(crate) fn decode_bytes<T: DeserializeOwned>(method: &str, bytes: &[u8]) -> Result<T, WebError> {
+    serde_json::from_slice(bytes).map_err(|e| WebError::Decode {
+        method: method.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// Reads `value` (or the field of it a caller names) into `T`.

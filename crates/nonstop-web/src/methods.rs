@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::{decode, form_fields, Body, WebClient, WebError};
+use crate::{decode, decode_bytes, form_fields, Body, WebClient, WebError};
 
 /// A file for [`WebClient::files_upload_v2`].
 #[derive(Debug, Clone, Default)]
@@ -33,12 +33,12 @@ impl WebClient {
         args: &impl Serialize,
         field: Option<&str>,
     ) -> Result<T, WebError> {
-        let body = serde_json::to_value(args).map_err(|e| WebError::Decode {
+        let body = serde_json::to_string(args).map_err(|e| WebError::Decode {
             method: method.to_owned(),
             detail: e.to_string(),
         })?;
         let answer = self.send(method, Body::Json(body)).await?;
-        pick(method, answer, field)
+        pick(method, &answer, field)
     }
 
     /// Calls a read method (form-encoded, as Slack requires for them) and reads `field`.
@@ -51,7 +51,7 @@ impl WebClient {
         let answer = self
             .send(method, Body::Form(form_fields(method, args)?))
             .await?;
-        pick(method, answer, field)
+        pick(method, &answer, field)
     }
 
     /// <https://api.slack.com/methods/auth.test>: who the bot token belongs to.
@@ -260,18 +260,19 @@ impl WebClient {
 /// `field` of `answer` (or all of it) as `T`.
 fn pick<T: DeserializeOwned>(
     method: &str,
-    mut answer: Value,
+    answer: &[u8],
     field: Option<&str>,
 ) -> Result<T, WebError> {
-    let value = match field {
-        Some(field) => answer
-            .get_mut(field)
-            .map(Value::take)
-            .ok_or_else(|| WebError::Decode {
-                method: method.to_owned(),
-                detail: format!("the answer has no `{field}`"),
-            })?,
-        None => answer,
+    let Some(field) = field else {
+        return decode_bytes(method, answer);
     };
+    let mut whole: Value = decode_bytes(method, answer)?;
+    let value = whole
+        .get_mut(field)
+        .map(Value::take)
+        .ok_or_else(|| WebError::Decode {
+            method: method.to_owned(),
+            detail: format!("the answer has no `{field}`"),
+        })?;
     decode(method, value)
 }

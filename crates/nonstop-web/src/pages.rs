@@ -7,7 +7,7 @@ use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{decode, form_fields, Body, WebClient, WebError};
+use crate::{decode, decode_bytes, form_fields, Body, WebClient, WebError};
 
 /// Items per page asked for when the caller did not say (Slack recommends 100–200).
 const DEFAULT_PAGE: u32 = 200;
@@ -78,7 +78,8 @@ impl<T> Cursor<T> {
             args["cursor"] = cursor.into();
         }
         let body = Body::Form(form_fields(self.method, &args)?);
-        let mut page = self.web.send(self.method, body).await?;
+        let answer = self.web.send(self.method, body).await?;
+        let mut page: Value = decode_bytes(self.method, &answer)?;
         let next = page
             .get("response_metadata")
             .and_then(|meta| meta.get("next_cursor"))

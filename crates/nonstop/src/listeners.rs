@@ -147,18 +147,31 @@ impl Hears {
     }
 
     /// Whether a message in this place may be heard (the pattern aside).
-    pub(crate) fn admits(&self, message: &Message) -> bool {
-        if let Some(subtype) = &message.event.subtype {
+    pub(crate) fn admits(&self, event: &MessageEvent, mentioned: bool) -> bool {
+        if let Some(subtype) = &event.subtype {
             if !self.subtypes.iter().any(|s| s == subtype) {
                 return false;
             }
         }
         let any_place = self.direct || self.mention || self.channel || self.thread;
+        let direct = is_direct(event);
         !any_place
-            || (self.direct && message.is_direct())
-            || (self.mention && message.mentioned)
-            || (self.channel && !message.is_direct())
-            || (self.thread && message.is_thread_reply())
+            || (self.direct && direct)
+            || (self.mention && mentioned)
+            || (self.channel && !direct)
+            || (self.thread && is_thread_reply(event))
+    }
+}
+
+fn is_direct(event: &MessageEvent) -> bool {
+    event.channel_type.as_deref() == Some("im")
+}
+
+fn is_thread_reply(event: &MessageEvent) -> bool {
+    match (&event.thread_ts, &event.ts) {
+        (Some(thread), Some(ts)) => thread != ts,
+        (Some(_), None) => true,
+        _ => false,
     }
 }
 
@@ -195,13 +208,12 @@ impl Message {
 
     /// A direct message to the bot.
     pub fn is_direct(&self) -> bool {
-        self.event.channel_type.as_deref() == Some("im")
+        is_direct(&self.event)
     }
 
     /// A reply inside a thread (not the thread's parent).
     pub fn is_thread_reply(&self) -> bool {
-        matches!((&self.event.thread_ts, &self.event.ts), (Some(thread), Some(ts)) if thread != ts)
-            || (self.event.thread_ts.is_some() && self.event.ts.is_none())
+        is_thread_reply(&self.event)
     }
 }
 
@@ -230,27 +242,32 @@ mod tests {
         let mention = message("channel", None, true);
         let reply = message("channel", Some("1.0"), false);
         let parent = message("channel", Some("2.0"), false);
+        let admits = |hears: &Hears, m: &Message| hears.admits(&m.event, m.mentioned);
         let anywhere = Hears::new("x");
         assert!([&dm, &in_channel, &mention, &reply]
             .iter()
-            .all(|m| anywhere.admits(m)));
+            .all(|m| admits(&anywhere, m)));
         let direct = Hears::new("x").direct();
-        assert!(direct.admits(&dm) && !direct.admits(&in_channel));
+        assert!(admits(&direct, &dm) && !admits(&direct, &in_channel));
         let mentions = Hears::new("x").mention();
-        assert!(mentions.admits(&mention) && !mentions.admits(&in_channel));
+        assert!(admits(&mentions, &mention) && !admits(&mentions, &in_channel));
         let channel = Hears::new("x").channel();
-        assert!(channel.admits(&in_channel) && !channel.admits(&dm));
+        assert!(admits(&channel, &in_channel) && !admits(&channel, &dm));
         let thread = Hears::new("x").thread();
-        assert!(thread.admits(&reply) && !thread.admits(&parent) && !thread.admits(&in_channel));
+        assert!(
+            admits(&thread, &reply) && !admits(&thread, &parent) && !admits(&thread, &in_channel)
+        );
         let either = Hears::new("x").direct().mention();
-        assert!(either.admits(&dm) && either.admits(&mention) && !either.admits(&in_channel));
+        assert!(admits(&either, &dm) && admits(&either, &mention) && !admits(&either, &in_channel));
     }
 
     #[test]
     fn subtypes_are_ignored_unless_named() {
         let mut edited = message("channel", None, false);
         edited.event.subtype = Some("message_changed".into());
-        assert!(!Hears::new("x").admits(&edited));
-        assert!(Hears::new("x").subtype("message_changed").admits(&edited));
+        assert!(!Hears::new("x").admits(&edited.event, false));
+        assert!(Hears::new("x")
+            .subtype("message_changed")
+            .admits(&edited.event, false));
     }
 }

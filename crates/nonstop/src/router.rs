@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use nonstop_model::{
     BlockAction, BlockActions, EnvelopeKind, MessageEvent, OptionsRequest, Shortcut, SlashCommand,
@@ -12,6 +12,7 @@ use nonstop_model::{
 };
 use regex::Regex;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, warn};
 
@@ -27,6 +28,8 @@ pub struct Request {
     /// The envelope's `payload`: the `event_callback`, the slash command, or the interaction.
     pub payload: Arc<Value>,
     pub kind: RequestKind,
+    /// The `message` / `app_mention` event, read once for every `hears` listener.
+    message: Arc<OnceLock<Option<MessageEvent>>>,
 }
 
 /// What a request is, for routing and for middleware that only cares about some.
@@ -71,7 +74,23 @@ impl Request {
             envelope,
             payload: Arc::new(payload),
             kind,
+            message: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// The event as a message, for `message` and `app_mention` events; read once.
+    pub fn message(&self) -> Option<&MessageEvent> {
+        self.message
+            .get_or_init(|| {
+                let RequestKind::Event { event_type } = &self.kind else {
+                    return None;
+                };
+                if event_type != "message" && event_type != "app_mention" {
+                    return None;
+                }
+                MessageEvent::deserialize(self.event()?).ok()
+            })
+            .as_ref()
     }
 
     /// The inner event of an Events API request.
@@ -214,7 +233,7 @@ fn start<T: DeserializeOwned + Send + 'static>(
     value: &Value,
     what: &'static str,
 ) -> HandlerFuture {
-    match serde_json::from_value::<T>(value.clone()) {
+    match T::deserialize(value) {
         Ok(payload) => listener.call(ctx.clone(), payload),
         Err(e) => {
             let error: HandlerError = format!("{what} payload did not parse: {e}").into();
@@ -254,29 +273,16 @@ impl Router {
             let RequestKind::Event { event_type } = &request.kind else {
                 return None;
             };
-            let mentioned_by_type = match event_type.as_str() {
-                "message" => false,
-                "app_mention" => true,
-                _ => return None,
-            };
-            let event: MessageEvent = serde_json::from_value(request.event()?.clone()).ok()?;
-            let mut message = message_of(event, ctx.me().user_id.as_deref(), mentioned_by_type);
-            if !hears.admits(&message) {
+            let event = request.message()?;
+            // Everything up to the match borrows: nothing is copied for a message not heard.
+            let me = ctx.me().user_id.as_deref();
+            let (text, mentions_me) = heard_text(event, me);
+            let mentioned = event_type == "app_mention" || mentions_me;
+            if !hears.admits(event, mentioned) {
                 return None;
             }
-            let captures = regex.captures(&message.text)?;
-            message.captures = captures
-                .iter()
-                .map(|m| m.map(|m| m.as_str().to_owned()))
-                .collect();
-            message.named = regex
-                .capture_names()
-                .flatten()
-                .filter_map(|name| {
-                    Some((name.to_owned(), captures.name(name)?.as_str().to_owned()))
-                })
-                .collect();
-            if let (Some(channel), Some(ts)) = (&message.event.channel, &message.event.ts) {
+            let captures = regex.captures(text)?;
+            if let (Some(channel), Some(ts)) = (&event.channel, &event.ts) {
                 let mut heard = heard.lock().unwrap_or_else(PoisonError::into_inner);
                 if !heard.first_time(route_id, channel, ts) {
                     debug!(
@@ -286,6 +292,22 @@ impl Router {
                     return None;
                 }
             }
+            let message = Message {
+                event: event.clone(),
+                text: text.to_owned(),
+                mentioned,
+                captures: captures
+                    .iter()
+                    .map(|m| m.map(|m| m.as_str().to_owned()))
+                    .collect(),
+                named: regex
+                    .capture_names()
+                    .flatten()
+                    .filter_map(|name| {
+                        Some((name.to_owned(), captures.name(name)?.as_str().to_owned()))
+                    })
+                    .collect(),
+            };
             Some(listener.call(ctx.clone(), message))
         }));
     }
@@ -322,7 +344,7 @@ impl Router {
             if request.kind != interaction("block_actions") {
                 return None;
             }
-            let body: BlockActions = match serde_json::from_value((*request.payload).clone()) {
+            let body = match BlockActions::deserialize(request.payload.as_ref()) {
                 Ok(body) => body,
                 Err(e) => {
                     let error: HandlerError =
@@ -477,22 +499,22 @@ fn is_own_message(request: &Request, ctx: &Context) -> bool {
     ctx.me().is_me(user, bot_id)
 }
 
-/// A message event as `hears` sees it: its text with a leading mention of the bot removed.
-fn message_of(event: MessageEvent, me: Option<&str>, mentioned_by_type: bool) -> Message {
-    let full = event.text.clone().unwrap_or_default();
-    let mention = me.map(|id| format!("<@{id}>"));
-    let mentioned = mentioned_by_type || mention.as_deref().is_some_and(|tag| full.contains(tag));
-    let trimmed = full.trim_start();
-    let text = match mention.as_deref().and_then(|tag| trimmed.strip_prefix(tag)) {
-        Some(rest) => rest.trim_start().to_owned(),
-        None => trimmed.to_owned(),
+/// The text `hears` matches (without a leading mention of the bot), and whether the
+/// message mentions the bot anywhere.
+fn heard_text<'a>(event: &'a MessageEvent, me: Option<&str>) -> (&'a str, bool) {
+    let text = event.text.as_deref().unwrap_or_default().trim_start();
+    let Some(me) = me.filter(|m| !m.is_empty()) else {
+        return (text, false);
     };
-    Message {
-        event,
-        text,
-        mentioned,
-        ..Message::default()
-    }
+    let is_tag = |rest: &str| rest.strip_prefix(me).is_some_and(|r| r.starts_with('>'));
+    let mentioned = text
+        .match_indices("<@")
+        .any(|(i, _)| is_tag(&text[i + 2..]));
+    let stripped = text
+        .strip_prefix("<@")
+        .filter(|rest| is_tag(rest))
+        .map_or(text, |rest| rest[me.len() + 1..].trim_start());
+    (stripped, mentioned)
 }
 
 #[cfg(test)]
@@ -501,20 +523,25 @@ mod tests {
 
     #[test]
     fn a_leading_mention_of_the_bot_is_not_part_of_the_text() {
-        let event = MessageEvent {
-            text: Some("<@U0BOT>  ping x".into()),
+        let event = |text: &str| MessageEvent {
+            text: Some(text.into()),
             ..MessageEvent::default()
         };
-        let message = message_of(event, Some("U0BOT"), false);
-        assert_eq!(message.text, "ping x");
-        assert!(message.mentioned);
-        let other = MessageEvent {
-            text: Some("<@U0HUMAN> ping x".into()),
-            ..MessageEvent::default()
-        };
-        let message = message_of(other, Some("U0BOT"), false);
-        assert_eq!(message.text, "<@U0HUMAN> ping x");
-        assert!(!message.mentioned);
+        let me = Some("U0BOT");
+        assert_eq!(heard_text(&event("<@U0BOT>  ping x"), me), ("ping x", true));
+        assert_eq!(
+            heard_text(&event("<@U0HUMAN> ping x"), me),
+            ("<@U0HUMAN> ping x", false)
+        );
+        assert_eq!(
+            heard_text(&event("hey <@U0BOT> ping"), me),
+            ("hey <@U0BOT> ping", true)
+        );
+        assert_eq!(
+            heard_text(&event("<@U0BOTX> hi"), me),
+            ("<@U0BOTX> hi", false)
+        );
+        assert_eq!(heard_text(&event("ping"), None), ("ping", false));
     }
 
     #[test]

@@ -235,6 +235,12 @@ impl Config {
                     .to_owned(),
             });
         }
+        if self.ack_deadline >= Duration::from_secs(3) {
+            return Err(ConfigError::OutOfRange {
+                name: "ack_deadline",
+                problem: "must be under 3 s: Slack gives up on an ack after 3 s".to_owned(),
+            });
+        }
         check_url("api_url", &self.api_url)?;
         Ok(())
     }
@@ -346,5 +352,34 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("SLACK_API_URL"), "{err}");
+    }
+
+    #[test]
+    fn pace_and_ack_deadline_are_read_and_checked() {
+        let base = [
+            ("SLACK_APP_TOKEN", "xapp-1-A"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            Config::from_lookup(env(&pairs))
+        };
+        assert_eq!(
+            with(("NONSTOP_POST_PACE_MS", "off")).unwrap().post_pace,
+            None
+        );
+        let paced = with(("NONSTOP_POST_PACE_MS", "250"))
+            .unwrap()
+            .post_pace
+            .unwrap();
+        assert_eq!(paced.interval, Duration::from_millis(250));
+        let err = with(("NONSTOP_POST_PACE_MS", "fast")).unwrap_err();
+        assert!(err.to_string().contains("NONSTOP_POST_PACE_MS"), "{err}");
+
+        let mut config = Config::new("xapp-1-A", "xoxb-1").unwrap();
+        config.ack_deadline = Duration::from_secs(3);
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("ack_deadline"), "{err}");
     }
 }

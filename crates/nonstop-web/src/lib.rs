@@ -332,7 +332,8 @@ impl WebClient {
                     .json(body)
                     .send()
                     .await
-                    .map_err(|e| WebError::from_reqwest(METHOD, &e))?;
+                    // The URL is itself a credential: errors leave it out.
+                    .map_err(|e| WebError::from_reqwest(METHOD, &e.without_url()))?;
                 let bytes = read_checked(METHOD, response).await?;
                 // Slack answers `ok` in plain text or `{"ok":true}`; only an explicit
                 // `ok:false` is a refusal.

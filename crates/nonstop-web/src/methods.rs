@@ -252,7 +252,8 @@ impl WebClient {
             .body(content.to_vec())
             .send()
             .await
-            .map_err(|e| WebError::from_reqwest(METHOD, &e))?;
+            // The upload URL is single-use and secret: errors leave it out.
+            .map_err(|e| WebError::from_reqwest(METHOD, &e.without_url()))?;
         crate::read_checked(METHOD, response).await.map(drop)
     }
 }

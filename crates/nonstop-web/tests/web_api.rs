@@ -317,3 +317,21 @@ async fn views_and_response_urls() {
         ("r1", &json!("later"))
     );
 }
+
+#[tokio::test]
+async fn a_failed_response_url_call_does_not_print_the_url() {
+    let (_sim, web) = start(ClientOptions {
+        retries: 0,
+        ..fast_retries()
+    })
+    .await;
+    // A port nothing listens on: the connection is refused at once.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unused.local_addr().unwrap().port();
+    drop(unused);
+    let url = format!("http://127.0.0.1:{port}/commands/T1/42/S3CR3TPATH");
+    let error = web.respond(&url, &json!({"text": "x"})).await.unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(matches!(error, WebError::Transport { .. }), "{text}");
+    assert!(!text.contains("S3CR3TPATH"), "{text}");
+}

@@ -423,9 +423,19 @@ impl Router {
         };
         let mut first_error = None;
         for before in &self.before {
-            if before.call(ctx.clone(), request.clone()).await? == Flow::Stop {
-                outcome.stopped = true;
-                break;
+            match before.call(ctx.clone(), request.clone()).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Stop) => {
+                    outcome.stopped = true;
+                    break;
+                }
+                // A failing middleware stops the chain too; `after` still sees it.
+                Err(error) => {
+                    outcome.stopped = true;
+                    outcome.error = Some(nonstop_web::redact(&error.to_string()));
+                    first_error = Some(error);
+                    break;
+                }
             }
         }
         if !outcome.stopped {

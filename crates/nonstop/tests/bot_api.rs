@@ -454,6 +454,9 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
                         trail.push("stopped".into());
                         return Ok(Flow::Stop);
                     }
+                    if ctx.user() == Some("U0BROKEN") {
+                        return Err("authorisation service down".into());
+                    }
                     Ok(Flow::Continue)
                 }
             })
@@ -465,8 +468,13 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
                 let trail = Arc::clone(&after);
                 async move {
                     trail.push(format!(
-                        "after listeners={} stopped={}",
-                        outcome.listeners, outcome.stopped
+                        "after listeners={} stopped={}{}",
+                        outcome.listeners,
+                        outcome.stopped,
+                        outcome
+                            .error
+                            .map(|e| format!(" error={e}"))
+                            .unwrap_or_default()
                     ));
                 }
             })
@@ -474,6 +482,8 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
     .await;
     h.sim
         .send_event(message("C1", "channel", "U0BLOCKED", "hi", "60.0"));
+    h.sim
+        .send_event(message("C3", "channel", "U0BROKEN", "hi", "62.0"));
     h.sim
         .send_event(message("C2", "channel", "U1", "hi", "61.0"));
     let post = h.expect_post("hello").await;
@@ -487,7 +497,9 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
     let blocked: Vec<&str> = trail
         .iter()
         .map(String::as_str)
-        .filter(|s| *s == "log U0BLOCKED" || *s == "stopped" || s.contains("stopped=true"))
+        .filter(|s| {
+            *s == "log U0BLOCKED" || *s == "stopped" || *s == "after listeners=0 stopped=true"
+        })
         .collect();
     assert_eq!(
         blocked,
@@ -495,6 +507,17 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
     );
     assert!(trail.contains(&"log U1".to_owned()));
     assert!(trail.contains(&"after listeners=1 stopped=false".to_owned()));
+    assert!(
+        trail.contains(
+            &"after listeners=0 stopped=true error=authorisation service down".to_owned()
+        ),
+        "{trail:?}"
+    );
+    assert!(posts_in(&h, "C3").is_empty());
+    assert!(
+        h.status.wait_for(WAIT, |s| s.failed == 1).await,
+        "the failing middleware is recorded"
+    );
     h.stop().await.unwrap();
 }
 

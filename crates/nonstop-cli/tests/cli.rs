@@ -1,11 +1,9 @@
 //! The binary as a user runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+mod common;
 
-fn nonstop() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nonstop"))
-}
+use common::{as_bot, nonstop, TempDb};
 
 #[test]
 fn run_refuses_missing_or_swapped_tokens_naming_the_variable() {
@@ -74,18 +72,15 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
         .strip_prefix("Slack simulator on ")
         .expect("simulator prints its address first")
         .to_owned();
-    let db = std::env::temp_dir().join(format!("nonstop-cli-{}.db", std::process::id()));
+    let db = TempDb::new("cli-fatal");
     let out = nonstop()
         .arg("run")
         .env("SLACK_APP_TOKEN", "xapp-1-A0SIM-9999-notthetoken")
         .env("SLACK_BOT_TOKEN", "xoxb-0000-0000-simulatedbottoken")
         .env("SLACK_API_URL", format!("{url}/api"))
-        .env("NONSTOP_DB", &db)
+        .env("NONSTOP_DB", &db.0)
         .output()
         .unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     let _ = sim.kill();
     let _ = sim.wait();
     assert!(!out.status.success());
@@ -98,9 +93,9 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
 #[test]
 fn journal_shows_counts_recent_events_and_failures() {
     use nonstop::journal::{Mark, NewEntry, Store};
-    let db = std::env::temp_dir().join(format!("nonstop-cli-journal-{}.db", std::process::id()));
+    let db = TempDb::new("cli-journal");
     {
-        let store = nonstop::SqliteStore::open(&db, nonstop::config::Durability::Normal).unwrap();
+        let store = nonstop::SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
         let entry = |key: &str| NewEntry {
             key: key.into(),
             envelope_id: format!("env-{key}"),
@@ -123,12 +118,9 @@ fn journal_shows_counts_recent_events_and_failures() {
     }
     let out = nonstop()
         .arg("journal")
-        .env("NONSTOP_DB", &db)
+        .env("NONSTOP_DB", &db.0)
         .output()
         .unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -160,15 +152,8 @@ async fn journal_reads_what_a_real_bot_wrote() {
     })
     .await
     .unwrap();
-    let db = std::env::temp_dir().join(format!("nonstop-cli-e2e-{}.db", std::process::id()));
-    let mut bot = nonstop()
-        .arg("run")
-        .env("SLACK_APP_TOKEN", &sim.config().app_token)
-        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
-        .env("SLACK_API_URL", sim.api_url())
-        .env("NONSTOP_POST_PACE_MS", "off")
-        .env("NONSTOP_DB", &db)
-        .env("NONSTOP_LOG", "error")
+    let db = TempDb::new("cli-e2e");
+    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
         .spawn()
         .unwrap();
     let wait = std::time::Duration::from_secs(30);
@@ -202,12 +187,9 @@ async fn journal_reads_what_a_real_bot_wrote() {
 
     let out = nonstop()
         .arg("journal")
-        .env("NONSTOP_DB", &db)
+        .env("NONSTOP_DB", &db.0)
         .output()
         .unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("done       3"), "{stdout}");

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{as_bot, redelivering_sim};
 use nonstop_sim::{MessageSpec, Sim, SimConfig};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -49,16 +52,12 @@ impl Drop for Scratch {
 /// (`options` such as `ro` added to the mount's).
 fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Child {
     let script = format!(r#"mount -t tmpfs -o size=4m{options} tmpfs "$1" && exec "$2" run"#);
-    Command::new("unshare")
+    let mut command = Command::new("unshare");
+    command
         .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
         .arg(dir)
-        .arg(env!("CARGO_BIN_EXE_nonstop"))
-        .env("SLACK_APP_TOKEN", &sim.config().app_token)
-        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
-        .env("SLACK_API_URL", sim.api_url())
-        .env("NONSTOP_POST_PACE_MS", "off")
-        .env("NONSTOP_DB", dir.join("nonstop.db"))
-        .env("NONSTOP_LOG", "warn")
+        .arg(env!("CARGO_BIN_EXE_nonstop"));
+    as_bot(&mut command, sim, &dir.join("nonstop.db"), "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -123,14 +122,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
         eprintln!("SKIPPED: mount namespaces (unshare -m, root) are not available here");
         return;
     }
-    let sim = Sim::start(SimConfig {
-        echo_bot_messages: false,
-        redelivery_after: Duration::from_secs(1),
-        max_redeliveries: 1_000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = redelivering_sim().await;
     let scratch =
         Scratch(std::env::temp_dir().join(format!("nonstop-disk-{}", std::process::id())));
     let dir = scratch.0.join("journal");

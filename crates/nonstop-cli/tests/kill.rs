@@ -6,11 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use nonstop_sim::{unix_ms, Fault, Sim, SimConfig};
+mod common;
+
+use common::{as_bot, nonstop, redelivering_sim, TempDb};
+use nonstop_sim::{unix_ms, Fault, Sim};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -20,43 +23,18 @@ const WAIT: Duration = Duration::from_secs(60);
 const DONE_WINDOW_MS: u64 = 250;
 
 fn spawn_bot(sim: &Sim, db: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nonstop"))
-        .arg("run")
-        .env("SLACK_APP_TOKEN", &sim.config().app_token)
-        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
-        .env("SLACK_API_URL", sim.api_url())
-        .env("NONSTOP_POST_PACE_MS", "off")
-        .env("NONSTOP_DB", db)
-        .env("NONSTOP_LOG", "error")
+    as_bot(nonstop().arg("run"), sim, db, "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
 
-struct TempDb(PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_twenty_times_loses_nothing_and_doubles_only_replies_in_flight() {
-    let sim = Sim::start(SimConfig {
-        echo_bot_messages: false,
-        redelivery_after: Duration::from_secs(1),
-        // This test is about the bot's journal, not Slack's retry limit: keep redelivering.
-        max_redeliveries: 1_000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = redelivering_sim().await;
     sim.inject(Fault::SlowWebApi { millis: 300 });
-    let db = TempDb(std::env::temp_dir().join(format!("nonstop-kill-{}.db", std::process::id())));
+    let db = TempDb::new("kill");
     let generator = nonstop_sim::spawn_generator(&sim, "C1", 40.0, None);
     let mut rng = StdRng::seed_from_u64(0x6e6f6e73746f70);
     let mut kills_ms = Vec::new();

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod capture;
 mod control;
 mod fault;
 mod socket;
@@ -21,6 +22,7 @@ mod state;
 mod web_api;
 mod workspace;
 
+pub use capture::CapturedLog;
 pub use fault::{Fault, Target};
 pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, SimStats};
 

@@ -4,28 +4,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{Harness, WAIT};
-use nonstop_sim::{Fault, MessageSpec};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use nonstop_sim::{CapturedLog, Fault, MessageSpec};
 
 #[tokio::test]
 async fn no_token_in_any_log_line_or_error() {
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -59,7 +43,7 @@ async fn no_token_in_any_log_line_or_error() {
     let err = h.finished().await.unwrap_err();
     let shown = format!("{err} {err:?}");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     // The test would pass vacuously if nothing was logged: check the lines we expect.
     assert!(logs.contains("socket live"), "{logs}");
     assert!(logs.contains("eof_without_close"), "{logs}");

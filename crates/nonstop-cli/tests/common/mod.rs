@@ -1,0 +1,69 @@
+//! What the binary's tests share: the binary, a bot pointed at a simulator, a journal file
+//! that cleans up after itself, and a simulator that keeps redelivering.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use nonstop_sim::{Sim, SimConfig};
+
+/// The `nonstop` binary under test.
+pub fn nonstop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nonstop"))
+}
+
+/// `command` set up as a bot against `sim`, its journal at `db`, pacing off (the simulator
+/// has no per-channel limit), logging at `log_level`.
+pub fn as_bot<'c>(
+    command: &'c mut Command,
+    sim: &Sim,
+    db: &Path,
+    log_level: &str,
+) -> &'c mut Command {
+    command
+        .env("SLACK_APP_TOKEN", &sim.config().app_token)
+        .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+        .env("SLACK_API_URL", sim.api_url())
+        .env("NONSTOP_POST_PACE_MS", "off")
+        .env("NONSTOP_DB", db)
+        .env("NONSTOP_LOG", log_level)
+}
+
+/// A simulator that keeps redelivering unacked envelopes every second, without Slack's limit
+/// of three: these tests are about the bot's journal, not Slack's patience. The bot's posts
+/// are not echoed back.
+pub async fn redelivering_sim() -> Sim {
+    Sim::start(SimConfig {
+        echo_bot_messages: false,
+        redelivery_after: Duration::from_secs(1),
+        max_redeliveries: 1_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A journal file in the temporary directory, removed (with its WAL) when dropped.
+pub struct TempDb(pub PathBuf);
+
+impl TempDb {
+    pub fn new(name: &str) -> Self {
+        let db =
+            Self(std::env::temp_dir().join(format!("nonstop-{name}-{}.db", std::process::id())));
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{as_bot, nonstop, TempDb};
+use common::{as_bot, nonstop};
+use nonstop_sim::TempJournal;
 
 #[test]
 fn run_refuses_missing_or_swapped_tokens_naming_the_variable() {
@@ -72,7 +73,7 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
         .strip_prefix("Slack simulator on ")
         .expect("simulator prints its address first")
         .to_owned();
-    let db = TempDb::new("cli-fatal");
+    let db = TempJournal::new("cli-fatal");
     let out = nonstop()
         .arg("run")
         .env("SLACK_APP_TOKEN", "xapp-1-A0SIM-9999-notthetoken")
@@ -93,7 +94,7 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
 #[test]
 fn journal_shows_counts_recent_events_and_failures() {
     use nonstop::journal::{Mark, NewEntry, Store};
-    let db = TempDb::new("cli-journal");
+    let db = TempJournal::new("cli-journal");
     {
         let store = nonstop::SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
         let entry = |key: &str| NewEntry {
@@ -152,7 +153,7 @@ async fn journal_reads_what_a_real_bot_wrote() {
     })
     .await
     .unwrap();
-    let db = TempDb::new("cli-e2e");
+    let db = TempJournal::new("cli-e2e");
     let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
         .spawn()
         .unwrap();

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop, redelivering_sim, TempDb};
-use nonstop_sim::{unix_ms, Fault, Sim};
+use common::{as_bot, nonstop, redelivering_sim};
+use nonstop_sim::{unix_ms, Fault, Sim, TempJournal};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -34,7 +34,7 @@ fn spawn_bot(sim: &Sim, db: &Path) -> Child {
 async fn sigkill_twenty_times_loses_nothing_and_doubles_only_replies_in_flight() {
     let sim = redelivering_sim().await;
     sim.inject(Fault::SlowWebApi { millis: 300 });
-    let db = TempDb::new("kill");
+    let db = TempJournal::new("kill");
     let generator = nonstop_sim::spawn_generator(&sim, "C1", 40.0, None);
     let mut rng = StdRng::seed_from_u64(0x6e6f6e73746f70);
     let mut kills_ms = Vec::new();

@@ -1,4 +1,5 @@
-//! Log lines captured in memory, for tests that assert what a bot logged (or never logged).
+//! Test helpers that are not the simulator but go with it: log lines captured in memory, for
+//! tests that assert what a bot logged (or never logged), and a journal file that cleans up.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,5 +28,32 @@ impl Write for CapturedLog {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A journal file for one test under the temporary directory, named after the test and the
+/// process, removed (with its WAL and shared-memory files) when dropped, also when the test
+/// fails.
+#[derive(Debug)]
+pub struct TempJournal(pub std::path::PathBuf);
+
+impl TempJournal {
+    pub fn new(name: &str) -> Self {
+        let file = format!("nonstop-{name}-{}.db", std::process::id());
+        let journal = Self(std::env::temp_dir().join(file));
+        journal.remove();
+        journal
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for TempJournal {
+    fn drop(&mut self) {
+        self.remove();
     }
 }

@@ -22,7 +22,7 @@ mod state;
 mod web_api;
 mod workspace;
 
-pub use capture::CapturedLog;
+pub use capture::{CapturedLog, TempJournal};
 pub use fault::{Fault, Target};
 pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, SimStats};
 

@@ -12,29 +12,7 @@ use common::{bot_config, sim_config, text_of, WAIT};
 use nonstop::journal::{EntryState, Store};
 use nonstop::model::web::PostMessageRequest;
 use nonstop::{App, Context, Envelope, SqliteStore};
-use nonstop_sim::{MessageSpec, Sim};
-
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("nonstop-{name}-{}.db", std::process::id()));
-        let db = Self(path);
-        db.clean();
-        db
-    }
-    fn clean(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.clean();
-    }
-}
+use nonstop_sim::{MessageSpec, Sim, TempJournal};
 
 /// Polls the journal file from a second connection until `check` holds (the writer commits
 /// on its own thread; there is no event to await across processes).
@@ -52,7 +30,7 @@ async fn journal_shows(path: &PathBuf, check: impl Fn(&SqliteStore) -> bool) -> 
 
 #[tokio::test]
 async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
-    let db = TempDb::new("replay");
+    let db = TempJournal::new("replay");
     let sim = Sim::start(sim_config()).await.unwrap();
 
     // First life: the handler for "ping crash" never finishes; then the process "dies".
@@ -177,7 +155,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
 /// for the next.
 #[tokio::test]
 async fn storage_survives_a_restart() {
-    let db = TempDb::new("storage");
+    let db = TempJournal::new("storage");
     let sim = Sim::start(sim_config()).await.unwrap();
     let mut config = bot_config(&sim);
     config.journal_path = Some(db.0.clone());

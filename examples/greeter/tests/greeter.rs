@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nonstop::Config;
-use nonstop_sim::{MessageSpec, Sim, SimConfig};
+use nonstop_sim::{MessageSpec, Sim, SimConfig, TempJournal};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -53,8 +53,8 @@ fn said(user: &str, text: &str, ts: &str) -> serde_json::Value {
 #[tokio::test]
 async fn greetings_are_counted_and_survive_a_restart() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
-    let db = std::env::temp_dir().join(format!("nonstop-greeter-{}.db", std::process::id()));
-    let (stop, run) = start(&sim, &db);
+    let db = TempJournal::new("greeter");
+    let (stop, run) = start(&sim, &db.0);
 
     exchange(
         &sim,
@@ -72,7 +72,7 @@ async fn greetings_are_counted_and_survive_a_restart() {
     run.await.unwrap().unwrap();
 
     // Same file, new process state: the count is still there.
-    let (stop, run) = start(&sim, &db);
+    let (stop, run) = start(&sim, &db.0);
     exchange(
         &sim,
         said("U1", "hey", "3.0"),
@@ -95,7 +95,4 @@ async fn greetings_are_counted_and_survive_a_restart() {
     assert_eq!(sim.posted_count(), before + 1);
     let _ = stop.send(());
     run.await.unwrap().unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
 }

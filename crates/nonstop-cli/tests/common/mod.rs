@@ -1,8 +1,8 @@
-//! What the binary's tests share: the binary, a bot pointed at a simulator, a journal file
-//! that cleans up after itself, and a simulator that keeps redelivering.
+//! What the binary's tests share: the binary, a bot pointed at a simulator, and a simulator
+//! that keeps redelivering.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -42,28 +42,4 @@ pub async fn redelivering_sim() -> Sim {
     })
     .await
     .unwrap()
-}
-
-/// A journal file in the temporary directory, removed (with its WAL) when dropped.
-pub struct TempDb(pub PathBuf);
-
-impl TempDb {
-    pub fn new(name: &str) -> Self {
-        let db =
-            Self(std::env::temp_dir().join(format!("nonstop-{name}-{}.db", std::process::id())));
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
 }

@@ -103,6 +103,7 @@ fn journal_shows_counts_recent_events_and_failures() {
             kind: "events_api".into(),
             raw: std::sync::Arc::from("{}"),
             received_at: std::time::SystemTime::now(),
+            dispatched: false,
         };
         store
             .commit(

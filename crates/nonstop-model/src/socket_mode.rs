@@ -49,7 +49,7 @@ pub struct DebugInfo {
     pub approximate_connection_time: Option<u64>,
 }
 
-/// The ids inside an envelope's payload, without the event itself.
+/// The ids inside an envelope's payload, and who wrote the message it carries.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PayloadHead {
     /// Globally unique on `event_callback` payloads; the dedup key.
@@ -57,6 +57,143 @@ pub struct PayloadHead {
     pub event_id: Option<String>,
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// `event_callback` payloads: the inner event's head.
+    #[serde(default)]
+    pub event: Option<EventHead>,
+}
+
+/// Of an inner event, what tells whether the bot itself wrote it: a bot hears its own
+/// messages (and their edits) and must drop them before they cost a journal write.
+///
+/// Read leniently: `user` is an object in `user_change` events and `message` may be
+/// anything in events we do not know, and none of that may fail the frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventHead {
+    pub kind: Option<String>,
+    pub user: Option<String>,
+    pub bot_id: Option<String>,
+    /// `message_changed` and `message_deleted`: the author of the message itself.
+    pub message_user: Option<String>,
+    pub message_bot_id: Option<String>,
+}
+
+impl EventHead {
+    /// The author of a `message` or `app_mention` event: (user, bot_id). `None` for other
+    /// events, whose `user` is the one who acted, not a message's author.
+    pub fn message_author(&self) -> Option<(Option<&str>, Option<&str>)> {
+        if !matches!(self.kind.as_deref(), Some("message" | "app_mention")) {
+            return None;
+        }
+        fn non_empty(s: &Option<String>) -> Option<&str> {
+            s.as_deref().filter(|s| !s.is_empty())
+        }
+        Some((
+            non_empty(&self.user).or(non_empty(&self.message_user)),
+            non_empty(&self.bot_id).or(non_empty(&self.message_bot_id)),
+        ))
+    }
+}
+
+/// Visitor methods that take any JSON value other than the ones a visitor reads, and yield
+/// `$empty` for it: the lenient readers below never fail a frame over an odd field.
+macro_rules! anything_else_is {
+    ($value:ty, $empty:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<$value, E> {
+            Ok($empty)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<$value, A::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok($empty)
+        }
+    };
+}
+
+/// A string where the wire has one, nothing (and no error) where it has anything else.
+struct LooseString(Option<String>);
+
+impl<'de> Deserialize<'de> for LooseString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LooseString;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LooseString, E> {
+                Ok(LooseString(Some(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<LooseString, E> {
+                Ok(LooseString(Some(v)))
+            }
+            anything_else_is!(LooseString, LooseString(None));
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LooseString, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(LooseString(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventHead {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EventHead;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an event object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EventHead, A::Error> {
+                let mut head = EventHead::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => head.kind = map.next_value::<LooseString>()?.0,
+                        "user" => head.user = map.next_value::<LooseString>()?.0,
+                        "bot_id" => head.bot_id = map.next_value::<LooseString>()?.0,
+                        // An edit's message is read the same lenient way.
+                        "message" => {
+                            let message = map.next_value::<EventHead>()?;
+                            head.message_user = message.user;
+                            head.message_bot_id = message.bot_id;
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(head)
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<EventHead, E> {
+                Ok(EventHead::default())
+            }
+            anything_else_is!(EventHead, EventHead::default());
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// Which kind of envelope a frame is, with room for kinds Slack adds later.
@@ -151,6 +288,8 @@ pub enum ParsedFrame {
         retry_reason: Option<String>,
         /// `payload.event_id` where present; the dedup key.
         event_id: Option<String>,
+        /// `payload.event`'s head, for Events API envelopes.
+        event: Option<EventHead>,
     },
     /// A well-formed frame of a type we do not know and that carries no envelope id.
     Unknown {
@@ -207,8 +346,10 @@ impl ParsedFrame {
                     // An empty id identifies nothing: dedup falls back to the envelope id.
                     event_id: head
                         .payload
-                        .and_then(|p| p.event_id)
+                        .as_ref()
+                        .and_then(|p| p.event_id.clone())
                         .filter(|id| !id.is_empty()),
+                    event: head.payload.and_then(|p| p.event),
                 },
                 None if matches!(kind, "events_api" | "slash_commands" | "interactive") => {
                     return Err(FrameError::MissingEnvelopeId {
@@ -268,6 +409,64 @@ mod tests {
                 assert_eq!(host.as_deref(), Some("applink-7"));
             }
             other => panic!("expected hello, got {other:?}"),
+        }
+    }
+
+    fn event_head(event: &str) -> Option<EventHead> {
+        let text = format!(
+            r#"{{"envelope_id":"e1","type":"events_api","payload":{{"type":"event_callback","event_id":"Ev1","event":{event}}}}}"#
+        );
+        match ParsedFrame::parse(text.as_bytes()) {
+            Ok(ParsedFrame::Envelope { event, .. }) => event,
+            other => panic!("{event}: expected an envelope, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn event_head_names_the_author_of_messages_only() {
+        let author = |event: &str| {
+            event_head(event).and_then(|h| {
+                h.message_author()
+                    .map(|(u, b)| (u.map(str::to_owned), b.map(str::to_owned)))
+            })
+        };
+        let pair =
+            |u: Option<&str>, b: Option<&str>| Some((u.map(str::to_owned), b.map(str::to_owned)));
+        assert_eq!(
+            author(r#"{"type":"message","user":"U1","text":"hi","bot_id":"B1"}"#),
+            pair(Some("U1"), Some("B1"))
+        );
+        assert_eq!(
+            author(r#"{"type":"app_mention","user":"U2","text":"<@U0> hi"}"#),
+            pair(Some("U2"), None)
+        );
+        // An edit: the author is the edited message's.
+        assert_eq!(
+            author(
+                r#"{"type":"message","subtype":"message_changed","message":{"user":"U3","bot_id":"B3","text":"x"}}"#
+            ),
+            pair(Some("U3"), Some("B3"))
+        );
+        // Not a message: whoever acted is not an author.
+        assert_eq!(author(r#"{"type":"reaction_added","user":"U4"}"#), None);
+    }
+
+    #[test]
+    fn event_head_never_fails_a_frame_over_odd_fields() {
+        // `user` is an object in user_change; `message` might be anything.
+        let head = event_head(r#"{"type":"user_change","user":{"id":"U1","name":"x"}}"#).unwrap();
+        assert_eq!(head.user, None);
+        assert_eq!(head.kind.as_deref(), Some("user_change"));
+        for odd in [
+            r#"{"type":"message","message":"text","user":7}"#,
+            r#"{"type":"message","message":[1,{"user":"U1"}],"user":null,"bot_id":true}"#,
+            r#"{"type":1.5,"user":[],"bot_id":{"a":[{}]}}"#,
+            r#""a string""#,
+            r#"[1,2]"#,
+            r#"null"#,
+        ] {
+            let head = event_head(odd).unwrap_or_default();
+            assert_eq!(head.message_author().and_then(|(u, _)| u), None, "{odd}");
         }
     }
 

@@ -131,6 +131,8 @@ async fn run(
     );
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut close_at: Option<(Instant, u16, String)> = None;
+    // A command taken from the inbox while batching text frames, to be run next.
+    let mut carried: Option<SocketCommand> = None;
     loop {
         let close_sleep = async {
             match &close_at {
@@ -144,10 +146,12 @@ async fn run(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Outcome::Gone,
                 Some(Ok(_)) => {}
             },
-            command = inbox.recv() => {
+            command = next_command(inbox, &mut carried) => {
                 let Some(command) = command else { return Outcome::Gone };
                 let sent = match command {
-                    SocketCommand::Text(text) => socket.send(Message::Text(Utf8Bytes::from(text))).await,
+                    SocketCommand::Text(text) => {
+                        send_texts(socket, text, inbox, &mut carried).await
+                    }
                     SocketCommand::Binary(bytes) => socket.send(Message::Binary(bytes.into())).await,
                     SocketCommand::Drop => return Outcome::Dropped,
                     SocketCommand::HalfOpen => return Outcome::HalfOpen,
@@ -186,6 +190,45 @@ async fn run(
             }
         }
     }
+}
+
+/// Text frames queued together go out in one write, as a busy server's would.
+const FRAMES_PER_WRITE: usize = 64;
+
+/// The carried command if there is one, else the next from the inbox.
+async fn next_command(
+    inbox: &mut mpsc::Receiver<SocketCommand>,
+    carried: &mut Option<SocketCommand>,
+) -> Option<SocketCommand> {
+    match carried.take() {
+        Some(command) => Some(command),
+        None => inbox.recv().await,
+    }
+}
+
+/// Sends `first` and the text frames queued behind it with one flush. A command of another
+/// kind ends the batch and is carried to the next turn, so order is kept.
+async fn send_texts(
+    socket: &mut WebSocket,
+    first: String,
+    inbox: &mut mpsc::Receiver<SocketCommand>,
+    carried: &mut Option<SocketCommand>,
+) -> Result<(), axum::Error> {
+    use futures_util::SinkExt as _;
+    socket.feed(Message::Text(Utf8Bytes::from(first))).await?;
+    for _ in 1..FRAMES_PER_WRITE {
+        match inbox.try_recv() {
+            Ok(SocketCommand::Text(text)) => {
+                socket.feed(Message::Text(Utf8Bytes::from(text))).await?;
+            }
+            Ok(other) => {
+                *carried = Some(other);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    socket.flush().await
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(), axum::Error> {

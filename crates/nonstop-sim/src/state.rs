@@ -44,11 +44,50 @@ pub(crate) struct SocketEntry {
 }
 
 pub(crate) struct Pending {
-    pub(crate) envelope: serde_json::Value,
+    pub(crate) envelope: EnvelopeText,
     /// Deliveries made so far; the next redelivery carries this as `retry_attempt`.
     pub(crate) attempts: u32,
     pub(crate) last_sent: Instant,
     pub(crate) socket: Option<u64>,
+}
+
+/// An envelope as it goes on the wire, with its payload serialized once: a redelivery
+/// changes only `retry_attempt` and `retry_reason`.
+pub(crate) struct EnvelopeText {
+    envelope_id: String,
+    kind: String,
+    accepts_response_payload: bool,
+    payload: String,
+}
+
+impl EnvelopeText {
+    pub(crate) fn new(
+        envelope_id: &str,
+        kind: &str,
+        accepts_response_payload: bool,
+        payload: &serde_json::Value,
+    ) -> Self {
+        Self {
+            envelope_id: envelope_id.to_owned(),
+            kind: kind.to_owned(),
+            accepts_response_payload,
+            // Serializing a `Value` cannot fail: its keys are strings.
+            payload: serde_json::to_string(payload).unwrap_or_default(),
+        }
+    }
+
+    /// The frame for delivery number `attempt` (0 for the first).
+    pub(crate) fn frame(&self, attempt: u32) -> String {
+        let quoted = |s: &str| serde_json::Value::from(s).to_string();
+        format!(
+            r#"{{"envelope_id":{},"type":{},"accepts_response_payload":{},"retry_attempt":{attempt},"retry_reason":"{}","payload":{}}}"#,
+            quoted(&self.envelope_id),
+            quoted(&self.kind),
+            self.accepts_response_payload,
+            if attempt == 0 { "" } else { "timeout" },
+            self.payload,
+        )
+    }
 }
 
 /// A message the bot posted through `chat.postMessage`.
@@ -257,17 +296,13 @@ impl Shared {
             let mut inner = self.lock();
             if let Some(pending) = inner.pending.get(&envelope_id) {
                 let first = pending.socket;
-                let mut again = pending.envelope.clone();
-                again["retry_attempt"] = 1.into();
-                again["retry_reason"] = "timeout".into();
+                let again = pending.envelope.frame(1);
                 let target = Self::live_ids(&inner)
                     .into_iter()
                     .find(|id| Some(*id) != first)
                     .or(first);
                 if let Some(socket) = target.and_then(|id| inner.sockets.get(&id)) {
-                    let _ = socket
-                        .commands
-                        .try_send(SocketCommand::Text(again.to_string()));
+                    let _ = socket.commands.try_send(SocketCommand::Text(again));
                     inner.stats.redeliveries += 1;
                 }
             }
@@ -284,14 +319,7 @@ impl Shared {
         accepts_response_payload: bool,
     ) -> String {
         let envelope_id = format!("{:08x}-sim-env", self.next_id());
-        let envelope = serde_json::json!({
-            "envelope_id": envelope_id,
-            "type": kind,
-            "accepts_response_payload": accepts_response_payload,
-            "retry_attempt": 0,
-            "retry_reason": "",
-            "payload": payload,
-        });
+        let envelope = EnvelopeText::new(&envelope_id, kind, accepts_response_payload, &payload);
         let mut inner = self.lock();
         inner.stats.envelopes_sent += 1;
         inner.pending.insert(
@@ -327,15 +355,9 @@ impl Shared {
         let Some(pending) = inner.pending.get_mut(envelope_id) else {
             return true;
         };
-        pending.envelope["retry_attempt"] = pending.attempts.into();
-        pending.envelope["retry_reason"] = if pending.attempts == 0 {
-            "".into()
-        } else {
-            "timeout".into()
-        };
         pending.last_sent = Instant::now();
         pending.socket = Some(socket_id);
-        let text = pending.envelope.to_string();
+        let text = pending.envelope.frame(pending.attempts);
         match inner.sockets.get(&socket_id) {
             // A full command queue behaves like a lost frame: the redelivery timer covers it.
             Some(socket) => {

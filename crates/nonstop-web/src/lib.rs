@@ -98,7 +98,13 @@ struct Inner {
     options: ClientOptions,
     gate: RateGate,
     pacer: Option<Pacer>,
+    /// Each method's URL, parsed once: parsing it for every call cost more than encoding
+    /// the call's JSON. Bounded: a client calling ever new method names parses those anew.
+    urls: std::sync::Mutex<std::collections::HashMap<String, reqwest::Url>>,
 }
+
+/// Method URLs kept parsed, at most.
+const CACHED_URLS: usize = 256;
 
 impl std::fmt::Debug for WebClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,6 +178,7 @@ impl WebClient {
                 options,
                 gate: RateGate::default(),
                 pacer,
+                urls: std::sync::Mutex::default(),
             }),
         }
     }
@@ -272,6 +279,23 @@ impl WebClient {
             })
     }
 
+    /// The URL of `method`, parsed once.
+    fn method_url(&self, method: &str) -> Option<reqwest::Url> {
+        let mut urls = self
+            .inner
+            .urls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(url) = urls.get(method) {
+            return Some(url.clone());
+        }
+        let url = reqwest::Url::parse(&format!("{}{}", self.inner.base_url, method)).ok()?;
+        if urls.len() < CACHED_URLS {
+            urls.insert(method.to_owned(), url.clone());
+        }
+        Some(url)
+    }
+
     /// One HTTP exchange: the response body when Slack answered `ok:true`, else the typed
     /// error. The body stays bytes: each caller reads it once into what it needs.
     async fn send_once(
@@ -280,8 +304,15 @@ impl WebClient {
         token: &Secret,
         body: &Body,
     ) -> Result<Bytes, WebError> {
-        let url = format!("{}{}", self.inner.base_url, method);
-        let request = self.inner.http.post(&url).bearer_auth(token.expose());
+        let request = match self.method_url(method) {
+            Some(url) => self.inner.http.post(url),
+            // Not a URL: reqwest names the problem when the request is sent.
+            None => self
+                .inner
+                .http
+                .post(format!("{}{}", self.inner.base_url, method)),
+        };
+        let request = request.bearer_auth(token.expose());
         let request = match body {
             Body::Empty => request
                 .header(

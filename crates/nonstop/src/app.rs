@@ -278,7 +278,11 @@ impl App {
                 .spawn(move || writer::run(store, ops_rx, queue_tx, status, retention, deferral))
                 .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
         };
-        let intake = Arc::new(Intake::new(ops_tx.clone(), Arc::clone(&self.status)));
+        let intake = Arc::new(Intake::new(
+            ops_tx.clone(),
+            Arc::clone(&self.status),
+            Arc::clone(&me),
+        ));
         let ctx = Context::new(
             web.clone(),
             me,

@@ -3,7 +3,8 @@
 //!
 //! Invariant: an envelope is acked only once the journal holds it. The read loop submits it
 //! without waiting; the journal's writer commits it, dedups it by event id, and sends the ack
-//! back to the socket that delivered it.
+//! back to the socket that delivered it. The one exception is the bot's own messages: they
+//! are acked at receipt and dropped, as no handler may see them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use nonstop_model::{Ack, EnvelopeKind, EventCallback, ParsedFrame};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::context::BotIdentity;
 use crate::journal::writer::{Op, Submission};
 use crate::journal::NewEntry;
 use crate::status::Status;
@@ -133,6 +135,7 @@ impl Envelope {
             retry_attempt,
             retry_reason,
             event_id,
+            ..
         } = frame
         else {
             return None;
@@ -192,11 +195,37 @@ impl Refused {
 pub(crate) struct Intake {
     ops: mpsc::Sender<Op>,
     status: Arc<Status>,
+    /// Who the bot is: its own messages are dropped here.
+    me: Arc<BotIdentity>,
 }
 
 impl Intake {
-    pub(crate) fn new(ops: mpsc::Sender<Op>, status: Arc<Status>) -> Self {
-        Self { ops, status }
+    pub(crate) fn new(ops: mpsc::Sender<Op>, status: Arc<Status>, me: Arc<BotIdentity>) -> Self {
+        Self { ops, status, me }
+    }
+
+    /// True for a message the bot wrote itself (or an edit of one). Slack sends a bot its
+    /// own messages; no listener may see them, so they are acked at once and go no further:
+    /// a bot that answers every message would otherwise pay a journal write and a dispatch
+    /// for each of its own answers.
+    pub(crate) fn is_own_message(&self, frame: &ParsedFrame) -> bool {
+        let ParsedFrame::Envelope {
+            event: Some(event), ..
+        } = frame
+        else {
+            return false;
+        };
+        event
+            .message_author()
+            .is_some_and(|(user, bot_id)| self.me.is_me(user, bot_id))
+    }
+
+    /// Acks an envelope that goes no further (the bot's own message).
+    pub(crate) fn ack_and_drop(&self, envelope_id: &str, acks: &mpsc::Sender<Ack>) {
+        self.status.count_own_message();
+        // A full or closed ack queue: the socket is stuck or gone, and Slack redelivers
+        // to another one, where it is dropped again.
+        let _ = acks.try_send(Ack::new(envelope_id));
     }
 
     /// Queues `envelope` for the journal; its ack will come back on `acks`.
@@ -211,6 +240,7 @@ impl Intake {
             kind: envelope.kind.as_str().to_owned(),
             raw: Arc::clone(&envelope.raw),
             received_at: SystemTime::now(),
+            dispatched: false,
         };
         let op = Op::Append(Box::new(Submission {
             entry,
@@ -258,7 +288,7 @@ mod tests {
     #[test]
     fn intake_refuses_without_blocking_when_the_journal_is_busy() {
         let (ops, _rx) = mpsc::channel(1);
-        let intake = Intake::new(ops, Arc::new(Status::new()));
+        let intake = Intake::new(ops, Arc::new(Status::new()), Arc::default());
         let (acks, _acks_rx) = mpsc::channel(4);
         let envelope = |id: &str| Envelope {
             envelope_id: id.into(),

@@ -23,6 +23,7 @@ pub struct Status {
     timed_out: AtomicU64,
     bad_frames: AtomicU64,
     replayed: AtomicU64,
+    own_messages: AtomicU64,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
@@ -84,6 +85,9 @@ pub struct StatusSnapshot {
     pub bad_frames: u64,
     /// Events taken from the journal at start because they were not finished before.
     pub replayed: u64,
+    /// The bot's own messages (and edits of them): acked at receipt and dropped, never
+    /// journaled or handled.
+    pub own_messages: u64,
     pub last_disconnect: Option<LastDisconnect>,
 }
 
@@ -118,6 +122,7 @@ impl Status {
             timed_out: AtomicU64::new(0),
             bad_frames: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
+            own_messages: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             changed: watch::channel(0).0,
@@ -133,6 +138,7 @@ impl Status {
     counter!(count_timed_out, timed_out);
     counter!(count_bad_frame, bad_frames);
     counter!(count_replayed, replayed);
+    counter!(count_own_message, own_messages);
 
     pub(crate) fn socket_live(&self, reconnect: bool) {
         self.sockets_opened.fetch_add(1, Ordering::Relaxed);
@@ -200,6 +206,7 @@ impl Status {
             timed_out: get(&self.timed_out),
             bad_frames: get(&self.bad_frames),
             replayed: get(&self.replayed),
+            own_messages: get(&self.own_messages),
             last_disconnect: self
                 .last_disconnect
                 .lock()

@@ -35,6 +35,32 @@ async fn never_answers_its_own_messages() {
     // A later message is answered, so the earlier one had its chance.
     h.ping("after").await;
     assert_eq!(h.count_posts("pong from myself"), 0);
+    // An edit of one of its messages is the bot's own too.
+    h.sim.send_event(serde_json::json!({
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": "C1",
+        "hidden": true,
+        "message": {"type": "message", "user": bot_user, "text": "ping edited", "ts": "1.000001"},
+        "ts": "1.000002",
+    }));
+    // Its own messages (the one above, the echo of its pong, the edit) are acked at receipt
+    // and go no further: not journaled, not handed to a handler.
+    assert!(
+        h.status.wait_for(WAIT, |s| s.own_messages == 3).await,
+        "{:?}",
+        h.status.snapshot()
+    );
+    assert!(
+        h.sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        "all acked"
+    );
+    let status = h.status.snapshot();
+    assert_eq!(
+        status.envelopes, 1,
+        "only `ping after` was journaled: {status:?}"
+    );
+    assert_eq!(status.handled, 1, "{status:?}");
     h.stop().await.unwrap();
 }
 

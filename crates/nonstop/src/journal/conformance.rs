@@ -15,6 +15,7 @@ fn entry(key: &str, at: SystemTime) -> NewEntry {
             r#"{{"envelope_id":"env-{key}","type":"events_api"}}"#
         )),
         received_at: at,
+        dispatched: false,
     }
 }
 
@@ -32,6 +33,60 @@ pub fn run(store: &dyn Store) {
     prune_keeps_unfinished_and_bounds_size(store, t0);
     key_value_storage(store);
     marks_for_one_key_in_one_batch_apply_in_order(store);
+    entries_written_as_dispatched(store);
+}
+
+fn entries_written_as_dispatched(store: &dyn Store) {
+    let now = SystemTime::now();
+    let sent = NewEntry {
+        dispatched: true,
+        ..entry("straight-on", now)
+    };
+    let appended = ok(
+        store.commit(std::slice::from_ref(&sent), &[]),
+        "append as dispatched",
+    );
+    assert!(
+        matches!(appended[..], [Appended::Fresh { .. }]),
+        "{appended:?}"
+    );
+    let find = |state| {
+        ok(store.recent(1000, Some(state)), "recent")
+            .into_iter()
+            .find(|e| e.key == "straight-on")
+    };
+    let written = find(EntryState::Dispatched)
+        .unwrap_or_else(|| panic!("an entry appended as dispatched is dispatched"));
+    assert_eq!(
+        written.attempts, 1,
+        "appended as dispatched counts one attempt"
+    );
+    assert!(
+        ok(store.unfinished(10_000), "unfinished")
+            .iter()
+            .any(|e| e.key == "straight-on"),
+        "a dispatched entry is unfinished until its outcome"
+    );
+    assert!(
+        !ok(store.received_after(0, 10_000), "received_after")
+            .iter()
+            .any(|e| e.key == "straight-on"),
+        "a dispatched entry does not wait for dispatch"
+    );
+    // Its redelivery is a duplicate and changes nothing.
+    let again = ok(store.commit(&[sent], &[]), "append the same again");
+    assert!(matches!(again[..], [Appended::Duplicate]), "{again:?}");
+    ok(
+        store.commit(
+            &[],
+            &[Mark::Done {
+                key: "straight-on".into(),
+            }],
+        ),
+        "outcome",
+    );
+    let done = find(EntryState::Done).unwrap_or_else(|| panic!("done after its outcome"));
+    assert_eq!(done.attempts, 1, "the outcome adds no attempt");
 }
 
 fn marks_for_one_key_in_one_batch_apply_in_order(store: &dyn Store) {

@@ -52,8 +52,12 @@ impl Store for MemoryStore {
                     kind: entry.kind.clone(),
                     raw: entry.raw.clone(),
                     received_at: entry.received_at,
-                    state: EntryState::Received,
-                    attempts: 0,
+                    state: if entry.dispatched {
+                        EntryState::Dispatched
+                    } else {
+                        EntryState::Received
+                    },
+                    attempts: u32::from(entry.dispatched),
                     error: None,
                 },
             );

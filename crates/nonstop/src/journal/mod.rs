@@ -78,6 +78,9 @@ pub struct NewEntry {
     /// The whole frame as received.
     pub raw: Arc<str>,
     pub received_at: SystemTime,
+    /// Handed to a handler as soon as it is written: journaled as dispatched with one
+    /// attempt, which saves the separate "dispatched" write.
+    pub dispatched: bool,
 }
 
 /// A journaled envelope.

@@ -240,8 +240,9 @@ impl Store for SqliteStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO events (key, envelope_id, kind, raw, received_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO events
+                     (key, envelope_id, kind, raw, received_at, updated_at, state, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
                 )
                 .map_err(write_error)?;
             for entry in entries {
@@ -252,7 +253,13 @@ impl Store for SqliteStore {
                         entry.kind,
                         &*entry.raw,
                         to_millis(entry.received_at),
-                        now
+                        now,
+                        if entry.dispatched {
+                            EntryState::Dispatched.code()
+                        } else {
+                            EntryState::Received.code()
+                        },
+                        i64::from(entry.dispatched)
                     ])
                     .map_err(write_error)?;
                 out.push(if inserted == 1 {
@@ -497,6 +504,7 @@ mod tests {
                 kind: "events_api".into(),
                 raw: Arc::from("{}"),
                 received_at: SystemTime::now(),
+                dispatched: false,
             };
             store.commit(&[entry], &[]).unwrap();
         }
@@ -529,6 +537,7 @@ mod tests {
             kind: "events_api".into(),
             raw: Arc::from("x".repeat(8192)),
             received_at: SystemTime::now(),
+            dispatched: false,
         };
         let err = (0..100)
             .find_map(|i| store.commit(&[big(i)], &[]).err())
@@ -557,6 +566,7 @@ mod tests {
                 kind: "events_api".into(),
                 raw: Arc::from("x".repeat(4096)),
                 received_at: SystemTime::now() - std::time::Duration::from_secs(3600),
+                dispatched: false,
             })
             .collect();
         let marks: Vec<Mark> = (0..500)

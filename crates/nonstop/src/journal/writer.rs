@@ -4,6 +4,11 @@
 //! Flow: a socket's read loop submits an envelope (non-blocking) → the writer commits a batch
 //! → for each envelope in it, the ack goes back to the socket that delivered it, and fresh ones
 //! go on to dispatch. Handler outcomes come back as marks and ride along in later batches.
+//!
+//! Cost: a commit (its fsync, WAL header and rewritten pages) costs the writer about as much
+//! CPU as a hundred journaled envelopes (`nonstop-bench --only journal`; BENCHMARKS.md).
+//! Under load the writer therefore lingers briefly before each commit so that one covers
+//! more; when traffic is light it commits at once and acks stay sub-millisecond.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -59,6 +64,12 @@ pub(crate) struct Deferral {
 /// How long the writer waits for more work before writing carried marks alone: a fast
 /// handler's outcome usually arrives within it, and both go out in one write.
 const GROUP_WINDOW: Duration = Duration::from_millis(2);
+
+/// A batch at least this large means traffic is heavy: the next one lingers.
+const LINGER_AFTER: usize = 8;
+/// How long a batch lingers under load: adds at most this to an ack, and at 20,000 events/s
+/// makes batches of ~40 instead of ~10, halving the writer's CPU per envelope.
+const LINGER: Duration = Duration::from_millis(1);
 
 enum Next {
     Op(Op),
@@ -147,18 +158,37 @@ fn next_op(ops: &mut mpsc::Receiver<Op>, idle_work: bool) -> Next {
     if !idle_work {
         return ops.blocking_recv().map_or(Next::Closed, Next::Op);
     }
-    let deadline = Instant::now() + GROUP_WINDOW;
+    match recv_timeout(ops, GROUP_WINDOW) {
+        Some(Some(op)) => Next::Op(op),
+        Some(None) => Next::Closed,
+        None => Next::Idle,
+    }
+}
+
+/// Wakes the writer thread when the channel has something.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// `blocking_recv` with a timeout (`None` when it passed): the thread sleeps until a sender
+/// wakes it or time is up. It needs no runtime, so it works while the runtime shuts down.
+fn recv_timeout(ops: &mut mpsc::Receiver<Op>, timeout: Duration) -> Option<Option<Op>> {
+    let deadline = Instant::now() + timeout;
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
     loop {
-        match ops.try_recv() {
-            Ok(op) => return Next::Op(op),
-            Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
-            Err(mpsc::error::TryRecvError::Empty) if Instant::now() >= deadline => {
-                return Next::Idle
-            }
-            Err(mpsc::error::TryRecvError::Empty) => {
-                std::thread::sleep(Duration::from_micros(250));
-            }
+        if let std::task::Poll::Ready(op) = ops.poll_recv(&mut cx) {
+            return Some(op);
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left);
     }
 }
 
@@ -176,6 +206,7 @@ pub(crate) fn run(
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
     let mut pruning = false;
+    let mut last_batch = 0;
     // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
     // `seq` after which the next one waits.
     let mut waiting_after: Option<i64> = None;
@@ -204,6 +235,11 @@ pub(crate) fn run(
                 continue;
             }
         };
+        if last_batch >= LINGER_AFTER {
+            // Under load: let more work gather so that one commit (and one fsync) covers
+            // it. Each commit costs about as much as a hundred journaled envelopes.
+            std::thread::sleep(LINGER);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match ops.try_recv() {
@@ -211,7 +247,8 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let mut entries = Vec::new();
+        last_batch = batch.len();
+        let mut entries: Vec<NewEntry> = Vec::new();
         let mut routes = Vec::new();
         let mut marks = std::mem::take(&mut carried_marks);
         let mut close_intake = false;
@@ -230,6 +267,20 @@ pub(crate) fn run(
                 Op::CloseIntake => close_intake = true,
             }
         }
+        // Fresh envelopes that go straight on to a handler are written as dispatched, in the
+        // same statement as the envelope: a slot in the dispatch queue is reserved for each
+        // first, so none can be turned away after the commit.
+        let reserve_from = dispatch.clone().filter(|_| waiting_after.is_none());
+        let mut slots = Vec::new();
+        if let Some(queue) = &reserve_from {
+            for entry in &mut entries {
+                let Ok(permit) = queue.try_reserve() else {
+                    break;
+                };
+                entry.dispatched = true;
+                slots.push(Some(permit));
+            }
+        }
         match store.commit(&entries, &marks) {
             Ok(outcomes) => {
                 if let Some(since) = failing_since.take() {
@@ -238,7 +289,9 @@ pub(crate) fn run(
                         "journal writes work again"
                     );
                 }
-                for ((mut envelope, acks), outcome) in routes.into_iter().zip(outcomes) {
+                for (i, ((mut envelope, acks), outcome)) in
+                    routes.into_iter().zip(outcomes).enumerate()
+                {
                     let fresh = matches!(outcome, Appended::Fresh { .. });
                     if fresh && envelope.accepts_response_payload && dispatch.is_some() {
                         // The listener may answer in the ack; a timer makes sure a plain
@@ -259,6 +312,11 @@ pub(crate) fn run(
                     match outcome {
                         Appended::Fresh { seq } => {
                             status.count_envelope();
+                            if let Some(slot) = slots.get_mut(i).and_then(Option::take) {
+                                // Journaled as dispatched already.
+                                slot.send(envelope);
+                                continue;
+                            }
                             let Some(queue) = &dispatch else { continue };
                             if waiting_after.is_some() {
                                 // Others wait in the journal already: this one joins the
@@ -326,6 +384,29 @@ mod tests {
     use super::*;
     use crate::journal::ProbeStore;
 
+    #[test]
+    fn waiting_for_work_ends_with_work_its_end_or_the_timeout_without_a_runtime() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let started = Instant::now();
+        assert!(recv_timeout(&mut rx, Duration::from_millis(20)).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(20));
+
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            tx.blocking_send(Op::CloseIntake).unwrap();
+            // Dropped here: the next wait sees the channel's end.
+        });
+        // Woken by the send, long before the timeout.
+        let got = recv_timeout(&mut rx, Duration::from_secs(20));
+        assert!(matches!(got, Some(Some(Op::CloseIntake))), "{got:?}");
+        sender.join().unwrap();
+        assert!(matches!(
+            recv_timeout(&mut rx, Duration::from_secs(20)),
+            Some(None)
+        ));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_large_backlog_is_pruned_in_steps_between_other_work() {
         let store = Arc::new(ProbeStore::new());
@@ -338,6 +419,7 @@ mod tests {
                 kind: "events_api".into(),
                 raw: Arc::from("{}"),
                 received_at: old,
+                dispatched: false,
             })
             .collect();
         let done: Vec<Mark> = (0..total)

@@ -294,6 +294,13 @@ fn on_text(
         }
     };
     match frame {
+        ParsedFrame::Envelope {
+            ref envelope_id, ..
+        } if ctx.intake.is_own_message(&frame) => {
+            debug!(connection, %envelope_id, "the bot's own message: acked and dropped");
+            ctx.intake.ack_and_drop(envelope_id, acks);
+            None
+        }
         ParsedFrame::Envelope { .. } => {
             let envelope = Envelope::from_frame(frame, Arc::from(text), now, connection, 0)?;
             let envelope_id = envelope.envelope_id.clone();

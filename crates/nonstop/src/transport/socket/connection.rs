@@ -27,6 +27,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Hard limit on one WebSocket message. Frames above `max_frame_bytes` but below this are
 /// read and dropped with an error (the socket survives); above it the socket is closed.
 const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
+/// Bytes read from a socket at a time, and the outgoing bytes gathered before a write.
+const WS_READ_BUFFER: usize = 32 * 1024;
+const WS_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Acks waiting for this socket's writer; beyond it, acks are dropped and Slack redelivers.
 const ACK_QUEUE: usize = 8192;
@@ -64,9 +67,13 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
             })
         }
     };
+    // Buffers of 128 KiB each (the library's default) would be touched and kept by every
+    // socket for its lifetime; envelopes are a few KiB, and larger ones are still assembled.
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_WS_MESSAGE))
-        .max_frame_size(Some(MAX_WS_MESSAGE));
+        .max_frame_size(Some(MAX_WS_MESSAGE))
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER);
     let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true);
     let mut ws = match tokio::time::timeout(config.connect_timeout, connect).await {
         Ok(Ok((ws, _response))) => ws,

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -89,19 +91,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// `NONSTOP_LOG` as `tracing` targets and levels (`info`, `warn,nonstop=debug`); `default`
+/// when unset, and when unreadable, with a line saying so.
+fn log_filter(default: &str) -> Targets {
+    let fallback = || default.parse().unwrap_or_default();
+    match std::env::var("NONSTOP_LOG") {
+        Ok(value) => value.parse().unwrap_or_else(|e| {
+            eprintln!("NONSTOP_LOG={value:?} is not a log filter ({e}); using {default:?}");
+            fallback()
+        }),
+        Err(_) => fallback(),
+    }
+}
+
 fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Command::Demo { .. } => "warn,nonstop_cli=info",
         _ => "info",
     };
-    let filter = EnvFilter::try_from_env("NONSTOP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = log_filter(default);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     if cli.log_format == "json" {
-        builder.json().with_current_span(false).init();
+        registry.with(layer.json().with_current_span(false)).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
     // A panic message may quote user data; never let it print a token.
     std::panic::set_hook(Box::new(|info| {

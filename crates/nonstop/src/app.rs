@@ -249,13 +249,19 @@ impl App {
         );
 
         // Replay first: what was journaled but not finished before the last stop, in arrival
-        // order, before any new traffic.
+        // order, before any new traffic; each start recorded before it runs.
         let backlog = {
             let store = Arc::clone(&store);
-            tokio::task::spawn_blocking(move || store.unfinished(MAX_REPLAY))
-                .await
-                .map_err(|e| Error::Startup(format!("reading the journal: {e}")))?
-                .map_err(|e| Error::Startup(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                let unfinished = store.unfinished(MAX_REPLAY)?;
+                Ok::<_, crate::journal::StoreError>(crate::journal::replay::prepare(
+                    store.as_ref(),
+                    unfinished,
+                ))
+            })
+            .await
+            .map_err(|e| Error::Startup(format!("reading the journal: {e}")))?
+            .map_err(|e| Error::Startup(e.to_string()))?
         };
 
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);

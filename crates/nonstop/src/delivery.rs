@@ -155,9 +155,9 @@ impl Envelope {
         })
     }
 
-    /// Rebuilds an envelope from its journal entry, for replay. Its `attempt` is at least 1:
-    /// the "dispatched" mark is written while the handler already runs, so an entry that looks
-    /// untouched may still have been started before the crash. A replay is always told so.
+    /// Rebuilds an envelope from its journal entry, for replay. Its `attempt` is the starts
+    /// recorded before, at least 1: an entry that waited in the journal may have been handed
+    /// to a handler whose start was not yet written. A replay is always told so.
     pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
         Self::from_stored(entry, entry.attempts.max(1))
     }

@@ -63,14 +63,9 @@ pub(crate) async fn run(
         let journal = journal.clone();
         running.spawn(async move {
             let _permit = permit;
+            // Starts were recorded before this: by the journal's writer for fresh envelopes,
+            // at startup for replays.
             let key = envelope.dedup_key().to_owned();
-            // The journal's writer records fresh envelopes as dispatched when it hands them
-            // on; a replay's new start is recorded here.
-            if envelope.attempt > 0 {
-                let _ = journal
-                    .send(Op::Mark(Mark::Dispatched { key: key.clone() }))
-                    .await;
-            }
             let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await {
                 Ok(()) => Mark::Done { key },
                 Err(error) => Mark::Failed { key, error },

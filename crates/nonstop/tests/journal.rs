@@ -252,3 +252,84 @@ async fn a_burst_beyond_the_dispatch_queue_waits_in_the_journal_acked() {
     assert_eq!(*handled.lock().unwrap(), journal_order);
     run.abort();
 }
+
+#[tokio::test]
+async fn an_event_cut_off_by_every_stop_is_given_up_not_replayed_forever() {
+    use nonstop::journal::{Mark, NewEntry, MAX_INTERRUPTED_STARTS};
+    let db = TempJournal::new("crash-loop");
+    // The journal as three stops in the middle of one handler would leave it, and an event
+    // cut off once.
+    {
+        let store = SqliteStore::open(&db.0, nonstop::config::Durability::Full).unwrap();
+        let entry = |key: &str, text: &str| NewEntry {
+            key: key.to_owned(),
+            envelope_id: format!("env-{key}"),
+            kind: "events_api".to_owned(),
+            raw: Arc::from(format!(
+                r#"{{"envelope_id":"env-{key}","type":"events_api","payload":{{"type":"event_callback","event_id":"{key}","event":{{"type":"message","channel":"C1","user":"U1","text":"{text}","ts":"1.000001"}}}}}}"#
+            )),
+            received_at: std::time::SystemTime::now(),
+            dispatched: true,
+        };
+        let restarts = (1..MAX_INTERRUPTED_STARTS).map(|_| Mark::Dispatched {
+            key: "EvLOOP".into(),
+        });
+        store
+            .commit(
+                &[entry("EvLOOP", "ping loop"), entry("EvONCE", "ping once")],
+                &restarts.collect::<Vec<_>>(),
+            )
+            .unwrap();
+    }
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    config.journal_path = Some(db.0.clone());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = {
+        let seen = Arc::clone(&seen);
+        App::with_handler(config, move |ctx: Context, envelope: Envelope| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push((text_of(&envelope), ctx.attempt()));
+                Ok(())
+            }
+        })
+    };
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    assert!(
+        status
+            .wait_for(WAIT, |s| s.live_connections == 2 && s.handled >= 1)
+            .await
+    );
+
+    // Only the event cut off once is replayed, told it is a replay.
+    assert_eq!(*seen.lock().unwrap(), vec![("ping once".to_owned(), 1)]);
+    assert_eq!(status.snapshot().replayed, 1);
+    assert!(
+        journal_shows(&db.0, |store| store
+            .recent(10, Some(EntryState::Failed))
+            .unwrap()
+            .iter()
+            .any(|e| e.key == "EvLOOP"
+                && e.error
+                    .as_deref()
+                    .is_some_and(|m| m.contains("started 3 times"))))
+        .await,
+        "the crash-looping event is recorded as failed, with why"
+    );
+    // The replay's start was written before it ran: a stop during it would count.
+    assert!(
+        journal_shows(&db.0, |store| store
+            .recent(10, Some(EntryState::Done))
+            .unwrap()
+            .iter()
+            .any(|e| e.key == "EvONCE" && e.attempts == 2))
+        .await,
+        "the replay's start was not recorded"
+    );
+    run.abort();
+    let _ = run.await;
+}

@@ -10,6 +10,7 @@
 pub mod conformance;
 pub mod memory;
 pub mod probe;
+pub(crate) mod replay;
 pub mod sqlite;
 pub(crate) mod writer;
 
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryStore;
 pub use probe::ProbeStore;
+pub use replay::MAX_INTERRUPTED_STARTS;
 pub use sqlite::SqliteStore;
 
 /// Where an entry is in its life: received → dispatched → done | failed.

@@ -109,7 +109,12 @@ impl SqliteStore {
         // the bot's memory small (SQLite's default is 2 MiB per connection).
         conn.pragma_update(None, "cache_size", -512)
             .map_err(write)?;
-        // After a checkpoint, truncate the write-ahead log back to 16 MiB at most.
+        // Checkpoint every 4,000 pages (16 MiB) instead of 1,000: each commit rewrites the
+        // table's last pages, so a longer log holds more copies of the same pages, and one
+        // checkpoint writes each page back once. After a checkpoint, the log is truncated
+        // back to 16 MiB at most.
+        conn.pragma_update(None, "wal_autocheckpoint", 4000)
+            .map_err(write)?;
         conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
             .map_err(write)?;
         migrate(&conn)?;

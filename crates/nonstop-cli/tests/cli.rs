@@ -202,3 +202,43 @@ async fn journal_reads_what_a_real_bot_wrote() {
         "the failure names the event and Slack's error: {stdout}"
     );
 }
+
+/// `NONSTOP_LOG` sets the levels; a value that is not a filter is named on stderr and the
+/// default applies, rather than stopping the bot or silencing it.
+#[test]
+fn nonstop_log_sets_levels_and_a_bad_value_is_named_not_fatal() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sim_stderr = |log: Option<&str>| -> String {
+        let mut command = nonstop();
+        command
+            .args(["sim", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match log {
+            Some(value) => command.env("NONSTOP_LOG", value),
+            None => command.env_remove("NONSTOP_LOG"),
+        };
+        let mut child = command.spawn().unwrap();
+        // Its first line on stdout comes once it listens, after its startup log line.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("Slack simulator on"), "{line}");
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let listening = "Slack simulator listening";
+    let default = sim_stderr(None);
+    assert!(default.contains(listening), "{default}");
+    let quiet = sim_stderr(Some("warn"));
+    assert!(!quiet.contains(listening), "{quiet}");
+    let bad = sim_stderr(Some("nonstop=bogus"));
+    assert!(
+        bad.contains(r#"NONSTOP_LOG="nonstop=bogus" is not a log filter"#),
+        "{bad}"
+    );
+    assert!(bad.contains(listening), "the default applies: {bad}");
+}

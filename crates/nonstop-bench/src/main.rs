@@ -37,21 +37,9 @@ impl Bot {
         Ok(Self { child })
     }
 
-    /// CPU time (user + system) the bot has used so far, from /proc.
+    /// CPU time (user + system) the bot has used so far.
     fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+        process_cpu(self.child.id())
     }
 
     /// Resident memory in KiB from /proc: (current, peak, anonymous part of current).
@@ -394,8 +382,24 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<f64> {
     ))
 }
 
+/// CPU time (user + system) process `pid` has used so far, from /proc.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// The journal alone: durable group commits, and the file's growth per million events.
-fn journal_bench(events: usize) -> Result<()> {
+fn journal_bench(events: usize, batch: usize) -> Result<()> {
     use nonstop::journal::{Mark, NewEntry, Store};
     let path =
         std::env::temp_dir().join(format!("nonstop-bench-journal-{}.db", std::process::id()));
@@ -411,7 +415,7 @@ fn journal_bench(events: usize) -> Result<()> {
         r#"{{"envelope_id":"00000001-sim-env","type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{{"type":"event_callback","token":"deprecated-verification-token","team_id":"T0SIM","api_app_id":"A0SIM","event":{{"type":"message","channel":"C0BENCH","channel_type":"channel","user":"U0HUMAN","text":"ping 1","ts":"1700000000.000001","event_ts":"1700000000.000001","team":"T0SIM"}},"event_id":"Ev0000000001","event_time":1700000000,"event_context":"EC1","authorizations":[{{"enterprise_id":null,"team_id":"T0SIM","user_id":"U0BOT","is_bot":true,"is_enterprise_install":false}}],"is_ext_shared_channel":false}}{}}}"#,
         ""
     ));
-    let batch = 512;
+    let cpu = process_cpu(std::process::id());
     let start = std::time::Instant::now();
     let mut n = 0;
     while n < events {
@@ -449,6 +453,14 @@ fn journal_bench(events: usize) -> Result<()> {
         "journal alone: {events} envelopes journaled durably (fsync per commit of {batch}, with their outcome marks) in {:.2} s = {:.0} envelopes/s",
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  journal CPU: {:.1} µs per envelope (fsync, WAL and checkpoints in the kernel included)",
+        process_cpu(std::process::id())
+            .saturating_sub(cpu)
+            .as_secs_f64()
+            * 1e6
+            / events.max(1) as f64
     );
     let grown = size(&path);
     println!(
@@ -553,7 +565,15 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1).cloned());
     let reps = if quick { 3 } else { 20 };
     if only.as_deref().is_none_or(|o| o == "journal") {
-        journal_bench(if quick { 100_000 } else { 1_000_000 })?;
+        // `--batch N`: envelopes per commit (512 unless given), to see what a commit costs.
+        let batch = args
+            .iter()
+            .position(|a| a == "--batch")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(512);
+        journal_bench(if quick { 100_000 } else { 1_000_000 }, batch)?;
         if only.is_some() {
             return Ok(());
         }

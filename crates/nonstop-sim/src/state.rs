@@ -78,7 +78,8 @@ impl EnvelopeText {
 
     /// The frame for delivery number `attempt` (0 for the first).
     pub(crate) fn frame(&self, attempt: u32) -> String {
-        let quoted = |s: &str| serde_json::Value::from(s).to_string();
+        // A `&str` always serializes.
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
         format!(
             r#"{{"envelope_id":{},"type":{},"accepts_response_payload":{},"retry_attempt":{attempt},"retry_reason":"{}","payload":{}}}"#,
             quoted(&self.envelope_id),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nonstop_model::web::{EphemeralRequest, PostMessage, PostMessageRequest};
+use nonstop_model::EventHead;
 use nonstop_web::{WebClient, WebError};
 use serde_json::Value;
 
@@ -28,6 +29,14 @@ impl BotIdentity {
             mine.as_deref().is_some_and(|m| Some(m) == theirs)
         };
         same(&self.user_id, user) || same(&self.bot_id, bot_id)
+    }
+
+    /// True when `event` is a message (or an edit of one) this bot wrote: the one rule for
+    /// "own message", used where envelopes arrive and again in the router for replays.
+    pub fn wrote(&self, event: &EventHead) -> bool {
+        event
+            .message_author()
+            .is_some_and(|(user, bot_id)| self.is_me(user, bot_id))
     }
 }
 
@@ -259,5 +268,39 @@ impl Context {
         value
             .map(String::as_str)
             .ok_or(ContextError::Missing { method, missing })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize as _;
+
+    #[test]
+    fn the_bot_wrote_its_messages_and_their_edits_not_what_it_did_otherwise() {
+        let me = BotIdentity {
+            user_id: Some("U0BOT".into()),
+            bot_id: Some("B0BOT".into()),
+            team_id: None,
+        };
+        let head = |event: Value| EventHead::deserialize(&event).unwrap();
+        assert!(me.wrote(&head(
+            serde_json::json!({"type": "message", "user": "U0BOT", "text": "pong"})
+        )));
+        assert!(me.wrote(&head(serde_json::json!({
+            "type": "message", "subtype": "message_changed",
+            "message": {"bot_id": "B0BOT", "text": "pong, edited"}
+        }))));
+        assert!(!me.wrote(&head(
+            serde_json::json!({"type": "message", "user": "U1", "text": "ping"})
+        )));
+        // Its own reaction is an event it caused, not a message it wrote.
+        assert!(!me.wrote(&head(
+            serde_json::json!({"type": "reaction_added", "user": "U0BOT"})
+        )));
+        // Nobody is "me" when auth.test told nothing.
+        assert!(!BotIdentity::default().wrote(&head(
+            serde_json::json!({"type": "message", "user": "U0BOT"})
+        )));
     }
 }

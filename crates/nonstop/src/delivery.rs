@@ -215,9 +215,7 @@ impl Intake {
         else {
             return false;
         };
-        event
-            .message_author()
-            .is_some_and(|(user, bot_id)| self.me.is_me(user, bot_id))
+        self.me.wrote(event)
     }
 
     /// Acks an envelope that goes no further (the bot's own message).

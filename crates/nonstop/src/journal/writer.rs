@@ -6,7 +6,7 @@
 //! go on to dispatch. Handler outcomes come back as marks and ride along in later batches.
 //!
 //! Cost: a commit (its fsync, WAL header and rewritten pages) costs the writer about as much
-//! CPU as a hundred journaled envelopes (`nonstop-bench --only journal`; BENCHMARKS.md).
+//! CPU as twenty journaled envelopes (`nonstop-bench --only journal --batch N`; BENCHMARKS.md).
 //! Under load the writer therefore lingers briefly before each commit so that one covers
 //! more; when traffic is light it commits at once and acks stay sub-millisecond.
 
@@ -252,7 +252,7 @@ pub(crate) fn run(
         if batch.len() >= LINGER_AFTER {
             // This much gathered during the last commit alone: traffic is heavy. Let more
             // gather so that one commit (and one fsync) covers it: each commit costs about as
-            // much as a hundred journaled envelopes. Judged before lingering, so a linger
+            // much as twenty journaled envelopes. Judged before lingering, so a linger
             // never causes the next one.
             std::thread::sleep(LINGER);
             take_waiting(&mut ops, &mut batch);

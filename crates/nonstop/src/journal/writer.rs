@@ -65,14 +65,50 @@ pub(crate) struct Deferral {
 /// handler's outcome usually arrives within it, and both go out in one write.
 const GROUP_WINDOW: Duration = Duration::from_millis(2);
 
-/// Operations already waiting when the writer turns to the next batch, from which on traffic
-/// counts as heavy. An event is two operations (the envelope, then its outcome): at 20,000
-/// replied events/s a commit's time gathers 25–40 of them, at 10,000/s about half, so
-/// 10,000/s keeps its sub-millisecond acks and only heavier traffic waits.
-const LINGER_AFTER: usize = 24;
-/// How long a batch lingers under load: adds at most this to an ack, and makes batches
-/// several times larger, which halves the writer's CPU per envelope.
+/// Operations per second reaching the writer from which traffic counts as heavy and batches
+/// linger. An event is two operations (the envelope, then its outcome), so this is 5,000
+/// events/s: the 1,000/s of a busy workspace is committed at once, with sub-millisecond acks.
+const LINGER_FROM_OPS_PER_SEC: f64 = 10_000.0;
+/// How long the intake is watched before traffic is judged again.
+const LOAD_WINDOW: Duration = Duration::from_millis(5);
+/// How long a batch lingers under load: adds at most this to an ack, and lets one commit cover
+/// the operations of a whole millisecond, which cuts the writer's CPU per envelope by half or
+/// more (a commit costs as much as about twenty envelopes).
 const LINGER: Duration = Duration::from_millis(1);
+
+/// Heavy or light traffic, judged by the writer's intake over the last [`LOAD_WINDOW`].
+///
+/// Judged by rate, not by how much gathered during the previous commit: how long a commit
+/// takes depends on the disk, so a count would mean a different rate on every machine.
+#[derive(Debug)]
+struct Load {
+    since: Instant,
+    ops: usize,
+    heavy: bool,
+}
+
+impl Load {
+    fn new(now: Instant) -> Self {
+        Load {
+            since: now,
+            ops: 0,
+            heavy: false,
+        }
+    }
+
+    /// Counts `ops` taken at `now`; true while traffic is heavy. The first batch after a
+    /// quiet spell ends a long window with few operations in it, so it is committed at once.
+    fn take(&mut self, ops: usize, now: Instant) -> bool {
+        self.ops += ops;
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed >= LOAD_WINDOW {
+            self.heavy = self.ops as f64 >= LINGER_FROM_OPS_PER_SEC * elapsed.as_secs_f64();
+            self.since = now;
+            self.ops = 0;
+        }
+        self.heavy
+    }
+}
 
 enum Next {
     Op(Op),
@@ -219,6 +255,7 @@ pub(crate) fn run(
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
     let mut pruning = false;
+    let mut load = Load::new(Instant::now());
     // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
     // `seq` after which the next one waits.
     let mut waiting_after: Option<i64> = None;
@@ -249,13 +286,12 @@ pub(crate) fn run(
         };
         let mut batch = vec![first];
         take_waiting(&mut ops, &mut batch);
-        if batch.len() >= LINGER_AFTER {
-            // This much gathered during the last commit alone: traffic is heavy. Let more
-            // gather so that one commit (and one fsync) covers it: each commit costs about as
-            // much as twenty journaled envelopes. Judged before lingering, so a linger
-            // never causes the next one.
+        if load.take(batch.len(), Instant::now()) {
+            // Heavy traffic: let more gather so that one commit (and one fsync) covers it.
             std::thread::sleep(LINGER);
+            let before = batch.len();
             take_waiting(&mut ops, &mut batch);
+            load.take(batch.len() - before, Instant::now());
         }
         let mut entries: Vec<NewEntry> = Vec::new();
         let mut routes = Vec::new();
@@ -414,6 +450,23 @@ mod tests {
             Some(None)
         ));
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn batches_linger_only_while_traffic_is_heavy() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut load = Load::new(t0);
+        // 1,000 events/s: two operations a millisecond.
+        for ms in 1..=20 {
+            assert!(!load.take(2, at(ms)), "light traffic lingered at {ms} ms");
+        }
+        // 20,000 events/s: forty a millisecond, judged once a window has passed.
+        let heavy: Vec<bool> = (21..=40).map(|ms| load.take(40, at(ms))).collect();
+        assert!(!heavy[0], "judged before a window passed");
+        assert!(heavy[4..].iter().all(|h| *h), "{heavy:?}");
+        // A quiet second, then a burst: its first batch is committed at once.
+        assert!(!load.take(100, at(1040)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

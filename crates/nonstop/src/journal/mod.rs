@@ -173,6 +173,13 @@ pub trait Store: Send + Sync + 'static {
     /// Returns how many were deleted: fewer than `limit` means nothing is left to prune.
     fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError>;
 
+    /// Moves what recent commits wrote to wherever it finally lives (for SQLite, copies the
+    /// write-ahead log back into the file), as far as it can without waiting for anybody.
+    /// The writer calls it when it has nothing else to do, so that a commit seldom has to.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     // The bot's own key-value storage, in the same store. Values are JSON text.
 
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;

@@ -76,6 +76,11 @@ const LOAD_WINDOW: Duration = Duration::from_millis(5);
 /// more (a commit costs as much as about twenty envelopes).
 const LINGER: Duration = Duration::from_millis(1);
 
+/// How often the writer checkpoints while it waits for work. At 1,000 events/s that copies
+/// back about a hundred commits' pages at a time: a millisecond, where a checkpoint left to a
+/// commit (every 16 MiB of log) holds that commit's acks for several.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 /// Heavy or light traffic, judged by the writer's intake over the last [`LOAD_WINDOW`].
 ///
 /// Judged by rate, not by how much gathered during the previous commit: how long a commit
@@ -191,13 +196,13 @@ fn prune_step(store: &dyn Store, retention: &Retention) -> bool {
     }
 }
 
-/// The next op; with `idle_work` waiting (marks to write, pruning to do), gives up after
-/// [`GROUP_WINDOW`] so that the work gets done.
-fn next_op(ops: &mut mpsc::Receiver<Op>, idle_work: bool) -> Next {
-    if !idle_work {
+/// The next op; with work of its own waiting (marks to write, pruning, a checkpoint), gives
+/// up after `patience` so that the work gets done.
+fn next_op(ops: &mut mpsc::Receiver<Op>, patience: Option<Duration>) -> Next {
+    let Some(patience) = patience else {
         return ops.blocking_recv().map_or(Next::Closed, Next::Op);
-    }
-    match recv_timeout(ops, GROUP_WINDOW) {
+    };
+    match recv_timeout(ops, patience) {
         Some(Some(op)) => Next::Op(op),
         Some(None) => Next::Closed,
         None => Next::Idle,
@@ -259,12 +264,32 @@ pub(crate) fn run(
     // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
     // `seq` after which the next one waits.
     let mut waiting_after: Option<i64> = None;
+    let mut last_checkpoint = Instant::now();
+    let mut written_since_checkpoint = false;
     loop {
         if let (Some(after), Some(queue)) = (waiting_after, &dispatch) {
             waiting_after = feed_waiting(store.as_ref(), queue, after, &mut carried_marks);
         }
+        if written_since_checkpoint
+            && ops.is_empty()
+            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+        {
+            // A pause in the work: copy the log back now, so that no commit has to.
+            if let Err(e) = store.checkpoint() {
+                warn!(error = %e, "journal checkpoint failed; commits will do it");
+            }
+            last_checkpoint = Instant::now();
+            written_since_checkpoint = false;
+        }
         let idle_work = !carried_marks.is_empty() || pruning || waiting_after.is_some();
-        let first = match next_op(&mut ops, idle_work) {
+        let patience = if idle_work {
+            Some(GROUP_WINDOW)
+        } else if written_since_checkpoint {
+            Some(CHECKPOINT_EVERY.saturating_sub(last_checkpoint.elapsed()))
+        } else {
+            None
+        };
+        let first = match next_op(&mut ops, patience) {
             Next::Op(op) => op,
             Next::Closed => break,
             Next::Idle => {
@@ -328,6 +353,7 @@ pub(crate) fn run(
         }
         match store.commit(&entries, &marks) {
             Ok(outcomes) => {
+                written_since_checkpoint = true;
                 if let Some(since) = failing_since.take() {
                     warn!(
                         failed_for_ms = since.elapsed().as_millis() as u64,
@@ -467,6 +493,68 @@ mod tests {
         assert!(heavy[4..].iter().all(|h| *h), "{heavy:?}");
         // A quiet second, then a burst: its first batch is committed at once.
         assert!(!load.take(100, at(1040)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_copied_back_in_a_pause_not_by_a_commit() {
+        let dir = std::env::temp_dir().join(format!("nonstop-pause-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.db");
+        let store = Arc::new(
+            crate::journal::SqliteStore::open(&path, crate::config::Durability::Normal).unwrap(),
+        );
+        let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let before = file_size();
+        // About 400 KiB of log: a commit checkpoints by itself only past 16 MiB.
+        let raw: Arc<str> = Arc::from("x".repeat(2048));
+        let entries: Vec<NewEntry> = (0..200)
+            .map(|i| NewEntry {
+                key: format!("Ev{i}"),
+                envelope_id: format!("e{i}"),
+                kind: "events_api".into(),
+                raw: raw.clone(),
+                received_at: SystemTime::now(),
+                dispatched: true,
+            })
+            .collect();
+        store.commit(&entries, &[]).unwrap();
+
+        let (ops_tx, ops_rx) = mpsc::channel(16);
+        let (dispatch_tx, _dispatch_rx) = mpsc::channel(16);
+        let retention = Retention {
+            keep_for: Duration::from_secs(25 * 3600),
+            max_entries: 10_000_000,
+            every: Duration::from_secs(3600),
+        };
+        let deferral = Deferral {
+            deadline: Duration::from_secs(2),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let writer = {
+            let store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
+            let status = Arc::new(Status::new());
+            std::thread::spawn(move || {
+                run(store, ops_rx, dispatch_tx, status, retention, deferral);
+            })
+        };
+        // The writer commits these outcomes, then has nothing to do.
+        for i in 0..3 {
+            let key = format!("Ev{i}");
+            ops_tx.send(Op::Mark(Mark::Done { key })).await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while file_size() < before + 200 * 2048 {
+            assert!(
+                Instant::now() < deadline,
+                "the file stayed at {} bytes: no checkpoint in the pause",
+                file_size()
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY / 4).await;
+        }
+        drop(ops_tx);
+        writer.join().unwrap();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -495,6 +495,30 @@ mod tests {
         assert!(!load.take(100, at(1040)));
     }
 
+    /// A writer on its own thread over `store`, pruning every `prune_every`; dispatched
+    /// envelopes go nowhere. Call from a runtime (the ack deadline timer needs one).
+    fn start_writer(
+        store: Arc<dyn Store>,
+        prune_every: Duration,
+    ) -> (mpsc::Sender<Op>, std::thread::JoinHandle<()>) {
+        let (ops_tx, ops_rx) = mpsc::channel(16);
+        let (dispatch_tx, _) = mpsc::channel(16);
+        let retention = Retention {
+            keep_for: Duration::from_secs(25 * 3600),
+            max_entries: 10_000_000,
+            every: prune_every,
+        };
+        let deferral = Deferral {
+            deadline: Duration::from_secs(2),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let status = Arc::new(Status::new());
+        let writer = std::thread::spawn(move || {
+            run(store, ops_rx, dispatch_tx, status, retention, deferral);
+        });
+        (ops_tx, writer)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_is_copied_back_in_a_pause_not_by_a_commit() {
         let dir = std::env::temp_dir().join(format!("nonstop-pause-{}", std::process::id()));
@@ -519,24 +543,7 @@ mod tests {
             .collect();
         store.commit(&entries, &[]).unwrap();
 
-        let (ops_tx, ops_rx) = mpsc::channel(16);
-        let (dispatch_tx, _dispatch_rx) = mpsc::channel(16);
-        let retention = Retention {
-            keep_for: Duration::from_secs(25 * 3600),
-            max_entries: 10_000_000,
-            every: Duration::from_secs(3600),
-        };
-        let deferral = Deferral {
-            deadline: Duration::from_secs(2),
-            runtime: tokio::runtime::Handle::current(),
-        };
-        let writer = {
-            let store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
-            let status = Arc::new(Status::new());
-            std::thread::spawn(move || {
-                run(store, ops_rx, dispatch_tx, status, retention, deferral);
-            })
-        };
+        let (ops_tx, writer) = start_writer(store.clone(), Duration::from_secs(3600));
         // The writer commits these outcomes, then has nothing to do.
         for i in 0..3 {
             let key = format!("Ev{i}");
@@ -579,24 +586,7 @@ mod tests {
             .collect();
         store.commit(&entries, &done).unwrap();
 
-        let (ops_tx, ops_rx) = mpsc::channel(16);
-        let (dispatch_tx, _dispatch_rx) = mpsc::channel(16);
-        let retention = Retention {
-            keep_for: Duration::from_secs(25 * 3600),
-            max_entries: 10_000_000,
-            every: Duration::ZERO,
-        };
-        let deferral = Deferral {
-            deadline: Duration::from_secs(2),
-            runtime: tokio::runtime::Handle::current(),
-        };
-        let writer = {
-            let store: Arc<dyn Store> = Arc::clone(&store) as Arc<dyn Store>;
-            let status = Arc::new(Status::new());
-            std::thread::spawn(move || {
-                run(store, ops_rx, dispatch_tx, status, retention, deferral);
-            })
-        };
+        let (ops_tx, writer) = start_writer(store.clone(), Duration::ZERO);
         // Any op wakes the writer; pruning then goes on by itself while it is idle.
         ops_tx
             .send(Op::Mark(Mark::Done { key: "none".into() }))

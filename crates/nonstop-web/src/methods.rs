@@ -245,6 +245,7 @@ impl WebClient {
     /// The middle step of an upload: the bytes, POSTed to the one-time URL.
     async fn upload_bytes(&self, url: &str, content: &[u8]) -> Result<(), WebError> {
         const METHOD: &str = "files.upload_url";
+        let _turn = self.turn().await;
         let response = self
             .inner
             .http

@@ -36,6 +36,17 @@ CREATE TABLE kv (
 );
 ";
 
+/// Finished entries received before ?1, oldest first, at most ?2.
+const PRUNE_BY_AGE: &str = "DELETE FROM events WHERE seq IN
+    (SELECT seq FROM events WHERE received_at < ?1 AND state >= 2
+     ORDER BY received_at LIMIT ?2)";
+
+/// Finished entries older than the newest ?1, oldest first, at most ?2.
+const PRUNE_BY_SIZE: &str = "DELETE FROM events WHERE seq IN
+    (SELECT seq FROM events
+     WHERE seq <= (SELECT max(seq) FROM events) - ?1 AND state >= 2
+     ORDER BY seq LIMIT ?2)";
+
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -379,35 +390,24 @@ impl Store for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(write_error)?;
-        // Old entries sit at the low sequence numbers: the scan in seq order finds them first.
+        // Through the `received_at` index: only entries older than the cutoff are visited.
+        // (Ordered by seq, SQLite walked the whole table whenever nothing was old enough,
+        // which is most of the time: with 120,000 entries that held the writer, and every ack,
+        // for over 100 ms once a minute.)
         let mut removed = tx
-            .execute(
-                "DELETE FROM events WHERE seq IN
-                 (SELECT seq FROM events WHERE state >= 2 AND received_at < ?1
-                  ORDER BY seq LIMIT ?2)",
-                params![to_millis(cutoff), limit],
-            )
+            .execute(PRUNE_BY_AGE, params![to_millis(cutoff), limit])
             .map_err(write_error)? as u64;
         let budget = limit.saturating_sub(i64::try_from(removed).unwrap_or(i64::MAX));
         if budget > 0 {
-            let total: i64 = tx
-                .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
-                .optional()
-                .map_err(write_error)?
-                .unwrap_or(0);
-            let excess = u64::try_from(total)
-                .unwrap_or(0)
-                .saturating_sub(max_entries);
-            if excess > 0 {
-                let take = i64::try_from(excess).unwrap_or(i64::MAX).min(budget);
-                removed += tx
-                    .execute(
-                        "DELETE FROM events WHERE seq IN
-                         (SELECT seq FROM events WHERE state >= 2 ORDER BY seq LIMIT ?1)",
-                        params![take],
-                    )
-                    .map_err(write_error)? as u64;
-            }
+            // The size bound keeps the newest `max_entries` by arrival: finished entries
+            // further back go, oldest first, found through the primary key. (Counting the
+            // entries instead would read a whole index on every step.)
+            removed += tx
+                .execute(
+                    PRUNE_BY_SIZE,
+                    params![i64::try_from(max_entries).unwrap_or(i64::MAX), budget],
+                )
+                .map_err(write_error)? as u64;
         }
         tx.commit().map_err(write_error)?;
         if removed > 0 {
@@ -502,6 +502,26 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         super::super::conformance::run(&SqliteStore::open(&path, Durability::Full).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pruning_finds_its_entries_through_an_index_never_by_reading_the_table() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.lock();
+        for statement in [PRUNE_BY_AGE, PRUNE_BY_SIZE] {
+            let mut plan = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
+                .unwrap();
+            let steps: Vec<String> = plan
+                .query_map(params![0, 10], |row| row.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                steps.iter().all(|step| !step.starts_with("SCAN")),
+                "{statement}\nreads a whole table or index: {steps:?}"
+            );
+        }
     }
 
     #[test]

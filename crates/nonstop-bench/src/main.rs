@@ -223,9 +223,17 @@ async fn ack_latency(sim: &Sim, prefix: &str, per_second: f64, secs: u64) -> Res
     while sim.posted_count() < posted + expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let latencies = sim.take_ack_latencies();
+    // Acks are recorded as they arrive, so the slowest one's place says when in the run the
+    // bot stalled.
+    let slowest_at = latencies
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, latency)| **latency)
+        .map_or(0.0, |(i, _)| i as f64 / per_second);
     println!(
-        "ack latency at {per_second}/s for {secs} s, {prefix:?} messages (simulator send -> ack received): {}",
-        summary(sim.take_ack_latencies())
+        "ack latency at {per_second}/s for {secs} s, {prefix:?} messages (simulator send -> ack received): {} (slowest {slowest_at:.1} s into the run)",
+        summary(latencies)
     );
     if expected > 0 {
         println!(

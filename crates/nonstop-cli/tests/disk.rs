@@ -76,8 +76,29 @@ fn fill(inside: &Path) -> PathBuf {
     filler
 }
 
-/// Sends `ping <tag>` for each tag; checks that none is answered (nor acked: Slack
-/// redelivers each at least once) while the journal cannot write.
+/// With the disk full, SQLite still writes into the part of its write-ahead log that was
+/// already copied back into the file (the log restarts from its beginning), so the first
+/// envelopes may still be journaled, durably, and acked. Sends `ping spill-N` one at a time
+/// until one is not acked: from then on the journal cannot write.
+async fn use_up_the_log(sim: &Sim) {
+    for n in 0..200 {
+        let acks = sim.stats().acks;
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping spill-{n}")));
+        if !sim
+            .wait_for_stats(Duration::from_secs(1), |s| s.acks > acks)
+            .await
+        {
+            return;
+        }
+    }
+    panic!("200 envelopes journaled on a full disk: {:?}", sim.stats());
+}
+
+/// Sends `ping <tag>` for each tag; checks that each is refused (not acked: Slack redelivers
+/// it) while the journal cannot write. Whether a redelivery is refused too depends on whether
+/// SQLite got log space back in between (a checkpoint into pages the file already has): an
+/// event is acked, and answered, only once it is journaled, which `each_answered_once`
+/// checks from the other side.
 async fn refused_while_unwritable(sim: &Sim, tags: &[String]) {
     let redeliveries = sim.stats().redeliveries;
     for tag in tags {
@@ -89,13 +110,6 @@ async fn refused_while_unwritable(sim: &Sim, tags: &[String]) {
         "envelopes were acked although the journal could not hold them: {:?}",
         sim.stats()
     );
-    for tag in tags {
-        let answered = sim.posted().iter().any(|p| p.text == format!("pong {tag}"));
-        assert!(
-            !answered,
-            "{tag} answered while the journal could not write"
-        );
-    }
 }
 
 async fn each_answered_once(sim: &Sim, tags: &[String]) {
@@ -147,6 +161,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
 
     // Disk full.
     let filler = fill(&inside);
+    use_up_the_log(&sim).await;
     let full: Vec<String> = (1..=5).map(|i| format!("full-{i}")).collect();
     refused_while_unwritable(&sim, &full).await;
     std::fs::remove_file(&filler).unwrap();

@@ -266,6 +266,7 @@ pub(crate) fn run(
     let mut waiting_after: Option<i64> = None;
     let mut last_checkpoint = Instant::now();
     let mut written_since_checkpoint = false;
+    let mut checkpoint_failing = false;
     loop {
         if let (Some(after), Some(queue)) = (waiting_after, &dispatch) {
             waiting_after = feed_waiting(store.as_ref(), queue, after, &mut carried_marks);
@@ -275,8 +276,18 @@ pub(crate) fn run(
             && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
         {
             // A pause in the work: copy the log back now, so that no commit has to.
-            if let Err(e) = store.checkpoint() {
-                warn!(error = %e, "journal checkpoint failed; commits will do it");
+            match store.checkpoint() {
+                Ok(()) if checkpoint_failing => {
+                    checkpoint_failing = false;
+                    warn!("journal checkpoints work again");
+                }
+                Ok(()) => {}
+                // Said once: on a full disk this fails at every pause.
+                Err(e) if !checkpoint_failing => {
+                    checkpoint_failing = true;
+                    warn!(error = %e, "journal checkpoint failed; the log grows until one works");
+                }
+                Err(_) => {}
             }
             last_checkpoint = Instant::now();
             written_since_checkpoint = false;

@@ -81,6 +81,58 @@ const LINGER: Duration = Duration::from_millis(1);
 /// commit (every 16 MiB of log) holds that commit's acks for several.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// When the writer copies the log back: in a pause after writes, at most every
+/// [`CHECKPOINT_EVERY`].
+#[derive(Debug)]
+struct Checkpoints {
+    last: Instant,
+    written_since: bool,
+    failing: bool,
+}
+
+impl Checkpoints {
+    fn new() -> Self {
+        Checkpoints {
+            last: Instant::now(),
+            written_since: false,
+            failing: false,
+        }
+    }
+
+    fn written(&mut self) {
+        self.written_since = true;
+    }
+
+    /// How long the writer may wait for work before a checkpoint is due; `None` while
+    /// nothing was written since the last.
+    fn patience(&self) -> Option<Duration> {
+        self.written_since
+            .then(|| CHECKPOINT_EVERY.saturating_sub(self.last.elapsed()))
+    }
+
+    /// Checkpoints when one is due; call only when no work is waiting.
+    fn in_pause(&mut self, store: &dyn Store) {
+        if !self.written_since || self.last.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        match store.checkpoint() {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                warn!("journal checkpoints work again");
+            }
+            Ok(()) => {}
+            // Said once: on a full disk this fails at every pause.
+            Err(e) if !self.failing => {
+                self.failing = true;
+                warn!(error = %e, "journal checkpoint failed; the log grows until one works");
+            }
+            Err(_) => {}
+        }
+        self.last = Instant::now();
+        self.written_since = false;
+    }
+}
+
 /// Heavy or light traffic, judged by the writer's intake over the last [`LOAD_WINDOW`].
 ///
 /// Judged by rate, not by how much gathered during the previous commit: how long a commit
@@ -264,41 +316,20 @@ pub(crate) fn run(
     // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
     // `seq` after which the next one waits.
     let mut waiting_after: Option<i64> = None;
-    let mut last_checkpoint = Instant::now();
-    let mut written_since_checkpoint = false;
-    let mut checkpoint_failing = false;
+    let mut checkpoints = Checkpoints::new();
     loop {
         if let (Some(after), Some(queue)) = (waiting_after, &dispatch) {
             waiting_after = feed_waiting(store.as_ref(), queue, after, &mut carried_marks);
         }
-        if written_since_checkpoint
-            && ops.is_empty()
-            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
-        {
+        if ops.is_empty() {
             // A pause in the work: copy the log back now, so that no commit has to.
-            match store.checkpoint() {
-                Ok(()) if checkpoint_failing => {
-                    checkpoint_failing = false;
-                    warn!("journal checkpoints work again");
-                }
-                Ok(()) => {}
-                // Said once: on a full disk this fails at every pause.
-                Err(e) if !checkpoint_failing => {
-                    checkpoint_failing = true;
-                    warn!(error = %e, "journal checkpoint failed; the log grows until one works");
-                }
-                Err(_) => {}
-            }
-            last_checkpoint = Instant::now();
-            written_since_checkpoint = false;
+            checkpoints.in_pause(store.as_ref());
         }
         let idle_work = !carried_marks.is_empty() || pruning || waiting_after.is_some();
         let patience = if idle_work {
             Some(GROUP_WINDOW)
-        } else if written_since_checkpoint {
-            Some(CHECKPOINT_EVERY.saturating_sub(last_checkpoint.elapsed()))
         } else {
-            None
+            checkpoints.patience()
         };
         let first = match next_op(&mut ops, patience) {
             Next::Op(op) => op,
@@ -307,7 +338,10 @@ pub(crate) fn run(
                 // Nothing else came: write the carried marks on their own, prune a step.
                 if !carried_marks.is_empty() {
                     match store.commit(&[], &carried_marks) {
-                        Ok(_) => carried_marks.clear(),
+                        Ok(_) => {
+                            carried_marks.clear();
+                            checkpoints.written();
+                        }
                         Err(e) => {
                             warn!(error = %e, "journal: outcomes not written yet; retrying");
                             std::thread::sleep(Duration::from_millis(200));
@@ -364,7 +398,7 @@ pub(crate) fn run(
         }
         match store.commit(&entries, &marks) {
             Ok(outcomes) => {
-                written_since_checkpoint = true;
+                checkpoints.written();
                 if let Some(since) = failing_since.take() {
                     warn!(
                         failed_for_ms = since.elapsed().as_millis() as u64,

@@ -149,19 +149,25 @@ impl Store for MemoryStore {
                 inner.seq_by_key.remove(&entry.key);
             }
         }
-        // The newest `max_entries` by arrival are kept; finished ones further back go.
-        let newest = inner.by_seq.keys().next_back().copied().unwrap_or(0);
-        let boundary = newest.saturating_sub(i64::try_from(max_entries).unwrap_or(i64::MAX));
-        let beyond: Vec<i64> = inner
+        let mut excess = inner
             .by_seq
-            .range(..=boundary)
-            .filter(|(_, e)| e.state.is_finished())
-            .map(|(seq, _)| *seq)
-            .take(budget)
+            .len()
+            .saturating_sub(max_entries as usize)
+            .min(budget);
+        let oldest_finished: Vec<i64> = inner
+            .by_seq
+            .values()
+            .filter(|e| e.state.is_finished())
+            .map(|e| e.seq)
+            .take(excess)
             .collect();
-        for seq in beyond {
+        for seq in oldest_finished {
+            if excess == 0 {
+                break;
+            }
             if let Some(entry) = inner.by_seq.remove(&seq) {
                 inner.seq_by_key.remove(&entry.key);
+                excess -= 1;
             }
         }
         Ok((before - inner.by_seq.len()) as u64)

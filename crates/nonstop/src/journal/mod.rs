@@ -167,11 +167,11 @@ pub trait Store: Send + Sync + 'static {
     /// How many entries are in each state.
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError>;
 
-    /// Deletes finished entries received before `cutoff`, then finished entries older than
-    /// the newest `max_entries` (by arrival), oldest first; at most `limit` in one call, so
-    /// that a large backlog is pruned in short steps between other writes. Unfinished entries
-    /// are never pruned. Each step must cost in proportion to what it deletes, not to the
-    /// journal's size: it runs between batches, with acks waiting.
+    /// Deletes finished entries received before `cutoff`, then the oldest finished entries
+    /// beyond `max_entries` in all; at most `limit` in one call, so that a large backlog is
+    /// pruned in short steps between other writes. Unfinished entries are never pruned.
+    /// Each step must cost in proportion to what it deletes, not to the journal's size: it
+    /// runs between batches, with acks waiting.
     /// Returns how many were deleted: fewer than `limit` means nothing is left to prune.
     fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError>;
 

@@ -41,11 +41,13 @@ const PRUNE_BY_AGE: &str = "DELETE FROM events WHERE seq IN
     (SELECT seq FROM events WHERE received_at < ?1 AND state >= 2
      ORDER BY received_at LIMIT ?2)";
 
-/// Finished entries older than the newest ?1, oldest first, at most ?2.
+/// Finished entries at or below sequence number ?1, oldest first, at most ?2.
 const PRUNE_BY_SIZE: &str = "DELETE FROM events WHERE seq IN
-    (SELECT seq FROM events
-     WHERE seq <= (SELECT max(seq) FROM events) - ?1 AND state >= 2
-     ORDER BY seq LIMIT ?2)";
+    (SELECT seq FROM events WHERE seq <= ?1 AND state >= 2 ORDER BY seq LIMIT ?2)";
+
+/// Unfinished entries at or below sequence number ?1 (through the partial index, which
+/// holds only unfinished entries).
+const UNFINISHED_UP_TO: &str = "SELECT count(*) FROM events WHERE state < 2 AND seq <= ?1";
 
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +251,35 @@ fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+/// The sequence number at and below which finished entries go so that at most `max_entries`
+/// stay, unfinished ones counted among them: the newest `max_entries` less as many as there
+/// are unfinished entries further back (which are never pruned). Found through the primary
+/// key and the partial index of unfinished entries: counting all entries would read a whole
+/// index at every prune step. Pruning deletes from the old end, so entries above the boundary
+/// are contiguous; a gap there (age pruning around an unfinished entry) only means fewer stay.
+fn size_boundary(tx: &rusqlite::Transaction<'_>, max_entries: u64) -> Result<i64, StoreError> {
+    let newest: Option<i64> = tx
+        .query_row("SELECT max(seq) FROM events", [], |row| row.get(0))
+        .map_err(write_error)?;
+    let base = newest
+        .unwrap_or(0)
+        .saturating_sub(i64::try_from(max_entries).unwrap_or(i64::MAX));
+    // Moving the boundary up may pass more unfinished entries: repeat until it stays. Each
+    // round passes at least one, so this ends; unfinished entries are few (in flight or
+    // waiting for a handler).
+    let mut boundary = base;
+    loop {
+        let unfinished: i64 = tx
+            .query_row(UNFINISHED_UP_TO, params![boundary], |row| row.get(0))
+            .map_err(write_error)?;
+        let next = base.saturating_add(unfinished);
+        if next <= boundary {
+            return Ok(boundary);
+        }
+        boundary = next;
+    }
+}
+
 impl Store for SqliteStore {
     fn checkpoint(&self) -> Result<(), StoreError> {
         // Passive: copies what it can without waiting for a lock, never blocks a commit.
@@ -399,14 +430,9 @@ impl Store for SqliteStore {
             .map_err(write_error)? as u64;
         let budget = limit.saturating_sub(i64::try_from(removed).unwrap_or(i64::MAX));
         if budget > 0 {
-            // The size bound keeps the newest `max_entries` by arrival: finished entries
-            // further back go, oldest first, found through the primary key. (Counting the
-            // entries instead would read a whole index on every step.)
+            let boundary = size_boundary(&tx, max_entries)?;
             removed += tx
-                .execute(
-                    PRUNE_BY_SIZE,
-                    params![i64::try_from(max_entries).unwrap_or(i64::MAX), budget],
-                )
+                .execute(PRUNE_BY_SIZE, params![boundary, budget])
                 .map_err(write_error)? as u64;
         }
         tx.commit().map_err(write_error)?;
@@ -508,12 +534,13 @@ mod tests {
     fn pruning_finds_its_entries_through_an_index_never_by_reading_the_table() {
         let store = SqliteStore::open_in_memory().unwrap();
         let conn = store.lock();
-        for statement in [PRUNE_BY_AGE, PRUNE_BY_SIZE] {
+        for statement in [PRUNE_BY_AGE, PRUNE_BY_SIZE, UNFINISHED_UP_TO] {
             let mut plan = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
                 .unwrap();
+            let arguments = rusqlite::params_from_iter([0; 2].iter().take(plan.parameter_count()));
             let steps: Vec<String> = plan
-                .query_map(params![0, 10], |row| row.get::<_, String>(3))
+                .query_map(arguments, |row| row.get::<_, String>(3))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();

@@ -541,13 +541,13 @@ mod tests {
     }
 
     /// A writer on its own thread over `store`, pruning every `prune_every`; dispatched
-    /// envelopes go nowhere. Call from a runtime (the ack deadline timer needs one).
+    /// envelopes are queued and never read. Call from a runtime (the ack deadline timer needs one).
     fn start_writer(
         store: Arc<dyn Store>,
         prune_every: Duration,
     ) -> (mpsc::Sender<Op>, std::thread::JoinHandle<()>) {
         let (ops_tx, ops_rx) = mpsc::channel(16);
-        let (dispatch_tx, _) = mpsc::channel(16);
+        let (dispatch_tx, dispatch_rx) = mpsc::channel(16);
         let retention = Retention {
             keep_for: Duration::from_secs(25 * 3600),
             max_entries: 10_000_000,
@@ -559,6 +559,8 @@ mod tests {
         };
         let status = Arc::new(Status::new());
         let writer = std::thread::spawn(move || {
+            // Open for as long as the writer runs, though nothing reads it.
+            let _dispatched = dispatch_rx;
             run(store, ops_rx, dispatch_tx, status, retention, deferral);
         });
         (ops_tx, writer)
@@ -594,6 +596,8 @@ mod tests {
             let key = format!("Ev{i}");
             ops_tx.send(Op::Mark(Mark::Done { key })).await.unwrap();
         }
+        // Polled: the writer is a thread with nothing to await on, and the file's size is
+        // what a checkpoint changes.
         let deadline = Instant::now() + Duration::from_secs(10);
         while file_size() < before + 200 * 2048 {
             assert!(

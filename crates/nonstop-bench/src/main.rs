@@ -2,7 +2,7 @@
 //! build, default settings) against the simulator in this process, so its memory is its own.
 //!
 //! Run with:
-//! `cargo build --release -p nonstop-cli -p nonstop-bench && target/release/nonstop-bench`
+//! `bash scripts/build-release.sh && target/x86_64-unknown-linux-gnu/release/nonstop-bench`
 //! (`--quick` for fewer repetitions).
 
 use std::path::PathBuf;
@@ -42,31 +42,45 @@ impl Bot {
         process_cpu(self.child.id())
     }
 
-    /// Resident memory in KiB from /proc: (current, peak, anonymous part of current).
-    fn rss_kib(&self) -> (u64, u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
-    }
-
     fn memory(&self) -> String {
-        let (rss, peak, anon) = self.rss_kib();
-        let mib = |kib: u64| kib as f64 / 1024.0;
-        format!(
-            "{:.1} MiB (heap and stacks {:.1} MiB, the rest code and libraries; peak {:.1} MiB)",
-            mib(rss),
-            mib(anon),
-            mib(peak)
-        )
+        memory_of(self.child.id())
     }
+}
+
+/// Resident memory of process `pid` in KiB from /proc: (current, peak, anonymous part of
+/// current).
+fn rss_kib(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"), field("RssAnon:"))
+}
+
+fn memory_of(pid: u32) -> String {
+    let (rss, peak, anon) = rss_kib(pid);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    format!(
+        "{:.1} MiB (heap and stacks {:.1} MiB, the rest code and libraries; peak {:.1} MiB)",
+        mib(rss),
+        mib(anon),
+        mib(peak)
+    )
+}
+
+/// Stops process `pid` for `pause` (SIGSTOP, then SIGCONT), as a host short of CPU would.
+async fn stall(pid: u32, pause: Duration) {
+    let signal = |name: &str| {
+        let _ = Command::new("kill").args([name, &pid.to_string()]).status();
+    };
+    signal("-STOP");
+    tokio::time::sleep(pause).await;
+    signal("-CONT");
 }
 
 impl Drop for Bot {
@@ -89,7 +103,7 @@ fn sibling(name: &str) -> Result<PathBuf> {
     let path = exe.with_file_name(name);
     if !path.exists() {
         return Err(format!(
-            "{} not found: build it with cargo build --release -p nonstop-cli",
+            "{} not found: build both with bash scripts/build-release.sh",
             path.display()
         )
         .into());
@@ -649,9 +663,22 @@ async fn main() -> Result<()> {
         wait_live(&sim, 0).await?;
         bot = Bot::start(&sim)?;
         wait_live(&sim, 2).await?;
+        // Halfway through, the bot is stopped for 0.2 s: the 200 events of that pause then
+        // reach it at once, the burst any stall makes. Memory is read before and after.
+        let pid = bot.child.id();
+        let before_stall = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let before = memory_of(pid);
+            stall(pid, Duration::from_millis(200)).await;
+            before
+        });
         ack_latency(&sim, "ping", 1000.0, 120).await?;
         println!(
-            "bot resident memory after 120 s at 1,000 events/s, each answered (fresh bot): {}",
+            "bot resident memory after 60 s at 1,000 events/s, each answered (fresh bot): {}",
+            before_stall.await?
+        );
+        println!(
+            "bot resident memory after 120 s, with a 0.2 s stall (SIGSTOP) at 60 s: {}",
             bot.memory()
         );
     }

@@ -57,7 +57,24 @@ if [ "$layout" = yes ]; then
     listed=$(grep -vc '^#' "$hot" || true)
     found=$(nm --defined-only "$bin" | awk '{ print $3 }' | sort -u |
       awk 'NR == FNR { have[$1] = 1; next } !/^#/ && ($1 in have) { n++ } END { print n + 0 }' - "$hot")
-    echo "build-release: code layout: $found of $listed hot functions found" >&2
+    # Laid out, the hot functions span little more than their own size; left where the
+    # compiler put them, they span most of .text (measured: 1.04 against 2.76 times).
+    spread=$(nm -S -t d --defined-only "$bin" | awk '
+      NR == FNR { if (!/^#/) hot[$1] = 1; next }
+      NF == 4 && ($4 in hot) && !seen[$1]++ {
+        start = $1 + 0; size = $2 + 0; total += size
+        if (low == "" || start < low) low = start
+        if (start + size > high) high = start + size
+      }
+      END { if (total > 0) printf "%d", 100 * (high - low) / total; else print 0 }
+    ' "$hot" -)
+    echo "build-release: code layout: $found of $listed hot functions found, together spanning" \
+      "${spread}% of their size" >&2
+    if [ "$spread" -gt 130 ]; then
+      echo "build-release: the hot functions span ${spread}% of their size: the linker did not" \
+        "lay them out together (is it lld? does RUSTFLAGS reach the link?)" >&2
+      exit 1
+    fi
     if [ $((found * 10)) -lt $((listed * 9)) ]; then
       echo "build-release: the list is stale (dependencies or code changed); run" \
         "scripts/profile-code-layout.sh and commit scripts/hot-functions.txt" >&2

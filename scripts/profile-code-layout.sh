@@ -66,7 +66,16 @@ start_bot() {
   SLACK_API_URL="http://127.0.0.1:$port/api/" valgrind --tool=callgrind --demangle=no --dump-instr=no \
     --callgrind-out-file="$work/callgrind.$1" "$bin" run >"$work/bot.$1.log" 2>&1 &
   bot_pid=$!
-  sleep 15 # valgrind's start-up: the bot is slow to its first live socket
+  wait_live
+}
+# Until the simulator has a live socket (under valgrind the bot takes seconds to get there).
+wait_live() {
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/_sim/stats" | grep -q '"live_sockets":[1-9]' && return
+    sleep 0.2
+  done
+  echo "profile-code-layout: the bot did not connect within 2 minutes" >&2
+  exit 1
 }
 stop_bot() {
   kill -TERM "$bot_pid"
@@ -121,10 +130,12 @@ if command -v perf >/dev/null; then
   SLACK_API_URL="http://127.0.0.1:$port/api/" NONSTOP_POST_PACE_MS=off \
     perf record -e page-faults -c 1 -d -o "$work/perf.data" -- "$bin" run \
     >"$work/bot.3.log" 2>&1 &
-  perf_pid=$!
+  bot_pid=$! # perf, which ends with the bot it started
+  wait_live
   sleep 30
-  pkill -TERM -P "$perf_pid" || true
-  wait "$perf_pid" || true
+  pkill -TERM -P "$bot_pid" || true
+  wait "$bot_pid" || true
+  bot_pid=""
   # Fields: faulting address, its symbol, instruction pointer, its symbol. A fault on an
   # instruction has address = instruction pointer.
   perf script -i "$work/perf.data" -F addr,ip,sym --no-demangle 2>/dev/null |

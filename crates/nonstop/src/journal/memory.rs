@@ -149,7 +149,7 @@ impl Store for MemoryStore {
                 inner.seq_by_key.remove(&entry.key);
             }
         }
-        let mut excess = inner
+        let excess = inner
             .by_seq
             .len()
             .saturating_sub(max_entries as usize)
@@ -162,12 +162,8 @@ impl Store for MemoryStore {
             .take(excess)
             .collect();
         for seq in oldest_finished {
-            if excess == 0 {
-                break;
-            }
             if let Some(entry) = inner.by_seq.remove(&seq) {
                 inner.seq_by_key.remove(&entry.key);
-                excess -= 1;
             }
         }
         Ok((before - inner.by_seq.len()) as u64)

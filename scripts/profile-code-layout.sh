@@ -85,7 +85,7 @@ stop_bot() {
 
 echo "profile-code-layout: run 1 (100 messages/s, every fault; about 2.5 min)" >&2
 start_sim "$first_port" "--rate 100"
-NONSTOP_POST_PACE_MS=off start_bot 1
+start_bot 1
 say "status" ""
 say "ping in a thread" ',"thread_ts":"1700000000.000100"'
 say "hello there" ""
@@ -127,7 +127,7 @@ stop_bot
 if command -v perf >/dev/null; then
   echo "profile-code-layout: run 3 (natively, 1,000 messages/s, page faults recorded; 30 s)" >&2
   start_sim $((first_port + 2)) "--rate 1000"
-  SLACK_API_URL="http://127.0.0.1:$port/api/" NONSTOP_POST_PACE_MS=off \
+  SLACK_API_URL="http://127.0.0.1:$port/api/" \
     perf record -e page-faults -c 1 -d -o "$work/perf.data" -- "$bin" run \
     >"$work/bot.3.log" 2>&1 &
   bot_pid=$! # perf, which ends with the bot it started

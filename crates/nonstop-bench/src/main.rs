@@ -28,7 +28,6 @@ impl Bot {
             .env("SLACK_APP_TOKEN", &sim.config().app_token)
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
-            .env("NONSTOP_POST_PACE_MS", "off")
             .env("NONSTOP_LOG", "error")
             .env("NONSTOP_DB", journal_path())
             .stdout(Stdio::null())

@@ -111,8 +111,6 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     // A journal of its own, so a demo never touches a bot's nonstop.db.
     let journal = std::env::temp_dir().join(format!("nonstop-demo-{}.db", std::process::id()));
     config.journal_path = Some(journal.clone());
-    // The demo streams many pings into one channel; the simulator has no per-channel limit.
-    config.post_pace = None;
     let app = nonstop::App::new(config.clone()).with_builtin_commands();
     let status = app.status();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -210,5 +210,63 @@ fn journal(limit: usize) -> anyhow::Result<()> {
             )?;
         }
     }
+    outbox(&mut out, &store, limit)?;
+    Ok(())
+}
+
+/// The outbox part of `nonstop journal`: answers by state, those not delivered yet, and
+/// those Slack refused.
+fn outbox(
+    out: &mut impl std::io::Write,
+    store: &nonstop::SqliteStore,
+    limit: usize,
+) -> anyhow::Result<()> {
+    use nonstop::journal::{OutputState, Store};
+    let counts = store.outbox_counts()?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    writeln!(out, "\noutbox: {total} answers")?;
+    for (state, n) in &counts {
+        writeln!(out, "  {:<10} {n}", state.as_str())?;
+    }
+    let written = |o: &nonstop::journal::Output| {
+        o.created_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    let waiting = store.outbox_unfinished(limit)?;
+    if !waiting.is_empty() {
+        writeln!(
+            out,
+            "\nnot delivered yet (oldest first): id, written (unix s), calls made, key, method, lane"
+        )?;
+        for o in waiting {
+            writeln!(
+                out,
+                "  {:>8} {} {} {} {} {}",
+                o.id,
+                written(&o),
+                o.attempts,
+                o.key,
+                o.method,
+                o.lane
+            )?;
+        }
+    }
+    let refused = store.outbox_recent(limit, Some(OutputState::Failed))?;
+    if !refused.is_empty() {
+        writeln!(out, "\nanswers Slack refused (newest first):")?;
+        for o in refused {
+            writeln!(
+                out,
+                "  {:>8} {} {}: {}: {}",
+                o.id,
+                written(&o),
+                o.key,
+                o.method,
+                nonstop_web::redact(o.error.as_deref().unwrap_or("?"))
+            )?;
+        }
+    }
     Ok(())
 }

@@ -143,8 +143,8 @@ fn journal_shows_counts_recent_events_and_failures() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no journal at"));
 }
 
-/// `nonstop journal` on the journal a real bot run wrote: handled events as done, and a reply
-/// that Slack kept refusing as a failure with Slack's error.
+/// `nonstop journal` on the journal a real bot run wrote: handled events as done, answers
+/// Slack failed for a while as sent, and one Slack refused for good as failed, with its error.
 #[tokio::test]
 async fn journal_reads_what_a_real_bot_wrote() {
     use nonstop_sim::{Fault, MessageSpec, Sim, SimConfig};
@@ -164,11 +164,25 @@ async fn journal_reads_what_a_real_bot_wrote() {
         let text = format!("pong ok-{i}");
         assert!(sim.wait_for_post(wait, |p| p.text == text).await.is_some());
     }
-    // Slack refuses every reply for a while: the handler fails after its retries.
+    // Slack fails the next replies for a while: the answer waits in the outbox, is retried
+    // and goes out; the handler was done as soon as it was written.
     sim.inject(Fault::FailMethod {
         method: "chat.postMessage".into(),
-        count: 100,
+        count: 3,
         status: 200,
+        code: None,
+    });
+    sim.send_message(MessageSpec::new("C1", "U1", "ping later"));
+    assert!(sim
+        .wait_for_post(wait, |p| p.text == "pong later")
+        .await
+        .is_some());
+    // A refusal no retry can change: the answer is recorded as failed, with Slack's error.
+    sim.inject(Fault::FailMethod {
+        method: "chat.postMessage".into(),
+        count: 1,
+        status: 200,
+        code: Some("not_in_channel".into()),
     });
     let event_id = sim.send_message(MessageSpec::new("C1", "U1", "ping refused"));
     assert!(sim
@@ -194,12 +208,14 @@ async fn journal_reads_what_a_real_bot_wrote() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("done       3"), "{stdout}");
+    assert!(stdout.contains("done       5"), "{stdout}");
+    assert!(stdout.contains("outbox: 5 answers"), "{stdout}");
+    assert!(stdout.contains("sent       4"), "{stdout}");
     assert!(stdout.contains("failed     1"), "{stdout}");
     assert!(
-        stdout.contains(&format!("{event_id}: chat.postMessage"))
-            && stdout.contains("internal_error"),
-        "the failure names the event and Slack's error: {stdout}"
+        stdout.contains(&format!("{event_id}#0: chat.postMessage"))
+            && stdout.contains("not_in_channel"),
+        "the refused answer names its event and Slack's error: {stdout}"
     );
 }
 

@@ -104,17 +104,29 @@ pub enum Fault {
     /// other methods are unaffected, as with Slack's per-method limits.
     RateLimitMethod { method: String, secs: u64 },
     /// The next `count` calls to `method` fail: HTTP `status` (e.g. 503), or with status 200
-    /// an `ok:false` `internal_error`.
+    /// an `ok:false` with `code` (default `internal_error`, which is transient; e.g.
+    /// `not_in_channel` for a refusal no retry changes).
     FailMethod {
         method: String,
         #[serde(default = "default_one")]
         count: u32,
         #[serde(default = "default_fail_status")]
         status: u16,
+        #[serde(default)]
+        code: Option<String>,
     },
     /// `method` succeeds with a `warning` and `response_metadata` notes (as Slack does for
     /// deprecated arguments) until healed.
     WarnMethod { method: String, warning: String },
+    /// Slack's per-channel limit on `chat.postMessage`, until healed: each channel takes a
+    /// burst of `burst` messages, then `per_sec` a second; a message beyond that is answered
+    /// HTTP 429 with `Retry-After` (whole seconds until the channel has room again).
+    ChannelLimit {
+        #[serde(default = "default_channel_burst")]
+        burst: u32,
+        #[serde(default = "default_channel_rate")]
+        per_sec: f64,
+    },
     /// Every Web API answer (except `apps.connections.open`) is delayed by `millis`.
     SlowWebApi { millis: u64 },
     /// Clear every lasting fault: outage, rate limit, revoked token, slow Web API.
@@ -123,6 +135,14 @@ pub enum Fault {
 
 fn default_one() -> u32 {
     1
+}
+
+fn default_channel_burst() -> u32 {
+    5
+}
+
+fn default_channel_rate() -> f64 {
+    1.0
 }
 
 fn default_fail_status() -> u16 {
@@ -166,6 +186,7 @@ impl Fault {
             Self::CloseFrame { .. } => "close_frame",
             Self::WithholdHello { .. } => "withhold_hello",
             Self::SlowWebApi { .. } => "slow_web_api",
+            Self::ChannelLimit { .. } => "channel_limit",
             Self::RateLimitMethod { .. } => "rate_limit_method",
             Self::FailMethod { .. } => "fail_method",
             Self::WarnMethod { .. } => "warn_method",

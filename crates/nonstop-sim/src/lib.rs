@@ -595,15 +595,20 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             method,
             count,
             status,
+            code,
         } => {
             let queue = inner.faults.method_failures.entry(method).or_default();
-            queue.extend(std::iter::repeat_n(status, count.min(10_000) as usize));
+            let failure = (status, code.unwrap_or_else(|| "internal_error".to_owned()));
+            queue.extend(std::iter::repeat_n(failure, count.min(10_000) as usize));
         }
         Fault::WarnMethod { method, warning } => {
             inner.faults.method_warnings.insert(method, warning);
         }
         Fault::SlowWebApi { millis } => {
             inner.faults.slow_web_api = Some(Duration::from_millis(millis));
+        }
+        Fault::ChannelLimit { burst, per_sec } => {
+            inner.faults.channel_limit = Some(state::ChannelLimit::new(burst, per_sec));
         }
         Fault::Heal => inner.faults = state::Faults::default(),
     }
@@ -624,8 +629,22 @@ pub fn spawn_generator(
     per_second: f64,
     count: Option<u64>,
 ) -> JoinHandle<u64> {
+    spawn_generator_across(sim, &[channel], per_second, count)
+}
+
+/// [`spawn_generator`] over several channels in turn: `ping N` goes to channel `N mod len`.
+pub fn spawn_generator_across(
+    sim: &Sim,
+    channels: &[&str],
+    per_second: f64,
+    count: Option<u64>,
+) -> JoinHandle<u64> {
     let shared = Arc::clone(&sim.shared);
-    let channel = channel.to_owned();
+    let channels: Vec<String> = if channels.is_empty() {
+        vec!["C1".to_owned()]
+    } else {
+        channels.iter().map(|c| (*c).to_owned()).collect()
+    };
     let period = Duration::from_secs_f64(1.0 / per_second.clamp(0.01, 1_000_000.0));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
@@ -634,7 +653,8 @@ pub fn spawn_generator(
         while count.is_none_or(|c| sent < c) {
             tick.tick().await;
             sent += 1;
-            let spec = MessageSpec::new(&channel, "U0HUMAN", &format!("ping {sent}"));
+            let channel = &channels[(sent % channels.len() as u64) as usize];
+            let spec = MessageSpec::new(channel, "U0HUMAN", &format!("ping {sent}"));
             enqueue_message(&shared, &spec, None, None);
         }
         sent

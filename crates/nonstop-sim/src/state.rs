@@ -102,6 +102,8 @@ pub struct PostedMessage {
     /// milliseconds since the Unix epoch: a reply is "in flight" between the two.
     pub requested_at_ms: u64,
     pub recorded_at_ms: u64,
+    /// The message's metadata (`event_type`, `event_payload`), when it was posted with some.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// One Web API call as the simulator received it (any method, including those it refused).
@@ -181,11 +183,77 @@ pub(crate) struct Faults {
     /// Per method: when the current limit was first told, and the latest moment a
     /// `Retry-After` told a client to wait until.
     pub(crate) method_told_until: HashMap<String, (Instant, Instant)>,
-    /// Per method: the next answers are these failures (an HTTP status; 200 means
-    /// `ok:false internal_error`).
-    pub(crate) method_failures: HashMap<String, VecDeque<u16>>,
+    /// Per method: the next answers are these failures (an HTTP status; 200 means `ok:false`
+    /// with the code).
+    pub(crate) method_failures: HashMap<String, VecDeque<(u16, String)>>,
     /// Per method: a warning added to every successful answer.
     pub(crate) method_warnings: HashMap<String, String>,
+    /// Slack's per-channel limit on `chat.postMessage`, with each channel's bucket.
+    pub(crate) channel_limit: Option<ChannelLimit>,
+}
+
+/// A token bucket per channel: `burst` messages at once, refilled at `per_sec`.
+#[derive(Debug)]
+pub(crate) struct ChannelLimit {
+    pub(crate) burst: f64,
+    pub(crate) per_sec: f64,
+    /// Per channel: tokens left, when they were counted, and until when a 429 told the
+    /// client to wait (with when it was first told).
+    pub(crate) channels: HashMap<String, ChannelBucket>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ChannelBucket {
+    pub(crate) tokens: f64,
+    pub(crate) at: Instant,
+    pub(crate) told: Option<(Instant, Instant)>,
+}
+
+impl ChannelLimit {
+    pub(crate) fn new(burst: u32, per_sec: f64) -> Self {
+        ChannelLimit {
+            burst: f64::from(burst.max(1)),
+            per_sec: per_sec.clamp(0.001, 1_000_000.0),
+            channels: HashMap::new(),
+        }
+    }
+
+    /// Takes a message for `channel` at `now`: `Ok` when it has room, else the whole seconds
+    /// to wait. The second value is true when the call came while a `Retry-After` already
+    /// told (more than `grace` ago) was still running: a client that obeys would not call.
+    pub(crate) fn take(
+        &mut self,
+        channel: &str,
+        now: Instant,
+        grace: Duration,
+    ) -> (Result<(), u64>, bool) {
+        let (burst, per_sec) = (self.burst, self.per_sec);
+        let bucket = self
+            .channels
+            .entry(channel.to_owned())
+            .or_insert(ChannelBucket {
+                tokens: burst,
+                at: now,
+                told: None,
+            });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(burst);
+        bucket.at = now;
+        let early = bucket
+            .told
+            .is_some_and(|(told_at, until)| told_at + grace < now && now < until);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return (Ok(()), early);
+        }
+        let secs = ((1.0 - bucket.tokens) / per_sec).ceil().max(1.0) as u64;
+        let until = now + Duration::from_secs(secs);
+        bucket.told = match bucket.told {
+            Some((told_at, old)) if old > now => Some((told_at, old.max(until))),
+            _ => Some((now, until)),
+        };
+        (Err(secs), early)
+    }
 }
 
 pub(crate) struct Inner {
@@ -215,6 +283,8 @@ pub(crate) struct Shared {
     /// Bumped on every change a waiter may care about.
     changed: watch::Sender<u64>,
     next_id: AtomicU64,
+    /// The last message timestamp handed out, in microseconds.
+    last_ts: AtomicU64,
 }
 
 impl Shared {
@@ -239,6 +309,7 @@ impl Shared {
             }),
             changed: watch::channel(0).0,
             next_id: AtomicU64::new(1),
+            last_ts: AtomicU64::new(0),
         }
     }
 
@@ -447,8 +518,20 @@ impl Shared {
         self.notify();
     }
 
+    /// A message timestamp as Slack makes them: the time in microseconds, unique and
+    /// rising within the workspace.
     pub(crate) fn next_ts(&self) -> String {
-        format!("1700000000.{:06}", self.next_id())
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        let micros = self
+            .last_ts
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .map_or(now, |last| now.max(last + 1));
+        format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
     }
 }
 

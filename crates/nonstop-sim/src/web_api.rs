@@ -44,7 +44,9 @@ pub(crate) async fn call(
         tokio::time::sleep(delay).await;
     }
     let arrived = Instant::now();
-    let (response, status) = match method_fault(&app, &method, arrived) {
+    let refusal = method_fault(&app, &method, arrived)
+        .or_else(|| channel_limit(&app, &method, &args, arrived));
+    let (response, status) = match refusal {
         Some(refusal) => refusal,
         None => {
             let missing_charset = is_json_without_charset(&headers);
@@ -144,6 +146,11 @@ fn answer(
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
             let ts = app.shared.next_ts();
+            let metadata = match args.get("metadata") {
+                Some(Value::String(text)) => serde_json::from_str(text).ok(),
+                Some(Value::Null) | None => None,
+                Some(other) => Some(other.clone()),
+            };
             let posted = PostedMessage {
                 channel: channel.to_owned(),
                 text: text.to_owned(),
@@ -151,6 +158,7 @@ fn answer(
                 ts: ts.clone(),
                 requested_at_ms,
                 recorded_at_ms: crate::state::unix_ms(),
+                metadata,
             };
             app.shared.lock().posted.push(posted);
             app.shared.notify();
@@ -178,6 +186,33 @@ fn answer(
                 .unwrap_or_else(|| slack_error("unknown_method"))
         }
     }
+}
+
+/// A 429 when the channel a message goes to has no room under the `channel_limit` fault.
+fn channel_limit(
+    app: &AppState,
+    method: &str,
+    args: &serde_json::Map<String, Value>,
+    now: Instant,
+) -> Option<(Response, u16)> {
+    if method != "chat.postMessage" {
+        return None;
+    }
+    let channel = args.get("channel").and_then(Value::as_str)?;
+    let mut inner = app.shared.lock();
+    let limit = inner.faults.channel_limit.as_mut()?;
+    let (room, early) = limit.take(channel, now, EARLY_GRACE);
+    if early {
+        inner.early_calls += 1;
+    }
+    let secs = room.err()?;
+    let response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, secs.to_string())],
+        Json(json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response();
+    Some((response, 429))
 }
 
 /// Records the call, and answers it with the fault planned for its method, if any: a 429
@@ -221,9 +256,10 @@ fn method_fault(app: &AppState, method: &str, now: Instant) -> Option<(Response,
         .get_mut(method)
         .and_then(VecDeque::pop_front)
     {
+        let (status, code) = status;
         let response = match StatusCode::from_u16(status) {
-            Ok(code) if code != StatusCode::OK => (code, "simulated failure").into_response(),
-            _ => slack_error("internal_error"),
+            Ok(http) if http != StatusCode::OK => (http, "simulated failure").into_response(),
+            _ => slack_error(&code),
         };
         refusal = Some((response, status));
     }

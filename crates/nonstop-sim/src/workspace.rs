@@ -73,16 +73,12 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
             let Some(id) = arg(args, "channel") else {
                 return Some(slack_error("channel_not_found"));
             };
-            let posted: Vec<Value> = app
-                .shared
-                .lock()
-                .posted
-                .iter()
-                .filter(|p| p.channel == id)
-                .rev()
-                .map(|p| json!({"type": "message", "text": p.text, "ts": p.ts, "user": config.bot_user_id}))
-                .collect();
-            page(args, posted.len(), "messages", |n| posted[n].clone())
+            let parent = arg(args, "ts");
+            if method == "conversations.replies" && parent.is_none() {
+                return Some(slack_error("thread_not_found"));
+            }
+            let messages = history(app, id, method, parent, args);
+            page(args, messages.len(), "messages", |n| messages[n].clone())
         }
         "users.info" => {
             let Some(id) = arg(args, "user") else {
@@ -137,6 +133,57 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
         }
         _ => return None,
     })
+}
+
+/// The bot's messages in `channel`, as `conversations.history` (the channel's top level,
+/// newest first) or `conversations.replies` (the thread of `parent`, oldest first) list them:
+/// between `oldest` and `latest` (exclusive), with metadata only when asked for.
+fn history(
+    app: &AppState,
+    channel: &str,
+    method: &str,
+    parent: Option<&str>,
+    args: &Args,
+) -> Vec<Value> {
+    let config = &app.shared.config;
+    let with_metadata = arg(args, "include_all_metadata").is_some_and(|v| v == "true" || v == "1")
+        || args.get("include_all_metadata") == Some(&Value::Bool(true));
+    // Slack's timestamps compare as numbers; these all have six decimals.
+    let bound = |key: &str| arg(args, key).and_then(|t| t.parse::<f64>().ok());
+    let (oldest, latest) = (bound("oldest"), bound("latest"));
+    let inner = app.shared.lock();
+    let mut found: Vec<Value> = inner
+        .posted
+        .iter()
+        .filter(|p| p.channel == channel)
+        .filter(|p| match (method, parent) {
+            ("conversations.replies", Some(parent)) => {
+                p.ts == parent || p.thread_ts.as_deref() == Some(parent)
+            }
+            _ => p.thread_ts.is_none() || p.thread_ts.as_deref() == Some(p.ts.as_str()),
+        })
+        .filter(|p| {
+            let ts = p.ts.parse::<f64>().unwrap_or(0.0);
+            oldest.is_none_or(|o| ts > o) && latest.is_none_or(|l| ts < l)
+        })
+        .map(|p| {
+            let mut message = json!({
+                "type": "message", "text": p.text, "ts": p.ts,
+                "user": config.bot_user_id, "bot_id": config.bot_id,
+            });
+            if let Some(thread) = &p.thread_ts {
+                message["thread_ts"] = thread.clone().into();
+            }
+            if let (true, Some(metadata)) = (with_metadata, &p.metadata) {
+                message["metadata"] = metadata.clone();
+            }
+            message
+        })
+        .collect();
+    if method == "conversations.history" {
+        found.reverse();
+    }
+    found
 }
 
 /// `total` generated items, a page at a time. Cursors end in `=` as Slack's often do, so a

@@ -140,6 +140,24 @@ impl WebError {
         }
     }
 
+    /// True when the call may have been carried out although it failed: the request may
+    /// have reached Slack and its answer was lost (a timeout, a connection reset after
+    /// sending, an HTTP 5xx from a proxy, an answer that could not be read). False when Slack
+    /// answered and refused, or when nothing was sent (the connection never opened).
+    pub fn may_have_reached_slack(&self) -> bool {
+        match self {
+            Self::Transport { stage, .. } => *stage != "connect",
+            Self::Http { status, .. } => *status >= 500 || *status == 408,
+            Self::Decode { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True when Slack gave no answer at all (the call may still be carried out).
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, Self::Transport { stage, .. } if *stage != "connect")
+    }
+
     /// How long to hold calls to this method when this error is a rate limit.
     pub fn rate_limit_wait(&self) -> Option<std::time::Duration> {
         match self {

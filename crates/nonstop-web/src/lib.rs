@@ -5,8 +5,8 @@
 //!   [`WebClient::call`] for any other method.
 //! - Cursor pagination as a stream ([`WebClient::paginate`] and the `*_all` methods).
 //! - HTTP 429: every call to that method waits out `Retry-After`, then the call is retried.
-//! - `chat.postMessage` is paced per channel (about 1 message/s, short bursts allowed) through
-//!   a bounded queue.
+//! - `chat.postMessage` can be paced per channel through a bounded queue
+//!   ([`ClientOptions::post_pace`]; off by default: Slack's 429s say when to wait).
 //! - HTTP 5xx, network errors and Slack's transient codes are retried with backoff.
 //! - `ok:false` is a [`WebError::Slack`] with the code; [`WebError::is_fatal`] says whether
 //!   retrying can ever help. `warning` and `response_metadata` notes are logged.
@@ -88,7 +88,9 @@ impl Default for ClientOptions {
             rate_limit_retries: 10,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(5),
-            post_pace: Some(Pace::default()),
+            // Off: Slack answers a channel's limit with 429 and Retry-After, which every call
+            // obeys; a pace of our own turned away or delayed answers Slack would have taken.
+            post_pace: None,
             max_in_flight: 16,
         }
     }
@@ -241,6 +243,39 @@ impl WebClient {
         let body = Body::Form(form_fields(method, args)?);
         let answer = self.send(method, body).await?;
         decode_bytes(method, &answer)
+    }
+
+    /// One call of `method` with `args`, for callers that decide themselves what to do after a
+    /// failure (the outbox): waits out the method's `Retry-After` and, for `chat.postMessage`
+    /// with a pace, the channel's turn; then makes exactly one request. A 429 holds the method
+    /// for every caller and comes back as the error; nothing is retried here.
+    pub async fn attempt(&self, method: &str, args: &impl Serialize) -> Result<Value, WebError> {
+        let token = self.bot_token(method)?;
+        let body = Body::Form(form_fields(method, args)?);
+        self.inner.gate.wait(method).await;
+        if let Some(pacer) = &self.inner.pacer {
+            if method == "chat.postMessage" {
+                let channel = match &body {
+                    Body::Form(fields) => fields
+                        .iter()
+                        .find(|(k, _)| k == "channel")
+                        .map(|(_, v)| v.clone()),
+                    _ => None,
+                };
+                if let Some(channel) = channel {
+                    pacer.reserve(method, &channel)?.wait().await;
+                }
+            }
+        }
+        match self.send_once(method, token, &body).await {
+            Ok(answer) => decode_bytes(method, &answer),
+            Err(error) => {
+                if let Some(wait) = error.rate_limit_wait() {
+                    self.inner.gate.block(method, wait);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// <https://api.slack.com/methods/apps.connections.open>: a fresh single-use WebSocket

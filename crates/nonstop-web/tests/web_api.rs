@@ -179,6 +179,7 @@ async fn server_errors_and_transient_codes_are_retried() {
         method: "conversations.info".into(),
         count: 2,
         status: 503,
+        code: None,
     });
     let channel = web.conversations_info("C42").await.unwrap();
     assert_eq!(channel.id, "C42");
@@ -190,6 +191,7 @@ async fn server_errors_and_transient_codes_are_retried() {
         method: "users.info".into(),
         count: 1,
         status: 200,
+        code: None,
     });
     let user = web.users_info("U7").await.unwrap();
     assert_eq!(user.id, "U7");
@@ -200,6 +202,7 @@ async fn server_errors_and_transient_codes_are_retried() {
         method: "users.info".into(),
         count: 10,
         status: 502,
+        code: None,
     });
     let error = web.users_info("U7").await.unwrap_err();
     assert!(

@@ -16,9 +16,11 @@ use crate::context::{BotIdentity, Context, States};
 use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
 use crate::error::Error;
-use crate::journal::writer::{self, Deferral, Op, Retention};
+use crate::journal::writer::{self, Deferral, Op, OutboxLink, Retention};
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
+use crate::outbox::sender::{self, SenderSetup};
+use crate::outbox::Outbox;
 use crate::router::{Router, Routes};
 use crate::status::Status;
 use crate::storage::Storage;
@@ -249,14 +251,16 @@ impl App {
         );
 
         // Replay first: what was journaled but not finished before the last stop, in arrival
-        // order, before any new traffic; each start recorded before it runs.
-        let backlog = {
+        // order, before any new traffic; each start recorded before it runs. And the answers
+        // not delivered before the last stop, which go out first in their lanes.
+        let (backlog, answers) = {
             let store = Arc::clone(&store);
             tokio::task::spawn_blocking(move || {
                 let unfinished = store.unfinished(MAX_REPLAY)?;
-                Ok::<_, crate::journal::StoreError>(crate::journal::replay::prepare(
-                    store.as_ref(),
-                    unfinished,
+                let answers = store.outbox_unfinished(MAX_REPLAY)?;
+                Ok::<_, crate::journal::StoreError>((
+                    crate::journal::replay::prepare(store.as_ref(), unfinished),
+                    answers,
                 ))
             })
             .await
@@ -266,6 +270,12 @@ impl App {
 
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);
         let (ops_tx, ops_rx) = mpsc::channel(config.journal_queue);
+        let (feed_tx, feed_rx) = mpsc::unbounded_channel();
+        let link = OutboxLink {
+            feed: feed_tx.clone(),
+            waiting: answers.len() as u64,
+            bound: config.outbox_bound,
+        };
         let writer = {
             let store = Arc::clone(&store);
             let status = Arc::clone(&self.status);
@@ -281,7 +291,9 @@ impl App {
             };
             std::thread::Builder::new()
                 .name("nonstop-journal".into())
-                .spawn(move || writer::run(store, ops_rx, queue_tx, status, retention, deferral))
+                .spawn(move || {
+                    writer::run(store, ops_rx, queue_tx, status, retention, deferral, link)
+                })
                 .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
         };
         let intake = Arc::new(Intake::new(
@@ -295,7 +307,23 @@ impl App {
             Arc::clone(&self.status),
             Storage::new(Arc::clone(&store)),
             Arc::new(self.states),
+            Outbox::new(ops_tx.clone(), feed_tx),
         );
+        let (stop_sender, sender_stop) = tokio::sync::oneshot::channel();
+        let sender = OwnedTask::spawn(sender::run(
+            SenderSetup {
+                web: web.clone(),
+                ops: ops_tx.clone(),
+                store: Arc::clone(&store),
+                status: Arc::clone(&self.status),
+                settle: config.outbox_settle,
+                backoff_base: config.backoff_base,
+                backoff_cap: config.backoff_cap,
+            },
+            feed_rx,
+            answers,
+            sender_stop,
+        ));
         let dispatcher = OwnedTask::spawn(dispatch::run(
             queue_rx,
             ops_tx.clone(),
@@ -369,6 +397,15 @@ impl App {
         let drain = config.handler_timeout + Duration::from_secs(1);
         if tokio::time::timeout(drain, dispatcher).await.is_err() {
             warn!("handlers still running at shutdown were abandoned; they will be replayed");
+        }
+        // No handler sends answers any more: the sender delivers what it can in the drain
+        // time, and leaves the rest in the outbox for the next start.
+        let _ = stop_sender.send(config.drain_timeout);
+        match sender.await {
+            Err(join) if join.is_panic() => {
+                warn!("the outbox's sender panicked; its answers stay in the outbox for the next start");
+            }
+            _ => {}
         }
         // The writer ends once the dispatcher's last outcome is written.
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;

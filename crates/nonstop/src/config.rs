@@ -74,9 +74,18 @@ pub struct Config {
     pub journal_queue: usize,
     /// Limit on each Web API request.
     pub web_timeout: Duration,
-    /// How `chat.postMessage` is paced per channel (Slack: about 1 message/s, short bursts
-    /// allowed). `None` sends at once: for the simulator, which has no such limit.
+    /// A pace of our own for `chat.postMessage` per channel, on top of Slack's 429s (which
+    /// are always obeyed). `None`, the default, sends as fast as Slack takes: Slack allows
+    /// bursts and says when to wait; a pace only delays answers. Answers wait in the outbox
+    /// for their turn either way, so a pace never drops one.
     pub post_pace: Option<Pace>,
+    /// Answers waiting in the outbox from which new envelopes are left unacked with Slack
+    /// (which redelivers them) until the backlog drains.
+    pub outbox_bound: u64,
+    /// How long a call whose answer was lost (a crash, a timeout, a reset) may still take
+    /// effect at Slack: a message that may have been posted is looked for only this long
+    /// after the call, so that a late one is found instead of posted twice.
+    pub outbox_settle: Duration,
     /// How long after receipt an envelope that accepts a response payload (slash commands,
     /// `view_submission`, `block_suggestion`) waits for its listener's [`crate::Context::ack`]
     /// before a plain ack goes out. Slack's limit is 3 s.
@@ -122,7 +131,9 @@ impl Config {
             journal_max_entries: 2_000_000,
             journal_queue: 10_000,
             web_timeout: Duration::from_secs(15),
-            post_pace: Some(Pace::default()),
+            post_pace: None,
+            outbox_bound: 10_000,
+            outbox_settle: Duration::from_secs(15),
             ack_deadline: Duration::from_millis(2500),
         })
     }
@@ -233,6 +244,12 @@ impl Config {
                 name: "max_concurrent_handlers",
                 problem: "handlers and the dispatch queue need room for at least one event"
                     .to_owned(),
+            });
+        }
+        if self.outbox_bound == 0 {
+            return Err(ConfigError::OutOfRange {
+                name: "outbox_bound",
+                problem: "the outbox needs room for at least one answer".to_owned(),
             });
         }
         if self.ack_deadline >= Duration::from_secs(3) {

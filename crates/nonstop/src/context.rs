@@ -5,12 +5,15 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nonstop_model::web::{EphemeralRequest, PostMessage, PostMessageRequest};
+use nonstop_model::web::{EphemeralRequest, PostMessageRequest};
 use nonstop_model::EventHead;
 use nonstop_web::{WebClient, WebError};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::delivery::AckHandle;
+use crate::outbox::sender::RESPOND;
+use crate::outbox::{DeliveryError, Outbox, Outgoing, Run};
 use crate::status::Status;
 use crate::storage::Storage;
 
@@ -69,6 +72,10 @@ pub enum ContextError {
     },
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("{method}: the arguments are not a JSON object: {detail}")]
+    Arguments { method: String, detail: String },
 }
 
 /// Values the app registered with [`crate::App::with_state`], by type.
@@ -85,6 +92,10 @@ pub struct Context {
     meta: Arc<EventMeta>,
     attempt: u32,
     ack: Option<AckHandle>,
+    outbox: Outbox,
+    /// This handler run's place in the outbox; `None` outside a handler run, where answers
+    /// get keys of their own.
+    run: Option<Run>,
 }
 
 impl std::fmt::Debug for Context {
@@ -104,6 +115,7 @@ impl Context {
         status: Arc<Status>,
         storage: Storage,
         states: Arc<States>,
+        outbox: Outbox,
     ) -> Self {
         Self {
             web,
@@ -114,16 +126,27 @@ impl Context {
             meta: Arc::new(EventMeta::default()),
             attempt: 0,
             ack: None,
+            outbox,
+            run: None,
         }
     }
 
-    /// This context for one envelope's handler call.
-    pub(crate) fn for_envelope(&self, attempt: u32, ack: Option<AckHandle>) -> Self {
+    /// This context for one envelope's handler call: `key` is the event's dedup key, which
+    /// names its answers in the outbox.
+    pub(crate) fn for_envelope(&self, attempt: u32, ack: Option<AckHandle>, key: &str) -> Self {
         Self {
             attempt,
             ack,
+            run: Some(Run::new(key)),
             ..self.clone()
         }
+    }
+
+    /// Time this handler run spent waiting for deliveries (not counted by its timeout).
+    pub(crate) fn waited(&self) -> std::time::Duration {
+        self.run
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |run| run.waits.waited())
     }
 
     pub(crate) fn with_meta(&self, meta: EventMeta) -> Self {
@@ -198,15 +221,19 @@ impl Context {
     }
 
     /// Posts `text` where the event happened: its channel, and its thread when it came in one.
-    pub async fn say(&self, text: &str) -> Result<PostMessage, ContextError> {
+    ///
+    /// Like every answer below, it returns once the message is written to the outbox, and
+    /// goes out as fast as Slack allows, in order with the other answers to the channel,
+    /// exactly once (even across a crash). Await [`Outgoing::delivered`] for its `ts`.
+    pub async fn say(&self, text: &str) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "say", "channel")?;
         let mut request = PostMessageRequest::text(channel, text);
         request.thread_ts = self.meta.thread_ts.clone();
-        Ok(self.web.chat_post_message(&request).await?)
+        self.post(&request).await
     }
 
     /// Replies in the event's thread, starting one on its message when it is not in one.
-    pub async fn reply(&self, text: &str) -> Result<PostMessage, ContextError> {
+    pub async fn reply(&self, text: &str) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "reply", "channel")?;
         let parent = self.need(
             self.meta.thread_ts.as_ref().or(self.meta.ts.as_ref()),
@@ -214,23 +241,28 @@ impl Context {
             "message",
         )?;
         let request = PostMessageRequest::text(channel, text).in_thread(parent);
-        Ok(self.web.chat_post_message(&request).await?)
+        self.post(&request).await
     }
 
-    /// Posts any message (blocks, another channel, …).
-    pub async fn post(&self, request: &PostMessageRequest) -> Result<PostMessage, ContextError> {
-        Ok(self.web.chat_post_message(request).await?)
+    /// Posts any message (blocks, another channel, …), through the outbox.
+    pub async fn post(&self, request: &PostMessageRequest) -> Result<Outgoing, ContextError> {
+        self.enqueue("chat.postMessage", request.channel.clone(), request)
+            .await
     }
 
-    /// Adds the reaction `name` (`thumbsup` or `:thumbsup:`) to the event's message.
-    pub async fn react(&self, name: &str) -> Result<(), ContextError> {
+    /// Adds the reaction `name` (`thumbsup` or `:thumbsup:`) to the event's message. A
+    /// reaction that is there already counts as delivered.
+    pub async fn react(&self, name: &str) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "react", "channel")?;
         let ts = self.need(self.meta.ts.as_ref(), "react", "message")?;
-        Ok(self.web.reactions_add(channel, ts, name).await?)
+        let args = json!({"channel": channel, "timestamp": ts, "name": name.trim_matches(':')});
+        self.enqueue("reactions.add", channel.to_owned(), &args)
+            .await
     }
 
-    /// Posts `text` that only the event's user sees, in the event's channel.
-    pub async fn ephemeral(&self, text: &str) -> Result<(), ContextError> {
+    /// Posts `text` that only the event's user sees, in the event's channel. Ephemeral
+    /// messages cannot be looked up afterwards: one cut off by a crash may show twice.
+    pub async fn ephemeral(&self, text: &str) -> Result<Outgoing, ContextError> {
         let request = EphemeralRequest {
             channel: self
                 .need(self.meta.channel.as_ref(), "ephemeral", "channel")?
@@ -242,15 +274,74 @@ impl Context {
             thread_ts: self.meta.thread_ts.clone(),
             ..EphemeralRequest::default()
         };
-        self.web.chat_post_ephemeral(&request).await?;
-        Ok(())
+        self.enqueue("chat.postEphemeral", request.channel.clone(), &request)
+            .await
+    }
+
+    /// Replaces the text of the bot's message `ts` in the event's channel.
+    pub async fn update(&self, ts: &str, text: &str) -> Result<Outgoing, ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "update", "channel")?;
+        let args = json!({"channel": channel, "ts": ts, "text": text});
+        self.enqueue("chat.update", channel.to_owned(), &args).await
+    }
+
+    /// Deletes the bot's message `ts` in the event's channel.
+    pub async fn delete(&self, ts: &str) -> Result<Outgoing, ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "delete", "channel")?;
+        let args = json!({"channel": channel, "ts": ts});
+        self.enqueue("chat.delete", channel.to_owned(), &args).await
     }
 
     /// Answers through the event's `response_url` (slash commands, interactions): `body` is a
-    /// message (`{"text": …, "response_type": "in_channel"}`, `replace_original`, …).
-    pub async fn respond(&self, body: &Value) -> Result<(), ContextError> {
+    /// message (`{"text": …, "response_type": "in_channel"}`, `replace_original`, …). At
+    /// least once: Slack gives no way to look for it.
+    pub async fn respond(&self, body: &Value) -> Result<Outgoing, ContextError> {
         let url = self.need(self.meta.response_url.as_ref(), "respond", "response_url")?;
-        Ok(self.web.respond(url, body).await?)
+        let args = json!({"response_url": url, "body": body});
+        // Its own lane per event: a response_url belongs to one interaction.
+        let lane = format!("{RESPOND}:{}", self.run_key());
+        self.enqueue(RESPOND, lane, &args).await
+    }
+
+    /// Calls any Web API `method` with `args` through the outbox: written first, delivered
+    /// in order with the other answers to the same `channel` (if `args` names one), retried
+    /// until Slack takes or refuses it. For calls whose answer the handler needs at once (a
+    /// read, `views.open`), use [`Context::web`].
+    pub async fn send(
+        &self,
+        method: &str,
+        args: &impl Serialize,
+    ) -> Result<Outgoing, ContextError> {
+        let args = arguments(method, args)?;
+        let lane = args
+            .get("channel")
+            .and_then(Value::as_str)
+            .map_or_else(|| method.to_owned(), str::to_owned);
+        self.enqueue(method, lane, &args).await
+    }
+
+    async fn enqueue(
+        &self,
+        method: &str,
+        lane: String,
+        args: &impl Serialize,
+    ) -> Result<Outgoing, ContextError> {
+        let args = arguments(method, args)?;
+        let own;
+        let run = match &self.run {
+            Some(run) => run,
+            None => {
+                own = Run::new(&format!("out-{:016x}", rand::random::<u64>()));
+                &own
+            }
+        };
+        Ok(self.outbox.submit(run, lane, method, &args).await?)
+    }
+
+    fn run_key(&self) -> String {
+        self.run
+            .as_ref()
+            .map_or_else(String::new, |run| run.event_key().to_owned())
     }
 
     /// Opens a modal with the event's `trigger_id`; returns the view Slack built.
@@ -268,6 +359,19 @@ impl Context {
         value
             .map(String::as_str)
             .ok_or(ContextError::Missing { method, missing })
+    }
+}
+
+/// A call's arguments as the JSON object the outbox keeps.
+fn arguments(method: &str, args: &impl Serialize) -> Result<Value, ContextError> {
+    let problem = |detail: String| ContextError::Arguments {
+        method: method.to_owned(),
+        detail,
+    };
+    match serde_json::to_value(args) {
+        Ok(args @ Value::Object(_)) => Ok(args),
+        Ok(other) => Err(problem(format!("got {other}"))),
+        Err(e) => Err(problem(e.to_string())),
     }
 }
 

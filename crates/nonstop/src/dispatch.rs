@@ -58,7 +58,7 @@ pub(crate) async fn run(
         while running.try_join_next().is_some() {}
         let handler = Arc::clone(&handler);
         let ack = envelope.ack.clone();
-        let ctx = ctx.for_envelope(envelope.attempt, ack.clone());
+        let ctx = ctx.for_envelope(envelope.attempt, ack.clone(), envelope.dedup_key());
         let status = Arc::clone(&status);
         let journal = journal.clone();
         running.spawn(async move {
@@ -81,6 +81,28 @@ pub(crate) async fn run(
     while running.join_next().await.is_some() {}
 }
 
+/// Runs `call` for at most `timeout` of its own time: time it spent waiting for its answers'
+/// delivery (`waited`, which rate limits and outages lengthen) is not counted.
+async fn within<F: Future>(
+    timeout: Duration,
+    call: F,
+    waited: impl Fn() -> Duration,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    tokio::pin!(call);
+    loop {
+        let deadline = started + timeout + waited();
+        match tokio::time::timeout_at(deadline, &mut call).await {
+            Ok(output) => return Ok(output),
+            Err(elapsed) if started + timeout + waited() <= tokio::time::Instant::now() => {
+                return Err(elapsed)
+            }
+            // It waited for a delivery meanwhile: the deadline moved.
+            Err(_) => {}
+        }
+    }
+}
+
 /// Runs one handler; the error, for the journal, when it did not succeed.
 async fn run_one(
     handler: &dyn Handler,
@@ -91,8 +113,9 @@ async fn run_one(
 ) -> Result<(), String> {
     let envelope_id = envelope.envelope_id.clone();
     let event_id = envelope.event_id.clone().unwrap_or_default();
+    let clock = ctx.clone();
     let call = AssertUnwindSafe(handler.handle(ctx, envelope)).catch_unwind();
-    match tokio::time::timeout(timeout, call).await {
+    match within(timeout, call, || clock.waited()).await {
         Ok(Ok(Ok(()))) => {
             status.count_handled();
             Ok(())
@@ -114,7 +137,7 @@ async fn run_one(
             error!(%envelope_id, %event_id, panic = %message, "handler panicked");
             Err(format!("panicked: {message}"))
         }
-        Err(_) => {
+        Err(_elapsed) => {
             status.count_timed_out();
             error!(%envelope_id, %event_id, timeout_ms = timeout.as_millis() as u64, "handler timed out and was cancelled");
             Err(format!("timed out after {} ms", timeout.as_millis()))

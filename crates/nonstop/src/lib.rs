@@ -51,6 +51,7 @@ pub mod dispatch;
 pub mod error;
 pub mod journal;
 pub mod listeners;
+pub mod outbox;
 pub mod router;
 pub mod status;
 pub mod storage;
@@ -74,6 +75,7 @@ pub use nonstop_model::{
 /// Retry delays, shared with the Web API client.
 pub use nonstop_web::backoff;
 pub use nonstop_web::{Secret, WebClient, WebError};
+pub use outbox::{Delivered, DeliveryError, Outgoing};
 pub use router::{Request, RequestKind};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
 pub use storage::{Storage, StorageError};

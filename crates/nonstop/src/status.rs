@@ -24,6 +24,10 @@ pub struct Status {
     bad_frames: AtomicU64,
     replayed: AtomicU64,
     own_messages: AtomicU64,
+    answers_sent: AtomicU64,
+    answers_failed: AtomicU64,
+    answers_waiting: AtomicU64,
+    held_back: AtomicU64,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
@@ -88,6 +92,15 @@ pub struct StatusSnapshot {
     /// The bot's own messages (and edits of them): acked at receipt and dropped, never
     /// journaled or handled.
     pub own_messages: u64,
+    /// Answers (messages, reactions, …) Slack accepted, and refused for good.
+    pub answers_sent: u64,
+    pub answers_failed: u64,
+    /// Answers in the outbox not delivered yet (waiting for their turn, a rate limit, or
+    /// Slack to come back).
+    pub answers_waiting: u64,
+    /// Envelopes left unacked (so Slack keeps and redelivers them) because the outbox's
+    /// backlog was at its bound.
+    pub held_back: u64,
     pub last_disconnect: Option<LastDisconnect>,
 }
 
@@ -123,6 +136,10 @@ impl Status {
             bad_frames: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             own_messages: AtomicU64::new(0),
+            answers_sent: AtomicU64::new(0),
+            answers_failed: AtomicU64::new(0),
+            answers_waiting: AtomicU64::new(0),
+            held_back: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             changed: watch::channel(0).0,
@@ -139,6 +156,16 @@ impl Status {
     counter!(count_bad_frame, bad_frames);
     counter!(count_replayed, replayed);
     counter!(count_own_message, own_messages);
+    counter!(count_answer_sent, answers_sent);
+    counter!(count_answer_failed, answers_failed);
+    counter!(count_held_back, held_back);
+
+    /// The outbox's backlog, as its writer counts it.
+    pub(crate) fn set_answers_waiting(&self, waiting: u64) {
+        if self.answers_waiting.swap(waiting, Ordering::Relaxed) != waiting {
+            self.bump();
+        }
+    }
 
     pub(crate) fn socket_live(&self, reconnect: bool) {
         self.sockets_opened.fetch_add(1, Ordering::Relaxed);
@@ -207,6 +234,10 @@ impl Status {
             bad_frames: get(&self.bad_frames),
             replayed: get(&self.replayed),
             own_messages: get(&self.own_messages),
+            answers_sent: get(&self.answers_sent),
+            answers_failed: get(&self.answers_failed),
+            answers_waiting: get(&self.answers_waiting),
+            held_back: get(&self.held_back),
             last_disconnect: self
                 .last_disconnect
                 .lock()

@@ -13,8 +13,8 @@ pub fn nonstop() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nonstop"))
 }
 
-/// `command` set up as a bot against `sim`, its journal at `db`, pacing off (the simulator
-/// has no per-channel limit), logging at `log_level`.
+/// `command` set up as a bot against `sim` with the default settings, its journal at `db`,
+/// logging at `log_level`.
 pub fn as_bot<'c>(
     command: &'c mut Command,
     sim: &Sim,
@@ -25,7 +25,6 @@ pub fn as_bot<'c>(
         .env("SLACK_APP_TOKEN", &sim.config().app_token)
         .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
         .env("SLACK_API_URL", sim.api_url())
-        .env("NONSTOP_POST_PACE_MS", "off")
         .env("NONSTOP_DB", db)
         .env("NONSTOP_LOG", log_level)
 }

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::{Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError};
+use super::{
+    Appended, Batch, Entry, EntryState, Mark, Output, OutputAppended, OutputMark, OutputState,
+    Store, StoreError, Written,
+};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -19,6 +22,9 @@ struct Inner {
     by_seq: BTreeMap<i64, Entry>,
     seq_by_key: HashMap<String, i64>,
     next_seq: i64,
+    outbox: BTreeMap<i64, Output>,
+    output_by_key: HashMap<String, i64>,
+    next_output: i64,
 }
 
 impl MemoryStore {
@@ -32,7 +38,13 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
+        let Batch {
+            entries,
+            marks,
+            outputs,
+            output_marks,
+        } = *batch;
         let mut inner = self.lock();
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -81,7 +93,89 @@ impl Store for MemoryStore {
                 }
             }
         }
-        Ok(out)
+        let mut written = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            if let Some(output) = inner
+                .output_by_key
+                .get(&output.key)
+                .and_then(|id| inner.outbox.get(id))
+            {
+                written.push(OutputAppended::Existing(Box::new(output.clone())));
+                continue;
+            }
+            inner.next_output += 1;
+            let id = inner.next_output;
+            inner.output_by_key.insert(output.key.clone(), id);
+            inner.outbox.insert(id, output.clone().written_as(id));
+            written.push(OutputAppended::Fresh { id });
+        }
+        for mark in output_marks {
+            let Some(output) = inner.outbox.get_mut(&mark.id()) else {
+                continue;
+            };
+            match mark {
+                OutputMark::Attempt { at, .. } => {
+                    output.attempts += 1;
+                    output.attempted_at = Some(*at);
+                }
+                OutputMark::NotPosted { .. } => output.attempted_at = None,
+                OutputMark::Sent { result, .. } => {
+                    output.state = OutputState::Sent;
+                    output.result = Some(result.clone());
+                }
+                OutputMark::Failed { error, .. } => {
+                    output.state = OutputState::Failed;
+                    output.error = Some(error.clone());
+                }
+            }
+        }
+        Ok(Written {
+            appended: out,
+            outputs: written,
+        })
+    }
+
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| !o.state.is_finished())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        Ok(self.lock().outbox.get(&id).cloned())
+    }
+
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .rev()
+            .filter(|o| state.is_none_or(|s| o.state == s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        let inner = self.lock();
+        Ok(OutputState::ALL
+            .into_iter()
+            .map(|s| {
+                let n = inner.outbox.values().filter(|o| o.state == s).count();
+                (s, n as u64)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect())
     }
 
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
@@ -166,7 +260,25 @@ impl Store for MemoryStore {
                 inner.seq_by_key.remove(&entry.key);
             }
         }
-        Ok((before - inner.by_seq.len()) as u64)
+        let mut removed = before - inner.by_seq.len();
+        // The outbox: finished answers written before the cutoff, then those past the newest
+        // `max_entries` ids.
+        let newest = inner.outbox.keys().next_back().copied().unwrap_or(0);
+        let boundary = newest.saturating_sub(i64::try_from(max_entries).unwrap_or(i64::MAX));
+        let gone: Vec<i64> = inner
+            .outbox
+            .values()
+            .filter(|o| o.state.is_finished() && (o.created_at < cutoff || o.id <= boundary))
+            .map(|o| o.id)
+            .take(limit - removed)
+            .collect();
+        for id in gone {
+            if let Some(output) = inner.outbox.remove(&id) {
+                inner.output_by_key.remove(&output.key);
+                removed += 1;
+            }
+        }
+        Ok(removed as u64)
     }
 
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -134,6 +134,167 @@ impl Mark {
     }
 }
 
+/// Where an answer is in its life: pending (maybe attempted, see [`Output::attempts`]) →
+/// sent | failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutputState {
+    /// Durable, not known to be delivered. When `attempts` is above 0 a call may have reached
+    /// Slack, so the sender looks before it sends again.
+    Pending,
+    /// Slack accepted it; the result is recorded.
+    Sent,
+    /// Slack refused it for good (e.g. `channel_not_found`); the error is recorded.
+    Failed,
+}
+
+impl OutputState {
+    pub const ALL: [OutputState; 3] =
+        [OutputState::Pending, OutputState::Sent, OutputState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Stored codes: the same numbers as the events' states, so `state >= 2` is "finished"
+    /// in both tables.
+    pub(crate) fn code(self) -> i64 {
+        match self {
+            Self::Pending => 0,
+            Self::Sent => 2,
+            Self::Failed => 3,
+        }
+    }
+
+    pub(crate) fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Pending)
+    }
+}
+
+/// An answer a handler sends (a message, a reaction, a `response_url` post, any Web API
+/// call), to be written to the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutput {
+    /// Unique per answer and the same when a replayed handler sends it again:
+    /// `<event key>#<index of the output in the handler's run>`.
+    pub key: String,
+    /// Answers in one lane go out one at a time, in order: a channel, for messages.
+    pub lane: String,
+    /// The Web API method, or `response_url`.
+    pub method: String,
+    /// The call's arguments, as a JSON object.
+    pub args: String,
+    pub created_at: SystemTime,
+}
+
+impl NewOutput {
+    /// The answer as the outbox holds it once written with `id`: pending, no call made.
+    pub fn written_as(self, id: i64) -> Output {
+        Output {
+            id,
+            key: self.key,
+            lane: self.lane,
+            method: self.method,
+            args: self.args,
+            created_at: self.created_at,
+            state: OutputState::Pending,
+            attempts: 0,
+            attempted_at: None,
+            result: None,
+            error: None,
+        }
+    }
+}
+
+/// An answer in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Order of writing: the order answers in one lane go out.
+    pub id: i64,
+    pub key: String,
+    pub lane: String,
+    pub method: String,
+    pub args: String,
+    pub created_at: SystemTime,
+    pub state: OutputState,
+    /// Calls made that may have reached Slack (each recorded before it was made).
+    pub attempts: u32,
+    /// Set while the last call's outcome is unknown (it may have reached Slack): when it was
+    /// made. Cleared when Slack answered that it did not take it.
+    pub attempted_at: Option<SystemTime>,
+    /// What Slack answered, as JSON (for a message: its `channel` and `ts`).
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What writing one answer did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputAppended {
+    /// New: in the outbox now, with this id.
+    Fresh { id: i64 },
+    /// Its key was written before (a replayed handler sent it again): nothing written; this
+    /// is the answer as it stands.
+    Existing(Box<Output>),
+}
+
+/// A change to an answer, from its sender.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputMark {
+    /// A call is about to be made that may reach Slack: written before the call.
+    Attempt {
+        id: i64,
+        at: SystemTime,
+    },
+    /// Slack answered the last call without taking it (a 429, a refused connection): no
+    /// message of it can exist.
+    NotPosted {
+        id: i64,
+    },
+    Sent {
+        id: i64,
+        result: String,
+    },
+    Failed {
+        id: i64,
+        error: String,
+    },
+}
+
+impl OutputMark {
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Attempt { id, .. }
+            | Self::NotPosted { id }
+            | Self::Sent { id, .. }
+            | Self::Failed { id, .. } => *id,
+        }
+    }
+}
+
+/// Everything one transaction writes: envelopes, their outcomes, answers and the answers'
+/// progress. The writer gathers many of each into one commit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Batch<'a> {
+    pub entries: &'a [NewEntry],
+    pub marks: &'a [Mark],
+    pub outputs: &'a [NewOutput],
+    pub output_marks: &'a [OutputMark],
+}
+
+/// What a [`Batch`] did: one outcome per entry and one per output, in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Written {
+    pub appended: Vec<Appended>,
+    pub outputs: Vec<OutputAppended>,
+}
+
 /// A journal operation that failed. Messages say what to check; they never hold payloads.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -149,10 +310,37 @@ pub enum StoreError {
 
 /// A journal backend. Small and synchronous: the runtime calls it from its writer thread.
 pub trait Store: Send + Sync + 'static {
-    /// In one transaction: appends `entries` (each deduplicated by key, against the journal
-    /// and against earlier entries of the same batch) and applies `marks`. Returns one
-    /// outcome per entry, in order. On error nothing was written.
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError>;
+    /// In one transaction: appends the batch's entries (each deduplicated by key, against the
+    /// journal and against earlier entries of the same batch), applies its marks, appends its
+    /// outputs (deduplicated by key the same way; a known key answers with the output as
+    /// stored) and applies its output marks. On error nothing was written.
+    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError>;
+
+    /// [`Store::write`] of envelopes and their outcomes only.
+    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+        self.write(&Batch {
+            entries,
+            marks,
+            ..Batch::default()
+        })
+        .map(|written| written.appended)
+    }
+
+    /// Answers not sent nor failed yet, in the order they were written, at most `limit`.
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError>;
+
+    /// One answer by id.
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError>;
+
+    /// The newest answers, newest first, at most `limit`; only `state` when given.
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError>;
+
+    /// How many answers are in each state.
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError>;
 
     /// Entries received or dispatched but not finished, oldest first, at most `limit`.
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError>;
@@ -168,7 +356,8 @@ pub trait Store: Send + Sync + 'static {
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError>;
 
     /// Deletes finished entries received before `cutoff`, then the oldest finished entries
-    /// beyond `max_entries` in all; at most `limit` in one call, so that a large backlog is
+    /// beyond `max_entries` in all; the same for finished answers in the outbox (by when they
+    /// were written; unfinished answers never go and do not count); at most `limit` in one call, so that a large backlog is
     /// pruned in short steps between other writes. Unfinished entries are never pruned.
     /// Each step must cost in proportion to what it deletes, not to the journal's size: it
     /// runs between batches, with acks waiting.

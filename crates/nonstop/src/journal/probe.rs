@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use super::{Appended, Entry, EntryState, Mark, MemoryStore, NewEntry, Store, StoreError};
+use super::{
+    Batch, Entry, EntryState, MemoryStore, Output, OutputState, Store, StoreError, Written,
+};
 
 #[derive(Debug, Default)]
 pub struct ProbeStore {
@@ -34,13 +36,29 @@ impl ProbeStore {
 }
 
 impl Store for ProbeStore {
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
         if self.refuse_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Write {
                 detail: "database or disk is full".into(),
             });
         }
-        self.inner.commit(entries, marks)
+        self.inner.write(batch)
+    }
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        self.inner.outbox_unfinished(limit)
+    }
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        self.inner.outbox_get(id)
+    }
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        self.inner.outbox_recent(limit, state)
+    }
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        self.inner.outbox_counts()
     }
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.inner.unfinished(limit)

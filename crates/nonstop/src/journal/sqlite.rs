@@ -8,11 +8,12 @@ use std::time::SystemTime;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    from_millis, to_millis, Appended, Entry, EntryState, Mark, NewEntry, Store, StoreError,
+    from_millis, to_millis, Appended, Batch, Entry, EntryState, Mark, NewOutput, Output,
+    OutputAppended, OutputMark, OutputState, Store, StoreError, Written,
 };
 
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -35,6 +36,38 @@ CREATE TABLE kv (
     updated_at INTEGER NOT NULL
 );
 ";
+
+/// Version 2: the outbox, the answers handlers send, written before they go out.
+const SCHEMA_V2: &str = "
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    key          TEXT    NOT NULL UNIQUE,
+    lane         TEXT    NOT NULL,
+    method       TEXT    NOT NULL,
+    args         TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    state        INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    attempted_at INTEGER,
+    result       TEXT,
+    error        TEXT,
+    updated_at   INTEGER NOT NULL
+);
+CREATE INDEX outbox_unfinished ON outbox (id) WHERE state < 2;
+CREATE INDEX outbox_created_at ON outbox (created_at);
+";
+
+/// Finished answers written before ?1, oldest first, at most ?2.
+const PRUNE_OUTBOX_BY_AGE: &str = "DELETE FROM outbox WHERE id IN
+    (SELECT id FROM outbox WHERE created_at < ?1 AND state >= 2
+     ORDER BY created_at LIMIT ?2)";
+
+/// Finished answers at or below id ?1, oldest first, at most ?2.
+const PRUNE_OUTBOX_BY_SIZE: &str = "DELETE FROM outbox WHERE id IN
+    (SELECT id FROM outbox WHERE id <= ?1 AND state >= 2 ORDER BY id LIMIT ?2)";
+
+const OUTPUT_COLUMNS: &str =
+    "id, key, lane, method, args, created_at, state, attempts, attempted_at, result, error";
 
 /// Finished entries received before ?1, oldest first, at most ?2.
 const PRUNE_BY_AGE: &str = "DELETE FROM events WHERE seq IN
@@ -169,7 +202,15 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             detail: format!("creating the schema: {e}"),
         })?;
     }
-    // Later versions: `if version < 2 { … PRAGMA user_version = 2 }`, each in a transaction.
+    if version < 2 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
+        ))
+        .map_err(|e| StoreError::Write {
+            detail: format!("adding the outbox to the schema: {e}"),
+        })?;
+    }
+    // Later versions: `if version < 3 { … PRAGMA user_version = 3 }`, each in a transaction.
     Ok(())
 }
 
@@ -232,6 +273,94 @@ const KV_UPSERT: &str = "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2,
 
 const COLUMNS: &str = "seq, key, envelope_id, kind, raw, received_at, state, attempts, error";
 
+fn row_to_output(row: &rusqlite::Row<'_>) -> rusqlite::Result<Output> {
+    let state: i64 = row.get(6)?;
+    let attempts: i64 = row.get(7)?;
+    let attempted_at: Option<i64> = row.get(8)?;
+    Ok(Output {
+        id: row.get(0)?,
+        key: row.get(1)?,
+        lane: row.get(2)?,
+        method: row.get(3)?,
+        args: row.get(4)?,
+        created_at: from_millis(row.get(5)?),
+        // A state this version does not know is treated as pending, so the answer is looked
+        // for and sent rather than forgotten.
+        state: OutputState::from_code(state).unwrap_or(OutputState::Pending),
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        attempted_at: attempted_at.map(from_millis),
+        result: row.get(9)?,
+        error: row.get(10)?,
+    })
+}
+
+/// Appends `outputs` and applies `marks` inside `tx`.
+fn write_outputs(
+    tx: &rusqlite::Transaction<'_>,
+    outputs: &[NewOutput],
+    marks: &[OutputMark],
+    now: i64,
+) -> Result<Vec<OutputAppended>, StoreError> {
+    let mut out = Vec::with_capacity(outputs.len());
+    if !outputs.is_empty() {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO outbox (key, lane, method, args, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+            )
+            .map_err(write_error)?;
+        for output in outputs {
+            let inserted = insert
+                .execute(params![
+                    output.key,
+                    output.lane,
+                    output.method,
+                    output.args,
+                    to_millis(output.created_at),
+                    now
+                ])
+                .map_err(write_error)?;
+            if inserted == 1 {
+                out.push(OutputAppended::Fresh {
+                    id: tx.last_insert_rowid(),
+                });
+                continue;
+            }
+            let existing = tx
+                .query_row(
+                    &format!("SELECT {OUTPUT_COLUMNS} FROM outbox WHERE key = ?1"),
+                    params![output.key],
+                    row_to_output,
+                )
+                .map_err(write_error)?;
+            out.push(OutputAppended::Existing(Box::new(existing)));
+        }
+    }
+    for mark in marks {
+        let statement = match mark {
+            OutputMark::Attempt { id, at } => tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, attempted_at = ?2, updated_at = ?3
+                 WHERE id = ?1",
+                params![id, to_millis(*at), now],
+            ),
+            OutputMark::NotPosted { id } => tx.execute(
+                "UPDATE outbox SET attempted_at = NULL, updated_at = ?2 WHERE id = ?1",
+                params![id, now],
+            ),
+            OutputMark::Sent { id, result } => tx.execute(
+                "UPDATE outbox SET state = ?2, result = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, OutputState::Sent.code(), result, now],
+            ),
+            OutputMark::Failed { id, error } => tx.execute(
+                "UPDATE outbox SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, OutputState::Failed.code(), error, now],
+            ),
+        };
+        statement.map_err(write_error)?;
+    }
+    Ok(out)
+}
+
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let raw: String = row.get(4)?;
     let state: i64 = row.get(6)?;
@@ -280,6 +409,27 @@ fn size_boundary(tx: &rusqlite::Transaction<'_>, max_entries: u64) -> Result<i64
     }
 }
 
+/// Rows per state, from `sql` (`SELECT state, COUNT(*) … GROUP BY state`); states this version
+/// does not know are left out.
+fn count_by_state<S>(
+    conn: &Connection,
+    sql: &str,
+    from_code: fn(i64) -> Option<S>,
+) -> Result<Vec<(S, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(read_error)?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
+        .map_err(read_error)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (code, n) = row.map_err(read_error)?;
+        if let Some(state) = from_code(code) {
+            out.push((state, u64::try_from(n).unwrap_or(0)));
+        }
+    }
+    Ok(out)
+}
+
 impl Store for SqliteStore {
     fn checkpoint(&self) -> Result<(), StoreError> {
         // Passive: copies what it can without waiting for a lock, never blocks a commit.
@@ -288,7 +438,13 @@ impl Store for SqliteStore {
             .map_err(write_error)
     }
 
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
+    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
+        let Batch {
+            entries,
+            marks,
+            outputs,
+            output_marks,
+        } = *batch;
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(write_error)?;
         let now = to_millis(SystemTime::now());
@@ -346,8 +502,68 @@ impl Store for SqliteStore {
                     .map_err(write_error)?;
             }
         }
+        let outputs = write_outputs(&tx, outputs, output_marks, now)?;
         tx.commit().map_err(write_error)?;
-        Ok(out)
+        Ok(Written {
+            appended: out,
+            outputs,
+        })
+    }
+
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OUTPUT_COLUMNS} FROM outbox WHERE state < 2 ORDER BY id LIMIT ?1"
+            ))
+            .map_err(read_error)?;
+        let rows = stmt
+            .query_map(
+                params![i64::try_from(limit).unwrap_or(i64::MAX)],
+                row_to_output,
+            )
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {OUTPUT_COLUMNS} FROM outbox WHERE id = ?1"),
+                params![id],
+                row_to_output,
+            )
+            .optional()
+            .map_err(read_error)
+    }
+
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        let conn = self.lock();
+        // `?2 < 0` reads every state: one statement for both.
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OUTPUT_COLUMNS} FROM outbox WHERE ?2 < 0 OR state = ?2
+                 ORDER BY id DESC LIMIT ?1"
+            ))
+            .map_err(read_error)?;
+        let code = state.map_or(-1, OutputState::code);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![limit, code], row_to_output)
+            .map_err(read_error)?;
+        rows.collect::<Result<_, _>>().map_err(read_error)
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        count_by_state(
+            &self.lock(),
+            "SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state",
+            OutputState::from_code,
+        )
     }
 
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
@@ -400,21 +616,11 @@ impl Store for SqliteStore {
     }
 
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT state, COUNT(*) FROM events GROUP BY state ORDER BY state")
-            .map_err(read_error)?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))
-            .map_err(read_error)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (code, n) = row.map_err(read_error)?;
-            if let Some(state) = EntryState::from_code(code) {
-                out.push((state, u64::try_from(n).unwrap_or(0)));
-            }
-        }
-        Ok(out)
+        count_by_state(
+            &self.lock(),
+            "SELECT state, COUNT(*) FROM events GROUP BY state ORDER BY state",
+            EntryState::from_code,
+        )
     }
 
     fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
@@ -433,6 +639,24 @@ impl Store for SqliteStore {
             let boundary = size_boundary(&tx, max_entries)?;
             removed += tx
                 .execute(PRUNE_BY_SIZE, params![boundary, budget])
+                .map_err(write_error)? as u64;
+        }
+        let budget = limit.saturating_sub(i64::try_from(removed).unwrap_or(i64::MAX));
+        if budget > 0 {
+            removed += tx
+                .execute(PRUNE_OUTBOX_BY_AGE, params![to_millis(cutoff), budget])
+                .map_err(write_error)? as u64;
+        }
+        let budget = limit.saturating_sub(i64::try_from(removed).unwrap_or(i64::MAX));
+        if budget > 0 {
+            let newest: Option<i64> = tx
+                .query_row("SELECT max(id) FROM outbox", [], |row| row.get(0))
+                .map_err(write_error)?;
+            let boundary = newest
+                .unwrap_or(0)
+                .saturating_sub(i64::try_from(max_entries).unwrap_or(i64::MAX));
+            removed += tx
+                .execute(PRUNE_OUTBOX_BY_SIZE, params![boundary, budget])
                 .map_err(write_error)? as u64;
         }
         tx.commit().map_err(write_error)?;
@@ -518,6 +742,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::NewEntry;
 
     #[test]
     fn passes_the_conformance_suite_in_memory_and_on_disk() {
@@ -534,7 +759,13 @@ mod tests {
     fn pruning_finds_its_entries_through_an_index_never_by_reading_the_table() {
         let store = SqliteStore::open_in_memory().unwrap();
         let conn = store.lock();
-        for statement in [PRUNE_BY_AGE, PRUNE_BY_SIZE, UNFINISHED_UP_TO] {
+        for statement in [
+            PRUNE_BY_AGE,
+            PRUNE_BY_SIZE,
+            UNFINISHED_UP_TO,
+            PRUNE_OUTBOX_BY_AGE,
+            PRUNE_OUTBOX_BY_SIZE,
+        ] {
             let mut plan = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {statement}"))
                 .unwrap();

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
-use super::{Appended, Mark, NewEntry, Store};
+use super::{Appended, Batch, Mark, NewEntry, NewOutput, OutputAppended, OutputMark, Store};
 use nonstop_model::Ack;
 
 use crate::delivery::{AckHandle, Envelope};
+use crate::outbox::{Command, Feed};
 use crate::status::Status;
 
 /// Envelopes and marks in one transaction at most.
@@ -31,6 +32,14 @@ pub(crate) enum Op {
     /// Journal this envelope, then ack it and, when fresh, dispatch it.
     Append(Box<Submission>),
     Mark(Mark),
+    /// Write this answer to the outbox, hand it to the sender, then say what was written.
+    Output(Box<OutputSubmission>),
+    /// Record answers' progress; `durable` hears once it is written (an attempt must be on
+    /// disk before its call is made).
+    OutputMarks {
+        marks: Vec<OutputMark>,
+        durable: Option<tokio::sync::oneshot::Sender<()>>,
+    },
     /// No more envelopes will come: hand dispatch its end, keep taking marks until the
     /// dispatcher (the last sender) is done.
     CloseIntake,
@@ -43,6 +52,26 @@ pub(crate) struct Submission {
     pub(crate) envelope: Envelope,
     /// Where its ack goes: the socket that delivered it.
     pub(crate) acks: mpsc::Sender<Ack>,
+}
+
+/// An answer on its way into the outbox.
+#[derive(Debug)]
+pub(crate) struct OutputSubmission {
+    pub(crate) output: NewOutput,
+    /// Hears what was written. Gone when the handler was cancelled: the answer is written
+    /// and delivered all the same.
+    pub(crate) written: tokio::sync::oneshot::Sender<OutputAppended>,
+}
+
+/// The writer's side of the outbox: where written answers go, and how many may wait before
+/// new envelopes are left with Slack.
+#[derive(Debug)]
+pub(crate) struct OutboxLink {
+    pub(crate) feed: Feed,
+    /// Answers not delivered yet, when the writer starts.
+    pub(crate) waiting: u64,
+    /// From this many waiting answers on, new envelopes are not journaled nor acked.
+    pub(crate) bound: u64,
 }
 
 /// Retention rules applied by the writer between batches.
@@ -306,9 +335,12 @@ pub(crate) fn run(
     status: Arc<Status>,
     retention: Retention,
     deferral: Deferral,
+    outbox: OutboxLink,
 ) {
     let mut dispatch = Some(dispatch);
     let mut carried_marks: Vec<Mark> = Vec::new();
+    let mut carried = Carried::default();
+    let mut answers = Backlog::new(outbox, Arc::clone(&status));
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
     let mut pruning = false;
@@ -325,7 +357,8 @@ pub(crate) fn run(
             // A pause in the work: copy the log back now, so that no commit has to.
             checkpoints.in_pause(store.as_ref());
         }
-        let idle_work = !carried_marks.is_empty() || pruning || waiting_after.is_some();
+        let idle_work =
+            !carried_marks.is_empty() || !carried.is_empty() || pruning || waiting_after.is_some();
         let patience = if idle_work {
             Some(GROUP_WINDOW)
         } else {
@@ -336,10 +369,11 @@ pub(crate) fn run(
             Next::Closed => break,
             Next::Idle => {
                 // Nothing else came: write the carried marks on their own, prune a step.
-                if !carried_marks.is_empty() {
-                    match store.commit(&[], &carried_marks) {
-                        Ok(_) => {
+                if !carried_marks.is_empty() || !carried.is_empty() {
+                    match write_carried(store.as_ref(), &carried_marks, &carried) {
+                        Ok(written) => {
                             carried_marks.clear();
+                            answers.written(std::mem::take(&mut carried), written.outputs);
                             checkpoints.written();
                         }
                         Err(e) => {
@@ -366,9 +400,14 @@ pub(crate) fn run(
         let mut entries: Vec<NewEntry> = Vec::new();
         let mut routes = Vec::new();
         let mut marks = std::mem::take(&mut carried_marks);
+        let mut outputs = std::mem::take(&mut carried);
         let mut close_intake = false;
+        let mut held_back = 0;
         for op in batch {
             match op {
+                // The outbox is at its bound: the envelope is neither journaled nor acked, so
+                // Slack keeps it and delivers it again later.
+                Op::Append(_) if answers.full() => held_back += 1,
                 Op::Append(submission) => {
                     let Submission {
                         entry,
@@ -379,9 +418,15 @@ pub(crate) fn run(
                     routes.push((envelope, acks));
                 }
                 Op::Mark(mark) => marks.push(mark),
+                Op::Output(submission) => outputs.submissions.push(*submission),
+                Op::OutputMarks { marks, durable } => {
+                    outputs.output_marks.extend(marks);
+                    outputs.durable.extend(durable);
+                }
                 Op::CloseIntake => close_intake = true,
             }
         }
+        answers.held_back(held_back);
         // Fresh envelopes that go straight on to a handler are written as dispatched, in the
         // same statement as the envelope: a slot in the dispatch queue is reserved for each
         // first, so none can be turned away after the commit.
@@ -396,8 +441,17 @@ pub(crate) fn run(
                 slots.push(Some(permit));
             }
         }
-        match store.commit(&entries, &marks) {
-            Ok(outcomes) => {
+        let new_outputs = outputs.new_outputs();
+        let batch = Batch {
+            entries: &entries,
+            marks: &marks,
+            outputs: &new_outputs,
+            output_marks: &outputs.output_marks,
+        };
+        match store.write(&batch) {
+            Ok(written) => {
+                let outcomes = written.appended;
+                answers.written(outputs, written.outputs);
                 checkpoints.written();
                 if let Some(since) = failing_since.take() {
                     warn!(
@@ -471,6 +525,7 @@ pub(crate) fn run(
                     status.count_refused();
                 }
                 carried_marks = marks;
+                carried = outputs;
                 // Don't spin on a broken disk; the read loops keep reading meanwhile.
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -488,10 +543,115 @@ pub(crate) fn run(
         }
     }
     // Every sender is gone: write what is left of the outcomes.
-    if !carried_marks.is_empty() {
-        if let Err(e) = store.commit(&[], &carried_marks) {
-            error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
+    if !carried_marks.is_empty() || !carried.is_empty() {
+        match write_carried(store.as_ref(), &carried_marks, &carried) {
+            Ok(written) => answers.written(carried, written.outputs),
+            Err(e) => {
+                error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
+            }
         }
+    }
+}
+
+/// Writes outcomes and answers that waited for a commit, with no envelope.
+fn write_carried(
+    store: &dyn Store,
+    marks: &[Mark],
+    carried: &Carried,
+) -> Result<super::Written, super::StoreError> {
+    store.write(&Batch {
+        marks,
+        outputs: &carried.new_outputs(),
+        output_marks: &carried.output_marks,
+        ..Batch::default()
+    })
+}
+
+/// Answers and their progress gathered for the next commit, kept until one works.
+#[derive(Debug, Default)]
+struct Carried {
+    submissions: Vec<OutputSubmission>,
+    output_marks: Vec<OutputMark>,
+    durable: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Carried {
+    fn is_empty(&self) -> bool {
+        self.submissions.is_empty() && self.output_marks.is_empty() && self.durable.is_empty()
+    }
+
+    fn new_outputs(&self) -> Vec<NewOutput> {
+        self.submissions.iter().map(|s| s.output.clone()).collect()
+    }
+}
+
+/// The outbox's backlog as the writer sees it: every answer it writes and every answer it
+/// records as finished. It hands written answers to the sender and holds intake back while
+/// the backlog is at its bound.
+struct Backlog {
+    link: OutboxLink,
+    status: Arc<Status>,
+    /// Set while envelopes are held back, for one log line per streak.
+    holding_since: Option<Instant>,
+}
+
+impl Backlog {
+    fn new(link: OutboxLink, status: Arc<Status>) -> Self {
+        status.set_answers_waiting(link.waiting);
+        Backlog {
+            link,
+            status,
+            holding_since: None,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.link.waiting >= self.link.bound
+    }
+
+    fn held_back(&mut self, count: usize) {
+        for _ in 0..count {
+            self.status.count_held_back();
+        }
+        if count > 0 && self.holding_since.is_none() {
+            self.holding_since = Some(Instant::now());
+            warn!(
+                waiting = self.link.waiting,
+                bound = self.link.bound,
+                "answers are waiting for Slack: new events are left unacked with Slack until the outbox drains"
+            );
+        }
+        if count == 0 && !self.full() {
+            if let Some(since) = self.holding_since.take() {
+                warn!(
+                    held_for_ms = since.elapsed().as_millis() as u64,
+                    "the outbox drained below its bound: taking new events again"
+                );
+            }
+        }
+    }
+
+    /// After a commit: counts what it wrote, hands fresh answers to the sender in the order
+    /// they were written, then tells each handler what became of its answer.
+    fn written(&mut self, carried: Carried, outcomes: Vec<OutputAppended>) {
+        for mark in &carried.output_marks {
+            if matches!(mark, OutputMark::Sent { .. } | OutputMark::Failed { .. }) {
+                self.link.waiting = self.link.waiting.saturating_sub(1);
+            }
+        }
+        for (submission, outcome) in carried.submissions.into_iter().zip(outcomes) {
+            if let OutputAppended::Fresh { id } = outcome {
+                self.link.waiting += 1;
+                let row = submission.output.written_as(id);
+                // Before the handler hears of it: its wait for delivery comes after this.
+                let _ = self.link.feed.send(Command::Deliver(Box::new(row)));
+            }
+            let _ = submission.written.send(outcome);
+        }
+        for durable in carried.durable {
+            let _ = durable.send(());
+        }
+        self.status.set_answers_waiting(self.link.waiting);
     }
 }
 
@@ -558,10 +718,25 @@ mod tests {
             runtime: tokio::runtime::Handle::current(),
         };
         let status = Arc::new(Status::new());
+        let (feed, feed_rx) = mpsc::unbounded_channel();
+        let link = OutboxLink {
+            feed,
+            waiting: 0,
+            bound: 10_000,
+        };
         let writer = std::thread::spawn(move || {
-            // Open for as long as the writer runs, though nothing reads it.
+            // Open for as long as the writer runs, though nothing reads them.
             let _dispatched = dispatch_rx;
-            run(store, ops_rx, dispatch_tx, status, retention, deferral);
+            let _fed = feed_rx;
+            run(
+                store,
+                ops_rx,
+                dispatch_tx,
+                status,
+                retention,
+                deferral,
+                link,
+            );
         });
         (ops_tx, writer)
     }

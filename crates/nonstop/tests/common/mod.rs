@@ -43,8 +43,6 @@ pub fn bot_config(sim: &Sim) -> Config {
     config.handler_timeout = Duration::from_secs(2);
     // In memory unless a test wants the file: tests run in parallel and leave nothing behind.
     config.journal_path = None;
-    // The simulator has no per-channel limit; pacing has tests of its own.
-    config.post_pace = None;
     config
 }
 
@@ -137,6 +135,28 @@ impl Harness {
             .await
             .expect("bot did not stop")
             .unwrap()
+    }
+
+    /// Stops the bot and hands back its simulator, for another life of a bot against it.
+    pub async fn stop_keeping_sim(mut self) -> (Result<(), Error>, Sim) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let run = self.run.take().unwrap();
+        let result = tokio::time::timeout(WAIT, run)
+            .await
+            .expect("bot did not stop")
+            .unwrap();
+        (result, self.sim)
+    }
+
+    /// Ends the bot the way a crash does (its tasks dropped mid-flight, nothing drained) and
+    /// hands back its simulator.
+    pub async fn crash(mut self) -> Sim {
+        let run = self.run.take().unwrap();
+        run.abort();
+        let _ = run.await;
+        self.sim
     }
 
     /// Waits for `run` to end by itself (a fatal error).

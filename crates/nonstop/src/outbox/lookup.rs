@@ -1,0 +1,138 @@
+//! Finding a message the bot may have posted already: by the outbox key in its metadata, in
+//! the channel's history (or the thread's replies) since shortly before it was written.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nonstop_web::{WebClient, WebError};
+use serde_json::{json, Value};
+
+use super::METADATA_KEY;
+
+/// History is read from this long before the answer was written: clocks differ.
+const CLOCK_SLACK: Duration = Duration::from_secs(120);
+/// Messages per history page (Slack recommends at most 200).
+const PAGE: u32 = 200;
+/// Pages read at most: 20,000 messages since the answer was written.
+const MAX_PAGES: usize = 100;
+
+/// `args` with the answer's key added to the message's metadata: in the caller's own
+/// metadata when it has some, else in metadata of our own.
+pub(crate) fn with_key(args: &Value, key: &str) -> Value {
+    let mut args = args.clone();
+    let Some(map) = args.as_object_mut() else {
+        return args;
+    };
+    // Metadata may come as an object or, form style, as JSON text.
+    let mut metadata = match map.remove("metadata") {
+        Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        Some(other) => other,
+        None => Value::Null,
+    };
+    match metadata
+        .get_mut("event_payload")
+        .and_then(Value::as_object_mut)
+    {
+        Some(payload) => {
+            payload.insert(METADATA_KEY.to_owned(), key.into());
+        }
+        None => {
+            metadata = json!({"event_type": METADATA_KEY, "event_payload": {METADATA_KEY: key}});
+        }
+    }
+    map.insert("metadata".to_owned(), metadata);
+    args
+}
+
+/// Slack's `ts` form of a moment: seconds and microseconds.
+fn slack_ts(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", since.as_secs(), since.subsec_micros())
+}
+
+/// The message `args` would post whose metadata names `key`, posted after `written`; its
+/// `channel` and `ts` when found.
+pub(crate) async fn find_posted(
+    web: &WebClient,
+    args: &Value,
+    key: &str,
+    written: SystemTime,
+) -> Result<Option<Value>, WebError> {
+    let Some(channel) = args.get("channel").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let thread = args
+        .get("thread_ts")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    let oldest = slack_ts(written.checked_sub(CLOCK_SLACK).unwrap_or(UNIX_EPOCH));
+    let mut query = json!({
+        "channel": channel,
+        "oldest": oldest,
+        "include_all_metadata": true,
+        "limit": PAGE,
+    });
+    // Replies in a thread are not in the channel's history, only in the thread's.
+    let method = match thread {
+        Some(parent) => {
+            query["ts"] = parent.into();
+            "conversations.replies"
+        }
+        None => "conversations.history",
+    };
+    for _ in 0..MAX_PAGES {
+        let page = web.call(method, &query).await?;
+        let messages = page.get("messages").and_then(Value::as_array);
+        for message in messages.into_iter().flatten() {
+            let named = message
+                .pointer(&format!("/metadata/event_payload/{METADATA_KEY}"))
+                .and_then(Value::as_str);
+            if named == Some(key) {
+                let ts = message.get("ts").cloned().unwrap_or(Value::Null);
+                return Ok(Some(json!({"channel": channel, "ts": ts})));
+            }
+        }
+        let next = page
+            .pointer("/response_metadata/next_cursor")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty());
+        match next {
+            Some(cursor) => query["cursor"] = cursor.into(),
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_goes_into_the_callers_metadata_or_our_own() {
+        let plain = with_key(&json!({"channel": "C1", "text": "hi"}), "Ev1#0");
+        assert_eq!(
+            plain["metadata"],
+            json!({"event_type": "nonstop_outbox", "event_payload": {"nonstop_outbox": "Ev1#0"}})
+        );
+        let theirs = json!({"channel": "C1", "metadata": {"event_type": "deploy", "event_payload": {"app": "web"}}});
+        let mixed = with_key(&theirs, "Ev1#1");
+        assert_eq!(mixed["metadata"]["event_type"], "deploy");
+        assert_eq!(mixed["metadata"]["event_payload"]["app"], "web");
+        assert_eq!(
+            mixed["metadata"]["event_payload"]["nonstop_outbox"],
+            "Ev1#1"
+        );
+        let as_text =
+            json!({"channel": "C1", "metadata": r#"{"event_type":"x","event_payload":{}}"#});
+        assert_eq!(
+            with_key(&as_text, "k")["metadata"]["event_payload"]["nonstop_outbox"],
+            "k"
+        );
+    }
+
+    #[test]
+    fn moments_read_as_slack_timestamps() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_042);
+        assert_eq!(slack_ts(at), "1700000000.000042");
+    }
+}

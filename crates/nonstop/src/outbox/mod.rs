@@ -1,0 +1,286 @@
+//! The outbox: answers are as durable as the events that caused them.
+//!
+//! What a handler sends through its [`crate::Context`] (`say`, `reply`, `post`, `react`,
+//! `ephemeral`, `respond`, `update`, `delete`, `send`) is written to the journal first, through
+//! the same writer and in the same group commits as the envelopes; the handler goes on once it
+//! is durable. A sender task then delivers it: answers in one lane (a channel) one at a time,
+//! in the order they were written, lanes side by side. Slack's limits delay an answer and
+//! never drop it; transient failures are retried without limit; only a refusal that no retry
+//! can change (`channel_not_found`, `msg_too_long`, …) ends an answer as failed.
+//!
+//! Exactly once: each answer's key is `<event key>#<n>`, the n-th answer of the handler's run,
+//! so a handler replayed after a crash writes the same keys again and gets the answers as
+//! they stand instead of new ones. A `chat.postMessage` carries its key in the message's
+//! metadata; before a message that may already have reached Slack is sent again (a crash or
+//! a lost answer during its call), the sender looks for it in the channel's history.
+
+mod lookup;
+pub(crate) mod sender;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::journal::writer::{Op, OutputSubmission};
+use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
+
+/// The metadata field that names an answer's outbox key in a posted message.
+pub const METADATA_KEY: &str = "nonstop_outbox";
+
+/// What reaches the sender: answers just written, and handlers that wait for one.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Deliver(Box<Output>),
+    Watch {
+        id: i64,
+        reply: oneshot::Sender<Result<Delivered, DeliveryError>>,
+    },
+}
+
+/// The sender's intake. Unbounded so that the journal's writer never waits on it; its
+/// length is bounded by the outbox's backlog bound, past which new events are held back.
+pub(crate) type Feed = mpsc::UnboundedSender<Command>;
+
+/// An answer that did not reach Slack.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    #[error("Slack refused {method}: {error}; the answer is recorded as failed (see `nonstop journal`) and not sent again")]
+    Refused { method: String, error: String },
+    #[error("the bot stopped before this answer went out; it stays in the outbox and goes out after the next start")]
+    Stopped,
+}
+
+/// What Slack answered to a delivered answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    /// The method's answer as recorded: for messages their `channel` and `ts`.
+    pub response: Value,
+}
+
+impl Delivered {
+    /// The posted message's timestamp, its id within the channel (`chat.postMessage`,
+    /// `chat.update`; `message_ts` for `chat.postEphemeral`).
+    pub fn ts(&self) -> Option<&str> {
+        self.response
+            .get("ts")
+            .or_else(|| self.response.get("message_ts"))
+            .and_then(Value::as_str)
+    }
+
+    /// The channel the message went to (Slack names the channel when a message was sent to
+    /// a user).
+    pub fn channel(&self) -> Option<&str> {
+        self.response.get("channel").and_then(Value::as_str)
+    }
+
+    pub(crate) fn from_result(result: Option<&str>) -> Self {
+        let response = result
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null);
+        Delivered { response }
+    }
+}
+
+/// An answer a handler sent: durable in the outbox, on its way to Slack.
+///
+/// Dropping it is fine: the answer goes out all the same. Await [`Outgoing::delivered`] when
+/// the handler needs Slack's answer (a message's `ts`, to update it later); that wait does not
+/// count against the handler's timeout.
+#[derive(Debug)]
+pub struct Outgoing {
+    id: i64,
+    /// Known at once when a replayed handler sent an answer that was already finished.
+    finished: Option<Result<Delivered, DeliveryError>>,
+    feed: Feed,
+    waits: Arc<Waits>,
+}
+
+impl Outgoing {
+    /// The answer's id in the outbox.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Waits until Slack took the answer (or refused it for good). Rate limits and outages
+    /// make this wait; they never make it fail.
+    pub async fn delivered(self) -> Result<Delivered, DeliveryError> {
+        if let Some(finished) = self.finished {
+            return finished;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.feed
+            .send(Command::Watch { id: self.id, reply })
+            .map_err(|_| DeliveryError::Stopped)?;
+        let _paused = self.waits.pause();
+        answer.await.unwrap_or(Err(DeliveryError::Stopped))
+    }
+}
+
+/// Time a handler spent waiting for deliveries, which its timeout does not count.
+#[derive(Debug, Default)]
+pub(crate) struct Waits {
+    /// std Mutex: two short updates per wait, never held across an await.
+    state: Mutex<WaitState>,
+}
+
+#[derive(Debug, Default)]
+struct WaitState {
+    active: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+/// Ends one wait when dropped.
+pub(crate) struct Paused<'a>(&'a Waits);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.active = state.active.saturating_sub(1);
+        if state.active == 0 {
+            if let Some(since) = state.since.take() {
+                state.total += since.elapsed();
+            }
+        }
+    }
+}
+
+impl Waits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn pause(&self) -> Paused<'_> {
+        let mut state = self.lock();
+        if state.active == 0 {
+            state.since = Some(Instant::now());
+        }
+        state.active += 1;
+        Paused(self)
+    }
+
+    /// How long the handler has waited for deliveries so far, a wait under way included.
+    pub(crate) fn waited(&self) -> Duration {
+        let state = self.lock();
+        state.total + state.since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
+}
+
+/// Where one handler run's answers go, and how they are numbered.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    ops: mpsc::Sender<Op>,
+    feed: Feed,
+}
+
+/// One handler run's place in the outbox: its event's key and the next answer's number.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    event_key: Arc<str>,
+    next: Arc<AtomicU32>,
+    pub(crate) waits: Arc<Waits>,
+}
+
+impl Run {
+    pub(crate) fn new(event_key: &str) -> Self {
+        Run {
+            event_key: Arc::from(event_key),
+            next: Arc::new(AtomicU32::new(0)),
+            waits: Arc::new(Waits::default()),
+        }
+    }
+
+    pub(crate) fn event_key(&self) -> &str {
+        &self.event_key
+    }
+
+    /// The next answer's key: the same for the same answer when the handler is replayed,
+    /// as long as it sends its answers in the same order.
+    fn next_key(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{}#{n}", self.event_key)
+    }
+}
+
+impl Outbox {
+    pub(crate) fn new(ops: mpsc::Sender<Op>, feed: Feed) -> Self {
+        Outbox { ops, feed }
+    }
+
+    /// Writes one answer of `run` and returns once it is durable.
+    pub(crate) async fn submit(
+        &self,
+        run: &Run,
+        lane: String,
+        method: &str,
+        args: &Value,
+    ) -> Result<Outgoing, DeliveryError> {
+        let output = NewOutput {
+            key: run.next_key(),
+            lane,
+            method: method.to_owned(),
+            args: args.to_string(),
+            created_at: SystemTime::now(),
+        };
+        let (written, outcome) = oneshot::channel();
+        self.ops
+            .send(Op::Output(Box::new(OutputSubmission { output, written })))
+            .await
+            .map_err(|_| DeliveryError::Stopped)?;
+        let outcome = outcome.await.map_err(|_| DeliveryError::Stopped)?;
+        let (id, finished) = match outcome {
+            OutputAppended::Fresh { id } => (id, None),
+            OutputAppended::Existing(output) => {
+                let finished = match output.state {
+                    OutputState::Pending => None,
+                    OutputState::Sent => Some(Ok(Delivered::from_result(output.result.as_deref()))),
+                    OutputState::Failed => Some(Err(DeliveryError::Refused {
+                        method: output.method.clone(),
+                        error: output.error.clone().unwrap_or_default(),
+                    })),
+                };
+                (output.id, finished)
+            }
+        };
+        Ok(Outgoing {
+            id,
+            finished,
+            feed: self.feed.clone(),
+            waits: Arc::clone(&run.waits),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_count_overlapping_waits_once_and_the_one_under_way() {
+        let waits = Waits::default();
+        {
+            let _a = waits.pause();
+            tokio::time::advance(Duration::from_secs(2)).await;
+            let _b = waits.pause();
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert_eq!(waits.waited(), Duration::from_secs(3));
+        }
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(waits.waited(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn replayed_runs_number_their_answers_the_same() {
+        let first = Run::new("Ev1");
+        let replay = Run::new("Ev1");
+        let keys = |run: &Run| (0..3).map(|_| run.next_key()).collect::<Vec<_>>();
+        assert_eq!(keys(&first), vec!["Ev1#0", "Ev1#1", "Ev1#2"]);
+        assert_eq!(keys(&replay), keys(&Run::new("Ev1")));
+    }
+}

@@ -1,0 +1,512 @@
+//! The sender: delivers what the outbox holds, lane by lane.
+//!
+//! One task owns the lanes (a queue per channel, at most one answer of each in flight) and
+//! the handlers waiting for deliveries; each answer in flight is a task of its own that
+//! retries until Slack takes it or refuses it for good. Outcomes go back to the journal
+//! through its writer.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use nonstop_web::{Backoff, WebClient, WebError};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::lookup;
+use super::{Command, Delivered, DeliveryError};
+use crate::journal::writer::Op;
+use crate::journal::{Output, OutputMark, Store};
+use crate::status::Status;
+
+/// The pseudo-method of answers posted to a `response_url`.
+pub(crate) const RESPOND: &str = "response_url";
+
+/// Outcomes kept for handlers that ask after their answer went out.
+const RECENT: usize = 256;
+
+/// Largest answer of a generic call kept as its result; larger ones keep `{}`.
+const MAX_RESULT: usize = 64 * 1024;
+
+/// What the sender needs.
+pub(crate) struct SenderSetup {
+    pub(crate) web: WebClient,
+    pub(crate) ops: mpsc::Sender<Op>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) status: Arc<Status>,
+    /// How long a call whose answer was lost may still take effect at Slack: a message that
+    /// may have been posted is looked for only after this, so a late one is found.
+    pub(crate) settle: Duration,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_cap: Duration,
+}
+
+/// How one answer's delivery ended.
+#[derive(Debug)]
+enum Finished {
+    /// Slack took it; its answer as recorded.
+    Sent(String),
+    /// Slack refused it for good.
+    Failed(String),
+    /// The runtime is stopping and the attempt could not be recorded: left as it is.
+    Abandoned,
+}
+
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Box<Output>>,
+    busy: bool,
+}
+
+/// The lanes and who waits for what.
+#[derive(Default)]
+struct Lanes {
+    lanes: HashMap<String, Lane>,
+    /// Lanes with an answer to start and none in flight.
+    ready: VecDeque<String>,
+    /// Answers queued or in flight.
+    known: HashSet<i64>,
+    watchers: HashMap<i64, Vec<oneshot::Sender<Result<Delivered, DeliveryError>>>>,
+    recent: VecDeque<(i64, Result<Delivered, DeliveryError>)>,
+    /// Which answer each running task carries, for a task that panics.
+    running: HashMap<tokio::task::Id, (String, i64)>,
+}
+
+impl Lanes {
+    fn queue(&mut self, output: Box<Output>) {
+        self.known.insert(output.id);
+        let lane = self.lanes.entry(output.lane.clone()).or_default();
+        if !lane.busy && lane.queue.is_empty() {
+            self.ready.push_back(output.lane.clone());
+        }
+        lane.queue.push_back(output);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.lanes.is_empty()
+    }
+
+    fn start_ready(
+        &mut self,
+        setup: &Arc<SenderSetup>,
+        tasks: &mut JoinSet<(Box<Output>, Finished)>,
+    ) {
+        while let Some(name) = self.ready.pop_front() {
+            let Some(lane) = self.lanes.get_mut(&name) else {
+                continue;
+            };
+            if lane.busy {
+                continue;
+            }
+            let Some(output) = lane.queue.pop_front() else {
+                self.lanes.remove(&name);
+                continue;
+            };
+            lane.busy = true;
+            let id = output.id;
+            let handle = tasks.spawn(deliver(Arc::clone(setup), output));
+            self.running.insert(handle.id(), (name, id));
+        }
+    }
+
+    /// The lane's answer in flight is over: the next one may start.
+    fn free(&mut self, name: &str) {
+        if let Some(lane) = self.lanes.get_mut(name) {
+            lane.busy = false;
+            if lane.queue.is_empty() {
+                self.lanes.remove(name);
+            } else {
+                self.ready.push_back(name.to_owned());
+            }
+        }
+    }
+
+    fn resolve(&mut self, id: i64, outcome: Result<Delivered, DeliveryError>) {
+        self.known.remove(&id);
+        for watcher in self.watchers.remove(&id).into_iter().flatten() {
+            let _ = watcher.send(outcome.clone());
+        }
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((id, outcome));
+    }
+
+    fn watch(
+        &mut self,
+        id: i64,
+        reply: oneshot::Sender<Result<Delivered, DeliveryError>>,
+        store: &Arc<dyn Store>,
+    ) {
+        if self.known.contains(&id) {
+            self.watchers.entry(id).or_default().push(reply);
+            return;
+        }
+        if let Some((_, outcome)) = self.recent.iter().find(|(recent, _)| *recent == id) {
+            let _ = reply.send(outcome.clone());
+            return;
+        }
+        // Finished long ago: the journal has its outcome.
+        let store = Arc::clone(store);
+        tokio::task::spawn_blocking(move || {
+            let outcome = match store.outbox_get(id) {
+                Ok(Some(output)) => match output.state {
+                    crate::journal::OutputState::Sent => {
+                        Ok(Delivered::from_result(output.result.as_deref()))
+                    }
+                    crate::journal::OutputState::Failed => Err(DeliveryError::Refused {
+                        method: output.method,
+                        error: output.error.unwrap_or_default(),
+                    }),
+                    crate::journal::OutputState::Pending => Err(DeliveryError::Stopped),
+                },
+                _ => Err(DeliveryError::Stopped),
+            };
+            let _ = reply.send(outcome);
+        });
+    }
+}
+
+/// Delivers `backlog` (what the outbox held at start, oldest first) and every answer the
+/// feed brings, until `stop` says how long it may still drain; what is left then stays in the
+/// outbox for the next start.
+pub(crate) async fn run(
+    setup: SenderSetup,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    backlog: Vec<Output>,
+    mut stop: oneshot::Receiver<Duration>,
+) {
+    let setup = Arc::new(setup);
+    let mut lanes = Lanes::default();
+    let mut tasks = JoinSet::new();
+    if !backlog.is_empty() {
+        info!(
+            answers = backlog.len(),
+            "delivering answers the outbox held from before the last stop"
+        );
+    }
+    for output in backlog {
+        lanes.queue(Box::new(output));
+    }
+    let mut feed_open = true;
+    let mut draining_until: Option<Instant> = None;
+    loop {
+        lanes.start_ready(&setup, &mut tasks);
+        if let Some(until) = draining_until {
+            if lanes.is_idle() || Instant::now() >= until {
+                break;
+            }
+        }
+        let drain_end =
+            draining_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            command = commands.recv(), if feed_open => match command {
+                Some(Command::Deliver(output)) => lanes.queue(output),
+                Some(Command::Watch { id, reply }) => lanes.watch(id, reply, &setup.store),
+                None => feed_open = false,
+            },
+            Some(joined) = tasks.join_next_with_id() => match joined {
+                Ok((task, (output, finished))) => {
+                    lanes.running.remove(&task);
+                    lanes.free(&output.lane);
+                    finish(&setup, &mut lanes, &output, finished).await;
+                }
+                Err(failure) => {
+                    let Some((lane, id)) = lanes.running.remove(&failure.id()) else {
+                        continue;
+                    };
+                    lanes.free(&lane);
+                    if failure.is_panic() {
+                        error!(%lane, id, "answer delivery panicked; trying it again from the outbox");
+                        requeue(&setup, &mut lanes, id).await;
+                    }
+                }
+            },
+            drain = &mut stop, if draining_until.is_none() => {
+                let drain = drain.unwrap_or_default();
+                draining_until = Some(Instant::now() + drain);
+            }
+            () = tokio::time::sleep_until(drain_end), if draining_until.is_some() => {}
+        }
+    }
+    let left = lanes.known.len();
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    if left > 0 {
+        warn!(
+            answers = left,
+            "stopping with answers not delivered; they stay in the outbox and go out after the next start"
+        );
+    }
+}
+
+/// Records how an answer's delivery ended and tells whoever waits for it.
+async fn finish(setup: &SenderSetup, lanes: &mut Lanes, output: &Output, finished: Finished) {
+    let (mark, outcome) = match finished {
+        Finished::Sent(result) => {
+            setup.status.count_answer_sent();
+            let delivered = Delivered::from_result(Some(&result));
+            (
+                OutputMark::Sent {
+                    id: output.id,
+                    result,
+                },
+                Ok(delivered),
+            )
+        }
+        Finished::Failed(error) => {
+            setup.status.count_answer_failed();
+            warn!(lane = %output.lane, key = %output.key, method = %output.method, %error, "answer refused by Slack; recorded as failed");
+            let refused = DeliveryError::Refused {
+                method: output.method.clone(),
+                error: error.clone(),
+            };
+            (
+                OutputMark::Failed {
+                    id: output.id,
+                    error,
+                },
+                Err(refused),
+            )
+        }
+        Finished::Abandoned => {
+            lanes.resolve(output.id, Err(DeliveryError::Stopped));
+            return;
+        }
+    };
+    lanes.resolve(output.id, outcome);
+    let op = Op::OutputMarks {
+        marks: vec![mark],
+        durable: None,
+    };
+    // The writer outlives the sender; were it gone, the answer would be looked for (a
+    // message) or sent again (anything else) after the next start.
+    let _ = setup.ops.send(op).await;
+}
+
+/// Puts an answer whose delivery task died back at the front of its lane.
+async fn requeue(setup: &Arc<SenderSetup>, lanes: &mut Lanes, id: i64) {
+    let store = Arc::clone(&setup.store);
+    let row = tokio::task::spawn_blocking(move || store.outbox_get(id)).await;
+    match row {
+        Ok(Ok(Some(output))) if !output.state.is_finished() => {
+            let lane = lanes.lanes.entry(output.lane.clone()).or_default();
+            lane.queue.push_front(Box::new(output.clone()));
+            if !lane.busy {
+                lanes.ready.push_back(output.lane);
+            }
+        }
+        _ => lanes.resolve(id, Err(DeliveryError::Stopped)),
+    }
+}
+
+async fn deliver(setup: Arc<SenderSetup>, output: Box<Output>) -> (Box<Output>, Finished) {
+    let finished = deliver_one(&setup, &output).await;
+    (output, finished)
+}
+
+/// Methods whose message can be found again by the key in its metadata.
+fn findable(method: &str) -> bool {
+    method == "chat.postMessage"
+}
+
+/// Delivers one answer: retries until Slack takes it or refuses it for good.
+async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
+    let args: Value = match serde_json::from_str(&output.args) {
+        Ok(args) => args,
+        Err(e) => return Finished::Failed(format!("stored arguments unreadable: {e}")),
+    };
+    let findable = findable(&output.method);
+    let mut backoff = Backoff::new(setup.backoff_base, setup.backoff_cap);
+    // Set while an earlier call may have posted the message: from when looking for it means
+    // something. A call recorded by an earlier process may still land until `settle` after it.
+    let mut unsure_from: Option<SystemTime> = output.attempted_at.map(|at| at + setup.settle);
+    let mut called = output.attempts > 0;
+    loop {
+        if let (true, Some(from)) = (findable, unsure_from) {
+            if let Ok(left) = from.duration_since(SystemTime::now()) {
+                tokio::time::sleep(left).await;
+            }
+            match lookup::find_posted(&setup.web, &args, &output.key, output.created_at).await {
+                Ok(Some(found)) => {
+                    info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
+                    return Finished::Sent(found.to_string());
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() || e.rate_limit_wait().is_some() => {
+                    let delay = backoff.next_delay(e.retry_after(), &mut rand::rng());
+                    tokio::time::sleep(delay.max(setup.backoff_base)).await;
+                    continue;
+                }
+                Err(e) => warn!(lane = %output.lane, key = %output.key, error = %e,
+                    "cannot look for an answer that may have been posted already; sending it again (at least once; give the app the channel's history scope for exactly once)"),
+            }
+            unsure_from = None;
+        }
+        let call_args = if findable {
+            lookup::with_key(&args, &output.key)
+        } else {
+            args.clone()
+        };
+        let attempted_at = SystemTime::now();
+        if findable && !record_attempt(setup, output.id, attempted_at).await {
+            return Finished::Abandoned;
+        }
+        let error = match call(&setup.web, &output.method, &call_args).await {
+            Ok(answer) => return Finished::Sent(summary(&output.method, answer)),
+            Err(error) => error,
+        };
+        if findable && !error.may_have_reached_slack() {
+            // Slack answered without taking it (or the connection never opened): after a
+            // crash from here on, nothing needs looking for.
+            not_posted(setup, output.id).await;
+        }
+        if error.rate_limit_wait().is_some() {
+            // Slack did not take it. The method's gate holds the next call until Slack's
+            // Retry-After is up (a `response_url` has no gate: wait here).
+            if output.method == RESPOND {
+                tokio::time::sleep(error.rate_limit_wait().unwrap_or_default()).await;
+            }
+            continue;
+        }
+        if done_already(&output.method, &error, called) {
+            return Finished::Sent("{}".to_owned());
+        }
+        called = true;
+        if error.is_fatal() {
+            error!(lane = %output.lane, key = %output.key, error = %error, "answer kept in the outbox until the token works again");
+            tokio::time::sleep(setup.backoff_cap).await;
+            continue;
+        }
+        if !(error.is_transient() || error.may_have_reached_slack()) {
+            // Slack's own code when it gave one: what a handler matches on.
+            let refusal = error
+                .code()
+                .map_or_else(|| nonstop_web::redact(&error.to_string()), str::to_owned);
+            return Finished::Failed(refusal);
+        }
+        if findable && error.may_have_reached_slack() {
+            // With no answer at all the call may still land; with an error answer it has
+            // ended.
+            unsure_from = Some(if error.is_unanswered() {
+                attempted_at + setup.settle
+            } else {
+                SystemTime::now()
+            });
+        }
+        let delay = backoff.next_delay(error.retry_after(), &mut rand::rng());
+        warn!(lane = %output.lane, key = %output.key, error = %error, retry_in_ms = delay.max(setup.backoff_base).as_millis() as u64, "answer not delivered yet; retrying");
+        tokio::time::sleep(delay.max(setup.backoff_base)).await;
+    }
+}
+
+async fn not_posted(setup: &SenderSetup, id: i64) {
+    let op = Op::OutputMarks {
+        marks: vec![OutputMark::NotPosted { id }],
+        durable: None,
+    };
+    let _ = setup.ops.send(op).await;
+}
+
+/// Writes that a call is about to be made, and waits until that is durable. False when the
+/// journal's writer is gone (the runtime is stopping).
+async fn record_attempt(setup: &SenderSetup, id: i64, at: SystemTime) -> bool {
+    let (durable, written) = oneshot::channel();
+    let op = Op::OutputMarks {
+        marks: vec![OutputMark::Attempt { id, at }],
+        durable: Some(durable),
+    };
+    if setup.ops.send(op).await.is_err() {
+        return false;
+    }
+    written.await.is_ok()
+}
+
+async fn call(web: &WebClient, method: &str, args: &Value) -> Result<Value, WebError> {
+    if method != RESPOND {
+        return web.attempt(method, args).await;
+    }
+    let url = args
+        .get("response_url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let body = args.get("body").cloned().unwrap_or(Value::Null);
+    web.respond(url, &body).await.map(|()| json!({}))
+}
+
+/// Refusals that say the answer's effect is there already: a repeat that changes nothing.
+fn done_already(method: &str, error: &WebError, called_before: bool) -> bool {
+    match (method, error.code()) {
+        ("reactions.add", Some("already_reacted")) => true,
+        // Deleted by the call before, whose answer was lost.
+        ("chat.delete", Some("message_not_found")) => called_before,
+        _ => false,
+    }
+}
+
+/// What is kept of Slack's answer: where a message went and its `ts` for the methods the
+/// context offers; the whole answer (bounded) for any other call.
+fn summary(method: &str, mut answer: Value) -> String {
+    if let Some(map) = answer.as_object_mut() {
+        map.remove("ok");
+        map.remove("warning");
+        map.remove("response_metadata");
+        if method.starts_with("chat.") || method == "reactions.add" || method == RESPOND {
+            map.retain(|key, _| matches!(key.as_str(), "channel" | "ts" | "message_ts"));
+        }
+    }
+    let text = answer.to_string();
+    if text.len() > MAX_RESULT {
+        "{}".to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_harmless_repeats_count_as_done() {
+        let refused = |code: &str| WebError::Slack {
+            method: "x".into(),
+            code: code.into(),
+            retry_after: None,
+        };
+        assert!(done_already(
+            "reactions.add",
+            &refused("already_reacted"),
+            false
+        ));
+        assert!(!done_already(
+            "chat.delete",
+            &refused("message_not_found"),
+            false
+        ));
+        assert!(done_already(
+            "chat.delete",
+            &refused("message_not_found"),
+            true
+        ));
+        assert!(!done_already(
+            "chat.postMessage",
+            &refused("channel_not_found"),
+            true
+        ));
+    }
+
+    #[test]
+    fn a_message_keeps_where_it_went_and_a_generic_call_its_answer() {
+        let posted = summary(
+            "chat.postMessage",
+            json!({"ok": true, "channel": "C1", "ts": "1.2", "message": {"text": "long"}}),
+        );
+        assert_eq!(posted, r#"{"channel":"C1","ts":"1.2"}"#);
+        let other = summary("pins.add", json!({"ok": true, "pin": 1, "warning": "x"}));
+        assert_eq!(other, r#"{"pin":1}"#);
+    }
+}

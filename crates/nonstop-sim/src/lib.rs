@@ -72,6 +72,8 @@ pub struct SimConfig {
     /// `conversations.members` (enough for several pages).
     pub channels: usize,
     pub users: usize,
+    /// The scopes the bot token has, as Slack names them in its `x-oauth-scopes` header.
+    pub scopes: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -92,6 +94,19 @@ impl Default for SimConfig {
             duplicate_delivery: false,
             channels: 450,
             users: 250,
+            scopes: [
+                "channels:history",
+                "groups:history",
+                "im:history",
+                "mpim:history",
+                "chat:write",
+                "reactions:write",
+                "commands",
+                "channels:read",
+                "users:read",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
     }
 }

@@ -119,7 +119,8 @@ fn answer(
             if let Err(code) = check_token(token, &config.bot_token) {
                 return slack_error(code);
             }
-            ok(json!({
+            let scopes = config.scopes.join(",");
+            let mut response = ok(json!({
                 "url": "https://sim.example/",
                 "team": "Simulated Workspace",
                 "user": "nonstop-bot",
@@ -127,7 +128,12 @@ fn answer(
                 "user_id": config.bot_user_id,
                 "bot_id": config.bot_id,
                 "is_enterprise_install": false,
-            }))
+            }));
+            // Slack names the token's scopes in a header of every answer.
+            if let Ok(value) = header::HeaderValue::from_str(&scopes) {
+                response.headers_mut().insert("x-oauth-scopes", value);
+            }
+            response
         }
         "chat.postMessage" => {
             if let Err(code) = check_token(token, &config.bot_token) {

@@ -115,6 +115,9 @@ struct Inner {
     /// Turns for HTTP requests (`ClientOptions::max_in_flight`), shared with the clones
     /// that share the connection pool.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// The token's scopes as Slack named them (`x-oauth-scopes`) in the last `auth.test`
+    /// answer. std Mutex: written once per `auth.test`, never held across an await.
+    scopes: std::sync::Mutex<Option<String>>,
 }
 
 /// Method URLs kept parsed, at most.
@@ -198,6 +201,7 @@ impl WebClient {
                 pacer,
                 urls: std::sync::Mutex::default(),
                 in_flight,
+                scopes: std::sync::Mutex::default(),
             }),
         }
     }
@@ -223,6 +227,22 @@ impl WebClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The bot token's scopes, as Slack named them in its answer to the last
+    /// [`WebClient::auth_test`]; `None` before one, or when Slack did not say.
+    pub fn granted_scopes(&self) -> Option<Vec<String>> {
+        let scopes = self
+            .inner
+            .scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        scopes.as_ref().map(|list| {
+            list.split(',')
+                .map(|scope| scope.trim().to_owned())
+                .filter(|scope| !scope.is_empty())
+                .collect()
+        })
     }
 
     /// Calls any Web API `method` with `args` (any serde object: a struct, a map or
@@ -393,6 +413,18 @@ impl WebClient {
             .send()
             .await
             .map_err(|e| WebError::from_reqwest(method, &e))?;
+        if method == "auth.test" {
+            let scopes = response
+                .headers()
+                .get("x-oauth-scopes")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            *self
+                .inner
+                .scopes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = scopes;
+        }
         let bytes = read_checked(method, response).await?;
         drop(turn);
         // The envelope fields only; the rest of the answer is skipped here.

@@ -338,3 +338,45 @@ async fn a_failed_response_url_call_does_not_print_the_url() {
     assert!(matches!(error, WebError::Transport { .. }), "{text}");
     assert!(!text.contains("S3CR3TPATH"), "{text}");
 }
+
+/// `attempt` is one request: a 5xx comes back as is (the caller decides), and a 429 holds
+/// the method for every caller until Slack's Retry-After is up.
+#[tokio::test]
+async fn an_attempt_is_one_call_and_its_429_holds_the_method() {
+    let (sim, web) = start(fast_retries()).await;
+    sim.inject(Fault::FailMethod {
+        method: "chat.postMessage".into(),
+        count: 1,
+        status: 503,
+        code: None,
+    });
+    let args = json!({"channel": "C1", "text": "once"});
+    let error = web.attempt("chat.postMessage", &args).await.unwrap_err();
+    assert!(error.may_have_reached_slack(), "{error}");
+    assert_eq!(sim.calls("chat.postMessage").len(), 1, "not retried");
+
+    sim.inject(Fault::RateLimitMethod {
+        method: "chat.postMessage".into(),
+        secs: 1,
+    });
+    let limited = web.attempt("chat.postMessage", &args).await.unwrap_err();
+    assert!(limited.rate_limit_wait().is_some(), "{limited}");
+    assert!(!limited.may_have_reached_slack());
+    let started = Instant::now();
+    let answer = web.attempt("chat.postMessage", &args).await.unwrap();
+    assert!(answer["ts"].is_string());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited out Retry-After"
+    );
+    assert_eq!(sim.early_calls(), 0);
+}
+
+/// The token's scopes, as Slack names them in its answer to `auth.test`.
+#[tokio::test]
+async fn auth_test_reads_the_tokens_scopes() {
+    let (sim, web) = start(fast_retries()).await;
+    assert_eq!(web.granted_scopes(), None, "not before auth.test");
+    web.auth_test().await.unwrap();
+    assert_eq!(web.granted_scopes(), Some(sim.config().scopes.clone()));
+}

@@ -242,6 +242,7 @@ impl App {
             me = identify(&web, &config) => Arc::new(me?),
             () = &mut shutdown => return Ok(()),
         };
+        crate::outbox::check_scopes(web.granted_scopes().as_deref());
         info!(
             user_id = me.user_id.as_deref().unwrap_or("?"),
             bot_id = me.bot_id.as_deref().unwrap_or("?"),

@@ -25,7 +25,8 @@ pub async fn ping(ctx: Context, message: Message) -> HandlerResult {
     Ok(())
 }
 
-/// `status` → uptime, live connections, reconnects, the last disconnect's cause.
+/// `status` → uptime, live connections, reconnects, answers waiting in the outbox, the last
+/// disconnect's cause.
 pub async fn status(ctx: Context, _message: Message) -> HandlerResult {
     ctx.say(&status_text(&ctx)).await?;
     Ok(())
@@ -42,6 +43,9 @@ fn status_text(ctx: &Context) -> String {
         if s.reconnects == 1 { "" } else { "s" },
         s.handled,
     );
+    if s.answers_waiting > 0 {
+        let _ = write!(out, ", {} answers waiting to go out", s.answers_waiting);
+    }
     match s.last_disconnect {
         Some(last) => {
             let ago = last.at.elapsed().map(|d| d.as_secs()).unwrap_or(0);

@@ -31,6 +31,37 @@ use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
 /// The metadata field that names an answer's outbox key in a posted message.
 pub const METADATA_KEY: &str = "nonstop_outbox";
 
+/// The scopes that let the outbox look a message up in each kind of conversation.
+const HISTORY_SCOPES: [&str; 4] = [
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+];
+
+/// Says at start when the token lacks scopes the outbox needs to look for messages a crash
+/// may have posted already: without them such a message is sent again (at least once).
+pub(crate) fn check_scopes(granted: Option<&[String]>) {
+    let Some(granted) = granted else {
+        return;
+    };
+    let missing: Vec<&str> = HISTORY_SCOPES
+        .into_iter()
+        .filter(|scope| !granted.iter().any(|g| g == scope))
+        .collect();
+    if missing.len() == HISTORY_SCOPES.len() {
+        tracing::warn!(
+            missing = %missing.join(","),
+            "the bot token has no history scope: after a crash, an answer whose call was cut off cannot be looked for and is sent again (at least once, not exactly once); add the history scopes in the app settings and reinstall"
+        );
+    } else if !missing.is_empty() {
+        tracing::info!(
+            missing = %missing.join(","),
+            "without these history scopes, answers cut off by a crash in those kinds of conversation are sent again rather than looked for"
+        );
+    }
+}
+
 /// What reaches the sender: answers just written, and handlers that wait for one.
 #[derive(Debug)]
 pub(crate) enum Command {

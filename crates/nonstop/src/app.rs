@@ -408,8 +408,17 @@ impl App {
             }
             _ => {}
         }
-        // The writer ends once the dispatcher's last outcome is written.
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        // The writer ends once the dispatcher's last outcome and the sender's last mark are
+        // written, when nothing can send it more: a `Context` clone that user code keeps
+        // (in a task of its own) could, so the wait is bounded. Everything before was
+        // committed batch by batch.
+        let closed = tokio::task::spawn_blocking(move || writer.join());
+        if tokio::time::timeout(config.drain_timeout, closed)
+            .await
+            .is_err()
+        {
+            warn!("a Context outlived its handler: the journal stays open until it is dropped; everything sent before is written");
+        }
         info!("stopped");
         outcome
     }

@@ -478,3 +478,21 @@ async fn a_full_outbox_leaves_new_events_with_slack_and_loses_none() {
     assert_eq!(h.sim.stats().expired, 0);
     h.stop().await.unwrap();
 }
+
+/// A `Context` that user code keeps after its handler returned (in a task of its own) holds
+/// the way into the journal; it must not keep the bot from stopping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_kept_by_user_code_does_not_hold_the_stop() {
+    let h = Harness::start_with_handler(|ctx: Context, _envelope: Envelope| async move {
+        tokio::spawn(async move {
+            let _kept = ctx;
+            std::future::pending::<()>().await;
+        });
+        Ok(())
+    })
+    .await;
+    h.wait_live(2).await;
+    h.sim.send_message(MessageSpec::new("C1", "U1", "keep me"));
+    assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
+    h.stop().await.unwrap();
+}

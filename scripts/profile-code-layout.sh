@@ -10,9 +10,9 @@
 # (BENCHMARKS.md, fifth session: 4.0 -> 2.3 MiB).
 #
 # How: builds the release binary and runs `nonstop run` against `nonstop sim` three times
-# on one journal. Under valgrind's callgrind, which sees every function that runs: first
-# with Slack's posting pace off, 100 messages/s and every fault the simulator has; then
-# restarted (journal replay) with the pace on, a few messages and `status`. Each ends with
+# on one journal, with the default settings. Under valgrind's callgrind, which sees every
+# function that runs: first with 100 messages/s and every fault the simulator has; then
+# restarted (journal replay, the outbox's backlog) with a few messages and `status`. Each ends with
 # SIGTERM (graceful shutdown). Last, at full speed and 1,000 messages/s, with perf
 # recording which functions fault code pages in. Listed: what callgrind saw, by
 # instructions executed, then what only perf saw. Each run of this script on a binary laid
@@ -110,7 +110,7 @@ say "status" ""
 sleep 50 # past the journal's first prune (a minute after start)
 stop_bot
 
-echo "profile-code-layout: run 2 (restart on the same journal, Slack's pace; about 1 min)" >&2
+echo "profile-code-layout: run 2 (restart on the same journal; about 1 min)" >&2
 start_sim $((first_port + 1)) ""
 start_bot 2
 for i in 1 2 3; do say "ping $i" ""; done

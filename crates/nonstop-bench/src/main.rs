@@ -366,6 +366,55 @@ async fn ack_throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<()> {
     Ok(())
 }
 
+/// Reply latency as a person in the channel sees it: `per_second` messages into one channel
+/// for `secs`, each answered; from sending the message to the simulator recording the answer.
+/// Checks every answer came once and in order, and that no call came before a Retry-After.
+async fn reply_latency(sim: &Sim, tag: &str, per_second: f64, secs: u64) -> Result<()> {
+    let channel = format!("C0REPLY{tag}");
+    let count = (per_second * secs as f64) as usize;
+    let early = sim.early_calls();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
+    let mut sent = Vec::with_capacity(count);
+    for n in 1..=count {
+        tick.tick().await;
+        sent.push(nonstop_sim::unix_ms());
+        sim.send_message(MessageSpec::new(
+            &channel,
+            "U0HUMAN",
+            &format!("ping {tag}{n}"),
+        ));
+    }
+    let prefix = format!("pong {tag}");
+    let answers = |sim: &Sim| -> Vec<nonstop_sim::PostedMessage> {
+        sim.posted()
+            .into_iter()
+            .filter(|p| p.channel == channel && p.text.starts_with(&prefix))
+            .collect()
+    };
+    // Polled every 50 ms: the simulator's record of posts is copied for each look.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while answers(sim).len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posts = answers(sim);
+    let expected: Vec<String> = (1..=count).map(|n| format!("pong {tag}{n}")).collect();
+    let texts: Vec<String> = posts.iter().map(|p| p.text.clone()).collect();
+    let in_order = texts == expected;
+    let latencies: Vec<Duration> = posts
+        .iter()
+        .zip(&sent)
+        .map(|(post, at)| Duration::from_millis(post.recorded_at_ms.saturating_sub(*at)))
+        .collect();
+    println!(
+        "reply latency, {per_second}/s into one channel for {secs} s ({tag}): answered {} of {count}, {}, early calls {}: {}",
+        posts.len(),
+        if in_order { "each once and in order" } else { "NOT each once in order" },
+        sim.early_calls() - early,
+        summary(latencies)
+    );
+    Ok(())
+}
+
 /// Prints a run's rate and the bot's CPU per event; returns the rate.
 fn report_rate(what: &str, done: u64, elapsed: Duration, cpu: Duration) -> f64 {
     println!(
@@ -585,7 +634,7 @@ async fn isolated(fault: Fault, what: &str, from: From, reps: usize) -> Result<(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
-    // --only faults|latency|steady|throughput|journal runs one group.
+    // --only faults|latency|replies|steady|throughput|journal runs one group.
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
@@ -661,6 +710,18 @@ async fn main() -> Result<()> {
         ack_latency(&sim, "ping", 1000.0, secs).await?;
         ack_latency(&sim, "hello", 10_000.0, secs).await?;
         println!("bot resident memory after 1,000 events/s: {}", bot.memory());
+    }
+    if run("replies") {
+        // The issue-11 proofs: ten a second into one channel for a minute, answered in order;
+        // then the same rate for 5 s into a channel that Slack limits (a burst of 10, then 1
+        // a second, 429 with Retry-After beyond).
+        reply_latency(&sim, "free", 10.0, if quick { 10 } else { 60 }).await?;
+        sim.inject(Fault::ChannelLimit {
+            burst: 10,
+            per_sec: 1.0,
+        });
+        reply_latency(&sim, "limited", 10.0, 5).await?;
+        sim.inject(Fault::Heal);
     }
     if run("steady") && !quick {
         // Steady running, on a fresh bot so that its peak is this run's alone: two minutes at

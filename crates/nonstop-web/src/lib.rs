@@ -268,25 +268,23 @@ impl WebClient {
     /// One call of `method` with `args`, for callers that decide themselves what to do after a
     /// failure (the outbox): waits out the method's `Retry-After` and, for `chat.postMessage`
     /// with a pace, the channel's turn; then makes exactly one request. A 429 holds the method
-    /// for every caller and comes back as the error; nothing is retried here.
-    pub async fn attempt(&self, method: &str, args: &impl Serialize) -> Result<Value, WebError> {
+    /// for every caller and comes back as the error; nothing is retried here. The answer is
+    /// read into `T` (`serde_json::Value` for all of it).
+    pub async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: Map<String, Value>,
+    ) -> Result<T, WebError> {
         let token = self.bot_token(method)?;
-        let body = Body::Form(form_fields(method, args)?);
-        self.inner.gate.wait(method).await;
-        if let Some(pacer) = &self.inner.pacer {
-            if method == "chat.postMessage" {
-                let channel = match &body {
-                    Body::Form(fields) => fields
-                        .iter()
-                        .find(|(k, _)| k == "channel")
-                        .map(|(_, v)| v.clone()),
-                    _ => None,
-                };
-                if let Some(channel) = channel {
-                    pacer.reserve(method, &channel)?.wait().await;
-                }
+        let fields = fields_of(args);
+        if let (Some(pacer), "chat.postMessage") = (&self.inner.pacer, method) {
+            let channel = fields.iter().find(|(k, _)| k == "channel");
+            if let Some((_, channel)) = channel {
+                pacer.reserve(method, channel)?.wait().await;
             }
         }
+        self.inner.gate.wait(method).await;
+        let body = Body::Form(fields);
         match self.send_once(method, token, &body).await {
             Ok(answer) => decode_bytes(method, &answer),
             Err(error) => {
@@ -570,8 +568,12 @@ pub(crate) fn form_fields(
         Ok(other) => return Err(not_an_object(format!("got {other}"))),
         Err(e) => return Err(not_an_object(e.to_string())),
     };
-    Ok(map
-        .into_iter()
+    Ok(fields_of(map))
+}
+
+/// An argument map as form fields, consumed: no copy of its strings.
+fn fields_of(map: Map<String, Value>) -> Vec<(String, String)> {
+    map.into_iter()
         .filter_map(|(key, value)| {
             let text = match value {
                 Value::Null => return None,
@@ -582,7 +584,7 @@ pub(crate) fn form_fields(
             };
             Some((key, text))
         })
-        .collect())
+        .collect()
 }
 
 /// `https://x/api` and `https://x/api/` both become `https://x/api/`.

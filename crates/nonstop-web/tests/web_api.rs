@@ -350,8 +350,16 @@ async fn an_attempt_is_one_call_and_its_429_holds_the_method() {
         status: 503,
         code: None,
     });
-    let args = json!({"channel": "C1", "text": "once"});
-    let error = web.attempt("chat.postMessage", &args).await.unwrap_err();
+    let args = || {
+        let serde_json::Value::Object(map) = json!({"channel": "C1", "text": "once"}) else {
+            unreachable!()
+        };
+        map
+    };
+    let error = web
+        .attempt::<serde_json::Value>("chat.postMessage", args())
+        .await
+        .unwrap_err();
     assert!(error.may_have_reached_slack(), "{error}");
     assert_eq!(sim.calls("chat.postMessage").len(), 1, "not retried");
 
@@ -359,11 +367,14 @@ async fn an_attempt_is_one_call_and_its_429_holds_the_method() {
         method: "chat.postMessage".into(),
         secs: 1,
     });
-    let limited = web.attempt("chat.postMessage", &args).await.unwrap_err();
+    let limited = web
+        .attempt::<serde_json::Value>("chat.postMessage", args())
+        .await
+        .unwrap_err();
     assert!(limited.rate_limit_wait().is_some(), "{limited}");
     assert!(!limited.may_have_reached_slack());
     let started = Instant::now();
-    let answer = web.attempt("chat.postMessage", &args).await.unwrap();
+    let answer: serde_json::Value = web.attempt("chat.postMessage", args()).await.unwrap();
     assert!(answer["ts"].is_string());
     assert!(
         started.elapsed() >= Duration::from_millis(900),

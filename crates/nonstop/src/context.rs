@@ -146,7 +146,7 @@ impl Context {
     pub(crate) fn waited(&self) -> std::time::Duration {
         self.run
             .as_ref()
-            .map_or(std::time::Duration::ZERO, |run| run.waits.waited())
+            .map_or(std::time::Duration::ZERO, Run::waited)
     }
 
     pub(crate) fn with_meta(&self, meta: EventMeta) -> Self {
@@ -312,12 +312,15 @@ impl Context {
         method: &str,
         args: &impl Serialize,
     ) -> Result<Outgoing, ContextError> {
-        let args = arguments(method, args)?;
-        let lane = args
+        let value = serde_json::to_value(args).map_err(|e| ContextError::Arguments {
+            method: method.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let lane = value
             .get("channel")
             .and_then(Value::as_str)
             .map_or_else(|| method.to_owned(), str::to_owned);
-        self.enqueue(method, lane, &args).await
+        self.enqueue(method, lane, &value).await
     }
 
     async fn enqueue(
@@ -335,7 +338,7 @@ impl Context {
                 &own
             }
         };
-        Ok(self.outbox.submit(run, lane, method, &args).await?)
+        Ok(self.outbox.submit(run, lane, method, args).await?)
     }
 
     fn run_key(&self) -> String {
@@ -362,14 +365,15 @@ impl Context {
     }
 }
 
-/// A call's arguments as the JSON object the outbox keeps.
-fn arguments(method: &str, args: &impl Serialize) -> Result<Value, ContextError> {
+/// A call's arguments as the outbox keeps them: a JSON object's text, written straight from
+/// the caller's type.
+fn arguments(method: &str, args: &impl Serialize) -> Result<String, ContextError> {
     let problem = |detail: String| ContextError::Arguments {
         method: method.to_owned(),
         detail,
     };
-    match serde_json::to_value(args) {
-        Ok(args @ Value::Object(_)) => Ok(args),
+    match serde_json::to_string(args) {
+        Ok(text) if text.starts_with('{') => Ok(text),
         Ok(other) => Err(problem(format!("got {other}"))),
         Err(e) => Err(problem(e.to_string())),
     }

@@ -418,7 +418,11 @@ pub(crate) fn run(
                     routes.push((envelope, acks));
                 }
                 Op::Mark(mark) => marks.push(mark),
-                Op::Output(submission) => outputs.submissions.push(*submission),
+                Op::Output(submission) => {
+                    let OutputSubmission { output, written } = *submission;
+                    outputs.outputs.push(output);
+                    outputs.written.push(written);
+                }
                 Op::OutputMarks { marks, durable } => {
                     outputs.output_marks.extend(marks);
                     outputs.durable.extend(durable);
@@ -441,11 +445,10 @@ pub(crate) fn run(
                 slots.push(Some(permit));
             }
         }
-        let new_outputs = outputs.new_outputs();
         let batch = Batch {
             entries: &entries,
             marks: &marks,
-            outputs: &new_outputs,
+            outputs: &outputs.outputs,
             output_marks: &outputs.output_marks,
         };
         match store.write(&batch) {
@@ -561,7 +564,7 @@ fn write_carried(
 ) -> Result<super::Written, super::StoreError> {
     store.write(&Batch {
         marks,
-        outputs: &carried.new_outputs(),
+        outputs: &carried.outputs,
         output_marks: &carried.output_marks,
         ..Batch::default()
     })
@@ -570,18 +573,16 @@ fn write_carried(
 /// Answers and their progress gathered for the next commit, kept until one works.
 #[derive(Debug, Default)]
 struct Carried {
-    submissions: Vec<OutputSubmission>,
+    /// Answers to write, and beside each, who hears what was written.
+    outputs: Vec<NewOutput>,
+    written: Vec<tokio::sync::oneshot::Sender<OutputAppended>>,
     output_marks: Vec<OutputMark>,
     durable: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Carried {
     fn is_empty(&self) -> bool {
-        self.submissions.is_empty() && self.output_marks.is_empty() && self.durable.is_empty()
-    }
-
-    fn new_outputs(&self) -> Vec<NewOutput> {
-        self.submissions.iter().map(|s| s.output.clone()).collect()
+        self.outputs.is_empty() && self.output_marks.is_empty() && self.durable.is_empty()
     }
 }
 
@@ -639,14 +640,17 @@ impl Backlog {
                 self.link.waiting = self.link.waiting.saturating_sub(1);
             }
         }
-        for (submission, outcome) in carried.submissions.into_iter().zip(outcomes) {
+        let written = carried.outputs.into_iter().zip(carried.written);
+        for ((output, heard), outcome) in written.zip(outcomes) {
             if let OutputAppended::Fresh { id } = outcome {
                 self.link.waiting += 1;
-                let row = submission.output.written_as(id);
                 // Before the handler hears of it: its wait for delivery comes after this.
-                let _ = self.link.feed.send(Command::Deliver(Box::new(row)));
+                let _ = self
+                    .link
+                    .feed
+                    .send(Command::Deliver(Box::new(output.written_as(id))));
             }
-            let _ = submission.written.send(outcome);
+            let _ = heard.send(outcome);
         }
         for durable in carried.durable {
             let _ = durable.send(());

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nonstop_web::{WebClient, WebError};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::METADATA_KEY;
 
@@ -15,15 +15,11 @@ const PAGE: u32 = 200;
 /// Pages read at most: 20,000 messages since the answer was written.
 const MAX_PAGES: usize = 100;
 
-/// `args` with the answer's key added to the message's metadata: in the caller's own
-/// metadata when it has some, else in metadata of our own.
-pub(crate) fn with_key(args: &Value, key: &str) -> Value {
-    let mut args = args.clone();
-    let Some(map) = args.as_object_mut() else {
-        return args;
-    };
+/// Adds the answer's key to the message's metadata in `args`: to the caller's own metadata
+/// when it has some, else as metadata of our own.
+pub(crate) fn add_key(args: &mut Map<String, Value>, key: &str) {
     // Metadata may come as an object or, form style, as JSON text.
-    let mut metadata = match map.remove("metadata") {
+    let mut metadata = match args.remove("metadata") {
         Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
         Some(other) => other,
         None => Value::Null,
@@ -39,8 +35,7 @@ pub(crate) fn with_key(args: &Value, key: &str) -> Value {
             metadata = json!({"event_type": METADATA_KEY, "event_payload": {METADATA_KEY: key}});
         }
     }
-    map.insert("metadata".to_owned(), metadata);
-    args
+    args.insert("metadata".to_owned(), metadata);
 }
 
 /// Slack's `ts` form of a moment: seconds and microseconds.
@@ -106,6 +101,12 @@ pub(crate) async fn find_posted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_key(args: &Value, key: &str) -> Value {
+        let mut map = args.as_object().cloned().unwrap_or_default();
+        add_key(&mut map, key);
+        Value::Object(map)
+    }
 
     #[test]
     fn the_key_goes_into_the_callers_metadata_or_our_own() {

@@ -211,31 +211,40 @@ pub(crate) struct Outbox {
 }
 
 /// One handler run's place in the outbox: its event's key and the next answer's number.
+/// Cheap to clone: the contexts of one run share it.
 #[derive(Debug, Clone)]
-pub(crate) struct Run {
-    event_key: Arc<str>,
-    next: Arc<AtomicU32>,
-    pub(crate) waits: Arc<Waits>,
+pub(crate) struct Run(Arc<RunState>);
+
+#[derive(Debug)]
+struct RunState {
+    event_key: String,
+    next: AtomicU32,
+    waits: Arc<Waits>,
 }
 
 impl Run {
     pub(crate) fn new(event_key: &str) -> Self {
-        Run {
-            event_key: Arc::from(event_key),
-            next: Arc::new(AtomicU32::new(0)),
+        Run(Arc::new(RunState {
+            event_key: event_key.to_owned(),
+            next: AtomicU32::new(0),
             waits: Arc::new(Waits::default()),
-        }
+        }))
     }
 
     pub(crate) fn event_key(&self) -> &str {
-        &self.event_key
+        &self.0.event_key
+    }
+
+    /// Time this run spent waiting for deliveries.
+    pub(crate) fn waited(&self) -> Duration {
+        self.0.waits.waited()
     }
 
     /// The next answer's key: the same for the same answer when the handler is replayed,
     /// as long as it sends its answers in the same order.
     fn next_key(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{}#{n}", self.event_key)
+        let n = self.0.next.fetch_add(1, Ordering::Relaxed);
+        format!("{}#{n}", self.0.event_key)
     }
 }
 
@@ -244,19 +253,20 @@ impl Outbox {
         Outbox { ops, feed }
     }
 
-    /// Writes one answer of `run` and returns once it is durable.
+    /// Writes one answer of `run` (`args`: a JSON object's text) and returns once it is
+    /// durable.
     pub(crate) async fn submit(
         &self,
         run: &Run,
         lane: String,
         method: &str,
-        args: &Value,
+        args: String,
     ) -> Result<Outgoing, DeliveryError> {
         let output = NewOutput {
             key: run.next_key(),
             lane,
             method: method.to_owned(),
-            args: args.to_string(),
+            args,
             created_at: SystemTime::now(),
         };
         let (written, outcome) = oneshot::channel();
@@ -283,7 +293,7 @@ impl Outbox {
             id,
             finished,
             feed: self.feed.clone(),
-            waits: Arc::clone(&run.waits),
+            waits: Arc::clone(&run.0.waits),
         })
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nonstop_web::{Backoff, WebClient, WebError};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -70,7 +70,9 @@ struct Lanes {
     /// Answers queued or in flight.
     known: HashSet<i64>,
     watchers: HashMap<i64, Vec<oneshot::Sender<Result<Delivered, DeliveryError>>>>,
-    recent: VecDeque<(i64, Result<Delivered, DeliveryError>)>,
+    /// Outcomes as recorded (a sent answer's result as JSON text): read into a `Delivered`
+    /// only for a handler that asks.
+    recent: VecDeque<(i64, Result<String, DeliveryError>)>,
     /// Which answer each running task carries, for a task that panics.
     running: HashMap<tokio::task::Id, (String, i64)>,
 }
@@ -124,10 +126,10 @@ impl Lanes {
         }
     }
 
-    fn resolve(&mut self, id: i64, outcome: Result<Delivered, DeliveryError>) {
+    fn resolve(&mut self, id: i64, outcome: Result<String, DeliveryError>) {
         self.known.remove(&id);
         for watcher in self.watchers.remove(&id).into_iter().flatten() {
-            let _ = watcher.send(outcome.clone());
+            let _ = watcher.send(delivered(&outcome));
         }
         if self.recent.len() == RECENT {
             self.recent.pop_front();
@@ -146,7 +148,7 @@ impl Lanes {
             return;
         }
         if let Some((_, outcome)) = self.recent.iter().find(|(recent, _)| *recent == id) {
-            let _ = reply.send(outcome.clone());
+            let _ = reply.send(delivered(outcome));
             return;
         }
         // Finished long ago: the journal has its outcome.
@@ -167,6 +169,13 @@ impl Lanes {
             };
             let _ = reply.send(outcome);
         });
+    }
+}
+
+fn delivered(outcome: &Result<String, DeliveryError>) -> Result<Delivered, DeliveryError> {
+    match outcome {
+        Ok(result) => Ok(Delivered::from_result(Some(result))),
+        Err(error) => Err(error.clone()),
     }
 }
 
@@ -248,13 +257,13 @@ async fn finish(setup: &SenderSetup, lanes: &mut Lanes, output: &Output, finishe
     let (mark, outcome) = match finished {
         Finished::Sent(result) => {
             setup.status.count_answer_sent();
-            let delivered = Delivered::from_result(Some(&result));
+            let outcome = Ok(result.clone());
             (
                 OutputMark::Sent {
                     id: output.id,
                     result,
                 },
-                Ok(delivered),
+                outcome,
             )
         }
         Finished::Failed(error) => {
@@ -315,10 +324,11 @@ fn findable(method: &str) -> bool {
 
 /// Delivers one answer: retries until Slack takes it or refuses it for good.
 async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
-    let args: Value = match serde_json::from_str(&output.args) {
-        Ok(args) => args,
-        Err(e) => return Finished::Failed(format!("stored arguments unreadable: {e}")),
-    };
+    // Read for each call (the call consumes them); a retry is rare.
+    let read_args = || serde_json::from_str::<Map<String, Value>>(&output.args);
+    if let Err(e) = read_args() {
+        return Finished::Failed(format!("stored arguments unreadable: {e}"));
+    }
     let findable = findable(&output.method);
     let mut backoff = Backoff::new(setup.backoff_base, setup.backoff_cap);
     // Set while an earlier call may have posted the message: from when looking for it means
@@ -330,6 +340,7 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             if let Ok(left) = from.duration_since(SystemTime::now()) {
                 tokio::time::sleep(left).await;
             }
+            let args = Value::Object(read_args().unwrap_or_default());
             match lookup::find_posted(&setup.web, &args, &output.key, output.created_at).await {
                 Ok(Some(found)) => {
                     info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
@@ -346,17 +357,16 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             }
             unsure_from = None;
         }
-        let call_args = if findable {
-            lookup::with_key(&args, &output.key)
-        } else {
-            args.clone()
-        };
+        let mut call_args = read_args().unwrap_or_default();
+        if findable {
+            lookup::add_key(&mut call_args, &output.key);
+        }
         let attempted_at = SystemTime::now();
         if findable && !record_attempt(setup, output.id, attempted_at).await {
             return Finished::Abandoned;
         }
-        let error = match call(&setup.web, &output.method, &call_args).await {
-            Ok(answer) => return Finished::Sent(summary(&output.method, answer)),
+        let error = match call(&setup.web, &output.method, call_args).await {
+            Ok(result) => return Finished::Sent(result),
             Err(error) => error,
         };
         if findable && !error.may_have_reached_slack() {
@@ -425,16 +435,41 @@ async fn record_attempt(setup: &SenderSetup, id: i64, at: SystemTime) -> bool {
     written.await.is_ok()
 }
 
-async fn call(web: &WebClient, method: &str, args: &Value) -> Result<Value, WebError> {
-    if method != RESPOND {
-        return web.attempt(method, args).await;
+/// Where a message went, read from Slack's answer: all the outbox keeps of it.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Placed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_ts: Option<String>,
+}
+
+/// Makes the call; the answer as kept: where a message went and its `ts` for the methods the
+/// context offers, the whole answer (bounded) for any other call.
+async fn call(
+    web: &WebClient,
+    method: &str,
+    mut args: Map<String, Value>,
+) -> Result<String, WebError> {
+    if method == RESPOND {
+        let url = match args.remove("response_url") {
+            Some(Value::String(url)) => url,
+            _ => String::new(),
+        };
+        let body = args.remove("body").unwrap_or(Value::Null);
+        return web.respond(&url, &body).await.map(|()| "{}".to_owned());
     }
-    let url = args
-        .get("response_url")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let body = args.get("body").cloned().unwrap_or(Value::Null);
-    web.respond(url, &body).await.map(|()| json!({}))
+    if matches!(
+        method,
+        "chat.postMessage" | "chat.postEphemeral" | "chat.update" | "chat.delete" | "reactions.add"
+    ) {
+        let placed: Placed = web.attempt(method, args).await?;
+        return Ok(serde_json::to_string(&placed).unwrap_or_else(|_| "{}".to_owned()));
+    }
+    let answer: Value = web.attempt(method, args).await?;
+    Ok(summary(answer))
 }
 
 /// Refusals that say the answer's effect is there already: a repeat that changes nothing.
@@ -447,16 +482,12 @@ fn done_already(method: &str, error: &WebError, called_before: bool) -> bool {
     }
 }
 
-/// What is kept of Slack's answer: where a message went and its `ts` for the methods the
-/// context offers; the whole answer (bounded) for any other call.
-fn summary(method: &str, mut answer: Value) -> String {
+/// What is kept of a generic call's answer: all of it but the envelope fields, bounded.
+fn summary(mut answer: Value) -> String {
     if let Some(map) = answer.as_object_mut() {
         map.remove("ok");
         map.remove("warning");
         map.remove("response_metadata");
-        if method.starts_with("chat.") || method == "reactions.add" || method == RESPOND {
-            map.retain(|key, _| matches!(key.as_str(), "channel" | "ts" | "message_ts"));
-        }
     }
     let text = answer.to_string();
     if text.len() > MAX_RESULT {
@@ -469,6 +500,7 @@ fn summary(method: &str, mut answer: Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_harmless_repeats_count_as_done() {
@@ -501,12 +533,13 @@ mod tests {
 
     #[test]
     fn a_message_keeps_where_it_went_and_a_generic_call_its_answer() {
-        let posted = summary(
-            "chat.postMessage",
-            json!({"ok": true, "channel": "C1", "ts": "1.2", "message": {"text": "long"}}),
+        let answer = r#"{"ok":true,"channel":"C1","ts":"1.2","message":{"text":"long"}}"#;
+        let placed: Placed = serde_json::from_str(answer).unwrap();
+        assert_eq!(
+            serde_json::to_string(&placed).unwrap(),
+            r#"{"channel":"C1","ts":"1.2"}"#
         );
-        assert_eq!(posted, r#"{"channel":"C1","ts":"1.2"}"#);
-        let other = summary("pins.add", json!({"ok": true, "pin": 1, "warning": "x"}));
+        let other = summary(json!({"ok": true, "pin": 1, "warning": "x"}));
         assert_eq!(other, r#"{"pin":1}"#);
     }
 }

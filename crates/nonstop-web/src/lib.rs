@@ -587,6 +587,38 @@ fn fields_of(map: Map<String, Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where a Web API root would send the tokens: `Ok(true)` when over plain HTTP to a host other
+/// than this machine (anyone on the way reads them), `Ok(false)` for HTTPS or loopback, and
+/// the problem when `url` is not an http(s) URL with a host.
+pub fn sends_tokens_in_clear(url: &str) -> Result<bool, String> {
+    let url = url.trim();
+    // The URL standard reads `http:///api/` as the host `api`: a slash where the host
+    // belongs is a missing host, not a host.
+    if url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'))
+    {
+        return Err("it names no host".to_owned());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = match parsed.host_str() {
+        Some(host) if !host.is_empty() => host,
+        _ => return Err("it names no host".to_owned()),
+    };
+    // IPv6 hosts come in brackets.
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(false),
+        "http" => Ok(!loopback),
+        other => Err(format!("{other}:// is not http(s)")),
+    }
+}
+
 /// `https://x/api` and `https://x/api/` both become `https://x/api/`.
 fn normalize_base_url(base: &str) -> String {
     let trimmed = base.trim();
@@ -612,6 +644,21 @@ fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_go_in_clear_only_over_plain_http_off_this_machine() {
+        assert_eq!(sends_tokens_in_clear("https://slack.com/api/"), Ok(false));
+        assert_eq!(
+            sends_tokens_in_clear("http://127.0.0.1:3030/api/"),
+            Ok(false)
+        );
+        assert_eq!(sends_tokens_in_clear("http://localhost/api/"), Ok(false));
+        assert_eq!(sends_tokens_in_clear("http://[::1]:80/api/"), Ok(false));
+        assert_eq!(sends_tokens_in_clear("http://10.0.0.7/api/"), Ok(true));
+        assert_eq!(sends_tokens_in_clear("http://slack.example/api/"), Ok(true));
+        assert!(sends_tokens_in_clear("http:///api/").is_err());
+        assert!(sends_tokens_in_clear("ftp://slack.com/").is_err());
+    }
 
     #[test]
     fn base_url_gets_one_trailing_slash() {

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::context::Context;
 use crate::dispatch::HandlerResult;
 use crate::listeners::Message;
+use nonstop_model::web::PostMessageRequest;
 
 /// Registers `ping` and `status` on `app`.
 pub(crate) fn register(app: App) -> App {
@@ -18,11 +19,38 @@ pub(crate) fn register(app: App) -> App {
         .hears(r"^(?:status|Status|STATUS)$", status)
 }
 
-/// `ping X` → `pong X`, where the ping was asked.
+/// `ping X` → `pong X`, where the ping was asked. `X` is someone else's text: it is escaped,
+/// so `<!channel>` or `<https://evil.example|https://slack.com>` in it stays text instead of
+/// becoming the bot's mass mention or disguised link, and nothing is unfurled.
 pub async fn ping(ctx: Context, message: Message) -> HandlerResult {
-    let rest = message.capture(1).unwrap_or_default();
-    ctx.say(&format!("pong{rest}")).await?;
+    let rest = escape(message.capture(1).unwrap_or_default());
+    let channel = ctx.channel().unwrap_or_default();
+    let mut request = PostMessageRequest::text(channel, format!("pong{rest}"));
+    request.thread_ts = ctx.thread_ts().map(str::to_owned);
+    request
+        .extra
+        .insert("unfurl_links".to_owned(), false.into());
+    request
+        .extra
+        .insert("unfurl_media".to_owned(), false.into());
+    ctx.post(&request).await?;
     Ok(())
+}
+
+/// `text` made inert for Slack's message formatting: `&`, `<` and `>` escaped as Slack asks,
+/// so no mention (`<!channel>`, `<@U…>`) or link (`<url|label>`) can be formed from it. Use it
+/// on any user text a listener echoes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `status` → uptime, live connections, reconnects, answers waiting in the outbox, the last
@@ -73,6 +101,15 @@ fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_text_cannot_form_mentions_or_links() {
+        assert_eq!(
+            escape("<!channel> <https://evil.example|https://slack.com/reset> & co"),
+            "&lt;!channel&gt; &lt;https://evil.example|https://slack.com/reset&gt; &amp; co"
+        );
+        assert_eq!(escape("plain"), "plain");
+    }
 
     #[test]
     fn durations_read_well() {

@@ -31,6 +31,10 @@ pub struct Config {
     pub bot_token: Secret,
     /// Web API root, e.g. `https://slack.com/api/` or the simulator's.
     pub api_url: String,
+    /// Allows `api_url` to be plain `http://` to another machine, which sends both tokens
+    /// where anyone on the way can read them. Plain HTTP to this machine (the simulator) is
+    /// always allowed.
+    pub allow_plain_http: bool,
     /// Sockets kept live at once (1..=10; Slack allows 10 per app).
     pub connections: usize,
     /// How often we ping each socket.
@@ -98,6 +102,8 @@ pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
 pub const ENV_DB: &str = "NONSTOP_DB";
+/// `1`/`true`: `SLACK_API_URL` may be plain `http://` to another machine.
+pub const ENV_ALLOW_PLAIN_HTTP: &str = "NONSTOP_ALLOW_PLAIN_HTTP";
 /// Milliseconds between `chat.postMessage` calls to one channel, or `off` (for the simulator).
 pub const ENV_POST_PACE: &str = "NONSTOP_POST_PACE_MS";
 
@@ -111,6 +117,7 @@ impl Config {
             app_token: check_token(ENV_APP_TOKEN, app_token, "xapp-", APP_TOKEN_HINT)?,
             bot_token: check_token(ENV_BOT_TOKEN, bot_token, "xoxb-", BOT_TOKEN_HINT)?,
             api_url: nonstop_web::SLACK_API_URL.to_owned(),
+            allow_plain_http: false,
             connections: 2,
             ping_interval: Duration::from_secs(2),
             dead_after: Duration::from_secs(6),
@@ -205,6 +212,18 @@ impl Config {
                 }
             };
         }
+        if let Some(allow) = lookup(ENV_ALLOW_PLAIN_HTTP) {
+            config.allow_plain_http = match allow.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: ENV_ALLOW_PLAIN_HTTP,
+                        problem: "expected 1 or 0".to_owned(),
+                    })
+                }
+            };
+        }
         if let Some(n) = lookup(ENV_CONNECTIONS) {
             config.connections = n.trim().parse().map_err(|_| ConfigError::Malformed {
                 name: ENV_CONNECTIONS,
@@ -259,6 +278,15 @@ impl Config {
             });
         }
         check_url("api_url", &self.api_url)?;
+        if nonstop_web::sends_tokens_in_clear(&self.api_url) == Ok(true) && !self.allow_plain_http {
+            return Err(ConfigError::Malformed {
+                name: ENV_API_URL,
+                problem: format!(
+                    "{} is plain http:// to another machine: both tokens would travel unencrypted; use https://, or set {ENV_ALLOW_PLAIN_HTTP}=1 (Config::allow_plain_http) if every network on the way is yours",
+                    self.api_url
+                ),
+            });
+        }
         Ok(())
     }
 }
@@ -305,6 +333,12 @@ fn check_url(name: &'static str, url: &str) -> Result<String, ConfigError> {
             problem: format!("{url:?} is not an http(s) URL, e.g. https://slack.com/api/"),
         });
     }
+    if let Err(problem) = nonstop_web::sends_tokens_in_clear(url) {
+        return Err(ConfigError::Malformed {
+            name,
+            problem: format!("{url:?} is not a usable URL: {problem}"),
+        });
+    }
     Ok(url.to_owned())
 }
 
@@ -319,6 +353,41 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn tokens_never_go_over_plain_http_to_another_machine_unless_allowed() {
+        let tokens = [
+            ("SLACK_APP_TOKEN", "xapp-1-A1-1-secret"),
+            ("SLACK_BOT_TOKEN", "xoxb-1-secret"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = tokens.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(env(&pairs))
+        };
+        let err = with(&[("SLACK_API_URL", "http://slack.example/api/")]).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("SLACK_API_URL"), "{shown}");
+        assert!(shown.contains("NONSTOP_ALLOW_PLAIN_HTTP"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+        let allowed = with(&[
+            ("SLACK_API_URL", "http://slack.example/api/"),
+            ("NONSTOP_ALLOW_PLAIN_HTTP", "1"),
+        ]);
+        assert!(allowed.unwrap().allow_plain_http);
+        for local in [
+            "http://127.0.0.1:3030/api/",
+            "http://localhost:3030/api/",
+            "http://[::1]:3030/api/",
+        ] {
+            assert!(with(&[("SLACK_API_URL", local)]).is_ok(), "{local}");
+        }
+        assert!(with(&[("SLACK_API_URL", "http:///api/")]).is_err());
+        // Set in code, the same rule applies when the bot starts.
+        let mut config = with(&[]).unwrap();
+        config.api_url = "http://10.1.2.3/api/".to_owned();
+        assert!(config.validate().is_err());
     }
 
     #[test]

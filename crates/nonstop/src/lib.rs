@@ -59,6 +59,7 @@ mod task;
 pub mod transport;
 
 pub use app::{shutdown_signal, App};
+pub use builtin::escape;
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError};
 pub use context::{BotIdentity, Context, ContextError, EventMeta};

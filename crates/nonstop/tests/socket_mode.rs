@@ -22,6 +22,23 @@ async fn answers_ping_in_channel_and_in_thread() {
     let post = h.expect_post("pong threaded").await;
     assert_eq!(post.channel, "C2");
     assert_eq!(post.thread_ts.as_deref(), Some("1700000000.000001"));
+
+    // Someone else's text is echoed inert: no mass mention, no disguised link, no unfurl.
+    h.sim.send_message(MessageSpec::new(
+        "C1",
+        "U1",
+        "ping <!channel> <https://evil.example|https://slack.com/reset>",
+    ));
+    let echoed = "pong &lt;!channel&gt; &lt;https://evil.example|https://slack.com/reset&gt;";
+    h.expect_post(echoed).await;
+    let call = h
+        .sim
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.args["text"] == echoed)
+        .unwrap();
+    assert_eq!(call.args["unfurl_links"], "false");
+    assert_eq!(call.args["unfurl_media"], "false");
     h.stop().await.unwrap();
 }
 

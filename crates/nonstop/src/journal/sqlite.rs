@@ -114,6 +114,10 @@ impl SqliteStore {
             path: shown.clone(),
             detail: e.to_string(),
         };
+        owner_only(path.as_ref()).map_err(|detail| StoreError::Open {
+            path: shown.clone(),
+            detail,
+        })?;
         let conn = Connection::open(path.as_ref()).map_err(open_error)?;
         Self::setup(conn, shown.clone(), durability).map_err(|e| match e {
             StoreError::Write { detail } | StoreError::Read { detail } => StoreError::Open {
@@ -179,6 +183,60 @@ impl SqliteStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The journal holds message texts: it is created readable and writable by its owner only
+/// (0600), and an existing one that others may read is narrowed to that. SQLite gives its
+/// `-wal` and `-shm` files the database file's permissions. A missing directory is left for
+/// SQLite to report.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        // An empty file is a new database to SQLite.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for file in [
+                path.to_path_buf(),
+                with_suffix(path, "-wal"),
+                with_suffix(path, "-shm"),
+            ] {
+                let Ok(meta) = std::fs::metadata(&file) else {
+                    continue;
+                };
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| {
+                            format!(
+                                "{} is readable by others and its permissions cannot be narrowed to the owner ({e}); is it someone else's file?",
+                                file.display()
+                            )
+                        })?;
+                }
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &Path) -> Result<(), String> {
+    // Windows: a new file inherits its directory's ACL, normally the user's profile only.
+    Ok(())
+}
+
+/// `path` with `suffix` appended, as SQLite names its files (`journal.db-wal`).
+#[cfg(unix)]
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -744,6 +802,18 @@ mod tests {
     use super::*;
     use crate::journal::NewEntry;
 
+    /// A small received envelope with the key `key`.
+    fn one_entry(key: &str) -> NewEntry {
+        NewEntry {
+            key: key.into(),
+            envelope_id: format!("env-{key}"),
+            kind: "events_api".into(),
+            raw: Arc::from("{}"),
+            received_at: SystemTime::now(),
+            dispatched: false,
+        }
+    }
+
     #[test]
     fn passes_the_conformance_suite_in_memory_and_on_disk() {
         super::super::conformance::run(&SqliteStore::open_in_memory().unwrap());
@@ -790,15 +860,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         {
             let store = SqliteStore::open(&path, Durability::Full).unwrap();
-            let entry = NewEntry {
-                key: "Ev1".into(),
-                envelope_id: "e1".into(),
-                kind: "events_api".into(),
-                raw: Arc::from("{}"),
-                received_at: SystemTime::now(),
-                dispatched: false,
-            };
-            store.commit(&[entry], &[]).unwrap();
+            store.commit(&[one_entry("Ev1")], &[]).unwrap();
         }
         let store = SqliteStore::open(&path, Durability::Full).unwrap();
         assert_eq!(store.unfinished(10).unwrap()[0].key, "Ev1");
@@ -884,6 +946,36 @@ mod tests {
             "pages {full} -> {after}: freed pages were kept"
         );
         drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_and_its_log_are_for_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("nonstop-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = dir.join("new.db");
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        store.commit(&[one_entry("Ev1")], &[]).unwrap();
+        for file in ["new.db", "new.db-wal", "new.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        drop(store);
+        // One left world-readable (an older nonstop, a careless copy) is narrowed.
+        let old = dir.join("old");
+        let old_log = dir.join("old-wal");
+        std::fs::write(&old, b"").unwrap();
+        std::fs::write(&old_log, b"").unwrap();
+        for file in [&old, &old_log] {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let reopened = SqliteStore::open(&old, Durability::Full).unwrap();
+        assert_eq!(mode(&old), 0o600);
+        // (SQLite removes the log when the last connection closes.)
+        assert_eq!(mode(&old_log), 0o600, "its log too");
+        drop(reopened);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

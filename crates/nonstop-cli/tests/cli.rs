@@ -258,3 +258,42 @@ fn nonstop_log_sets_levels_and_a_bad_value_is_named_not_fatal() {
     );
     assert!(bad.contains(listening), "the default applies: {bad}");
 }
+
+/// Two bots on one journal would handle the same events twice: the second is refused at
+/// start, naming the file and the process that holds it.
+#[tokio::test]
+async fn a_second_bot_on_the_same_journal_is_refused_naming_the_file_and_its_holder() {
+    use nonstop_sim::{Sim, SimConfig};
+    use std::process::Stdio;
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-twice");
+    let mut first = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    assert!(sim.wait_for_stats(wait, |s| s.live_sockets >= 1).await);
+    let mut second = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a second bot that is not refused runs on, and must fail the test, not hang it.
+    let deadline = std::time::Instant::now() + wait;
+    while second.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = second.kill();
+    let second = second.wait_with_output().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("in use by another nonstop process"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    assert!(stderr.contains(&db.0.display().to_string()), "{stderr}");
+}

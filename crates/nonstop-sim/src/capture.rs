@@ -32,8 +32,8 @@ impl Write for CapturedLog {
 }
 
 /// A journal file for one test under the temporary directory, named after the test and the
-/// process, removed (with its WAL and shared-memory files) when dropped, also when the test
-/// fails.
+/// process, removed (with its WAL, shared-memory and lock files) when dropped, also when the
+/// test fails.
 #[derive(Debug)]
 pub struct TempJournal(pub std::path::PathBuf);
 
@@ -46,7 +46,7 @@ impl TempJournal {
     }
 
     fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", "-lock"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }

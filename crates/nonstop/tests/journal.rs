@@ -17,7 +17,7 @@ use nonstop_sim::{MessageSpec, Sim, TempJournal};
 /// Polls the journal file from a second connection until `check` holds (the writer commits
 /// on its own thread; there is no event to await across processes).
 async fn journal_shows(path: &PathBuf, check: impl Fn(&SqliteStore) -> bool) -> bool {
-    let store = SqliteStore::open(path, nonstop::config::Durability::Normal).unwrap();
+    let store = SqliteStore::open_read_only(path).unwrap();
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
         if check(&store) {
@@ -75,6 +75,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
     );
     run.abort();
     let _ = run.await;
+    common::journal_released(&db.0).await;
 
     // Second life on the same journal: the cut-off handler runs again, as attempt 1.
     let second = App::with_handler(config, |ctx: Context, envelope: Envelope| async move {
@@ -138,7 +139,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
 
     let _ = stop.send(());
     run.await.unwrap().unwrap();
-    let store = SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
+    let store = SqliteStore::open_read_only(&db.0).unwrap();
     assert!(
         store.unfinished(10).unwrap().is_empty(),
         "everything finished"
@@ -332,4 +333,5 @@ async fn an_event_cut_off_by_every_stop_is_given_up_not_replayed_forever() {
     );
     run.abort();
     let _ = run.await;
+    common::journal_released(&db.0).await;
 }

@@ -176,7 +176,7 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
     // Handlers run side by side, so the answers were written in the order the handlers got
     // to them; that order is the one they must go out in.
     let written: Vec<String> = {
-        let store = SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
+        let store = SqliteStore::open_read_only(&db.0).unwrap();
         store
             .outbox_unfinished(2000)
             .unwrap()
@@ -248,6 +248,7 @@ async fn a_replayed_handler_sends_only_what_never_went_out() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sim = first.crash().await;
+    common::journal_released(&db.0).await;
 
     let second = Harness::launch(sim, App::with_handler(config, handler));
     second.expect_post("deployed (attempt 1)").await;

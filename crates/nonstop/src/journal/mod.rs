@@ -306,6 +306,8 @@ pub enum StoreError {
     Read { detail: String },
     #[error("the journal's schema version {found} is newer than this nonstop understands ({supported}); run a newer nonstop or point NONSTOP_DB elsewhere")]
     Schema { found: i64, supported: i64 },
+    #[error("the journal {path} is in use by another nonstop process ({holder}); a journal belongs to one process, or both would handle the same events: stop the other one or give this one its own NONSTOP_DB (several replicas need a shared store, docs/storage.md)")]
+    InUse { path: String, holder: String },
 }
 
 /// A journal backend. Small and synchronous: the runtime calls it from its writer thread.

@@ -96,6 +96,9 @@ pub struct SqliteStore {
     /// start, `nonstop journal`); SQLite calls block, and none runs on an async task.
     conn: Mutex<Connection>,
     path: String,
+    /// The lock on `<journal>-lock`, held for the store's life: a second process that opens
+    /// the journal to write is refused. `None` for read-only and in-memory stores.
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -118,13 +121,50 @@ impl SqliteStore {
             path: shown.clone(),
             detail,
         })?;
+        let lock = take_lock(path.as_ref(), &shown)?;
         let conn = Connection::open(path.as_ref()).map_err(open_error)?;
-        Self::setup(conn, shown.clone(), durability).map_err(|e| match e {
+        let mut store = Self::setup(conn, shown.clone(), durability).map_err(|e| match e {
             StoreError::Write { detail } | StoreError::Read { detail } => StoreError::Open {
                 path: shown,
                 detail,
             },
             other => other,
+        })?;
+        store._lock = Some(lock);
+        Ok(store)
+    }
+
+    /// Opens an existing journal to read it, while a bot may be running on it (`nonstop
+    /// journal`): no lock, no file created, nothing written or migrated.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let shown = path.as_ref().display().to_string();
+        let open_error = |detail: String| StoreError::Open {
+            path: shown.clone(),
+            detail,
+        };
+        if !path.as_ref().is_file() {
+            return Err(open_error("no journal there".to_owned()));
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path.as_ref(), flags)
+            .map_err(|e| open_error(e.to_string()))?;
+        conn.pragma_update(None, "busy_timeout", 5000)
+            .map_err(|e| open_error(e.to_string()))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| open_error(e.to_string()))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Schema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: shown,
+            _lock: None,
         })
     }
 
@@ -173,6 +213,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Mutex::new(conn),
             path,
+            _lock: None,
         })
     }
 
@@ -231,8 +272,57 @@ fn owner_only(_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes the journal's lock for this process: `<journal>-lock`, with this process's id
+/// written in it for whoever is refused.
+fn take_lock(path: &Path, shown: &str) -> Result<std::fs::File, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = with_suffix(path, "-lock");
+    let open_error = |e: std::io::Error| StoreError::Open {
+        path: shown.to_owned(),
+        detail: format!("its lock file {}: {e}", lock_path.display()),
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(&lock_path) {
+        Ok(file) => file,
+        // No directory: SQLite names the problem with the journal's own path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Open {
+                path: shown.to_owned(),
+                detail: e.to_string(),
+            })
+        }
+        Err(e) => return Err(open_error(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            // Best effort: the pid only helps the message of a process refused later.
+            let _ = file.set_len(0);
+            let _ = write!(file, "pid {}", std::process::id());
+            let _ = file.flush();
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.rewind();
+            let _ = file.take(64).read_to_string(&mut holder);
+            let holder = holder.trim();
+            Err(StoreError::InUse {
+                path: shown.to_owned(),
+                holder: if holder.is_empty() {
+                    "pid unknown".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(open_error(e)),
+    }
+}
+
 /// `path` with `suffix` appended, as SQLite names its files (`journal.db-wal`).
-#[cfg(unix)]
 fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -976,6 +1066,39 @@ mod tests {
         // (SQLite removes the log when the last connection closes.)
         assert_eq!(mode(&old_log), 0o600, "its log too");
         drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_process_writes_a_journal_others_are_refused_and_may_read() {
+        let dir = std::env::temp_dir().join(format!("nonstop-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("locked.db");
+        let owner = SqliteStore::open(&path, Durability::Normal).unwrap();
+        owner.commit(&[one_entry("Ev1")], &[]).unwrap();
+        let refused = SqliteStore::open(&path, Durability::Normal).unwrap_err();
+        let shown = refused.to_string();
+        assert!(matches!(refused, StoreError::InUse { .. }), "{shown}");
+        assert!(shown.contains("locked.db"), "{shown}");
+        assert!(
+            shown.contains(&format!("pid {}", std::process::id())),
+            "{shown}"
+        );
+        // Reading while the owner writes: `nonstop journal`.
+        let reader = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(reader.unfinished(10).unwrap().len(), 1);
+        assert!(
+            reader.commit(&[one_entry("Ev2")], &[]).is_err(),
+            "read only"
+        );
+        drop(owner);
+        let next = SqliteStore::open(&path, Durability::Normal).unwrap();
+        assert_eq!(next.unfinished(10).unwrap().len(), 1);
+        drop((next, reader));
+        // Reading never creates a journal.
+        let missing = dir.join("missing.db");
+        assert!(SqliteStore::open_read_only(&missing).is_err());
+        assert!(!missing.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

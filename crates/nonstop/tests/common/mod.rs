@@ -169,6 +169,24 @@ impl Harness {
     }
 }
 
+/// Waits until no bot of this process holds the journal at `path`: after a crash simulated
+/// in-process (a run aborted), its journal writer ends a moment later, and only then lets go
+/// of the journal's lock (a process that really dies lets go at once).
+pub async fn journal_released(path: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match nonstop::SqliteStore::open(path, nonstop::config::Durability::Normal) {
+            Ok(_) => return,
+            Err(nonstop::journal::StoreError::InUse { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("journal not released: {e}"),
+        }
+    }
+}
+
 /// Sends `ping 0..n` tagged with `prefix` and checks each got exactly one pong.
 pub async fn assert_each_answered_once(h: &Harness, tags: &[String]) {
     for tag in tags {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_each_answered_once, Harness, WAIT};
+use common::{assert_each_answered_once, sim_config, Harness, WAIT};
 use nonstop::model::web::PostMessageRequest;
 use nonstop_sim::{Fault, MessageSpec, SimConfig};
 
@@ -550,4 +550,40 @@ async fn every_event_delivered_three_times_is_handled_once() {
     // are duplicates.
     assert!(status.duplicates >= 2 * tags.len() as u64, "{status:?}");
     h.stop().await.unwrap();
+}
+
+/// A server that says extreme numbers in `hello`: a connection time of 2^64-1 s used to
+/// overflow the clock (a panic that ended the slot for good), one of 0 to replace every socket
+/// at once, again and again. Both bots stay on two sockets and recover from a drop.
+#[tokio::test]
+async fn extreme_connection_times_in_hello_neither_panic_nor_churn() {
+    for seconds in [u64::MAX, 0] {
+        let h = Harness::start_with(
+            SimConfig {
+                approximate_connection_time: Duration::from_secs(seconds),
+                ..sim_config()
+            },
+            |_| {},
+        )
+        .await;
+        h.wait_live(2).await;
+        h.ping(&format!("after hello {seconds}")).await;
+        // No replacement storm: the sockets it opened are the two it keeps.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            h.sim.stats().sockets_opened,
+            2,
+            "{seconds}: {:?}",
+            h.sim.stats()
+        );
+        h.sim.inject(Fault::Drop { target: None });
+        assert!(
+            h.status
+                .wait_for(WAIT, |s| s.reconnects >= 1 && s.live_connections == 2)
+                .await,
+            "{seconds}: {:?}",
+            h.status.snapshot()
+        );
+        h.stop().await.unwrap();
+    }
 }

@@ -34,6 +34,18 @@ const WS_WRITE_BUFFER: usize = 16 * 1024;
 /// Acks waiting for this socket's writer; beyond it, acks are dropped and Slack redelivers.
 const ACK_QUEUE: usize = 8192;
 
+/// Bounds on Slack's `approximate_connection_time` as the socket's planned lifetime. Slack
+/// says about five hours. Below a minute a server could make the bot replace its sockets
+/// again and again (0: at once); above a day the number means nothing, and a huge one
+/// overflowed the clock (a panic that ended the slot).
+const MIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Slack's `approximate_connection_time`, in seconds, within those bounds.
+fn connection_lifetime(secs: u64) -> Duration {
+    Duration::from_secs(secs).clamp(MIN_CONNECTION_LIFETIME, MAX_CONNECTION_LIFETIME)
+}
+
 /// A socket that said `hello`.
 pub(crate) struct Opened {
     ws: Ws,
@@ -113,7 +125,7 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
     match hello {
         Ok(Ok((approximate_connection_time, host))) => Ok(Opened {
             ws,
-            approximate_connection_time: approximate_connection_time.map(Duration::from_secs),
+            approximate_connection_time: approximate_connection_time.map(connection_lifetime),
             host,
         }),
         Ok(Err(cause)) => Err(OpenError::Transient {
@@ -171,7 +183,10 @@ pub(crate) async fn run(
         let jitter = Duration::from_millis(rand::random_range(
             0..=margin.as_millis().min(30_000) as u64,
         ));
-        started + lifetime.saturating_sub(margin).saturating_sub(jitter)
+        let after = lifetime.saturating_sub(margin).saturating_sub(jitter);
+        started
+            .checked_add(after)
+            .unwrap_or(started + MAX_CONNECTION_LIFETIME)
     });
     let mut lifecycle = Lifecycle::new(
         started,
@@ -437,6 +452,13 @@ fn classify_connect_error(error: &tungstenite::Error) -> DisconnectCause {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn slacks_connection_time_is_kept_within_what_a_socket_can_mean() {
+        assert_eq!(connection_lifetime(18_060), Duration::from_secs(18_060));
+        assert_eq!(connection_lifetime(0), MIN_CONNECTION_LIFETIME);
+        assert_eq!(connection_lifetime(u64::MAX), MAX_CONNECTION_LIFETIME);
+    }
 
     /// The stage a failed connect to `url` is reported at.
     async fn stage_of(url: &str) -> ConnectStage {

@@ -304,6 +304,14 @@ pub enum FrameError {
     Malformed(String),
     /// An envelope type without an `envelope_id`, so it cannot be acked.
     MissingEnvelopeId { kind: String },
+    /// An envelope whose id can be read but whose other fields cannot (a payload that is a
+    /// string, a `retry_attempt` of -1, an `event_id` that is a number): it can be acked, so
+    /// Slack stops sending it, and recorded as failed with `detail`.
+    UnreadableEnvelope {
+        envelope_id: String,
+        kind: String,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for FrameError {
@@ -313,6 +321,14 @@ impl std::fmt::Display for FrameError {
             Self::MissingEnvelopeId { kind } => {
                 write!(f, "envelope of type {kind:?} has no envelope_id")
             }
+            Self::UnreadableEnvelope {
+                envelope_id,
+                kind,
+                detail,
+            } => write!(
+                f,
+                "envelope {envelope_id} of type {kind:?} could not be read: {detail}"
+            ),
         }
     }
 }
@@ -320,10 +336,35 @@ impl std::fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 impl ParsedFrame {
+    /// The error for a frame whose head did not read: an envelope whose id still reads, or
+    /// a malformed frame.
+    fn unreadable(text: &[u8], detail: String) -> FrameError {
+        #[derive(Deserialize)]
+        struct Minimal {
+            #[serde(rename = "type")]
+            kind: String,
+            envelope_id: String,
+        }
+        match serde_json::from_slice::<Minimal>(text) {
+            Ok(Minimal { kind, envelope_id })
+                if !envelope_id.is_empty() && !matches!(kind.as_str(), "hello" | "disconnect") =>
+            {
+                FrameError::UnreadableEnvelope {
+                    envelope_id,
+                    kind,
+                    detail,
+                }
+            }
+            _ => FrameError::Malformed(detail),
+        }
+    }
+
     /// Classifies a text frame by reading its head only.
     pub fn parse(text: &[u8]) -> Result<Self, FrameError> {
-        let head: FrameHead =
-            serde_json::from_slice(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let head: FrameHead = match serde_json::from_slice(text) {
+            Ok(head) => head,
+            Err(e) => return Err(Self::unreadable(text, e.to_string())),
+        };
         Ok(match head.kind.as_str() {
             "hello" => {
                 let debug = head.debug_info.unwrap_or_default();
@@ -390,6 +431,27 @@ impl Ack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_envelope_whose_id_reads_but_payload_does_not_can_still_be_acked() {
+        for frame in [
+            r#"{"envelope_id":"e1","type":"events_api","payload":"a string"}"#,
+            r#"{"envelope_id":"e1","type":"events_api","retry_attempt":-1,"payload":{}}"#,
+            r#"{"envelope_id":"e1","type":"events_api","retry_attempt":"1","payload":{}}"#,
+            r#"{"envelope_id":"e1","type":"events_api","payload":{"event_id":7}}"#,
+        ] {
+            match ParsedFrame::parse(frame.as_bytes()) {
+                Err(FrameError::UnreadableEnvelope {
+                    envelope_id, kind, ..
+                }) => assert_eq!((envelope_id.as_str(), kind.as_str()), ("e1", "events_api")),
+                other => panic!("{frame}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            ParsedFrame::parse(br#"{"type":"events_api","envelope_id":"#),
+            Err(FrameError::Malformed(_))
+        ));
+    }
 
     #[test]
     fn hello_carries_connection_time() {

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::context::BotIdentity;
-use crate::journal::writer::{Op, Submission};
+use crate::journal::writer::{Op, Rejection, Submission};
 use crate::journal::NewEntry;
 use crate::status::Status;
 
@@ -227,6 +227,44 @@ impl Intake {
     }
 
     /// Queues `envelope` for the journal; its ack will come back on `acks`.
+    /// Hands `op` to the journal's writer without waiting: a full queue refuses it.
+    fn hand_over(&self, op: Op) -> Result<(), Refused> {
+        match self.ops.try_send(op) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.status.count_refused();
+                Err(Refused::JournalBusy)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::ShuttingDown),
+        }
+    }
+
+    /// An envelope that cannot be read past its id: journaled as failed with `error`, then
+    /// acked (Slack would otherwise redeliver it for as long as it tries).
+    pub(crate) fn reject(
+        &self,
+        envelope_id: &str,
+        kind: &str,
+        raw: &str,
+        error: String,
+        acks: &mpsc::Sender<Ack>,
+    ) -> Result<(), Refused> {
+        let entry = NewEntry {
+            key: envelope_id.to_owned(),
+            envelope_id: envelope_id.to_owned(),
+            kind: kind.to_owned(),
+            raw: Arc::from(raw),
+            received_at: SystemTime::now(),
+            dispatched: false,
+        };
+        let op = Op::Reject(Box::new(Rejection {
+            entry,
+            error,
+            acks: acks.clone(),
+        }));
+        self.hand_over(op)
+    }
+
     pub(crate) fn submit(
         &self,
         envelope: Envelope,
@@ -245,14 +283,7 @@ impl Intake {
             envelope,
             acks: acks.clone(),
         }));
-        match self.ops.try_send(op) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.status.count_refused();
-                Err(Refused::JournalBusy)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Refused::ShuttingDown),
-        }
+        self.hand_over(op)
     }
 }
 

@@ -587,3 +587,66 @@ async fn extreme_connection_times_in_hello_neither_panic_nor_churn() {
         h.stop().await.unwrap();
     }
 }
+
+/// An envelope whose id reads but whose payload does not is acked (Slack would redeliver it
+/// for as long as it tries) and journaled as failed with why, once however often it comes.
+#[tokio::test]
+async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
+    let db = nonstop_sim::TempJournal::new("unreadable-envelope");
+    let path = db.0.clone();
+    let h = Harness::start_with(sim_config(), move |config| {
+        config.journal_path = Some(path);
+    })
+    .await;
+    h.wait_live(2).await;
+    let envelope_id = h
+        .sim
+        .send_envelope("events_api", serde_json::json!("a string"), false);
+    assert!(
+        h.sim.wait_for_ack(&envelope_id, WAIT).await.is_some(),
+        "never acked: {:?}",
+        h.sim.stats()
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.bad_frames >= 1).await);
+    let journal = nonstop::SqliteStore::open_read_only(&db.0).unwrap();
+    let failed = {
+        use nonstop::journal::{EntryState, Store};
+        journal.recent(10, Some(EntryState::Failed)).unwrap()
+    };
+    let entry = failed
+        .iter()
+        .find(|e| e.envelope_id == envelope_id)
+        .unwrap_or_else(|| panic!("not journaled as failed: {failed:?}"));
+    assert!(
+        entry
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("could not be read"),
+        "{entry:?}"
+    );
+    // One larger than max_frame_bytes (1 MiB) the same way, without its bytes.
+    let oversized = h.sim.send_envelope(
+        "events_api",
+        serde_json::json!({"padding": "x".repeat(1_100_000)}),
+        false,
+    );
+    assert!(
+        h.sim.wait_for_ack(&oversized, WAIT).await.is_some(),
+        "oversized never acked"
+    );
+    let failed = {
+        use nonstop::journal::{EntryState, Store};
+        let journal = nonstop::SqliteStore::open_read_only(&db.0).unwrap();
+        journal.recent(10, Some(EntryState::Failed)).unwrap()
+    };
+    assert!(
+        failed.iter().any(|e| e.envelope_id == oversized
+            && e.error.as_deref().unwrap_or("").contains("max_frame_bytes")),
+        "{failed:?}"
+    );
+    assert_eq!(h.sim.stats().redeliveries, 0);
+    // The bot still answers.
+    h.ping("after the unreadable envelope").await;
+    h.stop().await.unwrap();
+}

@@ -31,6 +31,9 @@ const MAX_BATCH: usize = 1024;
 pub(crate) enum Op {
     /// Journal this envelope, then ack it and, when fresh, dispatch it.
     Append(Box<Submission>),
+    /// An envelope that cannot be read past its id: journal it as failed with why, then ack
+    /// it, so that Slack stops sending it and `nonstop journal` shows it.
+    Reject(Box<Rejection>),
     Mark(Mark),
     /// Write this answer to the outbox, hand it to the sender, then say what was written.
     Output(Box<OutputSubmission>),
@@ -51,6 +54,14 @@ pub(crate) struct Submission {
     pub(crate) entry: NewEntry,
     pub(crate) envelope: Envelope,
     /// Where its ack goes: the socket that delivered it.
+    pub(crate) acks: mpsc::Sender<Ack>,
+}
+
+/// An unreadable envelope on its way into the journal, as failed.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) entry: NewEntry,
+    pub(crate) error: String,
     pub(crate) acks: mpsc::Sender<Ack>,
 }
 
@@ -403,6 +414,7 @@ pub(crate) fn run(
         let mut outputs = std::mem::take(&mut carried);
         let mut close_intake = false;
         let mut held_back = 0;
+        let mut rejected = Vec::new();
         for op in batch {
             match op {
                 // The outbox is at its bound: the envelope is neither journaled nor acked, so
@@ -416,6 +428,14 @@ pub(crate) fn run(
                     } = *submission;
                     entries.push(entry);
                     routes.push((envelope, acks));
+                }
+                Op::Reject(rejection) => {
+                    let Rejection { entry, error, acks } = *rejection;
+                    marks.push(Mark::Failed {
+                        key: entry.key.clone(),
+                        error,
+                    });
+                    rejected.push((entry, acks));
                 }
                 Op::Mark(mark) => marks.push(mark),
                 Op::Output(submission) => {
@@ -445,6 +465,12 @@ pub(crate) fn run(
                 slots.push(Some(permit));
             }
         }
+        // Rejected envelopes go last: the entries before them line up with `routes`.
+        let mut rejected_acks = Vec::with_capacity(rejected.len());
+        for (entry, acks) in rejected {
+            rejected_acks.push((entry.envelope_id.clone(), acks));
+            entries.push(entry);
+        }
         let batch = Batch {
             entries: &entries,
             marks: &marks,
@@ -453,7 +479,12 @@ pub(crate) fn run(
         };
         match store.write(&batch) {
             Ok(written) => {
-                let outcomes = written.appended;
+                let mut outcomes = written.appended;
+                // Journaled as failed (or known already): ack, so that Slack stops sending it.
+                let rejected_outcomes = outcomes.split_off(routes.len().min(outcomes.len()));
+                for ((envelope_id, acks), _) in rejected_acks.into_iter().zip(rejected_outcomes) {
+                    let _ = acks.try_send(Ack::new(envelope_id));
+                }
                 answers.written(outputs, written.outputs);
                 checkpoints.written();
                 if let Some(since) = failing_since.take() {

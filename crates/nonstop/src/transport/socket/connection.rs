@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use nonstop_model::socket_mode::FrameError;
 use nonstop_model::{Ack, ParsedFrame};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -35,15 +36,18 @@ const WS_WRITE_BUFFER: usize = 16 * 1024;
 const ACK_QUEUE: usize = 8192;
 
 /// Bounds on Slack's `approximate_connection_time` as the socket's planned lifetime. Slack
-/// says about five hours. Below a minute a server could make the bot replace its sockets
-/// again and again (0: at once); above a day the number means nothing, and a huge one
-/// overflowed the clock (a panic that ended the slot).
-const MIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// says about five hours. Under a couple of seconds the number means nothing (0 would have
+/// the bot replace its sockets again and again): no replacement is planned, and Slack's own
+/// `disconnect` still replaces the socket. Over a day it is capped: a huge one overflowed the
+/// clock (a panic that ended the slot).
+const MIN_CONNECTION_LIFETIME: Duration = Duration::from_secs(2);
 const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// Slack's `approximate_connection_time`, in seconds, within those bounds.
-fn connection_lifetime(secs: u64) -> Duration {
-    Duration::from_secs(secs).clamp(MIN_CONNECTION_LIFETIME, MAX_CONNECTION_LIFETIME)
+/// Slack's `approximate_connection_time`, in seconds, as a planned lifetime within those
+/// bounds; `None` when too short to mean anything.
+fn connection_lifetime(secs: u64) -> Option<Duration> {
+    let lifetime = Duration::from_secs(secs);
+    (lifetime >= MIN_CONNECTION_LIFETIME).then(|| lifetime.min(MAX_CONNECTION_LIFETIME))
 }
 
 /// A socket that said `hello`.
@@ -125,7 +129,7 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
     match hello {
         Ok(Ok((approximate_connection_time, host))) => Ok(Opened {
             ws,
-            approximate_connection_time: approximate_connection_time.map(connection_lifetime),
+            approximate_connection_time: approximate_connection_time.and_then(connection_lifetime),
             host,
         }),
         Ok(Err(cause)) => Err(OpenError::Transient {
@@ -289,6 +293,17 @@ pub(crate) async fn run(
         .await;
 }
 
+/// The `envelope_id` of a frame too large to parse, found by a scan for its field (Slack puts
+/// it first); `None` when there is none or it is not a plain short string.
+fn envelope_id_in(text: &str) -> Option<String> {
+    const FIELD: &str = "\"envelope_id\":\"";
+    let start = text.find(FIELD)? + FIELD.len();
+    let rest = text.get(start..)?;
+    let end = rest.find('"')?;
+    let id = rest.get(..end)?;
+    (!id.is_empty() && id.len() <= 128 && !id.contains('\\')).then(|| id.to_owned())
+}
+
 /// Handles one text frame; returns an input for the lifecycle when the frame is a control frame.
 fn on_text(
     ctx: &SocketContext,
@@ -299,16 +314,46 @@ fn on_text(
 ) -> Option<Input> {
     if text.len() > ctx.config.max_frame_bytes {
         ctx.status.count_bad_frame();
-        error!(
-            connection,
-            bytes = text.len(),
-            limit = ctx.config.max_frame_bytes,
-            "oversized frame dropped"
+        let limit = ctx.config.max_frame_bytes;
+        let Some(envelope_id) = envelope_id_in(text) else {
+            error!(
+                connection,
+                bytes = text.len(),
+                limit,
+                "oversized frame dropped"
+            );
+            return None;
+        };
+        // An envelope: recorded as failed (without its bytes) and acked, or Slack would send
+        // it again for as long as it tries.
+        error!(connection, %envelope_id, bytes = text.len(), limit, "oversized envelope: recorded as failed and acked");
+        let why = format!(
+            "envelope of {} bytes is over max_frame_bytes ({limit})",
+            text.len()
         );
+        if let Err(refused) = ctx
+            .intake
+            .reject(&envelope_id, "oversized", "{}", why, acks)
+        {
+            warn!(connection, %envelope_id, why = refused.as_str(), "envelope not acked; Slack will redeliver it");
+        }
         return None;
     }
     let frame = match ParsedFrame::parse(text.as_bytes()) {
         Ok(frame) => frame,
+        Err(FrameError::UnreadableEnvelope {
+            envelope_id,
+            kind,
+            detail,
+        }) => {
+            ctx.status.count_bad_frame();
+            error!(connection, %envelope_id, %kind, error = %detail, "unreadable envelope: recorded as failed and acked");
+            let why = format!("envelope could not be read: {detail}");
+            if let Err(refused) = ctx.intake.reject(&envelope_id, &kind, text, why, acks) {
+                warn!(connection, %envelope_id, why = refused.as_str(), "envelope not acked; Slack will redeliver it");
+            }
+            return None;
+        }
         Err(e) => {
             ctx.status.count_bad_frame();
             error!(connection, bytes = text.len(), error = %e, "unreadable frame dropped");
@@ -454,10 +499,25 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     #[test]
+    fn an_oversized_frame_still_names_its_envelope() {
+        let big = format!(
+            r#"{{"envelope_id":"8b4e-1","type":"events_api","payload":{{"x":"{}"}}}}"#,
+            "y".repeat(4096)
+        );
+        assert_eq!(envelope_id_in(&big).as_deref(), Some("8b4e-1"));
+        assert_eq!(envelope_id_in(r#"{"type":"sim_padding"}"#), None);
+        assert_eq!(envelope_id_in(r#"{"envelope_id":""}"#), None);
+    }
+
+    #[test]
     fn slacks_connection_time_is_kept_within_what_a_socket_can_mean() {
-        assert_eq!(connection_lifetime(18_060), Duration::from_secs(18_060));
-        assert_eq!(connection_lifetime(0), MIN_CONNECTION_LIFETIME);
-        assert_eq!(connection_lifetime(u64::MAX), MAX_CONNECTION_LIFETIME);
+        assert_eq!(
+            connection_lifetime(18_060),
+            Some(Duration::from_secs(18_060))
+        );
+        assert_eq!(connection_lifetime(4), Some(Duration::from_secs(4)));
+        assert_eq!(connection_lifetime(0), None);
+        assert_eq!(connection_lifetime(u64::MAX), Some(MAX_CONNECTION_LIFETIME));
     }
 
     /// The stage a failed connect to `url` is reported at.

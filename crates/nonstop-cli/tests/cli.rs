@@ -280,11 +280,7 @@ async fn a_second_bot_on_the_same_journal_is_refused_naming_the_file_and_its_hol
         .spawn()
         .unwrap();
     // Bounded: a second bot that is not refused runs on, and must fail the test, not hang it.
-    let deadline = std::time::Instant::now() + wait;
-    while second.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let _ = second.kill();
+    let _ = common::exited_within(&mut second, wait).await;
     let second = second.wait_with_output().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
@@ -296,4 +292,27 @@ async fn a_second_bot_on_the_same_journal_is_refused_naming_the_file_and_its_hol
     );
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
     assert!(stderr.contains(&db.0.display().to_string()), "{stderr}");
+}
+
+/// SIGHUP (a closed terminal, a service manager's reload) stops the bot the way SIGTERM
+/// does: draining and exiting 0, not killed mid-write by the default action.
+#[tokio::test]
+async fn sighup_stops_the_bot_gracefully() {
+    use nonstop_sim::{Sim, SimConfig};
+    use std::process::Stdio;
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-hup");
+    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
+    std::process::Command::new("kill")
+        .args(["-HUP", &bot.id().to_string()])
+        .status()
+        .unwrap();
+    let status = common::exited_within(&mut bot, wait).await;
+    assert!(status.success(), "{status:?}");
 }

@@ -424,7 +424,9 @@ impl App {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM: the usual `shutdown` for [`App::run`].
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal, or a service manager's reload
+/// signal, which would otherwise kill the bot without a drain): the usual `shutdown` for
+/// [`App::run`].
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -433,11 +435,18 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+        use tokio::signal::unix::{signal, SignalKind};
+        let wait = |kind: SignalKind| async move {
+            match signal(kind) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(SignalKind::terminate()) => {}
+            () = wait(SignalKind::hangup()) => {}
         }
     };
     #[cfg(not(unix))]

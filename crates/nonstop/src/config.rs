@@ -181,7 +181,15 @@ impl Config {
             hint: BOT_TOKEN_HINT,
         })?;
         let mut config = Self::new(&app, &bot)?;
-        if let Some(url) = lookup(ENV_API_URL).filter(|u| !u.trim().is_empty()) {
+        if let Some(url) = lookup(ENV_API_URL) {
+            // Set but blank is a mistake (a template left unfilled), not a wish for the default.
+            if url.trim().is_empty() {
+                return Err(ConfigError::Malformed {
+                    name: ENV_API_URL,
+                    problem: "is empty; unset it for Slack's own (https://slack.com/api/)"
+                        .to_owned(),
+                });
+            }
             config.api_url = check_url(ENV_API_URL, &url)?;
         }
         if let Some(db) = lookup(ENV_DB) {
@@ -384,6 +392,13 @@ mod tests {
             assert!(with(&[("SLACK_API_URL", local)]).is_ok(), "{local}");
         }
         assert!(with(&[("SLACK_API_URL", "http:///api/")]).is_err());
+        let blank = with(&[("SLACK_API_URL", "  ")]).unwrap_err();
+        assert!(
+            blank
+                .to_string()
+                .contains("SLACK_API_URL is malformed: is empty"),
+            "{blank}"
+        );
         // Set in code, the same rule applies when the bot starts.
         let mut config = with(&[]).unwrap();
         config.api_url = "http://10.1.2.3/api/".to_owned();

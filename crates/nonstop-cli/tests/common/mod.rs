@@ -42,3 +42,17 @@ pub async fn redelivering_sim() -> Sim {
     .await
     .unwrap()
 }
+
+/// Waits up to `within` for `child` to exit, polling (a child process has nothing to await),
+/// then kills it if it still runs; how it ended.
+pub async fn exited_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    child.wait().unwrap()
+}

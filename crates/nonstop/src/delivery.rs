@@ -226,7 +226,6 @@ impl Intake {
         let _ = acks.try_send(Ack::new(envelope_id));
     }
 
-    /// Queues `envelope` for the journal; its ack will come back on `acks`.
     /// Hands `op` to the journal's writer without waiting: a full queue refuses it.
     fn hand_over(&self, op: Op) -> Result<(), Refused> {
         match self.ops.try_send(op) {
@@ -265,6 +264,7 @@ impl Intake {
         self.hand_over(op)
     }
 
+    /// Queues `envelope` for the journal; its ack will come back on `acks`.
     pub(crate) fn submit(
         &self,
         envelope: Envelope,

@@ -137,7 +137,7 @@ async fn run_one(
             error!(%envelope_id, %event_id, panic = %message, "handler panicked");
             Err(format!("panicked: {message}"))
         }
-        Err(_elapsed) => {
+        Err(_) => {
             status.count_timed_out();
             error!(%envelope_id, %event_id, timeout_ms = timeout.as_millis() as u64, "handler timed out and was cancelled");
             Err(format!("timed out after {} ms", timeout.as_millis()))

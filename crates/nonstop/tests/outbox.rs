@@ -239,14 +239,22 @@ async fn a_replayed_handler_sends_only_what_never_went_out() {
         .sim
         .send_message(MessageSpec::new("C1", "U1", "deploy"));
     first.expect_post("deploying").await;
-    // Its outcome is journaled in the next commit: give the writer a moment to write it.
-    assert!(
-        first
-            .status
-            .wait_for(WAIT, |s| s.answers_sent == 1 && s.answers_waiting == 0)
-            .await
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its outcome reaches the journal in a later commit: crash only once it is there.
+    let journal = SqliteStore::open_read_only(&db.0).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !journal
+        .outbox_counts()
+        .unwrap()
+        .contains(&(nonstop::journal::OutputState::Sent, 1))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never recorded as sent"
+        );
+        // Polled: the writer is a thread of its own, with no event to await across it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(journal);
     let sim = first.crash().await;
     common::journal_released(&db.0).await;
 

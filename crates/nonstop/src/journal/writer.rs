@@ -480,9 +480,10 @@ pub(crate) fn run(
         match store.write(&batch) {
             Ok(written) => {
                 let mut outcomes = written.appended;
-                // Journaled as failed (or known already): ack, so that Slack stops sending it.
-                let rejected_outcomes = outcomes.split_off(routes.len().min(outcomes.len()));
-                for ((envelope_id, acks), _) in rejected_acks.into_iter().zip(rejected_outcomes) {
+                // Rejected envelopes are journaled as failed (or were known already) either
+                // way: ack, so that Slack stops sending them.
+                outcomes.truncate(routes.len());
+                for (envelope_id, acks) in rejected_acks {
                     let _ = acks.try_send(Ack::new(envelope_id));
                 }
                 answers.written(outputs, written.outputs);

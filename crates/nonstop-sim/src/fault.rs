@@ -100,6 +100,15 @@ pub enum Fault {
         #[serde(default = "default_one")]
         count: u32,
     },
+    /// A hostile server: every socket gets `disconnect` `refresh_requested` right after its
+    /// `hello` (the socket itself stays open), until healed.
+    RefreshAfterHello,
+    /// The server stops reading a socket (acks, pongs, pings pile up in TCP buffers) while it
+    /// goes on sending envelopes and pings; unacked envelopes are redelivered elsewhere.
+    StopReading {
+        #[serde(default)]
+        target: Target,
+    },
     /// One Web API method answers HTTP 429 with `Retry-After` until `secs` have passed;
     /// other methods are unaffected, as with Slack's per-method limits.
     RateLimitMethod { method: String, secs: u64 },
@@ -185,6 +194,8 @@ impl Fault {
             Self::UnknownEnvelope { .. } => "unknown_envelope",
             Self::CloseFrame { .. } => "close_frame",
             Self::WithholdHello { .. } => "withhold_hello",
+            Self::RefreshAfterHello => "refresh_after_hello",
+            Self::StopReading { .. } => "stop_reading",
             Self::SlowWebApi { .. } => "slow_web_api",
             Self::ChannelLimit { .. } => "channel_limit",
             Self::RateLimitMethod { .. } => "rate_limit_method",

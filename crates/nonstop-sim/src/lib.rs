@@ -74,6 +74,10 @@ pub struct SimConfig {
     pub users: usize,
     /// The scopes the bot token has, as Slack names them in its `x-oauth-scopes` header.
     pub scopes: Vec<String>,
+    /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
+    /// stops reading ([`Fault::StopReading`]) block the bot's writes after a few KiB, as a
+    /// server with small buffers would, instead of after the megabytes loopback allows.
+    pub receive_buffer: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -107,6 +111,7 @@ impl Default for SimConfig {
             ]
             .map(str::to_owned)
             .to_vec(),
+            receive_buffer: None,
         }
     }
 }
@@ -168,7 +173,20 @@ impl Sim {
 
     /// Starts a simulator on `addr`.
     pub async fn bind(addr: SocketAddr, config: SimConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = match config.receive_buffer {
+            None => TcpListener::bind(addr).await?,
+            Some(bytes) => {
+                // Accepted sockets take the listener's buffer size.
+                let socket = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                socket.set_recv_buffer_size(bytes)?;
+                socket.bind(addr)?;
+                socket.listen(1024)?
+            }
+        };
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -600,6 +618,10 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             reason,
         } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
         Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
+        Fault::RefreshAfterHello => inner.faults.refresh_after_hello = true,
+        Fault::StopReading { target } => {
+            orders.extend(pick(target).map(|id| (id, SocketCommand::StopReading)));
+        }
         Fault::RateLimitMethod { method, secs: s } => {
             inner
                 .faults

@@ -75,6 +75,16 @@ pub(crate) async fn serve(
         }
         shared.notify();
         shared.flush_undelivered();
+        if shared.lock().faults.refresh_after_hello {
+            let frame = serde_json::json!({
+                "type": "disconnect",
+                "reason": "refresh_requested",
+                "debug_info": {"host": format!("sim-applink-{id}")},
+            });
+            let _ = socket
+                .send(Message::Text(Utf8Bytes::from(frame.to_string())))
+                .await;
+        }
         run(&shared, id, &mut socket, &mut inbox, shutdown.clone()).await
     } else {
         Outcome::Gone
@@ -133,6 +143,8 @@ async fn run(
     let mut close_at: Option<(Instant, u16, String)> = None;
     // A command taken from the inbox while batching text frames, to be run next.
     let mut carried: Option<SocketCommand> = None;
+    // False once told to stop reading: the client's writes then fill the TCP buffers.
+    let mut reading = true;
     loop {
         let close_sleep = async {
             match &close_at {
@@ -141,7 +153,7 @@ async fn run(
             }
         };
         tokio::select! {
-            frame = socket.recv() => match frame {
+            frame = socket.recv(), if reading => match frame {
                 Some(Ok(Message::Text(text))) => on_client_text(shared, text.as_str()),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Outcome::Gone,
                 Some(Ok(_)) => {}
@@ -155,6 +167,10 @@ async fn run(
                     SocketCommand::Binary(bytes) => socket.send(Message::Binary(bytes.into())).await,
                     SocketCommand::Drop => return Outcome::Dropped,
                     SocketCommand::HalfOpen => return Outcome::HalfOpen,
+                    SocketCommand::StopReading => {
+                        reading = false;
+                        Ok(())
+                    }
                     SocketCommand::Close { code, reason } => {
                         let _ = close(socket, code, &reason).await;
                         return Outcome::Closed;

@@ -25,6 +25,8 @@ pub(crate) enum SocketCommand {
     Drop,
     /// Stop all traffic, keep the socket.
     HalfOpen,
+    /// Stop reading the client's frames; keep sending.
+    StopReading,
     /// Send a close frame, then end.
     Close {
         code: u16,
@@ -178,6 +180,8 @@ pub(crate) struct Faults {
     pub(crate) slow_web_api: Option<Duration>,
     /// Sockets still to be opened without a `hello`.
     pub(crate) withhold_hello: u32,
+    /// `disconnect` `refresh_requested` after every `hello`.
+    pub(crate) refresh_after_hello: bool,
     /// Per method: answer 429 until then.
     pub(crate) method_limits: HashMap<String, Instant>,
     /// Per method: when the current limit was first told, and the latest moment a

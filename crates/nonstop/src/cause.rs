@@ -46,12 +46,17 @@ pub enum DisconnectCause {
     Reset,
     /// No frame of any kind (data, ping, pong) arrived for this long: a half-open socket.
     Dead { silent_for: Duration },
+    /// A write to the socket (an ack, a ping) did not complete for this long: the peer stopped
+    /// reading, so acks no longer reach Slack.
+    WriteStalled { stalled_for: Duration },
     /// Opening the socket failed at `stage`.
     ConnectFailed { stage: ConnectStage, detail: String },
     /// `apps.connections.open` failed: an HTTP status or a Slack error code.
     ConnectApi { detail: String },
     /// The peer broke the WebSocket protocol, or a read failed.
     Protocol { detail: String },
+    /// The task that ran the socket panicked (a bug of ours); the slot opens another.
+    TaskPanicked { detail: String },
     /// We closed it after its replacement went live.
     Replaced,
     /// We closed it because the bot is shutting down.
@@ -68,6 +73,8 @@ impl DisconnectCause {
             Self::EofWithoutClose => "eof_without_close",
             Self::Reset => "reset",
             Self::Dead { .. } => "dead",
+            Self::WriteStalled { .. } => "write_stalled",
+            Self::TaskPanicked { .. } => "task_panicked",
             Self::ConnectFailed { .. } => "connect_failed",
             Self::ConnectApi { .. } => "connect_api",
             Self::Protocol { .. } => "protocol",
@@ -98,6 +105,12 @@ impl fmt::Display for DisconnectCause {
             Self::Dead { silent_for } => {
                 write!(f, "dead(no frame for {:.1} s)", silent_for.as_secs_f64())
             }
+            Self::WriteStalled { stalled_for } => write!(
+                f,
+                "write_stalled(no write completed for {:.1} s: the peer stopped reading)",
+                stalled_for.as_secs_f64()
+            ),
+            Self::TaskPanicked { detail } => write!(f, "task_panicked({detail})"),
             Self::ConnectFailed { stage, detail } => {
                 write!(f, "connect_failed({}: {detail})", stage.as_str())
             }
@@ -122,6 +135,12 @@ mod tests {
                 silent_for: Duration::from_millis(6100),
             },
             DisconnectCause::SlackDisconnect(DisconnectReason::Warning),
+            DisconnectCause::WriteStalled {
+                stalled_for: Duration::from_secs(6),
+            },
+            DisconnectCause::TaskPanicked {
+                detail: "index out of bounds".to_owned(),
+            },
         ];
         for cause in causes {
             let shown = cause.to_string();

@@ -128,12 +128,7 @@ async fn run_one(
         }
         Ok(Err(panic)) => {
             status.count_panicked();
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic".to_owned());
-            let message = nonstop_web::redact(&message);
+            let message = crate::task::panic_message(&*panic);
             error!(%envelope_id, %event_id, panic = %message, "handler panicked");
             Err(format!("panicked: {message}"))
         }

@@ -31,3 +31,13 @@ impl<T> Future for OwnedTask<T> {
         Pin::new(&mut self.0).poll(cx)
     }
 }
+
+/// What a caught panic said, with secrets redacted, for a log line or a recorded cause.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".to_owned());
+    nonstop_web::redact(&message)
+}

@@ -650,3 +650,98 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
     h.ping("after the unreadable envelope").await;
     h.stop().await.unwrap();
 }
+
+/// A server that stops reading the bot's frames while it goes on sending: the bot's acks pile
+/// up in TCP buffers until its writes block. Reading, pings and the dead-socket check must not
+/// wait for them; the socket is replaced with the cause `write_stalled`, and events go on.
+#[tokio::test]
+async fn a_server_that_stops_reading_is_replaced_as_write_stalled() {
+    let h = Harness::start_with(
+        SimConfig {
+            receive_buffer: Some(4096),
+            ..sim_config()
+        },
+        |_| {},
+    )
+    .await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::StopReading { target: None });
+    let stalled = |s: &nonstop::StatusSnapshot| {
+        s.last_disconnect
+            .as_ref()
+            .is_some_and(|d| d.cause.starts_with("write_stalled("))
+    };
+    // Events the bot only acks (no listener answers a reaction), as fast as the simulator
+    // takes them, until the unread acks block the bot's writes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut sent = 0u32;
+    while !stalled(&h.status.snapshot()) && tokio::time::Instant::now() < deadline {
+        for _ in 0..50 {
+            h.sim.send_event(serde_json::json!({
+                "type": "reaction_added",
+                "user": "U1",
+                "reaction": "eyes",
+                "item": {"type": "message", "channel": "C1", "ts": "1700000000.000100"},
+            }));
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        stalled(&h.status.snapshot()),
+        "not replaced as write_stalled after {sent} events: {:?}",
+        h.status.snapshot()
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    h.ping("after-write-stall").await;
+    h.stop().await.unwrap();
+    println!(
+        "write_stalled after {sent} events, {:?}",
+        WAIT - deadline.saturating_duration_since(tokio::time::Instant::now())
+    );
+}
+
+/// A hostile server that says `disconnect refresh_requested` right after every `hello`: each
+/// replacement would be asked to go at once, and the bot used to open sockets as fast as it
+/// could (900-1,760 in 3-4 s). A slot now replaces on request at most once every few seconds,
+/// the storm is logged once per slot with its cause, and shutdown is prompt.
+#[tokio::test]
+async fn refresh_requested_after_every_hello_is_no_storm() {
+    let captured = nonstop_sim::CapturedLog::default();
+    let writer = captured.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::RefreshAfterHello);
+    // The sockets that replace these two are asked to go as soon as they are live.
+    h.sim.inject(Fault::DropAll);
+    let opened_before = h.sim.stats().sockets_opened;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let opened = h.sim.stats().sockets_opened - opened_before;
+    // Two reconnects at once, their replacements at once, then one per slot every 5 s.
+    assert!(
+        (2..=8).contains(&opened),
+        "{opened} sockets in 7 s: {:?}",
+        h.sim.stats()
+    );
+    h.ping("during-refresh-storm").await;
+    let logs = captured.text();
+    let storm_lines = logs
+        .lines()
+        .filter(|l| l.contains("replacement asked for again right after the last one"))
+        .count();
+    assert!((1..=2).contains(&storm_lines), "{storm_lines}: {logs}");
+    assert!(
+        logs.contains("slack disconnect"),
+        "the cause is named: {logs}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), h.stop())
+        .await
+        .expect("shutdown held back by the storm")
+        .unwrap();
+}

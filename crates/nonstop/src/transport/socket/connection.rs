@@ -1,16 +1,19 @@
 //! One Socket Mode WebSocket: opening it (`apps.connections.open`, upgrade, `hello`) and the
 //! task that owns it while it lives. The task is one `select!` over inbound frames, the
-//! liveness timer and orders from its slot; all decisions come from [`Lifecycle`].
+//! liveness timer, its writes and orders from its slot; all decisions come from [`Lifecycle`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use nonstop_model::socket_mode::FrameError;
 use nonstop_model::{Ack, ParsedFrame};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -24,6 +27,8 @@ use crate::delivery::Envelope;
 use crate::error::Error;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type WsSink = SplitSink<Ws, Message>;
+type WsStream = SplitStream<Ws>;
 
 /// Hard limit on one WebSocket message. Frames above `max_frame_bytes` but below this are
 /// read and dropped with an error (the socket survives); above it the socket is closed.
@@ -31,9 +36,14 @@ const MAX_WS_MESSAGE: usize = 16 * 1024 * 1024;
 /// Bytes read from a socket at a time, and the outgoing bytes gathered before a write.
 const WS_READ_BUFFER: usize = 32 * 1024;
 const WS_WRITE_BUFFER: usize = 16 * 1024;
+/// The socket's kernel send buffer (Linux doubles it): far more than a second of acks at
+/// 1,000 events/s (about 55 KB).
+const SEND_BUFFER: u32 = 64 * 1024;
 
 /// Acks waiting for this socket's writer; beyond it, acks are dropped and Slack redelivers.
 const ACK_QUEUE: usize = 8192;
+/// Acks gathered into one write, so one write's deadline covers a bounded amount.
+const ACKS_PER_WRITE: usize = 256;
 
 /// Bounds on Slack's `approximate_connection_time` as the socket's planned lifetime. Slack
 /// says about five hours. Under a couple of seconds the number means nothing (0 would have
@@ -68,41 +78,20 @@ pub(crate) enum OpenError {
     },
 }
 
-/// Opens a socket: a fresh URL from `apps.connections.open`, the upgrade, then `hello`.
+/// Opens a socket: a fresh URL from `apps.connections.open`, the upgrade, then `hello`. The
+/// first two together within `connect_timeout`, `hello` within `hello_timeout`.
 pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
     let config = &ctx.config;
-    let url = match ctx.web.apps_connections_open(&config.app_token).await {
-        Ok(url) => url,
-        Err(e) if e.is_fatal() => return Err(OpenError::Fatal(Error::from_web(&e))),
-        Err(e) => {
-            return Err(OpenError::Transient {
-                retry_after: e.retry_after(),
-                cause: DisconnectCause::ConnectApi {
-                    detail: e.to_string(),
-                },
-            })
-        }
-    };
-    // Buffers of 128 KiB each (the library's default) would be touched and kept by every
-    // socket for its lifetime; envelopes are a few KiB, and larger ones are still assembled.
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_WS_MESSAGE))
-        .max_frame_size(Some(MAX_WS_MESSAGE))
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(WS_WRITE_BUFFER);
-    let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true);
-    let mut ws = match tokio::time::timeout(config.connect_timeout, connect).await {
-        Ok(Ok((ws, _response))) => ws,
-        Ok(Err(e)) => {
-            return Err(OpenError::Transient {
-                cause: classify_connect_error(&e),
-                retry_after: None,
-            })
-        }
+    let mut ws = match tokio::time::timeout(config.connect_timeout, connect(ctx)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return Err(e),
         Err(_) => {
             return Err(transient(
                 ConnectStage::Handshake,
-                format!("no upgrade within {:?}", config.connect_timeout),
+                format!(
+                    "apps.connections.open and the upgrade took over connect_timeout ({:?})",
+                    config.connect_timeout
+                ),
             ))
         }
     };
@@ -143,6 +132,91 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
     }
 }
 
+/// `apps.connections.open`, then the socket to the URL it gave: DNS, TCP (with a bounded send
+/// buffer), TLS and the upgrade, each failure named by its stage.
+async fn connect(ctx: &SocketContext) -> Result<Ws, OpenError> {
+    let url = match ctx.web.apps_connections_open(&ctx.config.app_token).await {
+        Ok(url) => url,
+        Err(e) if e.is_fatal() => return Err(OpenError::Fatal(Error::from_web(&e))),
+        Err(e) => {
+            return Err(OpenError::Transient {
+                retry_after: e.retry_after(),
+                cause: DisconnectCause::ConnectApi {
+                    detail: e.to_string(),
+                },
+            })
+        }
+    };
+    let request = url.as_str().into_client_request().map_err(|e| {
+        transient(
+            ConnectStage::Handshake,
+            format!("bad socket URL from Slack: {e}"),
+        )
+    })?;
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| transient(ConnectStage::Handshake, "socket URL without a host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("ws") {
+        80
+    } else {
+        443
+    });
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| transient(ConnectStage::Dns, format!("{host}: {e}")))?
+        .collect();
+    let mut last_error = None;
+    let mut tcp = None;
+    for address in &addresses {
+        match connect_tcp(*address).await {
+            Ok(stream) => {
+                tcp = Some(stream);
+                break;
+            }
+            Err(e) => last_error = Some(format!("{address}: {e}")),
+        }
+    }
+    let Some(tcp) = tcp else {
+        let detail = last_error.unwrap_or_else(|| format!("{host} has no address"));
+        return Err(transient(ConnectStage::Tcp, detail));
+    };
+    // Buffers of 128 KiB each (the library's default) would be touched and kept by every
+    // socket for its lifetime; envelopes are a few KiB, and larger ones are still assembled.
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE))
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER);
+    match tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(ws_config), None).await
+    {
+        Ok((ws, _response)) => Ok(ws),
+        Err(e) => Err(OpenError::Transient {
+            cause: classify_connect_error(&e),
+            retry_after: None,
+        }),
+    }
+}
+
+/// A TCP connection whose send buffer holds a second or so of acks, not the megabytes the
+/// kernel would grow it to: behind a peer that stopped reading, queued acks only arrive too
+/// late to matter, and a small buffer lets the write deadline find the stall in seconds.
+async fn connect_tcp(address: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    let stream = socket.connect(address).await?;
+    // Acks go out at once, not gathered by Nagle's algorithm.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 fn transient(stage: ConnectStage, detail: String) -> OpenError {
     OpenError::Transient {
         cause: DisconnectCause::ConnectFailed { stage, detail },
@@ -171,7 +245,16 @@ pub(crate) enum Report {
     },
 }
 
+/// Frames read from the socket's buffer before a timer tick is judged; bounded so a flood
+/// cannot hold the tick back for long.
+const BUFFERED_READS: usize = 256;
+
 /// Runs a live socket until it closes, then reports why.
+///
+/// Reading and writing are apart: the socket is split, and its writes (acks, pings) run in a
+/// future of their own with a deadline, polled in the same `select!`. A peer that stops
+/// reading stalls only that future; frames, the liveness timer and orders go on, and the
+/// stalled write ends the socket as `write_stalled`.
 pub(crate) async fn run(
     ctx: Arc<SocketContext>,
     connection: u64,
@@ -200,88 +283,93 @@ pub(crate) async fn run(
             refresh_at,
         },
     );
-    let mut ws = opened.ws;
+    let (mut sink, mut stream) = opened.ws.split();
     let (acks_tx, mut acks_rx) = mpsc::channel::<Ack>(ACK_QUEUE);
+    // One ping waiting is enough: if it has not gone out, the next one would not either.
+    let (pings_tx, mut pings_rx) = mpsc::channel::<Vec<u8>>(1);
     let mut deadline = lifecycle.next_deadline();
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
-    let cause = loop {
-        let mut actions = Vec::new();
-        let mut ticked = false;
-        tokio::select! {
-            frame = ws.next() => {
-                let now = Instant::now();
-                actions.extend(lifecycle.on(Input::Frame, now));
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(more) = on_text(&ctx, connection, &acks_tx, text.as_str(), now) {
-                            actions.extend(lifecycle.on(more, now));
+    let cause = {
+        let writer = write_frames(&mut sink, &mut acks_rx, &mut pings_rx, config.dead_after);
+        tokio::pin!(writer);
+        loop {
+            let mut actions = Vec::new();
+            let mut ticked = false;
+            let mut ended = None;
+            tokio::select! {
+                frame = stream.next() => {
+                    ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions);
+                }
+                () = &mut timer => {
+                    // Judge silence by what the socket could deliver: read what already waits
+                    // in its buffer first (after a stall of this process, Slack's frames and
+                    // redeliveries are there).
+                    for _ in 0..BUFFERED_READS {
+                        let Some(frame) = stream.next().now_or_never() else { break };
+                        ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions);
+                        if ended.is_some() {
+                            break;
                         }
                     }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        ctx.status.count_bad_frame();
-                        error!(connection, bytes = bytes.len(), "binary frame dropped: Socket Mode sends text frames only");
-                    }
-                    Some(Ok(Message::Close(frame))) => break close_cause(frame),
-                    Some(Ok(_)) => {} // ping (answered by tungstenite), pong, raw frame
-                    Some(Err(e)) => break classify_read_error(&e),
-                    None => break DisconnectCause::EofWithoutClose,
-                }
-            }
-            () = &mut timer => {
-                ticked = true;
-                actions.extend(lifecycle.on(Input::Tick, Instant::now()));
-            }
-            Some(first) = acks_rx.recv() => {
-                // Acks that came back together go out in one write.
-                let mut result = ws.feed(Message::Text(first.to_json().into())).await;
-                while let (Ok(()), Ok(next)) = (&result, acks_rx.try_recv()) {
-                    result = ws.feed(Message::Text(next.to_json().into())).await;
-                }
-                if let Err(e) = result.and(ws.flush().await) {
-                    warn!(connection, error = %e, "acks not sent; Slack will redeliver");
-                }
-            }
-            order = orders.recv() => {
-                let input = match order {
-                    Some(Order::ReplacementLive) => Input::ReplacementLive,
-                    Some(Order::Shutdown) | None => Input::Shutdown,
-                };
-                actions.extend(lifecycle.on(input, Instant::now()));
-            }
-        }
-        let mut closing = None;
-        for action in actions {
-            match action {
-                Action::SendPing => {
-                    let stamp = started.elapsed().as_millis().to_string();
-                    if let Err(e) = ws.send(Message::Ping(stamp.into_bytes().into())).await {
-                        closing = Some(classify_read_error(&e));
+                    if ended.is_none() {
+                        ticked = true;
+                        actions.extend(lifecycle.on(Input::Tick, Instant::now()));
                     }
                 }
-                Action::RequestReplacement(why) => {
-                    let _ = reports.try_send(Report::WantsReplacement { connection, why });
+                cause = &mut writer => ended = Some(cause),
+                order = orders.recv() => {
+                    let input = match order {
+                        Some(Order::ReplacementLive) => Input::ReplacementLive,
+                        Some(Order::Shutdown) | None => Input::Shutdown,
+                    };
+                    actions.extend(lifecycle.on(input, Instant::now()));
                 }
-                Action::Close(cause) => closing = Some(cause),
             }
-        }
-        if let Some(cause) = closing {
-            close_politely(&mut ws, &cause, config.drain_timeout).await;
-            break cause;
-        }
-        // Touch the timer wheel only when the deadline moved: most frames don't move it,
-        // because the next ping is due before the dead line.
-        let mut next = lifecycle.next_deadline();
-        if ticked {
-            // Every tick moves the deadline (a ping sent, a refresh asked for, or the socket
-            // closed); never let an unmoved one spin the loop.
-            next = next.max(Instant::now() + Duration::from_millis(1));
-        }
-        if next != deadline {
-            deadline = next;
-            timer.as_mut().reset(next);
+            if let Some(cause) = ended {
+                break cause;
+            }
+            let mut closing = None;
+            for action in actions {
+                match action {
+                    Action::SendPing => {
+                        let stamp = started.elapsed().as_millis().to_string();
+                        // Full means the last ping has not gone out yet: the write deadline
+                        // covers that.
+                        let _ = pings_tx.try_send(stamp.into_bytes());
+                    }
+                    Action::ProcessStalled { late_by } => {
+                        warn!(
+                            connection,
+                            late_by_ms = late_by.as_millis() as u64,
+                            "this process did not run for a while (stopped, paused or starved); \
+                             reading what the socket holds and pinging before judging its silence"
+                        );
+                    }
+                    Action::RequestReplacement(why) => {
+                        let _ = reports.try_send(Report::WantsReplacement { connection, why });
+                    }
+                    Action::Close(cause) => closing = Some(cause),
+                }
+            }
+            if let Some(cause) = closing {
+                break cause;
+            }
+            // Touch the timer wheel only when the deadline moved: most frames don't move it,
+            // because the next ping is due before the dead line.
+            let mut next = lifecycle.next_deadline();
+            if ticked {
+                // Every tick moves the deadline (a ping sent, a refresh asked for, or the
+                // socket closed); never let an unmoved one spin the loop.
+                next = next.max(Instant::now() + Duration::from_millis(1));
+            }
+            if next != deadline {
+                deadline = next;
+                timer.as_mut().reset(next);
+            }
         }
     };
+    close_politely(&mut sink, &mut stream, &cause, config.drain_timeout).await;
     let lifetime = started.elapsed();
     // The slot may be gone at shutdown; nothing else needs this report then.
     let _ = reports
@@ -291,6 +379,81 @@ pub(crate) async fn run(
             lifetime,
         })
         .await;
+}
+
+/// One inbound message (or the end of the stream) through the lifecycle; the cause when it
+/// ends the socket.
+fn on_message(
+    ctx: &SocketContext,
+    connection: u64,
+    acks: &mpsc::Sender<Ack>,
+    lifecycle: &mut Lifecycle,
+    frame: Option<Result<Message, tungstenite::Error>>,
+    actions: &mut Vec<Action>,
+) -> Option<DisconnectCause> {
+    let now = Instant::now();
+    match frame {
+        Some(Ok(Message::Text(text))) => {
+            actions.extend(lifecycle.on(Input::Frame, now));
+            if let Some(more) = on_text(ctx, connection, acks, text.as_str(), now) {
+                actions.extend(lifecycle.on(more, now));
+            }
+            None
+        }
+        Some(Ok(Message::Binary(bytes))) => {
+            actions.extend(lifecycle.on(Input::Frame, now));
+            ctx.status.count_bad_frame();
+            error!(
+                connection,
+                bytes = bytes.len(),
+                "binary frame dropped: Socket Mode sends text frames only"
+            );
+            None
+        }
+        Some(Ok(Message::Close(frame))) => Some(close_cause(frame)),
+        // A ping (answered by tungstenite), a pong, a raw frame: the socket is alive.
+        Some(Ok(_)) => {
+            actions.extend(lifecycle.on(Input::Frame, now));
+            None
+        }
+        Some(Err(e)) => Some(classify_read_error(&e)),
+        None => Some(DisconnectCause::EofWithoutClose),
+    }
+}
+
+/// Writes acks and pings as they come, each write within `deadline`; returns only when a
+/// write fails or stalls, with the cause that ends the socket.
+async fn write_frames(
+    sink: &mut WsSink,
+    acks: &mut mpsc::Receiver<Ack>,
+    pings: &mut mpsc::Receiver<Vec<u8>>,
+    deadline: Duration,
+) -> DisconnectCause {
+    loop {
+        let first = tokio::select! {
+            Some(ack) = acks.recv() => Message::Text(ack.to_json().into()),
+            Some(stamp) = pings.recv() => Message::Ping(stamp.into()),
+            else => std::future::pending().await,
+        };
+        let write = async {
+            sink.feed(first).await?;
+            // Acks that came back together go out in one write.
+            for _ in 0..ACKS_PER_WRITE {
+                let Ok(next) = acks.try_recv() else { break };
+                sink.feed(Message::Text(next.to_json().into())).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(deadline, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return classify_read_error(&e),
+            Err(_) => {
+                return DisconnectCause::WriteStalled {
+                    stalled_for: deadline,
+                }
+            }
+        }
+    }
 }
 
 /// The `envelope_id` of a frame too large to parse, found by a scan for its field (Slack puts
@@ -394,7 +557,12 @@ fn on_text(
 }
 
 /// Sends a close frame and waits briefly for the answer, unless the peer is already gone.
-async fn close_politely(ws: &mut Ws, cause: &DisconnectCause, wait: Duration) {
+async fn close_politely(
+    sink: &mut WsSink,
+    stream: &mut WsStream,
+    cause: &DisconnectCause,
+    wait: Duration,
+) {
     if matches!(
         cause,
         DisconnectCause::EofWithoutClose
@@ -406,23 +574,27 @@ async fn close_politely(ws: &mut Ws, cause: &DisconnectCause, wait: Duration) {
     let (code, reason) = match cause {
         DisconnectCause::Shutdown => (CloseCode::Away, "shutting down"),
         DisconnectCause::Dead { .. } => (CloseCode::Away, "no frames received"),
+        DisconnectCause::WriteStalled { .. } => (CloseCode::Away, "writes stalled"),
         _ => (CloseCode::Normal, "replaced"),
     };
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    // A dead socket will not answer, and its write may never drain: try briefly, then go, so
-    // the slot can open the replacement at once. A live peer gets time to answer the close.
-    let dead = matches!(cause, DisconnectCause::Dead { .. });
-    let patience = if dead {
+    // A dead or stalled socket will not answer, and its write may never drain: try briefly,
+    // then go, so the slot can open the replacement at once. A live peer gets time to answer.
+    let hopeless = matches!(
+        cause,
+        DisconnectCause::Dead { .. } | DisconnectCause::WriteStalled { .. }
+    );
+    let patience = if hopeless {
         Duration::from_millis(100).min(wait)
     } else {
         wait
     };
     let _ = tokio::time::timeout(patience, async {
-        if ws.send(Message::Close(Some(frame))).await.is_ok() && !dead {
-            while let Some(Ok(_)) = ws.next().await {}
+        if sink.send(Message::Close(Some(frame))).await.is_ok() && !hopeless {
+            while let Some(Ok(_)) = stream.next().await {}
         }
     })
     .await;

@@ -44,6 +44,11 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     SendPing,
+    /// The timer fired this late: the process did not run (SIGSTOP, a paused VM, a starved
+    /// runtime), so the silence it slept through is not held against the socket. Logged.
+    ProcessStalled {
+        late_by: Duration,
+    },
     /// Ask the slot to open a replacement now, keeping this socket until it is live.
     RequestReplacement(&'static str),
     /// Close this socket with this cause.
@@ -65,6 +70,10 @@ pub struct Lifecycle {
     timing: Timing,
     last_inbound: Instant,
     last_ping: Instant,
+    /// When a stall of the process last restarted the silence clock. It is restarted again only
+    /// after a frame proved the socket alive, so a runtime that is always late still finds a
+    /// dead socket.
+    forgiven_at: Option<Instant>,
 }
 
 impl Lifecycle {
@@ -74,6 +83,7 @@ impl Lifecycle {
             timing,
             last_inbound: now,
             last_ping: now,
+            forgiven_at: None,
         }
     }
 
@@ -111,6 +121,16 @@ impl Lifecycle {
     }
 
     fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+        // A tick due long ago means this process slept, not that the socket was silent: frames
+        // sent meanwhile wait in the socket's buffer. Give it one ping round trip from now.
+        let late_by = now.saturating_duration_since(self.next_deadline());
+        let may_forgive = self.forgiven_at.is_none_or(|at| self.last_inbound > at);
+        if late_by >= self.timing.ping_interval && may_forgive {
+            self.forgiven_at = Some(now);
+            self.last_inbound = now;
+            self.last_ping = now;
+            return vec![Action::ProcessStalled { late_by }, Action::SendPing];
+        }
         let silent_for = now.saturating_duration_since(self.last_inbound);
         if silent_for >= self.timing.dead_after {
             return self.close(DisconnectCause::Dead { silent_for });
@@ -186,6 +206,61 @@ mod tests {
         );
         assert_eq!(life.state(), ConnectionState::Closing);
         assert!(life.on(Input::Tick, t0 + Duration::from_secs(9)).is_empty());
+    }
+
+    #[test]
+    fn a_stalled_process_gives_the_socket_one_ping_round_trip() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        // The tick due at 2 s runs at 12 s: the process was stopped for 10 s.
+        let woke = t0 + Duration::from_secs(12);
+        assert_eq!(
+            life.on(Input::Tick, woke),
+            vec![
+                Action::ProcessStalled {
+                    late_by: Duration::from_secs(10)
+                },
+                Action::SendPing
+            ]
+        );
+        assert!(life.state().is_receiving());
+        // The pong (or any frame) keeps it; without one it dies a full dead_after later.
+        assert_eq!(life.next_deadline(), woke + Duration::from_secs(2));
+        assert_eq!(
+            life.on(Input::Tick, woke + Duration::from_secs(4)),
+            vec![Action::SendPing]
+        );
+        assert_eq!(
+            life.on(Input::Tick, woke + Duration::from_secs(6)),
+            vec![Action::Close(DisconnectCause::Dead {
+                silent_for: Duration::from_secs(6)
+            })]
+        );
+    }
+
+    #[test]
+    fn an_always_late_runtime_still_finds_a_dead_socket() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        let mut stalls = 0;
+        let dead_at = loop {
+            // Every tick runs 3 s after it was due.
+            let now = life.next_deadline() + Duration::from_secs(3);
+            let actions = life.on(Input::Tick, now);
+            stalls += actions
+                .iter()
+                .filter(|a| matches!(a, Action::ProcessStalled { .. }))
+                .count();
+            if actions.iter().any(|a| matches!(a, Action::Close(_))) {
+                break now;
+            }
+            assert!(now < t0 + Duration::from_secs(60), "never declared dead");
+        };
+        assert!(stalls <= 1, "{stalls} stalls forgiven");
+        assert!(
+            dead_at <= t0 + Duration::from_secs(20),
+            "dead only at {dead_at:?}"
+        );
     }
 
     #[test]

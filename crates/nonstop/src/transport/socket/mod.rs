@@ -9,10 +9,12 @@
 mod connection;
 pub mod lifecycle;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -37,6 +39,15 @@ pub(crate) struct SocketContext {
     /// Connection ids, unique for the process's life.
     pub(crate) next_connection: AtomicU64,
 }
+
+/// A slot opens at most one replacement on request (Slack's `disconnect`, or a planned refresh
+/// from a tiny `approximate_connection_time`) within this time; a request that comes sooner
+/// waits. The first request is served at once, so make-before-break holds even for a young
+/// socket Slack is about to close; a server that asks again after every `hello` gets one
+/// socket per slot every few seconds instead of as many as the bot can open.
+const REPLACEMENT_FLOOR: Duration = Duration::from_secs(5);
+/// While such requests go on, one log line per this many.
+const STORM_LOG_EVERY: u64 = 100;
 
 struct Current {
     id: u64,
@@ -63,6 +74,10 @@ pub(crate) async fn run_slot(
         Some(Instant::now() + Duration::from_millis(150) * slot as u32);
     let mut ever_live = false;
     let mut down_since: Option<Instant> = Some(Instant::now());
+    // When the last replacement on request was opened, and how many requests came too soon
+    // after one (for the storm's log lines).
+    let mut last_requested_open: Option<Instant> = None;
+    let mut young_requests: u64 = 0;
 
     loop {
         let open_due = open_at.filter(|_| opening.is_none());
@@ -79,6 +94,23 @@ pub(crate) async fn run_slot(
             }
         };
         tokio::select! {
+            // Shutdown first: no storm of opens, closes or reports may hold it back.
+            biased;
+            _ = shutdown.changed() => {
+                drop(opening.take());
+                shutdown_current(current.take()).await;
+                // Replaced sockets finish their close together, within one drain_timeout.
+                let closing = futures_util::future::join_all(draining.drain(..).map(|(_, task)| task));
+                let _ = tokio::time::timeout(config.drain_timeout, closing).await;
+                // Let closing reports land so status and logs are complete.
+                while let Ok(Some(Report::Closed { connection, cause, lifetime })) =
+                    tokio::time::timeout(Duration::from_millis(50), reports.recv()).await
+                {
+                    ctx.status.socket_closed(&cause);
+                    info!(slot, connection, lifetime_ms = lifetime.as_millis() as u64, cause = %cause, "socket closed");
+                }
+                return Ok(());
+            }
             () = open_timer => {
                 open_at = None;
                 let id = ctx.next_connection.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +144,8 @@ pub(crate) async fn run_slot(
                         );
                         ctx.status.record(slot, id, LifecycleChange::Live { slot_down_for: gap });
                         ever_live = true;
-                        let task = OwnedTask::spawn(connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone()));
+                        let run = connection::run(Arc::clone(&ctx), id, opened, orders_rx, reports_tx.clone());
+                        let task = OwnedTask::spawn(panic_as_close(id, reports_tx.clone(), run));
                         let next = Current { id, orders: orders_tx, task, live_since: Instant::now() };
                         if let Some(old) = current.replace(next) {
                             // Make before break: the old socket goes only now.
@@ -145,10 +178,36 @@ pub(crate) async fn run_slot(
                 let Some(report) = report else { continue };
                 match report {
                     Report::WantsReplacement { connection, why } => {
-                        if current.as_ref().is_some_and(|c| c.id == connection) && opening.is_none() && open_at.is_none() {
-                            info!(slot, connection, why, next = "opening a replacement before closing", "socket refresh");
-                            open_at = Some(Instant::now());
+                        let Some(asking) = current.as_ref().filter(|c| c.id == connection) else { continue };
+                        if opening.is_some() || open_at.is_some() {
+                            continue;
                         }
+                        let now = Instant::now();
+                        let earliest = last_requested_open.map(|at| at + REPLACEMENT_FLOOR);
+                        let Some(earliest) = earliest.filter(|at| *at > now) else {
+                            info!(slot, connection, why, next = "opening a replacement before closing", "socket refresh");
+                            open_at = Some(now);
+                            last_requested_open = Some(now);
+                            continue;
+                        };
+                        // The replacement asks to be replaced too: Slack never does that, and a
+                        // server that does it after every hello would have the bot open sockets
+                        // as fast as it can.
+                        young_requests += 1;
+                        if young_requests % STORM_LOG_EVERY == 1 {
+                            warn!(
+                                slot,
+                                connection,
+                                why,
+                                age_ms = asking.live_since.elapsed().as_millis() as u64,
+                                asked_so_far = young_requests,
+                                "replacement asked for again right after the last one; replacing at most once per {} s (the next {} such requests are not logged)",
+                                REPLACEMENT_FLOOR.as_secs(),
+                                STORM_LOG_EVERY - 1,
+                            );
+                        }
+                        open_at = Some(earliest);
+                        last_requested_open = Some(earliest);
                     }
                     Report::Closed { connection, cause, lifetime } => {
                         ctx.status.socket_closed(&cause);
@@ -192,22 +251,29 @@ pub(crate) async fn run_slot(
                     }
                 }
             }
-            _ = shutdown.changed() => {
-                drop(opening.take());
-                shutdown_current(current.take()).await;
-                for (_, task) in draining.drain(..) {
-                    let _ = tokio::time::timeout(config.drain_timeout, task).await;
-                }
-                // Let closing reports land so status and logs are complete.
-                while let Ok(Some(Report::Closed { connection, cause, lifetime })) =
-                    tokio::time::timeout(Duration::from_millis(50), reports.recv()).await
-                {
-                    ctx.status.socket_closed(&cause);
-                    info!(slot, connection, lifetime_ms = lifetime.as_millis() as u64, cause = %cause, "socket closed");
-                }
-                return Ok(());
-            }
         }
+    }
+}
+
+/// Runs a connection task so that a panic in it (a bug of ours) is reported to the slot as the
+/// socket's close, `task_panicked`, and the slot reconnects, instead of the slot believing a
+/// dead task's socket live forever.
+async fn panic_as_close(
+    connection: u64,
+    reports: mpsc::Sender<Report>,
+    run: impl std::future::Future<Output = ()>,
+) {
+    let started = Instant::now();
+    if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
+        let detail = crate::task::panic_message(&*panic);
+        error!(connection, panic = %detail, "socket task panicked; the slot opens another");
+        let _ = reports
+            .send(Report::Closed {
+                connection,
+                cause: DisconnectCause::TaskPanicked { detail },
+                lifetime: started.elapsed(),
+            })
+            .await;
     }
 }
 
@@ -215,5 +281,28 @@ async fn shutdown_current(current: Option<Current>) {
     if let Some(current) = current {
         let _ = current.orders.try_send(Order::Shutdown);
         let _ = tokio::time::timeout(Duration::from_secs(6), current.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_socket_task_is_reported_closed_with_its_cause() {
+        let (reports_tx, mut reports) = mpsc::channel(1);
+        panic_as_close(7, reports_tx, async { panic!("index 3 out of bounds") }).await;
+        match reports.recv().await {
+            Some(Report::Closed {
+                connection: 7,
+                cause: DisconnectCause::TaskPanicked { detail },
+                ..
+            }) => assert!(detail.contains("index 3 out of bounds"), "{detail}"),
+            other => panic!("not reported as closed: {other:?}"),
+        }
+        // A task that ends normally reports nothing of its own.
+        let (reports_tx, mut reports) = mpsc::channel(1);
+        panic_as_close(8, reports_tx, async {}).await;
+        assert!(reports.recv().await.is_none());
     }
 }

@@ -2,6 +2,7 @@
 
 mod demo;
 
+use std::io::IsTerminal;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -110,7 +111,11 @@ fn init_logging(cli: &Cli) {
         _ => "info",
     };
     let filter = log_filter(default);
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file or journald gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     let registry = tracing_subscriber::registry().with(filter);
     if cli.log_format == "json" {
         registry.with(layer.json().with_current_span(false)).init();

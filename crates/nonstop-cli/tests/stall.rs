@@ -83,5 +83,8 @@ async fn a_ten_second_stall_of_the_process_loses_no_event() {
         sim.stats()
     );
     assert!(sent > 400, "too few events to mean anything: {sent}");
+    // Written to a file, the log carries no terminal colour codes.
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file");
     println!("{sent} events over a 10 s stall, all answered; closes: {closes:#?}");
 }

@@ -14,4 +14,6 @@ pub use interactions::{
     Action, BlockAction, BlockActions, MemberJoinedChannel, OptionsRequest, ReactionEvent, Ref,
     Shortcut, SlashCommand, View, ViewPayload,
 };
-pub use socket_mode::{Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame};
+pub use socket_mode::{
+    printable, Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame,
+};

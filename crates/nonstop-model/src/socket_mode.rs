@@ -212,7 +212,7 @@ impl EnvelopeKind {
             "events_api" => Self::EventsApi,
             "slash_commands" => Self::SlashCommands,
             "interactive" => Self::Interactive,
-            other => Self::Other(other.to_owned()),
+            other => Self::Other(printable(other)),
         }
     }
 
@@ -224,6 +224,24 @@ impl EnvelopeKind {
             Self::Other(other) => other,
         }
     }
+}
+
+/// Longest peer-chosen name kept (a reason, a type, a host); the rest is cut.
+const PRINTABLE_CHARS: usize = 200;
+
+/// A string the peer chose, made safe to log and show: control characters (newlines that
+/// would forge a second log line, escape sequences a terminal would obey) written as escapes,
+/// at most 200 characters.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(PRINTABLE_CHARS));
+    for c in text.chars().take(PRINTABLE_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Why Slack sent a `disconnect` frame.
@@ -248,7 +266,7 @@ impl DisconnectReason {
             "refresh_requested" => Self::RefreshRequested,
             "link_disabled" => Self::LinkDisabled,
             "too_many_websockets" => Self::TooManyWebsockets,
-            other => Self::Other(other.to_owned()),
+            other => Self::Other(printable(other)),
         }
     }
 
@@ -371,7 +389,7 @@ impl ParsedFrame {
                 Self::Hello {
                     num_connections: head.num_connections,
                     approximate_connection_time: debug.approximate_connection_time,
-                    host: debug.host,
+                    host: debug.host.as_deref().map(printable),
                 }
             }
             "disconnect" => Self::Disconnect {
@@ -398,7 +416,7 @@ impl ParsedFrame {
                     })
                 }
                 None => Self::Unknown {
-                    kind: kind.to_owned(),
+                    kind: printable(kind),
                 },
             },
         })
@@ -470,7 +488,20 @@ mod tests {
                 assert_eq!(approximate_connection_time, Some(18060));
                 assert_eq!(host.as_deref(), Some("applink-7"));
             }
-            other => panic!("expected hello, got {other:?}"),
+            other => panic!("not hello: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn peer_chosen_names_cannot_forge_log_lines_or_drive_a_terminal() {
+        let frame = "{\"type\":\"disconnect\",\"reason\":\"x\\n2026-01-01T00:00:00Z  WARN forged\\u001b[31m\"}";
+        match ParsedFrame::parse(frame.as_bytes()) {
+            Ok(ParsedFrame::Disconnect { reason }) => {
+                let shown = reason.to_string();
+                assert!(!shown.chars().any(char::is_control), "{shown:?}");
+                assert_eq!(shown, "x\\n2026-01-01T00:00:00Z  WARN forged\\u{1b}[31m");
+            }
+            other => panic!("not a disconnect: {other:?}"),
         }
     }
 

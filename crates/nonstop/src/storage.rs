@@ -111,6 +111,10 @@ impl Storage {
 
     /// Changes one value atomically: `change` gets the current value (if any) and returns the
     /// new one, or `None` to delete it. Returns what was stored.
+    ///
+    /// `change` runs while nothing is locked (a slow one holds up no ack and no other call),
+    /// so when another update of the same key lands meanwhile, it runs again on the new
+    /// value: keep it free of side effects.
     pub async fn update<T, F>(&self, key: &str, mut change: F) -> Result<Option<T>, StorageError>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -121,6 +125,9 @@ impl Storage {
             let mut failure: Option<StorageError> = None;
             let mut written: Option<T> = None;
             store.kv_update(&key, &mut |stored| {
+                // A compare-and-set lost to another writer runs this again: only the last
+                // round counts.
+                failure = None;
                 // On any failure, write back what was there: the value stays as it was.
                 let unchanged = stored.map(str::to_owned);
                 let current = match stored.map(|raw| decode::<T>(&key, raw)).transpose() {

@@ -35,9 +35,55 @@ pub fn run(store: &dyn Store) {
     counts_and_recent(store);
     prune_keeps_unfinished_and_bounds_size(store, t0);
     key_value_storage(store);
+    key_value_updates_are_compare_and_set(store);
     marks_for_one_key_in_one_batch_apply_in_order(store);
     entries_written_as_dispatched(store);
     outbox_dedups_orders_marks_and_prunes(store);
+}
+
+/// `kv_compare_and_set` writes only over what was expected, and `kv_update` runs its closure
+/// unlocked: a write that lands while it runs makes it run again on the new value.
+fn key_value_updates_are_compare_and_set(store: &dyn Store) {
+    assert!(ok(
+        store.kv_compare_and_set("cas", None, Some("1")),
+        "cas create"
+    ));
+    assert!(!ok(
+        store.kv_compare_and_set("cas", None, Some("2")),
+        "cas create again"
+    ));
+    assert!(!ok(
+        store.kv_compare_and_set("cas", Some("0"), Some("2")),
+        "cas stale"
+    ));
+    assert_eq!(ok(store.kv_get("cas"), "cas kept").as_deref(), Some("1"));
+    assert!(ok(
+        store.kv_compare_and_set("cas", Some("1"), Some("2")),
+        "cas swap"
+    ));
+    assert!(ok(
+        store.kv_compare_and_set("cas", Some("2"), None),
+        "cas delete"
+    ));
+    assert_eq!(ok(store.kv_get("cas"), "cas deleted"), None);
+
+    let mut rounds = Vec::new();
+    let written = ok(
+        store.kv_update("raced", &mut |seen| {
+            rounds.push(seen.map(str::to_owned));
+            if rounds.len() == 1 {
+                // Another writer, while the closure runs (it would deadlock under a lock).
+                ok(store.kv_set("raced", "10"), "racing set");
+            }
+            let n: u64 = seen.and_then(|v| v.parse().ok()).unwrap_or(0);
+            Some((n + 1).to_string())
+        }),
+        "raced update",
+    );
+    assert_eq!(written.as_deref(), Some("11"));
+    assert_eq!(rounds, [None, Some("10".to_owned())]);
+    assert_eq!(ok(store.kv_get("raced"), "raced").as_deref(), Some("11"));
+    ok(store.kv_delete("raced"), "clean up");
 }
 
 fn output(key: &str, lane: &str, at: SystemTime) -> NewOutput {

@@ -305,18 +305,21 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn kv_update(
+    fn kv_compare_and_set(
         &self,
         key: &str,
-        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError> {
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let next = update(inner.kv.get(key).map(String::as_str));
-        match &next {
-            Some(value) => inner.kv.insert(key.to_owned(), value.clone()),
+        if inner.kv.get(key).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => inner.kv.insert(key.to_owned(), value.to_owned()),
             None => inner.kv.remove(key),
         };
-        Ok(next)
+        Ok(true)
     }
 }
 

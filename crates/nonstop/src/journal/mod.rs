@@ -306,6 +306,8 @@ pub enum StoreError {
     Read { detail: String },
     #[error("the journal's schema version {found} is newer than this nonstop understands ({supported}); run a newer nonstop or point NONSTOP_DB elsewhere")]
     Schema { found: i64, supported: i64 },
+    #[error("the file at {path} is not this bot's journal: {detail}; nonstop neither reads nor writes it: point NONSTOP_DB at a file of your own")]
+    Foreign { path: String, detail: String },
     #[error("the journal {path} is in use by another nonstop process ({holder}); a journal belongs to one process, or both would handle the same events: stop the other one or give this one its own NONSTOP_DB (several replicas need a shared store, docs/storage.md)")]
     InUse { path: String, holder: String },
 }
@@ -385,14 +387,46 @@ pub trait Store: Send + Sync + 'static {
     /// Keys starting with `prefix`, in key order, at most `limit`.
     fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
 
+    /// Writes `new` (`None` deletes) only if the key holds `expected` now (`None`: absent), in
+    /// one atomic step. True when it wrote.
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
     /// Reads, transforms and writes one key atomically: `update` gets the current value and
     /// returns the new one (`None` deletes). Returns what was written.
+    ///
+    /// `update` runs outside any lock of the store (it is user code, and may be slow): the
+    /// write is a compare-and-set, and when another writer changed the key meanwhile,
+    /// `update` runs again on the new value.
     fn kv_update(
         &self,
         key: &str,
         update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<String>, StoreError> {
+        for _ in 0..KV_UPDATE_ATTEMPTS {
+            let current = self.kv_get(key)?;
+            let next = update(current.as_deref());
+            if next == current
+                || self.kv_compare_and_set(key, current.as_deref(), next.as_deref())?
+            {
+                return Ok(next);
+            }
+        }
+        Err(StoreError::Write {
+            detail: format!(
+                "storage key {key:?} changed under {KV_UPDATE_ATTEMPTS} updates in a row; \
+                 too many writers of one key"
+            ),
+        })
+    }
 }
+
+/// Compare-and-set rounds of one [`Store::kv_update`] before it gives up.
+const KV_UPDATE_ATTEMPTS: usize = 1000;
 
 /// Milliseconds since the Unix epoch, as stored.
 pub(crate) fn to_millis(at: SystemTime) -> i64 {

@@ -92,11 +92,12 @@ impl Store for ProbeStore {
     fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.kv_list(prefix, limit)
     }
-    fn kv_update(
+    fn kv_compare_and_set(
         &self,
         key: &str,
-        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError> {
-        self.inner.kv_update(key, update)
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner.kv_compare_and_set(key, expected, new)
     }
 }

@@ -15,6 +15,14 @@ use super::{
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// `PRAGMA application_id` of a nonstop journal ("nons"): SQLite's own field for telling
+/// which program's file a database is. Journals made before it was set have 0, and are known
+/// by their tables.
+const APPLICATION_ID: i32 = 0x6e6f_6e73;
+
+/// The tables a nonstop journal has; a file with any other is someone else's.
+const JOURNAL_TABLES: [&str; 3] = ["events", "kv", "outbox"];
+
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,6 +103,13 @@ pub struct SqliteStore {
     /// std Mutex: one connection, used by the writer thread and by rare reads (replay at
     /// start, `nonstop journal`); SQLite calls block, and none runs on an async task.
     conn: Mutex<Connection>,
+    /// The bot's key-value storage's own connection, opened on first use, so that storage
+    /// calls from handlers never wait for the journal writer's connection nor hold it. `None`
+    /// inside until then; std Mutex for the same reason as `conn`.
+    kv_conn: Mutex<Option<Connection>>,
+    /// Where `kv_conn` opens, and its `synchronous` setting (the journal's); `None` (in
+    /// memory, read-only) means `conn` serves storage too.
+    kv_source: Option<(std::path::PathBuf, &'static str)>,
     path: String,
     /// The lock on `<journal>-lock`, held for the store's life: a second process that opens
     /// the journal to write is refused. `None` for read-only and in-memory stores.
@@ -117,6 +132,8 @@ impl SqliteStore {
             path: shown.clone(),
             detail: e.to_string(),
         };
+        // Before anything is written to it (even a permission or a header field).
+        refuse_foreign(path.as_ref(), &shown)?;
         owner_only(path.as_ref()).map_err(|detail| StoreError::Open {
             path: shown.clone(),
             detail,
@@ -131,6 +148,7 @@ impl SqliteStore {
             other => other,
         })?;
         store._lock = Some(lock);
+        store.kv_source = Some((path.as_ref().to_path_buf(), synchronous(durability)));
         Ok(store)
     }
 
@@ -163,6 +181,8 @@ impl SqliteStore {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            kv_conn: Mutex::new(None),
+            kv_source: None,
             path: shown,
             _lock: None,
         })
@@ -187,11 +207,7 @@ impl SqliteStore {
             .map_err(write)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(write)?;
-        let sync = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", sync)
+        conn.pragma_update(None, "synchronous", synchronous(durability))
             .map_err(write)?;
         conn.pragma_update(None, "busy_timeout", 5000)
             .map_err(write)?;
@@ -212,6 +228,8 @@ impl SqliteStore {
         migrate(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            kv_conn: Mutex::new(None),
+            kv_source: None,
             path,
             _lock: None,
         })
@@ -224,6 +242,129 @@ impl SqliteStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Runs `call` on the storage connection, opening it on first use.
+    fn with_kv<R>(
+        &self,
+        call: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let Some((path, sync)) = &self.kv_source else {
+            return call(&mut self.lock());
+        };
+        let mut slot = self.kv_conn.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let open = |e: rusqlite::Error| StoreError::Open {
+                path: self.path.clone(),
+                detail: format!("the storage connection: {e}"),
+            };
+            let conn = Connection::open(path).map_err(open)?;
+            conn.pragma_update(None, "busy_timeout", 5000)
+                .map_err(open)?;
+            conn.pragma_update(None, "synchronous", sync)
+                .map_err(open)?;
+            conn.pragma_update(None, "cache_size", -256).map_err(open)?;
+            *slot = Some(conn);
+        }
+        match slot.as_mut() {
+            Some(conn) => call(conn),
+            None => Err(StoreError::Read {
+                detail: "the storage connection did not open".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Refuses a file at `path` that is not a nonstop journal of the user running this process:
+/// another user's file (planted in a shared directory, it could feed the bot forged events to
+/// replay), or another program's database (which migrating would damage). Reads only; an
+/// absent or empty file is a new journal.
+fn refuse_foreign(path: &Path, shown: &str) -> Result<(), StoreError> {
+    let foreign = |detail: String| StoreError::Foreign {
+        path: shown.to_owned(),
+        detail,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // A directory that cannot be read: SQLite names the problem when it opens the file.
+        Err(_) => return Ok(()),
+    };
+    if !meta.is_file() {
+        return Err(foreign(
+            "it is not a regular file (a link, a directory or a device)".to_owned(),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(foreign(format!(
+                "it belongs to uid {}, and this process runs as uid {me}",
+                meta.uid()
+            )));
+        }
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let not_sqlite = |e: rusqlite::Error| foreign(format!("it is not a SQLite database ({e})"));
+    let conn = Connection::open_with_flags(path, flags).map_err(not_sqlite)?;
+    let pragma = |name: &str| -> Result<i64, StoreError> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+            .map_err(not_sqlite)
+    };
+    let application_id = pragma("application_id")?;
+    let version = pragma("user_version")?;
+    let mut tables: Vec<String> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .map_err(not_sqlite)?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(not_sqlite)?;
+        for name in rows {
+            tables.push(name.map_err(not_sqlite)?);
+        }
+    }
+    let others: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !JOURNAL_TABLES.contains(t))
+        .collect();
+    if application_id == i64::from(APPLICATION_ID) {
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Schema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        return Ok(());
+    }
+    if application_id != 0 {
+        return Err(foreign(format!(
+            "its SQLite application_id is {application_id:#x}, another program's"
+        )));
+    }
+    // Made before the application_id was set, or an empty database: known by its tables.
+    let legacy = (1..=SCHEMA_VERSION).contains(&version) && tables.iter().any(|t| t == "events");
+    let blank = version == 0 && tables.is_empty();
+    if (legacy || blank) && others.is_empty() {
+        return Ok(());
+    }
+    let shown_tables = if others.is_empty() {
+        tables.join(", ")
+    } else {
+        others.join(", ")
+    };
+    Err(foreign(format!(
+        "it is another program's database (user_version {version}, tables: {shown_tables})"
+    )))
 }
 
 /// The journal holds message texts: it is created readable and writable by its owner only
@@ -359,7 +500,25 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         })?;
     }
     // Later versions: `if version < 3 { … PRAGMA user_version = 3 }`, each in a transaction.
+    // Marked as ours (new files, and files made before the mark existed).
+    let application_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(read)?;
+    if application_id != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|e| StoreError::Write {
+                detail: format!("marking the journal as nonstop's: {e}"),
+            })?;
+    }
     Ok(())
+}
+
+/// SQLite's `synchronous` setting for a durability.
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    }
 }
 
 fn write_error(e: rusqlite::Error) -> StoreError {
@@ -821,69 +980,80 @@ impl Store for SqliteStore {
     }
 
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.lock()
-            .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+        self.with_kv(|conn| {
+            conn.query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
                 row.get(0)
             })
             .optional()
             .map_err(read_error)
+        })
     }
 
     fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.lock()
-            .execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())])
-            .map(|_| ())
-            .map_err(write_error)
+        self.with_kv(|conn| {
+            conn.execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())])
+                .map(|_| ())
+                .map_err(write_error)
+        })
     }
 
     fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.lock()
-            .execute("DELETE FROM kv WHERE key = ?1", params![key])
-            .map(|n| n > 0)
-            .map_err(write_error)
+        self.with_kv(|conn| {
+            conn.execute("DELETE FROM kv WHERE key = ?1", params![key])
+                .map(|n| n > 0)
+                .map_err(write_error)
+        })
     }
 
     fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.lock();
-        // Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
-            )
-            .map_err(read_error)?;
-        let rows = stmt
-            .query_map(params![prefix, upper, limit as i64], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(read_error)?;
-        rows.collect::<Result<_, _>>().map_err(read_error)
+        self.with_kv(|conn| {
+            // Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
+            let upper = format!("{prefix}\u{10FFFF}");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, value FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+                )
+                .map_err(read_error)?;
+            let rows = stmt
+                .query_map(params![prefix, upper, limit as i64], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(read_error)?;
+            rows.collect::<Result<_, _>>().map_err(read_error)
+        })
     }
 
-    fn kv_update(
+    fn kv_compare_and_set(
         &self,
         key: &str,
-        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError> {
-        let mut conn = self.lock();
-        // IMMEDIATE: take the write lock before reading, so no other writer slips in between.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.with_kv(|conn| {
+            // IMMEDIATE: the write lock before the read, so no writer slips in between. It is
+            // held for one read and one write, never while user code runs.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(write_error)?;
+            let current: Option<String> = tx
+                .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(read_error)?;
+            if current.as_deref() != expected {
+                return Ok(false);
+            }
+            match new {
+                Some(value) => {
+                    tx.execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())])
+                }
+                None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
+            }
             .map_err(write_error)?;
-        let current: Option<String> = tx
-            .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(read_error)?;
-        let next = update(current.as_deref());
-        match &next {
-            Some(value) => tx.execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())]),
-            None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
-        }
-        .map_err(write_error)?;
-        tx.commit().map_err(write_error)?;
-        Ok(next)
+            tx.commit().map_err(write_error)?;
+            Ok(true)
+        })
     }
 }
 
@@ -961,6 +1131,124 @@ mod tests {
         drop(store);
         let err = SqliteStore::open(&path, Durability::Full).unwrap_err();
         assert!(matches!(err, StoreError::Schema { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A database made by `setup` in a fresh file, its bytes, and the file.
+    fn foreign_db(dir: &Path, name: &str, setup: &str) -> (std::path::PathBuf, Vec<u8>) {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(setup).unwrap();
+        drop(conn);
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_before_anything_is_written_to_it() {
+        let dir = std::env::temp_dir().join(format!("nonstop-foreign-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            // Another app's database, rollback journal, no version.
+            (
+                "app.db",
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);",
+            ),
+            // Given our tables and a version, but with its own beside them.
+            (
+                "mixed.db",
+                "CREATE TABLE events (seq INTEGER); CREATE TABLE kv (key TEXT);
+                 CREATE TABLE accounts (id INTEGER); PRAGMA user_version = 2;",
+            ),
+            // Another program's application_id.
+            (
+                "other-id.db",
+                "CREATE TABLE t (x); PRAGMA application_id = 1234;",
+            ),
+            // Ours, from a future version: refused as such, still before any write.
+            (
+                "future.db",
+                "CREATE TABLE events (seq INTEGER); PRAGMA application_id = 1852796531;
+                 PRAGMA user_version = 99;",
+            ),
+        ];
+        for (name, setup) in cases {
+            let (path, before) = foreign_db(&dir, name, setup);
+            let err = SqliteStore::open(&path, Durability::Full).unwrap_err();
+            if name == "future.db" {
+                assert!(
+                    matches!(err, StoreError::Schema { found: 99, .. }),
+                    "{name}: {err}"
+                );
+            } else {
+                assert!(matches!(err, StoreError::Foreign { .. }), "{name}: {err}");
+                assert!(err.to_string().contains("NONSTOP_DB"), "{err}");
+            }
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "{name} was written to"
+            );
+            assert!(!with_suffix(&path, "-wal").exists(), "{name} got a WAL");
+        }
+        // Not a database at all.
+        let text = dir.join("notes.txt");
+        std::fs::write(&text, "shopping list\n".repeat(200)).unwrap();
+        let err = SqliteStore::open(&text, Durability::Full).unwrap_err();
+        assert!(err.to_string().contains("not a SQLite database"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&text).unwrap(),
+            "shopping list\n".repeat(200)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_journal_made_before_the_mark_is_still_ours_and_gets_it() {
+        let dir = std::env::temp_dir().join(format!("nonstop-legacy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("legacy.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            store.commit(&[one_entry("Ev1")], &[]).unwrap();
+            store
+                .lock()
+                .pragma_update(None, "application_id", 0)
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        assert_eq!(store.unfinished(10).unwrap()[0].key, "Ev1");
+        let id: i32 = store
+            .lock()
+            .query_row("PRAGMA application_id", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A journal planted by another user (here: one of ours, handed to uid 4242) is refused,
+    /// its forged events never read. Needs root to hand a file to another user.
+    #[cfg(unix)]
+    #[test]
+    fn a_journal_of_another_user_is_refused() {
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("skipped: only root can give a file to another user");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("nonstop-planted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("planted.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            store.commit(&[one_entry("Forged")], &[]).unwrap();
+        }
+        std::os::unix::fs::chown(&path, Some(4242), Some(4242)).unwrap();
+        let err = SqliteStore::open(&path, Durability::Full).unwrap_err();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
+        assert!(err.to_string().contains("uid 4242"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

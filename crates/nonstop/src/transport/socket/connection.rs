@@ -604,7 +604,7 @@ fn close_cause(frame: Option<CloseFrame>) -> DisconnectCause {
     match frame {
         Some(frame) => DisconnectCause::CloseFrame {
             code: frame.code.into(),
-            reason: frame.reason.as_str().chars().take(200).collect(),
+            reason: nonstop_model::printable(frame.reason.as_str()),
         },
         // A close frame with no status: RFC 6455 calls this 1005.
         None => DisconnectCause::CloseFrame {

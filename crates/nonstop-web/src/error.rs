@@ -112,6 +112,10 @@ impl WebError {
             detail.push_str(&cause.to_string());
             source = cause.source();
         }
+        if let Some(hint) = scheme_hint(&detail) {
+            detail.push_str("; ");
+            detail.push_str(hint);
+        }
         Self::Transport {
             method: method.to_owned(),
             stage,
@@ -187,6 +191,20 @@ impl WebError {
             Self::RateLimited { .. } => Some("ratelimited"),
             _ => None,
         }
+    }
+}
+
+/// Words for the two classic mix-ups of a hand-set API URL, which the TLS and HTTP libraries
+/// report only in their own terms.
+fn scheme_hint(detail: &str) -> Option<&'static str> {
+    if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
+        Some(
+            "the server answered in plain text, not TLS: is it an http:// address (SLACK_API_URL)?",
+        )
+    } else if detail.contains("invalid HTTP version") || detail.contains("invalid HTTP status") {
+        Some("the server's answer is not HTTP: does it speak TLS (an https:// address, SLACK_API_URL)?")
+    } else {
+        None
     }
 }
 

@@ -391,3 +391,43 @@ async fn auth_test_reads_the_tokens_scopes() {
     web.auth_test().await.unwrap();
     assert_eq!(web.granted_scopes(), Some(sim.config().scopes.clone()));
 }
+
+/// A listener that answers every connection with `reply` and closes; its address.
+async fn answering_with(reply: &'static [u8]) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.write_all(reply).await;
+        }
+    });
+    address
+}
+
+/// The two classic mix-ups of a hand-set API URL are said in words: https:// to a plain HTTP
+/// server, and http:// to a server that speaks TLS.
+#[tokio::test]
+async fn a_scheme_mix_up_is_named_in_the_error() {
+    let options = ClientOptions {
+        retries: 0,
+        ..ClientOptions::default()
+    };
+    let token = Secret::new("xoxb-1-scheme-test");
+    let plain = answering_with(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+    let web = WebClient::with_options(
+        &format!("https://{plain}/api/"),
+        Some(token.clone()),
+        options.clone(),
+    )
+    .unwrap();
+    let error = web.auth_test().await.unwrap_err().to_string();
+    assert!(error.contains("plain text, not TLS"), "{error}");
+    // A TLS server's first bytes (an alert record) to a plain HTTP request.
+    let tls = answering_with(b"\x15\x03\x03\x00\x02\x02\x46").await;
+    let web = WebClient::with_options(&format!("http://{tls}/api/"), Some(token), options).unwrap();
+    let error = web.auth_test().await.unwrap_err().to_string();
+    assert!(error.contains("does it speak TLS"), "{error}");
+}

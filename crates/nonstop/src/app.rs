@@ -474,11 +474,17 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     Ok(Arc::new(store))
 }
 
-/// `auth.test`, retried until it answers: a fatal answer ends the run.
+/// `auth.test`, retried until it answers: a fatal answer ends the run. Each try is one request
+/// (within the client's timeout), and each failure is a warning with its cause, so a Web API
+/// that never answers shows in the log at once and then at every retry, not after minutes.
 async fn identify(web: &nonstop_web::WebClient, config: &Config) -> Result<BotIdentity, Error> {
     let mut backoff = Backoff::new(config.backoff_base, config.backoff_cap);
+    info!(api = web.base_url(), "identifying the bot: auth.test");
     loop {
-        match web.auth_test().await {
+        match web
+            .attempt::<nonstop_model::web::AuthTest>("auth.test", Default::default())
+            .await
+        {
             Ok(auth) => {
                 return Ok(BotIdentity {
                     user_id: auth.user_id,
@@ -488,8 +494,14 @@ async fn identify(web: &nonstop_web::WebClient, config: &Config) -> Result<BotId
             }
             Err(e) if e.is_fatal() => return Err(Error::from_web(&e)),
             Err(e) => {
-                let delay = backoff.next_delay(e.retry_after(), &mut rand::rng());
-                warn!(error = %e, next = %format!("retrying in {:.1} s", delay.as_secs_f64()), "auth.test failed");
+                let delay =
+                    backoff.next_delay(e.rate_limit_wait().or(e.retry_after()), &mut rand::rng());
+                warn!(
+                    error = %e,
+                    attempt = backoff.failures(),
+                    next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
+                    "auth.test failed"
+                );
                 tokio::time::sleep(delay).await;
             }
         }

@@ -49,8 +49,12 @@ pub mod context;
 pub mod delivery;
 pub mod dispatch;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journal;
 pub mod listeners;
+mod log_limit;
 pub mod outbox;
 pub mod router;
 pub mod status;

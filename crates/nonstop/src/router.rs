@@ -47,7 +47,7 @@ pub enum RequestKind {
 }
 
 impl Request {
-    fn from_envelope(envelope: Envelope) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_envelope(envelope: Envelope) -> Result<Self, serde_json::Error> {
         let payload = envelope.payload()?;
         let text = |v: &Value, key: &str| {
             v.get(key)
@@ -507,6 +507,16 @@ fn is_own_message(request: &Request, ctx: &Context) -> bool {
 
 /// The text `hears` matches (without a leading mention of the bot), and whether the
 /// message mentions the bot anywhere.
+/// What `hears` listeners would make of `request` for a bot whose user id is `me` (fuzzing).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn heard_by(me: &str, request: &Request) {
+    if let Some(event) = request.message() {
+        let (text, mentioned) = heard_text(event, Some(me));
+        let _ = Hears::new("^ping (.*)$").admits(event, mentioned);
+        let _ = text.len();
+    }
+}
+
 fn heard_text<'a>(event: &'a MessageEvent, me: Option<&str>) -> (&'a str, bool) {
     let text = event.text.as_deref().unwrap_or_default().trim_start();
     let Some(me) = me.filter(|m| !m.is_empty()) else {

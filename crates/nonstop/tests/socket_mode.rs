@@ -707,14 +707,7 @@ async fn a_server_that_stops_reading_is_replaced_as_write_stalled() {
 /// the storm is logged once per slot with its cause, and shutdown is prompt.
 #[tokio::test]
 async fn refresh_requested_after_every_hello_is_no_storm() {
-    let captured = nonstop_sim::CapturedLog::default();
-    let writer = captured.clone();
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (captured, _log) = common::capture_logs();
     let h = Harness::start().await;
     h.wait_live(2).await;
     h.sim.inject(Fault::RefreshAfterHello);
@@ -744,4 +737,78 @@ async fn refresh_requested_after_every_hello_is_no_storm() {
         .await
         .expect("shutdown held back by the storm")
         .unwrap();
+}
+
+/// A server that sends a bad frame every millisecond used to get a warning line for each
+/// (8,331 in 10 s). Each socket now writes a few lines per window and counts the rest; the
+/// count is logged, and every bad frame is still counted in the status.
+#[tokio::test]
+async fn a_flood_of_bad_frames_is_folded_in_the_log_and_counted() {
+    let (captured, _log) = common::capture_logs();
+    let h = Harness::start().await;
+    h.wait_live(2).await;
+    for _ in 0..1000 {
+        h.sim.inject(Fault::Malformed { target: None });
+    }
+    assert!(
+        h.status.wait_for(WAIT, |s| s.bad_frames >= 1000).await,
+        "{:?}",
+        h.status.snapshot()
+    );
+    h.stop().await.unwrap();
+    let logs = captured.text();
+    let lines = logs
+        .lines()
+        .filter(|l| l.contains("unreadable frame dropped"))
+        .count();
+    assert!(
+        (1..=20).contains(&lines),
+        "{lines} lines for 1,000 bad frames"
+    );
+    let folded: u64 = logs
+        .lines()
+        .filter_map(|l| l.split("folded=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        lines as u64 + folded,
+        1000,
+        "every bad frame is logged or counted as folded"
+    );
+}
+
+/// An `auth.test` that never answers: the log says at once what the bot is waiting for, and
+/// each try that times out is a warning with its cause, instead of a minute of silence while
+/// the client retried on its own. When the Web API answers again, the bot starts.
+#[tokio::test]
+async fn a_silent_auth_test_is_logged_at_once_and_at_each_retry() {
+    let (captured, _log) = common::capture_logs();
+    let sim = nonstop_sim::Sim::start(sim_config()).await.unwrap();
+    sim.inject(Fault::SlowWebApi { millis: 600_000 });
+    let mut config = common::bot_config(&sim);
+    config.web_timeout = Duration::from_millis(500);
+    let h = Harness::launch(sim, nonstop::App::new(config).with_builtin_commands());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let failures = || {
+        captured
+            .text()
+            .lines()
+            .filter(|l| l.contains("auth.test failed"))
+            .count()
+    };
+    while failures() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = captured.text();
+    assert!(failures() >= 2, "{logs}");
+    let first = logs
+        .find("identifying the bot: auth.test")
+        .expect("no first line");
+    let failed = logs.find("auth.test failed").unwrap();
+    assert!(first < failed, "{logs}");
+    assert!(logs.contains("timeout"), "the cause is named: {logs}");
+    assert!(logs.contains("retrying in"), "{logs}");
+    h.sim.inject(Fault::Heal);
+    h.wait_live(2).await;
+    h.stop().await.unwrap();
 }

@@ -243,6 +243,12 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The journal's connection, to plant rows no writer would write (fuzzing).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.lock()
+    }
+
     /// Runs `call` on the storage connection, opening it on first use.
     fn with_kv<R>(
         &self,

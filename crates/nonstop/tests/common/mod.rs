@@ -217,3 +217,17 @@ pub fn text_of(envelope: &nonstop::Envelope) -> String {
         })
         .unwrap_or_default()
 }
+
+/// Captures what this test's thread logs (a `#[tokio::test]` runs the bot on that thread),
+/// without colour, until the guard is dropped.
+pub fn capture_logs() -> (nonstop_sim::CapturedLog, tracing::subscriber::DefaultGuard) {
+    let captured = nonstop_sim::CapturedLog::default();
+    let writer = captured.clone();
+    let guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    (captured, guard)
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use nonstop_model::socket_mode::FrameError;
-use nonstop_model::{Ack, ParsedFrame};
+use nonstop_model::{printable, Ack, ParsedFrame};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -25,6 +25,7 @@ use super::SocketContext;
 use crate::cause::{ConnectStage, DisconnectCause};
 use crate::delivery::Envelope;
 use crate::error::Error;
+use crate::log_limit::LogLimit;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type WsSink = SplitSink<Ws, Message>;
@@ -95,6 +96,7 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
             ))
         }
     };
+    let mut log = LogLimit::new(BAD_INPUT_LINES, BAD_INPUT_WINDOW);
     let hello = tokio::time::timeout(config.hello_timeout, async {
         loop {
             match ws.next().await {
@@ -105,7 +107,11 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
                         ..
                     }) => return Ok((approximate_connection_time, host)),
                     Ok(other) => debug!(?other, "frame before hello ignored"),
-                    Err(e) => warn!(error = %e, "malformed frame before hello ignored"),
+                    Err(e) => {
+                        if let Some(folded) = log.admit(Instant::now()) {
+                            warn!(error = %e, folded, "malformed frame before hello ignored");
+                        }
+                    }
                 },
                 Some(Ok(Message::Close(frame))) => return Err(close_cause(frame)),
                 Some(Ok(_)) => {}
@@ -245,6 +251,11 @@ pub(crate) enum Report {
     },
 }
 
+/// Lines about bad input a connection writes per window; the rest are counted and the count
+/// is logged with the next line (and when the socket closes).
+const BAD_INPUT_LINES: u32 = 10;
+const BAD_INPUT_WINDOW: Duration = Duration::from_secs(10);
+
 /// Frames read from the socket's buffer before a timer tick is judged; bounded so a flood
 /// cannot hold the tick back for long.
 const BUFFERED_READS: usize = 256;
@@ -290,6 +301,7 @@ pub(crate) async fn run(
     let mut deadline = lifecycle.next_deadline();
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
+    let mut bad_input_log = LogLimit::new(BAD_INPUT_LINES, BAD_INPUT_WINDOW);
     let cause = {
         let writer = write_frames(&mut sink, &mut acks_rx, &mut pings_rx, config.dead_after);
         tokio::pin!(writer);
@@ -299,7 +311,7 @@ pub(crate) async fn run(
             let mut ended = None;
             tokio::select! {
                 frame = stream.next() => {
-                    ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions);
+                    ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
                 }
                 () = &mut timer => {
                     // Judge silence by what the socket could deliver: read what already waits
@@ -307,7 +319,7 @@ pub(crate) async fn run(
                     // redeliveries are there).
                     for _ in 0..BUFFERED_READS {
                         let Some(frame) = stream.next().now_or_never() else { break };
-                        ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions);
+                        ended = on_message(&ctx, connection, &acks_tx, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
                         if ended.is_some() {
                             break;
                         }
@@ -370,6 +382,13 @@ pub(crate) async fn run(
         }
     };
     close_politely(&mut sink, &mut stream, &cause, config.drain_timeout).await;
+    if bad_input_log.folded() > 0 {
+        warn!(
+            connection,
+            folded = bad_input_log.folded(),
+            "further warnings about this socket's frames were folded"
+        );
+    }
     let lifetime = started.elapsed();
     // The slot may be gone at shutdown; nothing else needs this report then.
     let _ = reports
@@ -390,12 +409,13 @@ fn on_message(
     lifecycle: &mut Lifecycle,
     frame: Option<Result<Message, tungstenite::Error>>,
     actions: &mut Vec<Action>,
+    log: &mut LogLimit,
 ) -> Option<DisconnectCause> {
     let now = Instant::now();
     match frame {
         Some(Ok(Message::Text(text))) => {
             actions.extend(lifecycle.on(Input::Frame, now));
-            if let Some(more) = on_text(ctx, connection, acks, text.as_str(), now) {
+            if let Some(more) = on_text(ctx, connection, acks, text.as_str(), now, log) {
                 actions.extend(lifecycle.on(more, now));
             }
             None
@@ -403,11 +423,14 @@ fn on_message(
         Some(Ok(Message::Binary(bytes))) => {
             actions.extend(lifecycle.on(Input::Frame, now));
             ctx.status.count_bad_frame();
-            error!(
-                connection,
-                bytes = bytes.len(),
-                "binary frame dropped: Socket Mode sends text frames only"
-            );
+            if let Some(folded) = log.admit(now) {
+                error!(
+                    connection,
+                    bytes = bytes.len(),
+                    folded,
+                    "binary frame dropped: Socket Mode sends text frames only"
+                );
+            }
             None
         }
         Some(Ok(Message::Close(frame))) => Some(close_cause(frame)),
@@ -474,22 +497,28 @@ fn on_text(
     acks: &mpsc::Sender<Ack>,
     text: &str,
     now: Instant,
+    log: &mut LogLimit,
 ) -> Option<Input> {
     if text.len() > ctx.config.max_frame_bytes {
         ctx.status.count_bad_frame();
         let limit = ctx.config.max_frame_bytes;
         let Some(envelope_id) = envelope_id_in(text) else {
-            error!(
-                connection,
-                bytes = text.len(),
-                limit,
-                "oversized frame dropped"
-            );
+            if let Some(folded) = log.admit(now) {
+                error!(
+                    connection,
+                    bytes = text.len(),
+                    limit,
+                    folded,
+                    "oversized frame dropped"
+                );
+            }
             return None;
         };
         // An envelope: recorded as failed (without its bytes) and acked, or Slack would send
         // it again for as long as it tries.
-        error!(connection, %envelope_id, bytes = text.len(), limit, "oversized envelope: recorded as failed and acked");
+        if let Some(folded) = log.admit(now) {
+            error!(connection, envelope_id = %printable(&envelope_id), bytes = text.len(), limit, folded, "oversized envelope: recorded as failed and acked");
+        }
         let why = format!(
             "envelope of {} bytes is over max_frame_bytes ({limit})",
             text.len()
@@ -498,7 +527,9 @@ fn on_text(
             .intake
             .reject(&envelope_id, "oversized", "{}", why, acks)
         {
-            warn!(connection, %envelope_id, why = refused.as_str(), "envelope not acked; Slack will redeliver it");
+            if let Some(folded) = log.admit(now) {
+                warn!(connection, envelope_id = %printable(&envelope_id), why = refused.as_str(), folded, "envelope not acked; Slack will redeliver it");
+            }
         }
         return None;
     }
@@ -510,16 +541,22 @@ fn on_text(
             detail,
         }) => {
             ctx.status.count_bad_frame();
-            error!(connection, %envelope_id, %kind, error = %detail, "unreadable envelope: recorded as failed and acked");
+            if let Some(folded) = log.admit(now) {
+                error!(connection, envelope_id = %printable(&envelope_id), kind = %printable(&kind), error = %detail, folded, "unreadable envelope: recorded as failed and acked");
+            }
             let why = format!("envelope could not be read: {detail}");
             if let Err(refused) = ctx.intake.reject(&envelope_id, &kind, text, why, acks) {
-                warn!(connection, %envelope_id, why = refused.as_str(), "envelope not acked; Slack will redeliver it");
+                if let Some(folded) = log.admit(now) {
+                    warn!(connection, envelope_id = %printable(&envelope_id), why = refused.as_str(), folded, "envelope not acked; Slack will redeliver it");
+                }
             }
             return None;
         }
         Err(e) => {
             ctx.status.count_bad_frame();
-            error!(connection, bytes = text.len(), error = %e, "unreadable frame dropped");
+            if let Some(folded) = log.admit(now) {
+                error!(connection, bytes = text.len(), error = %e, folded, "unreadable frame dropped");
+            }
             return None;
         }
     };
@@ -536,7 +573,9 @@ fn on_text(
             let envelope_id = envelope.envelope_id.clone();
             // The ack comes back on `acks` once the journal holds the envelope.
             if let Err(why) = ctx.intake.submit(envelope, acks) {
-                warn!(connection, %envelope_id, why = why.as_str(), "envelope not acked; Slack will redeliver it");
+                if let Some(folded) = log.admit(now) {
+                    warn!(connection, envelope_id = %printable(&envelope_id), why = why.as_str(), folded, "envelope not acked; Slack will redeliver it");
+                }
             }
             None
         }
@@ -550,7 +589,9 @@ fn on_text(
         }
         ParsedFrame::Unknown { kind } => {
             ctx.status.count_bad_frame();
-            warn!(connection, %kind, "frame of unknown type ignored");
+            if let Some(folded) = log.admit(now) {
+                warn!(connection, kind = %printable(&kind), folded, "frame of unknown type ignored");
+            }
             None
         }
     }

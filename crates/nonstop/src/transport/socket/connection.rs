@@ -693,7 +693,11 @@ fn classify_connect_error(error: &tungstenite::Error) -> DisconnectCause {
         E::Io(io) if io.to_string().contains("lookup") => (ConnectStage::Dns, io.to_string()),
         // tokio-rustls reports TLS failures (bad certificate, not TLS at all) as InvalidData.
         E::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            (ConnectStage::Tls, io.to_string())
+            let mut detail = io.to_string();
+            if detail.contains("InvalidContentType") || detail.contains("corrupt message") {
+                detail.push_str(": the server answered in plain text, not TLS");
+            }
+            (ConnectStage::Tls, detail)
         }
         E::Io(io) => (ConnectStage::Tcp, io.to_string()),
         E::Tls(tls) => (ConnectStage::Tls, tls.to_string()),
@@ -755,10 +759,17 @@ mod tests {
                     .await;
             }
         });
-        assert_eq!(
-            stage_of(&format!("wss://127.0.0.1:{port}/link")).await,
-            ConnectStage::Tls
-        );
+        let url = format!("wss://127.0.0.1:{port}/link");
+        let err = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap_err();
+        match classify_connect_error(&err) {
+            DisconnectCause::ConnectFailed { stage, detail } => {
+                assert_eq!(stage, ConnectStage::Tls);
+                assert!(detail.contains("plain text, not TLS"), "{detail}");
+            }
+            other => panic!("not a connect failure: {other}"),
+        }
     }
 
     #[tokio::test]

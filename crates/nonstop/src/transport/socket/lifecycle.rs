@@ -332,4 +332,94 @@ mod tests {
         );
         assert!(life.state().is_receiving());
     }
+
+    /// Random lives, many of them: whatever arrives and however late the ticks run, a
+    /// lifecycle closes at most once and then does nothing, asks for one replacement at most,
+    /// never lets its timer sleep past the dead line, and, when frames stop while ticks come
+    /// on time, is declared dead within `dead_after` and a ping interval of the last frame (or
+    /// of the last stall of the process).
+    #[test]
+    fn random_lives_keep_the_rules() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let rules = timing();
+        for seed in 0..2_000u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let t0 = Instant::now();
+            let mut timing = rules;
+            timing.refresh_at = rng
+                .random_bool(0.3)
+                .then(|| t0 + Duration::from_millis(rng.random_range(0..60_000)));
+            let mut life = Lifecycle::new(t0, timing);
+            let mut now = t0;
+            let (mut closes, mut requests) = (0, 0);
+            // The last frame, or the last stall of the process: silence counts from there.
+            let mut last_excuse = t0;
+            // After a while frames stop and ticks run on time: the socket went half-open.
+            let frames_stop = t0 + Duration::from_millis(rng.random_range(0..120_000));
+            for _ in 0..400 {
+                let quiet = now >= frames_stop;
+                let input = match rng.random_range(0..100) {
+                    0..=44 if !quiet => Input::Frame,
+                    45..=47 if !quiet => Input::Disconnect(DisconnectReason::RefreshRequested),
+                    48 if !quiet => Input::Disconnect(DisconnectReason::TooManyWebsockets),
+                    49 if !quiet => Input::ReplacementLive,
+                    50 => Input::Shutdown,
+                    _ => Input::Tick,
+                };
+                if input == Input::Tick {
+                    let late = if quiet {
+                        Duration::from_millis(rng.random_range(0..50))
+                    } else if rng.random_bool(0.02) {
+                        Duration::from_secs(rng.random_range(2..30)) // a stall
+                    } else {
+                        Duration::from_millis(rng.random_range(0..500))
+                    };
+                    now = now.max(life.next_deadline()) + late;
+                } else {
+                    now += Duration::from_millis(rng.random_range(0..700));
+                }
+                if input == Input::Frame {
+                    last_excuse = now;
+                }
+                let was_closing = life.state() == ConnectionState::Closing;
+                let actions = life.on(input, now);
+                if was_closing {
+                    assert!(actions.is_empty(), "seed {seed}: acted after closing");
+                }
+                closes += actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Close(_)))
+                    .count();
+                requests += actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::RequestReplacement(_)))
+                    .count();
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, Action::ProcessStalled { .. }))
+                {
+                    last_excuse = now;
+                }
+                assert!(closes <= 1, "seed {seed}: closed twice");
+                assert!(requests <= 1, "seed {seed}: asked for two replacements");
+                if life.state() != ConnectionState::Closing {
+                    assert!(
+                        life.next_deadline() <= life.last_inbound + rules.dead_after,
+                        "seed {seed}: the timer sleeps past the dead line"
+                    );
+                }
+                if closes == 1 {
+                    break;
+                }
+                if quiet {
+                    let limit = last_excuse + rules.dead_after + rules.ping_interval;
+                    assert!(
+                        now <= limit,
+                        "seed {seed}: a silent socket still live at {now:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -277,6 +277,7 @@ impl App {
             waiting: answers.len() as u64,
             bound: config.outbox_bound,
         };
+        let (writer_alive, mut writer_gone) = tokio::sync::oneshot::channel::<()>();
         let writer = {
             let store = Arc::clone(&store);
             let status = Arc::clone(&self.status);
@@ -293,6 +294,8 @@ impl App {
             std::thread::Builder::new()
                 .name("nonstop-journal".into())
                 .spawn(move || {
+                    // Dropped when the writer returns or unwinds: the run loop hears of it.
+                    let _alive = writer_alive;
                     writer::run(store, ops_rx, queue_tx, status, retention, deferral, link)
                 })
                 .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
@@ -373,14 +376,30 @@ impl App {
         drop(stop_rx);
 
         let mut outcome = Ok(());
+        let mut dispatcher = Some(dispatcher);
+        let mut sender = Some(sender);
+        // Every task the bot cannot run without is watched: one that ends before shutdown
+        // ends the run with its name, instead of leaving a bot that acks and never answers.
         tokio::select! {
             () = &mut shutdown => info!("shutdown requested: closing sockets"),
             Some(result) = slots.join_next() => {
                 outcome = match result {
                     Ok(result) => result,
-                    Err(join) => Err(Error::Startup(format!("a socket slot crashed: {join}"))),
+                    Err(join) => Err(Error::TaskDied { task: "socket slot", detail: join.to_string() }),
                 };
             }
+            _ = &mut writer_gone => {
+                outcome = Err(Error::TaskDied { task: "journal writer", detail: "its thread ended".to_owned() });
+            }
+            joined = ended(&mut dispatcher) => {
+                outcome = Err(Error::TaskDied { task: "dispatcher", detail: died(joined) });
+            }
+            joined = ended(&mut sender) => {
+                outcome = Err(Error::TaskDied { task: "outbox sender", detail: died(joined) });
+            }
+        }
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "stopping");
         }
         let _ = stop_tx.send(true);
         while let Some(result) = slots.join_next().await {
@@ -396,13 +415,22 @@ impl App {
         let _ = ops_tx.send(Op::CloseIntake).await;
         drop(ops_tx);
         let drain = config.handler_timeout + Duration::from_secs(1);
-        if tokio::time::timeout(drain, dispatcher).await.is_err() {
+        let dispatched = async {
+            if let Some(dispatcher) = dispatcher {
+                let _ = dispatcher.await;
+            }
+        };
+        if tokio::time::timeout(drain, dispatched).await.is_err() {
             warn!("handlers still running at shutdown were abandoned; they will be replayed");
         }
         // No handler sends answers any more: the sender delivers what it can in the drain
         // time, and leaves the rest in the outbox for the next start.
         let _ = stop_sender.send(config.drain_timeout);
-        match sender.await {
+        let sent = match sender {
+            Some(sender) => sender.await,
+            None => Ok(()),
+        };
+        match sent {
             Err(join) if join.is_panic() => {
                 warn!("the outbox's sender panicked; its answers stay in the outbox for the next start");
             }
@@ -505,5 +533,31 @@ async fn identify(web: &nonstop_web::WebClient, config: &Config) -> Result<BotId
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// Waits for a watched task to end; never, once it has been taken (or when there is none).
+async fn ended<T>(task: &mut Option<OwnedTask<T>>) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+{
+    match task.as_mut() {
+        Some(running) => {
+            let joined = running.await;
+            *task = None;
+            joined
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// How a watched task ended, in words.
+fn died<T>(joined: Result<T, tokio::task::JoinError>) -> String {
+    match joined {
+        Ok(_) => "it returned".to_owned(),
+        Err(join) if join.is_panic() => {
+            format!("it panicked: {}", crate::task::panic_message(&*join.into_panic()))
+        }
+        Err(join) => join.to_string(),
     }
 }

@@ -19,6 +19,14 @@ pub enum Error {
     },
     #[error("could not start: {0}")]
     Startup(String),
+    /// A task the runtime cannot run without ended while the bot ran (a panic, a bug of ours).
+    /// Stopping beats running deaf: whatever was journaled is replayed at the next start.
+    #[error("stopping: the {task} stopped unexpectedly ({detail}); everything journaled is handled after a restart: restart the bot (a process supervisor does it) and report this")]
+    TaskDied {
+        /// `journal writer`, `dispatcher` or `outbox sender`.
+        task: &'static str,
+        detail: String,
+    },
 }
 
 impl Error {

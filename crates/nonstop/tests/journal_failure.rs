@@ -68,3 +68,30 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
     let _ = stop.send(());
     run.await.unwrap().unwrap();
 }
+
+/// A journal writer that dies (here: its store panics, as a backend with a bug would) stops
+/// the bot with the writer named, instead of leaving a bot whose sockets stay up while nothing
+/// is journaled, acked or answered.
+#[tokio::test]
+async fn a_dead_journal_writer_stops_the_bot_naming_it() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let store = Arc::new(ProbeStore::new());
+    let app = App::new(bot_config(&sim))
+        .with_builtin_commands()
+        .with_store(store.clone());
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    store.panic_on_write(true);
+    sim.send_message(MessageSpec::new("C1", "U1", "ping into a dead journal"));
+    let ended = tokio::time::timeout(WAIT, run)
+        .await
+        .expect("the bot ran on without its journal writer")
+        .unwrap();
+    let error = ended.unwrap_err();
+    assert!(
+        matches!(error, nonstop::Error::TaskDied { task: "journal writer", .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("restart"), "{error}");
+}

@@ -1,5 +1,5 @@
 //! A store for tests of the journal's callers: in memory, told to refuse writes as a full or
-//! read-only disk would, and recording each prune step.
+//! read-only disk would (or to panic, as a buggy backend would), and recording each prune step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -13,6 +13,7 @@ use super::{
 pub struct ProbeStore {
     inner: MemoryStore,
     refuse_writes: AtomicBool,
+    panic_on_write: AtomicBool,
     prunes: Mutex<Vec<(usize, u64)>>,
 }
 
@@ -26,6 +27,11 @@ impl ProbeStore {
         self.refuse_writes.store(refuse, Ordering::SeqCst);
     }
 
+    /// While set, every commit panics, as a backend with a bug would.
+    pub fn panic_on_write(&self, panic: bool) {
+        self.panic_on_write.store(panic, Ordering::SeqCst);
+    }
+
     /// Each prune call so far: its limit and how many entries it removed.
     pub fn prunes(&self) -> Vec<(usize, u64)> {
         self.prunes
@@ -37,6 +43,10 @@ impl ProbeStore {
 
 impl Store for ProbeStore {
     fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
+        assert!(
+            !self.panic_on_write.load(Ordering::SeqCst),
+            "ProbeStore told to panic on write"
+        );
         if self.refuse_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Write {
                 detail: "database or disk is full".into(),

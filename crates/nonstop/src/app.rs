@@ -556,7 +556,10 @@ fn died<T>(joined: Result<T, tokio::task::JoinError>) -> String {
     match joined {
         Ok(_) => "it returned".to_owned(),
         Err(join) if join.is_panic() => {
-            format!("it panicked: {}", crate::task::panic_message(&*join.into_panic()))
+            format!(
+                "it panicked: {}",
+                crate::task::panic_message(&*join.into_panic())
+            )
         }
         Err(join) => join.to_string(),
     }

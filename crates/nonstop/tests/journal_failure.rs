@@ -90,7 +90,13 @@ async fn a_dead_journal_writer_stops_the_bot_naming_it() {
         .unwrap();
     let error = ended.unwrap_err();
     assert!(
-        matches!(error, nonstop::Error::TaskDied { task: "journal writer", .. }),
+        matches!(
+            error,
+            nonstop::Error::TaskDied {
+                task: "journal writer",
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("restart"), "{error}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::{error, warn, Instrument};
 
 use crate::context::Context;
 use crate::delivery::Envelope;
@@ -61,22 +61,36 @@ pub(crate) async fn run(
         let ctx = ctx.for_envelope(envelope.attempt, ack.clone(), envelope.dedup_key());
         let status = Arc::clone(&status);
         let journal = journal.clone();
-        running.spawn(async move {
-            let _permit = permit;
-            // Starts were recorded before this: by the journal's writer for fresh envelopes,
-            // at startup for replays.
-            let key = envelope.dedup_key().to_owned();
-            let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await {
-                Ok(()) => Mark::Done { key },
-                Err(error) => Mark::Failed { key, error },
-            };
-            // The listener gave no response payload: the plain ack goes out now, if its
-            // deadline did not send it already.
-            if let Some(ack) = ack {
-                ack.send(None);
+        // Every line a handler, a listener or the runtime writes about this envelope carries
+        // these; the router fills in team and channel once it has read the payload.
+        let span = tracing::info_span!(
+            "envelope",
+            envelope_id = %nonstop_model::printable(&envelope.envelope_id),
+            event_id = %nonstop_model::printable(envelope.event_id.as_deref().unwrap_or("")),
+            attempt = envelope.attempt,
+            team = tracing::field::Empty,
+            channel = tracing::field::Empty,
+        );
+        running.spawn(
+            async move {
+                let _permit = permit;
+                // Starts were recorded before this: by the journal's writer for fresh envelopes,
+                // at startup for replays.
+                let key = envelope.dedup_key().to_owned();
+                let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await
+                {
+                    Ok(()) => Mark::Done { key },
+                    Err(error) => Mark::Failed { key, error },
+                };
+                // The listener gave no response payload: the plain ack goes out now, if its
+                // deadline did not send it already.
+                if let Some(ack) = ack {
+                    ack.send(None);
+                }
+                let _ = journal.send(Op::Mark(outcome)).await;
             }
-            let _ = journal.send(Op::Mark(outcome)).await;
-        });
+            .instrument(span),
+        );
     }
     while running.join_next().await.is_some() {}
 }

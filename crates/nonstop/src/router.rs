@@ -412,7 +412,21 @@ impl Router {
     async fn route(self: Arc<Self>, ctx: Context, envelope: Envelope) -> Result<(), HandlerError> {
         let request = Request::from_envelope(envelope)
             .map_err(|e| format!("envelope payload did not parse: {e}"))?;
-        let ctx = ctx.with_meta(request.meta());
+        let meta = request.meta();
+        let span = tracing::Span::current();
+        if let Some(team) = &meta.team {
+            span.record(
+                "team",
+                tracing::field::display(nonstop_model::printable(team)),
+            );
+        }
+        if let Some(channel) = &meta.channel {
+            span.record(
+                "channel",
+                tracing::field::display(nonstop_model::printable(channel)),
+            );
+        }
+        let ctx = ctx.with_meta(meta);
         if is_own_message(&request, &ctx) {
             return Ok(());
         }

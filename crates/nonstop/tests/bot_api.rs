@@ -594,3 +594,35 @@ async fn a_failing_listener_does_not_keep_the_others_from_running() {
     );
     h.stop().await.unwrap();
 }
+
+/// Every line a listener writes carries the envelope it works on: envelope id, event id,
+/// attempt, team and channel, from a span the runtime opens per envelope.
+#[tokio::test]
+async fn a_listeners_log_lines_carry_the_envelope() {
+    let (captured, _log) = common::capture_logs();
+    let h = Harness::start_app(|config| {
+        App::new(config).hears("^trace me$", |_ctx: Context, _m: Message| async {
+            tracing::info!("listener ran");
+            Ok(())
+        })
+    })
+    .await;
+    h.sim
+        .send_event(message("C7", "channel", "U1", "trace me", "90.0"));
+    assert!(h.status.wait_for(WAIT, |s| s.handled >= 1).await);
+    h.stop().await.unwrap();
+    let logs = captured.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("listener ran"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    for field in [
+        "envelope_id=",
+        "event_id=Ev",
+        "attempt=0",
+        "team=T0SIM",
+        "channel=C7",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+}

@@ -216,7 +216,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         self.config.validate()?;
         if let Some(problem) = self.router.bad_patterns.first() {
-            return Err(Error::Startup(problem.clone()));
+            return Err(Error::Pattern(problem.clone()));
         }
         let config = self.config;
         let web = nonstop_web::WebClient::with_options(
@@ -228,7 +228,7 @@ impl App {
                 ..ClientOptions::default()
             },
         )
-        .map_err(|e| Error::Startup(e.to_string()))?;
+        .map_err(Error::Client)?;
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::pin!(shutdown);
         // The journal first: a path that can't be opened is a local mistake, reported before
@@ -265,8 +265,10 @@ impl App {
                 ))
             })
             .await
-            .map_err(|e| Error::Startup(format!("reading the journal: {e}")))?
-            .map_err(|e| Error::Startup(e.to_string()))?
+            .map_err(|e| Error::TaskDied {
+                task: "journal reader",
+                detail: e.to_string(),
+            })??
         };
 
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);
@@ -298,7 +300,10 @@ impl App {
                     let _alive = writer_alive;
                     writer::run(store, ops_rx, queue_tx, status, retention, deferral, link)
                 })
-                .map_err(|e| Error::Startup(format!("could not start the journal writer: {e}")))?
+                .map_err(|e| Error::TaskDied {
+                    task: "journal writer",
+                    detail: format!("its thread could not start: {e}"),
+                })?
         };
         let intake = Arc::new(Intake::new(
             ops_tx.clone(),
@@ -496,8 +501,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     let durability = config.journal_durability;
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(path, durability))
         .await
-        .map_err(|e| Error::Startup(format!("opening the journal: {e}")))?
-        .map_err(|e| Error::Startup(e.to_string()))?;
+        .map_err(|e| Error::TaskDied {
+            task: "journal opener",
+            detail: e.to_string(),
+        })??;
     info!(path = store.path(), "journal open");
     Ok(Arc::new(store))
 }

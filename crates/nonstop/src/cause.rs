@@ -7,6 +7,7 @@ use nonstop_model::DisconnectReason;
 
 /// Where opening a socket failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectStage {
     Dns,
     Tcp,
@@ -33,6 +34,7 @@ impl ConnectStage {
 
 /// Why a connection closed or never opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DisconnectCause {
     /// Slack sent a `disconnect` frame.
     SlackDisconnect(DisconnectReason),

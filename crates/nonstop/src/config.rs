@@ -9,6 +9,7 @@ pub use crate::journal::sqlite::Durability;
 
 /// A setting that is missing or wrong. The message names the setting and never its value.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("{name} is not set; {hint}")]
     Missing {
@@ -24,6 +25,7 @@ pub enum ConfigError {
 /// Validated settings for a bot. Durations are real durations and tokens are [`Secret`]s, so
 /// printing a `Config` never prints a token.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// App-level token (`xapp-`) with `connections:write`, for opening sockets.
     pub app_token: Secret,

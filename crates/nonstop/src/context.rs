@@ -62,6 +62,7 @@ pub struct EventMeta {
 
 /// A context method that needs something this event does not carry.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ContextError {
     #[error(
         "{method} needs the event's {missing}, and this event has none; use ctx.web() and name it"

@@ -6,6 +6,7 @@ use crate::config::ConfigError;
 /// Why the runtime stopped. Only conditions that retrying cannot fix end up here; everything
 /// transient is retried without limit.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -17,8 +18,16 @@ pub enum Error {
         /// What the user should do.
         fix: String,
     },
+    /// A `hears` pattern is not a regular expression; the message names it.
     #[error("could not start: {0}")]
-    Startup(String),
+    Pattern(String),
+    /// The journal could not be opened or read at start (the message names the file and
+    /// what to do).
+    #[error("could not start: {0}")]
+    Journal(#[from] crate::journal::StoreError),
+    /// The Web API client could not be built from the settings.
+    #[error("could not start: the Web API client: {0}")]
+    Client(nonstop_web::WebError),
     /// A task the runtime cannot run without ended while the bot ran (a panic, a bug of ours).
     /// Stopping beats running deaf: whatever was journaled is replayed at the next start.
     #[error("stopping: the {task} stopped unexpectedly ({detail}); everything journaled is handled after a restart: restart the bot (a process supervisor does it) and report this")]

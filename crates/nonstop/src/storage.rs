@@ -13,6 +13,7 @@ use crate::journal::{Store, StoreError};
 
 /// A failed storage call.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StorageError {
     #[error(transparent)]
     Store(#[from] StoreError),

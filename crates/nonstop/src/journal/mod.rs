@@ -297,6 +297,7 @@ pub struct Written {
 
 /// A journal operation that failed. Messages say what to check; they never hold payloads.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("could not open the journal at {path}: {detail}; check that the directory exists and is writable (NONSTOP_DB)")]
     Open { path: String, detail: String },

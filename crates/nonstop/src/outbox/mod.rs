@@ -78,6 +78,7 @@ pub(crate) type Feed = mpsc::UnboundedSender<Command>;
 
 /// An answer that did not reach Slack.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeliveryError {
     #[error("Slack refused {method}: {error}; the answer is recorded as failed (see `nonstop journal`) and not sent again")]
     Refused { method: String, error: String },

@@ -434,7 +434,10 @@ impl WebClient {
         if !status.ok {
             return Err(WebError::Slack {
                 method: method.to_owned(),
-                code: status.error.unwrap_or_else(|| "unknown_error".to_owned()),
+                code: status
+                    .error
+                    .as_deref()
+                    .map_or_else(|| "unknown_error".to_owned(), nonstop_model::printable),
                 retry_after: None,
             });
         }
@@ -467,7 +470,10 @@ impl WebClient {
                 match serde_json::from_slice::<ApiStatus>(&bytes) {
                     Ok(status) if !status.ok => Err(WebError::Slack {
                         method: METHOD.to_owned(),
-                        code: status.error.unwrap_or_else(|| "unknown_error".to_owned()),
+                        code: status
+                            .error
+                            .as_deref()
+                            .map_or_else(|| "unknown_error".to_owned(), nonstop_model::printable),
                         retry_after: None,
                     }),
                     _ => Ok(()),
@@ -531,11 +537,11 @@ async fn read_checked(method: &str, response: reqwest::Response) -> Result<bytes
 /// Slack's `warning` and `response_metadata` notes on a call that succeeded.
 fn log_notes(method: &str, status: &ApiStatus) {
     if let Some(warning) = &status.warning {
-        warn!(method, %warning, "Slack answered with a warning");
+        warn!(method, warning = %nonstop_model::printable(warning), "Slack answered with a warning");
     }
     if let Some(meta) = &status.response_metadata {
         for note in meta.warnings.iter().chain(&meta.messages) {
-            warn!(method, %note, "Slack noted a problem with the call");
+            warn!(method, note = %nonstop_model::printable(note), "Slack noted a problem with the call");
         }
     }
 }

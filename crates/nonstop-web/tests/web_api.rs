@@ -431,3 +431,25 @@ async fn a_scheme_mix_up_is_named_in_the_error() {
     let error = web.auth_test().await.unwrap_err().to_string();
     assert!(error.contains("does it speak TLS"), "{error}");
 }
+
+/// An error code (or a warning) a server makes up is shown with its control characters
+/// escaped: it reaches log lines and the outbox's recorded failures.
+#[tokio::test]
+async fn a_made_up_error_code_cannot_forge_a_log_line() {
+    let (sim, web) = start(ClientOptions {
+        retries: 0,
+        ..fast_retries()
+    })
+    .await;
+    sim.inject(Fault::FailMethod {
+        method: "auth.test".into(),
+        count: 1,
+        status: 200,
+        code: Some("bad\n2026-01-01T00:00:00Z ERROR forged\u{1b}[31m".into()),
+    });
+    let error = web.auth_test().await.unwrap_err();
+    let code = error.code().unwrap_or_default().to_owned();
+    assert!(!code.chars().any(char::is_control), "{code:?}");
+    assert!(code.starts_with("bad\\n2026"), "{code:?}");
+    assert!(!error.to_string().contains('\n'), "{error}");
+}

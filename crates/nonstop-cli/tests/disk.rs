@@ -78,17 +78,33 @@ fn fill(inside: &Path) -> PathBuf {
 
 /// With the disk full, SQLite still writes into the part of its write-ahead log that was
 /// already copied back into the file (the log restarts from its beginning), so the first
-/// envelopes may still be journaled, durably, and acked. Sends `ping spill-N` one at a time
-/// until one is not acked: from then on the journal cannot write.
-async fn use_up_the_log(sim: &Sim) {
+/// envelopes may still be journaled, durably, and acked. Sends `ping spill-N` one at a time,
+/// each once the last was acked, until the bot logs that the journal could not write: from
+/// then on it cannot. (Waiting a fixed time for an ack instead mistook a slow ack on a busy
+/// machine for a refusal.)
+async fn use_up_the_log(sim: &Sim, log: &Path) {
+    let refused = || {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains("journal write failed")
+    };
     for n in 0..200 {
         let acks = sim.stats().acks;
         sim.send_message(MessageSpec::new("C1", "U1", &format!("ping spill-{n}")));
-        if !sim
-            .wait_for_stats(Duration::from_secs(1), |s| s.acks > acks)
-            .await
-        {
-            return;
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if refused() {
+                return;
+            }
+            if sim.stats().acks > acks {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "spill-{n} neither acked nor refused: {:?}",
+                sim.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     panic!("200 envelopes journaled on a full disk: {:?}", sim.stats());
@@ -161,7 +177,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
 
     // Disk full.
     let filler = fill(&inside);
-    use_up_the_log(&sim).await;
+    use_up_the_log(&sim, &log).await;
     let full: Vec<String> = (1..=5).map(|i| format!("full-{i}")).collect();
     refused_while_unwritable(&sim, &full).await;
     std::fs::remove_file(&filler).unwrap();

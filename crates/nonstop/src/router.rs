@@ -413,18 +413,21 @@ impl Router {
         let request = Request::from_envelope(envelope)
             .map_err(|e| format!("envelope payload did not parse: {e}"))?;
         let meta = request.meta();
+        // The dispatcher's span: filled in only when logging wants it (no copies otherwise).
         let span = tracing::Span::current();
-        if let Some(team) = &meta.team {
-            span.record(
-                "team",
-                tracing::field::display(nonstop_model::printable(team)),
-            );
-        }
-        if let Some(channel) = &meta.channel {
-            span.record(
-                "channel",
-                tracing::field::display(nonstop_model::printable(channel)),
-            );
+        if !span.is_disabled() {
+            if let Some(team) = &meta.team {
+                span.record(
+                    "team",
+                    tracing::field::display(nonstop_model::printable(team)),
+                );
+            }
+            if let Some(channel) = &meta.channel {
+                span.record(
+                    "channel",
+                    tracing::field::display(nonstop_model::printable(channel)),
+                );
+            }
         }
         let ctx = ctx.with_meta(meta);
         if is_own_message(&request, &ctx) {

@@ -384,12 +384,9 @@ async fn a_slow_storage_update_holds_up_no_ack() {
             Ok(())
         }
     });
-    let status = app.status();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    let h = common::Harness::launch(sim, app);
+    h.wait_live(2).await;
+    let sim = &h.sim;
     sim.send_message(MessageSpec::new("C1", "U1", "slow update"));
     // Reactions the bot only journals and acks, about 1,000 a second for 5 s: the update's
     // two rounds of 2 s fall inside.
@@ -426,6 +423,5 @@ async fn a_slow_storage_update_holds_up_no_ack() {
     // Behind the closure, acks waited for it: seconds. Without it, milliseconds (a debug build
     // on a busy machine stays far under a second).
     assert!(p99 < Duration::from_secs(1), "ack p99 {p99:?}");
-    let _ = stop.send(());
-    run.await.unwrap().unwrap();
+    h.stop().await.unwrap();
 }

@@ -74,21 +74,19 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
 /// is journaled, acked or answered.
 #[tokio::test]
 async fn a_dead_journal_writer_stops_the_bot_naming_it() {
-    let sim = Sim::start(sim_config()).await.unwrap();
     let store = Arc::new(ProbeStore::new());
-    let app = App::new(bot_config(&sim))
-        .with_builtin_commands()
-        .with_store(store.clone());
-    let status = app.status();
-    let run = tokio::spawn(app.run(std::future::pending()));
-    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    let h = common::Harness::start_app(|config| {
+        App::new(config)
+            .with_builtin_commands()
+            .with_store(store.clone())
+    })
+    .await;
+    h.wait_live(2).await;
     store.panic_on_write(true);
-    sim.send_message(MessageSpec::new("C1", "U1", "ping into a dead journal"));
-    let ended = tokio::time::timeout(WAIT, run)
-        .await
-        .expect("the bot ran on without its journal writer")
-        .unwrap();
-    let error = ended.unwrap_err();
+    h.sim
+        .send_message(MessageSpec::new("C1", "U1", "ping into a dead journal"));
+    // `finished` fails the test if the bot runs on without its journal writer.
+    let error = h.finished().await.unwrap_err();
     assert!(
         matches!(
             error,

@@ -747,6 +747,7 @@ async fn a_flood_of_bad_frames_is_folded_in_the_log_and_counted() {
     let (captured, _log) = common::capture_logs();
     let h = Harness::start().await;
     h.wait_live(2).await;
+    let flood_started = tokio::time::Instant::now();
     for _ in 0..1000 {
         h.sim.inject(Fault::Malformed { target: None });
     }
@@ -761,9 +762,11 @@ async fn a_flood_of_bad_frames_is_folded_in_the_log_and_counted() {
         .lines()
         .filter(|l| l.contains("unreadable frame dropped"))
         .count();
+    // Ten lines per 10 s window the flood touched (two on an idle machine), not 1,000.
+    let windows = flood_started.elapsed().as_secs() as usize / 10 + 1;
     assert!(
-        (1..=20).contains(&lines),
-        "{lines} lines for 1,000 bad frames"
+        (1..=10 * windows).contains(&lines),
+        "{lines} lines for 1,000 bad frames over {windows} windows"
     );
     let folded: u64 = logs
         .lines()

@@ -13,6 +13,9 @@
 # start of .text, so that only their pages become resident (scripts/profile-code-layout.sh
 # says why and regenerates the list).
 #
+# The deployed `nonstop` is built without default features: no `sim`, no `demo`, so neither
+# the simulator nor axum is linked into a production bot (checked below).
+#
 # Prints the path of the `nonstop` binary it built. Extra arguments go to `cargo build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +50,15 @@ if [ "$host" = x86_64-unknown-linux-gnu ] && [ "${minor:-0}" -ge 90 ] && [ -f "$
   fi
 fi
 
-cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench "$@" >&2
+cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench \
+  --no-default-features "$@" >&2
 
 bin="target/$host/release/nonstop"
+# By construction the simulator is not in the deployed build; say so loudly if it ever is.
+if command -v nm >/dev/null && nm "$bin" 2>/dev/null | grep -qE 'nonstop_sim|[0-9]axum'; then
+  echo "build-release: $bin links the simulator or axum; the deployed build must not" >&2
+  exit 1
+fi
 if [ "$layout" = yes ]; then
   echo "$sum" >"$stamp"
   # How many listed names the binary has, and how far apart they lie against their size: laid

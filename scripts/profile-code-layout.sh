@@ -29,6 +29,8 @@ for tool in valgrind curl; do
 done
 
 bin=$(bash scripts/build-release.sh)
+# The deployed nonstop leaves the simulator out; the bench built beside it serves one.
+sim_bin="$(dirname "$bin")/nonstop-bench"
 work=$(mktemp -d)
 first_port=${NONSTOP_PROFILE_PORT:-3047}
 sim_pid=""
@@ -43,7 +45,7 @@ trap cleanup EXIT
 start_sim() {
   port=$1
   for pid in $sim_pid; do kill "$pid" 2>/dev/null || true; done
-  "$bin" sim --port "$port" $2 >"$work/sim.$port.log" 2>&1 &
+  "$sim_bin" sim --port "$port" $2 >"$work/sim.$port.log" 2>&1 &
   sim_pid=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/_sim/stats" >/dev/null && return

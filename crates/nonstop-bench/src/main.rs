@@ -631,11 +631,31 @@ async fn isolated(fault: Fault, what: &str, from: From, reps: usize) -> Result<(
     Ok(())
 }
 
+/// `nonstop-bench sim --port P [--rate R]`: the simulator alone, until SIGTERM or Ctrl-C, for
+/// scripts that run the deployed `nonstop` (which leaves the simulator out) against it
+/// (scripts/profile-code-layout.sh).
+async fn serve_sim(args: &[String]) -> Result<()> {
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let port: u16 = value("--port").map_or(Ok(3030), |p| p.parse())?;
+    let rate: Option<f64> = value("--rate").map(|r| r.parse()).transpose()?;
+    let sim = Sim::bind(([127, 0, 0, 1], port).into(), SimConfig::default()).await?;
+    println!("Slack simulator on http://{}", sim.addr());
+    nonstop_sim::serve_until(sim, rate, nonstop::shutdown_signal()).await;
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "sim") {
+        return serve_sim(&args).await;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     // --only faults|latency|replies|steady|throughput|journal runs one group.
-    let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
         .position(|a| a == "--only")

@@ -1,10 +1,13 @@
-//! The `nonstop` binary: run a bot, run the Slack simulator, or watch the demo.
+//! The `nonstop` binary: run a bot, read its journal; with the `simulator` feature (on by
+//! default, off in the deployed build) also run the Slack simulator or watch the demo.
 
+#[cfg(feature = "simulator")]
 mod demo;
+#[cfg(feature = "simulator")]
+mod simulator;
 
 use std::io::IsTerminal;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -37,6 +40,7 @@ enum Command {
     /// Run the bot with SLACK_APP_TOKEN, SLACK_BOT_TOKEN and optional SLACK_API_URL.
     Run,
     /// Run the Slack simulator.
+    #[cfg(feature = "simulator")]
     Sim {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 3030)]
@@ -52,6 +56,7 @@ enum Command {
         limit: usize,
     },
     /// Start the simulator and a bot, play every fault, and report what the bot lost.
+    #[cfg(feature = "simulator")]
     Demo {
         /// Length of the fault schedule in seconds.
         #[arg(long, default_value_t = 60)]
@@ -59,6 +64,13 @@ enum Command {
         /// Messages per second the simulated users send.
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
+    },
+    /// `sim` or `demo` asked of a build without them: said in words, not "unrecognized".
+    #[cfg(not(feature = "simulator"))]
+    #[command(name = "sim", hide = true, aliases = ["demo"], disable_help_flag = true)]
+    LeftOut {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -78,9 +90,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run => run().await,
-            Command::Sim { port, rate } => sim(port, rate).await,
+            #[cfg(feature = "simulator")]
+            Command::Sim { port, rate } => simulator::run(port, rate).await,
+            #[cfg(feature = "simulator")]
             Command::Demo { secs, rate } => demo::run(secs, rate).await,
             Command::Journal { limit } => journal(limit),
+            #[cfg(not(feature = "simulator"))]
+            Command::LeftOut { .. } => Err(anyhow::anyhow!(
+                "this nonstop is the deployed build, which leaves out the simulator and the demo; \
+                 run them from a build with default features: cargo run --release -p nonstop-cli -- sim"
+            )),
         }
     });
     match result {
@@ -107,6 +126,7 @@ fn log_filter(default: &str) -> Targets {
 
 fn init_logging(cli: &Cli) {
     let default = match cli.command {
+        #[cfg(feature = "simulator")]
         Command::Demo { .. } => "warn,nonstop_cli=info",
         _ => "info",
     };
@@ -134,33 +154,6 @@ async fn run() -> anyhow::Result<()> {
     app.run(nonstop::shutdown_signal())
         .await
         .context("the bot stopped")?;
-    Ok(())
-}
-
-async fn sim(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let sim = nonstop_sim::Sim::bind(addr, nonstop_sim::SimConfig::default())
-        .await
-        .with_context(|| format!("could not listen on {addr}"))?;
-    let config = sim.config();
-    // Whoever started us may stop reading stdout; that is no reason to stop serving.
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "Slack simulator on http://{}", sim.addr());
-    let _ = writeln!(out, "  SLACK_API_URL={}", sim.api_url());
-    let _ = writeln!(out, "  SLACK_APP_TOKEN={}", config.app_token);
-    let _ = writeln!(out, "  SLACK_BOT_TOKEN={}", config.bot_token);
-    let _ = writeln!(
-        out,
-        "  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted"
-    );
-    let _ = out.flush();
-    drop(out);
-    let generator = rate.map(|r| nonstop_sim::spawn_generator(&sim, "C0DEMO", r, None));
-    nonstop::shutdown_signal().await;
-    if let Some(generator) = generator {
-        generator.abort();
-    }
-    sim.shutdown().await;
     Ok(())
 }
 

@@ -658,6 +658,21 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
     shared.notify();
 }
 
+/// Serves `sim` until `until` resolves, sending `ping N` messages into channel C0DEMO at
+/// `rate` per second meanwhile if given; then shuts it down. What `nonstop sim` does.
+pub async fn serve_until(
+    sim: Sim,
+    rate: Option<f64>,
+    until: impl std::future::Future<Output = ()>,
+) {
+    let generator = rate.map(|r| spawn_generator(&sim, "C0DEMO", r, None));
+    until.await;
+    if let Some(generator) = generator {
+        generator.abort();
+    }
+    sim.shutdown().await;
+}
+
 /// Sends `ping N` messages at `per_second` into `channel` until the returned handle is
 /// aborted or `count` messages went out. Returns the texts sent through `sent`.
 pub fn spawn_generator(

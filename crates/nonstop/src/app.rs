@@ -2,7 +2,6 @@
 //! until shutdown or a fatal error.
 
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +23,9 @@ use crate::outbox::Outbox;
 use crate::router::{Router, Routes};
 use crate::status::Status;
 use crate::storage::Storage;
+use crate::supervisor::{self, Supervision};
 use crate::task::OwnedTask;
-use crate::transport::socket::{self, SocketContext};
+use crate::transport::socket::SocketContext;
 use nonstop_model::{BlockAction, OptionsRequest, Shortcut, SlashCommand, ViewPayload};
 use nonstop_web::ClientOptions;
 use serde::de::DeserializeOwned;
@@ -368,12 +368,13 @@ impl App {
             web,
             intake,
             status: Arc::clone(&self.status),
-            next_connection: AtomicU64::new(1),
         });
+        let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status)));
         let mut slots = JoinSet::new();
         for slot in 0..config.connections {
-            slots.spawn(socket::run_slot(
+            slots.spawn(supervisor::run_slot(
                 Arc::clone(&socket_ctx),
+                Arc::clone(&supervision),
                 slot,
                 stop_rx.clone(),
             ));

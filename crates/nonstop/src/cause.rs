@@ -89,6 +89,15 @@ impl DisconnectCause {
     pub fn is_planned(&self) -> bool {
         matches!(self, Self::Replaced | Self::Shutdown)
     }
+
+    /// True when the close means retrying cannot help: Slack closed a socket because Socket
+    /// Mode is switched off for the app.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::SlackDisconnect(nonstop_model::DisconnectReason::LinkDisabled)
+        )
+    }
 }
 
 impl fmt::Display for DisconnectCause {

@@ -55,7 +55,8 @@ impl Error {
         Self::Fatal { cause, fix }
     }
 
-    pub(crate) fn link_disabled(cause: &DisconnectCause) -> Self {
+    /// The error a fatal close ([`DisconnectCause::is_fatal`]) ends the run with.
+    pub(crate) fn from_fatal_cause(cause: &DisconnectCause) -> Self {
         Self::Fatal {
             cause: format!("Slack closed the socket with {cause}: Socket Mode is switched off for this app"),
             fix: "turn Socket Mode on in the app settings (Settings → Socket Mode), or serve the Events API over HTTP".to_owned(),

@@ -59,6 +59,7 @@ pub mod outbox;
 pub mod router;
 pub mod status;
 pub mod storage;
+mod supervisor;
 mod task;
 pub mod transport;
 
@@ -84,6 +85,7 @@ pub use outbox::{Delivered, DeliveryError, Outgoing};
 pub use router::{Request, RequestKind};
 pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
 pub use storage::{Storage, StorageError};
+pub use supervisor::SlotPhase;
 
 /// Compiles the Rust examples in README.md, so that they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+pub use crate::supervisor::SlotPhase;
+
 #[derive(Debug)]
 pub struct Status {
     started: std::time::Instant,
@@ -32,6 +34,8 @@ pub struct Status {
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
     history: Mutex<VecDeque<LifecycleRecord>>,
+    /// std Mutex: each slot's phase, by slot number; never held across an await.
+    slots: Mutex<Vec<SlotPhase>>,
     changed: watch::Sender<u64>,
 }
 
@@ -70,6 +74,7 @@ pub enum LifecycleChange {
 
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StatusSnapshot {
     pub uptime: Duration,
     pub live_connections: usize,
@@ -102,6 +107,8 @@ pub struct StatusSnapshot {
     /// backlog was at its bound.
     pub held_back: u64,
     pub last_disconnect: Option<LastDisconnect>,
+    /// Each slot's phase, by slot number (empty until the slots start).
+    pub slots: Vec<SlotPhase>,
 }
 
 impl Default for Status {
@@ -142,6 +149,7 @@ impl Status {
             held_back: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+            slots: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
         }
     }
@@ -190,6 +198,19 @@ impl Status {
         self.bump();
     }
 
+    /// A slot's phase changed (or may have: only a change is published).
+    pub(crate) fn set_slot_phase(&self, slot: usize, phase: SlotPhase) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if slots.len() <= slot {
+            slots.resize(slot + 1, SlotPhase::Waiting { failures: 0 });
+        } else if slots[slot] == phase {
+            return;
+        }
+        slots[slot] = phase;
+        drop(slots);
+        self.bump();
+    }
+
     pub(crate) fn record(&self, slot: usize, connection: u64, change: LifecycleChange) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         if history.len() == HISTORY {
@@ -201,6 +222,8 @@ impl Status {
             connection,
             change,
         });
+        drop(history);
+        self.bump();
     }
 
     /// The most recent lifecycle changes, oldest first (at most 256).
@@ -243,6 +266,7 @@ impl Status {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            slots: self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::cause::{ConnectStage, DisconnectCause};
 use crate::delivery::Envelope;
 use crate::error::Error;
 use crate::log_limit::LogLimit;
+use crate::supervisor::{OpenError, Order, Report};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type WsSink = SplitSink<Ws, Message>;
@@ -66,17 +67,6 @@ pub(crate) struct Opened {
     ws: Ws,
     pub(crate) approximate_connection_time: Option<Duration>,
     pub(crate) host: Option<String>,
-}
-
-/// Why opening failed.
-#[derive(Debug)]
-pub(crate) enum OpenError {
-    /// Retrying cannot help.
-    Fatal(Error),
-    Transient {
-        cause: DisconnectCause,
-        retry_after: Option<Duration>,
-    },
 }
 
 /// Opens a socket: a fresh URL from `apps.connections.open`, the upgrade, then `hello`. The
@@ -228,27 +218,6 @@ fn transient(stage: ConnectStage, detail: String) -> OpenError {
         cause: DisconnectCause::ConnectFailed { stage, detail },
         retry_after: None,
     }
-}
-
-/// Orders from the slot to its connection.
-#[derive(Debug)]
-pub(crate) enum Order {
-    ReplacementLive,
-    Shutdown,
-}
-
-/// Reports from a connection to its slot.
-#[derive(Debug)]
-pub(crate) enum Report {
-    WantsReplacement {
-        connection: u64,
-        why: &'static str,
-    },
-    Closed {
-        connection: u64,
-        cause: DisconnectCause,
-        lifetime: Duration,
-    },
 }
 
 /// Lines about bad input a connection writes per window; the rest are counted and the count

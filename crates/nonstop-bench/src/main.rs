@@ -1,5 +1,6 @@
 //! Benchmarks for BENCHMARKS.md. The bot runs as its own process (`nonstop run`, release
-//! build, default settings) against the simulator in this process, so its memory is its own.
+//! build, default settings, the default log level with its lines sent to /dev/null) against
+//! the simulator in this process, so its memory and CPU are its own.
 //!
 //! Run with:
 //! `bash scripts/build-release.sh && target/x86_64-unknown-linux-gnu/release/nonstop-bench`
@@ -28,7 +29,6 @@ impl Bot {
             .env("SLACK_APP_TOKEN", &sim.config().app_token)
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
-            .env("NONSTOP_LOG", "error")
             .env("NONSTOP_DB", journal_path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -222,7 +222,7 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
         }
     }
     sim.shutdown().await;
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
     }
     if lost > 0 || doubled > 0 {

@@ -12,14 +12,15 @@ use tracing::{info, warn};
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::context::{BotIdentity, Context, States};
+use crate::delivery::writer::{self, Op, Retention};
+use crate::delivery::{Deferral, OutboxLink};
 use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
 use crate::error::Error;
-use crate::journal::writer::{self, Deferral, Op, OutboxLink, Retention};
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
 use crate::outbox::sender::{self, SenderSetup};
-use crate::outbox::Outbox;
+use crate::outbox::{self, Outbox};
 use crate::router::{Router, Routes};
 use crate::status::Status;
 use crate::storage::Storage;
@@ -81,13 +82,6 @@ impl App {
     /// A bot whose one handler takes every envelope raw.
     pub fn with_handler(config: Config, handler: impl Handler) -> Self {
         Self::new(config).on_envelope(handler)
-    }
-
-    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
-    /// runtime's health (in the thread when asked in one).
-    #[must_use]
-    pub fn with_builtin_commands(self) -> Self {
-        crate::builtin::register(self)
     }
 
     /// Messages whose text matches the regex `pattern`, anywhere the bot can read; the
@@ -275,7 +269,7 @@ impl App {
         let (ops_tx, ops_rx) = mpsc::channel(config.journal_queue);
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
         let link = OutboxLink {
-            feed: feed_tx.clone(),
+            feed: outbox::answers_to(feed_tx.clone()),
             waiting: answers.len() as u64,
             bound: config.outbox_bound,
         };
@@ -404,7 +398,8 @@ impl App {
                 outcome = Err(Error::TaskDied { task: "outbox sender", detail: died(joined) });
             }
         }
-        if let Err(error) = &outcome {
+        // A fatal error was logged by the slot that met it; a task that died, by nobody yet.
+        if let Err(error @ Error::TaskDied { .. }) = &outcome {
             tracing::error!(%error, "stopping");
         }
         let _ = stop_tx.send(true);

@@ -11,12 +11,16 @@ use crate::dispatch::HandlerResult;
 use crate::listeners::Message;
 use nonstop_model::web::PostMessageRequest;
 
-/// Registers `ping` and `status` on `app`.
-pub(crate) fn register(app: App) -> App {
-    // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory for
-    // two fixed words.
-    app.hears(r"^ping([ \t].*)?$", ping)
-        .hears(r"^(?:status|Status|STATUS)$", status)
+impl App {
+    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
+    /// runtime's health (in the thread when asked in one).
+    #[must_use]
+    pub fn with_builtin_commands(self) -> Self {
+        // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory
+        // for two fixed words.
+        self.hears(r"^ping([ \t].*)?$", ping)
+            .hears(r"^(?:status|Status|STATUS)$", status)
+    }
 }
 
 /// `ping X` → `pong X`, where the ping was asked. `X` is someone else's text: it is escaped,

@@ -6,42 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nonstop_model::web::{EphemeralRequest, PostMessageRequest};
-use nonstop_model::EventHead;
 use nonstop_web::{WebClient, WebError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::delivery::AckHandle;
+pub use crate::identity::BotIdentity;
 use crate::outbox::sender::RESPOND;
 use crate::outbox::{DeliveryError, Outbox, Outgoing, Run};
 use crate::status::Status;
 use crate::storage::Storage;
-
-/// Who the bot is, from `auth.test`; used to ignore its own messages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BotIdentity {
-    pub user_id: Option<String>,
-    pub bot_id: Option<String>,
-    pub team_id: Option<String>,
-}
-
-impl BotIdentity {
-    /// True when a message with this `user` or `bot_id` came from this bot.
-    pub fn is_me(&self, user: Option<&str>, bot_id: Option<&str>) -> bool {
-        let same = |mine: &Option<String>, theirs: Option<&str>| {
-            mine.as_deref().is_some_and(|m| Some(m) == theirs)
-        };
-        same(&self.user_id, user) || same(&self.bot_id, bot_id)
-    }
-
-    /// True when `event` is a message (or an edit of one) this bot wrote: the one rule for
-    /// "own message", used where envelopes arrive and again in the router for replays.
-    pub fn wrote(&self, event: &EventHead) -> bool {
-        event
-            .message_author()
-            .is_some_and(|(user, bot_id)| self.is_me(user, bot_id))
-    }
-}
 
 /// Where an event happened and who caused it, read from whichever payload it came in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -377,39 +351,5 @@ fn arguments(method: &str, args: &impl Serialize) -> Result<String, ContextError
         Ok(text) if text.starts_with('{') => Ok(text),
         Ok(other) => Err(problem(format!("got {other}"))),
         Err(e) => Err(problem(e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde::Deserialize as _;
-
-    #[test]
-    fn the_bot_wrote_its_messages_and_their_edits_not_what_it_did_otherwise() {
-        let me = BotIdentity {
-            user_id: Some("U0BOT".into()),
-            bot_id: Some("B0BOT".into()),
-            team_id: None,
-        };
-        let head = |event: Value| EventHead::deserialize(&event).unwrap();
-        assert!(me.wrote(&head(
-            serde_json::json!({"type": "message", "user": "U0BOT", "text": "pong"})
-        )));
-        assert!(me.wrote(&head(serde_json::json!({
-            "type": "message", "subtype": "message_changed",
-            "message": {"bot_id": "B0BOT", "text": "pong, edited"}
-        }))));
-        assert!(!me.wrote(&head(
-            serde_json::json!({"type": "message", "user": "U1", "text": "ping"})
-        )));
-        // Its own reaction is an event it caused, not a message it wrote.
-        assert!(!me.wrote(&head(
-            serde_json::json!({"type": "reaction_added", "user": "U0BOT"})
-        )));
-        // Nobody is "me" when auth.test told nothing.
-        assert!(!BotIdentity::default().wrote(&head(
-            serde_json::json!({"type": "message", "user": "U0BOT"})
-        )));
     }
 }

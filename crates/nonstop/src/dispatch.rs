@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 use tracing::{error, warn, Instrument};
 
 use crate::context::Context;
+use crate::delivery::writer::Op;
 use crate::delivery::Envelope;
-use crate::journal::writer::Op;
 use crate::journal::Mark;
 use crate::status::Status;
 

@@ -41,27 +41,29 @@
 //! `README.md` covers the binary and the simulator; `docs/` the design, the connection
 //! lifecycle and the bot API.
 
-pub mod app;
-pub mod builtin;
-pub mod cause;
+mod app;
+mod builtin;
+mod cause;
 pub mod config;
-pub mod context;
-pub mod delivery;
-pub mod dispatch;
-pub mod error;
+mod context;
+mod delivery;
+mod dispatch;
+mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod identity;
 pub mod journal;
-pub mod listeners;
+mod listeners;
 mod log_limit;
-pub mod outbox;
-pub mod router;
-pub mod status;
-pub mod storage;
+mod outbox;
+mod request;
+mod router;
+mod status;
+mod storage;
 mod supervisor;
 mod task;
-pub mod transport;
+mod transport;
 
 pub use app::{shutdown_signal, App};
 pub use builtin::escape;
@@ -69,10 +71,12 @@ pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError};
 pub use context::{BotIdentity, Context, ContextError, EventMeta};
 pub use delivery::Envelope;
-pub use dispatch::{Handler, HandlerError, HandlerResult};
+pub use dispatch::{Handler, HandlerError, HandlerFuture, HandlerResult};
 pub use error::Error;
 pub use journal::{MemoryStore, SqliteStore, Store};
-pub use listeners::{Flow, Hears, Message, Outcome};
+pub use listeners::{
+    After, AfterFuture, Before, Flow, FlowFuture, Hears, Listener, Message, Outcome,
+};
 pub use nonstop_model as model;
 pub use nonstop_model::{
     BlockAction, MemberJoinedChannel, OptionsRequest, ReactionEvent, Shortcut, SlashCommand,
@@ -81,11 +85,12 @@ pub use nonstop_model::{
 /// Retry delays, shared with the Web API client.
 pub use nonstop_web::backoff;
 pub use nonstop_web::{Secret, WebClient, WebError};
-pub use outbox::{Delivered, DeliveryError, Outgoing};
+pub use outbox::{Delivered, DeliveryError, Outgoing, METADATA_KEY};
 pub use router::{Request, RequestKind};
-pub use status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
+pub use status::{
+    LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
+};
 pub use storage::{Storage, StorageError};
-pub use supervisor::SlotPhase;
 
 /// Compiles the Rust examples in README.md, so that they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -8,7 +8,7 @@ use nonstop_model::MessageEvent;
 
 use crate::context::Context;
 use crate::dispatch::{HandlerFuture, HandlerResult};
-use crate::router::Request;
+use crate::request::Request;
 
 /// A listener for payloads of type `T`: any `async fn(Context, T) -> HandlerResult`, or a
 /// closure returning such a future.

@@ -8,8 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-pub use crate::supervisor::SlotPhase;
-
 #[derive(Debug)]
 pub struct Status {
     started: std::time::Instant,
@@ -70,6 +68,46 @@ pub enum LifecycleChange {
     },
     /// Opening failed; the next try is in `retry_in`.
     OpenFailed { cause: String, retry_in: Duration },
+}
+
+/// Where a slot is in its life: what operators and tests read from
+/// [`StatusSnapshot::slots`].
+///
+/// A slot keeps one connection live. It starts `Waiting` (the first opens are staggered),
+/// opens, is `Live`, and while live may be `Replacing` its connection (make-before-break: the
+/// old one keeps receiving until the new one is live). A connection that dies sends the slot
+/// back to `Waiting` (or straight to `Opening`: the first retry is immediate), for as long as
+/// it takes. Only shutdown and fatal errors end it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlotPhase {
+    /// No live connection; the next open is due at a time (the first open's stagger, or a
+    /// retry's backoff). `failures` counts the failed opens and deaths since the slot was
+    /// last healthy.
+    Waiting { failures: u32 },
+    /// No live connection; one is being opened.
+    Opening { failures: u32 },
+    /// One live connection.
+    Live,
+    /// A live connection, and its replacement being opened (or due: replacements on request
+    /// are at most one per 5 s).
+    Replacing,
+    /// Ended by shutdown.
+    Stopped,
+    /// Ended by an error retrying cannot fix (the run's error says which).
+    FatallyClosed,
+}
+
+impl SlotPhase {
+    /// True while the slot has a connection receiving events.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Live | Self::Replacing)
+    }
+
+    /// True once the slot has ended for good.
+    pub fn is_ended(self) -> bool {
+        matches!(self, Self::Stopped | Self::FatallyClosed)
+    }
 }
 
 /// A copy of the counters at one moment.

@@ -3,21 +3,23 @@
 //! redeliveries and restarts) and for replay (what was received but not finished is dispatched
 //! again on start).
 //!
-//! Backends implement the small, synchronous [`Store`] trait and pass the [`conformance`]
-//! suite. The runtime calls a store from one dedicated writer thread (see `writer.rs`), which
+//! Backends implement the small, synchronous [`Store`] trait and pass the conformance suite
+//! (`journal::conformance::run`, with the feature `test-util`). The runtime calls a store from one dedicated writer thread (see `writer.rs`), which
 //! batches many envelopes into one transaction: group commit.
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 pub mod memory;
+#[cfg(any(test, feature = "test-util"))]
 pub mod probe;
 pub(crate) mod replay;
 pub mod sqlite;
-pub(crate) mod writer;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use memory::MemoryStore;
+#[cfg(any(test, feature = "test-util"))]
 pub use probe::ProbeStore;
 pub use replay::MAX_INTERRUPTED_STARTS;
 pub use sqlite::SqliteStore;

@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::journal::writer::{Op, OutputSubmission};
+use crate::delivery::writer::{Op, OutputSubmission};
 use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
 
 /// The metadata field that names an answer's outbox key in a posted message.
@@ -75,6 +75,14 @@ pub(crate) enum Command {
 /// The sender's intake. Unbounded so that the journal's writer never waits on it; its
 /// length is bounded by the outbox's backlog bound, past which new events are held back.
 pub(crate) type Feed = mpsc::UnboundedSender<Command>;
+
+/// The writer's way to hand the sender each answer it wrote.
+pub(crate) fn answers_to(feed: Feed) -> crate::delivery::AnswerFeed {
+    Box::new(move |output| {
+        // Gone only when the sender ended; the answer is in the outbox for the next start.
+        let _ = feed.send(Command::Deliver(Box::new(output)));
+    })
+}
 
 /// An answer that did not reach Slack.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

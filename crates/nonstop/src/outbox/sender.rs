@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use super::lookup;
 use super::{Command, Delivered, DeliveryError};
-use crate::journal::writer::Op;
+use crate::delivery::writer::Op;
 use crate::journal::{Output, OutputMark, Store};
 use crate::status::Status;
 

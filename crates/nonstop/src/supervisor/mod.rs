@@ -30,7 +30,6 @@ use crate::cause::DisconnectCause;
 use crate::error::Error;
 use crate::status::{LifecycleChange, Status};
 use crate::task::OwnedTask;
-pub use slot::SlotPhase;
 use slot::{AfterClose, SlotAction, SlotInput, SlotState, SlotTiming, STORM_LOG_EVERY};
 
 /// A way of holding a connection to Slack that the supervisor can keep live: how to open one

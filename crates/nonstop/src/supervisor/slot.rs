@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::cause::DisconnectCause;
+use crate::status::SlotPhase;
 
 /// A slot opens at most one replacement on request (Slack's `disconnect`, or a planned refresh
 /// from a tiny `approximate_connection_time`) within this time; a request that comes sooner
@@ -22,46 +23,6 @@ pub(crate) const STORM_LOG_EVERY: u64 = 100;
 /// The first opens of the slots are this far apart, so that their connections are not opened
 /// (and refreshed) in lockstep.
 pub(crate) const FIRST_OPEN_STAGGER: Duration = Duration::from_millis(150);
-
-/// Where a slot is in its life: what operators and tests read from
-/// [`crate::StatusSnapshot::slots`].
-///
-/// A slot keeps one connection live. It starts `Waiting` (the first opens are staggered),
-/// opens, is `Live`, and while live may be `Replacing` its connection (make-before-break: the
-/// old one keeps receiving until the new one is live). A connection that dies sends the slot
-/// back to `Waiting` (or straight to `Opening`: the first retry is immediate), for as long as
-/// it takes. Only shutdown and fatal errors end it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SlotPhase {
-    /// No live connection; the next open is due at a time (the first open's stagger, or a
-    /// retry's backoff). `failures` counts the failed opens and deaths since the slot was
-    /// last healthy.
-    Waiting { failures: u32 },
-    /// No live connection; one is being opened.
-    Opening { failures: u32 },
-    /// One live connection.
-    Live,
-    /// A live connection, and its replacement being opened (or due: replacements on request
-    /// are at most one per 5 s).
-    Replacing,
-    /// Ended by shutdown.
-    Stopped,
-    /// Ended by an error retrying cannot fix (the run's error says which).
-    FatallyClosed,
-}
-
-impl SlotPhase {
-    /// True while the slot has a connection receiving events.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Live | Self::Replacing)
-    }
-
-    /// True once the slot has ended for good.
-    pub fn is_ended(self) -> bool {
-        matches!(self, Self::Stopped | Self::FatallyClosed)
-    }
-}
 
 /// What happened to the slot.
 #[derive(Debug, Clone, PartialEq)]

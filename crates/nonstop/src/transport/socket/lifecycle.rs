@@ -22,6 +22,7 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    #[cfg(test)]
     pub fn is_receiving(self) -> bool {
         matches!(self, Self::Live | Self::Refreshing)
     }
@@ -87,6 +88,7 @@ impl Lifecycle {
         }
     }
 
+    #[cfg(test)]
     pub fn state(&self) -> ConnectionState {
         self.state
     }

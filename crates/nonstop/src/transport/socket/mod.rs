@@ -3,7 +3,7 @@
 //! and make-before-break are the supervisor's.
 
 mod connection;
-pub mod lifecycle;
+mod lifecycle;
 
 use std::future::Future;
 use std::sync::Arc;

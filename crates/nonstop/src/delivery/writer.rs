@@ -16,11 +16,14 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
-use super::{Appended, Batch, Mark, NewEntry, NewOutput, OutputAppended, OutputMark, Store};
+use crate::journal::{
+    Batch, Mark, NewEntry, NewOutput, OutputAppended, OutputMark, Store, StoreError, Written,
+};
 use nonstop_model::Ack;
 
-use crate::delivery::{AckHandle, Envelope};
-use crate::outbox::{Command, Feed};
+use super::backlog::{Backlog, Carried, OutboxLink};
+use super::routing::{Deferral, Routing};
+use super::Envelope;
 use crate::status::Status;
 
 /// Envelopes and marks in one transaction at most.
@@ -74,31 +77,12 @@ pub(crate) struct OutputSubmission {
     pub(crate) written: tokio::sync::oneshot::Sender<OutputAppended>,
 }
 
-/// The writer's side of the outbox: where written answers go, and how many may wait before
-/// new envelopes are left with Slack.
-#[derive(Debug)]
-pub(crate) struct OutboxLink {
-    pub(crate) feed: Feed,
-    /// Answers not delivered yet, when the writer starts.
-    pub(crate) waiting: u64,
-    /// From this many waiting answers on, new envelopes are not journaled nor acked.
-    pub(crate) bound: u64,
-}
-
 /// Retention rules applied by the writer between batches.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retention {
     pub(crate) keep_for: Duration,
     pub(crate) max_entries: u64,
     pub(crate) every: Duration,
-}
-
-/// Acks that wait for a listener's response payload: how long after receipt a plain ack
-/// goes out instead, and the runtime whose timer sends it.
-#[derive(Debug, Clone)]
-pub(crate) struct Deferral {
-    pub(crate) deadline: Duration,
-    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 /// How long the writer waits for more work before writing carried marks alone: a fast
@@ -214,62 +198,6 @@ enum Next {
     Closed,
 }
 
-/// An envelope that waits in the journal loses its chance at a response payload: its ack
-/// goes out now rather than at the deadline.
-fn release_ack(envelope: &mut Envelope) {
-    if let Some(ack) = envelope.ack.take() {
-        ack.send(None);
-    }
-}
-
-/// Hands waiting envelopes to the dispatch queue, in arrival order, as far as it has room.
-/// Returns where the line now starts, or `None` once nothing waits any more.
-fn feed_waiting(
-    store: &dyn Store,
-    queue: &mpsc::Sender<Envelope>,
-    mut after: i64,
-    marks: &mut Vec<Mark>,
-) -> Option<i64> {
-    let room = queue.capacity().min(MAX_BATCH);
-    if room == 0 {
-        return Some(after);
-    }
-    let waiting = match store.received_after(after, room) {
-        Ok(waiting) => waiting,
-        Err(e) => {
-            warn!(error = %e, "journal: could not read waiting events; will retry");
-            return Some(after);
-        }
-    };
-    if waiting.is_empty() {
-        tracing::info!("every event that waited in the journal is with the handlers");
-        return None;
-    }
-    for entry in &waiting {
-        let Some(envelope) = Envelope::from_waiting_entry(entry) else {
-            // Journaled from a frame that parsed once, so this takes a damaged file; a
-            // broken entry must not block the line.
-            error!(seq = entry.seq, key = %entry.key, "journal entry unreadable; marked failed");
-            marks.push(Mark::Failed {
-                key: entry.key.clone(),
-                error: "journal entry unreadable".to_owned(),
-            });
-            after = entry.seq;
-            continue;
-        };
-        match queue.try_send(envelope) {
-            Ok(()) => {
-                marks.push(Mark::Dispatched {
-                    key: entry.key.clone(),
-                });
-                after = entry.seq;
-            }
-            Err(_) => break,
-        }
-    }
-    Some(after)
-}
-
 /// Entries deleted per prune step: small enough that acks waiting behind a step wait
 /// milliseconds, not the seconds a whole backlog would take.
 const PRUNE_STEP: usize = 5_000;
@@ -348,7 +276,7 @@ pub(crate) fn run(
     deferral: Deferral,
     outbox: OutboxLink,
 ) {
-    let mut dispatch = Some(dispatch);
+    let mut routing = Routing::new(dispatch, deferral, Arc::clone(&status));
     let mut carried_marks: Vec<Mark> = Vec::new();
     let mut carried = Carried::default();
     let mut answers = Backlog::new(outbox, Arc::clone(&status));
@@ -356,20 +284,15 @@ pub(crate) fn run(
     let mut failing_since: Option<Instant> = None;
     let mut pruning = false;
     let mut load = Load::new(Instant::now());
-    // Set while fresh envelopes wait in the journal for room in the dispatch queue: the
-    // `seq` after which the next one waits.
-    let mut waiting_after: Option<i64> = None;
     let mut checkpoints = Checkpoints::new();
     loop {
-        if let (Some(after), Some(queue)) = (waiting_after, &dispatch) {
-            waiting_after = feed_waiting(store.as_ref(), queue, after, &mut carried_marks);
-        }
+        routing.feed_waiting(store.as_ref(), &mut carried_marks);
         if ops.is_empty() {
             // A pause in the work: copy the log back now, so that no commit has to.
             checkpoints.in_pause(store.as_ref());
         }
         let idle_work =
-            !carried_marks.is_empty() || !carried.is_empty() || pruning || waiting_after.is_some();
+            !carried_marks.is_empty() || !carried.is_empty() || pruning || routing.has_waiting();
         let patience = if idle_work {
             Some(GROUP_WINDOW)
         } else {
@@ -452,19 +375,8 @@ pub(crate) fn run(
         }
         answers.held_back(held_back);
         // Fresh envelopes that go straight on to a handler are written as dispatched, in the
-        // same statement as the envelope: a slot in the dispatch queue is reserved for each
-        // first, so none can be turned away after the commit.
-        let reserve_from = dispatch.clone().filter(|_| waiting_after.is_none());
-        let mut slots = Vec::new();
-        if let Some(queue) = &reserve_from {
-            for entry in &mut entries {
-                let Ok(permit) = queue.try_reserve() else {
-                    break;
-                };
-                entry.dispatched = true;
-                slots.push(Some(permit));
-            }
-        }
+        // same statement as the envelope.
+        let slots = routing.reserve(&mut entries);
         // Rejected envelopes go last: the entries before them line up with `routes`.
         let mut rejected_acks = Vec::with_capacity(rejected.len());
         for (entry, acks) in rejected {
@@ -480,12 +392,10 @@ pub(crate) fn run(
         match store.write(&batch) {
             Ok(written) => {
                 let mut outcomes = written.appended;
+                outcomes.truncate(routes.len());
                 // Rejected envelopes are journaled as failed (or were known already) either
                 // way: ack, so that Slack stops sending them.
-                outcomes.truncate(routes.len());
-                for (envelope_id, acks) in rejected_acks {
-                    let _ = acks.try_send(Ack::new(envelope_id));
-                }
+                routing.ack_rejected(rejected_acks);
                 answers.written(outputs, written.outputs);
                 checkpoints.written();
                 if let Some(since) = failing_since.take() {
@@ -494,60 +404,7 @@ pub(crate) fn run(
                         "journal writes work again"
                     );
                 }
-                for (i, ((mut envelope, acks), outcome)) in
-                    routes.into_iter().zip(outcomes).enumerate()
-                {
-                    let fresh = matches!(outcome, Appended::Fresh { .. });
-                    if fresh && envelope.accepts_response_payload && dispatch.is_some() {
-                        // The listener may answer in the ack; a timer makes sure a plain
-                        // ack still goes out in time if it doesn't.
-                        let handle = AckHandle::new(envelope.envelope_id.clone(), acks);
-                        let timer = handle.clone();
-                        let at = envelope.received_at + deferral.deadline;
-                        deferral.runtime.spawn(async move {
-                            tokio::time::sleep_until(at).await;
-                            timer.send(None);
-                        });
-                        envelope.ack = Some(handle);
-                    } else {
-                        // A closed or full ack queue means the socket is gone or stuck: Slack
-                        // redelivers, and the journal knows the event.
-                        let _ = acks.try_send(Ack::new(envelope.envelope_id.clone()));
-                    }
-                    match outcome {
-                        Appended::Fresh { seq } => {
-                            status.count_envelope();
-                            if let Some(slot) = slots.get_mut(i).and_then(Option::take) {
-                                // Journaled as dispatched already.
-                                slot.send(envelope);
-                                continue;
-                            }
-                            let Some(queue) = &dispatch else { continue };
-                            if waiting_after.is_some() {
-                                // Others wait in the journal already: this one joins the
-                                // back of the line.
-                                release_ack(&mut envelope);
-                                continue;
-                            }
-                            let key = envelope.dedup_key().to_owned();
-                            match queue.try_send(envelope) {
-                                // Recorded with the next batch, usually folded with the
-                                // handler's outcome into one write.
-                                Ok(()) => carried_marks.push(Mark::Dispatched { key }),
-                                Err(mpsc::error::TrySendError::Full(mut envelope)) => {
-                                    // Handlers are saturated. The envelope is journaled and
-                                    // acked already: it waits in the journal, and so do the
-                                    // ones after it, until the queue has room.
-                                    release_ack(&mut envelope);
-                                    waiting_after = Some(seq - 1);
-                                    warn!("handlers are saturated: new events wait in the journal");
-                                }
-                                Err(mpsc::error::TrySendError::Closed(_)) => dispatch = None,
-                            }
-                        }
-                        Appended::Duplicate => status.count_duplicate(),
-                    }
-                }
+                routing.committed(routes, outcomes, slots, &mut carried_marks);
             }
             Err(e) => {
                 // Nothing was written: no ack goes out, so Slack keeps every envelope of the
@@ -556,9 +413,7 @@ pub(crate) fn run(
                     failing_since = Some(Instant::now());
                     error!(error = %e, envelopes = entries.len(), "journal write failed; not acking until it works");
                 }
-                for _ in &entries {
-                    status.count_refused();
-                }
+                routing.not_written(entries.len());
                 carried_marks = marks;
                 carried = outputs;
                 // Don't spin on a broken disk; the read loops keep reading meanwhile.
@@ -566,7 +421,7 @@ pub(crate) fn run(
             }
         }
         if close_intake {
-            dispatch = None;
+            routing.close();
         }
         if last_prune.elapsed() >= retention.every {
             last_prune = Instant::now();
@@ -593,102 +448,13 @@ fn write_carried(
     store: &dyn Store,
     marks: &[Mark],
     carried: &Carried,
-) -> Result<super::Written, super::StoreError> {
+) -> Result<Written, StoreError> {
     store.write(&Batch {
         marks,
         outputs: &carried.outputs,
         output_marks: &carried.output_marks,
         ..Batch::default()
     })
-}
-
-/// Answers and their progress gathered for the next commit, kept until one works.
-#[derive(Debug, Default)]
-struct Carried {
-    /// Answers to write, and beside each, who hears what was written.
-    outputs: Vec<NewOutput>,
-    written: Vec<tokio::sync::oneshot::Sender<OutputAppended>>,
-    output_marks: Vec<OutputMark>,
-    durable: Vec<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Carried {
-    fn is_empty(&self) -> bool {
-        self.outputs.is_empty() && self.output_marks.is_empty() && self.durable.is_empty()
-    }
-}
-
-/// The outbox's backlog as the writer sees it: every answer it writes and every answer it
-/// records as finished. It hands written answers to the sender and holds intake back while
-/// the backlog is at its bound.
-struct Backlog {
-    link: OutboxLink,
-    status: Arc<Status>,
-    /// Set while envelopes are held back, for one log line per streak.
-    holding_since: Option<Instant>,
-}
-
-impl Backlog {
-    fn new(link: OutboxLink, status: Arc<Status>) -> Self {
-        status.set_answers_waiting(link.waiting);
-        Backlog {
-            link,
-            status,
-            holding_since: None,
-        }
-    }
-
-    fn full(&self) -> bool {
-        self.link.waiting >= self.link.bound
-    }
-
-    fn held_back(&mut self, count: usize) {
-        for _ in 0..count {
-            self.status.count_held_back();
-        }
-        if count > 0 && self.holding_since.is_none() {
-            self.holding_since = Some(Instant::now());
-            warn!(
-                waiting = self.link.waiting,
-                bound = self.link.bound,
-                "answers are waiting for Slack: new events are left unacked with Slack until the outbox drains"
-            );
-        }
-        if count == 0 && !self.full() {
-            if let Some(since) = self.holding_since.take() {
-                warn!(
-                    held_for_ms = since.elapsed().as_millis() as u64,
-                    "the outbox drained below its bound: taking new events again"
-                );
-            }
-        }
-    }
-
-    /// After a commit: counts what it wrote, hands fresh answers to the sender in the order
-    /// they were written, then tells each handler what became of its answer.
-    fn written(&mut self, carried: Carried, outcomes: Vec<OutputAppended>) {
-        for mark in &carried.output_marks {
-            if matches!(mark, OutputMark::Sent { .. } | OutputMark::Failed { .. }) {
-                self.link.waiting = self.link.waiting.saturating_sub(1);
-            }
-        }
-        let written = carried.outputs.into_iter().zip(carried.written);
-        for ((output, heard), outcome) in written.zip(outcomes) {
-            if let OutputAppended::Fresh { id } = outcome {
-                self.link.waiting += 1;
-                // Before the handler hears of it: its wait for delivery comes after this.
-                let _ = self
-                    .link
-                    .feed
-                    .send(Command::Deliver(Box::new(output.written_as(id))));
-            }
-            let _ = heard.send(outcome);
-        }
-        for durable in carried.durable {
-            let _ = durable.send(());
-        }
-        self.status.set_answers_waiting(self.link.waiting);
-    }
 }
 
 #[cfg(test)]
@@ -754,16 +520,14 @@ mod tests {
             runtime: tokio::runtime::Handle::current(),
         };
         let status = Arc::new(Status::new());
-        let (feed, feed_rx) = mpsc::unbounded_channel();
         let link = OutboxLink {
-            feed,
+            feed: Box::new(|_| {}),
             waiting: 0,
             bound: 10_000,
         };
         let writer = std::thread::spawn(move || {
             // Open for as long as the writer runs, though nothing reads them.
             let _dispatched = dispatch_rx;
-            let _fed = feed_rx;
             run(
                 store,
                 ops_rx,
@@ -783,7 +547,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("journal.db");
         let store = Arc::new(
-            crate::journal::SqliteStore::open(&path, crate::config::Durability::Normal).unwrap(),
+            crate::journal::SqliteStore::open(&path, crate::journal::sqlite::Durability::Normal)
+                .unwrap(),
         );
         let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let before = file_size();

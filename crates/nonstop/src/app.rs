@@ -205,6 +205,15 @@ impl App {
         Arc::clone(&self.status)
     }
 
+    /// The listeners, middleware, states and status, for [`App::into_test`].
+    #[cfg(feature = "test-util")]
+    pub(crate) fn into_routing(self) -> (Router, States, Arc<Status>) {
+        if let Some(problem) = self.router.bad_patterns.first() {
+            panic!("the app would not start: {problem}");
+        }
+        (self.router, self.states, self.status)
+    }
+
     /// Runs until `shutdown` completes (then closes sockets, lets running handlers finish,
     /// and returns `Ok`) or a fatal error occurs (returned, naming the cause and the fix).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {

@@ -51,6 +51,11 @@ pub enum ContextError {
     Delivery(#[from] DeliveryError),
     #[error("{method}: the arguments are not a JSON object: {detail}")]
     Arguments { method: String, detail: String },
+    /// [`Context::require_state`] asked for a type the app never registered.
+    #[error(
+        "no state of type {type_name}: register it with App::with_state when the app is built"
+    )]
+    NoState { type_name: &'static str },
 }
 
 /// Values the app registered with [`crate::App::with_state`], by type.
@@ -185,6 +190,14 @@ impl Context {
     /// The value of type `T` the app registered with [`crate::App::with_state`].
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.states.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+    }
+
+    /// Like [`Context::state`], for a listener that cannot work without it: a missing value
+    /// is an error naming the type, so `?` records the listener's failure with the fix.
+    pub fn require_state<T: Send + Sync + 'static>(&self) -> Result<&T, ContextError> {
+        self.state::<T>().ok_or(ContextError::NoState {
+            type_name: std::any::type_name::<T>(),
+        })
     }
 
     /// Answers in the ack of a slash command, `view_submission` (`response_action`) or

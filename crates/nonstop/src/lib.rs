@@ -63,6 +63,8 @@ mod status;
 mod storage;
 mod supervisor;
 mod task;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod transport;
 
 pub use app::{shutdown_signal, App};

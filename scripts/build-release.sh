@@ -11,7 +11,7 @@
 # On x86_64 Linux, where rustc links with lld, the functions listed in
 # scripts/hot-functions.txt (those a running bot executes) are laid out together at the
 # start of .text, so that only their pages become resident (scripts/profile-code-layout.sh
-# says why and regenerates the list).
+# says why and regenerates the list; crates/nonstop-cli/build.rs passes it to the linker).
 #
 # The deployed `nonstop` is built without default features: no `sim`, no `demo`, so neither
 # the simulator nor axum is linked into a production bot (checked below).
@@ -35,19 +35,11 @@ esac
 
 hot="$root/scripts/hot-functions.txt"
 layout=no
-# rustc links with lld by default on this target from 1.90 on; GNU ld has no ordering file.
-minor=$(rustc -V | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
-if [ "$host" = x86_64-unknown-linux-gnu ] && [ "${minor:-0}" -ge 90 ] && [ -f "$hot" ]; then
-  # Names the binary no longer has are skipped quietly; the count below says how many.
-  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,--symbol-ordering-file=$hot -C link-arg=-Wl,--no-warn-symbol-ordering"
+if [ "$host" = x86_64-unknown-linux-gnu ] && [ -f "$hot" ]; then
+  # crates/nonstop-cli/build.rs hands the list to the linker (and says when it cannot, or
+  # when the list was made with another compiler); cargo relinks whenever the list changes.
+  export NONSTOP_CODE_LAYOUT=1
   layout=yes
-  # Cargo does not know the list is an input of the link: relink when it changed.
-  stamp="target/$host/release/.hot-functions.sum"
-  sum=$(cksum <"$hot")
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] && [ -e "target/$host/release/nonstop" ]; then
-    echo "build-release: scripts/hot-functions.txt changed; relinking nonstop" >&2
-    cargo clean --release --target "$host" -p nonstop-cli >&2
-  fi
 fi
 
 cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench \
@@ -60,7 +52,6 @@ if command -v nm >/dev/null && nm "$bin" 2>/dev/null | grep -qE 'nonstop_sim|[0-
   exit 1
 fi
 if [ "$layout" = yes ]; then
-  echo "$sum" >"$stamp"
   # How many listed names the binary has, and how far apart they lie against their size: laid
   # out, little more than their size; left where the compiler put them, most of .text
   # (measured: 104% against 276%).
@@ -78,11 +69,19 @@ if [ "$layout" = yes ]; then
     "${spread}% of their size" >&2
   if [ "$spread" -gt 130 ]; then
     echo "build-release: the linker did not lay the hot functions out together (is it lld?" \
-      "does RUSTFLAGS reach the link?)" >&2
+      "does the link argument from crates/nonstop-cli/build.rs reach it?)" >&2
+    exit 1
+  fi
+  # A list that matches little of the binary is not a layout any more: fail, rather than
+  # deploy a build whose memory quietly went up (regenerating takes about 6 minutes).
+  if [ $((found * 2)) -lt "$listed" ]; then
+    echo "build-release: only $found of $listed hot functions are in the binary: the list is" \
+      "stale (compiler, dependencies or code changed); run scripts/profile-code-layout.sh and" \
+      "commit scripts/hot-functions.txt" >&2
     exit 1
   fi
   if [ $((found * 10)) -lt $((listed * 9)) ]; then
-    echo "build-release: the list is stale (dependencies or code changed); run" \
+    echo "build-release: the list is going stale ($found of $listed found); run" \
       "scripts/profile-code-layout.sh and commit scripts/hot-functions.txt" >&2
   fi
 fi

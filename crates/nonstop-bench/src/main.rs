@@ -4,7 +4,8 @@
 //!
 //! Run with:
 //! `bash scripts/build-release.sh && target/x86_64-unknown-linux-gnu/release/nonstop-bench`
-//! (`--quick` for fewer repetitions).
+//! (`--quick` for fewer repetitions; `--only GROUP` for one group; `--bot PATH` to measure
+//! another bot binary, e.g. `target/release/greeter`, run with no arguments).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -21,11 +22,21 @@ struct Bot {
     child: Child,
 }
 
+/// `--bot PATH`: measure this bot binary instead of the `nonstop` beside the bench.
+static OTHER_BOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
 impl Bot {
     fn start(sim: &Sim) -> Result<Self> {
-        let exe = sibling("nonstop")?;
-        let child = Command::new(exe)
-            .arg("run")
+        let mut command = match OTHER_BOT.get().and_then(Option::as_ref) {
+            // A bot a user built on the crate (`--bot PATH`), run with no arguments.
+            Some(path) => Command::new(path),
+            None => {
+                let mut command = Command::new(sibling("nonstop")?);
+                command.arg("run");
+                command
+            }
+        };
+        let child = command
             .env("SLACK_APP_TOKEN", &sim.config().app_token)
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
@@ -655,6 +666,12 @@ async fn main() -> Result<()> {
         return serve_sim(&args).await;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    let other_bot = args
+        .iter()
+        .position(|a| a == "--bot")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let _ = OTHER_BOT.set(other_bot);
     // --only faults|latency|replies|steady|throughput|journal runs one group.
     let only = args
         .iter()

@@ -1,5 +1,6 @@
-//! The runtime's entry point: wires intake, dispatch and the socket slots, and runs them
-//! until shutdown or a fatal error.
+//! The runtime's entry point: the builder, and `run`, which opens the journal, identifies the
+//! bot, replays what was left, wires the writer, intake, dispatcher, outbox sender and the
+//! supervisor's slots together, and hands them to `running.rs` to watch and stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tracing::{info, warn};
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::context::{BotIdentity, Context, States};
-use crate::delivery::writer::{self, Op, Retention};
+use crate::delivery::writer::{self, Retention};
 use crate::delivery::{Deferral, OutboxLink};
 use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
@@ -22,6 +23,7 @@ use crate::listeners::{After, Before, Hears, Listener, Message};
 use crate::outbox::sender::{self, SenderSetup};
 use crate::outbox::{self, Outbox};
 use crate::router::{Router, Routes};
+use crate::running::Running;
 use crate::status::Status;
 use crate::storage::Storage;
 use crate::supervisor::{self, Supervision};
@@ -282,7 +284,7 @@ impl App {
             waiting: answers.len() as u64,
             bound: config.outbox_bound,
         };
-        let (writer_alive, mut writer_gone) = tokio::sync::oneshot::channel::<()>();
+        let (writer_alive, writer_gone) = tokio::sync::oneshot::channel::<()>();
         let writer = {
             let store = Arc::clone(&store);
             let status = Arc::clone(&self.status);
@@ -384,81 +386,21 @@ impl App {
         }
         drop(stop_rx);
 
-        let mut outcome = Ok(());
-        let mut dispatcher = Some(dispatcher);
-        let mut sender = Some(sender);
-        // Every task the bot cannot run without is watched: one that ends before shutdown
-        // ends the run with its name, instead of leaving a bot that acks and never answers.
-        tokio::select! {
-            () = &mut shutdown => info!("shutdown requested: closing sockets"),
-            Some(result) = slots.join_next() => {
-                outcome = match result {
-                    Ok(result) => result,
-                    Err(join) => Err(Error::TaskDied { task: "socket slot", detail: join.to_string() }),
-                };
-            }
-            _ = &mut writer_gone => {
-                outcome = Err(Error::TaskDied { task: "journal writer", detail: "its thread ended".to_owned() });
-            }
-            joined = ended(&mut dispatcher) => {
-                outcome = Err(Error::TaskDied { task: "dispatcher", detail: died(joined) });
-            }
-            joined = ended(&mut sender) => {
-                outcome = Err(Error::TaskDied { task: "outbox sender", detail: died(joined) });
-            }
+        Running {
+            slots,
+            stop_slots: stop_tx,
+            transport: socket_ctx,
+            ops: ops_tx,
+            writer,
+            writer_gone,
+            dispatcher,
+            sender,
+            stop_sender,
+            handler_timeout: config.handler_timeout,
+            drain_timeout: config.drain_timeout,
         }
-        // A fatal error was logged by the slot that met it; a task that died, by nobody yet.
-        if let Err(error @ Error::TaskDied { .. }) = &outcome {
-            tracing::error!(%error, "stopping");
-        }
-        let _ = stop_tx.send(true);
-        while let Some(result) = slots.join_next().await {
-            if let Ok(Err(error)) = result {
-                if outcome.is_ok() {
-                    outcome = Err(error);
-                }
-            }
-        }
-        // No socket feeds the journal any more: let it hand dispatch its end, so the
-        // dispatcher drains, finishes running handlers, and records their outcomes.
-        drop(socket_ctx);
-        let _ = ops_tx.send(Op::CloseIntake).await;
-        drop(ops_tx);
-        let drain = config.handler_timeout + Duration::from_secs(1);
-        let dispatched = async {
-            if let Some(dispatcher) = dispatcher {
-                let _ = dispatcher.await;
-            }
-        };
-        if tokio::time::timeout(drain, dispatched).await.is_err() {
-            warn!("handlers still running at shutdown were abandoned; they will be replayed");
-        }
-        // No handler sends answers any more: the sender delivers what it can in the drain
-        // time, and leaves the rest in the outbox for the next start.
-        let _ = stop_sender.send(config.drain_timeout);
-        let sent = match sender {
-            Some(sender) => sender.await,
-            None => Ok(()),
-        };
-        match sent {
-            Err(join) if join.is_panic() => {
-                warn!("the outbox's sender panicked; its answers stay in the outbox for the next start");
-            }
-            _ => {}
-        }
-        // The writer ends once the dispatcher's last outcome and the sender's last mark are
-        // written, when nothing can send it more: a `Context` clone that user code keeps
-        // (in a task of its own) could, so the wait is bounded. Everything before was
-        // committed batch by batch.
-        let closed = tokio::task::spawn_blocking(move || writer.join());
-        if tokio::time::timeout(config.drain_timeout, closed)
-            .await
-            .is_err()
-        {
-            warn!("a Context outlived its handler: the journal stays open until it is dropped; everything sent before is written");
-        }
-        info!("stopped");
-        outcome
+        .until(shutdown)
+        .await
     }
 }
 
@@ -545,34 +487,5 @@ async fn identify(web: &nonstop_web::WebClient, config: &Config) -> Result<BotId
                 tokio::time::sleep(delay).await;
             }
         }
-    }
-}
-
-/// Waits for a watched task to end; never, once it has been taken (or when there is none).
-async fn ended<T>(task: &mut Option<OwnedTask<T>>) -> Result<T, tokio::task::JoinError>
-where
-    T: Send + 'static,
-{
-    match task.as_mut() {
-        Some(running) => {
-            let joined = running.await;
-            *task = None;
-            joined
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// How a watched task ended, in words.
-fn died<T>(joined: Result<T, tokio::task::JoinError>) -> String {
-    match joined {
-        Ok(_) => "it returned".to_owned(),
-        Err(join) if join.is_panic() => {
-            format!(
-                "it panicked: {}",
-                crate::task::panic_message(&*join.into_panic())
-            )
-        }
-        Err(join) => join.to_string(),
     }
 }

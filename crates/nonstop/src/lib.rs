@@ -59,6 +59,7 @@ mod log_limit;
 mod outbox;
 mod request;
 mod router;
+mod running;
 mod status;
 mod storage;
 mod supervisor;

@@ -116,8 +116,11 @@ impl Routing {
         slots: Reserved,
         marks: &mut Vec<Mark>,
     ) {
+        // Places were reserved for the first entries in order, duplicates among them: each
+        // route takes the place reserved for its own entry, used only when it is fresh.
         let mut slots = slots.into_iter();
         for ((mut envelope, acks), outcome) in routes.into_iter().zip(outcomes) {
+            let slot = slots.next();
             let fresh = matches!(outcome, Appended::Fresh { .. });
             if fresh && envelope.accepts_response_payload && self.dispatch.is_some() {
                 // The listener may answer in the ack; a timer makes sure a plain ack still
@@ -138,7 +141,7 @@ impl Routing {
             match outcome {
                 Appended::Fresh { seq } => {
                     self.status.count_envelope();
-                    if let Some(slot) = slots.next() {
+                    if let Some(slot) = slot {
                         // Journaled as dispatched already.
                         slot.send(envelope);
                         continue;
@@ -237,4 +240,74 @@ fn feed_waiting(
         }
     }
     Some(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nonstop_model::EnvelopeKind;
+    use std::time::SystemTime;
+
+    fn envelope(id: &str) -> (NewEntry, Envelope) {
+        let raw: Arc<str> = Arc::from("{}");
+        let entry = NewEntry {
+            key: id.to_owned(),
+            envelope_id: id.to_owned(),
+            kind: "events_api".to_owned(),
+            raw: Arc::clone(&raw),
+            received_at: SystemTime::now(),
+            dispatched: false,
+        };
+        let envelope = Envelope {
+            envelope_id: id.to_owned(),
+            kind: EnvelopeKind::EventsApi,
+            event_id: Some(id.to_owned()),
+            retry_attempt: 0,
+            retry_reason: None,
+            accepts_response_payload: false,
+            raw,
+            received_at: tokio::time::Instant::now(),
+            connection: 1,
+            attempt: 0,
+            ack: None,
+        };
+        (entry, envelope)
+    }
+
+    /// A duplicate that got a reserved place must not hand it to the fresh envelope after it:
+    /// that one was journaled as received, and goes through the queue with its own mark.
+    #[tokio::test]
+    async fn each_envelope_uses_only_the_place_reserved_for_it() {
+        let (queue, mut dispatched) = mpsc::channel(1);
+        let deferral = Deferral {
+            deadline: Duration::from_secs(2),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let mut routing = Routing::new(queue, deferral, Arc::new(Status::new()));
+        let (dup_entry, dup) = envelope("Ev-dup");
+        let (fresh_entry, fresh) = envelope("Ev-fresh");
+        let mut entries = vec![dup_entry, fresh_entry];
+        let slots = routing.reserve(&mut entries);
+        assert_eq!(slots.len(), 1, "room for one");
+        assert!(entries[0].dispatched && !entries[1].dispatched);
+        let (acks, _acks_rx) = mpsc::channel(4);
+        let mut marks = Vec::new();
+        routing.committed(
+            vec![(dup, acks.clone()), (fresh, acks)],
+            vec![Appended::Duplicate, Appended::Fresh { seq: 2 }],
+            slots,
+            &mut marks,
+        );
+        assert_eq!(
+            marks,
+            vec![Mark::Dispatched {
+                key: "Ev-fresh".to_owned()
+            }],
+            "the fresh envelope's start is recorded"
+        );
+        assert_eq!(
+            dispatched.recv().await.map(|e| e.envelope_id),
+            Some("Ev-fresh".to_owned())
+        );
+    }
 }

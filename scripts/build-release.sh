@@ -85,6 +85,13 @@ if [ "$layout" = yes ]; then
       "scripts/profile-code-layout.sh and commit scripts/hot-functions.txt" >&2
   fi
 fi
+# The binary must start: on x86_64 Linux it is linked with packed relocations (RELR,
+# crates/nonstop-cli/build.rs), which a static glibc older than 2.36 would not apply.
+if ! "$bin" --version >/dev/null; then
+  echo "build-release: $bin does not start (a C library without RELR support? see" \
+    "crates/nonstop-cli/build.rs)" >&2
+  exit 1
+fi
 if [ "$static" = yes ] && readelf -d "$bin" | grep -q NEEDED; then
   echo "build-release: $bin still needs shared libraries:" >&2
   readelf -d "$bin" | grep NEEDED >&2

@@ -47,6 +47,33 @@ pub struct ConnectionsOpen {
     pub url: String,
 }
 
+/// `rtm.connect` (and the short answer `rtm.start` gives today): a single-use socket URL,
+/// valid for 30 s, and who the bot is.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RtmConnect {
+    pub url: String,
+    #[serde(rename = "self", default)]
+    pub me: RtmSelf,
+    #[serde(default)]
+    pub team: RtmTeam,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RtmSelf {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct RtmTeam {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub domain: String,
+}
+
 /// `auth.test`: who the token belongs to. `user_id` and `bot_id` let a bot ignore itself.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct AuthTest {

@@ -22,7 +22,7 @@ pub enum Fault {
         #[serde(default)]
         target: Target,
     },
-    /// The connect path fails for `secs`: `apps.connections.open` answers HTTP 503 for the
+    /// The connect path fails for `secs`: `apps.connections.open` (and `rtm.connect`) answers HTTP 503 for the
     /// first third, `ok:false internal_error` for the second, and hands out URLs whose
     /// WebSocket upgrade is refused for the last. With `drop_all`, every live socket is also
     /// dropped when the outage starts.
@@ -45,12 +45,24 @@ pub enum Fault {
         #[serde(default = "default_refresh_secs")]
         close_after_secs: f64,
     },
-    /// `apps.connections.open` answers HTTP 429 with `Retry-After: secs` until `secs` have passed.
+    /// `apps.connections.open` and `rtm.connect` answer HTTP 429 with `Retry-After: secs` until `secs` have passed.
     /// With `drop_all`, every live socket is dropped as the limit starts.
     RateLimit {
         secs: u64,
         #[serde(default)]
         drop_all: bool,
+    },
+    /// RTM: `goodbye` on a socket, then a close frame `close_after_secs` later.
+    Goodbye {
+        #[serde(default)]
+        target: Target,
+        #[serde(default = "default_goodbye_secs")]
+        close_after_secs: f64,
+    },
+    /// RTM: an `error` frame on a socket (`{"type":"error","error":{"code":1,…}}`).
+    ErrorFrame {
+        #[serde(default)]
+        target: Target,
     },
     /// `disconnect` `too_many_websockets` on a socket, which is then closed.
     TooManyWebsockets {
@@ -142,6 +154,10 @@ pub enum Fault {
     Heal,
 }
 
+fn default_goodbye_secs() -> f64 {
+    2.0
+}
+
 fn default_one() -> u32 {
     1
 }
@@ -186,6 +202,8 @@ impl Fault {
             Self::Refresh { .. } => "refresh",
             Self::RateLimit { .. } => "rate_limit",
             Self::TooManyWebsockets { .. } => "too_many_websockets",
+            Self::Goodbye { .. } => "goodbye",
+            Self::ErrorFrame { .. } => "error_frame",
             Self::LinkDisabled => "link_disabled",
             Self::RevokeToken { .. } => "revoke_token",
             Self::Malformed { .. } => "malformed",

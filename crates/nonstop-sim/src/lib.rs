@@ -17,6 +17,7 @@
 mod capture;
 mod control;
 mod fault;
+mod rtm;
 mod socket;
 mod state;
 mod web_api;
@@ -74,6 +75,9 @@ pub struct SimConfig {
     pub users: usize,
     /// The scopes the bot token has, as Slack names them in its `x-oauth-scopes` header.
     pub scopes: Vec<String>,
+    /// Whether `rtm.start` works (older classic apps) or answers `method_deprecated` (apps
+    /// created since 2021-11-30, the default).
+    pub rtm_start_allowed: bool,
     /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
     /// stops reading ([`Fault::StopReading`]) block the bot's writes after a few KiB, as a
     /// server with small buffers would, instead of after the megabytes loopback allows.
@@ -111,6 +115,7 @@ impl Default for SimConfig {
             ]
             .map(str::to_owned)
             .to_vec(),
+            rtm_start_allowed: false,
             receive_buffer: None,
         }
     }
@@ -199,6 +204,8 @@ impl Sim {
             .route("/api/{method}", post(web_api::call).get(web_api::call))
             .route("/link", get(web_api::link))
             .route("/link/", get(web_api::link))
+            .route("/rtm", get(web_api::rtm))
+            .route("/rtm/", get(web_api::rtm))
             .route("/_sim/upload/{file_id}", post(web_api::upload))
             .route("/_sim/respond/{id}", post(web_api::respond))
             .merge(control::routes())
@@ -498,6 +505,8 @@ pub(crate) fn enqueue_event(shared: &Shared, event: serde_json::Value) -> String
 }
 
 fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: String) -> String {
+    // RTM sockets get the bare event, Socket Mode sockets the envelope below.
+    rtm::broadcast(shared, &event);
     let config = &shared.config;
     let payload = serde_json::json!({
         "type": "event_callback",
@@ -526,7 +535,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
     let now = Instant::now();
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
     let mut inner = shared.lock();
-    let live = Shared::live_ids(&inner);
+    let live = Shared::live_any(&inner);
     let pick = |target: Target| live.get(target.unwrap_or(0)).copied();
     let mut orders: Vec<(u64, SocketCommand)> = Vec::new();
     let disconnect = |reason: &str, close_after: Duration| SocketCommand::Disconnect {
@@ -571,6 +580,21 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
                 drop_all(&mut orders);
             }
         }
+        Fault::Goodbye {
+            target,
+            close_after_secs,
+        } => orders.extend(pick(target).map(|id| {
+            (
+                id,
+                SocketCommand::Goodbye {
+                    close_after: secs(close_after_secs),
+                },
+            )
+        })),
+        Fault::ErrorFrame { target } => orders.extend(pick(target).map(|id| {
+            let frame = r#"{"type":"error","error":{"code":2,"msg":"simulated server error"}}"#;
+            (id, SocketCommand::Text(frame.to_owned()))
+        })),
         Fault::TooManyWebsockets { target } => orders.extend(pick(target).map(|id| {
             (
                 id,

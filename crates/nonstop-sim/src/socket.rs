@@ -1,5 +1,5 @@
-//! The Socket Mode server side of one WebSocket: `hello`, envelopes out, acks in, server pings,
-//! and the socket faults.
+//! The server side of one WebSocket, Socket Mode or RTM: `hello`, envelopes (Socket Mode) or
+//! bare events (RTM) out, acks or RTM frames in, server pings, and the socket faults.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,21 +16,36 @@ const COMMAND_QUEUE: usize = 4096;
 /// Upper bound on a client frame; a client never needs more than an ack with a response body.
 pub(crate) const MAX_CLIENT_FRAME: usize = 1024 * 1024;
 
+/// RTM disconnects a client that sends a frame over 16 KB.
+pub(crate) const RTM_MAX_CLIENT_FRAME: usize = 16 * 1024;
+
+/// Which protocol a socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    SocketMode,
+    Rtm,
+}
+
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut socket: WebSocket,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    kind: Kind,
 ) {
     let id = shared.next_id();
     let (commands, mut inbox) = mpsc::channel(COMMAND_QUEUE);
     {
         let mut inner = shared.lock();
         inner.stats.sockets_opened += 1;
+        if kind == Kind::Rtm {
+            inner.stats.rtm_sockets_opened += 1;
+        }
         inner.sockets.insert(
             id,
             SocketEntry {
                 commands,
                 live: false,
+                rtm: kind == Kind::Rtm,
             },
         );
     }
@@ -55,7 +70,10 @@ pub(crate) async fn serve(
         return;
     }
     let live_count = Shared::live_ids(&shared.lock()).len() as u32 + 1;
-    let hello = serde_json::json!({
+    let hello = if kind == Kind::Rtm {
+        serde_json::json!({"type": "hello"})
+    } else {
+        serde_json::json!({
         "type": "hello",
         "num_connections": live_count,
         "connection_info": {"app_id": shared.config.app_id},
@@ -64,7 +82,8 @@ pub(crate) async fn serve(
             "build_number": 1,
             "approximate_connection_time": shared.config.approximate_connection_time.as_secs(),
         },
-    });
+        })
+    };
     let outcome = if socket
         .send(Message::Text(Utf8Bytes::from(hello.to_string())))
         .await
@@ -74,8 +93,10 @@ pub(crate) async fn serve(
             entry.live = true;
         }
         shared.notify();
-        shared.flush_undelivered();
-        if shared.lock().faults.refresh_after_hello {
+        if kind == Kind::SocketMode {
+            shared.flush_undelivered();
+        }
+        if kind == Kind::SocketMode && shared.lock().faults.refresh_after_hello {
             let frame = serde_json::json!({
                 "type": "disconnect",
                 "reason": "refresh_requested",
@@ -85,7 +106,7 @@ pub(crate) async fn serve(
                 .send(Message::Text(Utf8Bytes::from(frame.to_string())))
                 .await;
         }
-        run(&shared, id, &mut socket, &mut inbox, shutdown.clone()).await
+        run(&shared, id, kind, &mut socket, &mut inbox, shutdown.clone()).await
     } else {
         Outcome::Gone
     };
@@ -131,6 +152,7 @@ enum Outcome {
 async fn run(
     shared: &Shared,
     id: u64,
+    kind: Kind,
     socket: &mut WebSocket,
     inbox: &mut mpsc::Receiver<SocketCommand>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -154,6 +176,19 @@ async fn run(
         };
         tokio::select! {
             frame = socket.recv(), if reading => match frame {
+                Some(Ok(Message::Text(text))) if kind == Kind::Rtm => {
+                    if text.len() > RTM_MAX_CLIENT_FRAME {
+                        // Slack's answer to a frame over 16 KB: the client is disconnected.
+                        shared.lock().stats.oversized_client_frames += 1;
+                        let _ = close(socket, 1009, "message too big").await;
+                        return Outcome::Closed;
+                    }
+                    if let Some(reply) = crate::rtm::on_client_text(shared, text.as_str()) {
+                        if socket.send(Message::Text(Utf8Bytes::from(reply))).await.is_err() {
+                            return Outcome::Gone;
+                        }
+                    }
+                }
                 Some(Ok(Message::Text(text))) => on_client_text(shared, text.as_str()),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Outcome::Gone,
                 Some(Ok(_)) => {}
@@ -174,6 +209,10 @@ async fn run(
                     SocketCommand::Close { code, reason } => {
                         let _ = close(socket, code, &reason).await;
                         return Outcome::Closed;
+                    }
+                    SocketCommand::Goodbye { close_after } => {
+                        close_at = Some((Instant::now() + close_after, 1000, String::new()));
+                        socket.send(Message::Text(Utf8Bytes::from(r#"{"type":"goodbye"}"#))).await
                     }
                     SocketCommand::Disconnect { reason, close_after } => {
                         let frame = serde_json::json!({

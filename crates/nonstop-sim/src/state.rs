@@ -32,6 +32,10 @@ pub(crate) enum SocketCommand {
         code: u16,
         reason: String,
     },
+    /// RTM: send `goodbye`, then a close frame after `close_after`.
+    Goodbye {
+        close_after: Duration,
+    },
     /// Send a `disconnect` frame, then a close frame after `close_after`.
     Disconnect {
         reason: String,
@@ -43,6 +47,8 @@ pub(crate) struct SocketEntry {
     pub(crate) commands: mpsc::Sender<SocketCommand>,
     /// True once `hello` went out; only such sockets get envelopes.
     pub(crate) live: bool,
+    /// An RTM socket: it gets every event (bare), and no envelopes.
+    pub(crate) rtm: bool,
 }
 
 pub(crate) struct Pending {
@@ -168,6 +174,14 @@ pub struct SimStats {
     pub posted: usize,
     /// Frames from the client that were not acks.
     pub other_client_frames: u64,
+    /// RTM sockets that completed the upgrade, ever.
+    pub rtm_sockets_opened: u64,
+    /// RTM: events sent to live RTM sockets (each socket counted), and frames from the
+    /// client over RTM's 16 KB limit (each cost the client its socket).
+    pub rtm_events_sent: u64,
+    pub oversized_client_frames: u64,
+    /// RTM: events that happened while no RTM socket was live (RTM never sends them later).
+    pub rtm_events_missed: u64,
 }
 
 #[derive(Default)]
@@ -345,8 +359,18 @@ impl Shared {
         stats
     }
 
-    /// Live socket ids, oldest first.
+    /// Live Socket Mode socket ids, oldest first: the sockets envelopes go to.
     pub(crate) fn live_ids(inner: &Inner) -> Vec<u64> {
+        inner
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.live && !s.rtm)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Every live socket, Socket Mode and RTM, oldest first: what faults aim at.
+    pub(crate) fn live_any(inner: &Inner) -> Vec<u64> {
         inner
             .sockets
             .iter()

@@ -39,6 +39,20 @@ pub(crate) async fn call(
     if method == "apps.connections.open" {
         return answer(&app, &method, &args, token.as_deref(), requested_at_ms);
     }
+    if method == "rtm.connect" || method == "rtm.start" {
+        // Planned failures (429s, 5xx, ok:false) first, then the socket outage's.
+        let arrived = Instant::now();
+        let (response, status) = match method_fault(&app, &method, arrived) {
+            Some(refusal) => refusal,
+            None => {
+                let response = rtm_connect(&app, &method, token.as_deref());
+                let status = response.status().as_u16();
+                (response, status)
+            }
+        };
+        record(&app, method, args, requested_at_ms, arrived, status);
+        return response;
+    }
     let slow = app.shared.lock().faults.slow_web_api;
     if let Some(delay) = slow {
         tokio::time::sleep(delay).await;
@@ -67,16 +81,27 @@ pub(crate) async fn call(
         }
     };
     // Recorded after the answer, so the arguments move into the record instead of a copy.
+    record(&app, method, args, requested_at_ms, arrived, status);
+    response
+}
+
+fn record(
+    app: &AppState,
+    method: String,
+    args: serde_json::Map<String, Value>,
+    at_ms: u64,
+    at: Instant,
+    status: u16,
+) {
     let call = crate::state::ApiCall {
         method,
         args,
-        at_ms: requested_at_ms,
-        at: arrived,
+        at_ms,
+        at,
         status,
     };
     crate::state::Shared::record_call(&mut app.shared.lock(), call);
     app.shared.notify();
-    response
 }
 
 /// Slack warns `missing_charset` on JSON bodies sent without `charset=utf-8`.
@@ -313,6 +338,44 @@ pub(crate) async fn respond(
 }
 
 fn connections_open(app: &AppState, token: Option<&str>) -> Response {
+    match issue_ticket(app, token, &app.shared.config.app_token, "s") {
+        Ok(ticket) => ok(json!({
+            "url": format!("ws://{}/link/?ticket={ticket}&app_id={}", app.addr, app.shared.config.app_id),
+        })),
+        Err(refusal) => *refusal,
+    }
+}
+
+/// `rtm.connect`, and `rtm.start`, which apps created since 2021-11-30 may not call (the
+/// simulated app is one of them unless `SimConfig::rtm_start_allowed`).
+fn rtm_connect(app: &AppState, method: &str, token: Option<&str>) -> Response {
+    let config = &app.shared.config;
+    if method == "rtm.start" && !config.rtm_start_allowed {
+        if let Err(code) = check_token(token, &config.bot_token) {
+            return slack_error(code);
+        }
+        return slack_error("method_deprecated");
+    }
+    match issue_ticket(app, token, &config.bot_token, "r") {
+        Ok(ticket) => ok(json!({
+            "url": format!("ws://{}/rtm/?ticket={ticket}", app.addr),
+            "self": {"id": config.bot_user_id, "name": "nonstop-bot"},
+            "team": {"id": config.team_id, "name": "Simulated Workspace", "domain": "sim"},
+        })),
+        Err(refusal) => *refusal,
+    }
+}
+
+/// A single-use socket ticket (valid 30 s) for a client holding `expected`, or the refusal the
+/// lasting faults call for: a 429 while rate limited, the revoked token's code, and during an
+/// outage 503s, then `ok:false`, then tickets whose upgrade is refused. `kind` starts the
+/// ticket: `s` for Socket Mode, `r` for RTM, so neither endpoint takes the other's.
+fn issue_ticket(
+    app: &AppState,
+    token: Option<&str>,
+    expected: &str,
+    kind: &str,
+) -> Result<String, Box<Response>> {
     let shared = &app.shared;
     let now = Instant::now();
     let mut inner = shared.lock();
@@ -326,43 +389,44 @@ fn connections_open(app: &AppState, token: Option<&str>) -> Response {
             .retry_after_told_until
             .map_or(told, |t| t.max(told));
         inner.faults.retry_after_told_until = Some(latest);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, secs.to_string())],
-            Json(json!({"ok": false, "error": "ratelimited"})),
-        )
-            .into_response();
+        return Err(Box::new(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, secs.to_string())],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response(),
+        ));
     }
     if let Some(code) = inner.faults.revoked.clone() {
         inner.stats.connect_refusals += 1;
-        return slack_error(&code);
+        return Err(Box::new(slack_error(&code)));
     }
-    if let Err(code) = check_token(token, &shared.config.app_token) {
+    if let Err(code) = check_token(token, expected) {
         inner.stats.connect_refusals += 1;
-        return slack_error(code);
+        return Err(Box::new(slack_error(code)));
     }
     if let Some((start, end)) = inner.faults.outage.filter(|(_, end)| *end > now) {
         let third = end.duration_since(start) / 3;
         let elapsed = now.duration_since(start);
         if elapsed < third {
             inner.stats.connect_refusals += 1;
-            return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response();
+            return Err(Box::new(
+                (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response(),
+            ));
         }
         if elapsed < third * 2 {
             inner.stats.connect_refusals += 1;
-            return slack_error("internal_error");
+            return Err(Box::new(slack_error("internal_error")));
         }
         // Last third: hand out a URL whose upgrade will be refused.
     }
-    let ticket = format!("{:016x}", shared.next_id() ^ rand::random::<u64>());
+    let ticket = format!("{kind}{:016x}", shared.next_id() ^ rand::random::<u64>());
     inner
         .tickets
         .retain(|_, issued| now.duration_since(*issued).as_secs() < 30);
     inner.tickets.insert(ticket.clone(), now);
-    drop(inner);
-    ok(json!({
-        "url": format!("ws://{}/link/?ticket={ticket}&app_id={}", app.addr, shared.config.app_id),
-    }))
+    Ok(ticket)
 }
 
 /// `GET /link/?ticket=…`: the Socket Mode WebSocket.
@@ -371,6 +435,24 @@ pub(crate) async fn link(
     Query(query): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    upgrade_socket(app, &query, upgrade, crate::socket::Kind::SocketMode)
+}
+
+/// `GET /rtm/?ticket=…`: the RTM WebSocket.
+pub(crate) async fn rtm(
+    State(app): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade_socket(app, &query, upgrade, crate::socket::Kind::Rtm)
+}
+
+fn upgrade_socket(
+    app: AppState,
+    query: &HashMap<String, String>,
+    upgrade: WebSocketUpgrade,
+    kind: crate::socket::Kind,
+) -> Response {
     let now = Instant::now();
     {
         let mut inner = app.shared.lock();
@@ -378,9 +460,14 @@ pub(crate) async fn link(
             inner.stats.connect_refusals += 1;
             return (StatusCode::SERVICE_UNAVAILABLE, "link unavailable").into_response();
         }
-        // Tickets are single-use and short-lived, as Slack's are assumed to be.
+        // Tickets are single-use and short-lived (Slack documents 30 s for RTM URLs).
+        let prefix = match kind {
+            crate::socket::Kind::SocketMode => "s",
+            crate::socket::Kind::Rtm => "r",
+        };
         let valid = query
             .get("ticket")
+            .filter(|t| t.starts_with(prefix))
             .and_then(|t| inner.tickets.remove(t))
             .is_some_and(|issued| now.duration_since(issued).as_secs() < 30);
         if !valid {
@@ -392,7 +479,7 @@ pub(crate) async fn link(
     let shutdown = app.shutdown.clone();
     upgrade
         .max_message_size(crate::socket::MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| crate::socket::serve(shared, socket, shutdown))
+        .on_upgrade(move |socket| crate::socket::serve(shared, socket, shutdown, kind))
 }
 
 pub(crate) fn ok(mut body: Value) -> Response {

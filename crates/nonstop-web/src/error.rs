@@ -67,6 +67,10 @@ const FATAL_CODES: &[&str] = &[
     "team_disabled",
     "user_removed_from_team",
     "forbidden_team",
+    // RTM: this app may not use rtm.start (apps created from 2021-11-30), or must connect
+    // another way; retrying cannot help.
+    "method_deprecated",
+    "rtm_connect_required",
 ];
 
 /// What a user should do about a fatal code.
@@ -83,6 +87,12 @@ pub fn fix_for(code: &str) -> Option<&'static str> {
         "missing_args" => "no token was sent: set SLACK_APP_TOKEN",
         "missing_scope" | "no_permission" => "add the missing scope in the app settings and reinstall",
         "forbidden_team" => "this workspace may not use the app",
+        "method_deprecated" => {
+            "this app may not call rtm.start: unset NONSTOP_RTM_START to use rtm.connect, or move the bot to Socket Mode with a granular app (docs/coming-from-rtm.md)"
+        }
+        "rtm_connect_required" => {
+            "this app must connect with rtm.connect: unset NONSTOP_RTM_START, or move the bot to Socket Mode (docs/coming-from-rtm.md)"
+        }
         _ => return None,
     })
 }

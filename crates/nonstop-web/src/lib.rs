@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use nonstop_model::web::{ApiStatus, ConnectionsOpen};
+use nonstop_model::web::{ApiStatus, ConnectionsOpen, RtmConnect};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -305,6 +305,35 @@ impl WebClient {
             .await?;
         let open: ConnectionsOpen = decode_bytes("apps.connections.open", &answer)?;
         Ok(open.url)
+    }
+
+    /// <https://api.slack.com/methods/rtm.connect> (or the deprecated `rtm.start` when
+    /// `use_start`): a single-use RTM socket URL, valid for 30 s. Takes the bot token. One
+    /// attempt (the supervisor decides when to try again). The method is Tier 1, about one
+    /// call a minute: after a 429 every caller is held back for as long as Slack said, and a
+    /// call made meanwhile fails at once with the time left, without reaching Slack.
+    pub async fn rtm_connect(&self, use_start: bool) -> Result<RtmConnect, WebError> {
+        let method = if use_start {
+            "rtm.start"
+        } else {
+            "rtm.connect"
+        };
+        let token = self.bot_token(method)?;
+        if let Some(left) = self.inner.gate.blocked_for(method) {
+            return Err(WebError::RateLimited {
+                method: method.to_owned(),
+                retry_after: left,
+            });
+        }
+        match self.send_once(method, token, &Body::Empty).await {
+            Ok(answer) => decode_bytes(method, &answer),
+            Err(error) => {
+                if let Some(wait) = error.rate_limit_wait() {
+                    self.inner.gate.block(method, wait);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Calls `method` with the bot token: waits for the method's rate-limit gate, retries

@@ -37,6 +37,13 @@ impl RateGate {
         }
     }
 
+    /// How long `method` is still held back, if it is.
+    pub(crate) fn blocked_for(&self, method: &str) -> Option<Duration> {
+        let until = lock(&self.blocked_until).get(method).copied()?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
     /// Holds every call to `method` for `wait`.
     pub(crate) fn block(&self, method: &str, wait: Duration) {
         let now = Instant::now();

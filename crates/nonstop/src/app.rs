@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, TransportKind};
 use crate::context::{BotIdentity, Context, States};
 use crate::delivery::writer::{self, Retention};
 use crate::delivery::{Deferral, OutboxLink};
@@ -28,6 +28,7 @@ use crate::status::Status;
 use crate::storage::Storage;
 use crate::supervisor::{self, Supervision};
 use crate::task::OwnedTask;
+use crate::transport::rtm::RtmContext;
 use crate::transport::socket::SocketContext;
 use nonstop_model::{BlockAction, OptionsRequest, Shortcut, SlashCommand, ViewPayload};
 use nonstop_web::ClientOptions;
@@ -368,28 +369,34 @@ impl App {
         }
         drop(queue_tx);
 
-        let socket_ctx = Arc::new(SocketContext {
-            config: config.clone(),
-            web,
-            intake,
-            status: Arc::clone(&self.status),
-        });
         let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status)));
-        let mut slots = JoinSet::new();
-        for slot in 0..config.connections {
-            slots.spawn(supervisor::run_slot(
-                Arc::clone(&socket_ctx),
-                Arc::clone(&supervision),
-                slot,
-                stop_rx.clone(),
-            ));
-        }
+        let status = Arc::clone(&self.status);
+        let (slots, transport): (_, Arc<dyn std::any::Any + Send + Sync>) = match config.transport {
+            TransportKind::SocketMode => {
+                let ctx = Arc::new(SocketContext {
+                    config: config.clone(),
+                    web,
+                    intake,
+                    status,
+                });
+                (spawn_slots(&ctx, &supervision, &config, &stop_rx), ctx)
+            }
+            TransportKind::Rtm => {
+                let ctx = Arc::new(RtmContext {
+                    config: config.clone(),
+                    web,
+                    intake,
+                    status,
+                });
+                (spawn_slots(&ctx, &supervision, &config, &stop_rx), ctx)
+            }
+        };
         drop(stop_rx);
 
         Running {
             slots,
             stop_slots: stop_tx,
-            transport: socket_ctx,
+            transport,
             ops: ops_tx,
             writer,
             writer_gone,
@@ -402,6 +409,26 @@ impl App {
         .until(shutdown)
         .await
     }
+}
+
+/// One supervised slot per configured connection, each keeping one connection of `transport`
+/// live until `stop` turns true.
+fn spawn_slots<T: supervisor::Transport>(
+    transport: &Arc<T>,
+    supervision: &Arc<Supervision>,
+    config: &Config,
+    stop: &watch::Receiver<bool>,
+) -> JoinSet<Result<(), Error>> {
+    let mut slots = JoinSet::new();
+    for slot in 0..config.connections {
+        slots.spawn(supervisor::run_slot(
+            Arc::clone(transport),
+            Arc::clone(supervision),
+            slot,
+            stop.clone(),
+        ));
+    }
+    slots
 }
 
 /// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal, or a service manager's reload

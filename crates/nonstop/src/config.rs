@@ -27,8 +27,14 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// App-level token (`xapp-`) with `connections:write`, for opening sockets.
-    pub app_token: Secret,
+    /// How the bot holds its connection to Slack: Socket Mode (the default) or RTM.
+    pub transport: TransportKind,
+    /// For RTM: connect with the deprecated `rtm.start` instead of `rtm.connect` (only older
+    /// classic apps can; newer ones get `method_deprecated`).
+    pub rtm_start: bool,
+    /// App-level token (`xapp-`) with `connections:write`, for opening Socket Mode sockets.
+    /// Required for Socket Mode; RTM needs only the bot token.
+    pub app_token: Option<Secret>,
     /// Bot token (`xoxb-`), for the Web API.
     pub bot_token: Secret,
     /// Web API root, e.g. `https://slack.com/api/` or the simulator's.
@@ -98,7 +104,31 @@ pub struct Config {
     pub ack_deadline: Duration,
 }
 
+/// How a bot holds its connection to Slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// Socket Mode: `apps.connections.open` with the app-level token; envelopes acked.
+    #[default]
+    SocketMode,
+    /// The RTM API of classic apps: `rtm.connect` with the bot token; bare events, no acks
+    /// and no redelivery by Slack.
+    Rtm,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SocketMode => "socket",
+            Self::Rtm => "rtm",
+        }
+    }
+}
+
 /// Environment variable names.
+pub const ENV_TRANSPORT: &str = "NONSTOP_TRANSPORT";
+/// `1`/`true`: RTM connects with `rtm.start` instead of `rtm.connect`.
+pub const ENV_RTM_START: &str = "NONSTOP_RTM_START";
 pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
@@ -115,8 +145,23 @@ pub const DEFAULT_DB: &str = "nonstop.db";
 impl Config {
     /// Settings with the documented defaults for these tokens.
     pub fn new(app_token: &str, bot_token: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::rtm(bot_token)?;
+        config.transport = TransportKind::SocketMode;
+        config.app_token = Some(check_token(
+            ENV_APP_TOKEN,
+            app_token,
+            "xapp-",
+            APP_TOKEN_HINT,
+        )?);
+        Ok(config)
+    }
+
+    /// Settings with the documented defaults for a classic bot on RTM: only the bot token.
+    pub fn rtm(bot_token: &str) -> Result<Self, ConfigError> {
         Ok(Self {
-            app_token: check_token(ENV_APP_TOKEN, app_token, "xapp-", APP_TOKEN_HINT)?,
+            transport: TransportKind::Rtm,
+            rtm_start: false,
+            app_token: None,
             bot_token: check_token(ENV_BOT_TOKEN, bot_token, "xoxb-", BOT_TOKEN_HINT)?,
             api_url: nonstop_web::SLACK_API_URL.to_owned(),
             allow_plain_http: false,
@@ -174,15 +219,38 @@ impl Config {
 
     /// Like [`Config::from_env`] with any source of variables (tests use a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let app = lookup(ENV_APP_TOKEN).ok_or(ConfigError::Missing {
-            name: ENV_APP_TOKEN,
-            hint: APP_TOKEN_HINT,
-        })?;
+        let transport = match lookup(ENV_TRANSPORT).as_deref().map(str::trim) {
+            None | Some("" | "socket" | "socket_mode") => TransportKind::SocketMode,
+            Some("rtm") => TransportKind::Rtm,
+            Some(_) => {
+                return Err(ConfigError::Malformed {
+                    name: ENV_TRANSPORT,
+                    problem: "expected `socket` (Socket Mode, the default) or `rtm` (classic apps)"
+                        .to_owned(),
+                })
+            }
+        };
+        let app = match transport {
+            TransportKind::SocketMode => {
+                Some(lookup(ENV_APP_TOKEN).ok_or(ConfigError::Missing {
+                    name: ENV_APP_TOKEN,
+                    hint: APP_TOKEN_HINT,
+                })?)
+            }
+            // RTM connects with the bot token alone.
+            _ => None,
+        };
         let bot = lookup(ENV_BOT_TOKEN).ok_or(ConfigError::Missing {
             name: ENV_BOT_TOKEN,
             hint: BOT_TOKEN_HINT,
         })?;
-        let mut config = Self::new(&app, &bot)?;
+        let mut config = match app {
+            Some(app) => Self::new(&app, &bot)?,
+            None => Self::rtm(&bot)?,
+        };
+        if let Some(start) = lookup(ENV_RTM_START) {
+            config.rtm_start = parse_flag(ENV_RTM_START, &start)?;
+        }
         if let Some(url) = lookup(ENV_API_URL) {
             // Set but blank is a mistake (a template left unfilled), not a wish for the default.
             if url.trim().is_empty() {
@@ -223,16 +291,7 @@ impl Config {
             };
         }
         if let Some(allow) = lookup(ENV_ALLOW_PLAIN_HTTP) {
-            config.allow_plain_http = match allow.trim() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" | "" => false,
-                _ => {
-                    return Err(ConfigError::Malformed {
-                        name: ENV_ALLOW_PLAIN_HTTP,
-                        problem: "expected 1 or 0".to_owned(),
-                    })
-                }
-            };
+            config.allow_plain_http = parse_flag(ENV_ALLOW_PLAIN_HTTP, &allow)?;
         }
         if let Some(n) = lookup(ENV_CONNECTIONS) {
             config.connections = n.trim().parse().map_err(|_| ConfigError::Malformed {
@@ -246,6 +305,12 @@ impl Config {
 
     /// Checks relations between settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.transport == TransportKind::SocketMode && self.app_token.is_none() {
+            return Err(ConfigError::Missing {
+                name: ENV_APP_TOKEN,
+                hint: APP_TOKEN_HINT,
+            });
+        }
         if !(1..=10).contains(&self.connections) {
             return Err(ConfigError::OutOfRange {
                 name: "connections",
@@ -301,7 +366,19 @@ impl Config {
     }
 }
 
-const APP_TOKEN_HINT: &str =
+/// `1`/`true`/`yes` or `0`/`false`/`no` (blank is no).
+fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::Malformed {
+            name,
+            problem: "expected 1 or 0".to_owned(),
+        }),
+    }
+}
+
+pub(crate) const APP_TOKEN_HINT: &str =
     "set it to the app-level token (xapp-…) with the connections:write scope, from the app's Basic Information page";
 const BOT_TOKEN_HINT: &str =
     "set it to the bot token (xoxb-…), from the app's OAuth & Permissions page";
@@ -405,6 +482,31 @@ mod tests {
         let mut config = with(&[]).unwrap();
         config.api_url = "http://10.1.2.3/api/".to_owned();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn rtm_needs_only_the_bot_token() {
+        let config = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.transport, TransportKind::Rtm);
+        assert!(config.app_token.is_none());
+        assert!(!config.rtm_start);
+        let err = Config::from_lookup(env(&[("NONSTOP_TRANSPORT", "rtm")])).unwrap_err();
+        assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
+        let err = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "events"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("NONSTOP_TRANSPORT"), "{err}");
+        // Socket Mode set in code without its token is refused when the bot starts.
+        let mut config = Config::rtm("xoxb-1").unwrap();
+        config.transport = TransportKind::SocketMode;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("SLACK_APP_TOKEN"), "{err}");
     }
 
     #[test]

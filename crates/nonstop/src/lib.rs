@@ -71,7 +71,7 @@ mod transport;
 pub use app::{shutdown_signal, App};
 pub use builtin::escape;
 pub use cause::{ConnectStage, DisconnectCause};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, TransportKind};
 pub use context::{BotIdentity, Context, ContextError, EventMeta};
 pub use delivery::Envelope;
 pub use dispatch::{Handler, HandlerError, HandlerFuture, HandlerResult};

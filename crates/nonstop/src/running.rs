@@ -14,7 +14,6 @@ use tracing::{info, warn};
 use crate::delivery::writer::Op;
 use crate::error::Error;
 use crate::task::OwnedTask;
-use crate::transport::socket::SocketContext;
 
 /// Everything [`crate::App::run`] started, for watching and stopping.
 pub(crate) struct Running {
@@ -23,7 +22,7 @@ pub(crate) struct Running {
     pub(crate) stop_slots: watch::Sender<bool>,
     /// The transport's shared context: it holds the intake, so dropping it (after the slots
     /// ended) leaves the writer's queue to the dispatcher and the sender.
-    pub(crate) transport: Arc<SocketContext>,
+    pub(crate) transport: Arc<dyn std::any::Any + Send + Sync>,
     pub(crate) ops: tokio::sync::mpsc::Sender<Op>,
     pub(crate) writer: std::thread::JoinHandle<()>,
     /// Resolves when the writer's thread ends (returns or unwinds).

@@ -5,9 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_each_answered_once, sim_config, Harness, WAIT};
+use common::{
+    assert_each_answered_once, never_down_during, open_failures, sim_config, Harness, WAIT,
+};
 use nonstop::model::web::PostMessageRequest;
-use nonstop::LifecycleChange;
 use nonstop_sim::{Fault, MessageSpec, SimConfig};
 
 #[tokio::test]
@@ -135,57 +136,6 @@ async fn abrupt_drop_is_named_and_recovered_without_losing_events() {
     h.stop().await.unwrap();
 }
 
-/// Runs `during`, then asserts from the recorded lifecycle (not by sampling the live count,
-/// which can miss a brief dip) that no slot was ever without a socket meanwhile: each socket
-/// that went live replaced a live one (`slot_down_for: None`) and every close was ours
-/// (`replaced`). Waits for at least `replacements` sockets to go live; returns how many did.
-async fn never_down_during(
-    h: &Harness,
-    replacements: usize,
-    during: impl std::future::Future<Output = ()>,
-) -> usize {
-    let since = std::time::SystemTime::now();
-    during.await;
-    let went_live = |h: &Harness| {
-        h.status
-            .history()
-            .iter()
-            .filter(|r| r.at >= since && matches!(r.change, LifecycleChange::Live { .. }))
-            .count()
-    };
-    assert!(
-        h.status
-            .wait_for(WAIT, |_| went_live(h) >= replacements)
-            .await,
-        "fewer than {replacements} replacements: {:#?}",
-        h.status.history()
-    );
-    let records: Vec<_> = h
-        .status
-        .history()
-        .into_iter()
-        .filter(|r| r.at >= since)
-        .collect();
-    let mut went_live = 0;
-    for record in &records {
-        match &record.change {
-            LifecycleChange::Live { slot_down_for } => {
-                assert_eq!(
-                    *slot_down_for, None,
-                    "slot {} had no socket before connection {} went live: {records:#?}",
-                    record.slot, record.connection
-                );
-                went_live += 1;
-            }
-            LifecycleChange::Closed { planned, .. } => {
-                assert!(planned, "a socket was lost, not replaced: {records:#?}")
-            }
-            other => panic!("a socket failed to open during a replacement: {other:?}"),
-        }
-    }
-    went_live
-}
-
 #[tokio::test]
 async fn half_open_socket_is_declared_dead_and_replaced() {
     let h = Harness::start().await;
@@ -297,18 +247,6 @@ async fn refresh_requested_without_warning_keeps_two_sockets() {
     h.stop().await.unwrap();
 }
 
-/// The waits the slots chose after each failed open, in order.
-fn open_failures(h: &Harness) -> Vec<Duration> {
-    h.status
-        .history()
-        .into_iter()
-        .filter_map(|r| match r.change {
-            LifecycleChange::OpenFailed { retry_in, .. } => Some(retry_in),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn rate_limited_reconnect_waits_for_retry_after() {
     let h = Harness::start().await;
@@ -413,7 +351,7 @@ async fn revoked_token_stops_with_a_clear_error() {
 #[tokio::test]
 async fn wrong_app_token_is_fatal_at_start() {
     let h = Harness::start_with(common::sim_config(), |config| {
-        config.app_token = nonstop::Secret::new("xapp-1-WRONG-token");
+        config.app_token = Some(nonstop::Secret::new("xapp-1-WRONG-token"));
     })
     .await;
     let err = h.finished().await.unwrap_err();

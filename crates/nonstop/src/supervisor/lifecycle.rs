@@ -1,16 +1,17 @@
-//! The decisions of one live Socket Mode connection, as a pure function of what happened and
-//! when. The I/O task in `connection.rs` feeds it inputs and carries out its actions, so every
-//! rule here is unit-tested without a socket.
+//! The decisions of one live connection, whatever its transport, as a pure function of what
+//! happened and when. The I/O task (`transport::ws::run`) feeds it inputs and carries out its
+//! actions, so every rule here is unit-tested without a socket. A transport turns its own
+//! control frames (Socket Mode's `disconnect`, RTM's `goodbye`) into the inputs
+//! [`Input::ReplacementAsked`] and [`Input::CloseFirst`].
 
 use std::time::Duration;
 
-use nonstop_model::DisconnectReason;
 use tokio::time::Instant;
 
 use crate::cause::DisconnectCause;
 
-/// Where a connection is in its life. Opening (`apps.connections.open`, the upgrade, `hello`)
-/// happens before a `Lifecycle` exists; it starts `Live`.
+/// Where a connection is in its life. Opening (the connect call, the upgrade, `hello`) happens
+/// before a `Lifecycle` exists; it starts `Live`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
     /// Receiving envelopes.
@@ -35,7 +36,13 @@ pub enum Input {
     Frame,
     /// The liveness timer fired.
     Tick,
-    Disconnect(DisconnectReason),
+    /// The server says this connection will end (Socket Mode's `disconnect` with `warning`,
+    /// `refresh_requested` or a reason we don't know; RTM's `goodbye`): open a replacement and
+    /// keep this one until it is live.
+    ReplacementAsked(&'static str),
+    /// The server says this connection must close before another can open (Socket Mode's
+    /// `too_many_websockets`), or that reconnecting cannot help (`link_disabled`).
+    CloseFirst(DisconnectCause),
     /// The slot's replacement for this socket said `hello`.
     ReplacementLive,
     Shutdown,
@@ -116,7 +123,8 @@ impl Lifecycle {
                 Vec::new()
             }
             Input::Tick => self.on_tick(now),
-            Input::Disconnect(reason) => self.on_disconnect(reason),
+            Input::ReplacementAsked(why) => self.on_replacement_asked(why),
+            Input::CloseFirst(cause) => self.close(cause),
             Input::ReplacementLive => self.close(DisconnectCause::Replaced),
             Input::Shutdown => self.close(DisconnectCause::Shutdown),
         }
@@ -152,19 +160,12 @@ impl Lifecycle {
         actions
     }
 
-    fn on_disconnect(&mut self, reason: DisconnectReason) -> Vec<Action> {
-        match reason {
-            // Reconnecting cannot help, and a close-first is needed to get under the cap.
-            DisconnectReason::LinkDisabled | DisconnectReason::TooManyWebsockets => {
-                self.close(DisconnectCause::SlackDisconnect(reason))
-            }
-            // warning, refresh_requested and anything unknown: make before break.
-            _ if self.state == ConnectionState::Refreshing => Vec::new(),
-            _ => {
-                self.state = ConnectionState::Refreshing;
-                vec![Action::RequestReplacement("slack disconnect")]
-            }
+    fn on_replacement_asked(&mut self, why: &'static str) -> Vec<Action> {
+        if self.state == ConnectionState::Refreshing {
+            return Vec::new();
         }
+        self.state = ConnectionState::Refreshing;
+        vec![Action::RequestReplacement(why)]
     }
 
     fn close(&mut self, cause: DisconnectCause) -> Vec<Action> {
@@ -281,40 +282,37 @@ mod tests {
     }
 
     #[test]
-    fn refresh_reasons_make_before_break() {
-        for reason in [
-            DisconnectReason::Warning,
-            DisconnectReason::RefreshRequested,
-            DisconnectReason::Other("server_maintenance".into()),
-        ] {
-            let t0 = Instant::now();
-            let mut life = Lifecycle::new(t0, timing());
-            assert_eq!(
-                life.on(Input::Disconnect(reason.clone()), t0),
-                vec![Action::RequestReplacement("slack disconnect")]
-            );
-            assert_eq!(life.state(), ConnectionState::Refreshing);
-            // A second notice (refresh after warning) asks for nothing new.
-            assert!(life.on(Input::Disconnect(reason), t0).is_empty());
-            assert_eq!(
-                life.on(Input::ReplacementLive, t0),
-                vec![Action::Close(DisconnectCause::Replaced)]
-            );
-        }
+    fn a_server_notice_makes_before_break() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        assert_eq!(
+            life.on(Input::ReplacementAsked("goodbye"), t0),
+            vec![Action::RequestReplacement("goodbye")]
+        );
+        assert_eq!(life.state(), ConnectionState::Refreshing);
+        // A second notice (refresh after warning) asks for nothing new.
+        assert!(life.on(Input::ReplacementAsked("goodbye"), t0).is_empty());
+        assert_eq!(
+            life.on(Input::ReplacementLive, t0),
+            vec![Action::Close(DisconnectCause::Replaced)]
+        );
     }
 
     #[test]
-    fn too_many_websockets_and_link_disabled_close_first() {
-        for reason in [
-            DisconnectReason::TooManyWebsockets,
-            DisconnectReason::LinkDisabled,
-        ] {
-            let mut life = Lifecycle::new(Instant::now(), timing());
-            assert_eq!(
-                life.on(Input::Disconnect(reason.clone()), Instant::now()),
-                vec![Action::Close(DisconnectCause::SlackDisconnect(reason))]
-            );
-        }
+    fn close_first_closes_at_once_even_while_refreshing() {
+        let t0 = Instant::now();
+        let mut life = Lifecycle::new(t0, timing());
+        life.on(Input::ReplacementAsked("goodbye"), t0);
+        let cause = DisconnectCause::Protocol {
+            detail: "told to".into(),
+        };
+        assert_eq!(
+            life.on(Input::CloseFirst(cause.clone()), t0),
+            vec![Action::Close(cause)]
+        );
+        assert!(life
+            .on(Input::Tick, t0 + Duration::from_secs(60))
+            .is_empty());
     }
 
     #[test]
@@ -363,8 +361,8 @@ mod tests {
                 let quiet = now >= frames_stop;
                 let input = match rng.random_range(0..100) {
                     0..=44 if !quiet => Input::Frame,
-                    45..=47 if !quiet => Input::Disconnect(DisconnectReason::RefreshRequested),
-                    48 if !quiet => Input::Disconnect(DisconnectReason::TooManyWebsockets),
+                    45..=47 if !quiet => Input::ReplacementAsked("refresh"),
+                    48 if !quiet => Input::CloseFirst(DisconnectCause::Shutdown),
                     49 if !quiet => Input::ReplacementLive,
                     50 => Input::Shutdown,
                     _ => Input::Tick,

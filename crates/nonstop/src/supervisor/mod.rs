@@ -12,6 +12,7 @@
 //! each change in [`Status`]. A transport (Socket Mode today; RTM and HTTP next) only says how
 //! to open a connection and how to run one: [`Transport`].
 
+pub(crate) mod lifecycle;
 pub(crate) mod slot;
 
 use std::future::Future;

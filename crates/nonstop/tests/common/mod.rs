@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop::{App, Config, Error, Handler, Status};
+use nonstop::{App, Config, Error, Handler, LifecycleChange, Status};
 use nonstop_sim::{MessageSpec, PostedMessage, Sim, SimConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -266,4 +266,67 @@ pub fn capture_logs() -> (nonstop_sim::CapturedLog, Capturing) {
     let captured = nonstop_sim::CapturedLog::default();
     CAPTURE.with(|capture| *capture.borrow_mut() = Some(captured.clone()));
     (captured, Capturing)
+}
+
+/// Runs `during`, then asserts from the recorded lifecycle (not by sampling the live count,
+/// which can miss a brief dip) that no slot was ever without a socket meanwhile: each socket
+/// that went live replaced a live one (`slot_down_for: None`) and every close was ours
+/// (`replaced`). Waits for at least `replacements` sockets to go live; returns how many did.
+pub async fn never_down_during(
+    h: &Harness,
+    replacements: usize,
+    during: impl std::future::Future<Output = ()>,
+) -> usize {
+    let since = std::time::SystemTime::now();
+    during.await;
+    let went_live = |h: &Harness| {
+        h.status
+            .history()
+            .iter()
+            .filter(|r| r.at >= since && matches!(r.change, LifecycleChange::Live { .. }))
+            .count()
+    };
+    assert!(
+        h.status
+            .wait_for(WAIT, |_| went_live(h) >= replacements)
+            .await,
+        "fewer than {replacements} replacements: {:#?}",
+        h.status.history()
+    );
+    let records: Vec<_> = h
+        .status
+        .history()
+        .into_iter()
+        .filter(|r| r.at >= since)
+        .collect();
+    let mut went_live = 0;
+    for record in &records {
+        match &record.change {
+            LifecycleChange::Live { slot_down_for } => {
+                assert_eq!(
+                    *slot_down_for, None,
+                    "slot {} had no socket before connection {} went live: {records:#?}",
+                    record.slot, record.connection
+                );
+                went_live += 1;
+            }
+            LifecycleChange::Closed { planned, .. } => {
+                assert!(planned, "a socket was lost, not replaced: {records:#?}")
+            }
+            other => panic!("a socket failed to open during a replacement: {other:?}"),
+        }
+    }
+    went_live
+}
+
+/// The waits the slots chose after each failed open, in order.
+pub fn open_failures(h: &Harness) -> Vec<Duration> {
+    h.status
+        .history()
+        .into_iter()
+        .filter_map(|r| match r.change {
+            LifecycleChange::OpenFailed { retry_in, .. } => Some(retry_in),
+            _ => None,
+        })
+        .collect()
 }

@@ -1,9 +1,8 @@
 //! Socket Mode as a [`Transport`]: opening a socket (`apps.connections.open`, the upgrade,
-//! `hello`) and running it (`connection.rs`, deciding through `lifecycle.rs`). Slots, backoff
+//! `hello`) and what its frames mean (`connection.rs`; the loop that runs it is `transport::ws`, deciding through `supervisor::lifecycle`). Slots, backoff
 //! and make-before-break are the supervisor's.
 
 mod connection;
-mod lifecycle;
 
 use std::future::Future;
 use std::sync::Arc;

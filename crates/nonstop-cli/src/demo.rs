@@ -11,6 +11,59 @@ use nonstop::{LifecycleChange, Status};
 use nonstop_sim::{Fault, Sim, SimConfig};
 use tokio::time::Instant;
 
+/// The fault schedule for an RTM bot: the story's faults (a drop with no close frame, a
+/// socket gone silent, Slack's `goodbye`, a rate-limited `rtm.connect`, a long connect
+/// outage during which people keep talking) and RTM's own frames.
+fn rtm_schedule(scale: f64) -> Vec<(f64, Fault, &'static str)> {
+    let rate_limit_secs = (3.0 * scale).round().max(1.0) as u64;
+    let outage_secs = (15.0 * scale).max(2.0);
+    vec![
+        (
+            3.0,
+            Fault::Drop { target: None },
+            "abrupt TCP drop, no close frame (the story's 1006)",
+        ),
+        (
+            8.0,
+            Fault::HalfOpen { target: None },
+            "half-open socket: nothing flows",
+        ),
+        (
+            18.0,
+            Fault::Goodbye {
+                target: None,
+                close_after_secs: 2.0,
+            },
+            "goodbye (Slack's 8-hour limit)",
+        ),
+        (21.0, Fault::ErrorFrame { target: None }, "RTM error frame"),
+        (
+            21.5,
+            Fault::Malformed { target: None },
+            "malformed JSON frame",
+        ),
+        (22.0, Fault::Binary { target: None }, "binary frame"),
+        (
+            24.0,
+            Fault::RateLimit {
+                secs: rate_limit_secs,
+                drop_all: true,
+            },
+            "all sockets dropped, then rtm.connect answers 429 with Retry-After",
+        ),
+        (
+            32.0,
+            Fault::Outage {
+                secs: outage_secs,
+                drop_all: true,
+            },
+            "all sockets dropped, rtm.connect outage (5xx, ok:false, refused upgrade); people keep talking",
+        ),
+        (53.0, Fault::SlowWebApi { millis: 400 }, "slow Web API"),
+        (56.0, Fault::Heal, "faults cleared"),
+    ]
+}
+
 /// The fault schedule, as (second of a 60 s run, fault, what a viewer should see). Times and
 /// fault lengths shrink with `scale` for shorter runs.
 fn schedule(scale: f64) -> Vec<(f64, Fault, &'static str)> {
@@ -97,7 +150,7 @@ fn schedule(scale: f64) -> Vec<(f64, Fault, &'static str)> {
     ]
 }
 
-pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
+pub(crate) async fn run(secs: u64, rate: f64, rtm: bool) -> anyhow::Result<()> {
     let secs = secs.max(10);
     let scale = secs as f64 / 60.0;
     let sim = Sim::start(SimConfig {
@@ -106,7 +159,11 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     })
     .await
     .context("could not start the simulator")?;
-    let mut config = nonstop::Config::new(&sim.config().app_token, &sim.config().bot_token)?;
+    let mut config = if rtm {
+        nonstop::Config::rtm(&sim.config().bot_token)?
+    } else {
+        nonstop::Config::new(&sim.config().app_token, &sim.config().bot_token)?
+    };
     config.api_url = sim.api_url();
     // A journal of its own, so a demo never touches a bot's nonstop.db.
     let journal = std::env::temp_dir().join(format!("nonstop-demo-{}.db", std::process::id()));
@@ -119,9 +176,10 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     }));
 
     println!(
-        "nonstop demo: a Slack simulator on {} and a bot with {} sockets",
+        "nonstop demo: a Slack simulator on {} and a bot with {} {} sockets",
         sim.addr(),
-        config.connections
+        config.connections,
+        if rtm { "RTM" } else { "Socket Mode" }
     );
     println!(
         "bot settings: ping every {:?}, dead after {:?} of silence, backoff {:?}..{:?}",
@@ -142,7 +200,12 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     let generator = nonstop_sim::spawn_generator(&sim, "C0DEMO", rate, Some(total));
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
-    let mut plan = schedule(scale).into_iter().peekable();
+    let faults = if rtm {
+        rtm_schedule(scale)
+    } else {
+        schedule(scale)
+    };
+    let mut plan = faults.into_iter().peekable();
     let mut last_fault = "none yet";
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_print = Instant::now();
@@ -196,11 +259,22 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     println!("handled twice:          {doubled}");
     println!("longest with no socket: {:.2} s (the sim cut every socket twice on purpose: 429 and outage)", longest_gap.as_secs_f64());
     let sim_stats = sim.stats();
-    println!(
-        "simulator:              {} sockets opened, {} envelopes, {} redelivered, {} acked, {} connect calls refused",
-        sim_stats.sockets_opened, sim_stats.envelopes_sent, sim_stats.redeliveries, sim_stats.acks, sim_stats.connect_refusals
-    );
     let snapshot = status.snapshot();
+    if rtm {
+        println!(
+            "simulator:              {} sockets opened, {} events sent to sockets, {} said while no socket was live (RTM never sends those), {} connect calls refused",
+            sim_stats.sockets_opened, sim_stats.rtm_events_sent, sim_stats.rtm_events_missed, sim_stats.connect_refusals
+        );
+        println!(
+            "caught up from history: {} (said while the bot could not hear, answered after)",
+            snapshot.caught_up
+        );
+    } else {
+        println!(
+            "simulator:              {} sockets opened, {} envelopes, {} redelivered, {} acked, {} connect calls refused",
+            sim_stats.sockets_opened, sim_stats.envelopes_sent, sim_stats.redeliveries, sim_stats.acks, sim_stats.connect_refusals
+        );
+    }
     println!(
         "bot:                    {} reconnects, {} duplicates dropped, {} bad frames dropped",
         snapshot.reconnects, snapshot.duplicates, snapshot.bad_frames

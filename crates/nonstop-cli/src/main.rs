@@ -64,6 +64,10 @@ enum Command {
         /// Messages per second the simulated users send.
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
+        /// `socket` (Socket Mode) or `rtm`: the classic bot of nonstop's story, kept online,
+        /// with what was said while it could not hear caught up from history.
+        #[arg(long, default_value = "socket", value_parser = ["socket", "rtm"])]
+        transport: String,
     },
     /// `sim` or `demo` asked of a build without them: said in words, not "unrecognized".
     #[cfg(not(feature = "simulator"))]
@@ -93,7 +97,11 @@ fn main() -> ExitCode {
             #[cfg(feature = "simulator")]
             Command::Sim { port, rate } => simulator::run(port, rate).await,
             #[cfg(feature = "simulator")]
-            Command::Demo { secs, rate } => demo::run(secs, rate).await,
+            Command::Demo {
+                secs,
+                rate,
+                transport,
+            } => demo::run(secs, rate, transport == "rtm").await,
             Command::Journal { limit } => journal(limit),
             #[cfg(not(feature = "simulator"))]
             Command::LeftOut { .. } => Err(anyhow::anyhow!(

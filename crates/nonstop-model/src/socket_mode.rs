@@ -75,9 +75,25 @@ pub struct EventHead {
     /// `message_changed` and `message_deleted`: the author of the message itself.
     pub message_user: Option<String>,
     pub message_bot_id: Option<String>,
+    /// Where and when: with `ts`, a message is known by `channel` and `ts` on every path it
+    /// can arrive by (Socket Mode, RTM, `conversations.history`).
+    pub channel: Option<String>,
+    pub ts: Option<String>,
 }
 
 impl EventHead {
+    /// `msg:<channel>:<ts>` for a `message` event: the same key whichever way the message
+    /// came (an envelope's `event_id` differs from RTM's frame and from history), so that a
+    /// message fetched again after downtime is known for one already handled.
+    pub fn message_key(&self) -> Option<String> {
+        if self.kind.as_deref() != Some("message") {
+            return None;
+        }
+        let channel = self.channel.as_deref().filter(|c| !c.is_empty())?;
+        let ts = self.ts.as_deref().filter(|t| !t.is_empty())?;
+        Some(format!("msg:{channel}:{ts}"))
+    }
+
     /// The author of a `message` or `app_mention` event: (user, bot_id). `None` for other
     /// events, whose `user` is the one who acted, not a message's author.
     pub fn message_author(&self) -> Option<(Option<&str>, Option<&str>)> {
@@ -174,6 +190,8 @@ impl<'de> Deserialize<'de> for EventHead {
                         "type" => head.kind = map.next_value::<LooseString>()?.0,
                         "user" => head.user = map.next_value::<LooseString>()?.0,
                         "bot_id" => head.bot_id = map.next_value::<LooseString>()?.0,
+                        "channel" => head.channel = map.next_value::<LooseString>()?.0,
+                        "ts" => head.ts = map.next_value::<LooseString>()?.0,
                         // An edit's message is read the same lenient way.
                         "message" => {
                             let message = map.next_value::<EventHead>()?;
@@ -288,6 +306,10 @@ impl std::fmt::Display for DisconnectReason {
 }
 
 /// A frame classified from its head.
+// The envelope variant is the large one and by far the most frequent; a frame is parsed,
+// moved once into an `Envelope` and dropped, never stored in bulk, so boxing its event head
+// would add an allocation per envelope to save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ParsedFrame {
     Hello {

@@ -492,8 +492,17 @@ pub(crate) fn enqueue_message(
     if let Some(thread_ts) = &spec.thread_ts {
         event["thread_ts"] = thread_ts.clone().into();
     }
-    if let Some(bot_id) = bot_id {
-        event["bot_id"] = bot_id.into();
+    match bot_id {
+        Some(bot_id) => event["bot_id"] = bot_id.into(),
+        // The bot's own posts are in the record of posts; a user's message goes into the
+        // channel's history here, so that a bot can fetch what it missed.
+        None => shared.record_said(state::Said {
+            channel: spec.channel.clone(),
+            user: spec.user.clone(),
+            text: spec.text.clone(),
+            ts: ts.clone(),
+            thread_ts: spec.thread_ts.clone(),
+        }),
     }
     enqueue_event_with_id(shared, event, event_id)
 }

@@ -274,8 +274,20 @@ impl ChannelLimit {
     }
 }
 
+/// A message a simulated user said, kept for `conversations.history`.
+#[derive(Debug, Clone)]
+pub(crate) struct Said {
+    pub(crate) channel: String,
+    pub(crate) user: String,
+    pub(crate) text: String,
+    pub(crate) ts: String,
+    pub(crate) thread_ts: Option<String>,
+}
+
 pub(crate) struct Inner {
     pub(crate) sockets: BTreeMap<u64, SocketEntry>,
+    /// What users said, in order: the channels' history besides the bot's own posts.
+    pub(crate) said: Vec<Said>,
     pub(crate) tickets: HashMap<String, Instant>,
     pub(crate) pending: HashMap<String, Pending>,
     /// Envelopes made while no socket was live, delivered when one is.
@@ -311,6 +323,7 @@ impl Shared {
             config,
             inner: Mutex::new(Inner {
                 sockets: BTreeMap::new(),
+                said: Vec::new(),
                 tickets: HashMap::new(),
                 pending: HashMap::new(),
                 undelivered: VecDeque::new(),
@@ -516,6 +529,14 @@ impl Shared {
         drop(inner);
         if changed {
             self.notify();
+        }
+    }
+
+    /// Records what a user said, bounded like the other records.
+    pub(crate) fn record_said(&self, said: Said) {
+        let mut inner = self.lock();
+        if inner.said.len() < MAX_RECORDS {
+            inner.said.push(said);
         }
     }
 

@@ -80,6 +80,24 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
             let messages = history(app, id, method, parent, args);
             page(args, messages.len(), "messages", |n| messages[n].clone())
         }
+        // The conversations the bot is a member of: every one anything was said or posted in.
+        "users.conversations" => {
+            let channels: Vec<String> = {
+                let inner = app.shared.lock();
+                let mut ids: Vec<String> = inner
+                    .said
+                    .iter()
+                    .map(|m| m.channel.clone())
+                    .chain(inner.posted.iter().map(|p| p.channel.clone()))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            };
+            page(args, channels.len(), "channels", |n| {
+                channel(&channels[n], n)
+            })
+        }
         "users.info" => {
             let Some(id) = arg(args, "user") else {
                 return Some(slack_error("user_not_found"));
@@ -135,9 +153,10 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
     })
 }
 
-/// The bot's messages in `channel`, as `conversations.history` (the channel's top level,
-/// newest first) or `conversations.replies` (the thread of `parent`, oldest first) list them:
-/// between `oldest` and `latest` (exclusive), with metadata only when asked for.
+/// The messages in `channel` (what users said and what the bot posted), as
+/// `conversations.history` (the channel's top level, newest first) or `conversations.replies`
+/// (the thread of `parent`, oldest first) list them: between `oldest` and `latest`
+/// (exclusive), with metadata only when asked for.
 fn history(
     app: &AppState,
     channel: &str,
@@ -149,23 +168,22 @@ fn history(
     let with_metadata = arg(args, "include_all_metadata").is_some_and(|v| v == "true" || v == "1")
         || args.get("include_all_metadata") == Some(&Value::Bool(true));
     // Slack's timestamps compare as numbers; these all have six decimals.
+    let number = |ts: &str| ts.parse::<f64>().unwrap_or(0.0);
     let bound = |key: &str| arg(args, key).and_then(|t| t.parse::<f64>().ok());
     let (oldest, latest) = (bound("oldest"), bound("latest"));
+    let wanted = |ts: &str, thread_ts: Option<&str>| {
+        let in_place = match (method, parent) {
+            ("conversations.replies", Some(parent)) => ts == parent || thread_ts == Some(parent),
+            _ => thread_ts.is_none() || thread_ts == Some(ts),
+        };
+        let at = number(ts);
+        in_place && oldest.is_none_or(|o| at > o) && latest.is_none_or(|l| at < l)
+    };
     let inner = app.shared.lock();
-    let mut found: Vec<Value> = inner
+    let posted = inner
         .posted
         .iter()
-        .filter(|p| p.channel == channel)
-        .filter(|p| match (method, parent) {
-            ("conversations.replies", Some(parent)) => {
-                p.ts == parent || p.thread_ts.as_deref() == Some(parent)
-            }
-            _ => p.thread_ts.is_none() || p.thread_ts.as_deref() == Some(p.ts.as_str()),
-        })
-        .filter(|p| {
-            let ts = p.ts.parse::<f64>().unwrap_or(0.0);
-            oldest.is_none_or(|o| ts > o) && latest.is_none_or(|l| ts < l)
-        })
+        .filter(|p| p.channel == channel && wanted(&p.ts, p.thread_ts.as_deref()))
         .map(|p| {
             let mut message = json!({
                 "type": "message", "text": p.text, "ts": p.ts,
@@ -178,8 +196,26 @@ fn history(
                 message["metadata"] = metadata.clone();
             }
             message
-        })
-        .collect();
+        });
+    let said = inner
+        .said
+        .iter()
+        .filter(|m| m.channel == channel && wanted(&m.ts, m.thread_ts.as_deref()))
+        .map(|m| {
+            let mut message = json!({
+                "type": "message", "text": m.text, "ts": m.ts, "user": m.user,
+                "team": config.team_id,
+            });
+            if let Some(thread) = &m.thread_ts {
+                message["thread_ts"] = thread.clone().into();
+            }
+            message
+        });
+    let mut found: Vec<Value> = posted.chain(said).collect();
+    found.sort_by(|a, b| {
+        let ts = |m: &Value| number(m["ts"].as_str().unwrap_or("0"));
+        ts(a).total_cmp(&ts(b))
+    });
     if method == "conversations.history" {
         found.reverse();
     }
@@ -211,7 +247,7 @@ fn page(args: &Args, total: usize, key: &str, item: impl Fn(usize) -> Value) -> 
     } else {
         String::new()
     };
-    let mut body = json!({"response_metadata": {"next_cursor": next}});
+    let mut body = json!({"has_more": end < total, "response_metadata": {"next_cursor": next}});
     body[key] = Value::Array(items);
     ok(body)
 }

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::backoff::Backoff;
 use crate::config::{Config, TransportKind};
 use crate::context::{BotIdentity, Context, States};
+use crate::delivery::catch_up::{self, CatchUp};
 use crate::delivery::writer::{self, Retention};
 use crate::delivery::{Deferral, OutboxLink};
 use crate::delivery::{Envelope, Intake};
@@ -260,14 +261,17 @@ impl App {
         // Replay first: what was journaled but not finished before the last stop, in arrival
         // order, before any new traffic; each start recorded before it runs. And the answers
         // not delivered before the last stop, which go out first in their lanes.
-        let (backlog, answers) = {
+        // And when the journal last heard anything: downtime for catch-up begins there.
+        let (backlog, answers, last_seen) = {
             let store = Arc::clone(&store);
             tokio::task::spawn_blocking(move || {
                 let unfinished = store.unfinished(MAX_REPLAY)?;
                 let answers = store.outbox_unfinished(MAX_REPLAY)?;
+                let last_seen = store.recent(1, None)?.first().map(|e| e.received_at);
                 Ok::<_, crate::journal::StoreError>((
                     crate::journal::replay::prepare(store.as_ref(), unfinished),
                     answers,
+                    last_seen,
                 ))
             })
             .await
@@ -318,7 +322,7 @@ impl App {
         ));
         let ctx = Context::new(
             web.clone(),
-            me,
+            Arc::clone(&me),
             Arc::clone(&self.status),
             Storage::new(Arc::clone(&store)),
             Arc::new(self.states),
@@ -369,6 +373,18 @@ impl App {
         }
         drop(queue_tx);
 
+        let catch_up = config.catch_up.then(|| CatchUp {
+            web: web.clone(),
+            intake: Arc::clone(&intake),
+            status: Arc::clone(&self.status),
+            me: Arc::clone(&me),
+            settings: catch_up::Settings {
+                after: config.catch_up_after,
+                max_age: config.catch_up_max_age,
+                max_messages: config.catch_up_max_messages,
+                dead_after: config.dead_after,
+            },
+        });
         let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status)));
         let status = Arc::clone(&self.status);
         let (slots, transport): (_, Arc<dyn std::any::Any + Send + Sync>) = match config.transport {
@@ -391,6 +407,22 @@ impl App {
                 (spawn_slots(&ctx, &supervision, &config, &stop_rx), ctx)
             }
         };
+        let mut slots = slots;
+        if let Some(catch_up) = catch_up {
+            // Beside the slots: it ends when they do, and ending before that is a death.
+            let stop = stop_rx.clone();
+            slots.spawn(async move {
+                catch_up::run(catch_up, last_seen, stop.clone()).await;
+                if *stop.borrow() {
+                    Ok(())
+                } else {
+                    Err(Error::TaskDied {
+                        task: "catch-up",
+                        detail: "it returned before shutdown".to_owned(),
+                    })
+                }
+            });
+        }
         drop(stop_rx);
 
         Running {

@@ -98,6 +98,15 @@ pub struct Config {
     /// effect at Slack: a message that may have been posted is looked for only this long
     /// after the call, so that a late one is found instead of posted twice.
     pub outbox_settle: Duration,
+    /// Catch-up: after any time without a live socket longer than `catch_up_after` (a
+    /// restart included), and after a socket is declared dead, read the history of the
+    /// bot's conversations for what it missed and hand it to the listeners, marked
+    /// ([`crate::Context::is_catch_up`]). At most `catch_up_max_age` back and
+    /// `catch_up_max_messages` messages (the newest). `false` turns it off.
+    pub catch_up: bool,
+    pub catch_up_after: Duration,
+    pub catch_up_max_age: Duration,
+    pub catch_up_max_messages: usize,
     /// How long after receipt an envelope that accepts a response payload (slash commands,
     /// `view_submission`, `block_suggestion`) waits for its listener's [`crate::Context::ack`]
     /// before a plain ack goes out. Slack's limit is 3 s.
@@ -127,6 +136,8 @@ impl TransportKind {
 
 /// Environment variable names.
 pub const ENV_TRANSPORT: &str = "NONSTOP_TRANSPORT";
+/// `0`/`false`: no catch-up from history after downtime.
+pub const ENV_CATCH_UP: &str = "NONSTOP_CATCH_UP";
 /// `1`/`true`: RTM connects with `rtm.start` instead of `rtm.connect`.
 pub const ENV_RTM_START: &str = "NONSTOP_RTM_START";
 pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
@@ -189,6 +200,10 @@ impl Config {
             outbox_bound: 10_000,
             outbox_settle: Duration::from_secs(15),
             ack_deadline: Duration::from_millis(2500),
+            catch_up: true,
+            catch_up_after: Duration::from_secs(10),
+            catch_up_max_age: Duration::from_secs(2 * 3600),
+            catch_up_max_messages: 1000,
         })
     }
 
@@ -248,6 +263,9 @@ impl Config {
             Some(app) => Self::new(&app, &bot)?,
             None => Self::rtm(&bot)?,
         };
+        if let Some(catch_up) = lookup(ENV_CATCH_UP) {
+            config.catch_up = parse_flag(ENV_CATCH_UP, &catch_up)?;
+        }
         if let Some(start) = lookup(ENV_RTM_START) {
             config.rtm_start = parse_flag(ENV_RTM_START, &start)?;
         }

@@ -71,6 +71,8 @@ pub struct Context {
     states: Arc<States>,
     meta: Arc<EventMeta>,
     attempt: u32,
+    /// Fetched from history after downtime, not delivered by Slack.
+    catch_up: bool,
     ack: Option<AckHandle>,
     outbox: Outbox,
     /// This handler run's place in the outbox; `None` outside a handler run, where answers
@@ -105,6 +107,7 @@ impl Context {
             states,
             meta: Arc::new(EventMeta::default()),
             attempt: 0,
+            catch_up: false,
             ack: None,
             outbox,
             run: None,
@@ -113,9 +116,16 @@ impl Context {
 
     /// This context for one envelope's handler call: `key` is the event's dedup key, which
     /// names its answers in the outbox.
-    pub(crate) fn for_envelope(&self, attempt: u32, ack: Option<AckHandle>, key: &str) -> Self {
+    pub(crate) fn for_envelope(
+        &self,
+        attempt: u32,
+        catch_up: bool,
+        ack: Option<AckHandle>,
+        key: &str,
+    ) -> Self {
         Self {
             attempt,
+            catch_up,
             ack,
             run: Some(Run::new(key)),
             ..self.clone()
@@ -146,6 +156,13 @@ impl Context {
     /// True when this call is a replay after a crash (`attempt() > 0`).
     pub fn is_replay(&self) -> bool {
         self.attempt > 0
+    }
+
+    /// True when the event was said while the bot had no live connection and was fetched
+    /// from the conversation's history afterwards (catch-up), rather than delivered by Slack
+    /// as it happened: a handler may answer it differently ("sorry for the wait").
+    pub fn is_catch_up(&self) -> bool {
+        self.catch_up
     }
 
     /// Team, channel, user, message and thread of the event being handled.

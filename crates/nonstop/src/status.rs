@@ -28,6 +28,7 @@ pub struct Status {
     answers_failed: AtomicU64,
     answers_waiting: AtomicU64,
     held_back: AtomicU64,
+    caught_up: AtomicU64,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
@@ -35,6 +36,8 @@ pub struct Status {
     /// std Mutex: each slot's phase, by slot number; never held across an await.
     slots: Mutex<Vec<SlotPhase>>,
     changed: watch::Sender<u64>,
+    /// Every lifecycle record as it happens, for the tasks that act on them (catch-up).
+    lifecycle: tokio::sync::broadcast::Sender<LifecycleRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +48,8 @@ pub struct LastDisconnect {
 
 /// How many lifecycle records [`Status::history`] keeps.
 const HISTORY: usize = 256;
+/// Lifecycle records a slow reader of [`Status::lifecycle_changes`] may fall behind by.
+const LIFECYCLE_FEED: usize = 64;
 
 /// One lifecycle change of one socket, for reports and the `status` command.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +149,9 @@ pub struct StatusSnapshot {
     /// Envelopes left unacked (so Slack keeps and redelivers them) because the outbox's
     /// backlog was at its bound.
     pub held_back: u64,
+    /// Messages fetched from history after downtime that the journal did not have, handed
+    /// to the listeners (catch-up).
+    pub caught_up: u64,
     pub last_disconnect: Option<LastDisconnect>,
     /// Each slot's phase, by slot number (empty until the slots start).
     pub slots: Vec<SlotPhase>,
@@ -185,10 +193,12 @@ impl Status {
             answers_failed: AtomicU64::new(0),
             answers_waiting: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             slots: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
+            lifecycle: tokio::sync::broadcast::channel(LIFECYCLE_FEED).0,
         }
     }
 
@@ -205,6 +215,13 @@ impl Status {
     counter!(count_answer_sent, answers_sent);
     counter!(count_answer_failed, answers_failed);
     counter!(count_held_back, held_back);
+    counter!(count_caught_up, caught_up);
+
+    /// Lifecycle records from now on, as they happen. A reader that falls more than 64
+    /// behind is told it lagged (and should look at the snapshot).
+    pub(crate) fn lifecycle_changes(&self) -> tokio::sync::broadcast::Receiver<LifecycleRecord> {
+        self.lifecycle.subscribe()
+    }
 
     /// The outbox's backlog, as its writer counts it.
     pub(crate) fn set_answers_waiting(&self, waiting: u64) {
@@ -254,13 +271,16 @@ impl Status {
         if history.len() == HISTORY {
             history.pop_front();
         }
-        history.push_back(LifecycleRecord {
+        let record = LifecycleRecord {
             at: SystemTime::now(),
             slot,
             connection,
             change,
-        });
+        };
+        history.push_back(record.clone());
         drop(history);
+        // No reader is fine: nothing needs it then.
+        let _ = self.lifecycle.send(record);
         self.bump();
     }
 
@@ -299,6 +319,7 @@ impl Status {
             answers_failed: get(&self.answers_failed),
             answers_waiting: get(&self.answers_waiting),
             held_back: get(&self.held_back),
+            caught_up: get(&self.caught_up),
             last_disconnect: self
                 .last_disconnect
                 .lock()

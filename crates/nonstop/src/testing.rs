@@ -168,9 +168,12 @@ impl TestApp {
             .accepts_response_payload
             .then(|| AckHandle::new(envelope.envelope_id.clone(), acks_tx));
         envelope.ack = ack.clone();
-        let ctx = self
-            .ctx
-            .for_envelope(envelope.attempt, ack, envelope.dedup_key());
+        let ctx = self.ctx.for_envelope(
+            envelope.attempt,
+            envelope.is_catch_up(),
+            ack,
+            envelope.dedup_key(),
+        );
         let first = self.recorded.len();
         let handling = self.handler.handle(ctx, envelope);
         tokio::pin!(handling);

@@ -150,6 +150,7 @@ mod tests {
             connection: 1,
             attempt: 0,
             ack: None,
+            key: None,
         };
         assert_eq!(intake.submit(envelope("e1"), &acks), Ok(()));
         assert_eq!(

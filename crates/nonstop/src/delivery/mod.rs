@@ -8,6 +8,7 @@
 //! are acked at receipt and dropped, as no handler may see them.
 
 mod backlog;
+pub(crate) mod catch_up;
 mod intake;
 mod routing;
 pub(crate) mod writer;
@@ -22,6 +23,9 @@ use tokio::time::Instant;
 pub(crate) use backlog::{AnswerFeed, OutboxLink};
 pub(crate) use intake::Intake;
 pub(crate) use routing::Deferral;
+
+/// The `retry_reason` of an event fetched from history after downtime.
+pub(crate) const CATCH_UP: &str = "catch_up";
 
 /// One envelope as the handlers see it, whichever socket it came on.
 #[derive(Debug, Clone)]
@@ -46,6 +50,11 @@ pub struct Envelope {
     pub attempt: u32,
     /// Set on envelopes whose ack waits for a listener's response payload.
     pub(crate) ack: Option<AckHandle>,
+    /// The dedup key when it is not the event id: `msg:<channel>:<ts>` for a message event
+    /// (the same on every path a message can come by: an envelope, RTM, catch-up from
+    /// history), or, for an envelope read back from the journal, the key it is held under
+    /// there (whatever made it).
+    pub(crate) key: Option<String>,
 }
 
 /// The ack of one envelope that accepts a response payload, held back after the journal
@@ -99,9 +108,19 @@ impl AckHandle {
 }
 
 impl Envelope {
-    /// The key that identifies this delivery across sockets and retries.
+    /// The key that identifies this delivery across sockets, retries and transports: a
+    /// message's channel and `ts`, else the event id, else the envelope id.
     pub fn dedup_key(&self) -> &str {
-        self.event_id.as_deref().unwrap_or(&self.envelope_id)
+        self.key
+            .as_deref()
+            .or(self.event_id.as_deref())
+            .unwrap_or(&self.envelope_id)
+    }
+
+    /// True for an event fetched from history after the bot was away (`retry_reason`
+    /// `catch_up`), not delivered by Slack.
+    pub fn is_catch_up(&self) -> bool {
+        self.retry_reason.as_deref() == Some(CATCH_UP)
     }
 
     /// The envelope's `payload`, parsed.
@@ -139,7 +158,7 @@ impl Envelope {
             retry_attempt,
             retry_reason,
             event_id,
-            ..
+            event,
         } = frame
         else {
             return None;
@@ -156,6 +175,7 @@ impl Envelope {
             connection,
             attempt,
             ack: None,
+            key: event.and_then(|head| head.message_key()),
         })
     }
 
@@ -174,8 +194,44 @@ impl Envelope {
 
     fn from_stored(entry: &crate::journal::Entry, attempt: u32) -> Option<Self> {
         let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
-        Self::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), 0, attempt)
+        let mut envelope =
+            Self::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), 0, attempt)?;
+        // Its marks must find it: the key it was journaled under, even one made by an older
+        // version from the event id.
+        envelope.key = Some(entry.key.clone());
+        Some(envelope)
     }
+}
+
+/// An event that did not come in an envelope (an RTM frame, a message fetched from history)
+/// as the `events_api` envelope the rest of the runtime reads: `key` is both its envelope id
+/// and its event id, `retry_reason` says how it came (`""`, or [`CATCH_UP`]). `event` must
+/// be one JSON object.
+pub(crate) fn wrap_event(
+    event: &str,
+    key: &str,
+    team_id: &str,
+    event_time: u64,
+    retry_reason: &str,
+) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    format!(
+        r#"{{"envelope_id":{key},"type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":{reason},"payload":{{"type":"event_callback","team_id":{team},"event_id":{key},"event_time":{event_time},"event":{event}}}}}"#,
+        key = quote(key),
+        reason = quote(retry_reason),
+        team = quote(team_id),
+    )
+}
+
+/// The whole seconds of an event's `event_ts` (else `ts`), 0 when it has neither.
+pub(crate) fn event_time(event: &serde_json::Value) -> u64 {
+    event
+        .get("event_ts")
+        .or_else(|| event.get("ts"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|ts| ts.split('.').next())
+        .and_then(|secs| secs.parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

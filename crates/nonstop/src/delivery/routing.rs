@@ -270,6 +270,7 @@ mod tests {
             connection: 1,
             attempt: 0,
             ack: None,
+            key: None,
         };
         (entry, envelope)
     }

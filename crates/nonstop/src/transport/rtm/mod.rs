@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::cause::{ConnectStage, DisconnectCause};
 use crate::config::Config;
-use crate::delivery::{Envelope, Intake};
+use crate::delivery::{event_time, wrap_event, Envelope, Intake};
 use crate::error::Error;
 use crate::log_limit::LogLimit;
 use crate::status::Status;
@@ -314,7 +314,7 @@ impl RtmFrames {
     /// Wraps one event in an envelope and hands it to the intake.
     fn submit(&self, event: &Value, text: &str, now: Instant, log: &mut LogLimit) {
         let key = event_key(event, text);
-        let raw = wrap(event, text, &key, &self.team_id);
+        let raw = wrap_event(text.trim(), &key, &self.team_id, event_time(event), "");
         let Ok(frame) = ParsedFrame::parse(raw.as_bytes()) else {
             // Cannot happen for an object we just wrapped; counted all the same.
             self.ctx.status.count_bad_frame();
@@ -362,25 +362,6 @@ fn event_key(event: &Value, text: &str) -> String {
     }
 }
 
-/// The envelope the rest of the runtime reads: the event as an `events_api` envelope with
-/// the key as both its envelope id and its event id.
-fn wrap(event: &Value, text: &str, key: &str, team_id: &str) -> String {
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-    let event_time = event
-        .get("event_ts")
-        .or_else(|| event.get("ts"))
-        .and_then(Value::as_str)
-        .and_then(|ts| ts.split('.').next())
-        .and_then(|secs| secs.parse::<u64>().ok())
-        .unwrap_or(0);
-    format!(
-        r#"{{"envelope_id":{key},"type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{{"type":"event_callback","team_id":{team},"event_id":{key},"event_time":{event_time},"event":{text}}}}}"#,
-        key = quote(key),
-        team = quote(team_id),
-        text = text.trim(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,7 +399,7 @@ mod tests {
         let text = r#"{"type":"message","channel":"C1","user":"U1","text":"say \"hi\"","ts":"1700000000.000100"}"#;
         let event: Value = serde_json::from_str(text).unwrap();
         let key = event_key(&event, text);
-        let raw = wrap(&event, text, &key, "T1");
+        let raw = wrap_event(text, &key, "T1", event_time(&event), "");
         let frame = ParsedFrame::parse(raw.as_bytes()).unwrap();
         let envelope = Envelope::from_frame(frame, Arc::from(raw.as_str()), Instant::now(), 3, 0)
             .expect("an envelope");

@@ -27,6 +27,11 @@ static OTHER_BOT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::ne
 
 impl Bot {
     fn start(sim: &Sim) -> Result<Self> {
+        Self::start_with(sim, &[])
+    }
+
+    /// A bot with extra environment settings (e.g. `NONSTOP_TRANSPORT=rtm`).
+    fn start_with(sim: &Sim, env: &[(&str, &str)]) -> Result<Self> {
         let mut command = match OTHER_BOT.get().and_then(Option::as_ref) {
             // A bot a user built on the crate (`--bot PATH`), run with no arguments.
             Some(path) => Command::new(path),
@@ -41,6 +46,7 @@ impl Bot {
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
             .env("SLACK_API_URL", sim.api_url())
             .env("NONSTOP_DB", journal_path())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -642,6 +648,177 @@ async fn isolated(fault: Fault, what: &str, from: From, reps: usize) -> Result<(
     Ok(())
 }
 
+/// The longest stretch with no live socket while `during` runs, from the simulator's changes.
+async fn longest_deaf_during<F: std::future::Future>(
+    sim: &Sim,
+    during: F,
+) -> (Duration, F::Output) {
+    let state = std::cell::Cell::new((None::<Instant>, Duration::ZERO));
+    let watch = sim.wait_for_stats(Duration::from_secs(3600), |s| {
+        let (since, longest) = state.get();
+        state.set(match (s.live_sockets, since) {
+            (0, None) => (Some(Instant::now()), longest),
+            (0, Some(since)) => (Some(since), longest),
+            (_, Some(since)) => (None, longest.max(since.elapsed())),
+            (_, None) => (None, longest),
+        });
+        false
+    });
+    tokio::pin!(watch);
+    tokio::pin!(during);
+    let out = loop {
+        tokio::select! {
+            out = &mut during => break out,
+            _ = &mut watch => {}
+        }
+    };
+    let (since, longest) = state.get();
+    (
+        longest.max(since.map_or(Duration::ZERO, |s| s.elapsed())),
+        out,
+    )
+}
+
+/// RTM under each fault, with one and with two sockets, each run on a fresh bot (default
+/// settings, `NONSTOP_TRANSPORT=rtm`) while users say 20 messages a second: the longest time
+/// with no live socket, and for the connect outage, the time from the API's recovery to the
+/// first answer (a message said during the outage, caught up from history, or a new one).
+async fn rtm_faults(reps: usize) -> Result<()> {
+    let outage = 5.0;
+    let faults: Vec<(Fault, &str)> = vec![
+        (Fault::Drop { target: None }, "abrupt drop (no close frame)"),
+        (Fault::HalfOpen { target: None }, "half-open socket"),
+        (
+            Fault::Goodbye {
+                target: None,
+                close_after_secs: 2.0,
+            },
+            "goodbye",
+        ),
+        (Fault::ErrorFrame { target: None }, "error frame"),
+        (
+            Fault::RateLimit {
+                secs: 3,
+                drop_all: true,
+            },
+            "all dropped, rtm.connect 429 Retry-After 3 s",
+        ),
+        (
+            Fault::Outage {
+                secs: outage,
+                drop_all: true,
+            },
+            "all dropped, 5 s rtm.connect outage",
+        ),
+    ];
+    for connections in ["1", "2"] {
+        let n: usize = connections.parse()?;
+        for (fault, what) in &faults {
+            let mut deaf = Vec::new();
+            let mut first_answer = Vec::new();
+            for _ in 0..reps {
+                let sim = Sim::start(SimConfig {
+                    echo_bot_messages: true,
+                    ..sim_config()
+                })
+                .await?;
+                let bot = Bot::start_with(
+                    &sim,
+                    &[
+                        ("NONSTOP_TRANSPORT", "rtm"),
+                        ("NONSTOP_CONNECTIONS", connections),
+                    ],
+                )?;
+                wait_live(&sim, n).await?;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let generator = nonstop_sim::spawn_generator(&sim, "C0RTM", 20.0, None);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let opened = sim.stats().sockets_opened;
+                let t0 = Instant::now();
+                let replaced_at = std::cell::Cell::new(None::<Instant>);
+                let (longest, ()) = longest_deaf_during(&sim, async {
+                    sim.inject(fault.clone());
+                    if let Fault::HalfOpen { .. } = fault {
+                        let _ = sim
+                            .wait_for_stats(WAIT, |s| {
+                                s.sockets_opened > opened && s.live_sockets > n
+                            })
+                            .await;
+                        replaced_at.set(Some(Instant::now()));
+                    }
+                    let settle = match fault {
+                        Fault::Outage { .. } | Fault::RateLimit { .. } => {
+                            let _ = sim.wait_for_stats(WAIT, |s| s.live_sockets == 0).await;
+                            let _ = sim
+                                .wait_for_stats(WAIT, |s| {
+                                    s.sockets_opened > opened && s.live_sockets >= n
+                                })
+                                .await;
+                            Duration::from_secs(1)
+                        }
+                        // Long enough for a dead socket to be found and replaced.
+                        _ => Duration::from_secs(9),
+                    };
+                    tokio::time::sleep(settle).await;
+                })
+                .await;
+                if let Fault::Outage { .. } = fault {
+                    let recovered = unix_ms_at(t0) + (outage * 1000.0) as u64;
+                    let deadline = Instant::now() + WAIT;
+                    loop {
+                        let first = sim
+                            .posted()
+                            .iter()
+                            .map(|p| p.recorded_at_ms)
+                            .filter(|at| *at >= recovered)
+                            .min();
+                        if let Some(at) = first {
+                            first_answer.push(Duration::from_millis(at - recovered));
+                            break;
+                        }
+                        if Instant::now() > deadline {
+                            return Err("no answer after the outage".into());
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                generator.abort();
+                // The simulator counts a half-open socket as live (Slack cannot tell either),
+                // but it hears nothing: with one socket, the bot is deaf until its replacement.
+                let longest = match (fault, n) {
+                    (Fault::HalfOpen { .. }, 1) => sim
+                        .stats()
+                        .sockets_opened
+                        .gt(&opened)
+                        .then(|| replaced_at.get().map(|at| at.duration_since(t0)))
+                        .flatten()
+                        .ok_or("the half-open socket was not replaced")?,
+                    _ => longest,
+                };
+                deaf.push(longest);
+                drop(bot);
+                sim.shutdown().await;
+            }
+            println!(
+                "RTM, {connections} socket(s), {what}: longest with no live socket {}",
+                summary(deaf)
+            );
+            if !first_answer.is_empty() {
+                println!(
+                    "  from the API's recovery to the first answer: {}",
+                    summary(first_answer)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `at` as milliseconds since the Unix epoch, as the simulator records posts.
+fn unix_ms_at(at: Instant) -> u64 {
+    nonstop_sim::unix_ms().saturating_sub(at.elapsed().as_millis() as u64)
+}
+
 /// `nonstop-bench sim --port P [--rate R]`: the simulator alone, until SIGTERM or Ctrl-C, for
 /// scripts that run the deployed `nonstop` (which leaves the simulator out) against it
 /// (scripts/profile-code-layout.sh).
@@ -678,6 +855,12 @@ async fn main() -> Result<()> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let reps = if quick { 3 } else { 20 };
+    if only.as_deref().is_none_or(|o| o == "rtm") {
+        rtm_faults(if quick { 2 } else { 5 }).await?;
+        if only.is_some() {
+            return Ok(());
+        }
+    }
     if only.as_deref().is_none_or(|o| o == "journal") {
         // `--batch N`: envelopes per commit (512 unless given), to see what a commit costs.
         let batch = args

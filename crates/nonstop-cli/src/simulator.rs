@@ -21,6 +21,10 @@ pub(crate) async fn run(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
     let _ = writeln!(out, "  SLACK_BOT_TOKEN={}", config.bot_token);
     let _ = writeln!(
         out,
+        "  Socket Mode and RTM both: add NONSTOP_TRANSPORT=rtm for a classic bot (bot token only)"
+    );
+    let _ = writeln!(
+        out,
         "  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted"
     );
     let _ = out.flush();

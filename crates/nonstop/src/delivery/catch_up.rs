@@ -180,6 +180,7 @@ impl CatchUp {
         let channels = self.channels().await;
         let mut messages: Vec<(f64, String, Value)> = Vec::new();
         let mut failed = 0;
+        let mut scope_said = false;
         for channel in &channels {
             let query = json!({"channel": channel, "oldest": oldest, "limit": PAGE});
             let mut pages = Box::pin(self.web.paginate::<Value>(
@@ -203,6 +204,15 @@ impl CatchUp {
                         if taken >= self.settings.max_messages {
                             break;
                         }
+                    }
+                    Err(e) if e.code() == Some("missing_scope") => {
+                        // Likely the same for every conversation of a kind: said once.
+                        failed += 1;
+                        if !scope_said {
+                            scope_said = true;
+                            warn!(channel = %printable(channel), error = %e, "catch-up: the token may not read this conversation's history (channels:history, groups:history, im:history or mpim:history is missing); conversations like it are not caught up");
+                        }
+                        break;
                     }
                     Err(e) => {
                         failed += 1;

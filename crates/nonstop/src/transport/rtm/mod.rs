@@ -118,11 +118,14 @@ async fn open(ctx: &RtmContext) -> Result<Opened, OpenError> {
             ))
         }
     };
+    let mut log = LogLimit::new(ws::BAD_INPUT_LINES, ws::BAD_INPUT_WINDOW);
     ws::await_hello(&mut ws, config.hello_timeout, |text| {
         let frame: Value = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(e) => {
-                warn!(error = %e, "malformed frame before hello ignored");
+                if let Some(folded) = log.admit(Instant::now()) {
+                    warn!(error = %e, folded, "malformed frame before hello ignored");
+                }
                 return Ok(None);
             }
         };

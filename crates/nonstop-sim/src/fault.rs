@@ -59,6 +59,9 @@ pub enum Fault {
         #[serde(default = "default_goodbye_secs")]
         close_after_secs: f64,
     },
+    /// RTM: from now on, each message's confirmation (`reply_to`) comes after the answer to
+    /// the client's next frame, as Slack's may.
+    ReorderReplies,
     /// RTM: an `error` frame on a socket (`{"type":"error","error":{"code":1,…}}`).
     ErrorFrame {
         #[serde(default)]
@@ -204,6 +207,7 @@ impl Fault {
             Self::TooManyWebsockets { .. } => "too_many_websockets",
             Self::Goodbye { .. } => "goodbye",
             Self::ErrorFrame { .. } => "error_frame",
+            Self::ReorderReplies => "reorder_replies",
             Self::LinkDisabled => "link_disabled",
             Self::RevokeToken { .. } => "revoke_token",
             Self::Malformed { .. } => "malformed",

@@ -600,6 +600,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
                 },
             )
         })),
+        Fault::ReorderReplies => inner.faults.reorder_rtm_replies = true,
         Fault::ErrorFrame { target } => orders.extend(pick(target).map(|id| {
             let frame = r#"{"type":"error","error":{"code":2,"msg":"simulated server error"}}"#;
             (id, SocketCommand::Text(frame.to_owned()))

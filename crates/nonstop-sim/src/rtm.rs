@@ -1,9 +1,12 @@
 //! RTM's side of the simulator: every event goes, bare, to every live RTM socket (RTM has no
 //! acks and no redelivery: an event that finds no live socket is gone), and what a client
 //! sends over the socket (`ping`, `message`, `typing`) is answered as Slack does, with
-//! `reply_to`.
+//! `reply_to`: messages beyond Slack's pace get an error reply, and a client that keeps
+//! going over is disconnected; with [`crate::Fault::ReorderReplies`], each message's
+//! confirmation comes after the next frame's answer.
 
 use serde_json::{json, Map, Value};
+use tokio::time::Instant;
 
 use crate::state::{PostedMessage, Shared, SocketCommand};
 use crate::MessageSpec;
@@ -33,8 +36,91 @@ pub(crate) fn broadcast(shared: &Shared, event: &Value) {
     inner.stats.rtm_events_sent += sent;
 }
 
+/// Messages a client may send at once before Slack's pace of one a second applies, and the
+/// refused messages in a row after which it is disconnected.
+const MESSAGE_BURST: f64 = 5.0;
+const OVER_LIMIT_DISCONNECT: u32 = 3;
+
+/// One RTM socket's state: its message pace, and a confirmation held back to be sent out of
+/// order.
+#[derive(Debug)]
+pub(crate) struct Session {
+    tokens: f64,
+    at: Instant,
+    over: u32,
+    held: Option<String>,
+}
+
+impl Session {
+    pub(crate) fn new() -> Self {
+        Self {
+            tokens: MESSAGE_BURST,
+            at: Instant::now(),
+            over: 0,
+            held: None,
+        }
+    }
+
+    /// Takes one message's room: false when the client is over the pace.
+    fn take(&mut self, now: Instant) -> bool {
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64()).min(MESSAGE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.over = 0;
+            true
+        } else {
+            self.over += 1;
+            false
+        }
+    }
+}
+
+/// What the server does about one client frame.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Answer {
+    /// Frames to send, in order.
+    pub(crate) replies: Vec<String>,
+    /// The client went over the message pace once too often: disconnect it.
+    pub(crate) disconnect: bool,
+}
+
+/// The answer to one frame a client sent over RTM on the socket of `session`.
+pub(crate) fn answer(shared: &Shared, session: &mut Session, text: &str) -> Answer {
+    let is_message = serde_json::from_str::<Value>(text)
+        .ok()
+        .is_some_and(|f| f["type"] == "message");
+    let mut answer = Answer::default();
+    if is_message && !session.take(Instant::now()) {
+        shared.lock().stats.rtm_rate_limited += 1;
+        let id = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|f| f["id"].as_u64());
+        answer.replies.push(error_reply(
+            id,
+            -1,
+            "rate limited: more than one message a second",
+        ));
+        answer.disconnect = session.over >= OVER_LIMIT_DISCONNECT;
+        return answer;
+    }
+    let reply = on_client_text(shared, text);
+    let reorder = shared.lock().faults.reorder_rtm_replies;
+    match reply {
+        Some(reply) if is_message && reorder && session.held.is_none() => {
+            session.held = Some(reply);
+        }
+        Some(reply) => {
+            answer.replies.push(reply);
+            answer.replies.extend(session.held.take());
+        }
+        None => answer.replies.extend(session.held.take()),
+    }
+    answer
+}
+
 /// The answer to one frame a client sent over RTM, if it gets one.
-pub(crate) fn on_client_text(shared: &Shared, text: &str) -> Option<String> {
+fn on_client_text(shared: &Shared, text: &str) -> Option<String> {
     let Ok(Value::Object(frame)) = serde_json::from_str::<Value>(text) else {
         shared.lock().stats.other_client_frames += 1;
         return Some(error_reply(None, 1, "could not parse the frame"));
@@ -118,7 +204,7 @@ fn post(shared: &Shared, id: u64, frame: &Map<String, Value>) -> String {
     json!({"ok": true, "reply_to": id, "ts": ts, "text": text}).to_string()
 }
 
-fn error_reply(id: Option<u64>, code: u32, msg: &str) -> String {
+fn error_reply(id: Option<u64>, code: i32, msg: &str) -> String {
     let mut reply = json!({"ok": false, "error": {"code": code, "msg": msg}});
     if let Some(id) = id {
         reply["reply_to"] = id.into();
@@ -139,6 +225,63 @@ mod tests {
             reply,
             json!({"reply_to": 9, "type": "pong", "time": 1403299273342u64})
         );
+    }
+
+    fn message(id: u64) -> String {
+        format!(r#"{{"id":{id},"type":"message","channel":"C1","text":"hi {id}"}}"#)
+    }
+
+    #[test]
+    fn confirmations_can_come_out_of_order() {
+        let shared = Shared::new(crate::SimConfig::default());
+        shared.lock().faults.reorder_rtm_replies = true;
+        let mut session = Session::new();
+        assert!(answer(&shared, &mut session, &message(1))
+            .replies
+            .is_empty());
+        let replies = answer(&shared, &mut session, &message(2)).replies;
+        let ids: Vec<u64> = replies
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Value>(r).unwrap()["reply_to"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, vec![2, 1]);
+        // A held confirmation also goes out behind the next pong.
+        assert!(answer(&shared, &mut session, &message(3))
+            .replies
+            .is_empty());
+        let replies = answer(&shared, &mut session, r#"{"id":4,"type":"ping"}"#).replies;
+        assert_eq!(replies.len(), 2);
+    }
+
+    #[test]
+    fn more_than_a_message_a_second_is_refused_then_disconnected() {
+        let shared = Shared::new(crate::SimConfig::default());
+        let mut session = Session::new();
+        for id in 1..=5 {
+            let answered = answer(&shared, &mut session, &message(id));
+            let reply: Value = serde_json::from_str(&answered.replies[0]).unwrap();
+            assert_eq!(reply["ok"], true, "the burst is allowed");
+        }
+        let over = answer(&shared, &mut session, &message(6));
+        let reply: Value = serde_json::from_str(&over.replies[0]).unwrap();
+        assert_eq!(
+            (reply["ok"].clone(), reply["reply_to"].clone()),
+            (json!(false), json!(6))
+        );
+        assert!(!over.disconnect);
+        assert!(!answer(&shared, &mut session, &message(7)).disconnect);
+        assert!(answer(&shared, &mut session, &message(8)).disconnect);
+        assert_eq!(shared.stats().rtm_rate_limited, 3);
+        // Pings are not messages: never limited.
+        let mut session = Session::new();
+        for id in 1..=20 {
+            let ping = format!(r#"{{"id":{id},"type":"ping"}}"#);
+            assert!(!answer(&shared, &mut session, &ping).disconnect);
+        }
     }
 
     #[test]

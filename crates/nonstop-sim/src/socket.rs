@@ -167,6 +167,7 @@ async fn run(
     let mut carried: Option<SocketCommand> = None;
     // False once told to stop reading: the client's writes then fill the TCP buffers.
     let mut reading = true;
+    let mut rtm = crate::rtm::Session::new();
     loop {
         let close_sleep = async {
             match &close_at {
@@ -183,10 +184,15 @@ async fn run(
                         let _ = close(socket, 1009, "message too big").await;
                         return Outcome::Closed;
                     }
-                    if let Some(reply) = crate::rtm::on_client_text(shared, text.as_str()) {
+                    let answer = crate::rtm::answer(shared, &mut rtm, text.as_str());
+                    for reply in answer.replies {
                         if socket.send(Message::Text(Utf8Bytes::from(reply))).await.is_err() {
                             return Outcome::Gone;
                         }
+                    }
+                    if answer.disconnect {
+                        let _ = close(socket, 1008, "rate limited").await;
+                        return Outcome::Closed;
                     }
                 }
                 Some(Ok(Message::Text(text))) => on_client_text(shared, text.as_str()),

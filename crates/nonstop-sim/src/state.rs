@@ -182,6 +182,8 @@ pub struct SimStats {
     pub oversized_client_frames: u64,
     /// RTM: events that happened while no RTM socket was live (RTM never sends them later).
     pub rtm_events_missed: u64,
+    /// RTM: messages refused for going over one a second.
+    pub rtm_rate_limited: u64,
 }
 
 #[derive(Default)]
@@ -196,6 +198,8 @@ pub(crate) struct Faults {
     pub(crate) withhold_hello: u32,
     /// `disconnect` `refresh_requested` after every `hello`.
     pub(crate) refresh_after_hello: bool,
+    /// RTM: each message's confirmation is held back until the next frame is answered.
+    pub(crate) reorder_rtm_replies: bool,
     /// Per method: answer 429 until then.
     pub(crate) method_limits: HashMap<String, Instant>,
     /// Per method: when the current limit was first told, and the latest moment a

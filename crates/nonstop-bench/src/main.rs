@@ -158,22 +158,31 @@ async fn wait_live(sim: &Sim, n: usize) -> Result<()> {
     }
 }
 
-/// The fewest live sockets seen while `during` runs, sampled on every simulator change.
-async fn min_live_during<F: std::future::Future>(sim: &Sim, during: F) -> (usize, F::Output) {
-    let min = std::cell::Cell::new(usize::MAX);
+/// Runs `during` while `seen` is shown the simulator's stats on every change.
+async fn watching<F: std::future::Future>(
+    sim: &Sim,
+    mut seen: impl FnMut(&nonstop_sim::SimStats),
+    during: F,
+) -> F::Output {
     let watch = sim.wait_for_stats(Duration::from_secs(3600), |s| {
-        min.set(min.get().min(s.live_sockets));
+        seen(s);
         false
     });
     tokio::pin!(watch);
     tokio::pin!(during);
-    let out = loop {
+    loop {
         tokio::select! {
             out = &mut during => break out,
             _ = &mut watch => {}
         }
-    };
-    (min.get(), out)
+    }
+}
+
+/// The fewest live sockets seen while `during` runs, sampled on every simulator change.
+async fn min_live_during<F: std::future::Future>(sim: &Sim, during: F) -> (usize, F::Output) {
+    let mut min = usize::MAX;
+    let out = watching(sim, |s| min = min.min(s.live_sockets), during).await;
+    (min, out)
 }
 
 async fn drops(sim: &Sim, reps: usize) -> Result<()> {
@@ -653,26 +662,20 @@ async fn longest_deaf_during<F: std::future::Future>(
     sim: &Sim,
     during: F,
 ) -> (Duration, F::Output) {
-    let state = std::cell::Cell::new((None::<Instant>, Duration::ZERO));
-    let watch = sim.wait_for_stats(Duration::from_secs(3600), |s| {
-        let (since, longest) = state.get();
-        state.set(match (s.live_sockets, since) {
-            (0, None) => (Some(Instant::now()), longest),
-            (0, Some(since)) => (Some(since), longest),
-            (_, Some(since)) => (None, longest.max(since.elapsed())),
-            (_, None) => (None, longest),
-        });
-        false
-    });
-    tokio::pin!(watch);
-    tokio::pin!(during);
-    let out = loop {
-        tokio::select! {
-            out = &mut during => break out,
-            _ = &mut watch => {}
-        }
-    };
-    let (since, longest) = state.get();
+    let (mut since, mut longest) = (None::<Instant>, Duration::ZERO);
+    let out = watching(
+        sim,
+        |s| match (s.live_sockets, since) {
+            (0, None) => since = Some(Instant::now()),
+            (0, Some(_)) | (_, None) => {}
+            (_, Some(at)) => {
+                longest = longest.max(at.elapsed());
+                since = None;
+            }
+        },
+        during,
+    )
+    .await;
     (
         longest.max(since.map_or(Duration::ZERO, |s| s.elapsed())),
         out,

@@ -324,15 +324,13 @@ impl CatchUp {
             return false;
         };
         let deadline = Instant::now() + QUEUE_PATIENCE;
-        let mut envelope = Some(envelope);
-        while let Some(next) = envelope.take() {
-            match self.intake.submit(next.clone(), acks) {
+        loop {
+            match self.intake.submit(envelope.clone(), acks) {
                 // Counted when dispatched: the journal may already have it.
                 Ok(()) => return true,
+                // Catch-up is never in a hurry: wait for room rather than lose it.
                 Err(Refused::JournalBusy) if Instant::now() < deadline => {
-                    // Catch-up is never in a hurry: wait for room rather than lose it.
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    envelope = Some(next);
                 }
                 Err(why) => {
                     warn!(key = %printable(&key), why = why.as_str(), "catch-up: a message could not be journaled; it is not answered");
@@ -340,7 +338,6 @@ impl CatchUp {
                 }
             }
         }
-        false
     }
 }
 

@@ -62,8 +62,22 @@ pub(crate) trait Protocol: Send {
     /// One text frame; a lifecycle input when it is a control frame.
     fn on_text(&mut self, text: &str, now: Instant, log: &mut LogLimit) -> Option<Input>;
 
-    /// Counts a frame that was dropped as bad (binary frames: neither protocol sends them).
+    /// Counts a frame that was dropped as bad (binary frames: neither protocol sends them;
+    /// text frames over `max_frame_bytes`).
     fn count_bad_frame(&self);
+
+    /// A text frame over `max_frame_bytes` (already counted as bad): true when the protocol
+    /// dealt with it (Socket Mode acks an envelope it can still name); else it is dropped
+    /// with a log line.
+    fn on_oversized(
+        &mut self,
+        _text: &str,
+        _limit: usize,
+        _now: Instant,
+        _log: &mut LogLimit,
+    ) -> bool {
+        false
+    }
 
     /// The frames of one keepalive; `stamp` is unique within the connection.
     fn keepalive(&mut self, stamp: u64) -> Vec<Message>;
@@ -200,6 +214,8 @@ pub(crate) struct Running<P> {
     pub(crate) acks: mpsc::Receiver<Ack>,
     /// How long a close may take at the end.
     pub(crate) drain_timeout: Duration,
+    /// Text frames larger than this are not parsed (`Config::max_frame_bytes`).
+    pub(crate) max_frame_bytes: usize,
 }
 
 /// Runs a live socket until it closes, then reports why to its slot.
@@ -220,6 +236,7 @@ pub(crate) async fn run<P: Protocol>(
         timing,
         mut acks,
         drain_timeout,
+        max_frame_bytes,
     } = running;
     let started = Instant::now();
     let mut lifecycle = Lifecycle::new(started, timing);
@@ -240,7 +257,7 @@ pub(crate) async fn run<P: Protocol>(
             let mut ended = None;
             tokio::select! {
                 frame = stream.next() => {
-                    ended = on_message(connection, &mut protocol, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
+                    ended = on_message(connection, max_frame_bytes, &mut protocol, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
                 }
                 () = &mut timer => {
                     // Judge silence by what the socket could deliver: read what already waits
@@ -248,7 +265,7 @@ pub(crate) async fn run<P: Protocol>(
                     // are there).
                     for _ in 0..BUFFERED_READS {
                         let Some(frame) = stream.next().now_or_never() else { break };
-                        ended = on_message(connection, &mut protocol, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
+                        ended = on_message(connection, max_frame_bytes, &mut protocol, &mut lifecycle, frame, &mut actions, &mut bad_input_log);
                         if ended.is_some() {
                             break;
                         }
@@ -333,6 +350,7 @@ pub(crate) async fn run<P: Protocol>(
 /// ends the socket.
 fn on_message<P: Protocol>(
     connection: u64,
+    max_frame_bytes: usize,
     protocol: &mut P,
     lifecycle: &mut Lifecycle,
     frame: Option<Result<Message, tungstenite::Error>>,
@@ -341,6 +359,22 @@ fn on_message<P: Protocol>(
 ) -> Option<DisconnectCause> {
     let now = Instant::now();
     match frame {
+        Some(Ok(Message::Text(text))) if text.len() > max_frame_bytes => {
+            actions.extend(lifecycle.on(Input::Frame, now));
+            protocol.count_bad_frame();
+            if !protocol.on_oversized(text.as_str(), max_frame_bytes, now, log) {
+                if let Some(folded) = log.admit(now) {
+                    error!(
+                        connection,
+                        bytes = text.len(),
+                        limit = max_frame_bytes,
+                        folded,
+                        "oversized frame dropped"
+                    );
+                }
+            }
+            None
+        }
         Some(Ok(Message::Text(text))) => {
             actions.extend(lifecycle.on(Input::Frame, now));
             if let Some(more) = protocol.on_text(text.as_str(), now, log) {

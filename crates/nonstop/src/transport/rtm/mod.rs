@@ -199,6 +199,7 @@ async fn run(
         timing,
         acks,
         drain_timeout: config.drain_timeout,
+        max_frame_bytes: config.max_frame_bytes,
     };
     ws::run(running, orders, reports).await;
 }
@@ -217,20 +218,6 @@ impl Protocol for RtmFrames {
 
     fn on_text(&mut self, text: &str, now: Instant, log: &mut LogLimit) -> Option<Input> {
         let connection = self.connection;
-        if text.len() > self.ctx.config.max_frame_bytes {
-            self.ctx.status.count_bad_frame();
-            if let Some(folded) = log.admit(now) {
-                let limit = self.ctx.config.max_frame_bytes;
-                error!(
-                    connection,
-                    bytes = text.len(),
-                    limit,
-                    folded,
-                    "oversized frame dropped"
-                );
-            }
-            return None;
-        }
         let frame: Value = match serde_json::from_str(text) {
             Ok(frame @ Value::Object(_)) => frame,
             Ok(_) | Err(_) => {

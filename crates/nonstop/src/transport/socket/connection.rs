@@ -149,6 +149,7 @@ pub(crate) async fn run(
         timing,
         acks,
         drain_timeout: config.drain_timeout,
+        max_frame_bytes: config.max_frame_bytes,
     };
     ws::run(running, orders, reports).await;
 }
@@ -170,6 +171,32 @@ impl Protocol for SocketFrames {
 
     fn count_bad_frame(&self) {
         self.ctx.status.count_bad_frame();
+    }
+
+    /// An envelope too large to read is recorded as failed (without its bytes) and acked,
+    /// or Slack would send it again for as long as it tries.
+    fn on_oversized(&mut self, text: &str, limit: usize, now: Instant, log: &mut LogLimit) -> bool {
+        let connection = self.connection;
+        let Some(envelope_id) = envelope_id_in(text) else {
+            return false;
+        };
+        if let Some(folded) = log.admit(now) {
+            error!(connection, envelope_id = %printable(&envelope_id), bytes = text.len(), limit, folded, "oversized envelope: recorded as failed and acked");
+        }
+        let why = format!(
+            "envelope of {} bytes is over max_frame_bytes ({limit})",
+            text.len()
+        );
+        if let Err(refused) =
+            self.ctx
+                .intake
+                .reject(&envelope_id, "oversized", "{}", why, &self.acks)
+        {
+            if let Some(folded) = log.admit(now) {
+                warn!(connection, envelope_id = %printable(&envelope_id), why = refused.as_str(), folded, "envelope not acked; Slack will redeliver it");
+            }
+        }
+        true
     }
 
     fn keepalive(&mut self, stamp: u64) -> Vec<Message> {
@@ -214,40 +241,6 @@ fn on_text(
     now: Instant,
     log: &mut LogLimit,
 ) -> Option<Input> {
-    if text.len() > ctx.config.max_frame_bytes {
-        ctx.status.count_bad_frame();
-        let limit = ctx.config.max_frame_bytes;
-        let Some(envelope_id) = envelope_id_in(text) else {
-            if let Some(folded) = log.admit(now) {
-                error!(
-                    connection,
-                    bytes = text.len(),
-                    limit,
-                    folded,
-                    "oversized frame dropped"
-                );
-            }
-            return None;
-        };
-        // An envelope: recorded as failed (without its bytes) and acked, or Slack would send
-        // it again for as long as it tries.
-        if let Some(folded) = log.admit(now) {
-            error!(connection, envelope_id = %printable(&envelope_id), bytes = text.len(), limit, folded, "oversized envelope: recorded as failed and acked");
-        }
-        let why = format!(
-            "envelope of {} bytes is over max_frame_bytes ({limit})",
-            text.len()
-        );
-        if let Err(refused) = ctx
-            .intake
-            .reject(&envelope_id, "oversized", "{}", why, acks)
-        {
-            if let Some(folded) = log.admit(now) {
-                warn!(connection, envelope_id = %printable(&envelope_id), why = refused.as_str(), folded, "envelope not acked; Slack will redeliver it");
-            }
-        }
-        return None;
-    }
     let frame = match ParsedFrame::parse(text.as_bytes()) {
         Ok(frame) => frame,
         Err(FrameError::UnreadableEnvelope {

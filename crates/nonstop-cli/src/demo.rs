@@ -269,6 +269,10 @@ pub(crate) async fn run(secs: u64, rate: f64, rtm: bool) -> anyhow::Result<()> {
             "caught up from history: {} (said while the bot could not hear, answered after)",
             snapshot.caught_up
         );
+        println!(
+            "answers over the socket: {} of {} (plain text at RTM's pace of one a second, each confirmed; the rest by chat.postMessage)",
+            snapshot.answers_over_rtm, snapshot.answers_sent
+        );
     } else {
         println!(
             "simulator:              {} sockets opened, {} envelopes, {} redelivered, {} acked, {} connect calls refused",

@@ -62,6 +62,17 @@ pub enum Fault {
     /// RTM: from now on, each message's confirmation (`reply_to`) comes after the answer to
     /// the client's next frame, as Slack's may.
     ReorderReplies,
+    /// RTM: the next message a client sends over a socket never gets its confirmation: the
+    /// socket is dropped (TCP, no close frame) instead. With `posted`, Slack took the
+    /// message first (it is in the channel, and echoed to the other sockets); without, it
+    /// was lost on the way. With `late_reply` (and `posted`), the next RTM socket opened
+    /// gets that message's `reply_to` right after `hello`, as Slack may send it.
+    DropBeforeReply {
+        #[serde(default)]
+        posted: bool,
+        #[serde(default)]
+        late_reply: bool,
+    },
     /// RTM: an `error` frame on a socket (`{"type":"error","error":{"code":1,…}}`).
     ErrorFrame {
         #[serde(default)]
@@ -208,6 +219,7 @@ impl Fault {
             Self::Goodbye { .. } => "goodbye",
             Self::ErrorFrame { .. } => "error_frame",
             Self::ReorderReplies => "reorder_replies",
+            Self::DropBeforeReply { .. } => "drop_before_reply",
             Self::LinkDisabled => "link_disabled",
             Self::RevokeToken { .. } => "revoke_token",
             Self::Malformed { .. } => "malformed",

@@ -601,6 +601,9 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             )
         })),
         Fault::ReorderReplies => inner.faults.reorder_rtm_replies = true,
+        Fault::DropBeforeReply { posted, late_reply } => {
+            inner.faults.drop_before_reply = Some((posted, late_reply));
+        }
         Fault::ErrorFrame { target } => orders.extend(pick(target).map(|id| {
             let frame = r#"{"type":"error","error":{"code":2,"msg":"simulated server error"}}"#;
             (id, SocketCommand::Text(frame.to_owned()))

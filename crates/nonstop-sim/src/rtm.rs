@@ -83,6 +83,8 @@ pub(crate) struct Answer {
     pub(crate) replies: Vec<String>,
     /// The client went over the message pace once too often: disconnect it.
     pub(crate) disconnect: bool,
+    /// End the socket abruptly, before sending `replies` ([`crate::Fault::DropBeforeReply`]).
+    pub(crate) drop: bool,
 }
 
 /// The answer to one frame a client sent over RTM on the socket of `session`.
@@ -103,6 +105,19 @@ pub(crate) fn answer(shared: &Shared, session: &mut Session, text: &str) -> Answ
         ));
         answer.disconnect = session.over >= OVER_LIMIT_DISCONNECT;
         return answer;
+    }
+    if is_message {
+        let armed = shared.lock().faults.drop_before_reply.take();
+        if let Some((posted, late_reply)) = armed {
+            if posted {
+                let reply = on_client_text(shared, text);
+                if late_reply {
+                    shared.lock().faults.late_rtm_reply = reply;
+                }
+            }
+            answer.drop = true;
+            return answer;
+        }
     }
     let reply = on_client_text(shared, text);
     let reorder = shared.lock().faults.reorder_rtm_replies;
@@ -185,6 +200,7 @@ fn post(shared: &Shared, id: u64, frame: &Map<String, Value>) -> String {
         requested_at_ms: now,
         recorded_at_ms: now,
         metadata: None,
+        over_rtm: true,
     });
     shared.notify();
     let config = &shared.config;
@@ -292,5 +308,29 @@ mod tests {
         assert_eq!(reply["ok"], false);
         assert_eq!(reply["reply_to"], 7);
         assert_eq!(reply["error"]["msg"], "message text is missing");
+    }
+
+    #[test]
+    fn a_message_can_be_taken_or_lost_before_its_socket_drops() {
+        let shared = Shared::new(crate::SimConfig::default());
+        let mut session = Session::new();
+        shared.lock().faults.drop_before_reply = Some((false, false));
+        let lost = answer(&shared, &mut session, &message(1));
+        assert!(lost.drop && lost.replies.is_empty());
+        assert!(shared.lock().posted.is_empty(), "lost on the way");
+        // Armed once: the next message is confirmed as usual.
+        assert!(!answer(&shared, &mut session, &message(2)).drop);
+        shared.lock().faults.drop_before_reply = Some((true, true));
+        let taken = answer(&shared, &mut session, &message(3));
+        assert!(taken.drop && taken.replies.is_empty());
+        let inner = shared.lock();
+        assert_eq!(inner.posted.len(), 2, "taken before the drop");
+        assert!(inner.posted.iter().all(|p| p.over_rtm));
+        let late: Value =
+            serde_json::from_str(inner.faults.late_rtm_reply.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            (late["ok"].clone(), late["reply_to"].clone()),
+            (json!(true), json!(3))
+        );
     }
 }

@@ -96,6 +96,15 @@ pub(crate) async fn serve(
         if kind == Kind::SocketMode {
             shared.flush_undelivered();
         }
+        let late_reply = if kind == Kind::Rtm {
+            shared.lock().faults.late_rtm_reply.take()
+        } else {
+            None
+        };
+        if let Some(reply) = late_reply {
+            // Slack may confirm the last message of a dropped socket on the next one.
+            let _ = socket.send(Message::Text(Utf8Bytes::from(reply))).await;
+        }
         if kind == Kind::SocketMode && shared.lock().faults.refresh_after_hello {
             let frame = serde_json::json!({
                 "type": "disconnect",
@@ -185,6 +194,9 @@ async fn run(
                         return Outcome::Closed;
                     }
                     let answer = crate::rtm::answer(shared, &mut rtm, text.as_str());
+                    if answer.drop {
+                        return Outcome::Dropped;
+                    }
                     for reply in answer.replies {
                         if socket.send(Message::Text(Utf8Bytes::from(reply))).await.is_err() {
                             return Outcome::Gone;

@@ -112,6 +112,8 @@ pub struct PostedMessage {
     pub recorded_at_ms: u64,
     /// The message's metadata (`event_type`, `event_payload`), when it was posted with some.
     pub metadata: Option<serde_json::Value>,
+    /// Sent over an RTM socket rather than with `chat.postMessage`.
+    pub over_rtm: bool,
 }
 
 /// One Web API call as the simulator received it (any method, including those it refused).
@@ -200,6 +202,11 @@ pub(crate) struct Faults {
     pub(crate) refresh_after_hello: bool,
     /// RTM: each message's confirmation is held back until the next frame is answered.
     pub(crate) reorder_rtm_replies: bool,
+    /// RTM: the next client message ends its socket before its confirmation (`posted`,
+    /// `late_reply`: see [`crate::Fault::DropBeforeReply`]).
+    pub(crate) drop_before_reply: Option<(bool, bool)>,
+    /// RTM: a confirmation owed from a dropped socket, sent after the next `hello`.
+    pub(crate) late_rtm_reply: Option<String>,
     /// Per method: answer 429 until then.
     pub(crate) method_limits: HashMap<String, Instant>,
     /// Per method: when the current limit was first told, and the latest moment a

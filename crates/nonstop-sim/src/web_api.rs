@@ -190,6 +190,7 @@ fn answer(
                 requested_at_ms,
                 recorded_at_ms: crate::state::unix_ms(),
                 metadata,
+                over_rtm: false,
             };
             app.shared.lock().posted.push(posted);
             app.shared.notify();

@@ -29,6 +29,7 @@ use crate::status::Status;
 use crate::storage::Storage;
 use crate::supervisor::{self, Supervision};
 use crate::task::OwnedTask;
+use crate::transport::rtm::send::RtmSends;
 use crate::transport::rtm::RtmContext;
 use crate::transport::socket::SocketContext;
 use nonstop_model::{BlockAction, OptionsRequest, Shortcut, SlashCommand, ViewPayload};
@@ -329,6 +330,9 @@ impl App {
             Outbox::new(ops_tx.clone(), feed_tx),
         );
         let (stop_sender, sender_stop) = tokio::sync::oneshot::channel();
+        // On RTM, plain-text answers may go over the sockets: one confirmation is awaited
+        // long enough for a dead socket to be found and its replacement to bring it.
+        let rtm_sends = Arc::new(RtmSends::new(config.dead_after * 2));
         let sender = OwnedTask::spawn(sender::run(
             SenderSetup {
                 web: web.clone(),
@@ -338,6 +342,9 @@ impl App {
                 settle: config.outbox_settle,
                 backoff_base: config.backoff_base,
                 backoff_cap: config.backoff_cap,
+                rtm: (config.transport == TransportKind::Rtm && config.rtm_send_over_socket)
+                    .then(|| Arc::clone(&rtm_sends)),
+                me: Arc::clone(&me),
             },
             feed_rx,
             answers,
@@ -403,6 +410,7 @@ impl App {
                     web,
                     intake,
                     status,
+                    sends: rtm_sends,
                 });
                 (spawn_slots(&ctx, &supervision, &config, &stop_rx), ctx)
             }

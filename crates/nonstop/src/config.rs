@@ -32,6 +32,11 @@ pub struct Config {
     /// For RTM: connect with the deprecated `rtm.start` instead of `rtm.connect` (only older
     /// classic apps can; newer ones get `method_deprecated`).
     pub rtm_start: bool,
+    /// For RTM: plain-text answers (`say`, `reply`, a `post` with only a channel, text and
+    /// thread) go over the socket, at RTM's pace of one a second, confirmed by Slack; the
+    /// rest, and any answer when no socket is live or the pace has no room, go through
+    /// `chat.postMessage`. `false` sends everything through `chat.postMessage`.
+    pub rtm_send_over_socket: bool,
     /// App-level token (`xapp-`) with `connections:write`, for opening Socket Mode sockets.
     /// Required for Socket Mode; RTM needs only the bot token.
     pub app_token: Option<Secret>,
@@ -140,6 +145,9 @@ pub const ENV_TRANSPORT: &str = "NONSTOP_TRANSPORT";
 pub const ENV_CATCH_UP: &str = "NONSTOP_CATCH_UP";
 /// `1`/`true`: RTM connects with `rtm.start` instead of `rtm.connect`.
 pub const ENV_RTM_START: &str = "NONSTOP_RTM_START";
+/// RTM: `socket` (the default) sends plain-text answers over the socket, `web` sends every
+/// answer through `chat.postMessage`.
+pub const ENV_RTM_SEND: &str = "NONSTOP_RTM_SEND";
 pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
@@ -172,6 +180,7 @@ impl Config {
         Ok(Self {
             transport: TransportKind::Rtm,
             rtm_start: false,
+            rtm_send_over_socket: true,
             app_token: None,
             bot_token: check_token(ENV_BOT_TOKEN, bot_token, "xoxb-", BOT_TOKEN_HINT)?,
             api_url: nonstop_web::SLACK_API_URL.to_owned(),
@@ -268,6 +277,18 @@ impl Config {
         }
         if let Some(start) = lookup(ENV_RTM_START) {
             config.rtm_start = parse_flag(ENV_RTM_START, &start)?;
+        }
+        if let Some(send) = lookup(ENV_RTM_SEND) {
+            config.rtm_send_over_socket = match send.trim() {
+                "" | "socket" => true,
+                "web" => false,
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: ENV_RTM_SEND,
+                        problem: "expected `socket` (plain text over the RTM socket, the default) or `web` (everything through chat.postMessage)".to_owned(),
+                    })
+                }
+            };
         }
         if let Some(url) = lookup(ENV_API_URL) {
             // Set but blank is a mistake (a template left unfilled), not a wish for the default.
@@ -512,6 +533,21 @@ mod tests {
         assert_eq!(config.transport, TransportKind::Rtm);
         assert!(config.app_token.is_none());
         assert!(!config.rtm_start);
+        assert!(config.rtm_send_over_socket);
+        let web = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_RTM_SEND", "web"),
+        ]))
+        .unwrap();
+        assert!(!web.rtm_send_over_socket);
+        let err = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_RTM_SEND", "carrier pigeon"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("NONSTOP_RTM_SEND"), "{err}");
         let err = Config::from_lookup(env(&[("NONSTOP_TRANSPORT", "rtm")])).unwrap_err();
         assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
         let err = Config::from_lookup(env(&[

@@ -26,6 +26,7 @@ pub struct Status {
     own_messages: AtomicU64,
     answers_sent: AtomicU64,
     answers_failed: AtomicU64,
+    answers_over_rtm: AtomicU64,
     answers_waiting: AtomicU64,
     held_back: AtomicU64,
     caught_up: AtomicU64,
@@ -143,6 +144,9 @@ pub struct StatusSnapshot {
     /// Answers (messages, reactions, …) Slack accepted, and refused for good.
     pub answers_sent: u64,
     pub answers_failed: u64,
+    /// Of the answers sent, those that went over an RTM socket (confirmed by Slack) rather
+    /// than through the Web API.
+    pub answers_over_rtm: u64,
     /// Answers in the outbox not delivered yet (waiting for their turn, a rate limit, or
     /// Slack to come back).
     pub answers_waiting: u64,
@@ -191,6 +195,7 @@ impl Status {
             own_messages: AtomicU64::new(0),
             answers_sent: AtomicU64::new(0),
             answers_failed: AtomicU64::new(0),
+            answers_over_rtm: AtomicU64::new(0),
             answers_waiting: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
@@ -214,6 +219,7 @@ impl Status {
     counter!(count_own_message, own_messages);
     counter!(count_answer_sent, answers_sent);
     counter!(count_answer_failed, answers_failed);
+    counter!(count_answer_over_rtm, answers_over_rtm);
     counter!(count_held_back, held_back);
     counter!(count_caught_up, caught_up);
 
@@ -317,6 +323,7 @@ impl Status {
             own_messages: get(&self.own_messages),
             answers_sent: get(&self.answers_sent),
             answers_failed: get(&self.answers_failed),
+            answers_over_rtm: get(&self.answers_over_rtm),
             answers_waiting: get(&self.answers_waiting),
             held_back: get(&self.held_back),
             caught_up: get(&self.caught_up),

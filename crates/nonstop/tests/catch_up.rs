@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{journal_released, sim_config, Harness, WAIT};
-use nonstop::{App, Config, Context, HandlerResult, Message, TransportKind};
+use nonstop::{App, Config, Context, HandlerResult, Message};
 use nonstop_sim::{Fault, MessageSpec, Sim, TempJournal};
 
 /// What the listener saw: (tag, caught up, attempt), in the order handlers started.
@@ -31,9 +31,7 @@ fn app(config: Config, seen: &Seen) -> App {
 }
 
 fn rtm_config(sim: &Sim) -> Config {
-    let mut config = common::bot_config(sim);
-    config.transport = TransportKind::Rtm;
-    config.app_token = None;
+    let mut config = common::rtm_bot_config(sim);
     // Scaled down from 10 s, as the other intervals of the tests are.
     config.catch_up_after = Duration::from_secs(1);
     config

@@ -9,15 +9,13 @@ use std::time::Duration;
 use common::{
     assert_each_answered_once, never_down_during, open_failures, sim_config, Harness, WAIT,
 };
-use nonstop::{App, Config, Error, TransportKind};
+use nonstop::{App, Config, Error};
 use nonstop_sim::{Fault, MessageSpec, Sim, SimConfig};
 
 /// The test bot, on RTM: only the bot token.
 async fn start_rtm(sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Harness {
     let sim = Sim::start(sim_config).await.unwrap();
-    let mut config = common::bot_config(&sim);
-    config.transport = TransportKind::Rtm;
-    config.app_token = None;
+    let mut config = common::rtm_bot_config(&sim);
     tweak(&mut config);
     Harness::launch(sim, App::new(config).with_builtin_commands())
 }

@@ -10,16 +10,14 @@ mod common;
 use std::time::Duration;
 
 use common::{capture_logs, open_failures, sim_config, Harness, WAIT};
-use nonstop::{App, LifecycleChange, TransportKind};
+use nonstop::{App, LifecycleChange};
 use nonstop_sim::{Fault, MessageSpec, Sim};
 
 #[tokio::test]
 async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed() {
     let (log, _capturing) = capture_logs();
     let sim = Sim::start(sim_config()).await.unwrap();
-    let mut config = common::bot_config(&sim);
-    config.transport = TransportKind::Rtm;
-    config.app_token = None;
+    let mut config = common::rtm_bot_config(&sim);
     config.catch_up_after = Duration::from_secs(1);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;

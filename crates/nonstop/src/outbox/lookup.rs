@@ -1,12 +1,33 @@
 //! Finding a message the bot may have posted already: by the outbox key in its metadata, in
 //! the channel's history (or the thread's replies) since shortly before it was written.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nonstop_web::{WebClient, WebError};
 use serde_json::{json, Map, Value};
 
 use super::METADATA_KEY;
+use crate::identity::BotIdentity;
+
+/// How to know a message sent over an RTM socket, which carries no metadata: the bot wrote
+/// it, with exactly this text, and no other answer has its `ts`.
+pub(crate) struct ByText<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) me: &'a BotIdentity,
+    /// `ts` of messages other answers are known to have posted.
+    pub(crate) taken: &'a HashSet<String>,
+}
+
+impl ByText<'_> {
+    fn matches(&self, message: &Value) -> bool {
+        let field = |name: &str| message.get(name).and_then(Value::as_str);
+        message.get("metadata").is_none()
+            && self.me.is_me(field("user"), field("bot_id"))
+            && field("text") == Some(self.text)
+            && field("ts").is_some_and(|ts| !self.taken.contains(ts))
+    }
+}
 
 /// History is read from this long before the answer was written: clocks differ.
 const CLOCK_SLACK: Duration = Duration::from_secs(120);
@@ -44,13 +65,14 @@ fn slack_ts(at: SystemTime) -> String {
     format!("{}.{:06}", since.as_secs(), since.subsec_micros())
 }
 
-/// The message `args` would post whose metadata names `key`, posted after `written`; its
-/// `channel` and `ts` when found.
+/// The message `args` would post whose metadata names `key` (or, with `by_text`, sent over
+/// RTM and known by its text), posted after `written`; its `channel` and `ts` when found.
 pub(crate) async fn find_posted(
     web: &WebClient,
     args: &Value,
     key: &str,
     written: SystemTime,
+    by_text: Option<&ByText<'_>>,
 ) -> Result<Option<Value>, WebError> {
     let Some(channel) = args.get("channel").and_then(Value::as_str) else {
         return Ok(None);
@@ -81,7 +103,7 @@ pub(crate) async fn find_posted(
             let named = message
                 .pointer(&format!("/metadata/event_payload/{METADATA_KEY}"))
                 .and_then(Value::as_str);
-            if named == Some(key) {
+            if named == Some(key) || by_text.is_some_and(|b| b.matches(message)) {
                 let ts = message.get("ts").cloned().unwrap_or(Value::Null);
                 return Ok(Some(json!({"channel": channel, "ts": ts})));
             }
@@ -129,6 +151,30 @@ mod tests {
             with_key(&as_text, "k")["metadata"]["event_payload"]["nonstop_outbox"],
             "k"
         );
+    }
+
+    #[test]
+    fn a_message_sent_over_rtm_is_known_by_author_text_and_a_ts_no_other_answer_has() {
+        let me = BotIdentity {
+            user_id: Some("UBOT".into()),
+            bot_id: Some("BBOT".into()),
+            team_id: None,
+        };
+        let taken: HashSet<String> = ["1.0".to_owned()].into();
+        let by_text = ByText {
+            text: "pong",
+            me: &me,
+            taken: &taken,
+        };
+        assert!(by_text.matches(&json!({"user": "UBOT", "text": "pong", "ts": "2.0"})));
+        assert!(by_text.matches(&json!({"bot_id": "BBOT", "text": "pong", "ts": "2.0"})));
+        // Another answer's message, someone else's, another text, one posted with metadata.
+        assert!(!by_text.matches(&json!({"user": "UBOT", "text": "pong", "ts": "1.0"})));
+        assert!(!by_text.matches(&json!({"user": "U1", "text": "pong", "ts": "2.0"})));
+        assert!(!by_text.matches(&json!({"user": "UBOT", "text": "ping", "ts": "2.0"})));
+        let posted =
+            json!({"user": "UBOT", "text": "pong", "ts": "2.0", "metadata": {"event_type": "x"}});
+        assert!(!by_text.matches(&posted));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! a lost answer during its call), the sender looks for it in the channel's history.
 
 mod lookup;
+mod over_rtm;
 pub(crate) mod sender;
 
 use std::sync::atomic::{AtomicU32, Ordering};

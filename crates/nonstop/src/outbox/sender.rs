@@ -17,10 +17,13 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::lookup;
+use super::over_rtm::{self, Route};
 use super::{Command, Delivered, DeliveryError};
 use crate::delivery::writer::Op;
+use crate::identity::BotIdentity;
 use crate::journal::{Output, OutputMark, Store};
 use crate::status::Status;
+use crate::transport::rtm::send::RtmSends;
 
 /// The pseudo-method of answers posted to a `response_url`.
 pub(crate) const RESPOND: &str = "response_url";
@@ -42,11 +45,15 @@ pub(crate) struct SenderSetup {
     pub(crate) settle: Duration,
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_cap: Duration,
+    /// On RTM with `rtm_send_over_socket`: where plain-text messages go first.
+    pub(crate) rtm: Option<Arc<RtmSends>>,
+    /// Who the bot is: an RTM message is known in history by its author and text.
+    pub(crate) me: Arc<BotIdentity>,
 }
 
 /// How one answer's delivery ended.
 #[derive(Debug)]
-enum Finished {
+pub(super) enum Finished {
     /// Slack took it; its answer as recorded.
     Sent(String),
     /// Slack refused it for good.
@@ -330,6 +337,9 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
         return Finished::Failed(format!("stored arguments unreadable: {e}"));
     }
     let findable = findable(&output.method);
+    // On RTM, a plain-text message is offered to the socket first (once).
+    let plain = over_rtm::plain_message(setup, output);
+    let mut socket_offered = false;
     let mut backoff = Backoff::new(setup.backoff_base, setup.backoff_cap);
     // Set while an earlier call may have posted the message: from when looking for it means
     // something. A call recorded by an earlier process may still land until `settle` after it.
@@ -341,7 +351,25 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
                 tokio::time::sleep(left).await;
             }
             let args = Value::Object(read_args().unwrap_or_default());
-            match lookup::find_posted(&setup.web, &args, &output.key, output.created_at).await {
+            // Sent over RTM by an earlier process, it carries no metadata: known by its text.
+            let taken = match &plain {
+                Some(_) => over_rtm::taken(setup, setup.rtm.as_deref()).await,
+                None => Default::default(),
+            };
+            let by_text = plain.as_ref().map(|message| lookup::ByText {
+                text: &message.text,
+                me: &setup.me,
+                taken: &taken,
+            });
+            let found = lookup::find_posted(
+                &setup.web,
+                &args,
+                &output.key,
+                output.created_at,
+                by_text.as_ref(),
+            )
+            .await;
+            match found {
                 Ok(Some(found)) => {
                     info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
                     return Finished::Sent(found.to_string());
@@ -356,6 +384,13 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
                     "cannot look for an answer that may have been posted already; sending it again (at least once; give the app the channel's history scope for exactly once)"),
             }
             unsure_from = None;
+        }
+        if let (Some(rtm), Some(message), false) = (&setup.rtm, &plain, socket_offered) {
+            socket_offered = true;
+            match over_rtm::deliver(setup, rtm, output, message).await {
+                Route::Done(finished) => return finished,
+                Route::Web => {}
+            }
         }
         let mut call_args = read_args().unwrap_or_default();
         if findable {
@@ -413,7 +448,7 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
     }
 }
 
-async fn not_posted(setup: &SenderSetup, id: i64) {
+pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {
     let op = Op::OutputMarks {
         marks: vec![OutputMark::NotPosted { id }],
         durable: None,
@@ -423,7 +458,7 @@ async fn not_posted(setup: &SenderSetup, id: i64) {
 
 /// Writes that a call is about to be made, and waits until that is durable. False when the
 /// journal's writer is gone (the runtime is stopping).
-async fn record_attempt(setup: &SenderSetup, id: i64, at: SystemTime) -> bool {
+pub(super) async fn record_attempt(setup: &SenderSetup, id: i64, at: SystemTime) -> bool {
     let (durable, written) = oneshot::channel();
     let op = Op::OutputMarks {
         marks: vec![OutputMark::Attempt { id, at }],

@@ -212,6 +212,8 @@ pub(crate) struct Running<P> {
     pub(crate) timing: Timing,
     /// The envelopes' acks, from the journal's writer.
     pub(crate) acks: mpsc::Receiver<Ack>,
+    /// Other frames the transport sends (RTM's messages); closed where there are none.
+    pub(crate) outgoing: mpsc::Receiver<Message>,
     /// How long a close may take at the end.
     pub(crate) drain_timeout: Duration,
     /// Text frames larger than this are not parsed (`Config::max_frame_bytes`).
@@ -235,6 +237,7 @@ pub(crate) async fn run<P: Protocol>(
         mut protocol,
         timing,
         mut acks,
+        mut outgoing,
         drain_timeout,
         max_frame_bytes,
     } = running;
@@ -249,7 +252,13 @@ pub(crate) async fn run<P: Protocol>(
     tokio::pin!(timer);
     let mut bad_input_log = LogLimit::new(BAD_INPUT_LINES, BAD_INPUT_WINDOW);
     let cause = {
-        let writer = write_frames::<P>(&mut sink, &mut acks, &mut keepalive_rx, timing.dead_after);
+        let writer = write_frames::<P>(
+            &mut sink,
+            &mut acks,
+            &mut keepalive_rx,
+            &mut outgoing,
+            timing.dead_after,
+        );
         tokio::pin!(writer);
         loop {
             let mut actions = Vec::new();
@@ -407,12 +416,13 @@ fn on_message<P: Protocol>(
     }
 }
 
-/// Writes acks and keepalives as they come, each write within `deadline`; returns only when a
-/// write fails or stalls, with the cause that ends the socket.
+/// Writes acks, keepalives and the transport's other frames as they come, each write within
+/// `deadline`; returns only when a write fails or stalls, with the cause that ends the socket.
 async fn write_frames<P: Protocol>(
     sink: &mut WsSink,
     acks: &mut mpsc::Receiver<Ack>,
     keepalives: &mut mpsc::Receiver<Vec<Message>>,
+    outgoing: &mut mpsc::Receiver<Message>,
     deadline: Duration,
 ) -> DisconnectCause {
     loop {
@@ -422,6 +432,7 @@ async fn write_frames<P: Protocol>(
                 None => continue,
             },
             Some(frames) = keepalives.recv() => frames,
+            Some(frame) = outgoing.recv() => vec![frame],
             else => std::future::pending().await,
         };
         let write = async {

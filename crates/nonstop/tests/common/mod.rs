@@ -46,6 +46,14 @@ pub fn bot_config(sim: &Sim) -> Config {
     config
 }
 
+/// The test settings for a bot on RTM: only the bot token.
+pub fn rtm_bot_config(sim: &Sim) -> Config {
+    let mut config = bot_config(sim);
+    config.transport = nonstop::TransportKind::Rtm;
+    config.app_token = None;
+    config
+}
+
 impl Harness {
     pub async fn start() -> Self {
         Self::start_with(sim_config(), |_| {}).await

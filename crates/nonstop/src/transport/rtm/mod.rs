@@ -30,6 +30,10 @@ use crate::supervisor::lifecycle::{Input, Timing};
 use crate::supervisor::{OpenError, OpenedInfo, Order, Report, Transport};
 use crate::transport::ws::{self, Protocol, Ws};
 
+pub(crate) mod send;
+
+use send::RtmSends;
+
 /// Slack ends an RTM connection after at most 8 hours (with `goodbye`); the bot replaces it
 /// a little before, as it does a Socket Mode socket before `approximate_connection_time`.
 const RTM_MAX_LIFETIME: Duration = Duration::from_secs(8 * 3600);
@@ -41,6 +45,8 @@ pub(crate) struct RtmContext {
     pub(crate) web: nonstop_web::WebClient,
     pub(crate) intake: Arc<Intake>,
     pub(crate) status: Arc<Status>,
+    /// Messages the outbox sends over the live sockets, and their confirmations.
+    pub(crate) sends: Arc<RtmSends>,
 }
 
 /// An RTM socket that said `hello`.
@@ -187,6 +193,9 @@ async fn run(
     // RTM has no acks: the journal's still come back here (the sign that an event is safe),
     // and the shared loop drops them.
     let (acks_tx, acks) = mpsc::channel::<Ack>(ws::ACK_QUEUE);
+    let (outgoing_tx, outgoing) = mpsc::channel(send::SOCKET_QUEUE);
+    // Messages may go over this socket while it runs, however its task ends.
+    let _attached = ctx.sends.attach(connection, outgoing_tx);
     let running = ws::Running {
         connection,
         ws: opened.ws,
@@ -198,6 +207,7 @@ async fn run(
         },
         timing,
         acks,
+        outgoing,
         drain_timeout: config.drain_timeout,
         max_frame_bytes: config.max_frame_bytes,
     };
@@ -235,6 +245,9 @@ impl Protocol for RtmFrames {
         };
         if frame.get("reply_to").is_some() {
             // A pong, or the confirmation of something we sent.
+            if self.ctx.sends.on_reply(&frame) {
+                return None;
+            }
             if frame.get("ok").and_then(Value::as_bool) == Some(false) {
                 if let Some(folded) = log.admit(now) {
                     warn!(connection, error = %error_text(&frame), folded, "Slack refused a frame we sent");
@@ -287,8 +300,9 @@ impl Protocol for RtmFrames {
 
     fn keepalive(&mut self, stamp: u64) -> Vec<Message> {
         // RTM's own ping, answered with a `pong` frame, and a WebSocket ping: either answer
-        // (any frame at all) keeps the socket alive.
-        let ping = format!(r#"{{"id":{stamp},"type":"ping"}}"#);
+        // (any frame at all) keeps the socket alive. The ping's id is from the sequence
+        // messages use, so a pong never looks like a message's confirmation.
+        let ping = format!(r#"{{"id":{},"type":"ping"}}"#, self.ctx.sends.next_id());
         vec![
             Message::Text(ping.into()),
             Message::Ping(stamp.to_string().into_bytes().into()),
@@ -311,6 +325,8 @@ impl RtmFrames {
             return;
         };
         if self.ctx.intake.is_own_message(&frame) {
+            // Proof that a message we sent landed, if its confirmation is still awaited.
+            self.ctx.sends.on_own_message(event);
             debug!(connection = self.connection, key = %printable(&key), "the bot's own message dropped");
             self.ctx.intake.ack_and_drop(&key, &self.acks);
             return;

@@ -138,6 +138,8 @@ pub(crate) async fn run(
         refresh_at,
     };
     let (acks_tx, acks) = mpsc::channel::<Ack>(ws::ACK_QUEUE);
+    // Socket Mode sends nothing but acks and pings.
+    let (_, outgoing) = mpsc::channel(1);
     let running = ws::Running {
         connection,
         ws: opened.ws,
@@ -148,6 +150,7 @@ pub(crate) async fn run(
         },
         timing,
         acks,
+        outgoing,
         drain_timeout: config.drain_timeout,
         max_frame_bytes: config.max_frame_bytes,
     };

@@ -73,6 +73,9 @@ pub enum Fault {
         #[serde(default)]
         late_reply: bool,
     },
+    /// RTM: the next `count` messages a client sends are refused with
+    /// `{"ok":false,"reply_to":id,"error":{"code":2,…}}`; nothing is posted.
+    RefuseMessages { count: u32 },
     /// RTM: an `error` frame on a socket (`{"type":"error","error":{"code":1,…}}`).
     ErrorFrame {
         #[serde(default)]
@@ -220,6 +223,7 @@ impl Fault {
             Self::ErrorFrame { .. } => "error_frame",
             Self::ReorderReplies => "reorder_replies",
             Self::DropBeforeReply { .. } => "drop_before_reply",
+            Self::RefuseMessages { .. } => "refuse_messages",
             Self::LinkDisabled => "link_disabled",
             Self::RevokeToken { .. } => "revoke_token",
             Self::Malformed { .. } => "malformed",

@@ -601,6 +601,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             )
         })),
         Fault::ReorderReplies => inner.faults.reorder_rtm_replies = true,
+        Fault::RefuseMessages { count } => inner.faults.refuse_rtm_messages = count,
         Fault::DropBeforeReply { posted, late_reply } => {
             inner.faults.drop_before_reply = Some((posted, late_reply));
         }

@@ -107,6 +107,19 @@ pub(crate) fn answer(shared: &Shared, session: &mut Session, text: &str) -> Answ
         return answer;
     }
     if is_message {
+        let refuse = {
+            let mut inner = shared.lock();
+            let refuse = inner.faults.refuse_rtm_messages > 0;
+            inner.faults.refuse_rtm_messages = inner.faults.refuse_rtm_messages.saturating_sub(1);
+            refuse
+        };
+        if refuse {
+            let id = serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|f| f["id"].as_u64());
+            answer.replies.push(error_reply(id, 2, "simulated refusal"));
+            return answer;
+        }
         let armed = shared.lock().faults.drop_before_reply.take();
         if let Some((posted, late_reply)) = armed {
             if posted {
@@ -308,6 +321,23 @@ mod tests {
         assert_eq!(reply["ok"], false);
         assert_eq!(reply["reply_to"], 7);
         assert_eq!(reply["error"]["msg"], "message text is missing");
+    }
+
+    #[test]
+    fn refused_messages_are_answered_ok_false_with_their_id_and_not_posted() {
+        let shared = Shared::new(crate::SimConfig::default());
+        let mut session = Session::new();
+        shared.lock().faults.refuse_rtm_messages = 1;
+        let refused = answer(&shared, &mut session, &message(4));
+        let reply: Value = serde_json::from_str(&refused.replies[0]).unwrap();
+        assert_eq!(
+            (reply["ok"].clone(), reply["reply_to"].clone()),
+            (json!(false), json!(4))
+        );
+        assert!(shared.lock().posted.is_empty());
+        let next: Value =
+            serde_json::from_str(&answer(&shared, &mut session, &message(5)).replies[0]).unwrap();
+        assert_eq!(next["ok"], true);
     }
 
     #[test]

@@ -36,6 +36,9 @@ async fn handler(ctx: Context, envelope: Envelope) -> nonstop::HandlerResult {
         ctx.post(&request).await?;
     } else if text == "long" {
         ctx.say(&"long ".repeat(1000)).await?;
+    } else if text == "huge" {
+        // Within 4,000 characters, but each escaped to six bytes in JSON: over 16 KB.
+        ctx.say(&"\u{7}".repeat(4000)).await?;
     }
     Ok(())
 }
@@ -107,6 +110,27 @@ async fn plain_answers_go_over_the_socket_at_rtms_pace_and_rich_ones_through_the
     for n in 0..4 {
         assert_eq!(h.count_posts(&format!("said {n}")), 1);
     }
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_oversized_socket_message_goes_through_the_web_api_instead() {
+    let h = start(sim_config(), |_| {}).await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::RefuseMessages { count: 1 });
+    let said = echo(&h, "C1", 0).await;
+    assert!(
+        !said.over_rtm,
+        "refused over RTM, posted by chat.postMessage"
+    );
+    assert!(said.metadata.is_some());
+    assert_eq!(h.count_posts("said 0"), 1);
+    h.sim.send_message(MessageSpec::new("C1", "U1", "huge"));
+    let huge = h.expect_post(&"\u{7}".repeat(4000)).await;
+    assert!(!huge.over_rtm);
+    let stats = h.sim.stats();
+    assert_eq!(stats.oversized_client_frames, 0, "never sent: {stats:?}");
+    assert_eq!(h.status.snapshot().answers_failed, 0);
     h.stop().await.unwrap();
 }
 

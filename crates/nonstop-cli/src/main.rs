@@ -49,6 +49,14 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Walk from the settings to a live socket step by step (DNS, TCP, TLS, auth.test, the
+    /// socket URL, the upgrade, hello, a ping), then the journal; a verdict per step and the
+    /// fix when one fails. Exits 0 only when none failed.
+    Doctor {
+        /// Also post a test message to this channel (its id, e.g. C0123ABCD).
+        #[arg(long, value_name = "CHANNEL")]
+        post_to: Option<String>,
+    },
     /// Show the journal (NONSTOP_DB): counts by state, recent events, and failures with errors.
     Journal {
         /// How many recent events and failures to show.
@@ -103,6 +111,7 @@ fn main() -> ExitCode {
                 transport,
             } => demo::run(secs, rate, transport == "rtm").await,
             Command::Journal { limit } => journal(limit),
+            Command::Doctor { post_to } => doctor(post_to).await,
             #[cfg(not(feature = "simulator"))]
             Command::LeftOut { .. } => Err(anyhow::anyhow!(
                 "this nonstop is the deployed build, which leaves out the simulator and the demo; \
@@ -117,6 +126,46 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `nonstop doctor`: each step's verdict as it comes, and the exit status.
+async fn doctor(post_to: Option<String>) -> anyhow::Result<()> {
+    use nonstop::doctor::{DoctorOptions, Verdict};
+    let config = match nonstop::Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            println!("FAIL settings: {e}");
+            anyhow::bail!("the settings are incomplete; nothing else was checked");
+        }
+    };
+    let mut options = DoctorOptions::default();
+    if let Some(channel) = post_to {
+        options = options.post_to(channel);
+    }
+    // The bot `nonstop run` runs: its listeners' scopes are checked too.
+    let app = nonstop::App::new(config).with_builtin_commands();
+    let findings = app
+        .doctor(&options, |finding| {
+            let step = finding.step.name();
+            let line = match &finding.verdict {
+                Verdict::Pass(seen) => format!("ok   {step}: {seen}"),
+                Verdict::Fail { problem, fix } => {
+                    format!("FAIL {step}: {problem}\n     fix: {fix}")
+                }
+                Verdict::Skipped(why) => format!("skip {step}: {why}"),
+            };
+            println!("{}", nonstop_web::redact(&line));
+        })
+        .await;
+    let failed = findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Fail { .. }))
+        .count();
+    if failed > 0 {
+        anyhow::bail!("{failed} step(s) failed; see the fixes above");
+    }
+    println!("all steps passed: the bot can connect");
+    Ok(())
 }
 
 /// `NONSTOP_LOG` as `tracing` targets and levels (`info`, `warn,nonstop=debug`); `default`

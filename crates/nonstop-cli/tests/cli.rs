@@ -318,3 +318,49 @@ async fn sighup_stops_the_bot_gracefully() {
     let status = common::exited_within(&mut bot, wait).await;
     assert!(status.success(), "{status:?}");
 }
+
+/// `nonstop doctor`: a verdict per step on stdout, exit 0 when all pass; a failing step named
+/// with its fix, the rest skipped, exit non-zero; no token printed either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_walks_every_step_and_exits_by_the_verdicts() {
+    let sim = nonstop_sim::Sim::start(nonstop_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let db = TempJournal::new("cli-doctor");
+    let doctor = |sim: &nonstop_sim::Sim| {
+        let mut command = nonstop();
+        as_bot(&mut command, sim, &db.0, "error").args(["doctor", "--post-to", "C0DOC"]);
+        command.output().unwrap()
+    };
+    let out = tokio::task::block_in_place(|| doctor(&sim));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for step in [
+        "settings",
+        "dns",
+        "tcp",
+        "auth.test",
+        "socket url",
+        "hello",
+        "ping",
+        "test post",
+        "journal",
+    ] {
+        assert!(text.contains(&format!("ok   {step}:")), "{step}: {text}");
+    }
+    assert!(text.contains("all steps passed"), "{text}");
+
+    sim.inject(nonstop_sim::Fault::Outage {
+        secs: 60.0,
+        drop_all: false,
+    });
+    let out = tokio::task::block_in_place(|| doctor(&sim));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FAIL socket url"), "{text}");
+    assert!(text.contains("     fix: "), "{text}");
+    assert!(text.contains("skip hello: needs socket url"), "{text}");
+    let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(&sim.config().bot_token), "{all}");
+    assert!(!all.contains(&sim.config().app_token), "{all}");
+}

@@ -132,6 +132,12 @@ pub enum Fault {
     /// A hostile server: every socket gets `disconnect` `refresh_requested` right after its
     /// `hello` (the socket itself stays open), until healed.
     RefreshAfterHello,
+    /// The next `count` sockets go silent right after `hello`: half-open from the start (what
+    /// `nonstop doctor`'s ping step must notice).
+    HalfOpenAfterHello {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
     /// The server stops reading a socket (acks, pongs, pings pile up in TCP buffers) while it
     /// goes on sending envelopes and pings; unacked envelopes are redelivered elsewhere.
     StopReading {
@@ -233,6 +239,7 @@ impl Fault {
             Self::CloseFrame { .. } => "close_frame",
             Self::WithholdHello { .. } => "withhold_hello",
             Self::RefreshAfterHello => "refresh_after_hello",
+            Self::HalfOpenAfterHello { .. } => "half_open_after_hello",
             Self::StopReading { .. } => "stop_reading",
             Self::SlowWebApi { .. } => "slow_web_api",
             Self::ChannelLimit { .. } => "channel_limit",

@@ -657,6 +657,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
         } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
         Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
         Fault::RefreshAfterHello => inner.faults.refresh_after_hello = true,
+        Fault::HalfOpenAfterHello { count } => inner.faults.half_open_after_hello = count,
         Fault::StopReading { target } => {
             orders.extend(pick(target).map(|id| (id, SocketCommand::StopReading)));
         }

@@ -115,7 +115,18 @@ pub(crate) async fn serve(
                 .send(Message::Text(Utf8Bytes::from(frame.to_string())))
                 .await;
         }
-        run(&shared, id, kind, &mut socket, &mut inbox, shutdown.clone()).await
+        let silent = {
+            let mut inner = shared.lock();
+            let silent = inner.faults.half_open_after_hello > 0;
+            inner.faults.half_open_after_hello =
+                inner.faults.half_open_after_hello.saturating_sub(1);
+            silent
+        };
+        if silent {
+            Outcome::HalfOpen
+        } else {
+            run(&shared, id, kind, &mut socket, &mut inbox, shutdown.clone()).await
+        }
     } else {
         Outcome::Gone
     };

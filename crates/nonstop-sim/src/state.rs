@@ -205,6 +205,8 @@ pub(crate) struct Faults {
     /// RTM: the next client message ends its socket before its confirmation (`posted`,
     /// `late_reply`: see [`crate::Fault::DropBeforeReply`]).
     pub(crate) drop_before_reply: Option<(bool, bool)>,
+    /// Sockets still to go half-open right after their `hello`.
+    pub(crate) half_open_after_hello: u32,
     /// RTM: client messages still to be refused.
     pub(crate) refuse_rtm_messages: u32,
     /// RTM: a confirmation owed from a dropped socket, sent after the next `hello`.

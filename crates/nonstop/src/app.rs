@@ -18,6 +18,7 @@ use crate::delivery::writer::{self, Retention};
 use crate::delivery::{Deferral, OutboxLink};
 use crate::delivery::{Envelope, Intake};
 use crate::dispatch::{self, Handler};
+use crate::doctor::{self, DoctorOptions, Finding};
 use crate::error::Error;
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
@@ -25,6 +26,7 @@ use crate::outbox::sender::{self, SenderSetup};
 use crate::outbox::{self, Outbox};
 use crate::router::{Router, Routes};
 use crate::running::Running;
+use crate::scopes::{self, ScopeNeed};
 use crate::status::Status;
 use crate::storage::Storage;
 use crate::supervisor::{self, Supervision};
@@ -61,6 +63,8 @@ pub struct App {
     states: States,
     status: Arc<Status>,
     store: Option<Arc<dyn Store>>,
+    /// The scopes the listeners need, for `doctor`.
+    needs: Vec<ScopeNeed>,
 }
 
 impl std::fmt::Debug for App {
@@ -81,7 +85,24 @@ impl App {
             states: States::new(),
             status: Arc::new(Status::new()),
             store: None,
+            needs: Vec::new(),
         }
+    }
+
+    /// The OAuth scopes the registered listeners need (any one of each need's scopes will
+    /// do), as `doctor` checks them.
+    pub fn needed_scopes(&self) -> &[ScopeNeed] {
+        &self.needs
+    }
+
+    /// Walks this bot's setup step by step without starting it (see [`crate::doctor`]): the
+    /// `auth.test` step also names scopes its listeners need and the token lacks.
+    pub async fn doctor(
+        &self,
+        options: &DoctorOptions,
+        report: impl FnMut(&Finding),
+    ) -> Vec<Finding> {
+        doctor::diagnose_with_needs(&self.config, &self.needs, options, report).await
     }
 
     /// A bot whose one handler takes every envelope raw.
@@ -100,6 +121,10 @@ impl App {
     /// thread) and subtypes. A pattern that does not compile makes [`App::run`] fail.
     #[must_use]
     pub fn hears_with(mut self, hears: Hears, listener: impl Listener<Message>) -> Self {
+        let direct_only = hears.direct && !hears.mention && !hears.channel;
+        let mention_only = hears.mention && !hears.direct && !hears.channel;
+        self.needs
+            .extend(scopes::for_hears(&hears.pattern, direct_only, mention_only));
         self.router.hears(hears, listener);
         self
     }
@@ -114,6 +139,7 @@ impl App {
         event_type: &str,
         listener: impl Listener<T>,
     ) -> Self {
+        self.needs.extend(scopes::for_event(event_type));
         self.router.event(event_type.to_owned(), listener);
         self
     }
@@ -122,6 +148,7 @@ impl App {
     /// [`Context::ack`], later with [`Context::respond`].
     #[must_use]
     pub fn command(mut self, command: &str, listener: impl Listener<SlashCommand>) -> Self {
+        self.needs.extend(scopes::for_command(command));
         self.router.command(command.to_owned(), listener);
         self
     }

@@ -48,6 +48,7 @@ pub mod config;
 mod context;
 mod delivery;
 mod dispatch;
+pub mod doctor;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -60,6 +61,7 @@ mod outbox;
 mod request;
 mod router;
 mod running;
+pub mod scopes;
 mod status;
 mod storage;
 mod supervisor;

@@ -13,8 +13,9 @@
 # start of .text, so that only their pages become resident (scripts/profile-code-layout.sh
 # says why and regenerates the list; crates/nonstop-cli/build.rs passes it to the linker).
 #
-# The deployed `nonstop` is built without default features: no `sim`, no `demo`, so neither
-# the simulator nor axum is linked into a production bot (checked below).
+# The deployed `nonstop` is built without default features: no `sim`, no `demo`, so the
+# simulator is not linked into a production bot (checked below). axum is: it serves the
+# operator endpoint (NONSTOP_HTTP), off unless asked for.
 #
 # Prints the path of the `nonstop` binary it built. Extra arguments go to `cargo build`.
 set -euo pipefail
@@ -47,8 +48,8 @@ cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench 
 
 bin="target/$host/release/nonstop"
 # By construction the simulator is not in the deployed build; say so loudly if it ever is.
-if command -v nm >/dev/null && nm "$bin" 2>/dev/null | grep -qE 'nonstop_sim|[0-9]axum'; then
-  echo "build-release: $bin links the simulator or axum; the deployed build must not" >&2
+if command -v nm >/dev/null && nm "$bin" 2>/dev/null | grep -qE 'nonstop_sim'; then
+  echo "build-release: $bin links the simulator; the deployed build must not" >&2
   exit 1
 fi
 if [ "$layout" = yes ]; then

@@ -22,6 +22,7 @@ use crate::doctor::{self, DoctorOptions, Finding};
 use crate::error::Error;
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
+use crate::ops;
 use crate::outbox::sender::{self, SenderSetup};
 use crate::outbox::{self, Outbox};
 use crate::router::{Router, Routes};
@@ -65,6 +66,8 @@ pub struct App {
     store: Option<Arc<dyn Store>>,
     /// The scopes the listeners need, for `doctor`.
     needs: Vec<ScopeNeed>,
+    /// Where the operator endpoint listens, when given here rather than by address.
+    http_listener: Option<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for App {
@@ -86,7 +89,16 @@ impl App {
             status: Arc::new(Status::new()),
             store: None,
             needs: Vec::new(),
+            http_listener: None,
         }
+    }
+
+    /// Serves the operator endpoint (`/healthz`, `/readyz`, `/metrics`) on `listener`
+    /// instead of binding `Config::http_addr` (tests bind port 0 and read it back).
+    #[must_use]
+    pub fn with_http_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.http_listener = Some(listener);
+        self
     }
 
     /// The OAuth scopes the registered listeners need (any one of each need's scopes will
@@ -272,6 +284,8 @@ impl App {
             Some(store) => store,
             None => open_store(&config).await?,
         };
+        // The endpoint's address too: a port in use is a local mistake.
+        let endpoint = open_endpoint(self.http_listener, config.http_addr).await?;
 
         let me = tokio::select! {
             me = identify(&web, &config) => Arc::new(me?),
@@ -458,6 +472,23 @@ impl App {
                 }
             });
         }
+        if let Some(listener) = endpoint {
+            ops::announce(&listener);
+            let mut stop = stop_rx.clone();
+            let status = Arc::clone(&self.status);
+            let grace = config.health_grace;
+            slots.spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                };
+                ops::serve(listener, status, grace, shutdown)
+                    .await
+                    .map_err(|e| Error::TaskDied {
+                        task: "operator endpoint",
+                        detail: e.to_string(),
+                    })
+            });
+        }
         drop(stop_rx);
 
         Running {
@@ -475,6 +506,35 @@ impl App {
         }
         .until(shutdown)
         .await
+    }
+}
+
+/// The operator endpoint's listener: the one given, else `addr` bound, else none.
+async fn open_endpoint(
+    given: Option<std::net::TcpListener>,
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<tokio::net::TcpListener>, Error> {
+    let failed = |addr: String, e: std::io::Error| Error::Endpoint {
+        addr,
+        detail: e.to_string(),
+    };
+    if let Some(listener) = given {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| failed(addr.clone(), e))?;
+        return tokio::net::TcpListener::from_std(listener)
+            .map(Some)
+            .map_err(|e| failed(addr, e));
+    }
+    match addr {
+        Some(addr) => tokio::net::TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|e| failed(addr.to_string(), e)),
+        None => Ok(None),
     }
 }
 

@@ -116,6 +116,13 @@ pub struct Config {
     /// `view_submission`, `block_suggestion`) waits for its listener's [`crate::Context::ack`]
     /// before a plain ack goes out. Slack's limit is 3 s.
     pub ack_deadline: Duration,
+    /// The operator endpoint (`/healthz`, `/readyz`, `/metrics`): off unless an address is
+    /// given (`NONSTOP_HTTP=127.0.0.1:9090`). Beyond loopback it is said in the log: it has no
+    /// authentication.
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// How long `/healthz` still answers 200 after the last live socket closed: a
+    /// replacement takes a moment, and a supervisor should not restart the bot for that.
+    pub health_grace: Duration,
 }
 
 /// How a bot holds its connection to Slack.
@@ -141,6 +148,8 @@ impl TransportKind {
 
 /// Environment variable names.
 pub const ENV_TRANSPORT: &str = "NONSTOP_TRANSPORT";
+/// Address of the operator endpoint (`127.0.0.1:9090`), or `off` (the default).
+pub const ENV_HTTP: &str = "NONSTOP_HTTP";
 /// `0`/`false`: no catch-up from history after downtime.
 pub const ENV_CATCH_UP: &str = "NONSTOP_CATCH_UP";
 /// `1`/`true`: RTM connects with `rtm.start` instead of `rtm.connect`.
@@ -209,6 +218,8 @@ impl Config {
             outbox_bound: 10_000,
             outbox_settle: Duration::from_secs(15),
             ack_deadline: Duration::from_millis(2500),
+            http_addr: None,
+            health_grace: Duration::from_secs(30),
             catch_up: true,
             catch_up_after: Duration::from_secs(10),
             catch_up_max_age: Duration::from_secs(2 * 3600),
@@ -337,6 +348,15 @@ impl Config {
                 name: ENV_CONNECTIONS,
                 problem: "expected a whole number from 1 to 10".to_owned(),
             })?;
+        }
+        if let Some(addr) = lookup(ENV_HTTP) {
+            config.http_addr = match addr.trim() {
+                "" | "off" => None,
+                addr => Some(addr.parse().map_err(|_| ConfigError::Malformed {
+                    name: ENV_HTTP,
+                    problem: "expected an address and port to listen on, e.g. 127.0.0.1:9090, or `off`".to_owned(),
+                })?),
+            };
         }
         config.validate()?;
         Ok(config)
@@ -534,6 +554,21 @@ mod tests {
         assert!(config.app_token.is_none());
         assert!(!config.rtm_start);
         assert!(config.rtm_send_over_socket);
+        assert_eq!(config.http_addr, None);
+        let http = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_HTTP", "127.0.0.1:9090"),
+        ]))
+        .unwrap();
+        assert_eq!(http.http_addr, Some("127.0.0.1:9090".parse().unwrap()));
+        let err = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_HTTP", "9090"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("NONSTOP_HTTP"), "{err}");
         let web = Config::from_lookup(env(&[
             ("NONSTOP_TRANSPORT", "rtm"),
             ("SLACK_BOT_TOKEN", "xoxb-1"),

@@ -28,6 +28,9 @@ pub enum Error {
     /// The Web API client could not be built from the settings.
     #[error("could not start: the Web API client: {0}")]
     Client(nonstop_web::WebError),
+    /// The operator endpoint could not listen where asked (`NONSTOP_HTTP`).
+    #[error("could not start: the operator endpoint cannot listen on {addr}: {detail}; pick a free port in NONSTOP_HTTP, or `off`")]
+    Endpoint { addr: String, detail: String },
     /// A task the runtime cannot run without ended while the bot ran (a panic, a bug of ours).
     /// Stopping beats running deaf: whatever was journaled is replayed at the next start.
     #[error("stopping: the {task} stopped unexpectedly ({detail}); everything journaled is handled after a restart: restart the bot (a process supervisor does it) and report this")]

@@ -57,6 +57,7 @@ mod identity;
 pub mod journal;
 mod listeners;
 mod log_limit;
+mod ops;
 mod outbox;
 mod request;
 mod router;

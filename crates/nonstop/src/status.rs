@@ -30,6 +30,14 @@ pub struct Status {
     answers_waiting: AtomicU64,
     held_back: AtomicU64,
     caught_up: AtomicU64,
+    /// When the last live socket closed (the start, before the first): `None` while one is
+    /// live. std Mutex: written on each socket's live and close.
+    deaf_since: Mutex<Option<std::time::Instant>>,
+    /// Set while journal writes fail (nothing is acked meanwhile): `/readyz` says so.
+    journal_failing: std::sync::atomic::AtomicBool,
+    /// Closes by cause kind since start (`eof_without_close`, `dead`, …), for `/metrics`.
+    /// std Mutex: one short update per close.
+    closes_by_cause: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// std Mutex: written on a disconnect, read by `status`; never held across an await.
     last_disconnect: Mutex<Option<LastDisconnect>>,
     /// std Mutex: the recent lifecycle changes, bounded; never held across an await.
@@ -199,6 +207,9 @@ impl Status {
             answers_waiting: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            journal_failing: std::sync::atomic::AtomicBool::new(false),
+            deaf_since: Mutex::new(Some(std::time::Instant::now())),
+            closes_by_cause: Mutex::new(std::collections::BTreeMap::new()),
             last_disconnect: Mutex::new(None),
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
             slots: Mutex::new(Vec::new()),
@@ -241,12 +252,22 @@ impl Status {
         if reconnect {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        self.live_connections.fetch_add(1, Ordering::Relaxed);
+        {
+            // Under the lock, so a close and a live on two slots at once leave it right.
+            let mut deaf = self.deaf_since.lock().unwrap_or_else(|p| p.into_inner());
+            self.live_connections.fetch_add(1, Ordering::Relaxed);
+            *deaf = None;
+        }
         self.bump();
     }
 
     pub(crate) fn socket_closed(&self, cause: &crate::cause::DisconnectCause) {
-        self.live_connections.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut deaf = self.deaf_since.lock().unwrap_or_else(|p| p.into_inner());
+            if self.live_connections.fetch_sub(1, Ordering::Relaxed) == 1 {
+                *deaf = Some(std::time::Instant::now());
+            }
+        }
         if !cause.is_planned() {
             *self
                 .last_disconnect
@@ -273,6 +294,13 @@ impl Status {
     }
 
     pub(crate) fn record(&self, slot: usize, connection: u64, change: LifecycleChange) {
+        if let LifecycleChange::Closed { cause_kind, .. } = &change {
+            let mut closes = self
+                .closes_by_cause
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *closes.entry(cause_kind).or_default() += 1;
+        }
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         if history.len() == HISTORY {
             history.pop_front();
@@ -288,6 +316,33 @@ impl Status {
         // No reader is fine: nothing needs it then.
         let _ = self.lifecycle.send(record);
         self.bump();
+    }
+
+    /// How many sockets closed, by cause kind, since start (replacements included: their
+    /// kind is `replaced`).
+    pub fn closes_by_cause(&self) -> Vec<(&'static str, u64)> {
+        let closes = self
+            .closes_by_cause
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        closes.iter().map(|(kind, n)| (*kind, *n)).collect()
+    }
+
+    /// How long the bot has had no live socket (since start, before the first); `None`
+    /// while one is live.
+    pub fn deaf_for(&self) -> Option<Duration> {
+        let deaf = self.deaf_since.lock().unwrap_or_else(|p| p.into_inner());
+        deaf.map(|since| since.elapsed())
+    }
+
+    /// Journal writes fail (true) or work again (false).
+    pub(crate) fn set_journal_failing(&self, failing: bool) {
+        self.journal_failing.store(failing, Ordering::Relaxed);
+    }
+
+    /// True while the journal's writes fail: the bot acks nothing then.
+    pub fn journal_failing(&self) -> bool {
+        self.journal_failing.load(Ordering::Relaxed)
     }
 
     /// The most recent lifecycle changes, oldest first (at most 256).

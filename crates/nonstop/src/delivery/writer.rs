@@ -399,6 +399,7 @@ pub(crate) fn run(
                 answers.written(outputs, written.outputs);
                 checkpoints.written();
                 if let Some(since) = failing_since.take() {
+                    status.set_journal_failing(false);
                     warn!(
                         failed_for_ms = since.elapsed().as_millis() as u64,
                         "journal writes work again"
@@ -411,6 +412,7 @@ pub(crate) fn run(
                 // batch. Marks are kept for the next try.
                 if failing_since.is_none() {
                     failing_since = Some(Instant::now());
+                    status.set_journal_failing(true);
                     error!(error = %e, envelopes = entries.len(), "journal write failed; not acking until it works");
                 }
                 routing.not_written(entries.len());

@@ -1,0 +1,161 @@
+//! The operator endpoint: `/healthz` and `/readyz` for a process supervisor or a container
+//! platform, `/metrics` for Prometheus. Off unless `Config::http_addr` (`NONSTOP_HTTP`) names
+//! an address or the app is given a listener; it has no authentication, so binding beyond
+//! loopback is said in the log.
+//!
+//! Everything it shows is read from [`Status`] when asked: serving it costs the bot nothing
+//! between requests.
+
+mod metrics;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::status::{SlotPhase, Status};
+
+#[derive(Clone)]
+struct Ops {
+    status: Arc<Status>,
+    grace: Duration,
+}
+
+/// Serves the endpoint on `listener` until `shutdown` completes.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    status: Arc<Status>,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Ops { status, grace });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Says where the endpoint listens, and warns when that is beyond this machine.
+pub(crate) fn announce(listener: &TcpListener) {
+    match listener.local_addr() {
+        Ok(addr) if addr.ip().is_loopback() => {
+            tracing::info!(%addr, "operator endpoint: /healthz /readyz /metrics");
+        }
+        Ok(addr) => tracing::warn!(
+            %addr,
+            "operator endpoint listening beyond this machine, without authentication: anyone who reaches it reads the bot's state; bind to 127.0.0.1 or put it behind a proxy"
+        ),
+        Err(_) => {}
+    }
+}
+
+fn phase_name(phase: &SlotPhase) -> &'static str {
+    match phase {
+        SlotPhase::Waiting { .. } => "waiting",
+        SlotPhase::Opening { .. } => "opening",
+        SlotPhase::Live => "live",
+        SlotPhase::Replacing => "replacing",
+        SlotPhase::Stopped => "stopped",
+        SlotPhase::FatallyClosed => "fatally_closed",
+    }
+}
+
+/// What both health answers show: each slot's phase, how long the bot has been deaf, the last
+/// unplanned disconnect.
+fn state(status: &Status) -> Value {
+    let snapshot = status.snapshot();
+    let slots: Vec<Value> = snapshot
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(slot, phase)| json!({"slot": slot, "state": phase_name(phase)}))
+        .collect();
+    json!({
+        "uptime_secs": snapshot.uptime.as_secs(),
+        "live_connections": snapshot.live_connections,
+        "deaf_for_secs": status.deaf_for().map(|d| d.as_secs_f64()),
+        "slots": slots,
+        "last_disconnect": snapshot.last_disconnect.map(|d| json!({
+            "cause": d.cause,
+            "secs_ago": d.at.elapsed().map(|e| e.as_secs()).unwrap_or(0),
+        })),
+        "journal_failing": status.journal_failing(),
+    })
+}
+
+fn answer(healthy: bool, why: &str, mut body: Value) -> Response {
+    body["status"] = if healthy { "ok" } else { "unhealthy" }.into();
+    body["why"] = why.into();
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// 200 while a socket is live, or for `grace` after the last one closed; else 503.
+async fn healthz(State(ops): State<Ops>) -> Response {
+    let body = state(&ops.status);
+    let (healthy, why) = health(ops.status.deaf_for(), ops.grace);
+    answer(healthy, why, body)
+}
+
+/// Healthy, and why, for a bot deaf for `deaf_for` (`None`: a socket is live).
+fn health(deaf_for: Option<Duration>, grace: Duration) -> (bool, &'static str) {
+    match deaf_for {
+        None => (true, "a socket is live"),
+        Some(deaf) if deaf <= grace => {
+            (true, "no live socket, within the grace after the last one")
+        }
+        Some(_) => (false, "no live socket for longer than the grace"),
+    }
+}
+
+/// 200 when the bot takes events now: a socket live and the journal writing.
+async fn readyz(State(ops): State<Ops>) -> Response {
+    let body = state(&ops.status);
+    if ops.status.journal_failing() {
+        return answer(false, "journal writes fail: nothing is acked", body);
+    }
+    if ops.status.deaf_for().is_some() {
+        return answer(false, "no live socket", body);
+    }
+    answer(true, "a socket is live and the journal writes", body)
+}
+
+async fn metrics(State(ops): State<Ops>) -> Response {
+    match metrics::render(&ops.status) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_while_live_and_within_the_grace_after() {
+        let grace = Duration::from_secs(30);
+        assert!(health(None, grace).0);
+        assert!(health(Some(Duration::from_secs(29)), grace).0);
+        assert!(!health(Some(Duration::from_secs(31)), grace).0);
+    }
+}

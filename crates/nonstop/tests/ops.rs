@@ -1,0 +1,151 @@
+//! The operator endpoint over a real socket: `/healthz` follows the sockets (503 once the bot
+//! has been deaf past the grace, 200 again after recovery), `/readyz` too, and `/metrics`
+//! reads as Prometheus reads it, with the disconnects counted by the cause of each fault.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bot_config, sim_config, Harness, WAIT};
+use nonstop::App;
+use nonstop_sim::{Fault, Sim};
+use serde_json::Value;
+
+/// A bot with the endpoint on a free port of this machine, and the endpoint's root URL.
+async fn start() -> (Harness, String) {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = bot_config(&sim);
+    // Scaled down from 30 s, as the other intervals of the tests are.
+    config.health_grace = Duration::from_secs(1);
+    let app = App::new(config)
+        .with_builtin_commands()
+        .with_http_listener(listener);
+    (Harness::launch(sim, app), url)
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    let code = response.status().as_u16();
+    (code, response.text().await.unwrap())
+}
+
+/// Polls `path` until it answers `code` (health changes as the bot's sockets do).
+async fn wait_for_code(url: &str, path: &str, code: u16) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (got, body) = get(&format!("{url}{path}")).await;
+        if got == code {
+            return serde_json::from_str(&body).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never answered {code}; last {got}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
+    let (h, url) = start().await;
+    h.wait_live(2).await;
+    let healthy = wait_for_code(&url, "/healthz", 200).await;
+    assert_eq!(healthy["live_connections"], 2);
+    assert_eq!(healthy["slots"][0]["state"], "live");
+    wait_for_code(&url, "/readyz", 200).await;
+
+    // Every socket dropped and Slack refusing new ones: not ready at once.
+    h.sim.inject(Fault::Outage {
+        secs: 3600.0,
+        drop_all: true,
+    });
+    let not_ready = wait_for_code(&url, "/readyz", 503).await;
+    assert_eq!(not_ready["why"], "no live socket");
+    assert!(not_ready["last_disconnect"]["cause"]
+        .as_str()
+        .unwrap()
+        .starts_with("eof_without_close"));
+    // Unhealthy once deaf past the grace (healthy until then: a supervisor should not
+    // restart a bot for a drop it recovers from at once).
+    let unhealthy = wait_for_code(&url, "/healthz", 503).await;
+    assert!(
+        unhealthy["deaf_for_secs"].as_f64().unwrap() >= 1.0,
+        "{unhealthy}"
+    );
+    assert_eq!(unhealthy["live_connections"], 0);
+
+    h.sim.inject(Fault::Heal);
+    h.wait_live(2).await;
+    wait_for_code(&url, "/healthz", 200).await;
+    wait_for_code(&url, "/readyz", 200).await;
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
+    let (h, url) = start().await;
+    h.wait_live(2).await;
+    h.ping("metrics").await;
+    let opened = h.sim.stats().sockets_opened;
+    h.sim.inject(Fault::Drop { target: None });
+    assert!(
+        h.sim
+            .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
+            .await
+    );
+    h.wait_live(2).await;
+
+    let (code, text) = get(&format!("{url}/metrics")).await;
+    assert_eq!(code, 200);
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        let sample = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"));
+        match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{name}: {other:?}"),
+        }
+    };
+    assert_eq!(value("nonstop_live_connections", None), 2.0);
+    assert_eq!(value("nonstop_slots", Some(("state", "live"))), 2.0);
+    assert_eq!(value("nonstop_slots", Some(("state", "opening"))), 0.0);
+    assert!(value("nonstop_events_handled_total", None) >= 1.0);
+    assert!(value("nonstop_answers_sent_total", None) >= 1.0);
+    // The one drop, named by its cause.
+    assert_eq!(
+        value(
+            "nonstop_disconnects_total",
+            Some(("cause", "eof_without_close"))
+        ),
+        1.0
+    );
+    assert!(value("nonstop_uptime_seconds", None) > 0.0);
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_port_in_use_stops_the_start_naming_it() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = bot_config(&sim);
+    config.http_addr = Some(taken.local_addr().unwrap());
+    let err = App::new(config)
+        .run(std::future::pending())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("operator endpoint"), "{text}");
+    assert!(
+        text.contains(&taken.local_addr().unwrap().to_string()),
+        "{text}"
+    );
+}

@@ -472,6 +472,14 @@ impl App {
                 }
             });
         }
+        if let Some(every) = config.summary_every.filter(|e| !e.is_zero()) {
+            let stop = stop_rx.clone();
+            let status = Arc::clone(&self.status);
+            slots.spawn(async move {
+                ops::summary::run(status, every, stop).await;
+                Ok(())
+            });
+        }
         if let Some(listener) = endpoint {
             ops::announce(&listener);
             let mut stop = stop_rx.clone();

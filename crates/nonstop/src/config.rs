@@ -123,6 +123,9 @@ pub struct Config {
     /// How long `/healthz` still answers 200 after the last live socket closed: a
     /// replacement takes a moment, and a supervisor should not restart the bot for that.
     pub health_grace: Duration,
+    /// A one-line summary in the log this often (uptime, live sockets, events handled, the
+    /// last disconnect's cause), so a quiet log still shows the bot alive; `None` for none.
+    pub summary_every: Option<Duration>,
 }
 
 /// How a bot holds its connection to Slack.
@@ -148,6 +151,8 @@ impl TransportKind {
 
 /// Environment variable names.
 pub const ENV_TRANSPORT: &str = "NONSTOP_TRANSPORT";
+/// Seconds between summary lines in the log (default 900), or `0` for none.
+pub const ENV_SUMMARY_SECS: &str = "NONSTOP_SUMMARY_SECS";
 /// Address of the operator endpoint (`127.0.0.1:9090`), or `off` (the default).
 pub const ENV_HTTP: &str = "NONSTOP_HTTP";
 /// `0`/`false`: no catch-up from history after downtime.
@@ -220,6 +225,7 @@ impl Config {
             ack_deadline: Duration::from_millis(2500),
             http_addr: None,
             health_grace: Duration::from_secs(30),
+            summary_every: Some(Duration::from_secs(15 * 60)),
             catch_up: true,
             catch_up_after: Duration::from_secs(10),
             catch_up_max_age: Duration::from_secs(2 * 3600),
@@ -348,6 +354,18 @@ impl Config {
                 name: ENV_CONNECTIONS,
                 problem: "expected a whole number from 1 to 10".to_owned(),
             })?;
+        }
+        if let Some(secs) = lookup(ENV_SUMMARY_SECS) {
+            config.summary_every = match secs.trim() {
+                "0" | "off" => None,
+                secs => Some(Duration::from_secs(secs.parse().map_err(|_| {
+                    ConfigError::Malformed {
+                        name: ENV_SUMMARY_SECS,
+                        problem: "expected whole seconds (900 for 15 min), or 0 for no summary"
+                            .to_owned(),
+                    }
+                })?)),
+            };
         }
         if let Some(addr) = lookup(ENV_HTTP) {
             config.http_addr = match addr.trim() {
@@ -555,6 +573,14 @@ mod tests {
         assert!(!config.rtm_start);
         assert!(config.rtm_send_over_socket);
         assert_eq!(config.http_addr, None);
+        assert_eq!(config.summary_every, Some(Duration::from_secs(900)));
+        let quiet = Config::from_lookup(env(&[
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("NONSTOP_SUMMARY_SECS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(quiet.summary_every, None);
         let http = Config::from_lookup(env(&[
             ("NONSTOP_TRANSPORT", "rtm"),
             ("SLACK_BOT_TOKEN", "xoxb-1"),

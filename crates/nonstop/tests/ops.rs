@@ -149,3 +149,34 @@ async fn a_port_in_use_stops_the_start_naming_it() {
         "{text}"
     );
 }
+
+/// A quiet bot still says it is alive: the summary line comes at its interval, with what the
+/// bot has done. (Current-thread runtime: the log is captured per thread.)
+#[tokio::test]
+async fn a_summary_line_says_the_bot_is_alive_at_its_interval() {
+    let (log, _capturing) = common::capture_logs();
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    config.summary_every = Some(Duration::from_millis(200));
+    let h = Harness::launch(sim, App::new(config).with_builtin_commands());
+    h.wait_live(2).await;
+    h.ping("summary").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let line = loop {
+        let text = log.text();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("still running") && l.contains("handled=1"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no summary line in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("live_sockets=2"), "{line}");
+    assert!(line.contains("last_cause=none"), "{line}");
+    h.stop().await.unwrap();
+}

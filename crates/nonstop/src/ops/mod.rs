@@ -7,6 +7,7 @@
 //! between requests.
 
 mod metrics;
+pub(crate) mod summary;
 
 use std::sync::Arc;
 use std::time::Duration;

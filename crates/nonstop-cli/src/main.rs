@@ -208,9 +208,19 @@ fn init_logging(cli: &Cli) {
 async fn run() -> anyhow::Result<()> {
     let config = nonstop::Config::from_env()?;
     let app = nonstop::App::new(config).with_builtin_commands();
-    app.run(nonstop::shutdown_signal())
-        .await
-        .context("the bot stopped")?;
+    // The first signal drains (handlers finish, the journal is flushed, sockets close); a
+    // second one exits at once: what was journaled is handled after the next start.
+    let shutdown = async {
+        nonstop::shutdown_signal().await;
+        tokio::spawn(async {
+            nonstop::shutdown_signal().await;
+            eprintln!(
+                "second signal: exiting now without draining; what was journaled is handled after the next start"
+            );
+            std::process::exit(130);
+        });
+    };
+    app.run(shutdown).await.context("the bot stopped")?;
     Ok(())
 }
 

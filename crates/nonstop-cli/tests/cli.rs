@@ -364,3 +364,116 @@ async fn doctor_walks_every_step_and_exits_by_the_verdicts() {
     assert!(!all.contains(&sim.config().bot_token), "{all}");
     assert!(!all.contains(&sim.config().app_token), "{all}");
 }
+
+/// A second signal while the bot drains ends it at once (exit 130), instead of waiting for
+/// answers held up by a slow Web API.
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    use nonstop_sim::{Fault, MessageSpec, Sim, SimConfig};
+    use std::process::Stdio;
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-second-signal");
+    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
+    // An answer stuck in a Web API call that takes a minute: the drain would wait for it.
+    sim.inject(Fault::SlowWebApi { millis: 60_000 });
+    sim.send_message(MessageSpec::new("C1", "U1", "ping stuck"));
+    assert!(sim.wait_for_stats(wait, |s| s.acks >= 1).await);
+    let signal = |name: &str| {
+        std::process::Command::new("kill")
+            .args([name, &bot.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    signal("-TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    signal("-TERM");
+    let status = common::exited_within(&mut bot, std::time::Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut bot.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("second signal"), "{err}");
+}
+
+/// Under systemd (`NOTIFY_SOCKET`, `WATCHDOG_USEC`): READY=1 once a socket is live, WATCHDOG=1
+/// at half the watchdog interval while the supervisor turns, none while the process is
+/// stalled (SIGSTOP), again after, and STOPPING=1 at shutdown.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_the_watchdog_pings_and_stopping() {
+    use nonstop_sim::{Sim, SimConfig};
+    use std::os::unix::net::UnixDatagram;
+    use std::process::Stdio;
+    let dir = std::env::temp_dir().join(format!("nonstop-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-systemd");
+    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let next = |socket: &UnixDatagram| -> (String, std::time::Instant) {
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).expect("a notification");
+        (
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+            std::time::Instant::now(),
+        )
+    };
+    // The watchdog's pings may come before READY=1; READY=1 comes once a socket is live.
+    let mut seen = Vec::new();
+    while !seen.contains(&"READY=1".to_owned()) {
+        seen.push(tokio::task::block_in_place(|| next(&socket)).0);
+    }
+    assert!(sim.stats().live_sockets >= 1);
+    for _ in 0..2 {
+        assert_eq!(
+            tokio::task::block_in_place(|| next(&socket)).0,
+            "WATCHDOG=1"
+        );
+    }
+    // Stalled: nothing for the stall's length; then the pings come back.
+    let pid = bot.id().to_string();
+    let kill = |signal: &str| {
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+    };
+    kill("-STOP");
+    let stopped_at = std::time::Instant::now();
+    // Anything already sent before the stop is read first.
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    while socket.recv(&mut buf).is_ok() {}
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let during = socket.recv(&mut buf).is_ok();
+    kill("-CONT");
+    socket.set_nonblocking(false).unwrap();
+    assert!(!during, "a ping while the process was stopped");
+    let (after, at) = tokio::task::block_in_place(|| next(&socket));
+    assert_eq!(after, "WATCHDOG=1");
+    assert!(at.duration_since(stopped_at) >= std::time::Duration::from_millis(1500));
+    kill("-TERM");
+    let mut last = String::new();
+    while last != "STOPPING=1" {
+        last = tokio::task::block_in_place(|| next(&socket)).0;
+    }
+    let status = common::exited_within(&mut bot, std::time::Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

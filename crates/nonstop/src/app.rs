@@ -480,6 +480,14 @@ impl App {
                 Ok(())
             });
         }
+        if let Some(notifier) = ops::systemd::Notifier::from_env() {
+            let stop = stop_rx.clone();
+            let status = Arc::clone(&self.status);
+            slots.spawn(async move {
+                ops::systemd::run(notifier, status, stop).await;
+                Ok(())
+            });
+        }
         if let Some(listener) = endpoint {
             ops::announce(&listener);
             let mut stop = stop_rx.clone();

@@ -33,6 +33,9 @@ pub struct Status {
     /// When the last live socket closed (the start, before the first): `None` while one is
     /// live. std Mutex: written on each socket's live and close.
     deaf_since: Mutex<Option<std::time::Instant>>,
+    /// When each slot's loop last turned (it beats every second): what the systemd watchdog
+    /// goes by. std Mutex: one short update per slot a second.
+    beats: Mutex<Vec<std::time::Instant>>,
     /// Set while journal writes fail (nothing is acked meanwhile): `/readyz` says so.
     journal_failing: std::sync::atomic::AtomicBool,
     /// Closes by cause kind since start (`eof_without_close`, `dead`, …), for `/metrics`.
@@ -208,6 +211,7 @@ impl Status {
             held_back: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
             journal_failing: std::sync::atomic::AtomicBool::new(false),
+            beats: Mutex::new(Vec::new()),
             deaf_since: Mutex::new(Some(std::time::Instant::now())),
             closes_by_cause: Mutex::new(std::collections::BTreeMap::new()),
             last_disconnect: Mutex::new(None),
@@ -333,6 +337,22 @@ impl Status {
     pub fn deaf_for(&self) -> Option<Duration> {
         let deaf = self.deaf_since.lock().unwrap_or_else(|p| p.into_inner());
         deaf.map(|since| since.elapsed())
+    }
+
+    /// Slot `slot`'s loop turned.
+    pub(crate) fn beat(&self, slot: usize) {
+        let now = std::time::Instant::now();
+        let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+        if beats.len() <= slot {
+            beats.resize(slot + 1, now);
+        }
+        beats[slot] = now;
+    }
+
+    /// How long ago the slot loop that beat longest ago did; `None` before any beat.
+    pub fn slowest_beat(&self) -> Option<Duration> {
+        let beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+        beats.iter().map(|at| at.elapsed()).max()
     }
 
     /// Journal writes fail (true) or work again (false).

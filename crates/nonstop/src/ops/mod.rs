@@ -8,6 +8,7 @@
 
 mod metrics;
 pub(crate) mod summary;
+pub(crate) mod systemd;
 
 use std::sync::Arc;
 use std::time::Duration;

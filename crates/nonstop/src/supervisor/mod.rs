@@ -138,6 +138,9 @@ struct Running {
 }
 
 /// Keeps one connection of `slot` live until `shutdown` turns true or a fatal error occurs.
+/// How often each slot loop beats (`Status::beat`).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 pub(crate) async fn run_slot<T: Transport>(
     transport: Arc<T>,
     supervision: Arc<Supervision>,
@@ -161,6 +164,9 @@ pub(crate) async fn run_slot<T: Transport>(
     let mut fatal: Option<Error> = None;
     // A connection that opened, waiting for its `Adopt`.
     let mut opened_now: Option<T::Opened> = None;
+    // The loop's heartbeat, for the systemd watchdog: a loop stuck anywhere stops it.
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let wake_at = state.next_wake();
@@ -180,6 +186,10 @@ pub(crate) async fn run_slot<T: Transport>(
             // Shutdown first: no storm of opens, closes or reports may hold it back.
             biased;
             _ = shutdown.changed() => SlotInput::Shutdown,
+            _ = beat.tick() => {
+                status.beat(slot);
+                continue;
+            }
             () = wake => SlotInput::Wake,
             result = opened => {
                 opening = None;

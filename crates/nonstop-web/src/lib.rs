@@ -29,12 +29,14 @@ mod error;
 mod limits;
 mod methods;
 mod pages;
+mod stats;
 mod token;
 
 pub use backoff::Backoff;
 pub use error::{fix_for, WebError};
 pub use limits::Pace;
 pub use methods::FileUpload;
+pub use stats::MethodStats;
 pub use token::{redact, Secret};
 
 use std::sync::Arc;
@@ -118,6 +120,8 @@ struct Inner {
     /// The token's scopes as Slack named them (`x-oauth-scopes`) in the last `auth.test`
     /// answer. std Mutex: written once per `auth.test`, never held across an await.
     scopes: std::sync::Mutex<Option<String>>,
+    /// Calls by method and outcome, and time waited for rate limits.
+    stats: stats::Stats,
 }
 
 /// Method URLs kept parsed, at most.
@@ -202,6 +206,7 @@ impl WebClient {
                 urls: std::sync::Mutex::default(),
                 in_flight,
                 scopes: std::sync::Mutex::default(),
+                stats: stats::Stats::default(),
             }),
         }
     }
@@ -283,7 +288,7 @@ impl WebClient {
                 pacer.reserve(method, channel)?.wait().await;
             }
         }
-        self.inner.gate.wait(method).await;
+        self.wait_gate(method).await;
         let body = Body::Form(fields);
         match self.send_once(method, token, &body).await {
             Ok(answer) => decode_bytes(method, &answer),
@@ -344,7 +349,7 @@ impl WebClient {
         let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
         let (mut failures, mut limited) = (0, 0);
         loop {
-            self.inner.gate.wait(method).await;
+            self.wait_gate(method).await;
             let error = match self.send_once(method, token, &body).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -402,14 +407,34 @@ impl WebClient {
         Some(url)
     }
 
-    /// One HTTP exchange: the response body when Slack answered `ok:true`, else the typed
-    /// error. The body stays bytes: each caller reads it once into what it needs.
+    /// Waits until Slack's rate limit on `method` allows a call; the wait is counted.
+    async fn wait_gate(&self, method: &str) {
+        let started = tokio::time::Instant::now();
+        self.inner.gate.wait(method).await;
+        self.inner.stats.waited(method, started.elapsed());
+    }
+
+    /// Calls made so far, per method: by outcome, and the time they waited for Slack's rate
+    /// limits.
+    pub fn method_stats(&self) -> Vec<(String, MethodStats)> {
+        self.inner.stats.snapshot()
+    }
+
+    /// One HTTP exchange, counted by outcome.
     async fn send_once(
         &self,
         method: &str,
         token: &Secret,
         body: &Body,
     ) -> Result<Bytes, WebError> {
+        let result = self.exchange(method, token, body).await;
+        self.inner.stats.record(method, &result);
+        result
+    }
+
+    /// One HTTP exchange: the response body when Slack answered `ok:true`, else the typed
+    /// error. The body stays bytes: each caller reads it once into what it needs.
+    async fn exchange(&self, method: &str, token: &Secret, body: &Body) -> Result<Bytes, WebError> {
         let request = match self.method_url(method) {
             Some(url) => self.inner.http.post(url),
             // Not a URL: reqwest names the problem when the request is sent.

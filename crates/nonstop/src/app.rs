@@ -434,6 +434,7 @@ impl App {
             },
         });
         let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status)));
+        let ops_web = web.clone();
         let status = Arc::clone(&self.status);
         let (slots, transport): (_, Arc<dyn std::any::Any + Send + Sync>) = match config.transport {
             TransportKind::SocketMode => {
@@ -497,7 +498,7 @@ impl App {
                 let shutdown = async move {
                     let _ = stop.wait_for(|stopping| *stopping).await;
                 };
-                ops::serve(listener, status, grace, shutdown)
+                ops::serve(listener, status, ops_web, grace, shutdown)
                     .await
                     .map_err(|e| Error::TaskDied {
                         task: "operator endpoint",

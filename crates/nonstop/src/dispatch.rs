@@ -138,7 +138,10 @@ async fn run_one(
     let event_id = envelope.event_id.clone().unwrap_or_default();
     let clock = ctx.clone();
     let call = AssertUnwindSafe(handler.handle(ctx, envelope)).catch_unwind();
-    match within(timeout, call, || clock.waited()).await {
+    let started = tokio::time::Instant::now();
+    let ran = within(timeout, call, || clock.waited()).await;
+    status.observe_handler(started.elapsed());
+    match ran {
         Ok(Ok(Ok(()))) => {
             status.count_handled();
             Ok(())

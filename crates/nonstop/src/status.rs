@@ -8,6 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
+/// Buckets of the ack latency histogram, in seconds: Slack's limit is 3 s, the target
+/// single-digit milliseconds.
+const ACK_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 #[derive(Debug)]
 pub struct Status {
     started: std::time::Instant,
@@ -33,6 +39,10 @@ pub struct Status {
     /// When the last live socket closed (the start, before the first): `None` while one is
     /// live. std Mutex: written on each socket's live and close.
     deaf_since: Mutex<Option<std::time::Instant>>,
+    /// From receipt to the ack handed to its socket, in seconds (plain acks).
+    ack_latency: prometheus_client::metrics::histogram::Histogram,
+    /// A handler's run, in seconds (time spent waiting for deliveries included).
+    handler_duration: prometheus_client::metrics::histogram::Histogram,
     /// When each slot's loop last turned (it beats every second): what the systemd watchdog
     /// goes by. std Mutex: one short update per slot a second.
     beats: Mutex<Vec<std::time::Instant>>,
@@ -212,6 +222,12 @@ impl Status {
             caught_up: AtomicU64::new(0),
             journal_failing: std::sync::atomic::AtomicBool::new(false),
             beats: Mutex::new(Vec::new()),
+            ack_latency: prometheus_client::metrics::histogram::Histogram::new(
+                ACK_BUCKETS.iter().copied(),
+            ),
+            handler_duration: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.001, 4.0, 9),
+            ),
             deaf_since: Mutex::new(Some(std::time::Instant::now())),
             closes_by_cause: Mutex::new(std::collections::BTreeMap::new()),
             last_disconnect: Mutex::new(None),
@@ -337,6 +353,26 @@ impl Status {
     pub fn deaf_for(&self) -> Option<Duration> {
         let deaf = self.deaf_since.lock().unwrap_or_else(|p| p.into_inner());
         deaf.map(|since| since.elapsed())
+    }
+
+    /// An ack went to its socket `latency` after the envelope arrived.
+    pub(crate) fn observe_ack(&self, latency: Duration) {
+        self.ack_latency.observe(latency.as_secs_f64());
+    }
+
+    /// A handler ran for `took`.
+    pub(crate) fn observe_handler(&self, took: Duration) {
+        self.handler_duration.observe(took.as_secs_f64());
+    }
+
+    /// The two histograms, for `/metrics`: acks, then handlers.
+    pub(crate) fn histograms(
+        &self,
+    ) -> (
+        &prometheus_client::metrics::histogram::Histogram,
+        &prometheus_client::metrics::histogram::Histogram,
+    ) {
+        (&self.ack_latency, &self.handler_duration)
     }
 
     /// Slot `slot`'s loop turned.

@@ -129,6 +129,33 @@ async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
         1.0
     );
     assert!(value("nonstop_uptime_seconds", None) > 0.0);
+    // The ping's answer, by method and outcome.
+    let posted = scrape.samples.iter().find(|s| {
+        s.metric == "nonstop_web_calls_total"
+            && s.labels.get("method") == Some("chat.postMessage")
+            && s.labels.get("outcome") == Some("ok")
+    });
+    assert!(
+        matches!(posted.map(|s| &s.value),
+            Some(prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n)) if *n >= 1.0),
+        "{text}"
+    );
+    // The ping's ack and its handler, in the histograms.
+    for histogram in [
+        "nonstop_ack_latency_seconds",
+        "nonstop_handler_duration_seconds",
+    ] {
+        let sample = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == histogram)
+            .unwrap_or_else(|| panic!("no {histogram} in\n{text}"));
+        let prometheus_parse::Value::Histogram(buckets) = &sample.value else {
+            panic!("{histogram}: {:?}", sample.value);
+        };
+        let all = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
+        assert!(all >= 1.0, "{histogram}: {buckets:?}");
+    }
     h.stop().await.unwrap();
 }
 
@@ -178,5 +205,30 @@ async fn a_summary_line_says_the_bot_is_alive_at_its_interval() {
     };
     assert!(line.contains("live_sockets=2"), "{line}");
     assert!(line.contains("last_cause=none"), "{line}");
+    h.stop().await.unwrap();
+}
+
+/// A 429 on the method answers go through is counted, and so is the time calls then waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_counted_with_the_time_waited() {
+    let (h, url) = start().await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::RateLimitMethod {
+        method: "chat.postMessage".into(),
+        secs: 1,
+    });
+    h.ping("limited").await;
+    let (_, text) = get(&format!("{url}/metrics")).await;
+    let line = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+    };
+    assert!(
+        line(r#"nonstop_web_calls_total{method="chat.postMessage",outcome="rate_limited"}"#) >= 1.0
+    );
+    assert!(line(r#"nonstop_web_rate_limit_wait_seconds_total{method="chat.postMessage"}"#) > 0.0);
     h.stop().await.unwrap();
 }

@@ -136,7 +136,12 @@ impl Routing {
             } else {
                 // A closed or full ack queue means the socket is gone or stuck: Slack
                 // redelivers, and the journal knows the event.
-                let _ = acks.try_send(Ack::new(envelope.envelope_id.clone()));
+                if acks
+                    .try_send(Ack::new(envelope.envelope_id.clone()))
+                    .is_ok()
+                {
+                    self.status.observe_ack(envelope.received_at.elapsed());
+                }
             }
             match outcome {
                 Appended::Fresh { seq } => {

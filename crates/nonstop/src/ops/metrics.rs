@@ -26,7 +26,7 @@ const PHASES: [&str; 6] = [
 ];
 
 #[derive(Debug)]
-struct StatusCollector(Arc<Status>);
+struct StatusCollector(Arc<Status>, nonstop_web::WebClient);
 
 impl Collector for StatusCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -168,6 +168,22 @@ impl Collector for StatusCollector {
             ConstGauge::new(n as i64).encode(slots.encode_family(&labels)?)?;
         }
 
+        let (acks, handlers) = status.histograms();
+        let metric = encoder.encode_descriptor(
+            "nonstop_ack_latency_seconds",
+            "From an envelope's receipt to its ack handed to the socket (plain acks).",
+            None,
+            acks.metric_type(),
+        )?;
+        acks.encode(metric)?;
+        let metric = encoder.encode_descriptor(
+            "nonstop_handler_duration_seconds",
+            "How long handlers ran (waits for deliveries included).",
+            None,
+            handlers.metric_type(),
+        )?;
+        handlers.encode(metric)?;
+
         let mut closes = encoder.encode_descriptor(
             "nonstop_disconnects",
             "Sockets closed, by cause kind (replaced: closed on purpose after a replacement was live).",
@@ -178,14 +194,46 @@ impl Collector for StatusCollector {
             let labels = [("cause", cause)];
             ConstCounter::new(n).encode(closes.encode_family(&labels)?)?;
         }
+
+        let methods = self.1.method_stats();
+        let mut calls = encoder.encode_descriptor(
+            "nonstop_web_calls",
+            "Web API calls by method and outcome (ok, refused: ok:false, rate_limited: 429, failed: no answer Slack meant).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (method, stats) in &methods {
+            for (outcome, n) in [
+                ("ok", stats.ok),
+                ("refused", stats.refused),
+                ("rate_limited", stats.rate_limited),
+                ("failed", stats.failed),
+            ] {
+                let labels = [("method", method.as_str()), ("outcome", outcome)];
+                ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
+            }
+        }
+        let mut waited = encoder.encode_descriptor(
+            "nonstop_web_rate_limit_wait_seconds",
+            "Time calls waited before they were made because Slack had rate-limited the method.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (method, stats) in &methods {
+            let labels = [("method", method.as_str())];
+            ConstCounter::new(stats.waited.as_secs_f64()).encode(waited.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }
 
 /// The metrics as text, as a scrape gets them.
-pub(super) fn render(status: &Arc<Status>) -> Result<String, std::fmt::Error> {
+pub(super) fn render(
+    status: &Arc<Status>,
+    web: &nonstop_web::WebClient,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(StatusCollector(Arc::clone(status))));
+    registry.register_collector(Box::new(StatusCollector(Arc::clone(status), web.clone())));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)

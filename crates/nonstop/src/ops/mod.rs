@@ -26,6 +26,7 @@ use crate::status::{SlotPhase, Status};
 #[derive(Clone)]
 struct Ops {
     status: Arc<Status>,
+    web: nonstop_web::WebClient,
     grace: Duration,
 }
 
@@ -33,6 +34,7 @@ struct Ops {
 pub(crate) async fn serve(
     listener: TcpListener,
     status: Arc<Status>,
+    web: nonstop_web::WebClient,
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -40,7 +42,7 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Ops { status, grace });
+        .with_state(Ops { status, web, grace });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -136,7 +138,7 @@ async fn readyz(State(ops): State<Ops>) -> Response {
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {
-    match metrics::render(&ops.status) {
+    match metrics::render(&ops.status, &ops.web) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -57,6 +57,13 @@ enum Command {
         #[arg(long, value_name = "CHANNEL")]
         post_to: Option<String>,
     },
+    /// Ask a running bot's /healthz (its operator endpoint, NONSTOP_HTTP) and exit 0 when it
+    /// answers 200: a container's health check, in an image with no shell or curl.
+    Health {
+        /// The endpoint's health URL (plain http, as the endpoint serves).
+        #[arg(default_value = "http://127.0.0.1:9090/healthz")]
+        url: String,
+    },
     /// Show the journal (NONSTOP_DB): counts by state, recent events, and failures with errors.
     Journal {
         /// How many recent events and failures to show.
@@ -112,6 +119,7 @@ fn main() -> ExitCode {
             } => demo::run(secs, rate, transport == "rtm").await,
             Command::Journal { limit } => journal(limit),
             Command::Doctor { post_to } => doctor(post_to).await,
+            Command::Health { url } => health(&url).await,
             #[cfg(not(feature = "simulator"))]
             Command::LeftOut { .. } => Err(anyhow::anyhow!(
                 "this nonstop is the deployed build, which leaves out the simulator and the demo; \
@@ -125,6 +133,46 @@ fn main() -> ExitCode {
             eprintln!("error: {}", nonstop_web::redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `nonstop health URL`: one GET over plain HTTP, within 5 s; Ok on a 200, the status line
+/// (and the body's `why`) otherwise.
+async fn health(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("{url}: the operator endpoint serves plain http://"))?;
+    let (authority, path) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, format!("/{path}")),
+        None => (rest, "/healthz".to_owned()),
+    };
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await?;
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        // A health answer is small; more than this is not one.
+        stream.take(64 * 1024).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), ask)
+        .await
+        .map_err(|_| anyhow::anyhow!("{url}: no answer within 5 s"))?
+        .with_context(|| format!("{url}: no connection"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let status_line = text.lines().next().unwrap_or_default();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let why = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["why"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if status_line.split_whitespace().nth(1) == Some("200") {
+        println!("healthy: {why}");
+        Ok(())
+    } else {
+        anyhow::bail!("unhealthy: {status_line}: {why}")
     }
 }
 

@@ -477,3 +477,44 @@ async fn systemd_hears_ready_the_watchdog_pings_and_stopping() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nonstop health`: exit 0 while the bot's /healthz says 200, non-zero (with the reason)
+/// when nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_asks_the_endpoint_and_exits_by_its_answer() {
+    use nonstop_sim::{Sim, SimConfig};
+    use std::process::Stdio;
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-health");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let health = || {
+        tokio::task::block_in_place(|| nonstop().args(["health", url.as_str()]).output().unwrap())
+    };
+    let out = health();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no connection"));
+    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+        .env("NONSTOP_HTTP", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let out = health();
+        if out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("healthy: a socket is live"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = bot.kill();
+    let _ = bot.wait();
+}

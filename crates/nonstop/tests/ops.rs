@@ -89,14 +89,7 @@ async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
     let (h, url) = start().await;
     h.wait_live(2).await;
     h.ping("metrics").await;
-    let opened = h.sim.stats().sockets_opened;
-    h.sim.inject(Fault::Drop { target: None });
-    assert!(
-        h.sim
-            .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
-            .await
-    );
-    h.wait_live(2).await;
+    h.drop_one_and_recover(2).await;
 
     let (code, text) = get(&format!("{url}/metrics")).await;
     assert_eq!(code, 200);

@@ -50,14 +50,7 @@ async fn an_rtm_bot_answers_each_message_once_and_never_itself() {
 async fn an_rtm_socket_dropped_without_a_close_is_named_and_replaced() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
-    h.sim.inject(Fault::Drop { target: None });
-    assert!(
-        h.sim
-            .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
-            .await
-    );
-    h.wait_live(2).await;
+    h.drop_one_and_recover(2).await;
     let last = h.status.snapshot().last_disconnect.expect("a disconnect");
     assert!(
         last.cause.starts_with("eof_without_close"),

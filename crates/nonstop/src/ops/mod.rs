@@ -1,5 +1,5 @@
 //! The operator endpoint: `/healthz` and `/readyz` for a process supervisor or a container
-//! platform, `/metrics` for Prometheus. Off unless `Config::http_addr` (`NONSTOP_HTTP`) names
+//! platform, `/metrics` for Prometheus, and a status page at `/` for people. Off unless `Config::http_addr` (`NONSTOP_HTTP`) names
 //! an address or the app is given a listener; it has no authentication, so binding beyond
 //! loopback is said in the log.
 //!
@@ -7,6 +7,7 @@
 //! between requests.
 
 mod metrics;
+mod page;
 pub(crate) mod summary;
 pub(crate) mod systemd;
 
@@ -39,6 +40,7 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -135,6 +137,10 @@ async fn readyz(State(ops): State<Ops>) -> Response {
         return answer(false, "no live socket", body);
     }
     answer(true, "a socket is live and the journal writes", body)
+}
+
+async fn status_page(State(ops): State<Ops>) -> Response {
+    axum::response::Html(page::render(&ops.status)).into_response()
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nonstop::{App, Config, Error, Handler, LifecycleChange, Status};
-use nonstop_sim::{MessageSpec, PostedMessage, Sim, SimConfig};
+use nonstop_sim::{Fault, MessageSpec, PostedMessage, Sim, SimConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -107,6 +107,20 @@ impl Harness {
             "simulator never saw {n} live sockets: {:?}",
             self.sim.stats()
         );
+    }
+
+    /// Drops one socket without a close frame and waits until a new one is open and `n`
+    /// sockets are live again.
+    pub async fn drop_one_and_recover(&self, n: usize) {
+        let opened = self.sim.stats().sockets_opened;
+        self.sim.inject(Fault::Drop { target: None });
+        assert!(
+            self.sim
+                .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
+                .await,
+            "no socket opened after the drop"
+        );
+        self.wait_live(n).await;
     }
 
     /// Sends `ping <tag>` and waits for `pong <tag>`.

@@ -55,6 +55,14 @@ async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
     let healthy = wait_for_code(&url, "/healthz", 200).await;
     assert_eq!(healthy["live_connections"], 2);
     assert_eq!(healthy["slots"][0]["state"], "live");
+    assert!(
+        healthy["slots"][0]["connection"].as_u64().is_some(),
+        "{healthy}"
+    );
+    assert!(
+        healthy["slots"][1]["age_secs"].as_u64().is_some(),
+        "{healthy}"
+    );
     wait_for_code(&url, "/readyz", 200).await;
 
     // Every socket dropped and Slack refusing new ones: not ready at once.
@@ -79,7 +87,13 @@ async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
 
     h.sim.inject(Fault::Heal);
     h.wait_live(2).await;
-    wait_for_code(&url, "/healthz", 200).await;
+    let back = wait_for_code(&url, "/healthz", 200).await;
+    assert!(
+        back["slots"][0]["last_cause"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{back}"
+    );
     wait_for_code(&url, "/readyz", 200).await;
     h.stop().await.unwrap();
 }

@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::status::{SlotPhase, Status};
+use crate::status::{LifecycleChange, LifecycleRecord, SlotPhase, Status};
 
 #[derive(Clone)]
 struct Ops {
@@ -79,11 +79,22 @@ fn phase_name(phase: &SlotPhase) -> &'static str {
 /// unplanned disconnect.
 fn state(status: &Status) -> Value {
     let snapshot = status.snapshot();
+    let history = status.history();
     let slots: Vec<Value> = snapshot
         .slots
         .iter()
         .enumerate()
-        .map(|(slot, phase)| json!({"slot": slot, "state": phase_name(phase)}))
+        .map(|(slot, phase)| {
+            let mut entry = json!({"slot": slot, "state": phase_name(phase)});
+            if let Some((connection, age)) = live_connection(&history, slot) {
+                entry["connection"] = connection.into();
+                entry["age_secs"] = age.as_secs().into();
+            }
+            if let Some(cause) = last_cause(&history, slot) {
+                entry["last_cause"] = cause.into();
+            }
+            entry
+        })
         .collect();
     json!({
         "uptime_secs": snapshot.uptime.as_secs(),
@@ -95,6 +106,37 @@ fn state(status: &Status) -> Value {
             "secs_ago": d.at.elapsed().map(|e| e.as_secs()).unwrap_or(0),
         })),
         "journal_failing": status.journal_failing(),
+    })
+}
+
+/// The slot's newest connection that went live and has not closed, and how long it has been
+/// live (from the lifecycle history, which holds the last 256 changes).
+fn live_connection(history: &[LifecycleRecord], slot: usize) -> Option<(u64, Duration)> {
+    let mine = || history.iter().filter(|r| r.slot == slot);
+    mine()
+        .rev()
+        .filter(|r| matches!(r.change, LifecycleChange::Live { .. }))
+        .find(|live| {
+            !mine().any(|r| {
+                r.connection == live.connection
+                    && matches!(r.change, LifecycleChange::Closed { .. })
+            })
+        })
+        .map(|live| {
+            let age = live.at.elapsed().unwrap_or_default();
+            (live.connection, age)
+        })
+}
+
+/// The cause of the slot's last unplanned close.
+fn last_cause(history: &[LifecycleRecord], slot: usize) -> Option<String> {
+    history.iter().rev().find_map(|r| match &r.change {
+        LifecycleChange::Closed {
+            cause,
+            planned: false,
+            ..
+        } if r.slot == slot => Some(cause.clone()),
+        _ => None,
     })
 }
 

@@ -494,11 +494,18 @@ impl App {
             let mut stop = stop_rx.clone();
             let status = Arc::clone(&self.status);
             let grace = config.health_grace;
+            // A weak handle: the endpoint must not keep the writer's queue open at shutdown.
+            let queue = ops_tx.downgrade();
+            let backlog: ops::Backlog = Arc::new(move || {
+                queue
+                    .upgrade()
+                    .map_or(0, |q| q.max_capacity() - q.capacity())
+            });
             slots.spawn(async move {
                 let shutdown = async move {
                     let _ = stop.wait_for(|stopping| *stopping).await;
                 };
-                ops::serve(listener, status, ops_web, grace, shutdown)
+                ops::serve(listener, status, ops_web, backlog, grace, shutdown)
                     .await
                     .map_err(|e| Error::TaskDied {
                         task: "operator endpoint",

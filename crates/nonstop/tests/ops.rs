@@ -136,6 +136,7 @@ async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
         1.0
     );
     assert!(value("nonstop_uptime_seconds", None) > 0.0);
+    assert!(value("nonstop_journal_backlog", None) >= 0.0);
     // The ping's answer, by method and outcome.
     let posted = scrape.samples.iter().find(|s| {
         s.metric == "nonstop_web_calls_total"

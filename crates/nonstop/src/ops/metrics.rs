@@ -26,7 +26,7 @@ const PHASES: [&str; 6] = [
 ];
 
 #[derive(Debug)]
-struct StatusCollector(Arc<Status>, nonstop_web::WebClient);
+struct StatusCollector(Arc<Status>, nonstop_web::WebClient, usize);
 
 impl Collector for StatusCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -125,7 +125,12 @@ impl Collector for StatusCollector {
             counter.encode(metric)?;
         }
 
-        let gauges: [(&str, &str, i64); 3] = [
+        let gauges: [(&str, &str, i64); 4] = [
+            (
+                "nonstop_journal_backlog",
+                "Operations waiting for the journal's writer (envelopes, outcomes, answers).",
+                self.2 as i64,
+            ),
             (
                 "nonstop_live_connections",
                 "Sockets live now.",
@@ -231,9 +236,14 @@ impl Collector for StatusCollector {
 pub(super) fn render(
     status: &Arc<Status>,
     web: &nonstop_web::WebClient,
+    backlog: usize,
 ) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(StatusCollector(Arc::clone(status), web.clone())));
+    registry.register_collector(Box::new(StatusCollector(
+        Arc::clone(status),
+        web.clone(),
+        backlog,
+    )));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)

@@ -24,10 +24,14 @@ use tokio::net::TcpListener;
 
 use crate::status::{LifecycleChange, LifecycleRecord, SlotPhase, Status};
 
+/// How many operations wait for the journal's writer (envelopes, marks, answers).
+pub(crate) type Backlog = Arc<dyn Fn() -> usize + Send + Sync>;
+
 #[derive(Clone)]
 struct Ops {
     status: Arc<Status>,
     web: nonstop_web::WebClient,
+    backlog: Backlog,
     grace: Duration,
 }
 
@@ -36,6 +40,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     status: Arc<Status>,
     web: nonstop_web::WebClient,
+    backlog: Backlog,
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -44,7 +49,12 @@ pub(crate) async fn serve(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(Ops { status, web, grace });
+        .with_state(Ops {
+            status,
+            web,
+            backlog,
+            grace,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -186,7 +196,7 @@ async fn status_page(State(ops): State<Ops>) -> Response {
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {
-    match metrics::render(&ops.status, &ops.web) {
+    match metrics::render(&ops.status, &ops.web, (ops.backlog)()) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

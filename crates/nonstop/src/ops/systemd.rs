@@ -101,7 +101,8 @@ pub(crate) async fn run(notifier: Notifier, status: Arc<Status>, mut stop: watch
         let mut stalled = false;
         loop {
             ticks.tick().await;
-            if supervisor_turning(&status, every) {
+            // Slot loops beat once a second: a shorter watchdog must still allow a beat's age.
+            if supervisor_turning(&status, every.max(crate::supervisor::HEARTBEAT * 3)) {
                 if stalled {
                     info!("the supervisor turns again: pinging systemd's watchdog again");
                     stalled = false;

@@ -66,7 +66,7 @@ pub(super) async fn deliver(
             return Route::Web;
         }
         warn!(lane = %output.lane, key = %output.key, %error, "answer sent over RTM was not confirmed; looking for it in the channel before sending it again");
-        match find(setup, Some(rtm), output, message).await {
+        match find(setup, rtm, output, message).await {
             Some(found) => {
                 info!(lane = %output.lane, key = %output.key, "unconfirmed answer found posted; not sent again");
                 return Route::Done(Finished::Sent(found.to_string()));
@@ -81,7 +81,7 @@ pub(super) async fn deliver(
 /// `None` when it is not there or cannot be looked for (then it is sent again: at least once).
 async fn find(
     setup: &SenderSetup,
-    rtm: Option<&RtmSends>,
+    rtm: &RtmSends,
     output: &Output,
     message: &PlainMessage,
 ) -> Option<Value> {
@@ -122,8 +122,8 @@ async fn find(
 
 /// The `ts` of messages other answers posted: those confirmed over RTM lately, and those the
 /// outbox recorded as sent (across restarts).
-pub(super) async fn taken(setup: &SenderSetup, rtm: Option<&RtmSends>) -> HashSet<String> {
-    let mut taken: HashSet<String> = rtm.map(RtmSends::confirmed).into_iter().flatten().collect();
+pub(super) async fn taken(setup: &SenderSetup, rtm: &RtmSends) -> HashSet<String> {
+    let mut taken: HashSet<String> = rtm.confirmed().into_iter().collect();
     let store = Arc::clone(&setup.store);
     let sent = tokio::task::spawn_blocking(move || {
         store.outbox_recent(TAKEN_LOOKBACK, Some(OutputState::Sent))

@@ -352,9 +352,9 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             }
             let args = Value::Object(read_args().unwrap_or_default());
             // Sent over RTM by an earlier process, it carries no metadata: known by its text.
-            let taken = match &plain {
-                Some(_) => over_rtm::taken(setup, setup.rtm.as_deref()).await,
-                None => Default::default(),
+            let taken = match (&plain, &setup.rtm) {
+                (Some(_), Some(rtm)) => over_rtm::taken(setup, rtm).await,
+                _ => Default::default(),
             };
             let by_text = plain.as_ref().map(|message| lookup::ByText {
                 text: &message.text,

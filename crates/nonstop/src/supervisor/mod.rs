@@ -139,7 +139,7 @@ struct Running {
 
 /// Keeps one connection of `slot` live until `shutdown` turns true or a fatal error occurs.
 /// How often each slot loop beats (`Status::beat`).
-const HEARTBEAT: Duration = Duration::from_secs(1);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run_slot<T: Transport>(
     transport: Arc<T>,

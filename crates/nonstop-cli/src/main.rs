@@ -272,15 +272,33 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn journal(limit: usize) -> anyhow::Result<()> {
-    use nonstop::journal::{EntryState, Store};
+/// The journal the bot's settings name, opened to read while bots run on it: the Redis of
+/// `REDIS_URL` (as no replica), else the SQLite file of `NONSTOP_DB`. Returns it and how to
+/// name it.
+fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String)> {
+    if let Some(url) = std::env::var(nonstop::config::ENV_REDIS_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        let prefix = std::env::var(nonstop::config::ENV_REDIS_PREFIX)
+            .unwrap_or_else(|_| "nonstop".to_owned());
+        let store = nonstop::journal::RedisStore::open_read_only(url.trim(), prefix.trim())?;
+        let name = format!("{} prefix {}", store.url(), prefix.trim());
+        return Ok((Box::new(store), name));
+    }
     let path = std::env::var(nonstop::config::ENV_DB)
         .unwrap_or_else(|_| nonstop::config::DEFAULT_DB.to_owned());
     if !std::path::Path::new(&path).exists() {
-        anyhow::bail!("no journal at {path}; set NONSTOP_DB to the bot's journal file");
+        anyhow::bail!("no journal at {path}; set NONSTOP_DB to the bot's journal file (or REDIS_URL for a journal in Redis)");
     }
     // Read only: a bot may be running on it, and looking must never create or change a file.
-    let store = nonstop::SqliteStore::open_read_only(&path)?;
+    Ok((Box::new(nonstop::SqliteStore::open_read_only(&path)?), path))
+}
+
+fn journal(limit: usize) -> anyhow::Result<()> {
+    use nonstop::journal::EntryState;
+    let (store, path) = journal_to_read()?;
+    let store = store.as_ref();
     let mut out = std::io::stdout().lock();
     let counts = store.counts()?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
@@ -325,7 +343,7 @@ fn journal(limit: usize) -> anyhow::Result<()> {
         }
     }
     // A journal from before the outbox (schema 1, opened read only) has none.
-    if let Err(e) = outbox(&mut out, &store, limit) {
+    if let Err(e) = outbox(&mut out, store, limit) {
         writeln!(out, "\noutbox: not readable ({e})")?;
     }
     Ok(())
@@ -335,10 +353,10 @@ fn journal(limit: usize) -> anyhow::Result<()> {
 /// those Slack refused.
 fn outbox(
     out: &mut impl std::io::Write,
-    store: &nonstop::SqliteStore,
+    store: &dyn nonstop::journal::Store,
     limit: usize,
 ) -> anyhow::Result<()> {
-    use nonstop::journal::{OutputState, Store};
+    use nonstop::journal::OutputState;
     let counts = store.outbox_counts()?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     writeln!(out, "\noutbox: {total} answers")?;
@@ -351,11 +369,13 @@ fn outbox(
             .map(|d| d.as_secs())
             .unwrap_or(0)
     };
-    let waiting = store.outbox_unfinished(limit)?;
+    // Every process's, newest first (`outbox_unfinished` would be this process's own: with
+    // Redis, none).
+    let waiting = store.outbox_recent(limit, Some(OutputState::Pending))?;
     if !waiting.is_empty() {
         writeln!(
             out,
-            "\nnot delivered yet (oldest first): id, written (unix s), calls made, key, method, lane"
+            "\nnot delivered yet (newest first): id, written (unix s), calls made, key, method, lane"
         )?;
         for o in waiting {
             writeln!(

@@ -518,3 +518,83 @@ async fn health_asks_the_endpoint_and_exits_by_its_answer() {
     let _ = bot.kill();
     let _ = bot.wait();
 }
+
+/// `nonstop journal` with `REDIS_URL` reads the shared journal in Redis (as no replica: it
+/// takes no lease), and shows the URL without its password.
+#[test]
+fn journal_reads_the_shared_journal_in_redis() {
+    use nonstop::journal::{Mark, NewEntry, RedisOptions, RedisStore, Store};
+    let url = std::env::var("NONSTOP_TEST_REDIS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let prefix = format!("nonstop-test:cli-journal:{:08x}", rand::random::<u32>());
+    let store = RedisStore::open(
+        &url,
+        RedisOptions {
+            prefix: prefix.clone(),
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap();
+    let entry = |key: &str| NewEntry {
+        key: key.into(),
+        envelope_id: format!("env-{key}"),
+        kind: "events_api".into(),
+        raw: std::sync::Arc::from("{}"),
+        received_at: std::time::SystemTime::now(),
+        dispatched: false,
+    };
+    store
+        .commit(
+            &[entry("EvRedisOK"), entry("EvRedisBAD")],
+            &[
+                Mark::Done {
+                    key: "EvRedisOK".into(),
+                },
+                Mark::Failed {
+                    key: "EvRedisBAD".into(),
+                    error: "channel_not_found".into(),
+                },
+            ],
+        )
+        .unwrap();
+    let out = nonstop()
+        .arg("journal")
+        .env("REDIS_URL", &url)
+        .env("NONSTOP_REDIS_PREFIX", &prefix)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 events"), "{stdout}");
+    assert!(stdout.contains(&prefix), "{stdout}");
+    assert!(stdout.contains("EvRedisBAD: channel_not_found"), "{stdout}");
+    let wrong = nonstop()
+        .arg("journal")
+        .env(
+            "REDIS_URL",
+            url.replacen("redis://", "redis://:hunter2-cli@", 1),
+        )
+        .env("NONSTOP_REDIS_PREFIX", &prefix)
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&wrong.stdout),
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    assert!(!wrong.status.success(), "{shown}");
+    assert!(!shown.contains("hunter2-cli"), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+    // Leave nothing behind.
+    store
+        .prune(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+            0,
+            100,
+        )
+        .unwrap();
+}

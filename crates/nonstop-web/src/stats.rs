@@ -39,7 +39,12 @@ impl Stats {
             .methods
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let name = if methods.contains_key(method) || methods.len() < NAMED {
+        // The common case, a method seen before, allocates nothing.
+        if let Some(stats) = methods.get_mut(method) {
+            change(stats);
+            return;
+        }
+        let name = if methods.len() < NAMED {
             method
         } else {
             "other"

@@ -14,6 +14,7 @@ use crate::backoff::Backoff;
 use crate::config::{Config, TransportKind};
 use crate::context::{BotIdentity, Context, States};
 use crate::delivery::catch_up::{self, CatchUp};
+use crate::delivery::takeover;
 use crate::delivery::writer::{self, Retention};
 use crate::delivery::{Deferral, OutboxLink};
 use crate::delivery::{Envelope, Intake};
@@ -326,6 +327,7 @@ impl App {
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);
         let (ops_tx, ops_rx) = mpsc::channel(config.journal_queue);
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
+        let feed_for_takeover = feed_tx.clone();
         let link = OutboxLink {
             feed: outbox::answers_to(feed_tx.clone()),
             waiting: answers.len() as u64,
@@ -419,6 +421,13 @@ impl App {
                 }
             }
         }
+        let takeover = store.is_shared().then(|| takeover::Takeover {
+            store: Arc::clone(&store),
+            dispatch: queue_tx.clone(),
+            answers: outbox::answers_to(feed_for_takeover),
+            status: Arc::clone(&self.status),
+            every: takeover::interval(config.takeover_after),
+        });
         drop(queue_tx);
 
         let catch_up = config.catch_up.then(|| CatchUp {
@@ -468,6 +477,21 @@ impl App {
                 } else {
                     Err(Error::TaskDied {
                         task: "catch-up",
+                        detail: "it returned before shutdown".to_owned(),
+                    })
+                }
+            });
+        }
+        if let Some(takeover) = takeover {
+            // Beside the slots, like catch-up: it ends when they do.
+            let stop = stop_rx.clone();
+            slots.spawn(async move {
+                takeover::run(takeover, stop.clone()).await;
+                if *stop.borrow() {
+                    Ok(())
+                } else {
+                    Err(Error::TaskDied {
+                        task: "takeover",
                         detail: "it returned before shutdown".to_owned(),
                     })
                 }
@@ -620,6 +644,9 @@ const MAX_REPLAY: usize = 100_000;
 
 /// The journal `config` names: a SQLite file, or memory.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
+    if let Some(url) = &config.redis_url {
+        return open_redis(config, url).await;
+    }
     let Some(path) = config.journal_path.clone() else {
         return Ok(Arc::new(MemoryStore::new()));
     };
@@ -632,6 +659,39 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
         })??;
     info!(path = store.path(), "journal open");
     Ok(Arc::new(store))
+}
+
+/// The journal in Redis (`REDIS_URL`), shared with the bot's other replicas.
+#[cfg(feature = "redis")]
+async fn open_redis(config: &Config, url: &nonstop_web::Secret) -> Result<Arc<dyn Store>, Error> {
+    let url = url.expose().to_owned();
+    let options = crate::journal::RedisOptions {
+        prefix: config.redis_prefix.clone(),
+        lease: config.takeover_after,
+        ..crate::journal::RedisOptions::default()
+    };
+    let store =
+        tokio::task::spawn_blocking(move || crate::journal::RedisStore::open(&url, options))
+            .await
+            .map_err(|e| Error::TaskDied {
+                task: "journal opener",
+                detail: e.to_string(),
+            })??;
+    info!(
+        redis = store.url(),
+        prefix = config.redis_prefix,
+        replica = store.replica(),
+        "journal open in Redis, shared with the bot's other replicas"
+    );
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_config: &Config, _url: &nonstop_web::Secret) -> Result<Arc<dyn Store>, Error> {
+    Err(Error::Journal(crate::journal::StoreError::Open {
+        path: "REDIS_URL".to_owned(),
+        detail: "this build of nonstop has no Redis support (the `redis` feature is off); build it with the feature or unset REDIS_URL".to_owned(),
+    }))
 }
 
 /// `auth.test`, retried until it answers: a fatal answer ends the run. Each try is one request

@@ -83,6 +83,17 @@ pub struct Config {
     pub journal_path: Option<PathBuf>,
     /// Whether each journal commit is fsynced (power-loss safe) or only written (crash safe).
     pub journal_durability: Durability,
+    /// The journal, dedup and the bot's storage in Redis instead (`REDIS_URL`,
+    /// `redis://` or `rediss://` for TLS, a password in it never shown): several replicas of
+    /// one bot share them. `journal_path` is then unused.
+    pub redis_url: Option<Secret>,
+    /// Every Redis key starts with this (`NONSTOP_REDIS_PREFIX`, default `nonstop`): one
+    /// Redis can hold several bots.
+    pub redis_prefix: String,
+    /// With Redis: how long a replica that stopped renewing its lease (killed, frozen, cut
+    /// off from Redis) keeps its unfinished events before a live replica takes them over and
+    /// runs them as replays (`NONSTOP_TAKEOVER_SECS`, default 30).
+    pub takeover_after: Duration,
     /// How long finished events are kept for dedup (Slack's delayed events retry hourly for a
     /// day), and how many entries the journal keeps at most.
     pub journal_retention: Duration,
@@ -167,6 +178,9 @@ pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
 pub const ENV_DB: &str = "NONSTOP_DB";
+pub const ENV_REDIS_URL: &str = "REDIS_URL";
+pub const ENV_REDIS_PREFIX: &str = "NONSTOP_REDIS_PREFIX";
+pub const ENV_TAKEOVER_SECS: &str = "NONSTOP_TAKEOVER_SECS";
 /// `1`/`true`: `SLACK_API_URL` may be plain `http://` to another machine.
 pub const ENV_ALLOW_PLAIN_HTTP: &str = "NONSTOP_ALLOW_PLAIN_HTTP";
 /// Milliseconds between `chat.postMessage` calls to one channel, or `off` (for the simulator).
@@ -215,6 +229,9 @@ impl Config {
             dispatch_queue: 10_000,
             journal_path: Some(PathBuf::from(DEFAULT_DB)),
             journal_durability: Durability::Full,
+            redis_url: None,
+            redis_prefix: "nonstop".to_owned(),
+            takeover_after: Duration::from_secs(30),
             journal_retention: Duration::from_secs(25 * 3600),
             journal_max_entries: 2_000_000,
             journal_queue: 10_000,
@@ -329,6 +346,49 @@ impl Config {
                 ":memory:" => None,
                 path => Some(PathBuf::from(path)),
             };
+        }
+        if let Some(url) = lookup(ENV_REDIS_URL) {
+            config.redis_url =
+                match url.trim() {
+                    "" => None,
+                    url if url.starts_with("redis://")
+                        || url.starts_with("rediss://")
+                        || url.starts_with("redis+unix://")
+                        || url.starts_with("unix://") =>
+                    {
+                        Some(Secret::new(url))
+                    }
+                    _ => return Err(ConfigError::Malformed {
+                        name: ENV_REDIS_URL,
+                        problem:
+                            "expected redis://[:password@]host[:port][/db], or rediss:// for TLS"
+                                .to_owned(),
+                    }),
+                };
+        }
+        if let Some(prefix) = lookup(ENV_REDIS_PREFIX) {
+            let prefix = prefix.trim();
+            if prefix.is_empty() || prefix.len() > 100 || prefix.contains(char::is_whitespace) {
+                return Err(ConfigError::Malformed {
+                    name: ENV_REDIS_PREFIX,
+                    problem: "expected a short name without spaces, e.g. `mybot`".to_owned(),
+                });
+            }
+            config.redis_prefix = prefix.to_owned();
+        }
+        if let Some(secs) = lookup(ENV_TAKEOVER_SECS) {
+            let secs: u64 = secs.trim().parse().map_err(|_| ConfigError::Malformed {
+                name: ENV_TAKEOVER_SECS,
+                problem: "expected whole seconds from 1, e.g. 30".to_owned(),
+            })?;
+            if secs == 0 {
+                return Err(ConfigError::Malformed {
+                    name: ENV_TAKEOVER_SECS,
+                    problem: "must be at least 1 s: a replica must have time to renew its lease"
+                        .to_owned(),
+                });
+            }
+            config.takeover_after = Duration::from_secs(secs);
         }
         if let Some(pace) = lookup(ENV_POST_PACE) {
             config.post_pace = match pace.trim() {
@@ -559,6 +619,38 @@ mod tests {
         let mut config = with(&[]).unwrap();
         config.api_url = "http://10.1.2.3/api/".to_owned();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn redis_settings_are_checked_and_the_url_is_never_shown() {
+        let base = [("NONSTOP_TRANSPORT", "rtm"), ("SLACK_BOT_TOKEN", "xoxb-1")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(env(&pairs))
+        };
+        let plain = with(&[]).unwrap();
+        assert!(plain.redis_url.is_none());
+        assert_eq!(plain.redis_prefix, "nonstop");
+        assert_eq!(plain.takeover_after, Duration::from_secs(30));
+        let config = with(&[
+            ("REDIS_URL", "rediss://bot:hunter2@cache:6380/1"),
+            ("NONSTOP_REDIS_PREFIX", "mybot"),
+            ("NONSTOP_TAKEOVER_SECS", "10"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.redis_url.as_ref().map(Secret::expose),
+            Some("rediss://bot:hunter2@cache:6380/1")
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.redis_prefix, "mybot");
+        assert_eq!(config.takeover_after, Duration::from_secs(10));
+        let wrong = with(&[("REDIS_URL", "http://bot:hunter2@cache")]).unwrap_err();
+        assert!(wrong.to_string().contains("REDIS_URL"), "{wrong}");
+        assert!(!wrong.to_string().contains("hunter2"), "{wrong}");
+        assert!(with(&[("NONSTOP_TAKEOVER_SECS", "0")]).is_err());
+        assert!(with(&[("NONSTOP_REDIS_PREFIX", "my bot")]).is_err());
     }
 
     #[test]

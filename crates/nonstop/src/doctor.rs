@@ -41,6 +41,8 @@ pub enum Step {
     Hello,
     Ping,
     Journal,
+    /// The shared journal in Redis (`REDIS_URL`), when configured.
+    Redis,
     TestPost,
 }
 
@@ -58,6 +60,7 @@ impl Step {
             Self::Hello => "hello",
             Self::Ping => "ping",
             Self::Journal => "journal",
+            Self::Redis => "redis",
             Self::TestPost => "test post",
         }
     }
@@ -132,6 +135,13 @@ pub async fn diagnose_with_needs(
         }
     }
     note(Step::Journal, journal(config));
+    if config.redis_url.is_some() {
+        let checked = config.clone();
+        let verdict = tokio::task::spawn_blocking(move || redis(&checked))
+            .await
+            .unwrap_or_else(|e| fail(format!("the check died: {e}"), "run it again"));
+        note(Step::Redis, verdict);
+    }
     findings
 }
 
@@ -318,14 +328,17 @@ async fn handshake(host: &str, port: u16, tls: bool) -> StepResult<()> {
             ConnectStage::Http | ConnectStage::Handshake => {
                 Ok((Verdict::Pass("handshake completed".to_owned()), ()))
             }
-            _ => Err(fail(
-                format!("TLS with {host} failed: {detail}"),
-                tls_fix(&detail),
-            )),
+            _ => {
+                let (what, fix) = tls_failure(&detail);
+                Err(fail(
+                    format!("TLS with {host} failed: {what} ({detail})"),
+                    fix,
+                ))
+            }
         },
         Ok(Err(other)) => Err(fail(
             format!("TLS with {host} failed: {}", open_error_text(&other)),
-            tls_fix(""),
+            tls_failure("").1,
         )),
         Err(_) => Err(fail(
             format!("TLS with {host} took over {STEP_TIMEOUT:?}"),
@@ -334,14 +347,39 @@ async fn handshake(host: &str, port: u16, tls: bool) -> StepResult<()> {
     }
 }
 
-fn tls_fix(detail: &str) -> &'static str {
+/// What a failed handshake's detail (rustls' words) means, and the fix. nonstop trusts the
+/// public CAs built into it (Mozilla's list, webpki-roots), not the system's store: a CA an
+/// administrator added to the machine does not help it, which is worth saying.
+fn tls_failure(detail: &str) -> (&'static str, &'static str) {
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("cert") {
-        "the server's certificate is not trusted: a proxy that intercepts TLS needs its CA trusted, or the clock is wrong (check `date`)"
-    } else if lower.contains("plain text") {
-        "the server does not speak TLS: use http:// only for the simulator on this machine"
+    if lower.contains("expired") || lower.contains("notvalidyet") {
+        (
+            "the server's certificate is expired or not yet valid",
+            "check this machine's clock (`date`); if it is right, something between you and Slack presents an old certificate",
+        )
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        (
+            "the server's certificate is for another name",
+            "the API host resolves to a server that is not Slack's: check DNS and any proxy",
+        )
+    } else if lower.contains("certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("cert")
+    {
+        (
+            "the server's certificate is not trusted",
+            "nonstop trusts the public CAs built into it (Mozilla's list), not CAs added to this machine: a proxy that intercepts TLS must let the Slack hosts through untouched",
+        )
+    } else if lower.contains("plain text") || lower.contains("invalidcontenttype") {
+        (
+            "the server does not speak TLS",
+            "the server does not speak TLS: use http:// only for the simulator on this machine",
+        )
     } else {
-        "check for a proxy or firewall that interferes with TLS to the API host"
+        (
+            "the handshake did not complete",
+            "check for a proxy or firewall that interferes with TLS to the API host",
+        )
     }
 }
 
@@ -550,7 +588,76 @@ async fn test_post(web: &WebClient, channel: &str) -> StepResult<()> {
 
 /// The journal's file: opens as ours, a schema this version reads, private, and room on its
 /// disk.
+/// The shared journal in Redis: reachable, the password accepted, a primary, and set to keep
+/// what it acknowledged (docs/storage.md "What Redis must be configured for").
+#[cfg(feature = "redis")]
+fn redis(config: &Config) -> Verdict {
+    let Some(url) = &config.redis_url else {
+        return Verdict::Skipped("no REDIS_URL".to_owned());
+    };
+    let store = match crate::journal::RedisStore::open_read_only(url.expose(), &config.redis_prefix)
+    {
+        Ok(store) => store,
+        Err(e) => {
+            return fail(
+                e.to_string(),
+                "check REDIS_URL's host, port and password, and that this machine may reach it",
+            )
+        }
+    };
+    let facts = match store.server_facts() {
+        Ok(facts) => facts,
+        Err(e) => return fail(e.to_string(), "check that the Redis user may run INFO"),
+    };
+    let shown = store.url();
+    if facts.role != "master" {
+        return fail(
+            format!("{shown} is a {} (read only)", facts.role),
+            "point REDIS_URL at the primary",
+        );
+    }
+    if facts.maxmemory_policy != "noeviction" {
+        return fail(
+            format!(
+                "{shown} evicts keys under memory pressure (maxmemory-policy {})",
+                facts.maxmemory_policy
+            ),
+            "set maxmemory-policy noeviction: an evicted key is a lost event, a forgotten dedup or lost storage",
+        );
+    }
+    if !facts.aof_enabled {
+        return fail(
+            format!("{shown} has no append-only file: a restart of Redis loses every event it acked since its last snapshot"),
+            "set appendonly yes (with appendfsync always, or everysec to risk about a second on a crash of its machine)",
+        );
+    }
+    let fsync = facts.appendfsync.as_deref().unwrap_or("not told");
+    if fsync == "no" {
+        return fail(
+            format!("{shown} leaves its append-only file to the OS (appendfsync no): a crash of its machine loses up to 30 s of acked events"),
+            "set appendfsync always (or everysec)",
+        );
+    }
+    Verdict::Pass(format!(
+        "{shown}: Redis {}, primary, append-only file on (appendfsync {fsync}), noeviction",
+        facts.version
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_config: &Config) -> Verdict {
+    fail(
+        "REDIS_URL is set, but this nonstop was built without Redis support".to_owned(),
+        "build with the `redis` feature, or unset REDIS_URL",
+    )
+}
+
 fn journal(config: &Config) -> Verdict {
+    if config.redis_url.is_some() {
+        return Verdict::Skipped(
+            "the journal is in Redis (REDIS_URL): see the redis step".to_owned(),
+        );
+    }
     let Some(path) = &config.journal_path else {
         return Verdict::Skipped(
             "in memory (NONSTOP_DB=:memory:): nothing survives a restart".to_owned(),
@@ -618,4 +725,25 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 #[cfg(not(unix))]
 fn free_bytes(_dir: &std::path::Path) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_failure;
+
+    #[test]
+    fn handshake_failures_are_told_apart_by_rustls_words() {
+        let what = |detail: &str| tls_failure(detail).0;
+        assert!(what("invalid peer certificate: UnknownIssuer").contains("not trusted"));
+        assert!(what("invalid peer certificate: Expired").contains("expired"));
+        assert!(what(
+            "certificate expired: verification time 1, but certificate is not valid after 0"
+        )
+        .contains("expired"));
+        assert!(what("invalid peer certificate: NotValidForName").contains("another name"));
+        assert!(what("certificate not valid for name \"slack.com\"").contains("another name"));
+        assert!(what("received corrupt message of type InvalidContentType")
+            .contains("does not speak TLS"));
+        assert!(what("connection reset").contains("did not complete"));
+    }
 }

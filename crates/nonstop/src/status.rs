@@ -157,7 +157,8 @@ pub struct StatusSnapshot {
     pub timed_out: u64,
     /// Frames dropped as malformed, binary, oversized or unknown.
     pub bad_frames: u64,
-    /// Events taken from the journal at start because they were not finished before.
+    /// Events taken from the journal because they were not finished before: at start, and
+    /// with a shared journal, those another replica left when it stopped.
     pub replayed: u64,
     /// The bot's own messages (and edits of them): acked at receipt and dropped, never
     /// journaled or handled.

@@ -275,3 +275,120 @@ async fn scopes_the_listeners_need_and_the_token_lacks_are_named() {
     assert!(!problem.contains("chat:write"), "{problem}");
     assert!(fix.contains("reinstall"), "{fix}");
 }
+
+/// A TLS server on loopback that presents a self-signed certificate for `localhost` (as a
+/// proxy that intercepts TLS does), completes handshakes and then says nothing. The
+/// certificate and key in tests/fixtures are made for this test only and trust nothing.
+async fn self_signed_tls_server() -> u16 {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::{crypto::ring, ServerConfig};
+
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    let cert = std::fs::read(format!("{fixtures}self-signed-localhost.cert.der")).unwrap();
+    let key = std::fs::read(format!("{fixtures}self-signed-localhost.key.der")).unwrap();
+    let config = ServerConfig::builder_with_provider(std::sync::Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // The client refuses the certificate, so this fails; that is the point.
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    drop(tls);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_at_tls_and_is_named() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let port = self_signed_tls_server().await;
+    let mut config = bot_config(&sim);
+    config.api_url = format!("https://localhost:{port}/api/");
+    let (step, problem, fix) = only_failure(&findings(&config, &DoctorOptions::default()).await);
+    assert_eq!(step, Step::Tls, "{problem}");
+    assert!(problem.contains("certificate"), "{problem}");
+    assert!(problem.contains("not trusted"), "{problem}");
+    assert!(fix.contains("CA"), "{fix}");
+}
+
+/// The doctor's Redis step against a `redis-server` of the test's own with `settings`.
+async fn redis_verdict(settings: &'static [&'static str], password: Option<&str>) -> Verdict {
+    let redis = tokio::task::spawn_blocking(move || common::OwnRedis::start_with(settings))
+        .await
+        .unwrap();
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    let url = match password {
+        Some(password) => redis
+            .url()
+            .replacen("redis://", &format!("redis://:{password}@"), 1),
+        None => redis.url(),
+    };
+    config.redis_url = Some(nonstop_web::Secret::new(url));
+    let found = findings(&config, &DoctorOptions::default()).await;
+    assert!(
+        matches!(verdict(&found, Step::Journal), Verdict::Skipped(why) if why.contains("Redis")),
+        "{found:#?}"
+    );
+    let redis_verdict = verdict(&found, Step::Redis).clone();
+    drop(redis);
+    redis_verdict
+}
+
+#[tokio::test]
+async fn a_redis_that_keeps_what_it_acknowledged_passes() {
+    let Verdict::Pass(seen) =
+        redis_verdict(&["--appendonly", "yes", "--appendfsync", "always"], None).await
+    else {
+        panic!("did not pass")
+    };
+    assert!(seen.contains("appendfsync always"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_redis_without_an_append_only_file_fails_the_redis_step() {
+    let Verdict::Fail { problem, fix } = redis_verdict(&["--appendonly", "no"], None).await else {
+        panic!("passed")
+    };
+    assert!(problem.contains("no append-only file"), "{problem}");
+    assert!(fix.contains("appendonly yes"), "{fix}");
+}
+
+#[tokio::test]
+async fn a_redis_that_evicts_keys_fails_the_redis_step() {
+    let settings = &["--appendonly", "yes", "--maxmemory-policy", "allkeys-lru"];
+    let Verdict::Fail { problem, fix } = redis_verdict(settings, None).await else {
+        panic!("passed")
+    };
+    assert!(problem.contains("allkeys-lru"), "{problem}");
+    assert!(fix.contains("noeviction"), "{fix}");
+}
+
+#[tokio::test]
+async fn a_wrong_redis_password_fails_the_redis_step_without_showing_it() {
+    let settings = &["--appendonly", "yes", "--requirepass", "the-right-one"];
+    let verdict = redis_verdict(settings, Some("hunter2-wrong")).await;
+    let Verdict::Fail { problem, .. } = &verdict else {
+        panic!("passed")
+    };
+    assert!(
+        !format!("{verdict:?}").contains("hunter2-wrong"),
+        "{verdict:?}"
+    );
+    assert!(problem.contains("***"), "{problem}");
+}

@@ -11,6 +11,7 @@ mod backlog;
 pub(crate) mod catch_up;
 mod intake;
 mod routing;
+pub(crate) mod takeover;
 pub(crate) mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,6 +12,8 @@ pub mod conformance;
 pub mod memory;
 #[cfg(any(test, feature = "test-util"))]
 pub mod probe;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub(crate) mod replay;
 pub mod sqlite;
 
@@ -21,6 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use memory::MemoryStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use probe::ProbeStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisFacts, RedisOptions, RedisStore};
 pub use replay::MAX_INTERRUPTED_STARTS;
 pub use sqlite::SqliteStore;
 
@@ -297,6 +301,14 @@ pub struct Written {
     pub outputs: Vec<OutputAppended>,
 }
 
+/// What [`Store::take_over`] claimed: entries and answers a stopped process left
+/// unfinished, now this process's to finish, oldest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TakenOver {
+    pub entries: Vec<Entry>,
+    pub outputs: Vec<Output>,
+}
+
 /// A journal operation that failed. Messages say what to check; they never hold payloads.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -376,6 +388,22 @@ pub trait Store: Send + Sync + 'static {
     /// The writer calls it when it has nothing else to do, so that a commit seldom has to.
     fn checkpoint(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// For stores that several processes share (Redis): claims, at most `limit` of each, the
+    /// unfinished entries and answers of processes that stopped without finishing them (their
+    /// lease ran out, or they gave it up at a clean stop); from now on they are this
+    /// process's, in [`Store::unfinished`] too. The runtime calls it at start and then
+    /// periodically, and runs what it gets as replays. A store one process owns has none.
+    fn take_over(&self, limit: usize) -> Result<TakenOver, StoreError> {
+        let _ = limit;
+        Ok(TakenOver::default())
+    }
+
+    /// True when several processes share this store, so that the runtime looks for work
+    /// stopped ones left ([`Store::take_over`]).
+    fn is_shared(&self) -> bool {
+        false
     }
 
     // The bot's own key-value storage, in the same store. Values are JSON text.

@@ -1,0 +1,16 @@
+-- Renews (ARGV[4] = 'renew') or gives up (ARGV[4] = 'release') a replica's lease, by the
+-- Redis server's clock so that replicas' clocks never matter. Given up: a replica with
+-- nothing unfinished leaves the list; one with leftovers (a drain cut short) marks its lease
+-- run out, so another replica claims them at once.
+-- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms.
+local p, me, lease, what = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if what == 'renew' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', p .. ':replicas', now + lease, me)
+elseif redis.call('ZCARD', p .. ':eu:' .. me) == 0 and redis.call('ZCARD', p .. ':ou:' .. me) == 0 then
+  redis.call('ZREM', p .. ':replicas', me)
+else
+  redis.call('ZADD', p .. ':replicas', 0, me)
+end
+return 1

@@ -1,0 +1,989 @@
+//! The journal in Redis, shared by several replicas of one bot (`REDIS_URL`).
+//!
+//! Every batch is one Lua script (`write.lua`), which Redis runs to the end before anything
+//! else: an event is fresh exactly once across all replicas, whichever socket it came on, and
+//! nothing of a batch is written when the script fails.
+//!
+//! Each entry and answer belongs to the replica that wrote it (its `own` field and the sets
+//! `eu:<replica>` / `ou:<replica>` of its unfinished ones). A replica holds a lease in the
+//! sorted set `replicas`, renewed by every batch and by a timer thread, timed by the Redis
+//! server's clock. When a replica dies, its lease runs out after [`RedisOptions::lease`] and a
+//! live replica claims what it left unfinished ([`Store::take_over`], `take_over.lua`) and runs
+//! it as replays. Why a lease and not a stream's consumer group with `XAUTOCLAIM`: a claim by
+//! idle time also steals the entry of a live replica whose handler merely runs long; a lease
+//! is lost only by a replica that stops renewing it.
+//!
+//! Keys, under the prefix `P` (one Redis primary; not a cluster, since the scripts compute key
+//! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash); `P:es` all entries by seq;
+//! `P:st:<state>` entries by state; `P:eu:<replica>` unfinished by owner; `P:efa` / `P:efs`
+//! finished by time / seq (pruning); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
+//! `P:ou:<replica>`, `P:ofa`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
+//! `P:replicas` the leases.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tracing::warn;
+
+use super::{
+    from_millis, to_millis, Appended, Batch, Entry, EntryState, Mark, Output, OutputAppended,
+    OutputMark, OutputState, Store, StoreError, TakenOver, Written,
+};
+
+/// How a [`RedisStore`] is reached and shared.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Every key starts with this and a colon: several bots (or tests) can share one Redis.
+    pub prefix: String,
+    /// How long a replica that stopped renewing its lease keeps what it took; after it,
+    /// another replica claims its unfinished entries and answers. Default 30 s.
+    pub lease: Duration,
+    /// The longest one command may take (connect, send, answer) before it counts as failed.
+    pub timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "nonstop".to_owned(),
+            lease: Duration::from_secs(30),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What [`RedisStore::server_facts`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisFacts {
+    pub version: String,
+    /// Whether the append-only file is on: without it a restart of Redis loses everything
+    /// since the last snapshot.
+    pub aof_enabled: bool,
+    /// `always`, `everysec` or `no`; `None` when the server does not say (CONFIG disabled).
+    pub appendfsync: Option<String>,
+    /// Must be `noeviction`: any other policy may delete journal keys under memory pressure.
+    pub maxmemory_policy: String,
+    /// `master` to write to.
+    pub role: String,
+}
+
+/// The journal in Redis. See the module documentation.
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: redis::Client,
+    /// The URL with its password replaced, for messages.
+    shown: String,
+    /// The password, to scrub from anything Redis or the client says.
+    secret: Option<String>,
+    options: RedisOptions,
+    /// This process's replica id: random per start.
+    me: String,
+    /// One connection, made again after any failure (the next call reconnects).
+    conn: Mutex<Option<redis::Connection>>,
+    scripts: Scripts,
+    /// Set by [`RedisStore::vanish`]: the lease is neither renewed nor given up.
+    vanished: AtomicBool,
+    /// Batches whose write failed, which Redis may have run all the same; kept for
+    /// [`LOST_BATCHES_KEPT_FOR`], at most [`LOST_BATCHES`].
+    lost: Mutex<VecDeque<(String, Instant)>>,
+    #[cfg(any(test, feature = "test-util"))]
+    lose_next_reply: AtomicBool,
+}
+
+/// How long a failed batch's envelopes may come again from Slack and still be taken as fresh:
+/// Slack retries an unacked envelope for minutes.
+const LOST_BATCHES_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
+/// Failed batches remembered at most (a long Redis outage fails a batch every 200 ms).
+const LOST_BATCHES: usize = 1024;
+
+struct Scripts {
+    write: redis::Script,
+    prune: redis::Script,
+    take_over: redis::Script,
+    lease: redis::Script,
+    kv: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.shared.shown)
+            .field("prefix", &self.shared.options.prefix)
+            .field("replica", &self.shared.me)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced by `***`: what messages show.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a redis:// URL)".to_owned();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => format!("{scheme}://{authority}{path}"),
+    }
+}
+
+/// The password in `url`, percent-decoding aside: the text to scrub from messages.
+fn password_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://`, `rediss://` for TLS; a password in the URL
+    /// is never shown) and takes a lease as a new replica. Fails when Redis cannot be reached
+    /// or does not answer a script.
+    pub fn open(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::build(url, options)?;
+        let shared = store.shared.clone();
+        if let Err(e) = shared.lease("renew") {
+            // Nothing to give up: spare the drop its own wait for an unreachable Redis.
+            shared.vanished.store(true, Ordering::Relaxed);
+            return Err(open_error(&shared.shown, e));
+        }
+        spawn_renewer(Arc::downgrade(&shared));
+        Ok(store)
+    }
+
+    fn open_unleased(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::build(
+            url,
+            RedisOptions {
+                prefix: prefix.to_owned(),
+                ..RedisOptions::default()
+            },
+        )
+    }
+
+    fn build(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let secret = password_of(url);
+        let client = redis::Client::open(url).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            detail: scrub(&e.to_string(), secret.as_deref()),
+        })?;
+        let me = format!("{:016x}", rand::random::<u64>());
+        let shared = Arc::new(Shared {
+            client,
+            shown: shown.clone(),
+            secret,
+            options,
+            me,
+            conn: Mutex::new(None),
+            vanished: AtomicBool::new(false),
+            lost: Mutex::new(VecDeque::new()),
+            #[cfg(any(test, feature = "test-util"))]
+            lose_next_reply: AtomicBool::new(false),
+            scripts: Scripts {
+                write: redis::Script::new(include_str!("write.lua")),
+                prune: redis::Script::new(include_str!("prune.lua")),
+                take_over: redis::Script::new(include_str!("take_over.lua")),
+                lease: redis::Script::new(include_str!("lease.lua")),
+                kv: redis::Script::new(include_str!("kv.lua")),
+            },
+        });
+        Ok(RedisStore { shared })
+    }
+
+    /// Opens the journal at `url` to look at it while replicas run on it (`nonstop
+    /// journal`): no lease is taken, so this process is no replica and nothing it does
+    /// changes who owns what. Reading only; writing through it is a mistake.
+    pub fn open_read_only(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let store = Self::open_unleased(url, prefix)?;
+        store.shared.vanished.store(true, Ordering::Relaxed);
+        let answered: Result<String, StoreError> =
+            store.shared.read(|conn| redis::cmd("PING").query(conn));
+        answered.map_err(|e| open_error(&store.shared.shown, e))?;
+        Ok(store)
+    }
+
+    /// What the server says of itself that decides whether it keeps what it acknowledged
+    /// (for `nonstop doctor`): from `INFO`, which managed Redis services allow.
+    pub fn server_facts(&self) -> Result<RedisFacts, StoreError> {
+        let info: String = self
+            .shared
+            .read(|conn| redis::cmd("INFO").arg("everything").query(conn))?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        };
+        // `appendfsync` is not in INFO; CONFIG may be disabled (managed services): unknown then.
+        let appendfsync: Option<String> = self
+            .shared
+            .read(|conn| {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("appendfsync")
+                    .query::<Vec<String>>(conn)
+            })
+            .ok()
+            .and_then(|pair| pair.get(1).cloned());
+        Ok(RedisFacts {
+            version: field("redis_version").unwrap_or_else(|| "?".to_owned()),
+            aof_enabled: field("aof_enabled").as_deref() == Some("1"),
+            appendfsync,
+            maxmemory_policy: field("maxmemory_policy").unwrap_or_else(|| "?".to_owned()),
+            role: field("role").unwrap_or_else(|| "?".to_owned()),
+        })
+    }
+
+    /// The Redis this store uses, password hidden.
+    pub fn url(&self) -> &str {
+        &self.shared.shown
+    }
+
+    /// This process's replica id in the store (random per start).
+    pub fn replica(&self) -> &str {
+        &self.shared.me
+    }
+
+    /// Makes the next batch's write run in Redis but fail here as if its answer had been
+    /// lost on the way back: for tests of what the writer does then.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn lose_next_reply(&self) {
+        self.shared.lose_next_reply.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops renewing the lease without giving it up, as a process killed with SIGKILL
+    /// would: for tests of takeover.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn vanish(self) {
+        self.shared.vanished.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if self.shared.vanished.load(Ordering::Relaxed) {
+            return;
+        }
+        // A replica that stops hands over what it leaves at once, not after the lease.
+        if let Err(e) = self.shared.lease("release") {
+            warn!(error = %e, "redis: the lease was not given up; other replicas claim what this one left once it runs out");
+        }
+    }
+}
+
+/// Renews the lease every third of its length until the store is dropped, so a replica with
+/// no traffic keeps it. A failure is a warning: while Redis is unreachable nobody can claim.
+fn spawn_renewer(shared: Weak<Shared>) {
+    let every = match shared.upgrade() {
+        Some(s) => s.options.lease / 3,
+        None => return,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("nonstop-redis-lease".into())
+        .spawn(move || {
+            let mut failing = false;
+            loop {
+                std::thread::sleep(every.max(Duration::from_millis(10)));
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if shared.vanished.load(Ordering::Relaxed) {
+                    return;
+                }
+                match shared.lease("renew") {
+                    Ok(()) if failing => {
+                        failing = false;
+                        warn!("redis: the lease is renewed again");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn!(error = %e, "redis: the lease could not be renewed; other replicas claim this one's work if it stays so for the lease's length");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "redis: the lease timer could not start; the lease is renewed by writes only");
+    }
+}
+
+fn open_error(shown: &str, e: StoreError) -> StoreError {
+    StoreError::Open {
+        path: shown.to_owned(),
+        detail: match e {
+            StoreError::Write { detail } | StoreError::Read { detail } => detail,
+            other => other.to_string(),
+        },
+    }
+}
+
+fn scrub(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) if text.contains(secret) => text.replace(secret, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+impl Shared {
+    /// Runs `f` on the connection, connecting first when there is none; any error drops the
+    /// connection so that the next call starts afresh.
+    fn with_conn<T>(
+        &self,
+        error: fn(String) -> StoreError,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let conn = self
+                .client
+                .get_connection_with_timeout(self.options.timeout)
+                .and_then(|conn| {
+                    conn.set_read_timeout(Some(self.options.timeout))?;
+                    conn.set_write_timeout(Some(self.options.timeout))?;
+                    Ok(conn)
+                })
+                .map_err(|e| error(self.describe(&e)))?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err(error("no connection".to_owned()));
+        };
+        f(conn).map_err(|e| {
+            *slot = None;
+            error(self.describe(&e))
+        })
+    }
+
+    fn describe(&self, e: &redis::RedisError) -> String {
+        scrub(
+            &format!("Redis at {}: {e}", self.shown),
+            self.secret.as_deref(),
+        )
+    }
+
+    fn write(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<redis::Value>,
+    ) -> Result<redis::Value, StoreError> {
+        self.with_conn(|detail| StoreError::Write { detail }, f)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(|detail| StoreError::Read { detail }, f)
+    }
+
+    fn batch_lost(&self, id: String) {
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        if lost.len() == LOST_BATCHES {
+            lost.pop_front();
+        }
+        lost.push_back((id, Instant::now()));
+    }
+
+    fn lost_batches(&self) -> Vec<String> {
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        while lost
+            .front()
+            .is_some_and(|(_, at)| at.elapsed() > LOST_BATCHES_KEPT_FOR)
+        {
+            lost.pop_front();
+        }
+        lost.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.options.prefix)
+    }
+
+    fn lease_ms(&self) -> u64 {
+        u64::try_from(self.options.lease.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lease(&self, what: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            self.scripts
+                .lease
+                .arg(&self.options.prefix)
+                .arg(&self.me)
+                .arg(self.lease_ms())
+                .arg(what)
+                .invoke(conn)
+        })
+        .map(drop)
+    }
+
+    /// The entries stored under these keys (by `P:e:<key>`), in the given order; ones pruned
+    /// meanwhile are left out.
+    fn entries(&self, keys: &[String]) -> Result<Vec<Entry>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<HashMap<String, String>> = self.read(|conn| {
+            let mut pipe = redis::pipe();
+            for key in keys {
+                pipe.hgetall(self.key(&format!("e:{key}")));
+            }
+            pipe.query(conn)
+        })?;
+        Ok(hashes.iter().filter_map(entry_from).collect())
+    }
+
+    fn outputs(&self, ids: &[String]) -> Result<Vec<Output>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<HashMap<String, String>> = self.read(|conn| {
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.hgetall(self.key(&format!("o:{id}")));
+            }
+            pipe.query(conn)
+        })?;
+        Ok(hashes.iter().filter_map(output_from).collect())
+    }
+
+    /// Members of a sorted set by rank, lowest first (or highest first when `newest`).
+    fn members(&self, set: &str, limit: usize, newest: bool) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        let set = self.key(set);
+        self.read(|conn| {
+            if newest {
+                redis::cmd("ZREVRANGE")
+                    .arg(&set)
+                    .arg(0)
+                    .arg(stop)
+                    .query(conn)
+            } else {
+                redis::cmd("ZRANGE").arg(&set).arg(0).arg(stop).query(conn)
+            }
+        })
+    }
+
+    fn counts(&self, kind: &str, codes: &[i64]) -> Result<Vec<u64>, StoreError> {
+        self.read(|conn| {
+            let mut pipe = redis::pipe();
+            for code in codes {
+                pipe.zcard(self.key(&format!("{kind}:{code}")));
+            }
+            pipe.query(conn)
+        })
+    }
+}
+
+/// A batch as `write.lua` reads it.
+#[derive(Serialize)]
+struct WireBatch<'a> {
+    /// Random per write: entries remember the batch that wrote them.
+    id: String,
+    /// This replica's recent batches whose answer never came (see `write.lua`).
+    lost: Vec<String>,
+    entries: Vec<WireEntry<'a>>,
+    marks: Vec<WireMark<'a>>,
+    outputs: Vec<WireOutput<'a>>,
+    output_marks: Vec<WireOutputMark<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireEntry<'a> {
+    key: &'a str,
+    env: &'a str,
+    kind: &'a str,
+    raw: &'a str,
+    at: String,
+    dispatched: bool,
+}
+
+#[derive(Serialize)]
+struct WireMark<'a> {
+    key: &'a str,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WireOutput<'a> {
+    key: &'a str,
+    lane: &'a str,
+    method: &'a str,
+    args: &'a str,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct WireOutputMark<'a> {
+    id: i64,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn wire<'a>(batch: &Batch<'a>, id: String, lost: Vec<String>) -> WireBatch<'a> {
+    WireBatch {
+        id,
+        lost,
+        entries: batch
+            .entries
+            .iter()
+            .map(|e| WireEntry {
+                key: &e.key,
+                env: &e.envelope_id,
+                kind: &e.kind,
+                raw: &e.raw,
+                at: to_millis(e.received_at).to_string(),
+                dispatched: e.dispatched,
+            })
+            .collect(),
+        marks: batch
+            .marks
+            .iter()
+            .map(|m| match m {
+                Mark::Dispatched { key } => WireMark {
+                    key,
+                    kind: "dispatched",
+                    error: None,
+                },
+                Mark::Done { key } => WireMark {
+                    key,
+                    kind: "done",
+                    error: None,
+                },
+                Mark::Failed { key, error } => WireMark {
+                    key,
+                    kind: "failed",
+                    error: Some(error),
+                },
+            })
+            .collect(),
+        outputs: batch
+            .outputs
+            .iter()
+            .map(|o| WireOutput {
+                key: &o.key,
+                lane: &o.lane,
+                method: &o.method,
+                args: &o.args,
+                at: to_millis(o.created_at).to_string(),
+            })
+            .collect(),
+        output_marks: batch
+            .output_marks
+            .iter()
+            .map(|m| {
+                let (kind, at, result, error) = match m {
+                    OutputMark::Attempt { at, .. } => {
+                        ("attempt", Some(to_millis(*at).to_string()), None, None)
+                    }
+                    OutputMark::NotPosted { .. } => ("not_posted", None, None, None),
+                    OutputMark::Sent { result, .. } => ("sent", None, Some(result.as_str()), None),
+                    OutputMark::Failed { error, .. } => {
+                        ("failed", None, None, Some(error.as_str()))
+                    }
+                };
+                WireOutputMark {
+                    id: m.id(),
+                    kind,
+                    at,
+                    result,
+                    error,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn text(value: &redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A flat `HGETALL` answer as a map.
+fn hash(value: &redis::Value) -> Option<HashMap<String, String>> {
+    let redis::Value::Array(items) = value else {
+        return None;
+    };
+    let mut map = HashMap::with_capacity(items.len() / 2);
+    for pair in items.chunks(2) {
+        if let [field, value] = pair {
+            map.insert(text(field)?, text(value)?);
+        }
+    }
+    Some(map)
+}
+
+fn number<T: std::str::FromStr>(h: &HashMap<String, String>, field: &str) -> Option<T> {
+    h.get(field)?.parse().ok()
+}
+
+fn entry_from(h: &HashMap<String, String>) -> Option<Entry> {
+    Some(Entry {
+        seq: number(h, "seq")?,
+        key: h.get("key")?.clone(),
+        envelope_id: h.get("env")?.clone(),
+        kind: h.get("kind")?.clone(),
+        raw: Arc::from(h.get("raw")?.as_str()),
+        received_at: from_millis(number(h, "at")?),
+        state: EntryState::from_code(number(h, "st")?)?,
+        attempts: number(h, "att")?,
+        error: h.get("err").cloned(),
+    })
+}
+
+fn output_from(h: &HashMap<String, String>) -> Option<Output> {
+    Some(Output {
+        id: number(h, "id")?,
+        key: h.get("key")?.clone(),
+        lane: h.get("lane")?.clone(),
+        method: h.get("method")?.clone(),
+        args: h.get("args")?.clone(),
+        created_at: from_millis(number(h, "at")?),
+        state: OutputState::from_code(number(h, "st")?)?,
+        attempts: number(h, "att")?,
+        attempted_at: number(h, "aat").map(from_millis),
+        result: h.get("res").cloned(),
+        error: h.get("err").cloned(),
+    })
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::Write {
+        detail: format!("Redis answered {what} in a shape this nonstop does not know; is another program using the same key prefix (NONSTOP_REDIS_PREFIX)?"),
+    }
+}
+
+impl Store for RedisStore {
+    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
+        let s = &self.shared;
+        let id = format!("{:016x}", rand::random::<u64>());
+        let json =
+            serde_json::to_string(&wire(batch, id.clone(), s.lost_batches())).map_err(|e| {
+                StoreError::Write {
+                    detail: format!("the batch could not be encoded: {e}"),
+                }
+            })?;
+        let answer = s
+            .write(|conn| {
+                let answer = s
+                    .scripts
+                    .write
+                    .arg(&s.options.prefix)
+                    .arg(&s.me)
+                    .arg(s.lease_ms())
+                    .arg(&json)
+                    .invoke(conn);
+                #[cfg(any(test, feature = "test-util"))]
+                if s.lose_next_reply.swap(false, Ordering::Relaxed) {
+                    return Err(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the reply was lost (a test's doing)",
+                    )));
+                }
+                answer
+            })
+            .inspect_err(|_| {
+                if !batch.entries.is_empty() {
+                    s.batch_lost(id);
+                }
+            })?;
+        let redis::Value::Array(parts) = answer else {
+            return Err(malformed("a batch"));
+        };
+        let (appended, outputs) = match parts.as_slice() {
+            [redis::Value::Array(a), redis::Value::Array(o)] => (a, o),
+            // An empty Lua table comes back as an empty array; both lists may be empty.
+            _ => return Err(malformed("a batch")),
+        };
+        let appended = appended
+            .iter()
+            .map(|v| match v {
+                redis::Value::Int(0) => Ok(Appended::Duplicate),
+                redis::Value::Int(seq) => Ok(Appended::Fresh { seq: *seq }),
+                _ => Err(malformed("an entry")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = outputs
+            .iter()
+            .map(|v| match v {
+                redis::Value::Int(id) => Ok(OutputAppended::Fresh { id: *id }),
+                other => hash(other)
+                    .as_ref()
+                    .and_then(output_from)
+                    .map(|o| OutputAppended::Existing(Box::new(o)))
+                    .ok_or_else(|| malformed("an answer")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Written { appended, outputs })
+    }
+
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        let s = &self.shared;
+        let ids = s.members(&format!("ou:{}", s.me), limit, false)?;
+        s.outputs(&ids)
+    }
+
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        Ok(self.shared.outputs(&[id.to_string()])?.pop())
+    }
+
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        let s = &self.shared;
+        let set = state.map_or("os".to_owned(), |st| format!("ost:{}", st.code()));
+        let ids = s.members(&set, limit, true)?;
+        s.outputs(&ids)
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        let codes: Vec<i64> = OutputState::ALL.iter().map(|s| s.code()).collect();
+        let counts = self.shared.counts("ost", &codes)?;
+        Ok(OutputState::ALL
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+
+    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let s = &self.shared;
+        let keys = s.members(&format!("eu:{}", s.me), limit, false)?;
+        s.entries(&keys)
+    }
+
+    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let s = &self.shared;
+        let set = s.key(&format!("eu:{}", s.me));
+        let mut found = Vec::new();
+        let mut from = after;
+        // This replica's unfinished entries: in flight or waiting, few; read in chunks.
+        while found.len() < limit {
+            let keys: Vec<(String, i64)> = s.read(|conn| {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&set)
+                    .arg(format!("({from}"))
+                    .arg("+inf")
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(256)
+                    .query(conn)
+            })?;
+            let Some(&(_, last)) = keys.last() else {
+                break;
+            };
+            from = last;
+            let names: Vec<String> = keys.into_iter().map(|(k, _)| k).collect();
+            found.extend(
+                s.entries(&names)?
+                    .into_iter()
+                    .filter(|e| e.state == EntryState::Received),
+            );
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
+        let s = &self.shared;
+        let set = state.map_or("es".to_owned(), |st| format!("st:{}", st.code()));
+        let keys = s.members(&set, limit, true)?;
+        s.entries(&keys)
+    }
+
+    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
+        let codes: Vec<i64> = EntryState::ALL.iter().map(|s| s.code()).collect();
+        let counts = self.shared.counts("st", &codes)?;
+        Ok(EntryState::ALL
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+
+    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
+        let s = &self.shared;
+        let removed = s.write(|conn| {
+            s.scripts
+                .prune
+                .arg(&s.options.prefix)
+                .arg(to_millis(cutoff))
+                .arg(max_entries)
+                .arg(limit)
+                .invoke(conn)
+        })?;
+        match removed {
+            redis::Value::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+            _ => Err(malformed("a prune")),
+        }
+    }
+
+    fn take_over(&self, limit: usize) -> Result<TakenOver, StoreError> {
+        let s = &self.shared;
+        let answer = s.write(|conn| {
+            s.scripts
+                .take_over
+                .arg(&s.options.prefix)
+                .arg(&s.me)
+                .arg(s.lease_ms())
+                .arg(limit)
+                .invoke(conn)
+        })?;
+        let redis::Value::Array(parts) = answer else {
+            return Err(malformed("a takeover"));
+        };
+        let [redis::Value::Array(entries), redis::Value::Array(outputs)] = parts.as_slice() else {
+            return Err(malformed("a takeover"));
+        };
+        Ok(TakenOver {
+            entries: entries
+                .iter()
+                .filter_map(|v| hash(v).as_ref().and_then(entry_from))
+                .collect(),
+            outputs: outputs
+                .iter()
+                .filter_map(|v| hash(v).as_ref().and_then(output_from))
+                .collect(),
+        })
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let s = &self.shared;
+        s.read(|conn| redis::cmd("HGET").arg(s.key("kv")).arg(key).query(conn))
+    }
+
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let s = &self.shared;
+        s.write(|conn| {
+            s.scripts
+                .kv
+                .arg(&s.options.prefix)
+                .arg("set")
+                .arg(key)
+                .arg(value)
+                .invoke(conn)
+        })
+        .map(drop)
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        let s = &self.shared;
+        let existed = s.write(|conn| {
+            s.scripts
+                .kv
+                .arg(&s.options.prefix)
+                .arg("delete")
+                .arg(key)
+                .invoke(conn)
+        })?;
+        Ok(matches!(existed, redis::Value::Int(n) if n > 0))
+    }
+
+    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let s = &self.shared;
+        let names: Vec<String> = s.read(|conn| {
+            redis::cmd("ZRANGEBYLEX")
+                .arg(s.key("kvk"))
+                .arg(format!("[{prefix}"))
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(conn)
+        })?;
+        let names: Vec<String> = names
+            .into_iter()
+            .take_while(|name| name.starts_with(prefix))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<String>> =
+            s.read(|conn| redis::cmd("HMGET").arg(s.key("kv")).arg(&names).query(conn))?;
+        Ok(names
+            .into_iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect())
+    }
+
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let s = &self.shared;
+        let flag = |v: Option<&str>| if v.is_some() { "1" } else { "0" };
+        let wrote = s.write(|conn| {
+            s.scripts
+                .kv
+                .arg(&s.options.prefix)
+                .arg("cas")
+                .arg(key)
+                .arg(flag(expected))
+                .arg(expected.unwrap_or(""))
+                .arg(flag(new))
+                .arg(new.unwrap_or(""))
+                .invoke(conn)
+        })?;
+        Ok(matches!(wrote, redis::Value::Int(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{password_of, redact_url};
+
+    #[test]
+    fn passwords_never_show_in_the_url_we_print() {
+        assert_eq!(
+            redact_url("redis://:hunter2@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            redact_url("rediss://bot:hunter2@cache.example:6380"),
+            "rediss://bot:***@cache.example:6380"
+        );
+        assert_eq!(redact_url("redis://127.0.0.1/"), "redis://127.0.0.1/");
+        assert_eq!(
+            password_of("redis://bot:hunter2@h/"),
+            Some("hunter2".into())
+        );
+        assert_eq!(password_of("redis://h:6379"), None);
+    }
+}

@@ -1,0 +1,64 @@
+-- Deletes finished entries received before the cutoff, then the oldest finished entries
+-- beyond the size bound; the same for finished answers (by when they were written, then
+-- beyond the newest `max` ids). At most `limit` in all: each call costs in proportion to what
+-- it deletes. Unfinished entries and answers are never touched.
+--
+-- ARGV[1] prefix, ARGV[2] cutoff (ms since the epoch), ARGV[3] max entries, ARGV[4] limit.
+-- Returns how many were deleted.
+local p, cutoff, max, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local removed = 0
+
+local function drop_entry(key)
+  local k = p .. ':e:' .. key
+  local st = redis.call('HGET', k, 'st')
+  redis.call('DEL', k)
+  redis.call('ZREM', p .. ':es', key)
+  redis.call('ZREM', p .. ':efa', key)
+  redis.call('ZREM', p .. ':efs', key)
+  if st then redis.call('ZREM', p .. ':st:' .. st, key) end
+  removed = removed + 1
+end
+
+local function drop_output(id)
+  local k = p .. ':o:' .. id
+  local f = redis.call('HMGET', k, 'key', 'st')
+  redis.call('DEL', k)
+  if f[1] then redis.call('HDEL', p .. ':ok', f[1]) end
+  if f[2] then redis.call('ZREM', p .. ':ost:' .. f[2], id) end
+  redis.call('ZREM', p .. ':os', id)
+  redis.call('ZREM', p .. ':ofa', id)
+  redis.call('ZREM', p .. ':ofs', id)
+  removed = removed + 1
+end
+
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', p .. ':efa', '-inf', '(' .. cutoff,
+  'LIMIT', 0, limit)) do
+  drop_entry(key)
+end
+
+local excess = redis.call('ZCARD', p .. ':es') - max
+if excess > 0 and removed < limit then
+  for _, key in ipairs(redis.call('ZRANGE', p .. ':efs', 0, math.min(excess, limit - removed) - 1)) do
+    drop_entry(key)
+  end
+end
+
+if removed < limit then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ofa', '-inf', '(' .. cutoff,
+    'LIMIT', 0, limit - removed)) do
+    drop_output(id)
+  end
+end
+
+if removed < limit then
+  local newest = redis.call('ZREVRANGE', p .. ':os', 0, 0)
+  if newest[1] then
+    local boundary = tonumber(newest[1]) - max
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ofs', '-inf', boundary,
+      'LIMIT', 0, limit - removed)) do
+      drop_output(id)
+    end
+  end
+end
+
+return removed

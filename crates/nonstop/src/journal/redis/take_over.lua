@@ -1,0 +1,43 @@
+-- Claims what replicas whose lease ran out left unfinished: entries and answers move to this
+-- replica, which runs them as replays. A replica renews its lease with every batch and from
+-- a timer; one that died (or lost Redis) for longer than the lease is taken over. A replica
+-- that stopped cleanly gave its lease up at once, so its leftovers are claimed at once.
+--
+-- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] at most this many of each.
+-- Returns {entries, outputs}: each claimed one's fields (HGETALL), oldest first.
+local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', p .. ':replicas', now + lease, me)
+
+local entries, outputs = {}, {}
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' .. now)) do
+  if dead ~= me then
+    local room = limit - #entries
+    if room > 0 then
+      local keys = redis.call('ZRANGE', p .. ':eu:' .. dead, 0, room - 1, 'WITHSCORES')
+      for i = 1, #keys, 2 do
+        local key, seq = keys[i], keys[i + 1]
+        redis.call('HSET', p .. ':e:' .. key, 'own', me)
+        redis.call('ZREM', p .. ':eu:' .. dead, key)
+        redis.call('ZADD', p .. ':eu:' .. me, seq, key)
+        entries[#entries + 1] = redis.call('HGETALL', p .. ':e:' .. key)
+      end
+    end
+    room = limit - #outputs
+    if room > 0 then
+      local ids = redis.call('ZRANGE', p .. ':ou:' .. dead, 0, room - 1)
+      for _, id in ipairs(ids) do
+        redis.call('HSET', p .. ':o:' .. id, 'own', me)
+        redis.call('ZREM', p .. ':ou:' .. dead, id)
+        redis.call('ZADD', p .. ':ou:' .. me, id, id)
+        outputs[#outputs + 1] = redis.call('HGETALL', p .. ':o:' .. id)
+      end
+    end
+    if redis.call('ZCARD', p .. ':eu:' .. dead) == 0
+      and redis.call('ZCARD', p .. ':ou:' .. dead) == 0 then
+      redis.call('ZREM', p .. ':replicas', dead)
+    end
+  end
+end
+return { entries, outputs }

@@ -1,0 +1,217 @@
+//! The Redis journal against the real Redis at 127.0.0.1:6379 (`NONSTOP_TEST_REDIS` names
+//! another), each test under a fresh key prefix that it deletes when done.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+mod common;
+
+use common::RedisPrefix;
+use nonstop::journal::{
+    conformance, Appended, EntryState, Mark, NewEntry, NewOutput, OutputAppended, RedisOptions,
+    RedisStore, Store, StoreError,
+};
+
+fn redis_url() -> String {
+    common::redis_url()
+}
+
+/// A replica's store under `prefix`, with this lease.
+fn open(prefix: &RedisPrefix, lease: Duration) -> RedisStore {
+    RedisStore::open(&redis_url(), prefix_options(prefix, lease)).unwrap()
+}
+
+fn prefix_options(prefix: &RedisPrefix, lease: Duration) -> RedisOptions {
+    RedisOptions {
+        prefix: prefix.0.clone(),
+        lease,
+        ..RedisOptions::default()
+    }
+}
+
+fn entry(key: &str) -> NewEntry {
+    NewEntry {
+        key: key.to_owned(),
+        envelope_id: format!("env-{key}"),
+        kind: "events_api".to_owned(),
+        raw: Arc::from(format!(
+            r#"{{"envelope_id":"env-{key}","payload":{{"text":"é ☃ \"q\""}}}}"#
+        )),
+        received_at: SystemTime::now(),
+        dispatched: true,
+    }
+}
+
+#[test]
+fn passes_the_conformance_suite() {
+    let prefix = RedisPrefix::new("conformance");
+    let store = open(&prefix, Duration::from_secs(30));
+    conformance::run(&store);
+}
+
+#[test]
+fn an_event_is_fresh_exactly_once_across_replicas() {
+    let prefix = RedisPrefix::new("dedup");
+    let a = open(&prefix, Duration::from_secs(30));
+    let b = open(&prefix, Duration::from_secs(30));
+    assert_ne!(a.replica(), b.replica());
+    // Both replicas race to journal the same 200 events from their own threads.
+    let keys: Vec<String> = (0..200).map(|i| format!("Ev{i}")).collect();
+    let run = |store: &RedisStore| {
+        keys.iter()
+            .filter(|k| {
+                matches!(
+                    store.commit(&[entry(k)], &[]).unwrap()[0],
+                    Appended::Fresh { .. }
+                )
+            })
+            .count()
+    };
+    let fresh = std::thread::scope(|scope| {
+        let a = scope.spawn(|| run(&a));
+        let b = scope.spawn(|| run(&b));
+        a.join().unwrap() + b.join().unwrap()
+    });
+    assert_eq!(fresh, 200);
+    // Each replica sees only its own unfinished entries.
+    let mine = a.unfinished(1000).unwrap().len();
+    let theirs = b.unfinished(1000).unwrap().len();
+    assert_eq!(mine + theirs, 200);
+}
+
+#[test]
+fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once() {
+    let prefix = RedisPrefix::new("takeover");
+    let lease = Duration::from_millis(600);
+    let dying = open(&prefix, lease);
+    let alive = open(&prefix, lease);
+    dying
+        .commit(&[entry("E1"), entry("E2"), entry("E3")], &[])
+        .unwrap();
+    dying
+        .commit(&[], &[Mark::Done { key: "E2".into() }])
+        .unwrap();
+    let answer = NewOutput {
+        key: "E1#0".into(),
+        lane: "C1".into(),
+        method: "chat.postMessage".into(),
+        args: r#"{"channel":"C1","text":"hi"}"#.into(),
+        created_at: SystemTime::now(),
+    };
+    let written = dying
+        .write(&nonstop::journal::Batch {
+            outputs: std::slice::from_ref(&answer),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(matches!(written.outputs[0], OutputAppended::Fresh { .. }));
+    // While its lease holds, nothing is claimed.
+    assert!(alive.take_over(100).unwrap().entries.is_empty());
+    let died = Instant::now();
+    dying.vanish();
+    let taken = loop {
+        let taken = alive.take_over(100).unwrap();
+        if !taken.entries.is_empty() {
+            break taken;
+        }
+        assert!(died.elapsed() < Duration::from_secs(10), "never taken over");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Not before its last renewal (at most a third of the lease before it vanished) ran out.
+    assert!(died.elapsed() >= lease / 2, "{:?}", died.elapsed());
+    let keys: Vec<&str> = taken.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["E1", "E3"], "the unfinished ones, oldest first");
+    assert!(taken
+        .entries
+        .iter()
+        .all(|e| e.state == EntryState::Dispatched && e.attempts == 1));
+    assert_eq!(taken.outputs.len(), 1);
+    assert_eq!(taken.outputs[0].key, "E1#0");
+    // Now the survivor's own, and claimed once only.
+    assert_eq!(alive.unfinished(100).unwrap().len(), 2);
+    assert_eq!(alive.outbox_unfinished(100).unwrap().len(), 1);
+    assert!(alive.take_over(100).unwrap().entries.is_empty());
+
+    // A replica that stops cleanly gives its lease up: its leftovers are claimed at once.
+    let leaving = open(&prefix, Duration::from_secs(30));
+    leaving.commit(&[entry("E4")], &[]).unwrap();
+    drop(leaving);
+    let taken = alive.take_over(100).unwrap();
+    assert_eq!(taken.entries.len(), 1);
+    assert_eq!(taken.entries[0].key, "E4");
+}
+
+#[test]
+fn a_password_in_the_url_never_shows_in_errors_or_debug() {
+    // This Redis has no password (or another one): AUTH fails, and says so without it.
+    let url = redis_url().replacen("redis://", "redis://:xyzzy-not-the-password@", 1);
+    let err = RedisStore::open(&url, RedisOptions::default()).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("xyzzy-not-the-password"), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+    assert!(matches!(err, StoreError::Open { .. }));
+}
+
+#[test]
+fn an_unreachable_redis_is_an_open_error_naming_it_within_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let started = Instant::now();
+    let err = RedisStore::open(
+        &format!("redis://127.0.0.1:{port}/"),
+        RedisOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn an_envelope_whose_write_answer_was_lost_is_fresh_when_slack_sends_it_again() {
+    let prefix = RedisPrefix::new("lost-reply");
+    let a = open(&prefix, Duration::from_secs(30));
+    let b = open(&prefix, Duration::from_secs(30));
+    // The write lands in Redis, but its answer is lost: the writer acks nothing.
+    a.lose_next_reply();
+    assert!(a.commit(&[entry("Lost1")], &[]).is_err());
+    assert_eq!(a.unfinished(10).unwrap().len(), 1, "it did land");
+    // Slack delivers it again: to this replica it is fresh (it never handled it), once.
+    let again = a.commit(&[entry("Lost1")], &[]).unwrap();
+    let Appended::Fresh { seq } = again[0] else {
+        panic!("{again:?}")
+    };
+    assert_eq!(a.unfinished(10).unwrap()[0].seq, seq);
+    assert_eq!(
+        a.commit(&[entry("Lost1")], &[]).unwrap(),
+        [Appended::Duplicate]
+    );
+    // To another replica it is a duplicate: it is this one's.
+    assert_eq!(
+        b.commit(&[entry("Lost1")], &[]).unwrap(),
+        [Appended::Duplicate]
+    );
+    // A finished one is not taken again.
+    a.lose_next_reply();
+    assert!(a.commit(&[entry("Lost2")], &[]).is_err());
+    a.commit(
+        &[],
+        &[Mark::Done {
+            key: "Lost2".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        a.commit(&[entry("Lost2")], &[]).unwrap(),
+        [Appended::Duplicate]
+    );
+    assert_eq!(
+        a.counts().unwrap(),
+        [(EntryState::Dispatched, 1), (EntryState::Done, 1)]
+    );
+}

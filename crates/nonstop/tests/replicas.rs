@@ -1,0 +1,220 @@
+//! Several replicas of one bot on one Redis (`REDIS_URL`), each with its own sockets, against
+//! one simulator: each event handled once whichever replica's socket it came on, and what a
+//! replica that crashed left unfinished handled by another, as a replay.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bot_config, redis_url, sim_config, text_of, OwnRedis, RedisPrefix, WAIT};
+use nonstop::{App, Config, Context, Envelope, Status};
+use nonstop_model::web::PostMessageRequest;
+use nonstop_sim::{MessageSpec, Sim, SimConfig};
+
+fn replica_config(sim: &Sim, prefix: &RedisPrefix) -> Config {
+    let mut config = bot_config(sim);
+    config.redis_url = Some(nonstop_web::Secret::new(redis_url()));
+    config.redis_prefix = prefix.0.clone();
+    config.takeover_after = Duration::from_secs(2);
+    config.handler_timeout = Duration::from_secs(3600);
+    config
+}
+
+/// A replica whose handler answers `ping X` with `pong X attempt=N`, and never finishes
+/// `ping stuck…` when `hangs`.
+fn replica(config: Config, hangs: bool) -> App {
+    App::with_handler(config, move |ctx: Context, envelope: Envelope| async move {
+        let text = text_of(&envelope);
+        if hangs && text.starts_with("ping stuck") {
+            std::future::pending::<()>().await;
+        }
+        if let Some(tag) = text.strip_prefix("ping ") {
+            ctx.post(&PostMessageRequest::text(
+                "C1",
+                format!("pong {tag} attempt={}", ctx.attempt()),
+            ))
+            .await?;
+        }
+        Ok(())
+    })
+}
+
+async fn live(status: &Status, n: usize) {
+    assert!(
+        status.wait_for(WAIT, |s| s.live_connections == n).await,
+        "{:?}",
+        status.snapshot()
+    );
+}
+
+/// Waits until `Status::journal_failing` is `failing`.
+async fn journal_failing_becomes(status: &Status, failing: bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if status.journal_failing() == failing {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn posts_starting(sim: &Sim, prefix: &str) -> Vec<String> {
+    sim.posted()
+        .into_iter()
+        .map(|p| p.text)
+        .filter(|t| t.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_handle_each_event_once_under_a_duplicate_storm() {
+    let prefix = RedisPrefix::new("replicas-dedup");
+    let sim = Sim::start(SimConfig {
+        duplicate_delivery: true,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let a = replica(replica_config(&sim, &prefix), false);
+    let b = replica(replica_config(&sim, &prefix), false);
+    let (status_a, status_b) = (a.status(), b.status());
+    let run_a = tokio::spawn(a.run(std::future::pending()));
+    let run_b = tokio::spawn(b.run(std::future::pending()));
+    live(&status_a, 2).await;
+    live(&status_b, 2).await;
+    assert!(sim.wait_for_stats(WAIT, |s| s.live_sockets == 4).await);
+
+    let tags: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
+    for tag in &tags {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+    }
+    for tag in &tags {
+        let text = format!("pong {tag} attempt=0");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never posted: {:?}",
+            sim.posted()
+        );
+    }
+    // Every copy delivered and acked, by one replica or the other.
+    assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await);
+    let (sa, sb) = (status_a.snapshot(), status_b.snapshot());
+    assert!(sa.duplicates + sb.duplicates >= 80, "{sa:?} {sb:?}");
+    assert_eq!(sa.handled + sb.handled, 40, "{sa:?} {sb:?}");
+    for tag in &tags {
+        assert_eq!(
+            posts_starting(&sim, &format!("pong {tag} ")).len(),
+            1,
+            "{tag}"
+        );
+    }
+    run_a.abort();
+    run_b.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_replicas_unfinished_events_are_handled_by_another_as_replays() {
+    let prefix = RedisPrefix::new("replicas-takeover");
+    let sim = Sim::start(sim_config()).await.unwrap();
+
+    // Replica A alone: it takes three events and never finishes them.
+    let a = replica(replica_config(&sim, &prefix), true);
+    let status_a = a.status();
+    let run_a = tokio::spawn(a.run(std::future::pending()));
+    live(&status_a, 2).await;
+    for i in 0..3 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping stuck{i}")));
+    }
+    assert!(
+        status_a.wait_for(WAIT, |s| s.envelopes >= 3).await,
+        "{:?}",
+        status_a.snapshot()
+    );
+    assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await, "acked");
+
+    // Replica B joins; then A crashes with its handlers mid-flight.
+    let b = replica(replica_config(&sim, &prefix), false);
+    let status_b = b.status();
+    let run_b = tokio::spawn(b.run(std::future::pending()));
+    live(&status_b, 2).await;
+    assert!(posts_starting(&sim, "pong stuck").is_empty());
+    run_a.abort();
+    let _ = run_a.await;
+
+    for i in 0..3 {
+        let text = format!("pong stuck{i} attempt=1");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never posted: {:?}; b: {:?}",
+            sim.posted(),
+            status_b.snapshot()
+        );
+    }
+    assert_eq!(status_b.snapshot().replayed, 3);
+    // B keeps working, and took each over once.
+    sim.send_message(MessageSpec::new("C1", "U1", "ping after"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong after attempt=0")
+        .await
+        .is_some());
+    assert_eq!(posts_starting(&sim, "pong stuck").len(), 3);
+    run_b.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handled_once() {
+    let mut redis = tokio::task::spawn_blocking(OwnRedis::start).await.unwrap();
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let prefix = RedisPrefix::new("redis-down");
+    let mut config = replica_config(&sim, &prefix);
+    config.redis_url = Some(nonstop_web::Secret::new(redis.url()));
+    let app = replica(config, false);
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    live(&status, 2).await;
+    sim.send_message(MessageSpec::new("C1", "U1", "ping before"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong before attempt=0")
+        .await
+        .is_some());
+
+    let mut redis = tokio::task::spawn_blocking(move || {
+        redis.down();
+        redis
+    })
+    .await
+    .unwrap();
+    for i in 0..5 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping down{i}")));
+    }
+    assert!(journal_failing_becomes(&status, true).await);
+    // Nothing acked while Redis is away: Slack keeps all five, and redelivers them.
+    assert!(sim.wait_for_stats(WAIT, |s| s.pending >= 5).await);
+    assert!(posts_starting(&sim, "pong down").is_empty());
+    assert_eq!(status.snapshot().live_connections, 2, "the sockets stay");
+
+    let _redis = tokio::task::spawn_blocking(move || {
+        redis.up();
+        redis
+    })
+    .await
+    .unwrap();
+    for i in 0..5 {
+        let text = format!("pong down{i} attempt=0");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never posted: {:?}; {:?}",
+            sim.posted(),
+            status.snapshot()
+        );
+    }
+    assert!(journal_failing_becomes(&status, false).await);
+    assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await);
+    for i in 0..5 {
+        assert_eq!(posts_starting(&sim, &format!("pong down{i} ")).len(), 1);
+    }
+    assert!(!run.is_finished(), "the bot never stopped");
+    run.abort();
+}

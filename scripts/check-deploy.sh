@@ -31,3 +31,20 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
 else
   echo "check-deploy: no Docker daemon here; deploy/Containerfile was not built"
 fi
+
+# deploy/kubernetes.yml: no cluster here; parsed, and its probes must name the endpoint's
+# routes (a renamed route would otherwise leave every pod unready).
+python3 - <<'PY'
+import sys
+import yaml
+
+with open("deploy/kubernetes.yml") as f:
+    deployment = yaml.safe_load(f)
+container = deployment["spec"]["template"]["spec"]["containers"][0]
+probes = {container["readinessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["path"]}
+routes = open("crates/nonstop/src/ops/mod.rs").read()
+missing = [p for p in probes if f'"{p}"' not in routes]
+if missing or deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] != 0:
+    sys.exit(f"check-deploy: deploy/kubernetes.yml: probes {missing} not served, or updates may remove a pod first")
+print("check-deploy: deploy/kubernetes.yml parses; its probes are served by the endpoint")
+PY

@@ -65,7 +65,7 @@ pub(crate) async fn serve(
                 () = &mut hold => break,
             }
         }
-        shared.lock().sockets.remove(&id);
+        shared.remove_socket(id);
         shared.notify();
         return;
     }
@@ -133,7 +133,7 @@ pub(crate) async fn serve(
     if let Outcome::HalfOpen = outcome {
         hold_half_open(&shared, &mut inbox, shutdown).await;
     }
-    shared.lock().sockets.remove(&id);
+    shared.remove_socket(id);
     shared.notify();
     tracing::debug!(socket = id, ?outcome, "sim socket ended");
     // Dropping the socket here closes TCP without a close frame unless one was sent.

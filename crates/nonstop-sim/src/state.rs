@@ -186,6 +186,9 @@ pub struct SimStats {
     pub rtm_events_missed: u64,
     /// RTM: messages refused for going over one a second.
     pub rtm_rate_limited: u64,
+    /// Times the app went from at least one live Socket Mode socket to none: what a rolling
+    /// restart of several replicas must never do.
+    pub deaf_spells: u64,
 }
 
 #[derive(Default)]
@@ -385,6 +388,16 @@ impl Shared {
         stats.pending = inner.pending.len();
         stats.posted = inner.posted.len();
         stats
+    }
+
+    /// Forgets socket `id`; when it was the last live Socket Mode socket, the app is deaf
+    /// from now on, and that is counted.
+    pub(crate) fn remove_socket(&self, id: u64) {
+        let mut inner = self.lock();
+        let removed = inner.sockets.remove(&id);
+        if removed.is_some_and(|s| s.live && !s.rtm) && Self::live_ids(&inner).is_empty() {
+            inner.stats.deaf_spells += 1;
+        }
     }
 
     /// Live Socket Mode socket ids, oldest first: the sockets envelopes go to.

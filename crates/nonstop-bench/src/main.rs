@@ -485,6 +485,111 @@ async fn throughput(sim: &Sim, bot: &Bot, total: usize) -> Result<f64> {
     ))
 }
 
+/// The Redis at `NONSTOP_BENCH_REDIS`, else the machine's.
+fn bench_redis_url() -> String {
+    std::env::var("NONSTOP_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// Deletes every key under `prefix` (with redis-cli, when the machine has it).
+fn clear_redis_prefix(url: &str, prefix: &str) {
+    let keys = Command::new("redis-cli")
+        .args(["-u", url, "--scan", "--pattern", &format!("{prefix}:*")])
+        .output();
+    if let Ok(keys) = keys {
+        let keys = String::from_utf8_lossy(&keys.stdout);
+        for chunk in keys.lines().collect::<Vec<_>>().chunks(500) {
+            let _ = Command::new("redis-cli")
+                .args(["-u", url, "DEL"])
+                .args(chunk)
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `--only redis`: the journal in Redis (default settings but `REDIS_URL`), with one and with
+/// three replicas against one simulator: ack latency at 1,000 answered events/s, answered
+/// throughput (all replicas' CPU summed), and with three, how long after a replica's SIGKILL
+/// the answers it left are delivered by the others (the default lease, 30 s, included).
+async fn redis_group(quick: bool) -> Result<()> {
+    let url = bench_redis_url();
+    let secs = if quick { 5 } else { 10 };
+    let total = if quick { 10_000 } else { 30_000 };
+    for replicas in [1usize, 3] {
+        let sim = Sim::start(sim_config()).await?;
+        let prefix = format!("nonstop-bench:{}:{replicas}", std::process::id());
+        let env = [
+            ("REDIS_URL", url.as_str()),
+            ("NONSTOP_REDIS_PREFIX", prefix.as_str()),
+        ];
+        let mut bots = (0..replicas)
+            .map(|_| Bot::start_with(&sim, &env))
+            .collect::<Result<Vec<_>>>()?;
+        wait_live(&sim, 2 * replicas).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        println!("redis, {replicas} replica(s) of 2 sockets each:");
+        ack_latency(&sim, "ping", 1000.0, secs).await?;
+        let cpu: Duration = bots.iter().map(Bot::cpu).sum();
+        let posted = sim.posted_count();
+        let start = Instant::now();
+        push(&sim, total, "ping", THROUGHPUT_CHANNELS, |s, sent| {
+            s.posted + 2_000 >= posted + sent
+        })
+        .await?;
+        sim.wait_for_stats(WAIT, |s| s.posted >= posted + total)
+            .await;
+        let elapsed = start.elapsed();
+        let spent = bots
+            .iter()
+            .map(Bot::cpu)
+            .sum::<Duration>()
+            .saturating_sub(cpu);
+        report_rate(
+            &format!(
+                "receive -> ack -> dispatch -> chat.postMessage, {replicas} replica(s) on Redis"
+            ),
+            (sim.posted_count() - posted) as u64,
+            elapsed,
+            spent,
+        );
+        for bot in &bots {
+            println!("  replica resident memory: {}", bot.memory());
+        }
+        if replicas == 3 {
+            // Answers waiting on a slow Web API when one replica dies: the others deliver
+            // them once its lease (30 s by default) runs out.
+            sim.inject(Fault::SlowWebApi { millis: 2_000 });
+            let before = sim.posted_count();
+            for n in 0..60 {
+                sim.send_message(MessageSpec::new(
+                    &format!("C0KILL{}", n % 30),
+                    "U0HUMAN",
+                    &format!("ping k{n}"),
+                ));
+            }
+            if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
+                return Err("takeover: envelopes left unacked".into());
+            }
+            let victim = bots.remove(0);
+            let killed = Instant::now();
+            drop(victim); // SIGKILL
+            sim.inject(Fault::Heal);
+            let all = sim
+                .wait_for_stats(Duration::from_secs(120), |s| s.posted >= before + 60)
+                .await;
+            println!(
+                "  a replica SIGKILLed with answers waiting: all 60 answers posted {:.1} s after the kill{}",
+                killed.elapsed().as_secs_f64(),
+                if all { "" } else { " (NOT all: gave up after 120 s)" }
+            );
+        }
+        drop(bots);
+        sim.shutdown().await;
+        clear_redis_prefix(&url, &prefix);
+    }
+    Ok(())
+}
+
 /// CPU time (user + system) process `pid` has used so far, from /proc.
 fn process_cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -852,7 +957,8 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let _ = OTHER_BOT.set(other_bot);
-    // --only faults|latency|replies|steady|throughput|journal runs one group.
+    // --only faults|latency|replies|steady|throughput|journal|rtm|redis runs one group
+    // (redis only when named: it needs a Redis).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -863,6 +969,9 @@ async fn main() -> Result<()> {
         if only.is_some() {
             return Ok(());
         }
+    }
+    if only.as_deref() == Some("redis") {
+        return redis_group(quick).await;
     }
     if only.as_deref().is_none_or(|o| o == "journal") {
         // `--batch N`: envelopes per commit (512 unless given), to see what a commit costs.

@@ -282,7 +282,16 @@ fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String
     {
         let prefix = std::env::var(nonstop::config::ENV_REDIS_PREFIX)
             .unwrap_or_else(|_| "nonstop".to_owned());
-        let store = nonstop::journal::RedisStore::open_read_only(url.trim(), prefix.trim())?;
+        let ca = std::env::var(nonstop::config::ENV_REDIS_CA)
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| std::path::PathBuf::from(p.trim()));
+        let options = nonstop::journal::RedisOptions {
+            prefix: prefix.trim().to_owned(),
+            ..nonstop::journal::RedisOptions::default()
+        }
+        .with_ca_file(ca.as_deref())?;
+        let store = nonstop::journal::RedisStore::open_read_only(url.trim(), options)?;
         let name = format!("{} prefix {}", store.url(), prefix.trim());
         return Ok((Box::new(store), name));
     }

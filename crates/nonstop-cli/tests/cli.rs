@@ -439,7 +439,12 @@ async fn systemd_hears_ready_the_watchdog_pings_and_stopping() {
     while !seen.contains(&"READY=1".to_owned()) {
         seen.push(tokio::task::block_in_place(|| next(&socket)).0);
     }
-    assert!(sim.stats().live_sockets >= 1);
+    // The simulator counts a socket live just after its `hello` went out, which the bot may
+    // read (and report) first.
+    assert!(
+        sim.wait_for_stats(std::time::Duration::from_secs(20), |s| s.live_sockets >= 1)
+            .await
+    );
     for _ in 0..2 {
         assert_eq!(
             tokio::task::block_in_place(|| next(&socket)).0,

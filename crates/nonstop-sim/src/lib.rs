@@ -78,6 +78,9 @@ pub struct SimConfig {
     /// Whether `rtm.start` works (older classic apps) or answers `method_deprecated` (apps
     /// created since 2021-11-30, the default).
     pub rtm_start_allowed: bool,
+    /// Socket Mode sockets the app may hold live at once (Slack's cap is 10): one more is
+    /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
+    pub max_sockets: usize,
     /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
     /// stops reading ([`Fault::StopReading`]) block the bot's writes after a few KiB, as a
     /// server with small buffers would, instead of after the megabytes loopback allows.
@@ -116,6 +119,7 @@ impl Default for SimConfig {
             .map(str::to_owned)
             .to_vec(),
             rtm_start_allowed: false,
+            max_sockets: 10,
             receive_buffer: None,
         }
     }

@@ -115,6 +115,25 @@ pub(crate) async fn serve(
                 .send(Message::Text(Utf8Bytes::from(frame.to_string())))
                 .await;
         }
+        let over_limit = kind == Kind::SocketMode
+            && Shared::live_ids(&shared.lock()).len() > shared.config.max_sockets;
+        if over_limit {
+            // Slack's answer to an app past its sockets: this one goes, and gets nothing.
+            if let Some(entry) = shared.lock().sockets.get_mut(&id) {
+                entry.live = false;
+            }
+            let frame = serde_json::json!({
+                "type": "disconnect",
+                "reason": "too_many_websockets",
+                "debug_info": {"host": format!("sim-applink-{id}")},
+            });
+            let _ = socket
+                .send(Message::Text(Utf8Bytes::from(frame.to_string())))
+                .await;
+            shared.lock().stats.refused_over_limit += 1;
+            shared.notify();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let silent = {
             let mut inner = shared.lock();
             let silent = inner.faults.half_open_after_hello > 0;
@@ -122,7 +141,9 @@ pub(crate) async fn serve(
                 inner.faults.half_open_after_hello.saturating_sub(1);
             silent
         };
-        if silent {
+        if over_limit {
+            Outcome::Gone
+        } else if silent {
             Outcome::HalfOpen
         } else {
             run(&shared, id, kind, &mut socket, &mut inbox, shutdown.clone()).await

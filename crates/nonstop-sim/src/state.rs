@@ -189,6 +189,8 @@ pub struct SimStats {
     /// Times the app went from at least one live Socket Mode socket to none: what a rolling
     /// restart of several replicas must never do.
     pub deaf_spells: u64,
+    /// Sockets sent `too_many_websockets` because the app held `max_sockets` already.
+    pub refused_over_limit: u64,
 }
 
 #[derive(Default)]

@@ -669,7 +669,8 @@ async fn open_redis(config: &Config, url: &nonstop_web::Secret) -> Result<Arc<dy
         prefix: config.redis_prefix.clone(),
         lease: config.takeover_after,
         ..crate::journal::RedisOptions::default()
-    };
+    }
+    .with_ca_file(config.redis_ca.as_deref())?;
     let store =
         tokio::task::spawn_blocking(move || crate::journal::RedisStore::open(&url, options))
             .await

@@ -66,6 +66,14 @@ pub enum DisconnectCause {
 }
 
 impl DisconnectCause {
+    /// Slack's `too_many_websockets`: the app holds all the sockets Slack allows it.
+    pub fn is_app_at_socket_limit(&self) -> bool {
+        matches!(
+            self,
+            Self::SlackDisconnect(nonstop_model::DisconnectReason::TooManyWebsockets)
+        )
+    }
+
     /// A stable, low-cardinality name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

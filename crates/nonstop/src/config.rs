@@ -64,6 +64,10 @@ pub struct Config {
     pub backoff_cap: Duration,
     /// A connection live this long resets its slot's backoff.
     pub backoff_reset_after: Duration,
+    /// After Slack's `too_many_websockets` (the app holds all 10 of its sockets, other
+    /// replicas' included), a slot waits at least this long, plus up to half again, before it
+    /// tries again: instead of the backoff's seconds, about twice a minute.
+    pub socket_limit_wait: Duration,
     /// Replace a socket this long before Slack's `approximate_connection_time` runs out.
     pub refresh_margin: Duration,
     /// How long an old socket may take to close after its replacement is live.
@@ -90,6 +94,9 @@ pub struct Config {
     /// Every Redis key starts with this (`NONSTOP_REDIS_PREFIX`, default `nonstop`): one
     /// Redis can hold several bots.
     pub redis_prefix: String,
+    /// `rediss://` to a server whose certificate a private CA signed: that CA's certificate,
+    /// a PEM file (`NONSTOP_REDIS_CA`), trusted instead of the public CAs built in.
+    pub redis_ca: Option<PathBuf>,
     /// With Redis: how long a replica that stopped renewing its lease (killed, frozen, cut
     /// off from Redis) keeps its unfinished events before a live replica takes them over and
     /// runs them as replays (`NONSTOP_TAKEOVER_SECS`, default 30).
@@ -180,6 +187,7 @@ pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
 pub const ENV_DB: &str = "NONSTOP_DB";
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const ENV_REDIS_PREFIX: &str = "NONSTOP_REDIS_PREFIX";
+pub const ENV_REDIS_CA: &str = "NONSTOP_REDIS_CA";
 pub const ENV_TAKEOVER_SECS: &str = "NONSTOP_TAKEOVER_SECS";
 /// `1`/`true`: `SLACK_API_URL` may be plain `http://` to another machine.
 pub const ENV_ALLOW_PLAIN_HTTP: &str = "NONSTOP_ALLOW_PLAIN_HTTP";
@@ -221,6 +229,7 @@ impl Config {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(5),
             backoff_reset_after: Duration::from_secs(60),
+            socket_limit_wait: Duration::from_secs(30),
             refresh_margin: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(5),
             max_frame_bytes: 1024 * 1024,
@@ -231,6 +240,7 @@ impl Config {
             journal_durability: Durability::Full,
             redis_url: None,
             redis_prefix: "nonstop".to_owned(),
+            redis_ca: None,
             takeover_after: Duration::from_secs(30),
             journal_retention: Duration::from_secs(25 * 3600),
             journal_max_entries: 2_000_000,
@@ -375,6 +385,12 @@ impl Config {
                 });
             }
             config.redis_prefix = prefix.to_owned();
+        }
+        if let Some(ca) = lookup(ENV_REDIS_CA) {
+            config.redis_ca = match ca.trim() {
+                "" => None,
+                path => Some(PathBuf::from(path)),
+            };
         }
         if let Some(secs) = lookup(ENV_TAKEOVER_SECS) {
             let secs: u64 = secs.trim().parse().map_err(|_| ConfigError::Malformed {

@@ -586,8 +586,6 @@ async fn test_post(web: &WebClient, channel: &str) -> StepResult<()> {
     }
 }
 
-/// The journal's file: opens as ours, a schema this version reads, private, and room on its
-/// disk.
 /// The shared journal in Redis: reachable, the password accepted, a primary, and set to keep
 /// what it acknowledged (docs/storage.md "What Redis must be configured for").
 #[cfg(feature = "redis")]
@@ -595,8 +593,16 @@ fn redis(config: &Config) -> Verdict {
     let Some(url) = &config.redis_url else {
         return Verdict::Skipped("no REDIS_URL".to_owned());
     };
-    let store = match crate::journal::RedisStore::open_read_only(url.expose(), &config.redis_prefix)
-    {
+    let options = crate::journal::RedisOptions {
+        prefix: config.redis_prefix.clone(),
+        ..crate::journal::RedisOptions::default()
+    }
+    .with_ca_file(config.redis_ca.as_deref());
+    let options = match options {
+        Ok(options) => options,
+        Err(e) => return fail(e.to_string(), "point NONSTOP_REDIS_CA at the CA's PEM file"),
+    };
+    let store = match crate::journal::RedisStore::open_read_only(url.expose(), options) {
         Ok(store) => store,
         Err(e) => {
             return fail(
@@ -652,6 +658,8 @@ fn redis(_config: &Config) -> Verdict {
     )
 }
 
+/// The journal's file: opens as ours, a schema this version reads, private, and room on its
+/// disk.
 fn journal(config: &Config) -> Verdict {
     if config.redis_url.is_some() {
         return Verdict::Skipped(

@@ -151,7 +151,7 @@ fn a_password_in_the_url_never_shows_in_errors_or_debug() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("xyzzy-not-the-password"), "{shown}");
     assert!(shown.contains("***"), "{shown}");
-    assert!(matches!(err, StoreError::Open { .. }));
+    assert!(matches!(err, StoreError::Unreachable { .. }));
 }
 
 #[test]
@@ -214,4 +214,33 @@ fn an_envelope_whose_write_answer_was_lost_is_fresh_when_slack_sends_it_again() 
         a.counts().unwrap(),
         [(EntryState::Dispatched, 1), (EntryState::Done, 1)]
     );
+}
+
+#[test]
+fn rediss_with_a_password_works_with_the_private_ca_and_is_refused_without_it() {
+    let (_redis, tls_port) =
+        common::OwnRedis::start_tls(&["--appendonly", "yes", "--requirepass", "tls-secret-7"]);
+    let url = format!("rediss://:tls-secret-7@localhost:{tls_port}/");
+    let prefix = RedisPrefix::new("tls");
+    let ca = format!("{}/ca.pem", common::redis_tls_fixtures());
+    let options = prefix_options(&prefix, Duration::from_secs(30))
+        .with_ca_file(Some(std::path::Path::new(&ca)))
+        .unwrap();
+    let store = RedisStore::open(&url, options).unwrap();
+    assert_eq!(
+        store.commit(&[entry("Tls1")], &[]).unwrap(),
+        [Appended::Fresh { seq: 1 }]
+    );
+    assert_eq!(store.unfinished(10).unwrap()[0].key, "Tls1");
+    assert!(!format!("{store:?}").contains("tls-secret-7"));
+    // Without the CA, the public ones do not vouch for this certificate: refused, saying so.
+    let err = RedisStore::open(&url, prefix_options(&prefix, Duration::from_secs(30))).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{shown}");
+    assert!(
+        shown.contains("UnknownIssuer") || shown.contains("certificate"),
+        "{shown}"
+    );
+    assert!(shown.contains("NONSTOP_REDIS_CA"), "{shown}");
+    assert!(!shown.contains("tls-secret-7"), "{shown}");
 }

@@ -98,8 +98,15 @@ async fn two_replicas_handle_each_event_once_under_a_duplicate_storm() {
             sim.posted()
         );
     }
-    // Every copy delivered and acked, by one replica or the other.
+    // Every copy delivered and acked, by one replica or the other; the two later copies of
+    // each counted as duplicates (a replica counts one just after its ack goes out).
     assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while status_a.snapshot().duplicates + status_b.snapshot().duplicates < 80
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (sa, sb) = (status_a.snapshot(), status_b.snapshot());
     assert!(sa.duplicates + sb.duplicates >= 80, "{sa:?} {sb:?}");
     assert_eq!(sa.handled + sb.handled, 40, "{sa:?} {sb:?}");
@@ -217,4 +224,46 @@ async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handl
     }
     assert!(!run.is_finished(), "the bot never stopped");
     run.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_past_slacks_ten_sockets_wait_instead_of_hammering_and_stay_up() {
+    let prefix = RedisPrefix::new("replicas-limit");
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = replica_config(&sim, &prefix);
+    config.connections = 6;
+    let a = replica(config.clone(), false);
+    let b = replica(config, false);
+    let (status_a, status_b) = (a.status(), b.status());
+    let run_a = tokio::spawn(a.run(std::future::pending()));
+    let run_b = tokio::spawn(b.run(std::future::pending()));
+    // 12 wanted, 10 allowed: two slots are refused, twice each (once could be Slack
+    // trimming a socket), and the app holds 10.
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.live_sockets == 10 && s.refused_over_limit >= 4)
+            .await,
+        "{:?}",
+        sim.stats()
+    );
+    let settled = sim.stats();
+    // The refused slots wait half a minute, not the backoff's 0.5 s (this test's cap): in
+    // 3 s a hammering bot would have asked for ~6 more URLs per refused slot.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = sim.stats();
+    assert!(
+        later.connect_calls <= settled.connect_calls + 1,
+        "{settled:?} -> {later:?}"
+    );
+    assert_eq!(later.live_sockets, 10);
+    // Both replicas work on with what they have.
+    let live = status_a.snapshot().live_connections + status_b.snapshot().live_connections;
+    assert_eq!(live, 10);
+    sim.send_message(MessageSpec::new("C1", "U1", "ping at-limit"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong at-limit attempt=0")
+        .await
+        .is_some());
+    assert!(!run_a.is_finished() && !run_b.is_finished());
+    run_a.abort();
+    run_b.abort();
 }

@@ -283,7 +283,11 @@ async fn rate_limited_reconnect_waits_for_retry_after() {
 
 #[tokio::test]
 async fn too_many_websockets_closes_then_reopens() {
-    let h = Harness::start().await;
+    // The wait at Slack's socket limit (30 s by default) shortened for the test.
+    let h = Harness::start_with(sim_config(), |c| {
+        c.socket_limit_wait = Duration::from_millis(300)
+    })
+    .await;
     h.wait_live(2).await;
     h.sim.inject(Fault::TooManyWebsockets { target: None });
     assert!(

@@ -119,6 +119,7 @@ impl Supervision {
                 backoff_base: config.backoff_base,
                 backoff_cap: config.backoff_cap,
                 backoff_reset_after: config.backoff_reset_after,
+                socket_limit_wait: config.socket_limit_wait,
             },
             drain_timeout: config.drain_timeout,
             status,
@@ -157,6 +158,8 @@ pub(crate) async fn run_slot<T: Transport>(
     status.set_slot_phase(slot, state.phase());
     let (reports_tx, mut reports) = mpsc::channel::<Report>(16);
     let mut current: Option<Running> = None;
+    // Whether the last close was Slack's `too_many_websockets`: said once per spell.
+    let mut at_app_limit = false;
     let mut opening: Option<Opening<T::Opened>> = None;
     // Replaced connections finishing their close; owned so they end with the slot.
     let mut draining: Vec<Running> = Vec::new();
@@ -341,6 +344,7 @@ pub(crate) async fn run_slot<T: Transport>(
                     lifetime,
                     next,
                 } => {
+                    let waits_at_limit = matches!(next, AfterClose::ReconnectIn(d) if d >= supervision.timing.socket_limit_wait);
                     let next = match next {
                         AfterClose::OtherConnection => "none (slot has another socket)".to_owned(),
                         AfterClose::ReplacementOpening => "replacement already opening".to_owned(),
@@ -359,6 +363,13 @@ pub(crate) async fn run_slot<T: Transport>(
                         },
                     );
                     let lifetime_ms = lifetime.as_millis() as u64;
+                    if cause.is_app_at_socket_limit() && waits_at_limit && !at_app_limit {
+                        warn!(
+                            slot,
+                            "Slack allows an app 10 sockets and this app holds them all (other replicas' or processes' included): this slot waits and tries again about twice a minute; keep NONSTOP_CONNECTIONS times the number of replicas within 10"
+                        );
+                    }
+                    at_app_limit = cause.is_app_at_socket_limit() && waits_at_limit;
                     if cause.is_planned() {
                         info!(slot, connection, lifetime_ms, cause = %cause, cause_kind = cause.kind(), %next, "socket closed");
                     } else {

@@ -18,6 +18,7 @@ use crate::status::SlotPhase;
 /// connection Slack is about to close; a server that asks again after every `hello` gets one
 /// connection per slot every few seconds instead of as many as the bot can open.
 pub(crate) const REPLACEMENT_FLOOR: Duration = Duration::from_secs(5);
+
 /// While such requests go on, one log line per this many.
 pub(crate) const STORM_LOG_EVERY: u64 = 100;
 /// The first opens of the slots are this far apart, so that their connections are not opened
@@ -126,6 +127,9 @@ pub(crate) struct SlotTiming {
     pub(crate) backoff_cap: Duration,
     /// A connection live this long resets the backoff.
     pub(crate) backoff_reset_after: Duration,
+    /// After `too_many_websockets`, at least this long (plus up to half again) before the
+    /// next try ([`crate::Config::socket_limit_wait`]).
+    pub(crate) socket_limit_wait: Duration,
 }
 
 /// One slot's state. Its task owns the connections' tasks; this owns every decision.
@@ -133,6 +137,10 @@ pub(crate) struct SlotTiming {
 pub(crate) struct SlotState {
     backoff: Backoff,
     reset_after: Duration,
+    socket_limit_wait: Duration,
+    /// `too_many_websockets` closes in a row, each of a socket younger than
+    /// `socket_limit_wait`: from two on, the app is taken to be at Slack's limit.
+    limit_strikes: u32,
     /// The backoff's jitter; seeded by the caller, so tests are repeatable.
     rng: StdRng,
     current: Option<Current>,
@@ -159,6 +167,8 @@ impl SlotState {
         Self {
             backoff: Backoff::new(timing.backoff_base, timing.backoff_cap),
             reset_after: timing.backoff_reset_after,
+            socket_limit_wait: timing.socket_limit_wait,
+            limit_strikes: 0,
             rng,
             current: None,
             opening: false,
@@ -306,7 +316,18 @@ impl SlotState {
                     AfterClose::ReplacementOpening
                 } else {
                     // Also when a replacement was due later: the slot has nothing live now.
-                    let delay = self.backoff.next_delay(None, &mut self.rng);
+                    let mut delay = self.backoff.next_delay(None, &mut self.rng);
+                    // One `too_many_websockets` may be Slack trimming a socket: reopen as
+                    // after any close. Refused again at once, the app is at its limit.
+                    if cause.is_app_at_socket_limit() && lifetime < self.socket_limit_wait {
+                        self.limit_strikes += 1;
+                    } else {
+                        self.limit_strikes = 0;
+                    }
+                    if self.limit_strikes >= 2 {
+                        let jitter = rand::Rng::random_range(&mut self.rng, 0.0..0.5);
+                        delay = delay.max(self.socket_limit_wait.mul_f64(1.0 + jitter));
+                    }
                     self.open_at = Some(now + delay);
                     AfterClose::ReconnectIn(delay)
                 };
@@ -346,6 +367,7 @@ mod tests {
         backoff_base: Duration::from_millis(500),
         backoff_cap: Duration::from_secs(5),
         backoff_reset_after: Duration::from_secs(60),
+        socket_limit_wait: Duration::from_secs(30),
     };
 
     fn slot(n: usize, now: Instant) -> SlotState {
@@ -590,14 +612,32 @@ mod tests {
             ),
             now + secs(5.0),
         );
+        // Once may be Slack trimming: the backoff's seconds.
         assert!(matches!(
             actions[..],
             [SlotAction::Closed {
-                next: AfterClose::ReconnectIn(_),
+                next: AfterClose::ReconnectIn(d),
                 ..
-            }]
+            }] if d < TIMING.backoff_cap
         ));
         assert_eq!(state.current(), None);
+        let now = open_when_due(&mut state);
+        // Refused again right away: the app holds all its sockets; half a minute or more.
+        live(&mut state, 2, now);
+        let actions = state.on(
+            closed(
+                2,
+                DisconnectCause::SlackDisconnect(DisconnectReason::TooManyWebsockets),
+            ),
+            now + secs(0.1),
+        );
+        assert!(matches!(
+            actions[..],
+            [SlotAction::Closed {
+                next: AfterClose::ReconnectIn(d),
+                ..
+            }] if d >= TIMING.socket_limit_wait && d <= TIMING.socket_limit_wait.mul_f64(1.5)
+        ));
         open_when_due(&mut state);
     }
 

@@ -401,6 +401,31 @@ impl OwnRedis {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
+    /// Speaking TLS too, on its own port ([`OwnRedis::tls_url`]), with a certificate for
+    /// `localhost` that the test CA in tests/fixtures/redis-tls signed; `settings` besides.
+    pub fn start_tls(settings: &[&str]) -> (Self, u16) {
+        let tls_port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let dir = redis_tls_fixtures();
+        let mut all: Vec<String> = vec![
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            format!("{dir}/server.pem"),
+            "--tls-key-file".into(),
+            format!("{dir}/server.key"),
+            "--tls-ca-cert-file".into(),
+            format!("{dir}/ca.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        all.extend(settings.iter().map(|s| (*s).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        (Self::start_with(&all), tls_port)
+    }
+
     /// With these settings besides the port and the directory.
     pub fn start_with(settings: &[&str]) -> Self {
         let port = {
@@ -467,4 +492,9 @@ impl Drop for OwnRedis {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The test CA and the `localhost` certificate it signed (test-only keys, trusted by nothing).
+pub fn redis_tls_fixtures() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/redis-tls").to_owned()
 }

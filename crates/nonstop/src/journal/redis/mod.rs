@@ -43,6 +43,23 @@ pub struct RedisOptions {
     pub lease: Duration,
     /// The longest one command may take (connect, send, answer) before it counts as failed.
     pub timeout: Duration,
+    /// For `rediss://` to a server whose certificate a private CA signed: that CA's
+    /// certificate (PEM), trusted instead of the public CAs built in.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RedisOptions {
+    /// With the private CA at `path` (`NONSTOP_REDIS_CA`) read in, when one is given.
+    pub fn with_ca_file(mut self, path: Option<&std::path::Path>) -> Result<Self, StoreError> {
+        if let Some(path) = path {
+            let pem = std::fs::read(path).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                detail: format!("NONSTOP_REDIS_CA cannot be read: {e}"),
+            })?;
+            self.ca_pem = Some(pem);
+        }
+        Ok(self)
+    }
 }
 
 impl Default for RedisOptions {
@@ -51,6 +68,7 @@ impl Default for RedisOptions {
             prefix: "nonstop".to_owned(),
             lease: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
+            ca_pem: None,
         }
     }
 }
@@ -164,21 +182,22 @@ impl RedisStore {
         Ok(store)
     }
 
-    fn open_unleased(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        Self::build(
-            url,
-            RedisOptions {
-                prefix: prefix.to_owned(),
-                ..RedisOptions::default()
-            },
-        )
-    }
-
     fn build(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let shown = redact_url(url);
         let secret = password_of(url);
-        let client = redis::Client::open(url).map_err(|e| StoreError::Open {
-            path: shown.clone(),
+        let client = match &options.ca_pem {
+            // A private CA: trusted alone, in place of the public ones.
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| StoreError::Unreachable {
+            url: shown.clone(),
             detail: scrub(&e.to_string(), secret.as_deref()),
         })?;
         let me = format!("{:016x}", rand::random::<u64>());
@@ -207,8 +226,8 @@ impl RedisStore {
     /// Opens the journal at `url` to look at it while replicas run on it (`nonstop
     /// journal`): no lease is taken, so this process is no replica and nothing it does
     /// changes who owns what. Reading only; writing through it is a mistake.
-    pub fn open_read_only(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let store = Self::open_unleased(url, prefix)?;
+    pub fn open_read_only(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let store = Self::build(url, options)?;
         store.shared.vanished.store(true, Ordering::Relaxed);
         let answered: Result<String, StoreError> =
             store.shared.read(|conn| redis::cmd("PING").query(conn));
@@ -323,8 +342,8 @@ fn spawn_renewer(shared: Weak<Shared>) {
 }
 
 fn open_error(shown: &str, e: StoreError) -> StoreError {
-    StoreError::Open {
-        path: shown.to_owned(),
+    StoreError::Unreachable {
+        url: shown.to_owned(),
         detail: match e {
             StoreError::Write { detail } | StoreError::Read { detail } => detail,
             other => other.to_string(),

@@ -84,7 +84,8 @@ fn an_event_is_fresh_exactly_once_across_replicas() {
 #[test]
 fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once() {
     let prefix = RedisPrefix::new("takeover");
-    let lease = Duration::from_millis(600);
+    // Long enough that a busy machine never lets a live replica's lease lapse between renewals.
+    let lease = Duration::from_secs(2);
     let dying = open(&prefix, lease);
     let alive = open(&prefix, lease);
     dying
@@ -243,4 +244,78 @@ fn rediss_with_a_password_works_with_the_private_ca_and_is_refused_without_it() 
     );
     assert!(shown.contains("NONSTOP_REDIS_CA"), "{shown}");
     assert!(!shown.contains("tls-secret-7"), "{shown}");
+}
+
+#[test]
+fn an_envelope_whose_write_answer_was_lost_is_claimed_by_its_writer_when_another_replica_saw_it_again(
+) {
+    let prefix = RedisPrefix::new("lost-reply-elsewhere");
+    let a = open(&prefix, Duration::from_secs(30));
+    let b = open(&prefix, Duration::from_secs(30));
+    a.lose_next_reply();
+    assert!(a.commit(&[entry("Lost3"), entry("Lost4")], &[]).is_err());
+    // Slack redelivers Lost3 to the other replica: a duplicate there (it is A's entry).
+    assert_eq!(
+        b.commit(&[entry("Lost3")], &[]).unwrap(),
+        [Appended::Duplicate]
+    );
+    // A claims both on its next look, once; B never does (A is alive).
+    let taken = a.take_over(100).unwrap();
+    let keys: Vec<&str> = taken.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["Lost3", "Lost4"]);
+    assert!(a.take_over(100).unwrap().entries.is_empty());
+    assert!(b.take_over(100).unwrap().entries.is_empty());
+    // A redelivery to A after the claim is a duplicate: it runs once.
+    assert_eq!(
+        a.commit(&[entry("Lost4")], &[]).unwrap(),
+        [Appended::Duplicate]
+    );
+}
+
+#[test]
+fn an_answer_whose_write_answer_was_lost_is_new_to_its_writer_when_written_again() {
+    let prefix = RedisPrefix::new("lost-output");
+    let a = open(&prefix, Duration::from_secs(30));
+    let answer = NewOutput {
+        key: "Ev9#0".into(),
+        lane: "C1".into(),
+        method: "chat.postMessage".into(),
+        args: r#"{"channel":"C1","text":"hi"}"#.into(),
+        created_at: SystemTime::now(),
+    };
+    let write = |store: &RedisStore| {
+        store.write(&nonstop::journal::Batch {
+            outputs: std::slice::from_ref(&answer),
+            ..Default::default()
+        })
+    };
+    a.lose_next_reply();
+    assert!(write(&a).is_err());
+    // The writer tries the carried answer again: it landed before, but its sender never
+    // heard of it, so it is Fresh (to be sent), with the id it has.
+    let again = write(&a).unwrap();
+    let OutputAppended::Fresh { id } = again.outputs[0] else {
+        panic!("{again:?}")
+    };
+    assert_eq!(a.outbox_unfinished(10).unwrap()[0].id, id);
+    // Once more (a replayed handler sending it again): it exists.
+    assert!(matches!(
+        write(&a).unwrap().outputs[0],
+        OutputAppended::Existing(_)
+    ));
+}
+
+#[test]
+fn a_takeover_whose_answer_was_lost_is_returned_by_the_next() {
+    let prefix = RedisPrefix::new("lost-claim");
+    let dying = open(&prefix, Duration::from_secs(30));
+    let alive = open(&prefix, Duration::from_secs(30));
+    dying.commit(&[entry("Claim1")], &[]).unwrap();
+    drop(dying); // a clean stop: its leftovers are claimable at once
+    alive.lose_next_reply();
+    assert!(alive.take_over(100).is_err());
+    let taken = alive.take_over(100).unwrap();
+    assert_eq!(taken.entries.len(), 1, "{taken:?}");
+    assert_eq!(taken.entries[0].key, "Claim1");
+    assert!(alive.take_over(100).unwrap().entries.is_empty());
 }

@@ -111,6 +111,9 @@ struct Shared {
     /// Batches whose write failed, which Redis may have run all the same; kept for
     /// [`LOST_BATCHES_KEPT_FOR`], at most [`LOST_BATCHES`].
     lost: Mutex<VecDeque<(String, Instant)>>,
+    /// Takeover calls whose answer never came, which Redis may have run: what they claimed
+    /// is this replica's, and the next call returns it.
+    lost_claims: Mutex<VecDeque<String>>,
     #[cfg(any(test, feature = "test-util"))]
     lose_next_reply: AtomicBool,
 }
@@ -210,6 +213,7 @@ impl RedisStore {
             conn: Mutex::new(None),
             vanished: AtomicBool::new(false),
             lost: Mutex::new(VecDeque::new()),
+            lost_claims: Mutex::new(VecDeque::new()),
             #[cfg(any(test, feature = "test-util"))]
             lose_next_reply: AtomicBool::new(false),
             scripts: Scripts {
@@ -276,8 +280,8 @@ impl RedisStore {
         &self.shared.me
     }
 
-    /// Makes the next batch's write run in Redis but fail here as if its answer had been
-    /// lost on the way back: for tests of what the writer does then.
+    /// Makes the next batch's write (or takeover) run in Redis but fail here as if its answer
+    /// had been lost on the way back: for tests of what the writer does then.
     #[cfg(any(test, feature = "test-util"))]
     pub fn lose_next_reply(&self) {
         self.shared.lose_next_reply.store(true, Ordering::Relaxed);
@@ -415,6 +419,51 @@ impl Shared {
             lost.pop_front();
         }
         lost.push_back((id, Instant::now()));
+    }
+
+    /// `answer`, or, when a test asked for it ([`RedisStore::lose_next_reply`]), an error as
+    /// if it had been lost on the way back.
+    fn as_if_lost(
+        &self,
+        answer: redis::RedisResult<redis::Value>,
+    ) -> redis::RedisResult<redis::Value> {
+        #[cfg(any(test, feature = "test-util"))]
+        if self.lose_next_reply.swap(false, Ordering::Relaxed) {
+            return Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the reply was lost (a test's doing)",
+            )));
+        }
+        answer
+    }
+
+    fn claim_lost(&self, token: String) {
+        let mut lost = self.lost_claims.lock().unwrap_or_else(|p| p.into_inner());
+        if lost.len() == LOST_BATCHES {
+            lost.pop_front();
+        }
+        lost.push_back(token);
+    }
+
+    fn lost_claims(&self) -> Vec<String> {
+        let lost = self.lost_claims.lock().unwrap_or_else(|p| p.into_inner());
+        lost.iter().cloned().collect()
+    }
+
+    fn forget_claims(&self, done: &[String]) {
+        if done.is_empty() {
+            return;
+        }
+        let mut lost = self.lost_claims.lock().unwrap_or_else(|p| p.into_inner());
+        lost.retain(|token| !done.contains(token));
+    }
+
+    fn forget_batches(&self, done: &[String]) {
+        if done.is_empty() {
+            return;
+        }
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        lost.retain(|(id, _)| !done.contains(id));
     }
 
     fn lost_batches(&self) -> Vec<String> {
@@ -719,17 +768,10 @@ impl Store for RedisStore {
                     .arg(s.lease_ms())
                     .arg(&json)
                     .invoke(conn);
-                #[cfg(any(test, feature = "test-util"))]
-                if s.lose_next_reply.swap(false, Ordering::Relaxed) {
-                    return Err(redis::RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the reply was lost (a test's doing)",
-                    )));
-                }
-                answer
+                s.as_if_lost(answer)
             })
             .inspect_err(|_| {
-                if !batch.entries.is_empty() {
+                if !batch.entries.is_empty() || !batch.outputs.is_empty() {
                     s.batch_lost(id);
                 }
             })?;
@@ -869,15 +911,30 @@ impl Store for RedisStore {
 
     fn take_over(&self, limit: usize) -> Result<TakenOver, StoreError> {
         let s = &self.shared;
-        let answer = s.write(|conn| {
-            s.scripts
-                .take_over
-                .arg(&s.options.prefix)
-                .arg(&s.me)
-                .arg(s.lease_ms())
-                .arg(limit)
-                .invoke(conn)
-        })?;
+        let lost = s.lost_batches();
+        let lost_claims = s.lost_claims();
+        let token = format!("{:016x}", rand::random::<u64>());
+        let answer = s
+            .write(|conn| {
+                let answer = s
+                    .scripts
+                    .take_over
+                    .arg(&s.options.prefix)
+                    .arg(&s.me)
+                    .arg(s.lease_ms())
+                    .arg(limit)
+                    .arg(lost.join(" "))
+                    .arg(lost_claims.join(" "))
+                    .arg(&token)
+                    .invoke(conn);
+                s.as_if_lost(answer)
+            })
+            // It may have claimed all the same: the next call returns what it did.
+            .inspect_err(|_| s.claim_lost(token))?;
+        // Whatever those batches wrote and those claims took is returned now (or was
+        // re-appended): forget them.
+        s.forget_batches(&lost);
+        s.forget_claims(&lost_claims);
         let redis::Value::Array(parts) = answer else {
             return Err(malformed("a takeover"));
         };

@@ -3,7 +3,8 @@
 -- a timer; one that died (or lost Redis) for longer than the lease is taken over. A replica
 -- that stopped cleanly gave its lease up at once, so its leftovers are claimed at once.
 --
--- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] at most this many of each.
+-- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] at most this many of each,
+-- ARGV[5] this replica's lost batch ids, ARGV[6] its lost claim tokens, ARGV[7] this call's.
 -- Returns {entries, outputs}: each claimed one's fields (HGETALL), oldest first.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -11,6 +12,38 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', p .. ':replicas', now + lease, me)
 
 local entries, outputs = {}, {}
+
+-- This replica's own batches whose answer never came (ARGV[5], space-separated): what they
+-- wrote was never acked nor dispatched here. A redelivery on this replica re-appends such an
+-- entry (write.lua); one on another replica was a "duplicate" there. Either way it is claimed
+-- here now unless a re-append already took it: the batch id on the entry says which.
+-- And this replica's earlier claims whose answer never came (ARGV[6]): what they claimed is
+-- returned again. Every claim is marked with this call's token (ARGV[7]).
+local lost, lost_claims, token = {}, {}, ARGV[7]
+for id in string.gmatch(ARGV[5] or '', '%S+') do lost[id] = true end
+for id in string.gmatch(ARGV[6] or '', '%S+') do lost_claims[id] = true end
+if next(lost) or next(lost_claims) then
+  for _, key in ipairs(redis.call('ZRANGE', p .. ':eu:' .. me, 0, -1)) do
+    if #entries >= limit then break end
+    local k = p .. ':e:' .. key
+    local f = redis.call('HMGET', k, 'b', 'c')
+    if (f[1] and lost[f[1]]) or (f[2] and lost_claims[f[2]]) then
+      redis.call('HSET', k, 'b', 'reclaimed', 'c', token)
+      entries[#entries + 1] = redis.call('HGETALL', k)
+    end
+  end
+end
+if next(lost_claims) then
+  for _, id in ipairs(redis.call('ZRANGE', p .. ':ou:' .. me, 0, -1)) do
+    if #outputs >= limit then break end
+    local c = redis.call('HGET', p .. ':o:' .. id, 'c')
+    if c and lost_claims[c] then
+      redis.call('HSET', p .. ':o:' .. id, 'c', token)
+      outputs[#outputs + 1] = redis.call('HGETALL', p .. ':o:' .. id)
+    end
+  end
+end
+
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' .. now)) do
   if dead ~= me then
     local room = limit - #entries
@@ -18,7 +51,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' 
       local keys = redis.call('ZRANGE', p .. ':eu:' .. dead, 0, room - 1, 'WITHSCORES')
       for i = 1, #keys, 2 do
         local key, seq = keys[i], keys[i + 1]
-        redis.call('HSET', p .. ':e:' .. key, 'own', me)
+        redis.call('HSET', p .. ':e:' .. key, 'own', me, 'c', token)
         redis.call('ZREM', p .. ':eu:' .. dead, key)
         redis.call('ZADD', p .. ':eu:' .. me, seq, key)
         entries[#entries + 1] = redis.call('HGETALL', p .. ':e:' .. key)
@@ -28,7 +61,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' 
     if room > 0 then
       local ids = redis.call('ZRANGE', p .. ':ou:' .. dead, 0, room - 1)
       for _, id in ipairs(ids) do
-        redis.call('HSET', p .. ':o:' .. id, 'own', me)
+        redis.call('HSET', p .. ':o:' .. id, 'own', me, 'c', token)
         redis.call('ZREM', p .. ':ou:' .. dead, id)
         redis.call('ZADD', p .. ':ou:' .. me, id, id)
         outputs[#outputs + 1] = redis.call('HGETALL', p .. ':o:' .. id)

@@ -106,12 +106,25 @@ end
 local outputs = {}
 for i, o in ipairs(batch.outputs or {}) do
   local known = redis.call('HGET', p .. ':ok', o.key)
+  local mine = nil
   if known then
+    -- Written by a batch of this replica whose answer was lost: the writer never handed it
+    -- to its sender, so it is new to it now.
+    local f = redis.call('HMGET', p .. ':o:' .. known, 'own', 'b', 'st')
+    if f[1] == me and f[2] and lost[f[2]] and tonumber(f[3]) == 0 then
+      redis.call('HSET', p .. ':o:' .. known, 'b', batch.id)
+      mine = tonumber(known)
+    end
+  end
+  if mine then
+    outputs[i] = mine
+  elseif known then
     outputs[i] = redis.call('HGETALL', p .. ':o:' .. known)
   else
     local id = redis.call('INCR', p .. ':oseq')
     redis.call('HSET', p .. ':o:' .. id, 'id', id, 'key', o.key, 'lane', o.lane,
-      'method', o.method, 'args', o.args, 'at', o.at, 'st', 0, 'att', 0, 'own', me)
+      'method', o.method, 'args', o.args, 'at', o.at, 'st', 0, 'att', 0, 'own', me,
+      'b', batch.id)
     redis.call('HSET', p .. ':ok', o.key, id)
     redis.call('ZADD', p .. ':os', id, id)
     redis.call('ZADD', p .. ':ost:0', id, id)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{as_bot, nonstop};
+use common::{as_bot, nonstop, Running};
 use nonstop_sim::TempJournal;
 
 #[test]
@@ -58,12 +58,12 @@ fn demo_loses_nothing_and_handles_nothing_twice() {
 #[test]
 fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
     use std::io::{BufRead, BufReader};
-    let mut sim = nonstop()
-        .args(["sim", "--port", "0"])
-        .env("NONSTOP_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sim = Running::spawn(
+        nonstop()
+            .args(["sim", "--port", "0"])
+            .env("NONSTOP_LOG", "error")
+            .stdout(std::process::Stdio::piped()),
+    );
     let mut first = String::new();
     BufReader::new(sim.stdout.take().unwrap())
         .read_line(&mut first)
@@ -82,8 +82,7 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
         .env("NONSTOP_DB", &db.0)
         .output()
         .unwrap();
-    let _ = sim.kill();
-    let _ = sim.wait();
+    drop(sim);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid_auth"), "{err}");
@@ -155,9 +154,7 @@ async fn journal_reads_what_a_real_bot_wrote() {
     .await
     .unwrap();
     let db = TempJournal::new("cli-e2e");
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(as_bot(nonstop().arg("run"), &sim, &db.0, "error"));
     let wait = std::time::Duration::from_secs(30);
     for i in 1..=3 {
         sim.send_message(MessageSpec::new("C1", "U1", &format!("ping ok-{i}")));
@@ -269,21 +266,21 @@ async fn a_second_bot_on_the_same_journal_is_refused_naming_the_file_and_its_hol
     use std::process::Stdio;
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let db = TempJournal::new("cli-twice");
-    let mut first = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let wait = std::time::Duration::from_secs(30);
     assert!(sim.wait_for_stats(wait, |s| s.live_sockets >= 1).await);
-    let mut second = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut second = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     // Bounded: a second bot that is not refused runs on, and must fail the test, not hang it.
     let _ = common::exited_within(&mut second, wait).await;
-    let second = second.wait_with_output().unwrap();
+    let second = second.wait_with_output();
     first.kill().unwrap();
     first.wait().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
@@ -304,11 +301,11 @@ async fn sighup_stops_the_bot_gracefully() {
     use std::process::Stdio;
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let db = TempJournal::new("cli-hup");
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let wait = std::time::Duration::from_secs(30);
     assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
     std::process::Command::new("kill")
@@ -373,11 +370,11 @@ async fn a_second_signal_exits_at_once() {
     use std::process::Stdio;
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let db = TempJournal::new("cli-second-signal");
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let wait = std::time::Duration::from_secs(30);
     assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
     // An answer stuck in a Web API call that takes a minute: the drain would wait for it.
@@ -419,13 +416,13 @@ async fn systemd_hears_ready_the_watchdog_pings_and_stopping() {
         .unwrap();
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let db = TempJournal::new("cli-systemd");
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .env("NOTIFY_SOCKET", &path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .env("NOTIFY_SOCKET", &path)
+            .env("WATCHDOG_USEC", "400000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let next = |socket: &UnixDatagram| -> (String, std::time::Instant) {
         let mut buf = [0u8; 256];
         let n = socket.recv(&mut buf).expect("a notification");
@@ -502,12 +499,12 @@ async fn health_asks_the_endpoint_and_exits_by_its_answer() {
     let out = health();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connection"));
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "error")
-        .env("NONSTOP_HTTP", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .env("NONSTOP_HTTP", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let wait = std::time::Duration::from_secs(30);
     assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
     let deadline = std::time::Instant::now() + wait;
@@ -529,9 +526,9 @@ async fn health_asks_the_endpoint_and_exits_by_its_answer() {
 #[test]
 fn journal_reads_the_shared_journal_in_redis() {
     use nonstop::journal::{Mark, NewEntry, RedisOptions, RedisStore, Store};
-    let url = std::env::var("NONSTOP_TEST_REDIS")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
-    let prefix = format!("nonstop-test:cli-journal:{:08x}", rand::random::<u32>());
+    let url = common::redis_url();
+    let keys = common::RedisPrefix::new("cli-journal");
+    let prefix = keys.0.clone();
     let store = RedisStore::open(
         &url,
         RedisOptions {
@@ -594,12 +591,4 @@ fn journal_reads_the_shared_journal_in_redis() {
     assert!(!wrong.status.success(), "{shown}");
     assert!(!shown.contains("hunter2-cli"), "{shown}");
     assert!(shown.contains("***"), "{shown}");
-    // Leave nothing behind.
-    store
-        .prune(
-            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
-            0,
-            100,
-        )
-        .unwrap();
 }

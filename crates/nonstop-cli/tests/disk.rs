@@ -11,12 +11,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, redelivering_sim};
+use common::{as_bot, redelivering_sim, Running};
 use nonstop_sim::{MessageSpec, Sim, SimConfig};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -29,17 +29,6 @@ fn namespaces_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Kills the bot when the test ends, also when it fails: a bot left running in its own mount
-/// namespace would hold the tmpfs and keep connecting.
-struct Bot(Child);
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Scratch(PathBuf);
 
 impl Drop for Scratch {
@@ -49,19 +38,21 @@ impl Drop for Scratch {
 }
 
 /// The bot, in its own mount namespace, with a 4 MiB tmpfs mounted on `dir` for its journal
-/// (`options` such as `ro` added to the mount's).
-fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Child {
+/// (`options` such as `ro` added to the mount's). Killed when dropped, also when the test
+/// fails: a bot left running in its own mount namespace would hold the tmpfs and keep
+/// connecting.
+fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Running {
     let script = format!(r#"mount -t tmpfs -o size=4m{options} tmpfs "$1" && exec "$2" run"#);
     let mut command = Command::new("unshare");
     command
         .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
         .arg(dir)
         .arg(env!("CARGO_BIN_EXE_nonstop"));
-    as_bot(&mut command, sim, &dir.join("nonstop.db"), "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+    Running::spawn(
+        as_bot(&mut command, sim, &dir.join("nonstop.db"), "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap()),
+    )
 }
 
 /// Fills the bot's tmpfs (seen through its namespace) until the disk says no.
@@ -158,8 +149,8 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
     let dir = scratch.0.join("journal");
     std::fs::create_dir_all(&dir).unwrap();
     let log = scratch.0.join("bot.log");
-    let bot = Bot(spawn_bot(&sim, &dir, &log, ""));
-    let pid = bot.0.id();
+    let bot = spawn_bot(&sim, &dir, &log, "");
+    let pid = bot.id();
     // The bot's view of its journal directory: the tmpfs, not the directory out here.
     let inside = PathBuf::from(format!("/proc/{pid}/root{}", dir.display()));
     assert!(

@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop, redelivering_sim};
+use common::{as_bot, nonstop, redelivering_sim, Running};
 use nonstop_sim::{unix_ms, Fault, Sim, TempJournal};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -29,12 +29,12 @@ const CHANNELS: [&str; 20] = [
     "C16", "C17", "C18", "C19", "C20",
 ];
 
-fn spawn_bot(sim: &Sim, db: &Path) -> Child {
-    as_bot(nonstop().arg("run"), sim, db, "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_bot(sim: &Sim, db: &Path) -> Running {
+    Running::spawn(
+        as_bot(nonstop().arg("run"), sim, db, "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop};
+use common::{as_bot, nonstop, Running};
 use nonstop_sim::{Sim, SimConfig, TempJournal};
 
 const CHANNELS: [&str; 4] = ["C1", "C2", "C3", "C4"];
@@ -38,11 +38,11 @@ async fn a_ten_second_stall_of_the_process_loses_no_event() {
     .unwrap();
     let db = TempJournal::new("stall");
     let log = db.0.with_extension("log");
-    let mut bot = as_bot(nonstop().arg("run"), &sim, &db.0, "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
     assert!(
         sim.wait_for_stats(Duration::from_secs(30), |s| s.live_sockets >= 2)
             .await,

@@ -430,6 +430,17 @@ impl Sim {
     }
 
     /// How many messages the bot posted.
+    /// What the bot posted from the `from`th message on (0 is the first): a test that
+    /// follows tens of thousands of answers reads each once, not all of them at every look.
+    pub fn posted_since(&self, from: usize) -> Vec<PostedMessage> {
+        let shared = self.shared.lock();
+        shared
+            .posted
+            .get(from..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    }
+
     pub fn posted_count(&self) -> usize {
         self.shared.lock().posted.len()
     }

@@ -31,6 +31,7 @@ use crate::running::Running;
 use crate::scopes::{self, ScopeNeed};
 use crate::status::Status;
 use crate::storage::Storage;
+use crate::supervisor::budget::SocketBudget;
 use crate::supervisor::{self, Supervision};
 use crate::task::OwnedTask;
 use crate::transport::rtm::send::RtmSends;
@@ -327,7 +328,6 @@ impl App {
         let (queue_tx, queue_rx) = mpsc::channel(config.dispatch_queue);
         let (ops_tx, ops_rx) = mpsc::channel(config.journal_queue);
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
-        let feed_for_takeover = feed_tx.clone();
         let link = OutboxLink {
             feed: outbox::answers_to(feed_tx.clone()),
             waiting: answers.len() as u64,
@@ -424,7 +424,7 @@ impl App {
         let takeover = store.is_shared().then(|| takeover::Takeover {
             store: Arc::clone(&store),
             dispatch: queue_tx.clone(),
-            answers: outbox::answers_to(feed_for_takeover),
+            writer: ops_tx.clone(),
             status: Arc::clone(&self.status),
             every: takeover::interval(config.takeover_after),
         });
@@ -442,7 +442,12 @@ impl App {
                 dead_after: config.dead_after,
             },
         });
-        let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status)));
+        // Slack's limit of 10 is on Socket Mode sockets; replicas on Redis keep it together.
+        let budget = match config.transport {
+            TransportKind::SocketMode => SocketBudget::for_store(&store, config.app_sockets),
+            _ => None,
+        };
+        let supervision = Arc::new(Supervision::new(&config, Arc::clone(&self.status), budget));
         let ops_web = web.clone();
         let status = Arc::clone(&self.status);
         let (slots, transport): (_, Arc<dyn std::any::Any + Send + Sync>) = match config.transport {

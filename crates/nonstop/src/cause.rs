@@ -59,6 +59,9 @@ pub enum DisconnectCause {
     Protocol { detail: String },
     /// The task that ran the socket panicked (a bug of ours); the slot opens another.
     TaskPanicked { detail: String },
+    /// Not opened: the bot's replicas together hold `held` sockets, `NONSTOP_APP_SOCKETS`
+    /// (`total`) or more; the slot tries again when one may have closed.
+    AppSocketsHeld { held: usize, total: usize },
     /// We closed it after its replacement went live.
     Replaced,
     /// We closed it because the bot is shutting down.
@@ -85,6 +88,7 @@ impl DisconnectCause {
             Self::Dead { .. } => "dead",
             Self::WriteStalled { .. } => "write_stalled",
             Self::TaskPanicked { .. } => "task_panicked",
+            Self::AppSocketsHeld { .. } => "app_sockets_held",
             Self::ConnectFailed { .. } => "connect_failed",
             Self::ConnectApi { .. } => "connect_api",
             Self::Protocol { .. } => "protocol",
@@ -130,6 +134,10 @@ impl fmt::Display for DisconnectCause {
                 stalled_for.as_secs_f64()
             ),
             Self::TaskPanicked { detail } => write!(f, "task_panicked({detail})"),
+            Self::AppSocketsHeld { held, total } => write!(
+                f,
+                "app_sockets_held(the bot's replicas hold {held} sockets of NONSTOP_APP_SOCKETS={total})"
+            ),
             Self::ConnectFailed { stage, detail } => {
                 write!(f, "connect_failed({}: {detail})", stage.as_str())
             }
@@ -159,6 +167,10 @@ mod tests {
             },
             DisconnectCause::TaskPanicked {
                 detail: "index out of bounds".to_owned(),
+            },
+            DisconnectCause::AppSocketsHeld {
+                held: 10,
+                total: 10,
             },
         ];
         for cause in causes {

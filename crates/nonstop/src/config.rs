@@ -50,6 +50,12 @@ pub struct Config {
     pub allow_plain_http: bool,
     /// Sockets kept live at once (1..=10; Slack allows 10 per app).
     pub connections: usize,
+    /// With Redis: the sockets all replicas together may hold, replacements being opened and
+    /// old sockets still closing included (`NONSTOP_APP_SOCKETS`, 1..=10, default 10, Slack's
+    /// limit per app). A replica's slot opens a socket only while the count kept in Redis is
+    /// under it, and otherwise waits for one to close, instead of being refused by Slack
+    /// (whose refusal may also close another replica's socket).
+    pub app_sockets: usize,
     /// How often we ping each socket.
     pub ping_interval: Duration,
     /// A socket that received no frame at all for this long is dead.
@@ -184,6 +190,7 @@ pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
+pub const ENV_APP_SOCKETS: &str = "NONSTOP_APP_SOCKETS";
 pub const ENV_DB: &str = "NONSTOP_DB";
 pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const ENV_REDIS_PREFIX: &str = "NONSTOP_REDIS_PREFIX";
@@ -222,6 +229,7 @@ impl Config {
             api_url: nonstop_web::SLACK_API_URL.to_owned(),
             allow_plain_http: false,
             connections: 2,
+            app_sockets: 10,
             ping_interval: Duration::from_secs(2),
             dead_after: Duration::from_secs(6),
             connect_timeout: Duration::from_secs(10),
@@ -431,6 +439,14 @@ impl Config {
                 problem: "expected a whole number from 1 to 10".to_owned(),
             })?;
         }
+        if let Some(n) = lookup(ENV_APP_SOCKETS) {
+            config.app_sockets = n.trim().parse().map_err(|_| ConfigError::Malformed {
+                name: ENV_APP_SOCKETS,
+                problem:
+                    "expected a whole number from 1 to 10: the sockets all replicas hold together"
+                        .to_owned(),
+            })?;
+        }
         if let Some(secs) = lookup(ENV_SUMMARY_SECS) {
             config.summary_every = match secs.trim() {
                 "0" | "off" => None,
@@ -470,6 +486,15 @@ impl Config {
                 problem: format!(
                     "{} (Slack allows 1 to 10 sockets per app)",
                     self.connections
+                ),
+            });
+        }
+        if !(1..=10).contains(&self.app_sockets) {
+            return Err(ConfigError::OutOfRange {
+                name: "app_sockets",
+                problem: format!(
+                    "{} (all replicas together; Slack allows an app 1 to 10 sockets)",
+                    self.app_sockets
                 ),
             });
         }
@@ -780,6 +805,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("SLACK_API_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_app_socket_total_is_read_and_checked() {
+        let tokens = [
+            ("SLACK_APP_TOKEN", "xapp-1-A"),
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ];
+        let with = |value: &'static str| {
+            let mut pairs = tokens.to_vec();
+            pairs.push(("NONSTOP_APP_SOCKETS", value));
+            Config::from_lookup(env(&pairs))
+        };
+        assert_eq!(Config::from_lookup(env(&tokens)).unwrap().app_sockets, 10);
+        assert_eq!(with("6").unwrap().app_sockets, 6);
+        for bad in ["0", "11", "ten"] {
+            let err = with(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("app_sockets")
+                    || err.to_string().contains("NONSTOP_APP_SOCKETS"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod common;
 use common::RedisPrefix;
 use nonstop::journal::{
     conformance, Appended, EntryState, Mark, NewEntry, NewOutput, OutputAppended, RedisOptions,
-    RedisStore, Store, StoreError,
+    RedisStore, SocketShare, Store, StoreError,
 };
 
 fn redis_url() -> String {
@@ -318,4 +318,51 @@ fn a_takeover_whose_answer_was_lost_is_returned_by_the_next() {
     assert_eq!(taken.entries.len(), 1, "{taken:?}");
     assert_eq!(taken.entries[0].key, "Claim1");
     assert!(alive.take_over(100).unwrap().entries.is_empty());
+}
+
+/// Takes a socket for `store` as soon as the count allows, within `within`; whether it did.
+fn taken_within(store: &RedisStore, total: usize, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if store.take_socket(total).unwrap() == SocketShare::Taken {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn replicas_keep_a_socket_total_together_and_a_dead_ones_share_comes_back_with_its_lease() {
+    let prefix = RedisPrefix::new("sockets");
+    let lease = Duration::from_secs(2);
+    let (a, b) = (open(&prefix, lease), open(&prefix, lease));
+    assert_eq!(a.take_socket(3).unwrap(), SocketShare::Taken);
+    assert_eq!(a.take_socket(3).unwrap(), SocketShare::Taken);
+    assert_eq!(b.take_socket(3).unwrap(), SocketShare::Taken);
+    assert_eq!(b.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
+    assert_eq!(a.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
+
+    // One closes on A: B may open one as soon as A has said so (its timer, woken at once;
+    // well before the lease's renewal at 0.67 s, which is not what this waits for).
+    a.give_socket();
+    assert!(taken_within(&b, 3, Duration::from_millis(500)));
+    assert_eq!(b.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
+
+    // A is killed holding one: it counts until its lease runs out, then not.
+    a.vanish();
+    assert_eq!(b.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
+    assert!(taken_within(&b, 3, Duration::from_secs(20)));
+
+    // A replica that stops cleanly takes its count with it at once.
+    let c = open(&prefix, lease);
+    assert_eq!(c.take_socket(4).unwrap(), SocketShare::Taken);
+    assert_eq!(b.take_socket(4).unwrap(), SocketShare::Full { held: 4 });
+    drop(c);
+    assert_eq!(b.take_socket(4).unwrap(), SocketShare::Taken);
+
+    // Stores one process owns have no one to share with.
+    let memory = nonstop::journal::MemoryStore::new();
+    assert_eq!(memory.take_socket(1).unwrap(), SocketShare::Taken);
+    assert_eq!(memory.take_socket(1).unwrap(), SocketShare::Taken);
 }

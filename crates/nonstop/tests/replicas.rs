@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bot_config, redis_url, sim_config, text_of, OwnRedis, RedisPrefix, WAIT};
-use nonstop::{App, Config, Context, Envelope, Status};
+use nonstop::{App, Config, Context, Envelope, SlotPhase, Status};
 use nonstop_model::web::PostMessageRequest;
 use nonstop_sim::{MessageSpec, Sim, SimConfig};
 
@@ -226,14 +226,22 @@ async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handl
     run.abort();
 }
 
+/// Two processes of one app that share no count (on different Redis prefixes here; two
+/// deployments, or a developer's laptop, in life): Slack's own refusal is what is left, and
+/// the refused slots wait instead of hammering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_past_slacks_ten_sockets_wait_instead_of_hammering_and_stay_up() {
-    let prefix = RedisPrefix::new("replicas-limit");
+async fn processes_past_slacks_ten_sockets_wait_instead_of_hammering_and_stay_up() {
+    let (prefix_a, prefix_b) = (
+        RedisPrefix::new("replicas-limit-a"),
+        RedisPrefix::new("replicas-limit-b"),
+    );
     let sim = Sim::start(sim_config()).await.unwrap();
-    let mut config = replica_config(&sim, &prefix);
-    config.connections = 6;
-    let a = replica(config.clone(), false);
-    let b = replica(config, false);
+    let mut config_a = replica_config(&sim, &prefix_a);
+    config_a.connections = 6;
+    let mut config_b = replica_config(&sim, &prefix_b);
+    config_b.connections = 6;
+    let a = replica(config_a, false);
+    let b = replica(config_b, false);
     let (status_a, status_b) = (a.status(), b.status());
     let run_a = tokio::spawn(a.run(std::future::pending()));
     let run_b = tokio::spawn(b.run(std::future::pending()));
@@ -265,5 +273,141 @@ async fn replicas_past_slacks_ten_sockets_wait_instead_of_hammering_and_stay_up(
         .is_some());
     assert!(!run_a.is_finished() && !run_b.is_finished());
     run_a.abort();
+    run_b.abort();
+}
+
+/// Slots that have had at least `n` opens refused in a row (by the app's socket total).
+fn refused_slots(status: &Status, n: u32) -> usize {
+    status
+        .snapshot()
+        .slots
+        .iter()
+        .filter(|phase| {
+            matches!(phase, SlotPhase::Waiting { failures } | SlotPhase::Opening { failures } if *failures >= n)
+        })
+        .count()
+}
+
+/// Replicas on one Redis keep `NONSTOP_APP_SOCKETS` together: two wanting 4 sockets each
+/// under a total of 6 hold 6 between them, the other two slots wait without Slack ever
+/// refusing a socket (the simulator allows 6 here), and when one replica stops, the other
+/// takes the sockets it gave back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_keep_the_app_socket_total_together() {
+    let prefix = RedisPrefix::new("replicas-total");
+    let sim = Sim::start(SimConfig {
+        max_sockets: 6,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut config = replica_config(&sim, &prefix);
+    config.connections = 4;
+    config.app_sockets = 6;
+    let a = replica(config.clone(), false);
+    let b = replica(config, false);
+    let (status_a, status_b) = (a.status(), b.status());
+    let run_a = tokio::spawn(a.run(std::future::pending()));
+    let run_b = tokio::spawn(b.run(std::future::pending()));
+    // Two slots asked again and again (every 0.5 s at most in these settings).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while refused_slots(&status_a, 4) + refused_slots(&status_b, 4) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a: {:?}; b: {:?}; sim: {:?}",
+            status_a.snapshot(),
+            status_b.snapshot(),
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.live_sockets, 6, "{stats:?}");
+    assert_eq!(
+        stats.refused_over_limit, 0,
+        "Slack refused a socket: {stats:?}"
+    );
+    let live_a = status_a.snapshot().live_connections;
+    assert_eq!(live_a + status_b.snapshot().live_connections, 6);
+    sim.send_message(MessageSpec::new("C1", "U1", "ping within-total"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong within-total attempt=0")
+        .await
+        .is_some());
+
+    // A stops (its store gives up the lease and the count): B opens what it was refused.
+    run_a.abort();
+    let _ = run_a.await;
+    live(&status_b, 4).await;
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.live_sockets == 4).await,
+        "{:?}",
+        sim.stats()
+    );
+    assert_eq!(sim.stats().refused_over_limit, 0);
+    run_b.abort();
+}
+
+/// Answers a stopped replica left waiting (Slack rate-limiting `chat.postMessage`) are
+/// delivered by another, once each, and count among its answers waiting meanwhile, so that
+/// its outbox bound and `/metrics` see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_a_stopped_replica_left_are_counted_and_delivered_by_another() {
+    let prefix = RedisPrefix::new("replicas-answers");
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = replica_config(&sim, &prefix);
+    config.outbox_settle = Duration::from_millis(500);
+    let a = replica(config.clone(), false);
+    let b = replica(config, false);
+    let (status_a, status_b) = (a.status(), b.status());
+    let run_a = tokio::spawn(a.run(std::future::pending()));
+    let run_b = tokio::spawn(b.run(std::future::pending()));
+    live(&status_a, 2).await;
+    live(&status_b, 2).await;
+    // Long enough to see the answers wait; then Slack takes them again by itself.
+    sim.inject(nonstop_sim::Fault::RateLimitMethod {
+        method: "chat.postMessage".into(),
+        secs: 10,
+    });
+    for i in 0..4 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping held{i}")));
+    }
+    let waiting = |s: &nonstop::StatusSnapshot| s.answers_waiting;
+    assert!(
+        status_a
+            .wait_for(WAIT, |_| waiting(&status_a.snapshot())
+                + waiting(&status_b.snapshot())
+                == 4)
+            .await,
+        "a: {:?}; b: {:?}",
+        status_a.snapshot(),
+        status_b.snapshot()
+    );
+    // The simulator spreads envelopes over the four sockets: A has some of them.
+    let left_by_a = waiting(&status_a.snapshot());
+    assert!(left_by_a >= 1, "b: {:?}", status_b.snapshot());
+    run_a.abort();
+    let _ = run_a.await;
+    // B holds all four now, its own and A's.
+    assert!(
+        status_b.wait_for(WAIT, |s| s.answers_waiting == 4).await,
+        "A left {left_by_a}; b: {:?}",
+        status_b.snapshot()
+    );
+    assert!(
+        status_b
+            .wait_for(WAIT, |s| s.answers_sent == 4 && s.answers_waiting == 0)
+            .await,
+        "{:?}",
+        status_b.snapshot()
+    );
+    let mut held = posts_starting(&sim, "pong held");
+    held.sort();
+    assert_eq!(
+        held,
+        (0..4)
+            .map(|i| format!("pong held{i} attempt=0"))
+            .collect::<Vec<_>>()
+    );
     run_b.abort();
 }

@@ -95,6 +95,15 @@ impl Backlog {
         }
     }
 
+    /// Answers another replica left, claimed by this one: waiting like those it wrote.
+    pub(crate) fn adopt(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            self.link.waiting += 1;
+            (self.link.feed)(output);
+        }
+        self.status.set_answers_waiting(self.link.waiting);
+    }
+
     /// After a commit: counts what it wrote, hands fresh answers to the sender in the order
     /// they were written, then tells each handler what became of its answer.
     pub(crate) fn written(&mut self, carried: Carried, outcomes: Vec<OutputAppended>) {

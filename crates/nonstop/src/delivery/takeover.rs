@@ -1,7 +1,8 @@
 //! With a journal several replicas share (Redis): what a replica left unfinished when it died
 //! (or stopped with handlers cut short) is claimed by a live replica once its lease ran out,
 //! and run here as replays (`ctx.attempt() >= 1`), with the crash-loop guard of a restart;
-//! its undelivered answers go to this replica's outbox.
+//! its undelivered answers go to this replica's outbox (through the journal's writer, which
+//! counts them waiting like its own).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::{AnswerFeed, Envelope};
+use super::writer::Op;
+use super::Envelope;
 use crate::journal::{replay, Store, StoreError};
 use crate::status::Status;
 
@@ -20,7 +22,8 @@ const CLAIM_AT_MOST: usize = 1_000;
 pub(crate) struct Takeover {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) dispatch: mpsc::Sender<Envelope>,
-    pub(crate) answers: AnswerFeed,
+    /// The journal's writer, for the answers claimed.
+    pub(crate) writer: mpsc::Sender<Op>,
     pub(crate) status: Arc<Status>,
     /// How often to look: a dead replica's work is handled within its lease plus this.
     pub(crate) every: Duration,
@@ -86,8 +89,11 @@ pub(crate) async fn run(takeover: Takeover, mut stop: watch::Receiver<bool>) {
             answers = outputs.len(),
             "took over what a stopped replica left unfinished; running it here as replays"
         );
-        for output in outputs {
-            (takeover.answers)(output);
+        if !outputs.is_empty() {
+            tokio::select! {
+                sent = takeover.writer.send(Op::Adopt(outputs)) => if sent.is_err() { return },
+                _ = stop.changed() => return,
+            }
         }
         for entry in &entries {
             let Some(envelope) = Envelope::from_entry(entry) else {

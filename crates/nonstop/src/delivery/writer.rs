@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use crate::journal::{
-    Batch, Mark, NewEntry, NewOutput, OutputAppended, OutputMark, Store, StoreError, Written,
+    Batch, Mark, NewEntry, NewOutput, Output, OutputAppended, OutputMark, Store, StoreError,
+    Written,
 };
 use nonstop_model::Ack;
 
@@ -46,6 +47,9 @@ pub(crate) enum Op {
         marks: Vec<OutputMark>,
         durable: Option<tokio::sync::oneshot::Sender<()>>,
     },
+    /// Answers claimed from a stopped replica (already in the journal, now this one's): count
+    /// them in the backlog and hand them to the sender.
+    Adopt(Vec<Output>),
     /// No more envelopes will come: hand dispatch its end, keep taking marks until the
     /// dispatcher (the last sender) is done.
     CloseIntake,
@@ -370,6 +374,7 @@ pub(crate) fn run(
                     outputs.output_marks.extend(marks);
                     outputs.durable.extend(durable);
                 }
+                Op::Adopt(adopted) => answers.adopt(adopted),
                 Op::CloseIntake => close_intake = true,
             }
         }

@@ -309,6 +309,15 @@ pub struct TakenOver {
     pub outputs: Vec<Output>,
 }
 
+/// What [`Store::take_socket`] answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketShare {
+    /// This process may open one more socket.
+    Taken,
+    /// All processes together hold `held` sockets, the total allowed or more.
+    Full { held: usize },
+}
+
 /// A journal operation that failed. Messages say what to check; they never hold payloads.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -407,6 +416,20 @@ pub trait Store: Send + Sync + 'static {
     fn is_shared(&self) -> bool {
         false
     }
+
+    /// Takes one of the `total` Socket Mode sockets that all processes sharing this store may
+    /// hold together (Slack allows an app 10), or says how many they hold. The count lives
+    /// where the processes meet, so it is kept across replicas; a store one process owns has
+    /// no one to share with and always says yes. Called before a socket is opened; a
+    /// [`SocketShare::Taken`] is given back with [`Store::give_socket`] when it closes.
+    fn take_socket(&self, total: usize) -> Result<SocketShare, StoreError> {
+        let _ = total;
+        Ok(SocketShare::Taken)
+    }
+
+    /// Gives back a socket [`Store::take_socket`] took. Never blocks (it is called as a
+    /// socket's task ends): the count others see follows soon after.
+    fn give_socket(&self) {}
 
     // The bot's own key-value storage, in the same store. Values are JSON text.
 

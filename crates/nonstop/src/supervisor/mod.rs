@@ -12,6 +12,7 @@
 //! each change in [`Status`]. A transport (Socket Mode today; RTM and HTTP next) only says how
 //! to open a connection and how to run one: [`Transport`].
 
+pub(crate) mod budget;
 pub(crate) mod lifecycle;
 pub(crate) mod slot;
 
@@ -25,12 +26,13 @@ use futures_util::FutureExt;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cause::DisconnectCause;
 use crate::error::Error;
 use crate::status::{LifecycleChange, Status};
 use crate::task::OwnedTask;
+use budget::{SocketBudget, SocketPermit, Take};
 use slot::{AfterClose, SlotAction, SlotInput, SlotState, SlotTiming, STORM_LOG_EVERY};
 
 /// A way of holding a connection to Slack that the supervisor can keep live: how to open one
@@ -108,12 +110,19 @@ pub(crate) struct Supervision {
     /// How long replaced and current connections get to close at shutdown.
     pub(crate) drain_timeout: Duration,
     pub(crate) status: Arc<Status>,
+    /// With replicas sharing a store: the app's socket total, taken before each open.
+    pub(crate) budget: Option<Arc<SocketBudget>>,
     /// Connection ids, unique for the process's life.
     next_connection: AtomicU64,
 }
 
 impl Supervision {
-    pub(crate) fn new(config: &crate::Config, status: Arc<Status>) -> Self {
+    /// With `budget`, when the bot's replicas keep a socket total together.
+    pub(crate) fn new(
+        config: &crate::Config,
+        status: Arc<Status>,
+        budget: Option<SocketBudget>,
+    ) -> Self {
         Self {
             timing: SlotTiming {
                 backoff_base: config.backoff_base,
@@ -123,19 +132,23 @@ impl Supervision {
             },
             drain_timeout: config.drain_timeout,
             status,
+            budget: budget.map(Arc::new),
             next_connection: AtomicU64::new(1),
         }
     }
 }
 
-/// An opener's task: the connection's id, and how opening it went.
-type Opening<O> = OwnedTask<(u64, Result<O, OpenError>)>;
+/// An opener's task: the connection's id, and how opening it went (with its share of the
+/// app's socket total, when there is one).
+type Opening<O> = OwnedTask<(u64, Result<(O, Option<SocketPermit>), OpenError>)>;
 
 /// A running connection, owned by its slot.
 struct Running {
     connection: u64,
     orders: mpsc::Sender<Order>,
     task: OwnedTask<()>,
+    /// Its share of the app's socket total: given back when the connection is gone.
+    permit: Option<SocketPermit>,
 }
 
 /// Keeps one connection of `slot` live until `shutdown` turns true or a fatal error occurs.
@@ -158,15 +171,13 @@ pub(crate) async fn run_slot<T: Transport>(
     status.set_slot_phase(slot, state.phase());
     let (reports_tx, mut reports) = mpsc::channel::<Report>(16);
     let mut current: Option<Running> = None;
-    // Whether the last close was Slack's `too_many_websockets`: said once per spell.
-    let mut at_app_limit = false;
     let mut opening: Option<Opening<T::Opened>> = None;
     // Replaced connections finishing their close; owned so they end with the slot.
     let mut draining: Vec<Running> = Vec::new();
     // The error a `GiveUp` ends the slot with.
     let mut fatal: Option<Error> = None;
     // A connection that opened, waiting for its `Adopt`.
-    let mut opened_now: Option<T::Opened> = None;
+    let mut opened_now: Option<(T::Opened, Option<SocketPermit>)> = None;
     // The loop's heartbeat, for the systemd watchdog: a loop stuck anywhere stops it.
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -243,8 +254,26 @@ pub(crate) async fn run_slot<T: Transport>(
                     let connection = supervision.next_connection.fetch_add(1, Ordering::Relaxed);
                     info!(slot, connection, "opening socket");
                     let transport = Arc::clone(&transport);
+                    let budget = supervision.budget.clone();
                     opening = Some(OwnedTask::spawn(async move {
-                        (connection, transport.open(connection).await)
+                        let permit = match budget {
+                            Some(budget) => match budget.take().await {
+                                Take::Taken(permit) => Some(permit),
+                                Take::Full { held, total } => {
+                                    let cause = DisconnectCause::AppSocketsHeld { held, total };
+                                    let refused = OpenError::Transient {
+                                        cause,
+                                        retry_after: None,
+                                    };
+                                    return (connection, Err(refused));
+                                }
+                                Take::Unchecked => None,
+                            },
+                            None => None,
+                        };
+                        // A failed open drops the permit here: the share is given back.
+                        let opened = transport.open(connection).await;
+                        (connection, opened.map(|open| (open, permit)))
                     }));
                 }
                 SlotAction::Adopt {
@@ -253,7 +282,7 @@ pub(crate) async fn run_slot<T: Transport>(
                     slot_down_for,
                     reconnect,
                 } => {
-                    let Some(open) = opened_now.take() else {
+                    let Some((open, permit)) = opened_now.take() else {
                         continue;
                     };
                     let described = T::describe(&open);
@@ -278,6 +307,7 @@ pub(crate) async fn run_slot<T: Transport>(
                         connection,
                         orders: orders_tx,
                         task,
+                        permit,
                     };
                     if let Some(old) = current.replace(next) {
                         // Make before break: the old connection goes only now.
@@ -291,15 +321,32 @@ pub(crate) async fn run_slot<T: Transport>(
                     delay,
                     attempt,
                 } => {
-                    warn!(
-                        slot,
-                        connection,
-                        cause = %cause,
-                        cause_kind = cause.kind(),
-                        attempt,
-                        next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
-                        "socket did not open"
-                    );
+                    let next = format!("retrying in {:.1} s", delay.as_secs_f64());
+                    let waiting_for_a_share =
+                        matches!(cause, DisconnectCause::AppSocketsHeld { .. });
+                    if waiting_for_a_share && attempt > 1 {
+                        // Said at the first refusal; a standby replica may wait for hours.
+                        debug!(slot, connection, cause = %cause, attempt, %next, "socket did not open");
+                    } else if waiting_for_a_share {
+                        warn!(
+                            slot,
+                            connection,
+                            cause = %cause,
+                            cause_kind = cause.kind(),
+                            %next,
+                            "socket not opened: the bot's replicas hold all the sockets NONSTOP_APP_SOCKETS allows; this slot opens one when another closes (fewer replicas or NONSTOP_CONNECTIONS, or a larger NONSTOP_APP_SOCKETS up to Slack's 10, ends the wait)"
+                        );
+                    } else {
+                        warn!(
+                            slot,
+                            connection,
+                            cause = %cause,
+                            cause_kind = cause.kind(),
+                            attempt,
+                            %next,
+                            "socket did not open"
+                        );
+                    }
                     status.record(
                         slot,
                         connection,
@@ -343,8 +390,8 @@ pub(crate) async fn run_slot<T: Transport>(
                     cause,
                     lifetime,
                     next,
+                    limit_spell_began,
                 } => {
-                    let waits_at_limit = matches!(next, AfterClose::ReconnectIn(d) if d >= supervision.timing.socket_limit_wait);
                     let next = match next {
                         AfterClose::OtherConnection => "none (slot has another socket)".to_owned(),
                         AfterClose::ReplacementOpening => "replacement already opening".to_owned(),
@@ -363,13 +410,12 @@ pub(crate) async fn run_slot<T: Transport>(
                         },
                     );
                     let lifetime_ms = lifetime.as_millis() as u64;
-                    if cause.is_app_at_socket_limit() && waits_at_limit && !at_app_limit {
+                    if limit_spell_began {
                         warn!(
                             slot,
-                            "Slack allows an app 10 sockets and this app holds them all (other replicas' or processes' included): this slot waits and tries again about twice a minute; keep NONSTOP_CONNECTIONS times the number of replicas within 10"
+                            "Slack allows an app 10 sockets and this app holds them all (other replicas' or processes' included): this slot waits and tries again about twice a minute; keep NONSTOP_CONNECTIONS times the number of replicas within 10, and NONSTOP_APP_SOCKETS within what other processes leave"
                         );
                     }
-                    at_app_limit = cause.is_app_at_socket_limit() && waits_at_limit;
                     if cause.is_planned() {
                         info!(slot, connection, lifetime_ms, cause = %cause, cause_kind = cause.kind(), %next, "socket closed");
                     } else {
@@ -443,7 +489,9 @@ async fn panic_as_close(
 async fn close_all(current: Option<Running>, draining: Vec<Running>, drain_timeout: Duration) {
     let closing = current.into_iter().chain(draining).map(|running| {
         let _ = running.orders.try_send(Order::Shutdown);
-        running.task
+        // The share of the app's socket total goes back once the socket has closed.
+        let permit = running.permit;
+        running.task.map(move |_| drop(permit))
     });
     let closing = futures_util::future::join_all(closing);
     let _ = tokio::time::timeout(drain_timeout.max(Duration::from_secs(6)), closing).await;

@@ -100,12 +100,15 @@ pub(crate) enum SlotAction {
         asked_so_far: u64,
         until: Instant,
     },
-    /// A connection closed; what happens next.
+    /// A connection closed; what happens next. `limit_spell_began`: with this close the slot
+    /// took the app to be at Slack's socket limit and began waiting `socket_limit_wait` (said
+    /// once per spell).
     Closed {
         connection: u64,
         cause: DisconnectCause,
         lifetime: Duration,
         next: AfterClose,
+        limit_spell_began: bool,
     },
     /// Stop: close the current connection (if any) and whatever drains, and end the slot.
     Stop,
@@ -310,6 +313,7 @@ impl SlotState {
                 if cause.is_fatal() {
                     return self.give_up();
                 }
+                let mut limit_spell_began = false;
                 let next = if !was_current {
                     AfterClose::OtherConnection
                 } else if self.opening {
@@ -325,6 +329,7 @@ impl SlotState {
                         self.limit_strikes = 0;
                     }
                     if self.limit_strikes >= 2 {
+                        limit_spell_began = self.limit_strikes == 2;
                         let jitter = rand::Rng::random_range(&mut self.rng, 0.0..0.5);
                         delay = delay.max(self.socket_limit_wait.mul_f64(1.0 + jitter));
                     }
@@ -336,6 +341,7 @@ impl SlotState {
                     cause,
                     lifetime,
                     next,
+                    limit_spell_began,
                 }]
             }
             SlotInput::Shutdown => {
@@ -601,43 +607,43 @@ mod tests {
     fn too_many_websockets_closes_first_then_opens() {
         let t0 = Instant::now();
         let mut state = slot(0, t0);
-        let now = open_when_due(&mut state);
-        live(&mut state, 1, now);
+        // Connection `id`, live at `at`, refused `after` later: the wait it gets, and whether
+        // the slot took that for the start of a spell at the app's limit.
+        let refused = |state: &mut SlotState, id: u64, at: Instant, after: f64| {
+            live(state, id, at);
+            let reason = DisconnectReason::TooManyWebsockets;
+            let actions = state.on(
+                closed(id, DisconnectCause::SlackDisconnect(reason)),
+                at + secs(after),
+            );
+            match actions[..] {
+                [SlotAction::Closed {
+                    next: AfterClose::ReconnectIn(wait),
+                    limit_spell_began,
+                    ..
+                }] => (wait, limit_spell_began),
+                _ => panic!("{actions:?}"),
+            }
+        };
         // The connection closes itself on this reason (Lifecycle); only then does the slot
-        // open again: never a second connection beside it.
-        let actions = state.on(
-            closed(
-                1,
-                DisconnectCause::SlackDisconnect(DisconnectReason::TooManyWebsockets),
-            ),
-            now + secs(5.0),
-        );
-        // Once may be Slack trimming: the backoff's seconds.
-        assert!(matches!(
-            actions[..],
-            [SlotAction::Closed {
-                next: AfterClose::ReconnectIn(d),
-                ..
-            }] if d < TIMING.backoff_cap
-        ));
-        assert_eq!(state.current(), None);
+        // open again: never a second connection beside it. Once may be Slack trimming: the
+        // backoff's seconds.
         let now = open_when_due(&mut state);
+        let (wait, began) = refused(&mut state, 1, now, 5.0);
+        assert!(wait < TIMING.backoff_cap && !began, "{wait:?}");
+        assert_eq!(state.current(), None);
         // Refused again right away: the app holds all its sockets; half a minute or more.
-        live(&mut state, 2, now);
-        let actions = state.on(
-            closed(
-                2,
-                DisconnectCause::SlackDisconnect(DisconnectReason::TooManyWebsockets),
-            ),
-            now + secs(0.1),
+        let now = open_when_due(&mut state);
+        let (wait, began) = refused(&mut state, 2, now, 0.1);
+        let limit = TIMING.socket_limit_wait;
+        assert!(
+            wait >= limit && wait <= limit.mul_f64(1.5) && began,
+            "{wait:?}"
         );
-        assert!(matches!(
-            actions[..],
-            [SlotAction::Closed {
-                next: AfterClose::ReconnectIn(d),
-                ..
-            }] if d >= TIMING.socket_limit_wait && d <= TIMING.socket_limit_wait.mul_f64(1.5)
-        ));
+        // Refused again: still waiting, but the spell was said already.
+        let now = open_when_due(&mut state);
+        let (wait, began) = refused(&mut state, 3, now, 0.1);
+        assert!(wait >= limit && !began, "{wait:?}");
         open_when_due(&mut state);
     }
 

@@ -18,11 +18,12 @@
 //! `P:st:<state>` entries by state; `P:eu:<replica>` unfinished by owner; `P:efa` / `P:efs`
 //! finished by time / seq (pruning); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
 //! `P:ou:<replica>`, `P:ofa`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
-//! `P:replicas` the leases.
+//! `P:replicas` the leases; `P:sockets` each replica's count of Socket Mode sockets, so that
+//! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -30,7 +31,7 @@ use tracing::warn;
 
 use super::{
     from_millis, to_millis, Appended, Batch, Entry, EntryState, Mark, Output, OutputAppended,
-    OutputMark, OutputState, Store, StoreError, TakenOver, Written,
+    OutputMark, OutputState, SocketShare, Store, StoreError, TakenOver, Written,
 };
 
 /// How a [`RedisStore`] is reached and shared.
@@ -114,6 +115,15 @@ struct Shared {
     /// Takeover calls whose answer never came, which Redis may have run: what they claimed
     /// is this replica's, and the next call returns it.
     lost_claims: Mutex<VecDeque<String>>,
+    /// Sockets this replica holds, as counted by [`Store::take_socket`] and
+    /// [`Store::give_socket`]; an atomic, so giving one back never waits for Redis.
+    sockets: AtomicUsize,
+    /// Held while a count is sent to Redis (a take, a renewal), so that two sends never
+    /// cross and an older count never overwrites a newer one there.
+    sockets_sending: Mutex<()>,
+    /// Set by [`Store::give_socket`]: the lease timer wakes and publishes the smaller count
+    /// now, not at its next renewal.
+    publish_now: (Mutex<bool>, Condvar),
     #[cfg(any(test, feature = "test-util"))]
     lose_next_reply: AtomicBool,
 }
@@ -130,6 +140,7 @@ struct Scripts {
     take_over: redis::Script,
     lease: redis::Script,
     kv: redis::Script,
+    sockets: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -214,6 +225,9 @@ impl RedisStore {
             vanished: AtomicBool::new(false),
             lost: Mutex::new(VecDeque::new()),
             lost_claims: Mutex::new(VecDeque::new()),
+            sockets: AtomicUsize::new(0),
+            sockets_sending: Mutex::new(()),
+            publish_now: (Mutex::new(false), Condvar::new()),
             #[cfg(any(test, feature = "test-util"))]
             lose_next_reply: AtomicBool::new(false),
             scripts: Scripts {
@@ -222,6 +236,7 @@ impl RedisStore {
                 take_over: redis::Script::new(include_str!("take_over.lua")),
                 lease: redis::Script::new(include_str!("lease.lua")),
                 kv: redis::Script::new(include_str!("kv.lua")),
+                sockets: redis::Script::new(include_str!("sockets.lua")),
             },
         });
         Ok(RedisStore { shared })
@@ -308,7 +323,8 @@ impl Drop for RedisStore {
 }
 
 /// Renews the lease every third of its length until the store is dropped, so a replica with
-/// no traffic keeps it. A failure is a warning: while Redis is unreachable nobody can claim.
+/// no traffic keeps it, and publishes the replica's socket count with it (at once when one
+/// was given back). A failure is a warning: while Redis is unreachable nobody can claim.
 fn spawn_renewer(shared: Weak<Shared>) {
     let every = match shared.upgrade() {
         Some(s) => s.options.lease / 3,
@@ -319,10 +335,10 @@ fn spawn_renewer(shared: Weak<Shared>) {
         .spawn(move || {
             let mut failing = false;
             loop {
-                std::thread::sleep(every.max(Duration::from_millis(10)));
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
+                shared.wait_for_renewal(every.max(Duration::from_millis(10)));
                 if shared.vanished.load(Ordering::Relaxed) {
                     return;
                 }
@@ -486,6 +502,11 @@ impl Shared {
     }
 
     fn lease(&self, what: &str) -> Result<(), StoreError> {
+        let _sending = self
+            .sockets_sending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let sockets = self.sockets.load(Ordering::Relaxed);
         self.write(|conn| {
             self.scripts
                 .lease
@@ -493,9 +514,20 @@ impl Shared {
                 .arg(&self.me)
                 .arg(self.lease_ms())
                 .arg(what)
+                .arg(sockets)
                 .invoke(conn)
         })
         .map(drop)
+    }
+
+    /// Sleeps for `every`, or less when a socket was given back meanwhile.
+    fn wait_for_renewal(&self, every: Duration) {
+        let (flag, wake) = &self.publish_now;
+        let asked = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut asked, _) = wake
+            .wait_timeout_while(asked, every, |asked| !*asked)
+            .unwrap_or_else(|p| p.into_inner());
+        *asked = false;
     }
 
     /// The entries stored under these keys (by `P:e:<key>`), in the given order; ones pruned
@@ -955,6 +987,48 @@ impl Store for RedisStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn take_socket(&self, total: usize) -> Result<SocketShare, StoreError> {
+        let s = &self.shared;
+        // Held over the script: this replica's slots take one at a time, and a renewal
+        // does not send an older count meanwhile.
+        let _sending = s.sockets_sending.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = s.sockets.load(Ordering::Relaxed);
+        let answer: Vec<i64> = s.with_conn(
+            |detail| StoreError::Write { detail },
+            |conn| {
+                s.scripts
+                    .sockets
+                    .arg(&s.options.prefix)
+                    .arg(&s.me)
+                    .arg(total)
+                    .arg(mine)
+                    .invoke(conn)
+            },
+        )?;
+        let held = answer
+            .get(1)
+            .and_then(|n| usize::try_from(*n).ok())
+            .unwrap_or(0);
+        match answer.first() {
+            Some(1) => {
+                s.sockets.fetch_add(1, Ordering::Relaxed);
+                Ok(SocketShare::Taken)
+            }
+            Some(0) => Ok(SocketShare::Full { held }),
+            _ => Err(malformed("a socket count")),
+        }
+    }
+
+    fn give_socket(&self) {
+        let s = &self.shared;
+        let _ = s
+            .sockets
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let (flag, wake) = &s.publish_now;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        wake.notify_one();
     }
 
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {

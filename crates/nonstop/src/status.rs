@@ -48,6 +48,9 @@ pub struct Status {
     beats: Mutex<Vec<std::time::Instant>>,
     /// Set while journal writes fail (nothing is acked meanwhile): `/readyz` says so.
     journal_failing: std::sync::atomic::AtomicBool,
+    /// Slots whose last open was refused by the app's socket total across replicas (bit per
+    /// slot; at most 10 slots): such a replica waits by design, it is not broken.
+    awaiting_share: std::sync::atomic::AtomicU32,
     /// Closes by cause kind since start (`eof_without_close`, `dead`, …), for `/metrics`.
     /// std Mutex: one short update per close.
     closes_by_cause: Mutex<std::collections::BTreeMap<&'static str, u64>>,
@@ -222,6 +225,7 @@ impl Status {
             held_back: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
             journal_failing: std::sync::atomic::AtomicBool::new(false),
+            awaiting_share: std::sync::atomic::AtomicU32::new(0),
             beats: Mutex::new(Vec::new()),
             ack_latency: prometheus_client::metrics::histogram::Histogram::new(
                 ACK_BUCKETS.iter().copied(),
@@ -390,6 +394,26 @@ impl Status {
     pub fn slowest_beat(&self) -> Option<Duration> {
         let beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
         beats.iter().map(|at| at.elapsed()).max()
+    }
+
+    /// Whether `slot`'s last open was refused because the bot's replicas hold all the
+    /// sockets `NONSTOP_APP_SOCKETS` allows.
+    pub(crate) fn set_awaiting_share(&self, slot: usize, awaiting: bool) {
+        let bit = 1u32
+            .checked_shl(u32::try_from(slot).unwrap_or(u32::MAX))
+            .unwrap_or(0);
+        if awaiting {
+            self.awaiting_share.fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.awaiting_share.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// True while a slot waits for one of the sockets the bot's replicas share
+    /// (`NONSTOP_APP_SOCKETS`): a replica with none live for that reason is on standby, not
+    /// broken, and `/healthz` says so.
+    pub fn awaiting_socket_share(&self) -> bool {
+        self.awaiting_share.load(Ordering::Relaxed) != 0
     }
 
     /// Journal writes fail (true) or work again (false).

@@ -335,20 +335,42 @@ async fn replicas_keep_the_app_socket_total_together() {
         .await
         .is_some());
 
-    // A stops (its store gives up the lease and the count): B opens what it was refused.
+    // A third replica finds every socket taken: on standby, which is not being broken.
+    let mut config_c = replica_config(&sim, &prefix);
+    config_c.app_sockets = 6;
+    let c = replica(config_c, false);
+    let status_c = c.status();
+    let run_c = tokio::spawn(c.run(std::future::pending()));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while refused_slots(&status_c, 2) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status_c.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(status_c.awaiting_socket_share());
+    assert_eq!(status_c.snapshot().live_connections, 0);
+
+    // A stops (its store gives up the lease and the count): B and C open what they were
+    // refused, and C is off standby.
     run_a.abort();
     let _ = run_a.await;
-    live(&status_b, 4).await;
     assert!(
-        sim.wait_for_stats(WAIT, |s| s.live_sockets == 4).await,
+        sim.wait_for_stats(WAIT, |s| s.live_sockets == 6).await,
         "{:?}",
         sim.stats()
     );
+    live(&status_b, 4).await;
+    live(&status_c, 2).await;
+    assert!(!status_c.awaiting_socket_share());
     assert_eq!(sim.stats().refused_over_limit, 0);
     run_b.abort();
+    run_c.abort();
 }
 
-/// Answers a stopped replica left waiting (Slack rate-limiting `chat.postMessage`) are
+/// Answers a stopped replica left waiting (Slack failing `chat.postMessage`) are
 /// delivered by another, once each, and count among its answers waiting meanwhile, so that
 /// its outbox bound and `/metrics` see them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,10 +386,12 @@ async fn answers_a_stopped_replica_left_are_counted_and_delivered_by_another() {
     let run_b = tokio::spawn(b.run(std::future::pending()));
     live(&status_a, 2).await;
     live(&status_b, 2).await;
-    // Long enough to see the answers wait; then Slack takes them again by itself.
-    sim.inject(nonstop_sim::Fault::RateLimitMethod {
+    // Every post fails (503, retried) until the test heals it.
+    sim.inject(nonstop_sim::Fault::FailMethod {
         method: "chat.postMessage".into(),
-        secs: 10,
+        count: 10_000,
+        status: 503,
+        code: None,
     });
     for i in 0..4 {
         sim.send_message(MessageSpec::new("C1", "U1", &format!("ping held{i}")));
@@ -394,6 +418,7 @@ async fn answers_a_stopped_replica_left_are_counted_and_delivered_by_another() {
         "A left {left_by_a}; b: {:?}",
         status_b.snapshot()
     );
+    sim.inject(nonstop_sim::Fault::Heal);
     assert!(
         status_b
             .wait_for(WAIT, |s| s.answers_sent == 4 && s.answers_waiting == 0)

@@ -110,6 +110,7 @@ fn state(status: &Status) -> Value {
         "uptime_secs": snapshot.uptime.as_secs(),
         "live_connections": snapshot.live_connections,
         "deaf_for_secs": status.deaf_for().map(|d| d.as_secs_f64()),
+        "awaiting_socket_share": status.awaiting_socket_share(),
         "slots": slots,
         "last_disconnect": snapshot.last_disconnect.map(|d| json!({
             "cause": d.cause,
@@ -161,20 +162,31 @@ fn answer(healthy: bool, why: &str, mut body: Value) -> Response {
     (code, Json(body)).into_response()
 }
 
-/// 200 while a socket is live, or for `grace` after the last one closed; else 503.
+/// 200 while a socket is live, or for `grace` after the last one closed, or while the bot's
+/// other replicas hold every socket the app may have; else 503.
 async fn healthz(State(ops): State<Ops>) -> Response {
     let body = state(&ops.status);
-    let (healthy, why) = health(ops.status.deaf_for(), ops.grace);
+    let (healthy, why) = health(
+        ops.status.deaf_for(),
+        ops.grace,
+        ops.status.awaiting_socket_share(),
+    );
     answer(healthy, why, body)
 }
 
-/// Healthy, and why, for a bot deaf for `deaf_for` (`None`: a socket is live).
-fn health(deaf_for: Option<Duration>, grace: Duration) -> (bool, &'static str) {
+/// Healthy, and why, for a bot deaf for `deaf_for` (`None`: a socket is live), `standby`
+/// when it has none because the replicas together hold `NONSTOP_APP_SOCKETS` (restarting it
+/// would not give it one).
+fn health(deaf_for: Option<Duration>, grace: Duration, standby: bool) -> (bool, &'static str) {
     match deaf_for {
         None => (true, "a socket is live"),
         Some(deaf) if deaf <= grace => {
             (true, "no live socket, within the grace after the last one")
         }
+        Some(_) if standby => (
+            true,
+            "standby: the bot's other replicas hold all the sockets NONSTOP_APP_SOCKETS allows",
+        ),
         Some(_) => (false, "no live socket for longer than the grace"),
     }
 }
@@ -216,8 +228,11 @@ mod tests {
     #[test]
     fn healthy_while_live_and_within_the_grace_after() {
         let grace = Duration::from_secs(30);
-        assert!(health(None, grace).0);
-        assert!(health(Some(Duration::from_secs(29)), grace).0);
-        assert!(!health(Some(Duration::from_secs(31)), grace).0);
+        assert!(health(None, grace, false).0);
+        assert!(health(Some(Duration::from_secs(29)), grace, false).0);
+        assert!(!health(Some(Duration::from_secs(31)), grace, false).0);
+        // Waiting for a socket the other replicas hold: alive, only not taking events.
+        let (healthy, why) = health(Some(Duration::from_secs(31)), grace, true);
+        assert!(healthy && why.starts_with("standby"), "{why}");
     }
 }

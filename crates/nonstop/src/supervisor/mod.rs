@@ -286,6 +286,7 @@ pub(crate) async fn run_slot<T: Transport>(
                         continue;
                     };
                     let described = T::describe(&open);
+                    status.set_awaiting_share(slot, false);
                     status.socket_live(reconnect);
                     info!(
                         slot,
@@ -324,6 +325,7 @@ pub(crate) async fn run_slot<T: Transport>(
                     let next = format!("retrying in {:.1} s", delay.as_secs_f64());
                     let waiting_for_a_share =
                         matches!(cause, DisconnectCause::AppSocketsHeld { .. });
+                    status.set_awaiting_share(slot, waiting_for_a_share);
                     if waiting_for_a_share && attempt > 1 {
                         // Said at the first refusal; a standby replica may wait for hours.
                         debug!(slot, connection, cause = %cause, attempt, %next, "socket did not open");

@@ -366,3 +366,51 @@ fn replicas_keep_a_socket_total_together_and_a_dead_ones_share_comes_back_with_i
     assert_eq!(memory.take_socket(1).unwrap(), SocketShare::Taken);
     assert_eq!(memory.take_socket(1).unwrap(), SocketShare::Taken);
 }
+
+#[test]
+fn each_replica_reads_only_its_own_entries_waiting_for_dispatch() {
+    let prefix = RedisPrefix::new("received");
+    let (a, b) = (
+        open(&prefix, Duration::from_secs(30)),
+        open(&prefix, Duration::from_secs(30)),
+    );
+    let waiting = |key: &str| NewEntry {
+        dispatched: false,
+        ..entry(key)
+    };
+    // Interleaved, so each replica's are spread among the other's.
+    for i in 0..300 {
+        let store = if i % 3 == 0 { &b } else { &a };
+        store.commit(&[waiting(&format!("Wait{i}"))], &[]).unwrap();
+    }
+    // And some of each go straight to a handler: not waiting.
+    a.commit(&[entry("Straight-a")], &[]).unwrap();
+    b.commit(&[entry("Straight-b")], &[]).unwrap();
+    let of = |store: &RedisStore, after: i64| -> Vec<String> {
+        let found = store.received_after(after, 1000).unwrap();
+        assert!(
+            found.windows(2).all(|w| w[0].seq < w[1].seq),
+            "in arrival order"
+        );
+        assert!(found.iter().all(|e| e.seq > after));
+        found.into_iter().map(|e| e.key).collect()
+    };
+    let all_a = of(&a, 0);
+    assert_eq!(all_a.len(), 200);
+    assert!(all_a.iter().all(|k| k.starts_with("Wait")));
+    assert_eq!(of(&b, 0).len(), 100);
+    // From a seq on, and at most `limit`.
+    let after = a.received_after(0, 50).unwrap();
+    assert_eq!(after.len(), 50);
+    let rest = of(&a, after[49].seq);
+    assert_eq!(rest, all_a[50..]);
+    // Once dispatched, no longer waiting.
+    a.commit(
+        &[],
+        &[Mark::Dispatched {
+            key: all_a[0].clone(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(of(&a, 0).len(), 199);
+}

@@ -876,10 +876,12 @@ impl Store for RedisStore {
 
     fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let s = &self.shared;
-        let set = s.key(&format!("eu:{}", s.me));
+        // Entries still `received` (waiting for room in a dispatch queue), all replicas', by
+        // seq: few next to those dispatched, and read from `after` on, so a replica with a
+        // long backlog of running handlers does not scan it at every call.
+        let set = s.key(&format!("st:{}", EntryState::Received.code()));
         let mut found = Vec::new();
         let mut from = after;
-        // This replica's unfinished entries: in flight or waiting, few; read in chunks.
         while found.len() < limit {
             let keys: Vec<(String, i64)> = s.read(|conn| {
                 redis::cmd("ZRANGEBYSCORE")
@@ -896,9 +898,21 @@ impl Store for RedisStore {
                 break;
             };
             from = last;
-            let names: Vec<String> = keys.into_iter().map(|(k, _)| k).collect();
+            let owners: Vec<Option<String>> = s.read(|conn| {
+                let mut pipe = redis::pipe();
+                for (key, _) in &keys {
+                    pipe.hget(s.key(&format!("e:{key}")), "own");
+                }
+                pipe.query(conn)
+            })?;
+            let mine: Vec<String> = keys
+                .into_iter()
+                .zip(owners)
+                .filter(|(_, owner)| owner.as_deref() == Some(s.me.as_str()))
+                .map(|((key, _), _)| key)
+                .collect();
             found.extend(
-                s.entries(&names)?
+                s.entries(&mine)?
                     .into_iter()
                     .filter(|e| e.state == EntryState::Received),
             );

@@ -48,3 +48,32 @@ if missing or deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] 
     sys.exit(f"check-deploy: deploy/kubernetes.yml: probes {missing} not served, or updates may remove a pod first")
 print("check-deploy: deploy/kubernetes.yml parses; its probes are served by the endpoint")
 PY
+
+# deploy/compose.yml: no Compose here either; parsed, its Redis told to keep what it
+# acknowledged, and its health check aimed at a route the endpoint serves.
+python3 - <<'PY'
+import sys
+import yaml
+
+with open("deploy/compose.yml") as f:
+    compose = yaml.safe_load(f)
+redis = " ".join(compose["services"]["redis"]["command"])
+bot = compose["services"]["bot"]
+check = bot["healthcheck"]["test"]
+routes = open("crates/nonstop/src/ops/mod.rs").read()
+path = "/" + check[-1].split("/", 3)[-1]
+problems = [
+    p
+    for p, bad in [
+        ("Redis without AOF", "--appendonly yes" not in redis),
+        ("Redis that evicts", "--maxmemory-policy noeviction" not in redis),
+        ("Redis that does not fsync", "--appendfsync no" in redis),
+        (f"health check on {path}, not served", f'"{path}"' not in routes),
+        ("bot without REDIS_URL", "REDIS_URL" not in bot["environment"]),
+    ]
+    if bad
+]
+if problems:
+    sys.exit(f"check-deploy: deploy/compose.yml: {', '.join(problems)}")
+print("check-deploy: deploy/compose.yml parses; Redis keeps what it acknowledged; its health check is served")
+PY

@@ -52,7 +52,16 @@ async fn wait_for_code(url: &str, path: &str, code: u16) -> Value {
 async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
     let (h, url) = start().await;
     h.wait_live(2).await;
-    let healthy = wait_for_code(&url, "/healthz", 200).await;
+    // The live count goes up as a socket says hello; its slot's state a moment after.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let healthy = loop {
+        let healthy = wait_for_code(&url, "/healthz", 200).await;
+        if healthy["slots"][1]["state"] == "live" {
+            break healthy;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{healthy}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(healthy["live_connections"], 2);
     assert_eq!(healthy["slots"][0]["state"], "live");
     assert!(

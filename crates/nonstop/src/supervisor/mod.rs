@@ -10,7 +10,8 @@
 //! Every decision is [`slot::SlotState`]'s (pure, unit-tested); this task carries them out:
 //! it spawns openers and connection tasks, owns them (they end with it), logs, and records
 //! each change in [`Status`]. A transport (Socket Mode today; RTM and HTTP next) only says how
-//! to open a connection and how to run one: [`Transport`].
+//! to open a connection and how to run one: [`Transport`]. With replicas on a shared store,
+//! each open first takes a share of the app's socket total ([`budget`]).
 
 pub(crate) mod budget;
 pub(crate) mod lifecycle;

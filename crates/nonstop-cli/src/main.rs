@@ -273,9 +273,9 @@ async fn run() -> anyhow::Result<()> {
 }
 
 /// The journal the bot's settings name, opened to read while bots run on it: the Redis of
-/// `REDIS_URL` (as no replica), else the SQLite file of `NONSTOP_DB`. Returns it and how to
-/// name it.
-fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String)> {
+/// `REDIS_URL` (as no replica), else the SQLite file of `NONSTOP_DB`. Returns it, how to
+/// name it, and with Redis, lines on the replicas that share it.
+fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String, Vec<String>)> {
     if let Some(url) = std::env::var(nonstop::config::ENV_REDIS_URL)
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -293,7 +293,21 @@ fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String
         .with_ca_file(ca.as_deref())?;
         let store = nonstop::journal::RedisStore::open_read_only(url.trim(), options)?;
         let name = format!("{} prefix {}", store.url(), prefix.trim());
-        return Ok((Box::new(store), name));
+        let replicas = store
+            .replicas()?
+            .into_iter()
+            .map(|r| {
+                let lease = match r.lease_left {
+                    Some(left) => format!("lease {:.0} s left", left.as_secs_f64()),
+                    None => "gone (lease ran out or given up)".to_owned(),
+                };
+                format!(
+                    "  {} {lease}, {} sockets, {} events unfinished, {} answers waiting",
+                    r.id, r.sockets, r.unfinished, r.answers_waiting
+                )
+            })
+            .collect();
+        return Ok((Box::new(store), name, replicas));
     }
     let path = std::env::var(nonstop::config::ENV_DB)
         .unwrap_or_else(|_| nonstop::config::DEFAULT_DB.to_owned());
@@ -301,12 +315,16 @@ fn journal_to_read() -> anyhow::Result<(Box<dyn nonstop::journal::Store>, String
         anyhow::bail!("no journal at {path}; set NONSTOP_DB to the bot's journal file (or REDIS_URL for a journal in Redis)");
     }
     // Read only: a bot may be running on it, and looking must never create or change a file.
-    Ok((Box::new(nonstop::SqliteStore::open_read_only(&path)?), path))
+    Ok((
+        Box::new(nonstop::SqliteStore::open_read_only(&path)?),
+        path,
+        Vec::new(),
+    ))
 }
 
 fn journal(limit: usize) -> anyhow::Result<()> {
     use nonstop::journal::EntryState;
-    let (store, path) = journal_to_read()?;
+    let (store, path, replicas) = journal_to_read()?;
     let store = store.as_ref();
     let mut out = std::io::stdout().lock();
     let counts = store.counts()?;
@@ -314,6 +332,12 @@ fn journal(limit: usize) -> anyhow::Result<()> {
     writeln!(out, "journal {path}: {total} events")?;
     for (state, n) in &counts {
         writeln!(out, "  {:<10} {n}", state.as_str())?;
+    }
+    if !replicas.is_empty() {
+        writeln!(out, "\nreplicas (longest lease first):")?;
+        for line in replicas {
+            writeln!(out, "{line}")?;
+        }
     }
     let when = |e: &nonstop::journal::Entry| {
         e.received_at

@@ -559,6 +559,11 @@ fn journal_reads_the_shared_journal_in_redis() {
             ],
         )
         .unwrap();
+    // The store is a replica holding a lease; say it holds a socket.
+    assert_eq!(
+        store.take_socket(10).unwrap(),
+        nonstop::journal::SocketShare::Taken
+    );
     let out = nonstop()
         .arg("journal")
         .env("REDIS_URL", &url)
@@ -574,6 +579,14 @@ fn journal_reads_the_shared_journal_in_redis() {
     assert!(stdout.contains("2 events"), "{stdout}");
     assert!(stdout.contains(&prefix), "{stdout}");
     assert!(stdout.contains("EvRedisBAD: channel_not_found"), "{stdout}");
+    // Who shares the journal: this test's replica, its lease, its socket, its open event.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(store.replica()))
+        .unwrap_or_else(|| panic!("replica not listed: {stdout}"));
+    assert!(line.contains("lease") && line.contains("s left"), "{line}");
+    assert!(line.contains("1 sockets"), "{line}");
+    assert!(line.contains("0 events unfinished"), "{line}");
     let wrong = nonstop()
         .arg("journal")
         .env(

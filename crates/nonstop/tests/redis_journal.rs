@@ -350,9 +350,18 @@ fn replicas_keep_a_socket_total_together_and_a_dead_ones_share_comes_back_with_i
     assert_eq!(b.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
 
     // A is killed holding one: it counts until its lease runs out, then not.
+    let a_id = a.replica().to_owned();
     a.vanish();
     assert_eq!(b.take_socket(3).unwrap(), SocketShare::Full { held: 3 });
     assert!(taken_within(&b, 3, Duration::from_secs(20)));
+    // As `nonstop journal` shows them: B live with its 3, A gone.
+    let facts = b.replicas().unwrap();
+    let of = |id: &str| facts.iter().find(|r| r.id == id).unwrap();
+    assert!(
+        of(b.replica()).lease_left.is_some() && of(b.replica()).sockets == 3,
+        "{facts:?}"
+    );
+    assert!(of(&a_id).lease_left.is_none(), "{facts:?}");
 
     // A replica that stops cleanly takes its count with it at once.
     let c = open(&prefix, lease);

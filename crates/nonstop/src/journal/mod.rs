@@ -24,7 +24,7 @@ pub use memory::MemoryStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use probe::ProbeStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisFacts, RedisOptions, RedisStore};
+pub use redis::{RedisFacts, RedisOptions, RedisStore, ReplicaFacts};
 pub use replay::MAX_INTERRUPTED_STARTS;
 pub use sqlite::SqliteStore;
 

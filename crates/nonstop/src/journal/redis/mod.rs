@@ -90,6 +90,22 @@ pub struct RedisFacts {
     pub role: String,
 }
 
+/// One replica as [`RedisStore::replicas`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicaFacts {
+    /// Its id (random per start; in its log line "journal open in Redis").
+    pub id: String,
+    /// How long its lease still runs (by the Redis server's clock); `None` when it ran out
+    /// or was given up: the replica is gone, and what it left goes to the others.
+    pub lease_left: Option<Duration>,
+    /// Socket Mode sockets it last said it holds (of `NONSTOP_APP_SOCKETS`).
+    pub sockets: u64,
+    /// Events it took and has not finished, and answers it has not delivered.
+    pub unfinished: u64,
+    pub answers_waiting: u64,
+}
+
 /// The journal in Redis. See the module documentation.
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -283,6 +299,63 @@ impl RedisStore {
             maxmemory_policy: field("maxmemory_policy").unwrap_or_else(|| "?".to_owned()),
             role: field("role").unwrap_or_else(|| "?".to_owned()),
         })
+    }
+
+    /// The replicas that hold (or held) a lease on this journal, longest lease first: for
+    /// `nonstop journal`, to see who holds what.
+    pub fn replicas(&self) -> Result<Vec<ReplicaFacts>, StoreError> {
+        let s = &self.shared;
+        /// Redis's clock, the leases (replica, until in ms) and the socket counts.
+        type Read = (Vec<String>, Vec<(String, i64)>, HashMap<String, u64>);
+        let (time, leases, sockets): Read = s.read(|conn| {
+            redis::pipe()
+                .cmd("TIME")
+                .cmd("ZRANGE")
+                .arg(s.key("replicas"))
+                .arg(0)
+                .arg(-1)
+                .arg("REV")
+                .arg("WITHSCORES")
+                .hgetall(s.key("sockets"))
+                .query(conn)
+        })?;
+        let now_ms = match time.as_slice() {
+            [secs, micros] => {
+                secs.parse::<i64>().unwrap_or(0) * 1000 + micros.parse::<i64>().unwrap_or(0) / 1000
+            }
+            _ => return Err(malformed("TIME")),
+        };
+        let counts: Vec<(u64, u64)> = s.read(|conn| {
+            let mut pipe = redis::pipe();
+            for (id, _) in &leases {
+                pipe.zcard(s.key(&format!("eu:{id}")))
+                    .zcard(s.key(&format!("ou:{id}")));
+            }
+            pipe.query::<Vec<u64>>(conn).map(|n| {
+                n.chunks(2)
+                    .map(|c| {
+                        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+                        (at(0), at(1))
+                    })
+                    .collect()
+            })
+        })?;
+        Ok(leases
+            .into_iter()
+            .zip(counts)
+            .map(
+                |((id, until_ms), (unfinished, answers_waiting))| ReplicaFacts {
+                    lease_left: u64::try_from(until_ms - now_ms)
+                        .ok()
+                        .filter(|left| *left > 0)
+                        .map(Duration::from_millis),
+                    sockets: sockets.get(&id).copied().unwrap_or(0),
+                    unfinished,
+                    answers_waiting,
+                    id,
+                },
+            )
+            .collect())
     }
 
     /// The Redis this store uses, password hidden.

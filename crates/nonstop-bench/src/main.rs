@@ -507,12 +507,14 @@ fn clear_redis_prefix(url: &str, prefix: &str) {
     }
 }
 
-/// `--only redis`: the journal in Redis (default settings but `REDIS_URL`), with one and with
+/// `--only redis`: first the journal alone in Redis (rate, memory per event), then the journal
+/// in Redis (default settings but `REDIS_URL`), with one and with
 /// three replicas against one simulator: ack latency at 1,000 answered events/s, answered
 /// throughput (all replicas' CPU summed), and with three, how long after a replica's SIGKILL
 /// the answers it left are delivered by the others (the default lease, 30 s, included).
 async fn redis_group(quick: bool) -> Result<()> {
     let url = bench_redis_url();
+    redis_journal_bench(&url, if quick { 20_000 } else { 100_000 }, 512)?;
     let secs = if quick { 5 } else { 10 };
     let total = if quick { 10_000 } else { 30_000 };
     for replicas in [1usize, 3] {
@@ -606,23 +608,22 @@ fn process_cpu(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// The journal alone: durable group commits, and the file's growth per million events.
-fn journal_bench(events: usize, batch: usize) -> Result<()> {
-    use nonstop::journal::{Mark, NewEntry, Store};
-    let path =
-        std::env::temp_dir().join(format!("nonstop-bench-journal-{}.db", std::process::id()));
-    let clean = || {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+/// A message event envelope as the simulator sends it: about 700 bytes.
+const BENCH_ENVELOPE: &str = r#"{"envelope_id":"00000001-sim-env","type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{"type":"event_callback","token":"deprecated-verification-token","team_id":"T0SIM","api_app_id":"A0SIM","event":{"type":"message","channel":"C0BENCH","channel_type":"channel","user":"U0HUMAN","text":"ping 1","ts":"1700000000.000001","event_ts":"1700000000.000001","team":"T0SIM"},"event_id":"Ev0000000001","event_time":1700000000,"event_context":"EC1","authorizations":[{"enterprise_id":null,"team_id":"T0SIM","user_id":"U0BOT","is_bot":true,"is_enterprise_install":false}],"is_ext_shared_channel":false}}"#;
+
+/// Journals `events` envelopes in commits of `batch`, each written as dispatched and marked
+/// done by the next commit, as the runtime does; the last are marked done at the end.
+/// Prints the rate and the CPU the process spent per envelope.
+fn feed_journal(store: &dyn nonstop::Store, what: &str, events: usize, batch: usize) -> Result<()> {
+    use nonstop::journal::{Mark, NewEntry};
+    let raw: std::sync::Arc<str> = std::sync::Arc::from(BENCH_ENVELOPE);
+    let done = |range: std::ops::Range<usize>| -> Vec<Mark> {
+        range
+            .map(|i| Mark::Done {
+                key: format!("Ev{i:010}"),
+            })
+            .collect()
     };
-    clean();
-    let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
-    // A message event envelope as the simulator sends it: about 700 bytes.
-    let raw: std::sync::Arc<str> = std::sync::Arc::from(format!(
-        r#"{{"envelope_id":"00000001-sim-env","type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{{"type":"event_callback","token":"deprecated-verification-token","team_id":"T0SIM","api_app_id":"A0SIM","event":{{"type":"message","channel":"C0BENCH","channel_type":"channel","user":"U0HUMAN","text":"ping 1","ts":"1700000000.000001","event_ts":"1700000000.000001","team":"T0SIM"}},"event_id":"Ev0000000001","event_time":1700000000,"event_context":"EC1","authorizations":[{{"enterprise_id":null,"team_id":"T0SIM","user_id":"U0BOT","is_bot":true,"is_enterprise_install":false}}],"is_ext_shared_channel":false}}{}}}"#,
-        ""
-    ));
     let cpu = process_cpu(std::process::id());
     let start = std::time::Instant::now();
     let mut n = 0;
@@ -637,16 +638,56 @@ fn journal_bench(events: usize, batch: usize) -> Result<()> {
                 dispatched: true,
             })
             .collect();
-        // Each entry is written as dispatched and later marked done, as the runtime does.
-        let marks: Vec<Mark> = (n.saturating_sub(batch)..n)
-            .map(|i| Mark::Done {
-                key: format!("Ev{i:010}"),
-            })
-            .collect();
+        let marks = done(n.saturating_sub(batch)..n);
         n += entries.len();
         store.commit(&entries, &marks)?;
     }
     let elapsed = start.elapsed();
+    println!(
+        "journal alone, {what}: {events} envelopes journaled (commits of {batch}, with their outcome marks) in {:.2} s = {:.0} envelopes/s",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  journal CPU in this process: {:.1} µs per envelope",
+        process_cpu(std::process::id())
+            .saturating_sub(cpu)
+            .as_secs_f64()
+            * 1e6
+            / events.max(1) as f64
+    );
+    store.commit(&[], &done(events.saturating_sub(batch)..events))?;
+    Ok(())
+}
+
+/// Prunes every finished entry, in steps as the writer does; how many went.
+fn prune_all(store: &dyn nonstop::Store) -> Result<u64> {
+    let mut pruned = 0;
+    loop {
+        let step = store.prune(
+            std::time::SystemTime::now() + Duration::from_secs(1),
+            2_000_000,
+            10_000,
+        )?;
+        pruned += step;
+        if step < 10_000 {
+            return Ok(pruned);
+        }
+    }
+}
+
+/// The journal alone in SQLite: durable group commits, and the file's growth per event.
+fn journal_bench(events: usize, batch: usize) -> Result<()> {
+    let path =
+        std::env::temp_dir().join(format!("nonstop-bench-journal-{}.db", std::process::id()));
+    let clean = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    clean();
+    let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
+    feed_journal(&store, "SQLite, fsync per commit", events, batch)?;
     let size = |p: &PathBuf| {
         ["", "-wal"]
             .iter()
@@ -657,43 +698,13 @@ fn journal_bench(events: usize, batch: usize) -> Result<()> {
             })
             .sum::<u64>()
     };
-    println!(
-        "journal alone: {events} envelopes journaled durably (fsync per commit of {batch}, with their outcome marks) in {:.2} s = {:.0} envelopes/s",
-        elapsed.as_secs_f64(),
-        events as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "  journal CPU: {:.1} µs per envelope (fsync, WAL and checkpoints in the kernel included)",
-        process_cpu(std::process::id())
-            .saturating_sub(cpu)
-            .as_secs_f64()
-            * 1e6
-            / events.max(1) as f64
-    );
     let grown = size(&path);
     println!(
         "journal size after {events} events: {:.1} MiB ({} bytes per event)",
         grown as f64 / 1048576.0,
         grown / events.max(1) as u64
     );
-    let marks: Vec<Mark> = (events.saturating_sub(batch)..events)
-        .map(|i| Mark::Done {
-            key: format!("Ev{i:010}"),
-        })
-        .collect();
-    store.commit(&[], &marks)?;
-    let mut pruned = 0;
-    loop {
-        let step = store.prune(
-            std::time::SystemTime::now() + Duration::from_secs(1),
-            2_000_000,
-            10_000,
-        )?;
-        pruned += step;
-        if step < 10_000 {
-            break;
-        }
-    }
+    let pruned = prune_all(&store)?;
     drop(store);
     let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
     drop(store);
@@ -703,6 +714,48 @@ fn journal_bench(events: usize, batch: usize) -> Result<()> {
     );
     clean();
     Ok(())
+}
+
+/// The journal alone in Redis (one replica's store, no bot): the rate, and what each
+/// finished event kept for dedup costs Redis in memory (its `used_memory`), which is what
+/// `maxmemory` has to allow for a day's events.
+fn redis_journal_bench(url: &str, events: usize, batch: usize) -> Result<()> {
+    let prefix = format!("nonstop-bench:{}:journal", std::process::id());
+    let store = nonstop::journal::RedisStore::open(
+        url,
+        nonstop::journal::RedisOptions {
+            prefix: prefix.clone(),
+            ..nonstop::journal::RedisOptions::default()
+        },
+    )?;
+    let before = redis_used_memory(url)?;
+    feed_journal(&store, "Redis", events, batch)?;
+    let grown = redis_used_memory(url)?.saturating_sub(before);
+    println!(
+        "  Redis memory after {events} finished events: {:.1} MiB more ({} bytes per event)",
+        grown as f64 / 1048576.0,
+        grown / events.max(1) as u64
+    );
+    let pruned = prune_all(&store)?;
+    println!(
+        "  after pruning {pruned} finished events: {:.1} MiB more than before",
+        redis_used_memory(url)?.saturating_sub(before) as f64 / 1048576.0
+    );
+    drop(store);
+    clear_redis_prefix(url, &prefix);
+    Ok(())
+}
+
+/// Redis's `used_memory` (bytes), read with redis-cli.
+fn redis_used_memory(url: &str) -> Result<u64> {
+    let info = Command::new("redis-cli")
+        .args(["-u", url, "INFO", "memory"])
+        .output()?;
+    String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| "redis-cli INFO memory gave no used_memory".into())
 }
 
 fn sim_config() -> SimConfig {

@@ -144,6 +144,54 @@ fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once(
     assert_eq!(taken.entries[0].key, "E4");
 }
 
+/// Redis away for longer than the lease: every lease ran out meanwhile, the live replicas'
+/// too. The first replica back must not take a live one for dead: it claims nobody's work
+/// until Redis has answered it for a whole lease, time in which a live replica renews.
+#[test]
+fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() {
+    let mut redis = common::OwnRedis::start();
+    let lease = Duration::from_secs(2);
+    let options = RedisOptions {
+        prefix: "outage".to_owned(),
+        lease,
+        ..RedisOptions::default()
+    };
+    let first_back = RedisStore::open(&redis.url(), options.clone()).unwrap();
+    let other = RedisStore::open(&redis.url(), options).unwrap();
+    other.commit(&[entry("Busy1")], &[]).unwrap();
+
+    redis.down();
+    assert!(first_back.take_over(100).is_err());
+    // The outage itself, longer than the lease.
+    std::thread::sleep(lease + lease / 2);
+    redis.up();
+    let back = Instant::now();
+    // Every lease ran out in the outage; `other` lives, and has not renewed yet.
+    let taken = first_back.take_over(100).unwrap();
+    assert!(
+        taken.entries.is_empty(),
+        "took a live replica's work: {taken:?}"
+    );
+    // `other` renews (its timer, or here its next batch), and keeps its work.
+    other.commit(&[], &[]).unwrap();
+    while back.elapsed() < lease + lease / 2 {
+        assert!(first_back.take_over(100).unwrap().entries.is_empty());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A replica that really died after the outage is still taken over.
+    other.vanish();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let taken = loop {
+        let taken = first_back.take_over(100).unwrap();
+        if !taken.entries.is_empty() {
+            break taken;
+        }
+        assert!(Instant::now() < deadline, "never taken over");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(taken.entries[0].key, "Busy1");
+}
+
 #[test]
 fn a_password_in_the_url_never_shows_in_errors_or_debug() {
     // This Redis has no password (or another one): AUTH fails, and says so without it.
@@ -171,6 +219,51 @@ fn an_unreachable_redis_is_an_open_error_naming_it_within_the_timeout() {
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn unfinished_keys(store: &RedisStore) -> Vec<String> {
+    store
+        .unfinished(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect()
+}
+
+/// Redis at its `maxmemory` (with `noeviction`, as docs/storage.md asks) refuses writes: a
+/// batch fails whole and says why and what to do; reads and pruning (which only deletes) go
+/// on; once Redis has room, the same batch is taken, its envelopes fresh.
+#[test]
+fn a_full_redis_refuses_a_batch_whole_names_the_cause_and_takes_it_once_it_has_room() {
+    let redis = common::OwnRedis::start_with(&["--maxmemory-policy", "noeviction"]);
+    let store = RedisStore::open(
+        &redis.url(),
+        RedisOptions {
+            prefix: "full".to_owned(),
+            ..RedisOptions::default()
+        },
+    )
+    .unwrap();
+    store.commit(&[entry("F1")], &[]).unwrap();
+    redis.config_set("maxmemory", "1");
+    let err = store.commit(&[entry("F2"), entry("F3")], &[]).unwrap_err();
+    assert!(matches!(err, StoreError::Write { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("out of memory"), "{shown}");
+    assert!(shown.contains("maxmemory"), "{shown}");
+    assert!(shown.contains("not acked"), "{shown}");
+    assert!(!shown.contains("disk"), "not SQLite's hint: {shown}");
+    // Nothing of the refused batch was written; reads and pruning work meanwhile.
+    assert_eq!(unfinished_keys(&store), ["F1"]);
+    store.prune(SystemTime::now(), 10, 100).unwrap();
+
+    redis.config_set("maxmemory", "0");
+    let again = store.commit(&[entry("F2"), entry("F3")], &[]).unwrap();
+    assert!(
+        again.iter().all(|a| matches!(a, Appended::Fresh { .. })),
+        "{again:?}"
+    );
+    assert_eq!(unfinished_keys(&store), ["F1", "F2", "F3"], "each once");
 }
 
 #[test]

@@ -172,9 +172,42 @@ async fn a_crashed_replicas_unfinished_events_are_handled_by_another_as_replays(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handled_once() {
-    let mut redis = tokio::task::spawn_blocking(OwnRedis::start).await.unwrap();
+    nothing_is_acked_while_redis_refuses_and_afterwards_everything_is_handled_once(
+        "redis-down",
+        &["--appendonly", "yes", "--appendfsync", "always"],
+        OwnRedis::down,
+        OwnRedis::up,
+    )
+    .await;
+}
+
+/// Redis at its `maxmemory` (`noeviction`) answers every write with OOM while reads work: as
+/// when it is down, nothing is acked, and once it has room everything is handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_full_nothing_is_acked_and_once_it_has_room_everything_is_handled_once() {
+    nothing_is_acked_while_redis_refuses_and_afterwards_everything_is_handled_once(
+        "redis-full",
+        &["--maxmemory-policy", "noeviction"],
+        |redis| redis.config_set("maxmemory", "1"),
+        |redis| redis.config_set("maxmemory", "0"),
+    )
+    .await;
+}
+
+/// One replica on a Redis of the test's own (started with `settings`) handles `ping before`;
+/// then `refuse` makes Redis refuse writes, five pings come, and none is acked nor answered
+/// while the sockets stay; after `recover`, each is answered once and Slack holds none.
+async fn nothing_is_acked_while_redis_refuses_and_afterwards_everything_is_handled_once(
+    name: &str,
+    settings: &'static [&'static str],
+    refuse: fn(&mut OwnRedis),
+    recover: fn(&mut OwnRedis),
+) {
+    let mut redis = tokio::task::spawn_blocking(move || OwnRedis::start_with(settings))
+        .await
+        .unwrap();
     let sim = Sim::start(sim_config()).await.unwrap();
-    let prefix = RedisPrefix::new("redis-down");
+    let prefix = RedisPrefix::new(name);
     let mut config = replica_config(&sim, &prefix);
     config.redis_url = Some(nonstop_web::Secret::new(redis.url()));
     let app = replica(config, false);
@@ -188,7 +221,7 @@ async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handl
         .is_some());
 
     let mut redis = tokio::task::spawn_blocking(move || {
-        redis.down();
+        refuse(&mut redis);
         redis
     })
     .await
@@ -197,13 +230,13 @@ async fn while_redis_is_down_nothing_is_acked_and_afterwards_everything_is_handl
         sim.send_message(MessageSpec::new("C1", "U1", &format!("ping down{i}")));
     }
     assert!(journal_failing_becomes(&status, true).await);
-    // Nothing acked while Redis is away: Slack keeps all five, and redelivers them.
+    // Nothing acked while Redis refuses: Slack keeps all five, and redelivers them.
     assert!(sim.wait_for_stats(WAIT, |s| s.pending >= 5).await);
     assert!(posts_starting(&sim, "pong down").is_empty());
     assert_eq!(status.snapshot().live_connections, 2, "the sockets stay");
 
     let _redis = tokio::task::spawn_blocking(move || {
-        redis.up();
+        recover(&mut redis);
         redis
     })
     .await

@@ -326,7 +326,7 @@ pub enum StoreError {
     Open { path: String, detail: String },
     #[error("could not reach the journal in Redis at {url}: {detail}; check REDIS_URL (host, port, password; rediss:// for TLS, NONSTOP_REDIS_CA for a private CA) and that Redis runs")]
     Unreachable { url: String, detail: String },
-    #[error("journal write failed: {detail}; envelopes are not acked until writes succeed, so Slack keeps them (is the disk full or read-only?)")]
+    #[error("journal write failed: {detail}; envelopes are not acked until writes succeed, so Slack keeps them")]
     Write { detail: String },
     #[error("journal read failed: {detail}")]
     Read { detail: String },

@@ -198,9 +198,7 @@ impl SqliteStore {
     }
 
     fn setup(conn: Connection, path: String, durability: Durability) -> Result<Self, StoreError> {
-        let write = |e: rusqlite::Error| StoreError::Write {
-            detail: e.to_string(),
-        };
+        let write = write_error;
         // Pages freed by pruning go back to the file system (see `prune`). Only a new, empty
         // file takes this, and only before it switches to WAL.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
@@ -529,7 +527,7 @@ fn synchronous(durability: Durability) -> &'static str {
 
 fn write_error(e: rusqlite::Error) -> StoreError {
     StoreError::Write {
-        detail: e.to_string(),
+        detail: format!("{e} (is the disk full or read-only?)"),
     }
 }
 

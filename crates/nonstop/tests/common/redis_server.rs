@@ -133,6 +133,20 @@ impl OwnRedis {
     }
 
     /// Stops it as an operator would (SIGTERM: it finishes its AOF and exits).
+    /// `CONFIG SET name value` on this server (e.g. `maxmemory` to make it full).
+    pub fn config_set(&self, name: &str, value: &str) {
+        let mut conn = redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut conn)
+            .unwrap();
+    }
+
     pub fn down(&mut self) {
         if let Some(mut child) = self.process.take() {
             let _ = std::process::Command::new("kill")

@@ -11,7 +11,10 @@
 //! live replica claims what it left unfinished ([`Store::take_over`], `take_over.lua`) and runs
 //! it as replays. Why a lease and not a stream's consumer group with `XAUTOCLAIM`: a claim by
 //! idle time also steals the entry of a live replica whose handler merely runs long; a lease
-//! is lost only by a replica that stops renewing it.
+//! is lost only by a replica that stops renewing it. A replica that could not reach Redis
+//! (down, unreachable, full) claims nobody's work until Redis has answered it for a whole lease
+//! again: the others lost Redis too, their leases ran out meanwhile, and they need that long to
+//! renew them; without the wait, the first replica back would run a live one's handlers again.
 //!
 //! Keys, under the prefix `P` (one Redis primary; not a cluster, since the scripts compute key
 //! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash); `P:es` all entries by seq;
@@ -131,6 +134,8 @@ struct Shared {
     /// Takeover calls whose answer never came, which Redis may have run: what they claimed
     /// is this replica's, and the next call returns it.
     lost_claims: Mutex<VecDeque<String>>,
+    /// When a call to Redis last failed: see [`Shared::may_claim_others`].
+    failed_at: Mutex<Option<Instant>>,
     /// Sockets this replica holds, as counted by [`Store::take_socket`] and
     /// [`Store::give_socket`]; an atomic, so giving one back never waits for Redis.
     sockets: AtomicUsize,
@@ -149,6 +154,9 @@ struct Shared {
 const LOST_BATCHES_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
 /// Failed batches remembered at most (a long Redis outage fails a batch every 200 ms).
 const LOST_BATCHES: usize = 1024;
+
+/// Said after Redis's own words when it refuses a write for want of memory.
+const OUT_OF_MEMORY: &str = " (Redis is out of memory: it takes no writes until it is below its maxmemory again; give it more, or find what else fills it: the journal keeps each finished event about a day for dedup, docs/storage.md says how much that takes)";
 
 struct Scripts {
     write: redis::Script,
@@ -241,6 +249,7 @@ impl RedisStore {
             vanished: AtomicBool::new(false),
             lost: Mutex::new(VecDeque::new()),
             lost_claims: Mutex::new(VecDeque::new()),
+            failed_at: Mutex::new(None),
             sockets: AtomicUsize::new(0),
             sockets_sending: Mutex::new(()),
             publish_now: (Mutex::new(false), Condvar::new()),
@@ -469,7 +478,10 @@ impl Shared {
                     conn.set_write_timeout(Some(self.options.timeout))?;
                     Ok(conn)
                 })
-                .map_err(|e| error(self.describe(&e)))?;
+                .map_err(|e| {
+                    self.failed();
+                    error(self.describe(&e))
+                })?;
             *slot = Some(conn);
         }
         let Some(conn) = slot.as_mut() else {
@@ -477,13 +489,34 @@ impl Shared {
         };
         f(conn).map_err(|e| {
             *slot = None;
+            self.failed();
             error(self.describe(&e))
         })
     }
 
+    fn failed(&self) {
+        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether Redis has answered every call for a whole lease (or never failed): only then
+    /// are other replicas' run-out leases taken as deaths. After an outage longer than the
+    /// lease every lease has run out, the live replicas' too, and they renew theirs within a
+    /// third of a lease once Redis is back.
+    fn may_claim_others(&self) -> bool {
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| at.elapsed() >= self.options.lease)
+    }
+
     fn describe(&self, e: &redis::RedisError) -> String {
+        let hint = if e.code() == Some("OOM") {
+            OUT_OF_MEMORY
+        } else {
+            ""
+        };
         scrub(
-            &format!("Redis at {}: {e}", self.shown),
+            &format!("Redis at {}: {e}{hint}", self.shown),
             self.secret.as_deref(),
         )
     }
@@ -1033,6 +1066,7 @@ impl Store for RedisStore {
         let lost = s.lost_batches();
         let lost_claims = s.lost_claims();
         let token = format!("{:016x}", rand::random::<u64>());
+        let claim_others = s.may_claim_others();
         let answer = s
             .write(|conn| {
                 let answer = s
@@ -1045,6 +1079,7 @@ impl Store for RedisStore {
                     .arg(lost.join(" "))
                     .arg(lost_claims.join(" "))
                     .arg(&token)
+                    .arg(if claim_others { "1" } else { "0" })
                     .invoke(conn);
                 s.as_if_lost(answer)
             })

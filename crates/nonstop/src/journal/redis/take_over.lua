@@ -4,7 +4,9 @@
 -- that stopped cleanly gave its lease up at once, so its leftovers are claimed at once.
 --
 -- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] at most this many of each,
--- ARGV[5] this replica's lost batch ids, ARGV[6] its lost claim tokens, ARGV[7] this call's.
+-- ARGV[5] this replica's lost batch ids, ARGV[6] its lost claim tokens, ARGV[7] this call's,
+-- ARGV[8] '1' to claim from replicas whose lease ran out ('0' while this replica has not had
+-- Redis for a whole lease: theirs may have run out in the same outage; mod.rs).
 -- Returns {entries, outputs}: each claimed one's fields (HGETALL), oldest first.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -44,7 +46,11 @@ if next(lost_claims) then
   end
 end
 
-for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' .. now)) do
+local gone = {}
+if ARGV[8] == '1' then
+  gone = redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' .. now)
+end
+for _, dead in ipairs(gone) do
   if dead ~= me then
     local room = limit - #entries
     if room > 0 then

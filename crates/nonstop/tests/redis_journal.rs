@@ -151,13 +151,8 @@ fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once(
 fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() {
     let mut redis = common::OwnRedis::start();
     let lease = Duration::from_secs(2);
-    let options = RedisOptions {
-        prefix: "outage".to_owned(),
-        lease,
-        ..RedisOptions::default()
-    };
-    let first_back = RedisStore::open(&redis.url(), options.clone()).unwrap();
-    let other = RedisStore::open(&redis.url(), options).unwrap();
+    let first_back = open_on(&redis, "outage", lease);
+    let other = open_on(&redis, "outage", lease);
     other.commit(&[entry("Busy1")], &[]).unwrap();
 
     redis.down();
@@ -221,6 +216,16 @@ fn an_unreachable_redis_is_an_open_error_naming_it_within_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// A replica's store on a `redis-server` of the test's own (which holds nothing else).
+fn open_on(redis: &common::OwnRedis, prefix: &str, lease: Duration) -> RedisStore {
+    let options = RedisOptions {
+        prefix: prefix.to_owned(),
+        lease,
+        ..RedisOptions::default()
+    };
+    RedisStore::open(&redis.url(), options).unwrap()
+}
+
 fn unfinished_keys(store: &RedisStore) -> Vec<String> {
     store
         .unfinished(10)
@@ -236,14 +241,7 @@ fn unfinished_keys(store: &RedisStore) -> Vec<String> {
 #[test]
 fn a_full_redis_refuses_a_batch_whole_names_the_cause_and_takes_it_once_it_has_room() {
     let redis = common::OwnRedis::start_with(&["--maxmemory-policy", "noeviction"]);
-    let store = RedisStore::open(
-        &redis.url(),
-        RedisOptions {
-            prefix: "full".to_owned(),
-            ..RedisOptions::default()
-        },
-    )
-    .unwrap();
+    let store = open_on(&redis, "full", Duration::from_secs(30));
     store.commit(&[entry("F1")], &[]).unwrap();
     redis.config_set("maxmemory", "1");
     let err = store.commit(&[entry("F2"), entry("F3")], &[]).unwrap_err();
@@ -363,6 +361,70 @@ fn an_envelope_whose_write_answer_was_lost_is_claimed_by_its_writer_when_another
         a.commit(&[entry("Lost4")], &[]).unwrap(),
         [Appended::Duplicate]
     );
+}
+
+fn answer(key: &str) -> NewOutput {
+    NewOutput {
+        key: key.to_owned(),
+        lane: "C1".into(),
+        method: "chat.postMessage".into(),
+        args: r#"{"channel":"C1","text":"hi"}"#.into(),
+        created_at: SystemTime::now(),
+    }
+}
+
+/// A Redis that forgot its last writes (here restarted without persistence; a crash with
+/// `appendfsync everysec` or a failover loses the last second) must not hand out again the
+/// seqs and answer ids a live replica still holds: the mark of an answer that was in flight
+/// would land on another event's answer and call it sent when it never was.
+#[test]
+fn a_redis_that_forgot_its_last_writes_hands_out_no_id_a_replica_still_holds() {
+    let mut redis = common::OwnRedis::start_with(&[]);
+    let store = open_on(&redis, "forgetful", Duration::from_secs(30));
+    let old = store
+        .write(&nonstop::journal::Batch {
+            entries: &[entry("Old1")],
+            outputs: &[answer("Old1#0")],
+            ..Default::default()
+        })
+        .unwrap();
+    let Appended::Fresh { seq: old_seq } = old.appended[0] else {
+        panic!("{old:?}")
+    };
+    let OutputAppended::Fresh { id: old_id } = old.outputs[0] else {
+        panic!("{old:?}")
+    };
+
+    redis.down();
+    redis.up();
+    // Redis forgot everything. The old answer's sender finishes; its mark goes with the
+    // next batch, beside a new event and its answer.
+    let sent = [nonstop::journal::OutputMark::Sent {
+        id: old_id,
+        result: r#"{"channel":"C1","ts":"1.000001"}"#.into(),
+    }];
+    let batch = nonstop::journal::Batch {
+        entries: &[entry("New1")],
+        outputs: &[answer("New1#0")],
+        output_marks: &sent,
+        ..Default::default()
+    };
+    // The first call after the restart may find the old connection gone.
+    let new = store
+        .write(&batch)
+        .or_else(|_| store.write(&batch))
+        .unwrap();
+    let Appended::Fresh { seq: new_seq } = new.appended[0] else {
+        panic!("{new:?}")
+    };
+    let OutputAppended::Fresh { id: new_id } = new.outputs[0] else {
+        panic!("{new:?}")
+    };
+    assert!(new_seq > old_seq, "seq {new_seq} handed out again");
+    assert!(new_id > old_id, "answer id {new_id} handed out again");
+    let waiting = store.outbox_unfinished(10).unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].key, "New1#0", "still to be sent");
 }
 
 #[test]

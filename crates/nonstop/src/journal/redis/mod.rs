@@ -25,7 +25,7 @@
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -136,6 +136,13 @@ struct Shared {
     lost_claims: Mutex<VecDeque<String>>,
     /// When a call to Redis last failed: see [`Shared::may_claim_others`].
     failed_at: Mutex<Option<Instant>>,
+    /// The highest entry seq and answer id this replica has seen, sent with every batch so
+    /// that Redis's counters never go below them (`write.lua`): a Redis that lost its last
+    /// writes (a crash with `appendfsync everysec`, a failover) would otherwise hand them out
+    /// again while this replica still holds them, and a late mark would land on another
+    /// event's answer.
+    seen_seq: AtomicI64,
+    seen_id: AtomicI64,
     /// Sockets this replica holds, as counted by [`Store::take_socket`] and
     /// [`Store::give_socket`]; an atomic, so giving one back never waits for Redis.
     sockets: AtomicUsize,
@@ -250,6 +257,8 @@ impl RedisStore {
             lost: Mutex::new(VecDeque::new()),
             lost_claims: Mutex::new(VecDeque::new()),
             failed_at: Mutex::new(None),
+            seen_seq: AtomicI64::new(0),
+            seen_id: AtomicI64::new(0),
             sockets: AtomicUsize::new(0),
             sockets_sending: Mutex::new(()),
             publish_now: (Mutex::new(false), Condvar::new()),
@@ -494,6 +503,20 @@ impl Shared {
         })
     }
 
+    /// Notes entries and answers read or written, for the counters' floor.
+    fn saw<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+        outputs: impl IntoIterator<Item = &'a Output>,
+    ) {
+        for entry in entries {
+            self.seen_seq.fetch_max(entry.seq, Ordering::Relaxed);
+        }
+        for output in outputs {
+            self.seen_id.fetch_max(output.id, Ordering::Relaxed);
+        }
+    }
+
     fn failed(&self) {
         *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
@@ -649,7 +672,9 @@ impl Shared {
             }
             pipe.query(conn)
         })?;
-        Ok(hashes.iter().filter_map(entry_from).collect())
+        let entries: Vec<Entry> = hashes.iter().filter_map(entry_from).collect();
+        self.saw(&entries, []);
+        Ok(entries)
     }
 
     fn outputs(&self, ids: &[String]) -> Result<Vec<Output>, StoreError> {
@@ -663,7 +688,9 @@ impl Shared {
             }
             pipe.query(conn)
         })?;
-        Ok(hashes.iter().filter_map(output_from).collect())
+        let outputs: Vec<Output> = hashes.iter().filter_map(output_from).collect();
+        self.saw([], &outputs);
+        Ok(outputs)
     }
 
     /// Members of a sorted set by rank, lowest first (or highest first when `newest`).
@@ -704,6 +731,10 @@ struct WireBatch<'a> {
     id: String,
     /// This replica's recent batches whose answer never came (see `write.lua`).
     lost: Vec<String>,
+    /// The highest entry seq and answer id this replica has seen (`Shared::seen_seq`), as
+    /// strings (Lua would print a large number in exponent form).
+    seq_floor: String,
+    id_floor: String,
     entries: Vec<WireEntry<'a>>,
     marks: Vec<WireMark<'a>>,
     outputs: Vec<WireOutput<'a>>,
@@ -749,10 +780,12 @@ struct WireOutputMark<'a> {
     error: Option<&'a str>,
 }
 
-fn wire<'a>(batch: &Batch<'a>, id: String, lost: Vec<String>) -> WireBatch<'a> {
+fn wire<'a>(batch: &Batch<'a>, id: String, lost: Vec<String>, floors: [i64; 2]) -> WireBatch<'a> {
     WireBatch {
         id,
         lost,
+        seq_floor: floors[0].to_string(),
+        id_floor: floors[1].to_string(),
         entries: batch
             .entries
             .iter()
@@ -890,12 +923,18 @@ impl Store for RedisStore {
     fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
         let s = &self.shared;
         let id = format!("{:016x}", rand::random::<u64>());
-        let json =
-            serde_json::to_string(&wire(batch, id.clone(), s.lost_batches())).map_err(|e| {
-                StoreError::Write {
-                    detail: format!("the batch could not be encoded: {e}"),
-                }
-            })?;
+        let json = serde_json::to_string(&wire(
+            batch,
+            id.clone(),
+            s.lost_batches(),
+            [
+                s.seen_seq.load(Ordering::Relaxed),
+                s.seen_id.load(Ordering::Relaxed),
+            ],
+        ))
+        .map_err(|e| StoreError::Write {
+            detail: format!("the batch could not be encoded: {e}"),
+        })?;
         let answer = s
             .write(|conn| {
                 let answer = s
@@ -925,17 +964,24 @@ impl Store for RedisStore {
             .iter()
             .map(|v| match v {
                 redis::Value::Int(0) => Ok(Appended::Duplicate),
-                redis::Value::Int(seq) => Ok(Appended::Fresh { seq: *seq }),
+                redis::Value::Int(seq) => {
+                    s.seen_seq.fetch_max(*seq, Ordering::Relaxed);
+                    Ok(Appended::Fresh { seq: *seq })
+                }
                 _ => Err(malformed("an entry")),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let outputs = outputs
             .iter()
             .map(|v| match v {
-                redis::Value::Int(id) => Ok(OutputAppended::Fresh { id: *id }),
+                redis::Value::Int(id) => {
+                    s.seen_id.fetch_max(*id, Ordering::Relaxed);
+                    Ok(OutputAppended::Fresh { id: *id })
+                }
                 other => hash(other)
                     .as_ref()
                     .and_then(output_from)
+                    .inspect(|o| s.saw([], [o]))
                     .map(|o| OutputAppended::Existing(Box::new(o)))
                     .ok_or_else(|| malformed("an answer")),
             })
@@ -1095,7 +1141,7 @@ impl Store for RedisStore {
         let [redis::Value::Array(entries), redis::Value::Array(outputs)] = parts.as_slice() else {
             return Err(malformed("a takeover"));
         };
-        Ok(TakenOver {
+        let taken = TakenOver {
             entries: entries
                 .iter()
                 .filter_map(|v| hash(v).as_ref().and_then(entry_from))
@@ -1104,7 +1150,9 @@ impl Store for RedisStore {
                 .iter()
                 .filter_map(|v| hash(v).as_ref().and_then(output_from))
                 .collect(),
-        })
+        };
+        s.saw(&taken.entries, &taken.outputs);
+        Ok(taken)
     }
 
     fn is_shared(&self) -> bool {

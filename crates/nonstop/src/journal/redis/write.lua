@@ -4,8 +4,9 @@
 --
 -- KEYS: none declared (the key names are computed from the prefix: one Redis primary, not a
 -- cluster). ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] the batch as
--- JSON: {entries:[{key,env,kind,raw,at,dispatched}], marks:[{key,kind,error}],
--- outputs:[{key,lane,method,args,at}], output_marks:[{id,kind,at,result,error}]}.
+-- JSON: {id, lost, seq_floor, id_floor, entries:[{key,env,kind,raw,at,dispatched}],
+-- marks:[{key,kind,error}], outputs:[{key,lane,method,args,at}],
+-- output_marks:[{id,kind,at,result,error}]}.
 --
 -- Returns {appended, outputs}: appended[i] is the new entry's seq, or 0 for a duplicate;
 -- outputs[i] is the new answer's id, or the stored answer's fields (HGETALL) when its key
@@ -15,6 +16,18 @@ local batch = cjson.decode(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', p .. ':replicas', now + lease, me)
+
+-- The counters never go below what the writing replica has seen: a Redis that lost its last
+-- writes (a crash with appendfsync everysec, a failover) would otherwise hand out again seqs
+-- and answer ids a live replica still holds, and its late marks would land on other answers.
+local function not_below(counter, floor)
+  local n = tonumber(floor or '0') or 0
+  if n > 0 and (tonumber(redis.call('GET', counter) or '0') or 0) < n then
+    redis.call('SET', counter, floor)
+  end
+end
+not_below(p .. ':seq', batch.seq_floor)
+not_below(p .. ':oseq', batch.id_floor)
 
 local function finished(st) return st >= 2 end
 

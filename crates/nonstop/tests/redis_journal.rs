@@ -187,6 +187,26 @@ fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() 
     assert_eq!(taken.entries[0].key, "Busy1");
 }
 
+/// REDIS_URL naming a replica (the old primary after a failover becomes one): refused at
+/// open, saying so and what to point it at.
+#[test]
+fn a_read_only_replica_is_refused_at_open_and_named() {
+    let primary = common::OwnRedis::start_with(&[]);
+    let port = primary
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let replica = common::OwnRedis::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let err = RedisStore::open(&replica.url(), RedisOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(shown.contains("read-only replica"), "{shown}");
+    assert!(shown.contains("primary"), "{shown}");
+}
+
 #[test]
 fn a_password_in_the_url_never_shows_in_errors_or_debug() {
     // This Redis has no password (or another one): AUTH fails, and says so without it.

@@ -162,6 +162,10 @@ const LOST_BATCHES_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
 /// Failed batches remembered at most (a long Redis outage fails a batch every 200 ms).
 const LOST_BATCHES: usize = 1024;
 
+/// Said after Redis's own words when the server is a read-only replica: after a failover the
+/// old primary becomes one, and a URL naming it keeps pointing there.
+const READ_ONLY: &str = " (this Redis is a read-only replica, perhaps the old primary after a failover: point REDIS_URL at the primary, or at an address that follows it; nonstop does not ask Sentinel)";
+
 /// Said after Redis's own words when it refuses a write for want of memory.
 const OUT_OF_MEMORY: &str = " (Redis is out of memory: it takes no writes until it is below its maxmemory again; give it more, or find what else fills it: the journal keeps each finished event about a day for dedup, docs/storage.md says how much that takes)";
 
@@ -533,10 +537,10 @@ impl Shared {
     }
 
     fn describe(&self, e: &redis::RedisError) -> String {
-        let hint = if e.code() == Some("OOM") {
-            OUT_OF_MEMORY
-        } else {
-            ""
+        let hint = match e.code() {
+            Some("OOM") => OUT_OF_MEMORY,
+            Some("READONLY") => READ_ONLY,
+            _ => "",
         };
         scrub(
             &format!("Redis at {}: {e}{hint}", self.shown),

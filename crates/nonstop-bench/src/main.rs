@@ -612,10 +612,18 @@ fn process_cpu(pid: u32) -> Duration {
 const BENCH_ENVELOPE: &str = r#"{"envelope_id":"00000001-sim-env","type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{"type":"event_callback","token":"deprecated-verification-token","team_id":"T0SIM","api_app_id":"A0SIM","event":{"type":"message","channel":"C0BENCH","channel_type":"channel","user":"U0HUMAN","text":"ping 1","ts":"1700000000.000001","event_ts":"1700000000.000001","team":"T0SIM"},"event_id":"Ev0000000001","event_time":1700000000,"event_context":"EC1","authorizations":[{"enterprise_id":null,"team_id":"T0SIM","user_id":"U0BOT","is_bot":true,"is_enterprise_install":false}],"is_ext_shared_channel":false}}"#;
 
 /// Journals `events` envelopes in commits of `batch`, each written as dispatched and marked
-/// done by the next commit, as the runtime does; the last are marked done at the end.
-/// Prints the rate and the CPU the process spent per envelope.
-fn feed_journal(store: &dyn nonstop::Store, what: &str, events: usize, batch: usize) -> Result<()> {
-    use nonstop::journal::{Mark, NewEntry};
+/// done by the next commit, as the runtime does; the last are marked done at the end. When
+/// `answered`, each event's commit of outcomes also writes one answer (a `chat.postMessage`
+/// of about 150 bytes), which the commit after marks sent. Prints the rate and the CPU the
+/// process spent per envelope.
+fn feed_journal(
+    store: &dyn nonstop::Store,
+    what: &str,
+    events: usize,
+    batch: usize,
+    answered: bool,
+) -> Result<()> {
+    use nonstop::journal::{Batch, Mark, NewEntry, NewOutput, OutputAppended, OutputMark};
     let raw: std::sync::Arc<str> = std::sync::Arc::from(BENCH_ENVELOPE);
     let done = |range: std::ops::Range<usize>| -> Vec<Mark> {
         range
@@ -624,6 +632,34 @@ fn feed_journal(store: &dyn nonstop::Store, what: &str, events: usize, batch: us
             })
             .collect()
     };
+    let answers = |range: std::ops::Range<usize>| -> Vec<NewOutput> {
+        range
+            .map(|i| NewOutput {
+                key: format!("Ev{i:010}#0"),
+                lane: "C0BENCH".into(),
+                method: "chat.postMessage".into(),
+                args: format!(
+                    r#"{{"channel":"C0BENCH","text":"pong {i}","metadata":{{"event_type":"nonstop_answer","event_payload":{{"key":"Ev{i:010}#0"}}}}}}"#
+                ),
+                created_at: std::time::SystemTime::now(),
+            })
+            .collect()
+    };
+    // Each answer written is marked sent by the next commit, as if Slack had taken it.
+    let sent_marks = |written: &nonstop::journal::Written| -> Vec<OutputMark> {
+        written
+            .outputs
+            .iter()
+            .filter_map(|o| match o {
+                OutputAppended::Fresh { id } => Some(OutputMark::Sent {
+                    id: *id,
+                    result: r#"{"channel":"C0BENCH","ts":"1700000000.000002"}"#.into(),
+                }),
+                OutputAppended::Existing(_) => None,
+            })
+            .collect()
+    };
+    let mut sent: Vec<OutputMark> = Vec::new();
     let cpu = process_cpu(std::process::id());
     let start = std::time::Instant::now();
     let mut n = 0;
@@ -638,9 +674,21 @@ fn feed_journal(store: &dyn nonstop::Store, what: &str, events: usize, batch: us
                 dispatched: true,
             })
             .collect();
-        let marks = done(n.saturating_sub(batch)..n);
+        let finished = n.saturating_sub(batch)..n;
+        let marks = done(finished.clone());
+        let outputs = if answered {
+            answers(finished)
+        } else {
+            Vec::new()
+        };
         n += entries.len();
-        store.commit(&entries, &marks)?;
+        let written = store.write(&Batch {
+            entries: &entries,
+            marks: &marks,
+            outputs: &outputs,
+            output_marks: &sent,
+        })?;
+        sent = sent_marks(&written);
     }
     let elapsed = start.elapsed();
     println!(
@@ -656,7 +704,22 @@ fn feed_journal(store: &dyn nonstop::Store, what: &str, events: usize, batch: us
             * 1e6
             / events.max(1) as f64
     );
-    store.commit(&[], &done(events.saturating_sub(batch)..events))?;
+    let last = events.saturating_sub(batch)..events;
+    let outputs = if answered {
+        answers(last.clone())
+    } else {
+        Vec::new()
+    };
+    let written = store.write(&Batch {
+        marks: &done(last),
+        outputs: &outputs,
+        output_marks: &sent,
+        ..Batch::default()
+    })?;
+    store.write(&Batch {
+        output_marks: &sent_marks(&written),
+        ..Batch::default()
+    })?;
     Ok(())
 }
 
@@ -687,7 +750,7 @@ fn journal_bench(events: usize, batch: usize) -> Result<()> {
     };
     clean();
     let store = nonstop::SqliteStore::open(&path, nonstop::config::Durability::Full)?;
-    feed_journal(&store, "SQLite, fsync per commit", events, batch)?;
+    feed_journal(&store, "SQLite, fsync per commit", events, batch, false)?;
     let size = |p: &PathBuf| {
         ["", "-wal"]
             .iter()
@@ -728,19 +791,26 @@ fn redis_journal_bench(url: &str, events: usize, batch: usize) -> Result<()> {
             ..nonstop::journal::RedisOptions::default()
         },
     )?;
-    let before = redis_used_memory(url)?;
-    feed_journal(&store, "Redis", events, batch)?;
-    let grown = redis_used_memory(url)?.saturating_sub(before);
-    println!(
-        "  Redis memory after {events} finished events: {:.1} MiB more ({} bytes per event)",
-        grown as f64 / 1048576.0,
-        grown / events.max(1) as u64
-    );
-    let pruned = prune_all(&store)?;
-    println!(
-        "  after pruning {pruned} finished events: {:.1} MiB more than before",
-        redis_used_memory(url)?.saturating_sub(before) as f64 / 1048576.0
-    );
+    for answered in [false, true] {
+        let before = redis_used_memory(url)?;
+        let what = if answered {
+            "Redis, each event with one answer"
+        } else {
+            "Redis, events alone"
+        };
+        feed_journal(&store, what, events, batch, answered)?;
+        let grown = redis_used_memory(url)?.saturating_sub(before);
+        println!(
+            "  Redis memory after {events} finished events: {:.1} MiB more ({} bytes per event)",
+            grown as f64 / 1048576.0,
+            grown / events.max(1) as u64
+        );
+        let pruned = prune_all(&store)?;
+        println!(
+            "  after pruning {pruned} finished events and answers: {:.1} MiB more than before",
+            redis_used_memory(url)?.saturating_sub(before) as f64 / 1048576.0
+        );
+    }
     drop(store);
     clear_redis_prefix(url, &prefix);
     Ok(())

@@ -187,6 +187,57 @@ fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() 
     assert_eq!(taken.entries[0].key, "Busy1");
 }
 
+/// The envelope and the answer's arguments are kept apart from their hashes so that Redis
+/// keeps the hashes in its compact encoding (about a third less memory per event,
+/// BENCHMARKS.md): this fails loudly if a long field creeps back into them.
+#[test]
+fn entry_and_answer_hashes_keep_redis_compact_encoding() {
+    let prefix = RedisPrefix::new("encoding");
+    let store = open(&prefix, Duration::from_secs(30));
+    let long = "x".repeat(4096);
+    let mut long_raw = entry("Enc1");
+    long_raw.raw = Arc::from(format!(
+        r#"{{"envelope_id":"env-Enc1","payload":{{"text":"{long}"}}}}"#
+    ));
+    let mut long_args = answer("Enc1#0");
+    long_args.args = format!(r#"{{"channel":"C1","text":"{long}"}}"#);
+    let written = store
+        .write(&nonstop::journal::Batch {
+            entries: &[long_raw],
+            outputs: &[long_args],
+            ..Default::default()
+        })
+        .unwrap();
+    let OutputAppended::Fresh { id } = written.outputs[0] else {
+        panic!("{written:?}")
+    };
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for key in [
+        format!("{}:e:Enc1", prefix.0),
+        format!("{}:o:{id}", prefix.0),
+    ] {
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(&key)
+            .query(&mut conn)
+            .unwrap();
+        // `listpack` since Redis 7, `ziplist` before.
+        assert!(
+            encoding == "listpack" || encoding == "ziplist",
+            "{key} is {encoding}"
+        );
+    }
+    let stored = store.outbox_get(id).unwrap().unwrap();
+    assert!(stored.args.contains(&long), "the arguments are all there");
+    assert!(
+        store.unfinished(1).unwrap()[0].raw.contains(&long),
+        "and the envelope"
+    );
+}
+
 /// REDIS_URL naming a replica (the old primary after a failover becomes one): refused at
 /// open, saying so and what to point it at.
 #[test]

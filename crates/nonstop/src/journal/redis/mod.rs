@@ -17,7 +17,9 @@
 //! renew them; without the wait, the first replica back would run a live one's handlers again.
 //!
 //! Keys, under the prefix `P` (one Redis primary; not a cluster, since the scripts compute key
-//! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash); `P:es` all entries by seq;
+//! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash) and `P:r:<key>` its
+//! envelope (apart, so that the hash keeps Redis's compact encoding; `fields.lua`), and
+//! `P:oa:<id>` an answer's arguments likewise; `P:es` all entries by seq;
 //! `P:st:<state>` entries by state; `P:eu:<replica>` unfinished by owner; `P:efa` / `P:efs`
 //! finished by time / seq (pruning); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
 //! `P:ou:<replica>`, `P:ofa`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
@@ -269,9 +271,15 @@ impl RedisStore {
             #[cfg(any(test, feature = "test-util"))]
             lose_next_reply: AtomicBool::new(false),
             scripts: Scripts {
-                write: redis::Script::new(include_str!("write.lua")),
+                write: redis::Script::new(concat!(
+                    include_str!("fields.lua"),
+                    include_str!("write.lua")
+                )),
                 prune: redis::Script::new(include_str!("prune.lua")),
-                take_over: redis::Script::new(include_str!("take_over.lua")),
+                take_over: redis::Script::new(concat!(
+                    include_str!("fields.lua"),
+                    include_str!("take_over.lua")
+                )),
                 lease: redis::Script::new(include_str!("lease.lua")),
                 kv: redis::Script::new(include_str!("kv.lua")),
                 sockets: redis::Script::new(include_str!("sockets.lua")),
@@ -669,13 +677,7 @@ impl Shared {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<HashMap<String, String>> = self.read(|conn| {
-            let mut pipe = redis::pipe();
-            for key in keys {
-                pipe.hgetall(self.key(&format!("e:{key}")));
-            }
-            pipe.query(conn)
-        })?;
+        let hashes = self.hashes_with(keys, "e", "r", "raw")?;
         let entries: Vec<Entry> = hashes.iter().filter_map(entry_from).collect();
         self.saw(&entries, []);
         Ok(entries)
@@ -685,16 +687,39 @@ impl Shared {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let hashes: Vec<HashMap<String, String>> = self.read(|conn| {
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.hgetall(self.key(&format!("o:{id}")));
-            }
-            pipe.query(conn)
-        })?;
+        let hashes = self.hashes_with(ids, "o", "oa", "args")?;
         let outputs: Vec<Output> = hashes.iter().filter_map(output_from).collect();
         self.saw([], &outputs);
         Ok(outputs)
+    }
+
+    /// The hashes `<hash>:<name>` for these names, each with the value kept in its own key
+    /// `<own>:<name>` (`fields.lua`) added as `field`, in one round trip.
+    fn hashes_with(
+        &self,
+        names: &[String],
+        hash: &str,
+        own: &str,
+        field: &str,
+    ) -> Result<Vec<HashMap<String, String>>, StoreError> {
+        let answers: Vec<(HashMap<String, String>, Option<String>)> = self.read(|conn| {
+            let mut pipe = redis::pipe();
+            for name in names {
+                pipe.hgetall(self.key(&format!("{hash}:{name}")));
+                pipe.get(self.key(&format!("{own}:{name}")));
+            }
+            // Two answers per name, read back as pairs.
+            pipe.query(conn)
+        })?;
+        Ok(answers
+            .into_iter()
+            .map(|(mut h, value)| {
+                if let Some(value) = value {
+                    h.insert(field.to_owned(), value);
+                }
+                h
+            })
+            .collect())
     }
 
     /// Members of a sorted set by rank, lowest first (or highest first when `newest`).

@@ -11,7 +11,7 @@ local removed = 0
 local function drop_entry(key)
   local k = p .. ':e:' .. key
   local st = redis.call('HGET', k, 'st')
-  redis.call('DEL', k)
+  redis.call('DEL', k, p .. ':r:' .. key)
   redis.call('ZREM', p .. ':es', key)
   redis.call('ZREM', p .. ':efa', key)
   redis.call('ZREM', p .. ':efs', key)
@@ -22,7 +22,7 @@ end
 local function drop_output(id)
   local k = p .. ':o:' .. id
   local f = redis.call('HMGET', k, 'key', 'st')
-  redis.call('DEL', k)
+  redis.call('DEL', k, p .. ':oa:' .. id)
   if f[1] then redis.call('HDEL', p .. ':ok', f[1]) end
   if f[2] then redis.call('ZREM', p .. ':ost:' .. f[2], id) end
   redis.call('ZREM', p .. ':os', id)

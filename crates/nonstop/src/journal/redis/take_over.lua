@@ -7,7 +7,7 @@
 -- ARGV[5] this replica's lost batch ids, ARGV[6] its lost claim tokens, ARGV[7] this call's,
 -- ARGV[8] '1' to claim from replicas whose lease ran out ('0' while this replica has not had
 -- Redis for a whole lease: theirs may have run out in the same outage; mod.rs).
--- Returns {entries, outputs}: each claimed one's fields (HGETALL), oldest first.
+-- Returns {entries, outputs}: each claimed one's fields (fields.lua), oldest first.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -31,7 +31,7 @@ if next(lost) or next(lost_claims) then
     local f = redis.call('HMGET', k, 'b', 'c')
     if (f[1] and lost[f[1]]) or (f[2] and lost_claims[f[2]]) then
       redis.call('HSET', k, 'b', 'reclaimed', 'c', token)
-      entries[#entries + 1] = redis.call('HGETALL', k)
+      entries[#entries + 1] = entry_fields(p, key)
     end
   end
 end
@@ -41,7 +41,7 @@ if next(lost_claims) then
     local c = redis.call('HGET', p .. ':o:' .. id, 'c')
     if c and lost_claims[c] then
       redis.call('HSET', p .. ':o:' .. id, 'c', token)
-      outputs[#outputs + 1] = redis.call('HGETALL', p .. ':o:' .. id)
+      outputs[#outputs + 1] = output_fields(p, id)
     end
   end
 end
@@ -60,7 +60,7 @@ for _, dead in ipairs(gone) do
         redis.call('HSET', p .. ':e:' .. key, 'own', me, 'c', token)
         redis.call('ZREM', p .. ':eu:' .. dead, key)
         redis.call('ZADD', p .. ':eu:' .. me, seq, key)
-        entries[#entries + 1] = redis.call('HGETALL', p .. ':e:' .. key)
+        entries[#entries + 1] = entry_fields(p, key)
       end
     end
     room = limit - #outputs
@@ -70,7 +70,7 @@ for _, dead in ipairs(gone) do
         redis.call('HSET', p .. ':o:' .. id, 'own', me, 'c', token)
         redis.call('ZREM', p .. ':ou:' .. dead, id)
         redis.call('ZADD', p .. ':ou:' .. me, id, id)
-        outputs[#outputs + 1] = redis.call('HGETALL', p .. ':o:' .. id)
+        outputs[#outputs + 1] = output_fields(p, id)
       end
     end
     if redis.call('ZCARD', p .. ':eu:' .. dead) == 0

@@ -9,8 +9,8 @@
 -- output_marks:[{id,kind,at,result,error}]}.
 --
 -- Returns {appended, outputs}: appended[i] is the new entry's seq, or 0 for a duplicate;
--- outputs[i] is the new answer's id, or the stored answer's fields (HGETALL) when its key
--- was written before.
+-- outputs[i] is the new answer's id, or the stored answer's fields (fields.lua) when its
+-- key was written before.
 local p, me, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local batch = cjson.decode(ARGV[4])
 local t = redis.call('TIME')
@@ -76,7 +76,8 @@ for i, e in ipairs(batch.entries or {}) do
     local st = 0
     if e.dispatched then st = 1 end
     redis.call('HSET', k, 'seq', seq, 'key', e.key, 'env', e.env, 'kind', e.kind,
-      'raw', e.raw, 'at', e.at, 'st', st, 'att', st, 'own', me, 'b', batch.id)
+      'at', e.at, 'st', st, 'att', st, 'own', me, 'b', batch.id)
+    redis.call('SET', p .. ':r:' .. e.key, e.raw)
     redis.call('ZADD', p .. ':es', seq, e.key)
     redis.call('ZADD', p .. ':st:' .. st, seq, e.key)
     redis.call('ZADD', p .. ':eu:' .. me, seq, e.key)
@@ -132,12 +133,12 @@ for i, o in ipairs(batch.outputs or {}) do
   if mine then
     outputs[i] = mine
   elseif known then
-    outputs[i] = redis.call('HGETALL', p .. ':o:' .. known)
+    outputs[i] = output_fields(p, known)
   else
     local id = redis.call('INCR', p .. ':oseq')
     redis.call('HSET', p .. ':o:' .. id, 'id', id, 'key', o.key, 'lane', o.lane,
-      'method', o.method, 'args', o.args, 'at', o.at, 'st', 0, 'att', 0, 'own', me,
-      'b', batch.id)
+      'method', o.method, 'at', o.at, 'st', 0, 'att', 0, 'own', me, 'b', batch.id)
+    redis.call('SET', p .. ':oa:' .. id, o.args)
     redis.call('HSET', p .. ':ok', o.key, id)
     redis.call('ZADD', p .. ':os', id, id)
     redis.call('ZADD', p .. ':ost:0', id, id)

@@ -306,9 +306,15 @@ impl App {
         // order, before any new traffic; each start recorded before it runs. And the answers
         // not delivered before the last stop, which go out first in their lanes.
         // And when the journal last heard anything: downtime for catch-up begins there.
+        // The journal is this bot's, or nothing of it is replayed (another bot's unfinished
+        // events would run with this one's handlers).
+        let bot = me.journal_owner();
         let (backlog, answers, last_seen) = {
             let store = Arc::clone(&store);
             tokio::task::spawn_blocking(move || {
+                if let Some(bot) = bot {
+                    store.claim_for_bot(&bot)?;
+                }
                 let unfinished = store.unfinished(MAX_REPLAY)?;
                 let answers = store.outbox_unfinished(MAX_REPLAY)?;
                 let last_seen = store.recent(1, None)?.first().map(|e| e.received_at);

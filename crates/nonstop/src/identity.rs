@@ -11,6 +11,17 @@ pub struct BotIdentity {
 }
 
 impl BotIdentity {
+    /// The name a journal records for the bot it serves (`team/user`, e.g. `T012/U034`):
+    /// the same for every replica and restart of one bot, another for another bot or
+    /// workspace. None when `auth.test` left either out.
+    pub fn journal_owner(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            self.team_id.as_deref()?,
+            self.user_id.as_deref()?
+        ))
+    }
+
     /// True when a message with this `user` or `bot_id` came from this bot.
     pub fn is_me(&self, user: Option<&str>, bot_id: Option<&str>) -> bool {
         let same = |mine: &Option<String>, theirs: Option<&str>| {

@@ -435,3 +435,54 @@ async fn a_slow_storage_update_holds_up_no_ack() {
     assert!(p99 < Duration::from_secs(1), "ack p99 {p99:?}");
     h.stop().await.unwrap();
 }
+
+/// A journal another bot wrote (two bots started from one directory share `nonstop.db`;
+/// on Redis, two bots on the default prefix): refused at start, naming both bots and the
+/// setting, before anything of it is replayed: the other bot's unfinished event is not run by
+/// this one's handlers, nor answered with its token.
+#[tokio::test]
+async fn a_journal_another_bot_wrote_is_refused_before_anything_is_replayed() {
+    use nonstop::journal::{NewEntry, StoreError};
+    let db = TempJournal::new("other-bot");
+    {
+        let store = SqliteStore::open(&db.0, nonstop::config::Durability::Full).unwrap();
+        store.claim_for_bot("T0OTHER/U0OTHER").unwrap();
+        store
+            .commit(
+                &[NewEntry {
+                    key: "EvOTHER".to_owned(),
+                    envelope_id: "env-other".to_owned(),
+                    kind: "events_api".to_owned(),
+                    raw: Arc::from(
+                        r#"{"envelope_id":"env-other","type":"events_api","payload":{"type":"event_callback","event_id":"EvOTHER","event":{"type":"message","channel":"C1","user":"U1","text":"ping other","ts":"1.000001"}}}"#,
+                    ),
+                    received_at: std::time::SystemTime::now(),
+                    dispatched: true,
+                }],
+                &[],
+            )
+            .unwrap();
+    }
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = bot_config(&sim);
+    config.journal_path = Some(db.0.clone());
+    let app = App::with_handler(config, |ctx: Context, envelope: Envelope| async move {
+        if let Some(tag) = text_of(&envelope).strip_prefix("ping ") {
+            ctx.post(&PostMessageRequest::text("C1", format!("pong {tag}")))
+                .await?;
+        }
+        Ok(())
+    });
+    let ended = tokio::time::timeout(WAIT, app.run(std::future::pending()))
+        .await
+        .expect("the run ends by itself");
+    let Err(nonstop::Error::Journal(e @ StoreError::OtherBot { .. })) = ended else {
+        panic!("{ended:?}")
+    };
+    let shown = e.to_string();
+    assert!(shown.contains("T0OTHER/U0OTHER"), "{shown}");
+    assert!(shown.contains("T0SIM/U0BOT"), "{shown}");
+    assert!(shown.contains("NONSTOP_DB"), "{shown}");
+    assert!(sim.posted().is_empty(), "{:?}", sim.posted());
+    assert_eq!(sim.stats().sockets_opened, 0, "refused before any socket");
+}

@@ -39,6 +39,23 @@ pub fn run(store: &dyn Store) {
     marks_for_one_key_in_one_batch_apply_in_order(store);
     entries_written_as_dispatched(store);
     outbox_dedups_orders_marks_and_prunes(store);
+    serves_one_bot(store);
+}
+
+/// The first bot to claim the journal keeps it: the same bot again is fine, another is
+/// refused, naming both.
+fn serves_one_bot(store: &dyn Store) {
+    ok(store.claim_for_bot("T0ONE/U0ONE"), "claim");
+    ok(store.claim_for_bot("T0ONE/U0ONE"), "claim again");
+    match store.claim_for_bot("T0TWO/U0TWO") {
+        Err(e @ StoreError::OtherBot { .. }) => {
+            let shown = e.to_string();
+            assert!(shown.contains("T0ONE/U0ONE"), "{shown}");
+            assert!(shown.contains("T0TWO/U0TWO"), "{shown}");
+        }
+        other => panic!("another bot's claim: {other:?}"),
+    }
+    ok(store.claim_for_bot("T0ONE/U0ONE"), "still the first bot's");
 }
 
 /// `kv_compare_and_set` writes only over what was expected, and `kv_update` runs its closure

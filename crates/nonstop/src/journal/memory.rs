@@ -25,6 +25,7 @@ struct Inner {
     outbox: BTreeMap<i64, Output>,
     output_by_key: HashMap<String, i64>,
     next_output: i64,
+    bot: Option<String>,
 }
 
 impl MemoryStore {
@@ -38,6 +39,23 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match &inner.bot {
+            Some(holder) if holder != bot => Err(StoreError::OtherBot {
+                place: "in memory".to_owned(),
+                holder: holder.clone(),
+                this: bot.to_owned(),
+                setting: "MemoryStore".to_owned(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                inner.bot = Some(bot.to_owned());
+                Ok(())
+            }
+        }
+    }
+
     fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
         let Batch {
             entries,

@@ -336,6 +336,14 @@ pub enum StoreError {
     Foreign { path: String, detail: String },
     #[error("the journal {path} is in use by another nonstop process ({holder}); a journal belongs to one process, or both would handle the same events: stop the other one or give this one its own NONSTOP_DB (several replicas need a shared store, docs/storage.md)")]
     InUse { path: String, holder: String },
+    #[error("the journal {place} belongs to another bot ({holder}; this one is {this}); a journal serves one bot, or this one would run the other's unfinished events with its own handlers and post its answers with its own token: give each bot its own {setting}")]
+    OtherBot {
+        place: String,
+        holder: String,
+        this: String,
+        /// The setting that picks another journal: `NONSTOP_DB` or `NONSTOP_REDIS_PREFIX`.
+        setting: String,
+    },
 }
 
 /// A journal backend. Small and synchronous: the runtime calls it from its writer thread.
@@ -393,6 +401,13 @@ pub trait Store: Send + Sync + 'static {
     /// runs between batches, with acks waiting.
     /// Returns how many were deleted: fewer than `limit` means nothing is left to prune.
     fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError>;
+
+    /// Ties the journal to one bot (`bot`: its team and bot user, as `auth.test` names them),
+    /// or refuses with [`StoreError::OtherBot`] when another bot's name is on it: two bots on
+    /// one journal would dedup each other's events, and the second would replay the first's
+    /// unfinished ones with its own handlers. The runtime calls it once it knows who it is,
+    /// before it replays anything. Calling it again with the same bot is harmless.
+    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError>;
 
     /// Moves what recent commits wrote to wherever it finally lives (for SQLite, copies the
     /// write-ahead log back into the file), as far as it can without waiting for anybody.

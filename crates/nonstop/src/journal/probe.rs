@@ -42,6 +42,10 @@ impl ProbeStore {
 }
 
 impl Store for ProbeStore {
+    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
+        self.inner.claim_for_bot(bot)
+    }
+
     fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
         assert!(
             !self.panic_on_write.load(Ordering::SeqCst),

@@ -13,7 +13,7 @@ use super::{
 };
 
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of a nonstop journal ("nons"): SQLite's own field for telling
 /// which program's file a database is. Journals made before it was set have 0, and are known
@@ -21,7 +21,7 @@ pub const SCHEMA_VERSION: i64 = 2;
 const APPLICATION_ID: i32 = 0x6e6f_6e73;
 
 /// The tables a nonstop journal has; a file with any other is someone else's.
-const JOURNAL_TABLES: [&str; 3] = ["events", "kv", "outbox"];
+const JOURNAL_TABLES: [&str; 4] = ["events", "kv", "outbox", "meta"];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -63,6 +63,15 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_unfinished ON outbox (id) WHERE state < 2;
 CREATE INDEX outbox_created_at ON outbox (created_at);
+";
+
+/// Version 3: facts about the journal itself; for now which bot it serves
+/// ([`Store::claim_for_bot`]).
+const SCHEMA_V3: &str = "
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Finished answers written before ?1, oldest first, at most ?2.
@@ -487,23 +496,22 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    if version < 1 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
-        ))
-        .map_err(|e| StoreError::Write {
-            detail: format!("creating the schema: {e}"),
-        })?;
+    // Each version's step in a transaction of its own; a later version adds a line here.
+    let steps = [
+        (1, SCHEMA_V1, "creating the schema"),
+        (2, SCHEMA_V2, "adding the outbox to the schema"),
+        (3, SCHEMA_V3, "adding the bot's name to the schema"),
+    ];
+    for (to, schema, what) in steps {
+        if version < to {
+            conn.execute_batch(&format!(
+                "BEGIN; {schema} PRAGMA user_version = {to}; COMMIT;"
+            ))
+            .map_err(|e| StoreError::Write {
+                detail: format!("{what}: {e}"),
+            })?;
+        }
     }
-    if version < 2 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
-        ))
-        .map_err(|e| StoreError::Write {
-            detail: format!("adding the outbox to the schema: {e}"),
-        })?;
-    }
-    // Later versions: `if version < 3 { … PRAGMA user_version = 3 }`, each in a transaction.
     // Marked as ours (new files, and files made before the mark existed).
     let application_id: i32 = conn
         .query_row("PRAGMA application_id", [], |row| row.get(0))
@@ -742,6 +750,29 @@ fn count_by_state<S>(
 }
 
 impl Store for SqliteStore {
+    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('bot', ?1)",
+            [bot],
+        )
+        .map_err(write_error)?;
+        let holder: String = conn
+            .query_row("SELECT value FROM meta WHERE name = 'bot'", [], |row| {
+                row.get(0)
+            })
+            .map_err(read_error)?;
+        if holder == bot {
+            return Ok(());
+        }
+        Err(StoreError::OtherBot {
+            place: self.path.clone(),
+            holder,
+            this: bot.to_owned(),
+            setting: "NONSTOP_DB".to_owned(),
+        })
+    }
+
     fn checkpoint(&self) -> Result<(), StoreError> {
         // Passive: copies what it can without waiting for a lock, never blocks a commit.
         self.lock()

@@ -23,7 +23,8 @@
 //! `P:st:<state>` entries by state; `P:eu:<replica>` unfinished by owner; `P:efa` / `P:efs`
 //! finished by time / seq (pruning); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
 //! `P:ou:<replica>`, `P:ofa`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
-//! `P:replicas` the leases; `P:sockets` each replica's count of Socket Mode sockets, so that
+//! `P:replicas` the leases; `P:bot` the bot the journal serves ([`Store::claim_for_bot`]);
+//! `P:sockets` each replica's count of Socket Mode sockets, so that
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
 
 use std::collections::{HashMap, VecDeque};
@@ -1186,6 +1187,31 @@ impl Store for RedisStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
+        let s = &self.shared;
+        let key = s.key("bot");
+        // The first replica of the first bot names it; everybody reads the name back.
+        let holder: String = s.with_conn(
+            |detail| StoreError::Write { detail },
+            |conn| {
+                redis::cmd("SET").arg(&key).arg(bot).arg("NX").exec(conn)?;
+                redis::cmd("GET").arg(&key).query(conn)
+            },
+        )?;
+        if holder == bot {
+            return Ok(());
+        }
+        Err(StoreError::OtherBot {
+            place: format!(
+                "in Redis at {} under the prefix {}",
+                s.shown, s.options.prefix
+            ),
+            holder,
+            this: bot.to_owned(),
+            setting: "NONSTOP_REDIS_PREFIX".to_owned(),
+        })
     }
 
     fn take_socket(&self, total: usize) -> Result<SocketShare, StoreError> {

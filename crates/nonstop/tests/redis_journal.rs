@@ -238,6 +238,79 @@ fn entry_and_answer_hashes_keep_redis_compact_encoding() {
     );
 }
 
+/// Everything an event and its answer put in Redis goes when they are pruned: what is left
+/// under the prefix is the counters and the lease, whatever the volume was.
+#[test]
+fn pruning_everything_leaves_no_key_of_an_event_or_answer_behind() {
+    let prefix = RedisPrefix::new("prune-all");
+    let store = open(&prefix, Duration::from_secs(30));
+    let keys: Vec<String> = (0..50).map(|i| format!("P{i}")).collect();
+    let entries: Vec<NewEntry> = keys.iter().map(|k| entry(k)).collect();
+    let answers: Vec<NewOutput> = keys.iter().map(|k| answer(&format!("{k}#0"))).collect();
+    let written = store
+        .write(&nonstop::journal::Batch {
+            entries: &entries,
+            outputs: &answers,
+            ..Default::default()
+        })
+        .unwrap();
+    // Half done and sent, half failed both ways.
+    let marks: Vec<Mark> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match i % 2 {
+            0 => Mark::Done { key: k.clone() },
+            _ => Mark::Failed {
+                key: k.clone(),
+                error: "boom".into(),
+            },
+        })
+        .collect();
+    let output_marks: Vec<nonstop::journal::OutputMark> = written
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let OutputAppended::Fresh { id } = o else {
+                panic!("{o:?}")
+            };
+            match i % 2 {
+                0 => nonstop::journal::OutputMark::Sent {
+                    id: *id,
+                    result: "{}".into(),
+                },
+                _ => nonstop::journal::OutputMark::Failed {
+                    id: *id,
+                    error: "boom".into(),
+                },
+            }
+        })
+        .collect();
+    store
+        .write(&nonstop::journal::Batch {
+            marks: &marks,
+            output_marks: &output_marks,
+            ..Default::default()
+        })
+        .unwrap();
+    let future = SystemTime::now() + Duration::from_secs(60);
+    while store.prune(future, 1_000_000, 30).unwrap() > 0 {}
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", prefix.0))
+        .query(&mut conn)
+        .unwrap();
+    left.sort();
+    let left: Vec<&str> = left
+        .iter()
+        .map(|k| k.strip_prefix(&format!("{}:", prefix.0)).unwrap_or(k))
+        .collect();
+    assert_eq!(left, ["oseq", "replicas", "seq", "sockets"], "{left:?}");
+}
+
 /// REDIS_URL naming a replica (the old primary after a failover becomes one): refused at
 /// open, saying so and what to point it at.
 #[test]

@@ -236,6 +236,12 @@ fn outbox_dedups_orders_marks_and_prunes(store: &dyn Store) {
     );
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].id, second);
+    let sent = ok(
+        store.outbox_recent(10, Some(OutputState::Sent)),
+        "sent outputs",
+    );
+    let ids: Vec<i64> = sent.iter().map(|o| o.id).collect();
+    assert_eq!(ids, vec![first], "the sent one only, not the failed");
 
     // Finished answers written before the cutoff go; the pending one stays.
     ok(

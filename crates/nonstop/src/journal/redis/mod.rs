@@ -20,9 +20,10 @@
 //! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash) and `P:r:<key>` its
 //! envelope (apart, so that the hash keeps Redis's compact encoding; `fields.lua`), and
 //! `P:oa:<id>` an answer's arguments likewise; `P:es` all entries by seq;
-//! `P:st:<state>` entries by state; `P:eu:<replica>` unfinished by owner; `P:efa` / `P:efs`
-//! finished by time / seq (pruning); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
-//! `P:ou:<replica>`, `P:ofa`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
+//! `P:st:<state>` entries by state, but for done ones, which are most (`P:efs` less the
+//! failed); `P:eu:<replica>` unfinished by owner; `P:efs` finished by seq (pruning by size,
+//! and by age in arrival order); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
+//! `P:ou:<replica>`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
 //! `P:replicas` the leases; `P:bot` the bot the journal serves ([`Store::claim_for_bot`]);
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
@@ -164,6 +165,11 @@ struct Shared {
 const LOST_BATCHES_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
 /// Failed batches remembered at most (a long Redis outage fails a batch every 200 ms).
 const LOST_BATCHES: usize = 1024;
+
+/// The state code of what finished well (an entry done, an answer sent), which has no set of
+/// its own in Redis (`write.lua`), and of the failed.
+const FINISHED_WELL: i64 = 2;
+const FAILED: i64 = 3;
 
 /// Said after Redis's own words when the server is a read-only replica: after a failover the
 /// old primary becomes one, and a URL naming it keeps pointing there.
@@ -743,14 +749,72 @@ impl Shared {
         })
     }
 
-    fn counts(&self, kind: &str, codes: &[i64]) -> Result<Vec<u64>, StoreError> {
-        self.read(|conn| {
+    /// How many are in each state of `codes`, from the sets `<by_state>:<code>`; those that
+    /// finished well have no set (`write.lua`): they are the set `finished` less the failed.
+    fn counts(
+        &self,
+        by_state: &str,
+        finished: &str,
+        codes: &[i64],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut counts: Vec<u64> = self.read(|conn| {
             let mut pipe = redis::pipe();
+            // One moment for all, so that the subtraction below is of the same moment.
+            pipe.atomic();
             for code in codes {
-                pipe.zcard(self.key(&format!("{kind}:{code}")));
+                if *code == FINISHED_WELL {
+                    pipe.zcard(self.key(finished));
+                } else {
+                    pipe.zcard(self.key(&format!("{by_state}:{code}")));
+                }
             }
             pipe.query(conn)
-        })
+        })?;
+        let failed = codes
+            .iter()
+            .position(|c| *c == FAILED)
+            .and_then(|i| counts.get(i).copied())
+            .unwrap_or(0);
+        if let Some(i) = codes.iter().position(|c| *c == FINISHED_WELL) {
+            if let Some(well) = counts.get_mut(i) {
+                *well = well.saturating_sub(failed);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Names in the set `finished`, newest first, whose item `read` finds in a state that
+    /// `well` accepts, at most `limit`: the newest of those that finished well, which have no
+    /// set of their own.
+    fn newest_finished_well<T>(
+        &self,
+        finished: &str,
+        limit: usize,
+        read: impl Fn(&[String]) -> Result<Vec<T>, StoreError>,
+        well: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
+        let set = self.key(finished);
+        let mut found = Vec::new();
+        let mut from = 0isize;
+        // Failed ones are few: a page or two covers any limit the callers ask for.
+        let page = limit.clamp(16, 1024);
+        while found.len() < limit {
+            let stop = from.saturating_add(isize::try_from(page).unwrap_or(1024) - 1);
+            let names: Vec<String> = self.read(|conn| {
+                redis::cmd("ZREVRANGE")
+                    .arg(&set)
+                    .arg(from)
+                    .arg(stop)
+                    .query(conn)
+            })?;
+            if names.is_empty() {
+                break;
+            }
+            from = stop.saturating_add(1);
+            found.extend(read(&names)?.into_iter().filter(|t| well(t)));
+        }
+        found.truncate(limit);
+        Ok(found)
     }
 }
 
@@ -1035,6 +1099,14 @@ impl Store for RedisStore {
         state: Option<OutputState>,
     ) -> Result<Vec<Output>, StoreError> {
         let s = &self.shared;
+        if state == Some(OutputState::Sent) {
+            return s.newest_finished_well(
+                "ofs",
+                limit,
+                |ids| s.outputs(ids),
+                |o| o.state == OutputState::Sent,
+            );
+        }
         let set = state.map_or("os".to_owned(), |st| format!("ost:{}", st.code()));
         let ids = s.members(&set, limit, true)?;
         s.outputs(&ids)
@@ -1042,7 +1114,7 @@ impl Store for RedisStore {
 
     fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
         let codes: Vec<i64> = OutputState::ALL.iter().map(|s| s.code()).collect();
-        let counts = self.shared.counts("ost", &codes)?;
+        let counts = self.shared.counts("ost", "ofs", &codes)?;
         Ok(OutputState::ALL
             .into_iter()
             .zip(counts)
@@ -1105,6 +1177,14 @@ impl Store for RedisStore {
 
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
         let s = &self.shared;
+        if state == Some(EntryState::Done) {
+            return s.newest_finished_well(
+                "efs",
+                limit,
+                |keys| s.entries(keys),
+                |e| e.state == EntryState::Done,
+            );
+        }
         let set = state.map_or("es".to_owned(), |st| format!("st:{}", st.code()));
         let keys = s.members(&set, limit, true)?;
         s.entries(&keys)
@@ -1112,7 +1192,7 @@ impl Store for RedisStore {
 
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
         let codes: Vec<i64> = EntryState::ALL.iter().map(|s| s.code()).collect();
-        let counts = self.shared.counts("st", &codes)?;
+        let counts = self.shared.counts("st", "efs", &codes)?;
         Ok(EntryState::ALL
             .into_iter()
             .zip(counts)

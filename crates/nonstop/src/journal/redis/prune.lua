@@ -3,9 +3,13 @@
 -- beyond the newest `max` ids). At most `limit` in all: each call costs in proportion to what
 -- it deletes. Unfinished entries and answers are never touched.
 --
+-- By age, the finished are walked in arrival order (seq, id) and the walk stops at the first
+-- one too young: arrival order is time order, up to the receiving replicas' clock skew, so a
+-- skewed one holds the others back by that skew at most.
+--
 -- ARGV[1] prefix, ARGV[2] cutoff (ms since the epoch), ARGV[3] max entries, ARGV[4] limit.
 -- Returns how many were deleted.
-local p, cutoff, max, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local p, cutoff, max, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local removed = 0
 
 local function drop_entry(key)
@@ -13,7 +17,6 @@ local function drop_entry(key)
   local st = redis.call('HGET', k, 'st')
   redis.call('DEL', k, p .. ':r:' .. key)
   redis.call('ZREM', p .. ':es', key)
-  redis.call('ZREM', p .. ':efa', key)
   redis.call('ZREM', p .. ':efs', key)
   if st then redis.call('ZREM', p .. ':st:' .. st, key) end
   removed = removed + 1
@@ -26,13 +29,25 @@ local function drop_output(id)
   if f[1] then redis.call('HDEL', p .. ':ok', f[1]) end
   if f[2] then redis.call('ZREM', p .. ':ost:' .. f[2], id) end
   redis.call('ZREM', p .. ':os', id)
-  redis.call('ZREM', p .. ':ofa', id)
   redis.call('ZREM', p .. ':ofs', id)
   removed = removed + 1
 end
 
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', p .. ':efa', '-inf', '(' .. cutoff,
-  'LIMIT', 0, limit)) do
+-- The oldest finished members of `set` whose hash under `hash` says they arrived before the
+-- cutoff, at most `room`.
+local function older(set, hash, room)
+  local found = {}
+  if room <= 0 then return found end
+  for _, name in ipairs(redis.call('ZRANGE', set, 0, room - 1)) do
+    local at = tonumber(redis.call('HGET', hash .. name, 'at'))
+    -- No hash (an inconsistency) counts as old: it goes.
+    if at and at >= cutoff then break end
+    found[#found + 1] = name
+  end
+  return found
+end
+
+for _, key in ipairs(older(p .. ':efs', p .. ':e:', limit)) do
   drop_entry(key)
 end
 
@@ -43,11 +58,8 @@ if excess > 0 and removed < limit then
   end
 end
 
-if removed < limit then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. ':ofa', '-inf', '(' .. cutoff,
-    'LIMIT', 0, limit - removed)) do
-    drop_output(id)
-  end
+for _, id in ipairs(older(p .. ':ofs', p .. ':o:', limit - removed)) do
+  drop_output(id)
 end
 
 if removed < limit then

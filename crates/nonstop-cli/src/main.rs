@@ -329,7 +329,11 @@ fn journal(limit: usize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let counts = store.counts()?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    writeln!(out, "journal {path}: {total} events")?;
+    let serving = match store.bot()? {
+        Some(bot) => format!(", serving bot {bot}"),
+        None => String::new(),
+    };
+    writeln!(out, "journal {path}: {total} events{serving}")?;
     for (state, n) in &counts {
         writeln!(out, "  {:<10} {n}", state.as_str())?;
     }

@@ -206,6 +206,7 @@ async fn journal_reads_what_a_real_bot_wrote() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("done       5"), "{stdout}");
+    assert!(stdout.contains("serving bot T0SIM/U0BOT"), "{stdout}");
     assert!(stdout.contains("outbox: 5 answers"), "{stdout}");
     assert!(stdout.contains("sent       4"), "{stdout}");
     assert!(stdout.contains("failed     1"), "{stdout}");

@@ -45,7 +45,9 @@ pub fn run(store: &dyn Store) {
 /// The first bot to claim the journal keeps it: the same bot again is fine, another is
 /// refused, naming both.
 fn serves_one_bot(store: &dyn Store) {
+    assert_eq!(ok(store.bot(), "bot"), None, "nobody claimed it yet");
     ok(store.claim_for_bot("T0ONE/U0ONE"), "claim");
+    assert_eq!(ok(store.bot(), "bot").as_deref(), Some("T0ONE/U0ONE"));
     ok(store.claim_for_bot("T0ONE/U0ONE"), "claim again");
     match store.claim_for_bot("T0TWO/U0TWO") {
         Err(e @ StoreError::OtherBot { .. }) => {

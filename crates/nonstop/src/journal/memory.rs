@@ -39,6 +39,10 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn bot(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().bot.clone())
+    }
+
     fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
         let mut inner = self.lock();
         match &inner.bot {

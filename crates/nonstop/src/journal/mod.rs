@@ -409,6 +409,9 @@ pub trait Store: Send + Sync + 'static {
     /// before it replays anything. Calling it again with the same bot is harmless.
     fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError>;
 
+    /// The bot [`Store::claim_for_bot`] recorded, if any has (`nonstop journal` shows it).
+    fn bot(&self) -> Result<Option<String>, StoreError>;
+
     /// Moves what recent commits wrote to wherever it finally lives (for SQLite, copies the
     /// write-ahead log back into the file), as far as it can without waiting for anybody.
     /// The writer calls it when it has nothing else to do, so that a commit seldom has to.

@@ -46,6 +46,10 @@ impl Store for ProbeStore {
         self.inner.claim_for_bot(bot)
     }
 
+    fn bot(&self) -> Result<Option<String>, StoreError> {
+        self.inner.bot()
+    }
+
     fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
         assert!(
             !self.panic_on_write.load(Ordering::SeqCst),

@@ -749,7 +749,27 @@ fn count_by_state<S>(
     Ok(out)
 }
 
+/// The bot recorded in the journal: none in a journal no bot claimed yet, nor in one made
+/// before schema 3 (opened read only, not upgraded).
+fn bot_of(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(read_error)?;
+    if version < 3 {
+        return Ok(None);
+    }
+    conn.query_row("SELECT value FROM meta WHERE name = 'bot'", [], |row| {
+        row.get(0)
+    })
+    .optional()
+    .map_err(read_error)
+}
+
 impl Store for SqliteStore {
+    fn bot(&self) -> Result<Option<String>, StoreError> {
+        bot_of(&self.lock())
+    }
+
     fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
         let conn = self.lock();
         conn.execute(
@@ -757,11 +777,7 @@ impl Store for SqliteStore {
             [bot],
         )
         .map_err(write_error)?;
-        let holder: String = conn
-            .query_row("SELECT value FROM meta WHERE name = 'bot'", [], |row| {
-                row.get(0)
-            })
-            .map_err(read_error)?;
+        let holder = bot_of(&conn)?.unwrap_or_default();
         if holder == bot {
             return Ok(());
         }

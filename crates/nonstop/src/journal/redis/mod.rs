@@ -1269,6 +1269,11 @@ impl Store for RedisStore {
         true
     }
 
+    fn bot(&self) -> Result<Option<String>, StoreError> {
+        let s = &self.shared;
+        s.read(|conn| redis::cmd("GET").arg(s.key("bot")).query(conn))
+    }
+
     fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
         let s = &self.shared;
         let key = s.key("bot");

@@ -644,8 +644,34 @@ fn redis(config: &Config) -> Verdict {
             "set appendfsync always (or everysec)",
         );
     }
+    let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+    if facts.maxmemory > 0
+        && facts.used_memory.saturating_mul(10) >= facts.maxmemory.saturating_mul(9)
+    {
+        return fail(
+            format!(
+                "{shown} is {:.0}% full ({:.1} MiB used of its maxmemory {:.1} MiB): at the limit it refuses every write, and the bot stops acking until it has room",
+                100.0 * facts.used_memory as f64 / facts.maxmemory as f64,
+                mib(facts.used_memory),
+                mib(facts.maxmemory)
+            ),
+            "raise maxmemory: the journal keeps each finished event 25 h for dedup, about 1.4 KB each and 2.3 KB with an answer (docs/storage.md)",
+        );
+    }
+    let memory = if facts.maxmemory > 0 {
+        format!(
+            "{:.1} MiB used of its maxmemory {:.1} MiB",
+            mib(facts.used_memory),
+            mib(facts.maxmemory)
+        )
+    } else {
+        format!(
+            "{:.1} MiB used, no maxmemory (it grows until its machine runs out)",
+            mib(facts.used_memory)
+        )
+    };
     Verdict::Pass(format!(
-        "{shown}: Redis {}, primary, append-only file on (appendfsync {fsync}), noeviction",
+        "{shown}: Redis {}, primary, append-only file on (appendfsync {fsync}), noeviction, {memory}",
         facts.version
     ))
 }

@@ -358,6 +358,20 @@ async fn a_redis_that_keeps_what_it_acknowledged_passes() {
         panic!("did not pass")
     };
     assert!(seen.contains("appendfsync always"), "{seen}");
+    assert!(seen.contains("no maxmemory"), "{seen}");
+}
+
+/// Near its `maxmemory` Redis is about to refuse every write: the doctor says so before the
+/// bot stops acking.
+#[tokio::test]
+async fn a_redis_near_its_maxmemory_fails_the_redis_step() {
+    // An empty Redis already holds more than this.
+    let settings = &["--appendonly", "yes", "--maxmemory", "100kb"];
+    let Verdict::Fail { problem, fix } = redis_verdict(settings, None).await else {
+        panic!("passed")
+    };
+    assert!(problem.contains("full"), "{problem}");
+    assert!(fix.contains("raise maxmemory"), "{fix}");
 }
 
 #[tokio::test]

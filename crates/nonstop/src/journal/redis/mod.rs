@@ -95,6 +95,10 @@ pub struct RedisFacts {
     pub maxmemory_policy: String,
     /// `master` to write to.
     pub role: String,
+    /// Bytes Redis holds (`used_memory`), and its limit (`maxmemory`; 0: none). At the limit,
+    /// with `noeviction`, every write is refused and the bot stops acking.
+    pub used_memory: u64,
+    pub maxmemory: u64,
 }
 
 /// One replica as [`RedisStore::replicas`] sees it.
@@ -335,6 +339,10 @@ impl RedisStore {
             appendfsync,
             maxmemory_policy: field("maxmemory_policy").unwrap_or_else(|| "?".to_owned()),
             role: field("role").unwrap_or_else(|| "?".to_owned()),
+            used_memory: field("used_memory")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            maxmemory: field("maxmemory").and_then(|v| v.parse().ok()).unwrap_or(0),
         })
     }
 

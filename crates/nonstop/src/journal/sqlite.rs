@@ -1185,6 +1185,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A journal of the version before (schema 2, no `meta`) is read as it is when opened
+    /// read only, and upgraded when a bot opens it, its events kept; the bot's claim then
+    /// outlives the process.
+    #[test]
+    fn a_schema_2_journal_is_upgraded_and_the_bots_claim_outlives_the_process() {
+        let dir = std::env::temp_dir().join(format!("nonstop-v2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v2.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            store.commit(&[one_entry("Ev1")], &[]).unwrap();
+            store
+                .lock()
+                .execute_batch("DROP TABLE meta; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let reader = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(reader.bot().unwrap(), None);
+        drop(reader);
+        {
+            let store = SqliteStore::open(&path, Durability::Full).unwrap();
+            assert_eq!(store.unfinished(10).unwrap()[0].key, "Ev1");
+            store.claim_for_bot("T1/U1").unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        assert_eq!(store.bot().unwrap().as_deref(), Some("T1/U1"));
+        let err = store.claim_for_bot("T2/U2").unwrap_err();
+        assert!(matches!(err, StoreError::OtherBot { .. }), "{err}");
+        assert!(err.to_string().contains("NONSTOP_DB"), "{err}");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A database made by `setup` in a fresh file, its bytes, and the file.
     fn foreign_db(dir: &Path, name: &str, setup: &str) -> (std::path::PathBuf, Vec<u8>) {
         let path = dir.join(name);

@@ -1128,10 +1128,7 @@ mod tests {
     #[test]
     fn passes_the_conformance_suite_in_memory_and_on_disk() {
         super::super::conformance::run(&SqliteStore::open_in_memory().unwrap());
-        let dir = std::env::temp_dir().join(format!("nonstop-journal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("conformance.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("journal", "conformance");
         super::super::conformance::run(&SqliteStore::open(&path, Durability::Full).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1165,10 +1162,7 @@ mod tests {
 
     #[test]
     fn survives_reopen_and_refuses_a_newer_schema() {
-        let dir = std::env::temp_dir().join(format!("nonstop-reopen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("reopen.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("reopen", "reopen");
         {
             let store = SqliteStore::open(&path, Durability::Full).unwrap();
             store.commit(&[one_entry("Ev1")], &[]).unwrap();
@@ -1190,10 +1184,7 @@ mod tests {
     /// outlives the process.
     #[test]
     fn a_schema_2_journal_is_upgraded_and_the_bots_claim_outlives_the_process() {
-        let dir = std::env::temp_dir().join(format!("nonstop-v2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v2.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("v2", "v2");
         {
             let store = SqliteStore::open(&path, Durability::Full).unwrap();
             store.commit(&[one_entry("Ev1")], &[]).unwrap();
@@ -1217,6 +1208,16 @@ mod tests {
         assert!(err.to_string().contains("NONSTOP_DB"), "{err}");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A directory of this test's own and the path of a journal `<file>.db` in it that does
+    /// not exist yet.
+    fn fresh_db(dir: &str, file: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("nonstop-{dir}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{file}.db"));
+        let _ = std::fs::remove_file(&path);
+        (dir, path)
     }
 
     /// A database made by `setup` in a fresh file, its bytes, and the file.
@@ -1291,10 +1292,7 @@ mod tests {
 
     #[test]
     fn a_journal_made_before_the_mark_is_still_ours_and_gets_it() {
-        let dir = std::env::temp_dir().join(format!("nonstop-legacy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("legacy.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("legacy", "legacy");
         {
             let store = SqliteStore::open(&path, Durability::Full).unwrap();
             store.commit(&[one_entry("Ev1")], &[]).unwrap();
@@ -1322,10 +1320,7 @@ mod tests {
             eprintln!("skipped: only root can give a file to another user");
             return;
         }
-        let dir = std::env::temp_dir().join(format!("nonstop-planted-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("planted.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("planted", "planted");
         {
             let store = SqliteStore::open(&path, Durability::Full).unwrap();
             store.commit(&[one_entry("Forged")], &[]).unwrap();
@@ -1371,10 +1366,7 @@ mod tests {
 
     #[test]
     fn pruning_gives_pages_back() {
-        let dir = std::env::temp_dir().join(format!("nonstop-vacuum-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("vacuum.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = fresh_db("vacuum", "vacuum");
         let store = SqliteStore::open(&path, Durability::Normal).unwrap();
         let entries: Vec<NewEntry> = (0..500)
             .map(|i| NewEntry {

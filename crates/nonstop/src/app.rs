@@ -284,7 +284,10 @@ impl App {
         // any network call.
         let store = match self.store {
             Some(store) => store,
-            None => open_store(&config).await?,
+            None => tokio::select! {
+                store = open_store(&config) => store?,
+                () = &mut shutdown => return Ok(()),
+            },
         };
         // The endpoint's address too: a port in use is a local mistake.
         let endpoint = open_endpoint(self.http_listener, config.http_addr).await?;
@@ -672,23 +675,44 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Error> {
     Ok(Arc::new(store))
 }
 
-/// The journal in Redis (`REDIS_URL`), shared with the bot's other replicas.
+/// The journal in Redis (`REDIS_URL`), shared with the bot's other replicas. A Redis that
+/// does not answer yet (starting beside the bot, loading its data, a failover under way) is
+/// retried until it does, each failure a warning with its cause, as `auth.test` is: exiting
+/// would hand the wait to a service manager's growing restart delays. One that refuses this
+/// client (password, ACL) ends the run.
 #[cfg(feature = "redis")]
 async fn open_redis(config: &Config, url: &nonstop_web::Secret) -> Result<Arc<dyn Store>, Error> {
-    let url = url.expose().to_owned();
+    use crate::journal::StoreError;
     let options = crate::journal::RedisOptions {
         prefix: config.redis_prefix.clone(),
         lease: config.takeover_after,
         ..crate::journal::RedisOptions::default()
     }
     .with_ca_file(config.redis_ca.as_deref())?;
-    let store =
-        tokio::task::spawn_blocking(move || crate::journal::RedisStore::open(&url, options))
-            .await
-            .map_err(|e| Error::TaskDied {
-                task: "journal opener",
-                detail: e.to_string(),
-            })??;
+    let mut backoff = Backoff::new(config.backoff_base, config.backoff_cap);
+    let store = loop {
+        let (url, options) = (url.expose().to_owned(), options.clone());
+        let opened =
+            tokio::task::spawn_blocking(move || crate::journal::RedisStore::open(&url, options))
+                .await
+                .map_err(|e| Error::TaskDied {
+                    task: "journal opener",
+                    detail: e.to_string(),
+                })?;
+        match opened {
+            Ok(store) => break store,
+            Err(e @ StoreError::Unreachable { .. }) => {
+                let delay = retry_delay(
+                    &mut backoff,
+                    None,
+                    &e,
+                    "the journal in Redis is not reachable yet",
+                );
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     info!(
         redis = store.url(),
         prefix = config.redis_prefix,
@@ -704,6 +728,24 @@ async fn open_redis(_config: &Config, _url: &nonstop_web::Secret) -> Result<Arc<
         path: "REDIS_URL".to_owned(),
         detail: "this build of nonstop has no Redis support (the `redis` feature is off); build it with the feature or unset REDIS_URL".to_owned(),
     }))
+}
+
+/// Logs a failed try at something the start waits for, with its cause and when the next try
+/// comes (`hint`, e.g. a `Retry-After`, wins over the backoff); returns how long to wait.
+fn retry_delay(
+    backoff: &mut Backoff,
+    hint: Option<Duration>,
+    error: &dyn std::fmt::Display,
+    what: &str,
+) -> Duration {
+    let delay = backoff.next_delay(hint, &mut rand::rng());
+    warn!(
+        error = %error,
+        attempt = backoff.failures(),
+        next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
+        "{what}"
+    );
+    delay
 }
 
 /// `auth.test`, retried until it answers: a fatal answer ends the run. Each try is one request
@@ -726,14 +768,8 @@ async fn identify(web: &nonstop_web::WebClient, config: &Config) -> Result<BotId
             }
             Err(e) if e.is_fatal() => return Err(Error::from_web(&e)),
             Err(e) => {
-                let delay =
-                    backoff.next_delay(e.rate_limit_wait().or(e.retry_after()), &mut rand::rng());
-                warn!(
-                    error = %e,
-                    attempt = backoff.failures(),
-                    next = %format!("retrying in {:.1} s", delay.as_secs_f64()),
-                    "auth.test failed"
-                );
+                let hint = e.rate_limit_wait().or(e.retry_after());
+                let delay = retry_delay(&mut backoff, hint, &e, "auth.test failed");
                 tokio::time::sleep(delay).await;
             }
         }

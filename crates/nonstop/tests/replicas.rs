@@ -259,6 +259,96 @@ async fn nothing_is_acked_while_redis_refuses_and_afterwards_everything_is_handl
     run.abort();
 }
 
+/// A replica started before its Redis answers (both started together; Redis loading its
+/// data) waits for it, retrying, instead of exiting; once Redis answers, it goes live and
+/// handles events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_before_its_redis_waits_for_it_and_then_goes_live() {
+    let mut redis = tokio::task::spawn_blocking(OwnRedis::start).await.unwrap();
+    let port = redis.port();
+    let mut redis = tokio::task::spawn_blocking(move || {
+        redis.down();
+        redis
+    })
+    .await
+    .unwrap();
+    // Redis's port, taken meanwhile by something that accepts and hangs up at once (as a
+    // proxy before its backend is up): each try of the bot shows here.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (tries_tx, mut tries) = tokio::sync::mpsc::unbounded_channel();
+    let refuser = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+            let _ = tries_tx.send(());
+        }
+    });
+
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let prefix = RedisPrefix::new("late-redis");
+    let mut config = replica_config(&sim, &prefix);
+    config.redis_url = Some(nonstop_web::Secret::new(redis.url()));
+    let app = replica(config, false);
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    for _ in 0..3 {
+        assert!(
+            tokio::time::timeout(WAIT, tries.recv()).await.is_ok(),
+            "the bot stopped trying"
+        );
+    }
+    assert!(!run.is_finished(), "the bot waits, it does not exit");
+    assert_eq!(
+        sim.stats().sockets_opened,
+        0,
+        "no socket before the journal"
+    );
+
+    refuser.abort();
+    let _ = refuser.await;
+    let _redis = tokio::task::spawn_blocking(move || {
+        redis.up();
+        redis
+    })
+    .await
+    .unwrap();
+    live(&status, 2).await;
+    sim.send_message(MessageSpec::new("C1", "U1", "ping late"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong late attempt=0")
+        .await
+        .is_some());
+    run.abort();
+}
+
+/// A Redis that refuses the bot's password is not waited for: the run ends, naming it,
+/// without the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_redis_refuses_its_password_stops_and_says_so() {
+    let redis =
+        tokio::task::spawn_blocking(|| OwnRedis::start_with(&["--requirepass", "the-right-one"]))
+            .await
+            .unwrap();
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let prefix = RedisPrefix::new("refused");
+    let mut config = replica_config(&sim, &prefix);
+    let url = redis
+        .url()
+        .replacen("redis://", "redis://:not-the-right-one@", 1);
+    config.redis_url = Some(nonstop_web::Secret::new(url));
+    let ended = tokio::time::timeout(WAIT, replica(config, false).run(std::future::pending()))
+        .await
+        .expect("the run ends by itself");
+    let Err(nonstop::Error::Journal(e @ nonstop::journal::StoreError::Refused { .. })) = ended
+    else {
+        panic!("{ended:?}")
+    };
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("not-the-right-one"), "{shown}");
+    assert!(shown.contains("password"), "{shown}");
+}
+
 /// Two processes of one app that share no count (on different Redis prefixes here; two
 /// deployments, or a developer's laptop, in life): Slack's own refusal is what is left, and
 /// the refused slots wait instead of hammering.

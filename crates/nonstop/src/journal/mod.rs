@@ -326,6 +326,10 @@ pub enum StoreError {
     Open { path: String, detail: String },
     #[error("could not reach the journal in Redis at {url}: {detail}; check REDIS_URL (host, port, password; rediss:// for TLS, NONSTOP_REDIS_CA for a private CA) and that Redis runs")]
     Unreachable { url: String, detail: String },
+    /// Redis answered, and said no to this client: a wrong password or user, or an ACL that
+    /// does not let it run the journal's scripts. Waiting does not fix it.
+    #[error("Redis at {url} refused this nonstop: {detail}; check the user and password in REDIS_URL, and that the Redis user may run scripts (EVALSHA) on the keys under NONSTOP_REDIS_PREFIX")]
+    Refused { url: String, detail: String },
     #[error("journal write failed: {detail}; envelopes are not acked until writes succeed, so Slack keeps them")]
     Write { detail: String },
     #[error("journal read failed: {detail}")]

@@ -480,13 +480,22 @@ fn spawn_renewer(shared: Weak<Shared>) {
 }
 
 fn open_error(shown: &str, e: StoreError) -> StoreError {
+    let detail = match e {
+        // Said no to us: as it is, so that the caller does not wait for it to change.
+        refused @ StoreError::Refused { .. } => return refused,
+        StoreError::Write { detail } | StoreError::Read { detail } => detail,
+        other => other.to_string(),
+    };
     StoreError::Unreachable {
         url: shown.to_owned(),
-        detail: match e {
-            StoreError::Write { detail } | StoreError::Read { detail } => detail,
-            other => other.to_string(),
-        },
+        detail,
     }
+}
+
+/// Whether Redis said no to this client (password, user, ACL) rather than failing to answer.
+fn is_refusal(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
 }
 
 fn scrub(text: &str, secret: Option<&str>) -> String {
@@ -516,7 +525,7 @@ impl Shared {
                 })
                 .map_err(|e| {
                     self.failed();
-                    error(self.describe(&e))
+                    self.classify(&e, error)
                 })?;
             *slot = Some(conn);
         }
@@ -526,8 +535,19 @@ impl Shared {
         f(conn).map_err(|e| {
             *slot = None;
             self.failed();
-            error(self.describe(&e))
+            self.classify(&e, error)
         })
+    }
+
+    /// A refusal as [`StoreError::Refused`], anything else as `error` says.
+    fn classify(&self, e: &redis::RedisError, error: fn(String) -> StoreError) -> StoreError {
+        if is_refusal(e) {
+            return StoreError::Refused {
+                url: self.shown.clone(),
+                detail: scrub(&e.to_string(), self.secret.as_deref()),
+            };
+        }
+        error(self.describe(e))
     }
 
     /// Notes entries and answers read or written, for the counters' floor.

@@ -180,6 +180,14 @@ fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() 
         assert!(first_back.take_over(100).unwrap().entries.is_empty());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A replica started just now cannot tell a live replica that has not renewed yet from a
+    // dead one either: it too waits a lease before it claims anybody's work.
+    let newcomer = open_on(&redis, "outage", lease);
+    let quiet = open_on(&redis, "outage", lease);
+    quiet.commit(&[entry("Quiet1")], &[]).unwrap();
+    quiet.vanish();
+    let started = Instant::now();
+    assert!(newcomer.take_over(100).unwrap().entries.is_empty());
     // A replica that really died after the outage is still taken over.
     other.vanish();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -192,6 +200,17 @@ fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() 
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(taken.entries[0].key, "Busy1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let taken = loop {
+        let taken = newcomer.take_over(100).unwrap();
+        if !taken.entries.is_empty() {
+            break taken;
+        }
+        assert!(Instant::now() < deadline, "never taken over");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(started.elapsed() >= lease, "{:?}", started.elapsed());
+    assert_eq!(taken.entries[0].key, "Quiet1");
 }
 
 /// The envelope and the answer's arguments are kept apart from their hashes so that Redis

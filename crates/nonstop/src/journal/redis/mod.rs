@@ -11,10 +11,13 @@
 //! live replica claims what it left unfinished ([`Store::take_over`], `take_over.lua`) and runs
 //! it as replays. Why a lease and not a stream's consumer group with `XAUTOCLAIM`: a claim by
 //! idle time also steals the entry of a live replica whose handler merely runs long; a lease
-//! is lost only by a replica that stops renewing it. A replica that could not reach Redis
-//! (down, unreachable, full) claims nobody's work until Redis has answered it for a whole lease
-//! again: the others lost Redis too, their leases ran out meanwhile, and they need that long to
-//! renew them; without the wait, the first replica back would run a live one's handlers again.
+//! is lost only by a replica that stops renewing it. A replica claims the work of replicas
+//! whose lease ran out (rather than was given up at a clean stop) only once Redis has
+//! answered it for a whole lease, since it started and since any failed call (down,
+//! unreachable, full): after an outage the others' leases have run out too, and they need that
+//! long to renew them; without the wait, the first replica back (or one started just then)
+//! would run a live one's handlers again. A dead replica's lease needs a lease to run out
+//! anyway, so the wait costs a takeover little.
 //!
 //! Keys, under the prefix `P` (one Redis primary; not a cluster, since the scripts compute key
 //! names): `P:seq`, `P:oseq` counters; `P:e:<key>` an entry (hash) and `P:r:<key>` its
@@ -142,8 +145,9 @@ struct Shared {
     /// Takeover calls whose answer never came, which Redis may have run: what they claimed
     /// is this replica's, and the next call returns it.
     lost_claims: Mutex<VecDeque<String>>,
-    /// When a call to Redis last failed: see [`Shared::may_claim_others`].
-    failed_at: Mutex<Option<Instant>>,
+    /// Since when Redis has answered every call (the store's opening, or the last failure):
+    /// see [`Shared::may_claim_others`].
+    answered_since: Mutex<Instant>,
     /// The highest entry seq and answer id this replica has seen, sent with every batch so
     /// that Redis's counters never go below them (`write.lua`): a Redis that lost its last
     /// writes (a crash with `appendfsync everysec`, a failover) would otherwise hand them out
@@ -273,7 +277,7 @@ impl RedisStore {
             vanished: AtomicBool::new(false),
             lost: Mutex::new(VecDeque::new()),
             lost_claims: Mutex::new(VecDeque::new()),
-            failed_at: Mutex::new(None),
+            answered_since: Mutex::new(Instant::now()),
             seen_seq: AtomicI64::new(0),
             seen_id: AtomicI64::new(0),
             sockets: AtomicUsize::new(0),
@@ -565,18 +569,23 @@ impl Shared {
     }
 
     fn failed(&self) {
-        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *self
+            .answered_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
 
-    /// Whether Redis has answered every call for a whole lease (or never failed): only then
-    /// are other replicas' run-out leases taken as deaths. After an outage longer than the
-    /// lease every lease has run out, the live replicas' too, and they renew theirs within a
-    /// third of a lease once Redis is back.
+    /// Whether Redis has answered every call for a whole lease, since this store opened and
+    /// since its last failure: only then are other replicas' run-out leases taken as deaths.
+    /// After an outage longer than the lease every lease has run out, the live replicas' too,
+    /// and they renew theirs within a third of a lease once Redis is back; a replica that
+    /// starts just then cannot tell them from dead ones either.
     fn may_claim_others(&self) -> bool {
-        self.failed_at
+        self.answered_since
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_none_or(|at| at.elapsed() >= self.options.lease)
+            .elapsed()
+            >= self.options.lease
     }
 
     fn describe(&self, e: &redis::RedisError) -> String {

@@ -5,8 +5,9 @@
 --
 -- ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] at most this many of each,
 -- ARGV[5] this replica's lost batch ids, ARGV[6] its lost claim tokens, ARGV[7] this call's,
--- ARGV[8] '1' to claim from replicas whose lease ran out ('0' while this replica has not had
--- Redis for a whole lease: theirs may have run out in the same outage; mod.rs).
+-- ARGV[8] '1' to claim from replicas whose lease ran out, '0' from those that gave it up only
+-- (while this replica has not had Redis for a whole lease, a run-out lease may be a live
+-- replica's that lost Redis in the same outage; mod.rs).
 -- Returns {entries, outputs}: each claimed one's fields (fields.lua), oldest first.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -46,9 +47,12 @@ if next(lost_claims) then
   end
 end
 
-local gone = {}
+local gone
 if ARGV[8] == '1' then
   gone = redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', '(' .. now)
+else
+  -- Only those that gave their lease up (a clean stop, lease.lua): surely gone.
+  gone = redis.call('ZRANGEBYSCORE', p .. ':replicas', '-inf', 0)
 end
 for _, dead in ipairs(gone) do
   if dead ~= me then

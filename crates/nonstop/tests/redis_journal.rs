@@ -31,6 +31,19 @@ fn prefix_options(prefix: &RedisPrefix, lease: Duration) -> RedisOptions {
     }
 }
 
+/// What `store` takes over as soon as it takes over any entry, looking until `within` ends.
+fn entries_taken_over(store: &RedisStore, within: Duration) -> nonstop::journal::TakenOver {
+    let deadline = Instant::now() + within;
+    loop {
+        let taken = store.take_over(100).unwrap();
+        if !taken.entries.is_empty() {
+            return taken;
+        }
+        assert!(Instant::now() < deadline, "never taken over");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn entry(key: &str) -> NewEntry {
     NewEntry {
         key: key.to_owned(),
@@ -112,14 +125,7 @@ fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once(
     assert!(alive.take_over(100).unwrap().entries.is_empty());
     let died = Instant::now();
     dying.vanish();
-    let taken = loop {
-        let taken = alive.take_over(100).unwrap();
-        if !taken.entries.is_empty() {
-            break taken;
-        }
-        assert!(died.elapsed() < Duration::from_secs(10), "never taken over");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let taken = entries_taken_over(&alive, Duration::from_secs(10));
     // Not before its last renewal (at most a third of the lease before it vanished) ran out.
     assert!(died.elapsed() >= lease / 2, "{:?}", died.elapsed());
     let keys: Vec<&str> = taken.entries.iter().map(|e| e.key.as_str()).collect();
@@ -190,25 +196,9 @@ fn after_an_outage_longer_than_the_lease_nobody_takes_a_live_replica_for_dead() 
     assert!(newcomer.take_over(100).unwrap().entries.is_empty());
     // A replica that really died after the outage is still taken over.
     other.vanish();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let taken = loop {
-        let taken = first_back.take_over(100).unwrap();
-        if !taken.entries.is_empty() {
-            break taken;
-        }
-        assert!(Instant::now() < deadline, "never taken over");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let taken = entries_taken_over(&first_back, Duration::from_secs(30));
     assert_eq!(taken.entries[0].key, "Busy1");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let taken = loop {
-        let taken = newcomer.take_over(100).unwrap();
-        if !taken.entries.is_empty() {
-            break taken;
-        }
-        assert!(Instant::now() < deadline, "never taken over");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let taken = entries_taken_over(&newcomer, Duration::from_secs(30));
     assert!(started.elapsed() >= lease, "{:?}", started.elapsed());
     assert_eq!(taken.entries[0].key, "Quiet1");
 }

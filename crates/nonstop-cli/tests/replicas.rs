@@ -16,7 +16,9 @@ use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop, redelivering_sim, redis_url, OwnRedis, RedisPrefix, Running};
+use common::{
+    as_bot, nonstop, redelivering_sim, redis_url, signal, OwnRedis, RedisPrefix, Running,
+};
 use nonstop_sim::{Sim, TempJournal};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -256,4 +258,119 @@ async fn redis_stopped_under_load_costs_nothing_and_no_replica_exits() {
          {acked_while_down} acked meanwhile",
         REDIS_AWAY.as_secs()
     );
+}
+
+/// Issue 25's first hole: a replica SIGSTOPped past its lease while answers wait under a
+/// channel's limit. The other replica takes its answers over and posts them; the paused one,
+/// continued, must post none of them (before fencing it posted about half of them again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_paused_past_its_lease_posts_nothing_the_taker_posts() {
+    let sim = redelivering_sim().await;
+    // Slack's per-channel limit: the answers to one channel queue up in both replicas.
+    sim.inject(nonstop_sim::Fault::ChannelLimit {
+        burst: 10,
+        per_sec: 2.0,
+    });
+    let prefix = RedisPrefix::new("cli-paused");
+    let db = TempJournal::new("replicas-paused");
+    let port = free_port();
+    let paused = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "error")
+            .env("REDIS_URL", redis_url())
+            .env("NONSTOP_REDIS_PREFIX", &prefix.0)
+            .env("NONSTOP_TAKEOVER_SECS", "3")
+            .env("NONSTOP_HTTP", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let _taker = spawn_replica(&sim, &prefix, &db);
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.live_sockets == 4).await,
+        "{:?}",
+        sim.stats()
+    );
+    let sent = 60;
+    for n in 1..=sent {
+        sim.send_message(nonstop_sim::MessageSpec::new(
+            "C1",
+            "U1",
+            &format!("ping {n}"),
+        ));
+    }
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.acks >= sent).await,
+        "{:?}",
+        sim.stats()
+    );
+    // The burst went out; the rest waits at 2 a second, in both replicas' outboxes.
+    let posted = tokio::time::timeout(WAIT, async {
+        while sim.posted_count() < 14 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        posted.is_ok(),
+        "the burst was not posted: {:?}",
+        sim.stats()
+    );
+    signal(&paused, "STOP");
+    // Twice the lease (NONSTOP_TAKEOVER_SECS=3) and more: the taker claims what it left.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let before_waking = sim.posted_count();
+    signal(&paused, "CONT");
+    answered_once(&sim, sent, wait_all(false)).await;
+    // Everything was posted once; the paused replica's own queue is worked off too (each
+    // answer posted, or let go as taken over) before the count is final.
+    let drained = tokio::time::timeout(wait_all(false), async {
+        while metric(port, "nonstop_answers_waiting").await != Some(0.0) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the paused replica never worked its queue off"
+    );
+    let handed_over = metric(port, "nonstop_answers_handed_over_total").await;
+    let doubled = answered_once(&sim, sent, WAIT).await;
+    assert!(doubled.is_empty(), "answered twice: {doubled:?}");
+    assert!(
+        handed_over.is_some_and(|n| n > 0.0),
+        "the paused replica let nothing go: {handed_over:?}"
+    );
+    println!(
+        "a replica paused 9 s (lease 3 s) with answers waiting: {sent} answered once \
+         ({before_waking} posted before it woke)"
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// One value of the bot's `/metrics` on `port` (a counter or gauge without labels); `None`
+/// while the endpoint does not answer.
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .ok()?;
+    let mut body = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    body.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

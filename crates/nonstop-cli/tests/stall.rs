@@ -8,24 +8,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop, Running};
+use common::{as_bot, nonstop, signal, Running};
 use nonstop_sim::{Sim, SimConfig, TempJournal};
 
 const CHANNELS: [&str; 4] = ["C1", "C2", "C3", "C4"];
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name} failed");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_second_stall_of_the_process_loses_no_event() {

@@ -28,11 +28,12 @@ pub struct FrameHead {
     /// `disconnect` frames: why Slack is closing this socket.
     #[serde(default)]
     pub reason: Option<String>,
-    /// `hello` frames: how many sockets the app holds.
-    #[serde(default)]
+    /// `hello` frames: how many sockets the app holds. Informative only, so read leniently
+    /// (an odd value reads as `None`, never failing the frame), as are `debug_info`'s fields.
+    #[serde(default, deserialize_with = "lenient")]
     pub num_connections: Option<u32>,
     /// `hello` and `disconnect` frames: server host and the connection's expected lifetime.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub debug_info: Option<DebugInfo>,
     /// Envelopes: only the ids inside the payload.
     #[serde(default)]
@@ -42,11 +43,58 @@ pub struct FrameHead {
 /// Diagnostic block on `hello` and `disconnect` frames.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct DebugInfo {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub host: Option<String>,
-    /// Seconds Slack expects to keep this socket before refreshing it.
-    #[serde(default)]
+    /// Seconds Slack expects to keep this socket before refreshing it. Anything but a
+    /// whole number of seconds (`1.5`, `-5`, `1e300`, `"abc"`) reads as `None`.
+    #[serde(default, deserialize_with = "lenient")]
     pub approximate_connection_time: Option<u64>,
+}
+
+/// Reads an informative field without ever failing the frame: a value of another type or
+/// out of range reads as `None`. A socket whose `hello` carried an odd lifetime is as live
+/// as any other; refusing the whole frame left the bot deaf (issue 25).
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// The informative fields of a `hello` that were there but could not be read (and so are
+/// ignored), by name; read again from the frame, which comes once per socket.
+fn odd_hello_fields(text: &[u8]) -> Vec<&'static str> {
+    let Ok(serde_json::Value::Object(frame)) = serde_json::from_slice(text) else {
+        return Vec::new();
+    };
+    let mut odd = Vec::new();
+    let present = |v: Option<&serde_json::Value>| v.is_some_and(|v| !v.is_null());
+    if present(frame.get("num_connections"))
+        && frame
+            .get("num_connections")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .is_none()
+    {
+        odd.push("num_connections");
+    }
+    match frame.get("debug_info") {
+        Some(serde_json::Value::Object(debug)) => {
+            let time = debug.get("approximate_connection_time");
+            if present(time) && time.and_then(serde_json::Value::as_u64).is_none() {
+                odd.push("debug_info.approximate_connection_time");
+            }
+            let host = debug.get("host");
+            if present(host) && !host.is_some_and(serde_json::Value::is_string) {
+                odd.push("debug_info.host");
+            }
+        }
+        Some(serde_json::Value::Null) | None => {}
+        Some(_) => odd.push("debug_info"),
+    }
+    odd
 }
 
 /// The ids inside an envelope's payload, and who wrote the message it carries.
@@ -316,6 +364,9 @@ pub enum ParsedFrame {
         num_connections: Option<u32>,
         approximate_connection_time: Option<u64>,
         host: Option<String>,
+        /// Fields that were there but could not be read, ignored: worth a warning, not the
+        /// socket.
+        ignored: Vec<&'static str>,
     },
     Disconnect {
         reason: DisconnectReason,
@@ -399,11 +450,33 @@ impl ParsedFrame {
         }
     }
 
+    /// Whether `text` is a JSON object whose `type` is `hello`, whatever else it holds.
+    fn is_hello(text: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        serde_json::from_slice::<Kind>(text).is_ok_and(|k| k.kind == "hello")
+    }
+
     /// Classifies a text frame by reading its head only.
     pub fn parse(text: &[u8]) -> Result<Self, FrameError> {
         let head: FrameHead = match serde_json::from_slice(text) {
             Ok(head) => head,
-            Err(e) => return Err(Self::unreadable(text, e.to_string())),
+            Err(e) => {
+                // A hello whose other fields are odd (an envelope field of the wrong type,
+                // say) is still a hello: the socket is live.
+                if Self::is_hello(text) {
+                    return Ok(Self::Hello {
+                        num_connections: None,
+                        approximate_connection_time: None,
+                        host: None,
+                        ignored: vec!["every field but type"],
+                    });
+                }
+                return Err(Self::unreadable(text, e.to_string()));
+            }
         };
         Ok(match head.kind.as_str() {
             "hello" => {
@@ -412,6 +485,7 @@ impl ParsedFrame {
                     num_connections: head.num_connections,
                     approximate_connection_time: debug.approximate_connection_time,
                     host: debug.host.as_deref().map(printable),
+                    ignored: odd_hello_fields(text),
                 }
             }
             "disconnect" => Self::Disconnect {
@@ -505,12 +579,72 @@ mod tests {
                 num_connections,
                 approximate_connection_time,
                 host,
+                ignored,
             } => {
                 assert_eq!(num_connections, Some(2));
                 assert_eq!(approximate_connection_time, Some(18060));
                 assert_eq!(host.as_deref(), Some("applink-7"));
+                assert!(ignored.is_empty(), "{ignored:?}");
             }
             other => panic!("not hello: {other:?}"),
+        }
+    }
+
+    /// Issue 25: a hello whose lifetime was `1.5`, `1e300`, `-5` or `"abc"` was refused
+    /// whole, and every socket ended as `hello_timeout` while the bot stayed deaf. Odd
+    /// informative fields are ignored and named; the hello stands.
+    #[test]
+    fn a_hello_with_odd_fields_is_a_hello_with_those_fields_ignored() {
+        for (time, odd) in [
+            ("1.5", true),
+            ("1e300", true),
+            ("-5", true),
+            (r#""abc""#, true),
+            ("null", false),
+            ("{}", true),
+            ("18446744073709551616", true),
+        ] {
+            let frame = format!(
+                r#"{{"type":"hello","num_connections":1,"debug_info":{{"host":"h","approximate_connection_time":{time}}}}}"#
+            );
+            match ParsedFrame::parse(frame.as_bytes()) {
+                Ok(ParsedFrame::Hello {
+                    num_connections,
+                    approximate_connection_time,
+                    host,
+                    ignored,
+                }) => {
+                    assert_eq!(approximate_connection_time, None, "{time}");
+                    assert_eq!((num_connections, host.as_deref()), (Some(1), Some("h")));
+                    let expected: &[&str] = if odd {
+                        &["debug_info.approximate_connection_time"]
+                    } else {
+                        &[]
+                    };
+                    assert_eq!(ignored, expected, "{time}");
+                }
+                other => panic!("{time}: not a hello: {other:?}"),
+            }
+        }
+        for (frame, odd) in [
+            (
+                r#"{"type":"hello","num_connections":-1}"#,
+                "num_connections",
+            ),
+            (r#"{"type":"hello","debug_info":"x"}"#, "debug_info"),
+            (
+                r#"{"type":"hello","debug_info":{"host":7}}"#,
+                "debug_info.host",
+            ),
+            (
+                r#"{"type":"hello","retry_attempt":-1}"#,
+                "every field but type",
+            ),
+        ] {
+            match ParsedFrame::parse(frame.as_bytes()) {
+                Ok(ParsedFrame::Hello { ignored, .. }) => assert_eq!(ignored, [odd], "{frame}"),
+                other => panic!("{frame}: not a hello: {other:?}"),
+            }
         }
     }
 

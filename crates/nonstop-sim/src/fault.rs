@@ -129,6 +129,15 @@ pub enum Fault {
         #[serde(default = "default_one")]
         count: u32,
     },
+    /// The next `count` Socket Mode sockets get a `hello` whose
+    /// `debug_info.approximate_connection_time` is `value` (`1.5`, `-5`, `1e300`, `"abc"`),
+    /// or, when `value` is absent, a `hello` garbled past reading (not JSON).
+    OddHello {
+        #[serde(default = "default_one")]
+        count: u32,
+        #[serde(default)]
+        value: Option<serde_json::Value>,
+    },
     /// A hostile server: every socket gets `disconnect` `refresh_requested` right after its
     /// `hello` (the socket itself stays open), until healed.
     RefreshAfterHello,
@@ -238,6 +247,7 @@ impl Fault {
             Self::UnknownEnvelope { .. } => "unknown_envelope",
             Self::CloseFrame { .. } => "close_frame",
             Self::WithholdHello { .. } => "withhold_hello",
+            Self::OddHello { .. } => "odd_hello",
             Self::RefreshAfterHello => "refresh_after_hello",
             Self::HalfOpenAfterHello { .. } => "half_open_after_hello",
             Self::StopReading { .. } => "stop_reading",

@@ -671,6 +671,7 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
             reason,
         } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
         Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
+        Fault::OddHello { count, value } => inner.faults.odd_hello = (count, value),
         Fault::RefreshAfterHello => inner.faults.refresh_after_hello = true,
         Fault::HalfOpenAfterHello { count } => inner.faults.half_open_after_hello = count,
         Fault::StopReading { target } => {

@@ -70,22 +70,42 @@ pub(crate) async fn serve(
         return;
     }
     let live_count = Shared::live_ids(&shared.lock()).len() as u32 + 1;
+    let odd = (kind == Kind::SocketMode)
+        .then(|| {
+            let mut inner = shared.lock();
+            let (count, value) = &mut inner.faults.odd_hello;
+            (*count > 0).then(|| {
+                *count -= 1;
+                value.clone()
+            })
+        })
+        .flatten();
     let hello = if kind == Kind::Rtm {
-        serde_json::json!({"type": "hello"})
+        serde_json::json!({"type": "hello"}).to_string()
     } else {
-        serde_json::json!({
+        let lifetime = match &odd {
+            Some(Some(value)) => value.clone(),
+            _ => serde_json::json!(shared.config.approximate_connection_time.as_secs()),
+        };
+        let hello = serde_json::json!({
         "type": "hello",
         "num_connections": live_count,
         "connection_info": {"app_id": shared.config.app_id},
         "debug_info": {
             "host": format!("sim-applink-{id}"),
             "build_number": 1,
-            "approximate_connection_time": shared.config.approximate_connection_time.as_secs(),
+            "approximate_connection_time": lifetime,
         },
         })
+        .to_string();
+        match odd {
+            // Garbled past reading: cut off half-way.
+            Some(None) => hello[..hello.len() / 2].to_owned(),
+            _ => hello,
+        }
     };
     let outcome = if socket
-        .send(Message::Text(Utf8Bytes::from(hello.to_string())))
+        .send(Message::Text(Utf8Bytes::from(hello)))
         .await
         .is_ok()
     {

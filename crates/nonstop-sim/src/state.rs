@@ -203,6 +203,8 @@ pub(crate) struct Faults {
     pub(crate) slow_web_api: Option<Duration>,
     /// Sockets still to be opened without a `hello`.
     pub(crate) withhold_hello: u32,
+    /// Sockets still to get an odd `hello`, and its lifetime value (`None`: garbled).
+    pub(crate) odd_hello: (u32, Option<serde_json::Value>),
     /// `disconnect` `refresh_requested` after every `hello`.
     pub(crate) refresh_after_hello: bool,
     /// RTM: each message's confirmation is held back until the next frame is answered.

@@ -397,6 +397,7 @@ impl App {
                 rtm: (config.transport == TransportKind::Rtm && config.rtm_send_over_socket)
                     .then(|| Arc::clone(&rtm_sends)),
                 me: Arc::clone(&me),
+                lease: store.lease(),
             },
             feed_rx,
             answers,
@@ -445,7 +446,12 @@ impl App {
             status: Arc::clone(&self.status),
             me: Arc::clone(&me),
             settings: catch_up::Settings {
-                after: config.catch_up_after,
+                // RTM redelivers nothing: every gap, however short, is caught up.
+                after: match config.transport {
+                    TransportKind::Rtm => Duration::ZERO,
+                    _ => config.catch_up_after,
+                },
+                coalesce: catch_up::COALESCE,
                 max_age: config.catch_up_max_age,
                 max_messages: config.catch_up_max_messages,
                 dead_after: config.dead_after,

@@ -33,6 +33,7 @@ pub struct Status {
     answers_sent: AtomicU64,
     answers_failed: AtomicU64,
     answers_over_rtm: AtomicU64,
+    answers_handed_over: AtomicU64,
     answers_waiting: AtomicU64,
     held_back: AtomicU64,
     caught_up: AtomicU64,
@@ -172,6 +173,9 @@ pub struct StatusSnapshot {
     /// Of the answers sent, those that went over an RTM socket (confirmed by Slack) rather
     /// than through the Web API.
     pub answers_over_rtm: u64,
+    /// Answers this replica let go because a live one took them over while this one was
+    /// paused or cut off past its lease (fencing): that one delivers them.
+    pub answers_handed_over: u64,
     /// Answers in the outbox not delivered yet (waiting for their turn, a rate limit, or
     /// Slack to come back).
     pub answers_waiting: u64,
@@ -221,6 +225,7 @@ impl Status {
             answers_sent: AtomicU64::new(0),
             answers_failed: AtomicU64::new(0),
             answers_over_rtm: AtomicU64::new(0),
+            answers_handed_over: AtomicU64::new(0),
             answers_waiting: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
@@ -256,6 +261,7 @@ impl Status {
     counter!(count_answer_sent, answers_sent);
     counter!(count_answer_failed, answers_failed);
     counter!(count_answer_over_rtm, answers_over_rtm);
+    counter!(count_answer_handed_over, answers_handed_over);
     counter!(count_held_back, held_back);
     counter!(count_caught_up, caught_up);
 
@@ -460,6 +466,7 @@ impl Status {
             answers_sent: get(&self.answers_sent),
             answers_failed: get(&self.answers_failed),
             answers_over_rtm: get(&self.answers_over_rtm),
+            answers_handed_over: get(&self.answers_handed_over),
             answers_waiting: get(&self.answers_waiting),
             held_back: get(&self.held_back),
             caught_up: get(&self.caught_up),

@@ -208,7 +208,7 @@ impl TestApp {
                 durable: Some(durable),
                 ..
             } => {
-                let _ = durable.send(());
+                let _ = durable.send(true);
             }
             _ => {}
         }

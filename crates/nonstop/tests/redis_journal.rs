@@ -739,3 +739,89 @@ fn each_replica_reads_only_its_own_entries_waiting_for_dispatch() {
     .unwrap();
     assert_eq!(of(&a, 0).len(), 199);
 }
+
+/// A replica paused past its lease (SIGSTOP, a long GC-like stall, a VM migration) wakes to
+/// find its work taken over. Its late marks are fenced: the attempt its sender would make
+/// before posting an answer the taker posts is refused (so it does not post it), a handler's
+/// outcome does not overwrite the taker's record, and it says its lease had run out. What it
+/// still owns, and what it writes afterwards, is its own as before.
+#[test]
+fn a_replica_paused_past_its_lease_has_its_marks_on_what_was_taken_refused() {
+    let prefix = RedisPrefix::new("fenced");
+    let lease = Duration::from_secs(2);
+    let paused = open(&prefix, lease);
+    let taker = open(&prefix, lease);
+    paused.commit(&[entry("E1")], &[]).unwrap();
+    let written = paused
+        .write(&nonstop::journal::Batch {
+            outputs: &[answer("E1#0")],
+            ..Default::default()
+        })
+        .unwrap();
+    let OutputAppended::Fresh { id } = written.outputs[0] else {
+        panic!("{written:?}")
+    };
+    assert!(written.fenced.is_empty());
+
+    // Paused: no renewal, no write, until the taker has claimed everything it had.
+    paused.hold_renewals(true);
+    let taken = entries_taken_over(&taker, Duration::from_secs(20));
+    assert_eq!(taken.entries[0].key, "E1");
+    assert_eq!(taken.outputs.len(), 1);
+    assert_eq!(paused.leases_lost(), 0);
+
+    // It wakes: the attempt before its call and its handler's outcome come late.
+    paused.hold_renewals(false);
+    let late = paused
+        .write(&nonstop::journal::Batch {
+            marks: &[Mark::Done { key: "E1".into() }],
+            output_marks: &[nonstop::journal::OutputMark::Attempt {
+                id,
+                at: SystemTime::now(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        late.fenced,
+        vec![id],
+        "the attempt on a taken answer applied"
+    );
+    assert_eq!(paused.leases_lost(), 1, "the lapse went unnoticed");
+    // Nothing of it applied: the taker's entry is still running, its answer untried.
+    let unfinished = taker.unfinished(10).unwrap();
+    assert_eq!(unfinished.len(), 1, "the paused replica's outcome applied");
+    assert_eq!(unfinished[0].state, EntryState::Dispatched);
+    let output = taker.outbox_get(id).unwrap().unwrap();
+    assert_eq!(
+        output.attempts, 0,
+        "the paused replica's attempt was counted"
+    );
+    assert!(paused.outbox_unfinished(10).unwrap().is_empty());
+
+    // What it writes now is its own, and its marks on that apply.
+    let fresh = paused
+        .write(&nonstop::journal::Batch {
+            entries: &[entry("E2")],
+            outputs: &[answer("E2#0")],
+            ..Default::default()
+        })
+        .unwrap();
+    let OutputAppended::Fresh { id: mine } = fresh.outputs[0] else {
+        panic!("{fresh:?}")
+    };
+    let marked = paused
+        .write(&nonstop::journal::Batch {
+            marks: &[Mark::Done { key: "E2".into() }],
+            output_marks: &[nonstop::journal::OutputMark::Attempt {
+                id: mine,
+                at: SystemTime::now(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(marked.fenced.is_empty());
+    assert!(paused.unfinished(10).unwrap().is_empty());
+    assert_eq!(paused.outbox_get(mine).unwrap().unwrap().attempts, 1);
+    assert_eq!(paused.leases_lost(), 1);
+}

@@ -490,6 +490,78 @@ async fn missing_hello_times_out_and_is_retried() {
     h.stop().await.unwrap();
 }
 
+/// Issue 25: a hello whose `approximate_connection_time` was odd was refused whole; every
+/// socket ended as `hello_timeout` and the bot stayed deaf for the whole run. Each odd value
+/// now leaves a live socket that hears and answers, without a planned refresh.
+#[tokio::test]
+async fn a_hello_with_an_odd_lifetime_opens_a_live_socket() {
+    let h = Harness::start_with(common::sim_config(), |config| {
+        config.hello_timeout = Duration::from_millis(500);
+    })
+    .await;
+    h.wait_live(2).await;
+    for value in [
+        serde_json::json!(1.5),
+        serde_json::json!(1e300),
+        serde_json::json!(-5),
+        serde_json::json!("abc"),
+    ] {
+        h.sim.inject(Fault::OddHello {
+            count: 2,
+            value: Some(value.clone()),
+        });
+        let opened = h.sim.stats().sockets_opened;
+        h.sim.inject(Fault::DropAll);
+        assert!(
+            h.sim
+                .wait_for_stats(WAIT, |s| s.sockets_opened >= opened + 2
+                    && s.live_sockets == 2)
+                .await,
+            "{value}: {:?}",
+            h.sim.stats()
+        );
+        h.wait_live(2).await;
+        h.ping(&format!("after-odd-hello-{value}")).await;
+    }
+    let timeouts = h
+        .status
+        .history()
+        .iter()
+        .filter(|r| matches!(&r.change, nonstop::LifecycleChange::OpenFailed { .. }))
+        .count();
+    assert_eq!(timeouts, 0, "{:?}", h.status.history());
+    h.stop().await.unwrap();
+}
+
+/// A hello that cannot be read at all is named as what it is, not as a hello that never came.
+#[tokio::test]
+async fn a_garbled_hello_is_named_and_the_socket_is_opened_again() {
+    let h = Harness::start_with(common::sim_config(), |config| {
+        config.hello_timeout = Duration::from_millis(500);
+    })
+    .await;
+    h.wait_live(2).await;
+    h.sim.inject(Fault::OddHello {
+        count: 1,
+        value: None,
+    });
+    h.sim.inject(Fault::Drop { target: None });
+    assert!(
+        h.status
+            .wait_for(WAIT, |_| h.status.history().iter().any(|r| matches!(
+                &r.change,
+                nonstop::LifecycleChange::OpenFailed { cause, .. }
+                    if cause.starts_with("protocol(no hello within") && cause.contains("unreadable frame")
+            )))
+            .await,
+        "{:?}",
+        h.status.history()
+    );
+    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    h.ping("after-garbled-hello").await;
+    h.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn sockets_are_replaced_before_slack_recycles_them() {
     let sim_config = nonstop_sim::SimConfig {

@@ -63,6 +63,16 @@ pub async fn exited_within(
     child.wait().unwrap()
 }
 
+/// Sends the signal `name` (`STOP`, `CONT`, `TERM`) to `child`, with `kill(1)`.
+pub fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
 /// A process of the test's own, killed (SIGKILL) and reaped when dropped: a test that fails
 /// half-way leaves no `nonstop run` or `nonstop sim` behind on the machine.
 pub struct Running(Option<Child>);

@@ -40,7 +40,11 @@ pub(crate) struct Carried {
     pub(crate) outputs: Vec<NewOutput>,
     pub(crate) written: Vec<tokio::sync::oneshot::Sender<OutputAppended>>,
     pub(crate) output_marks: Vec<OutputMark>,
-    pub(crate) durable: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// Who waits for marks to be written: the answers they are about, and where to say
+    /// whether they applied (false: another process owns an answer now, [`Written::fenced`]).
+    ///
+    /// [`Written::fenced`]: crate::journal::Written::fenced
+    pub(crate) durable: Vec<(Vec<i64>, tokio::sync::oneshot::Sender<bool>)>,
 }
 
 impl Carried {
@@ -106,9 +110,22 @@ impl Backlog {
 
     /// After a commit: counts what it wrote, hands fresh answers to the sender in the order
     /// they were written, then tells each handler what became of its answer.
-    pub(crate) fn written(&mut self, carried: Carried, outcomes: Vec<OutputAppended>) {
+    ///
+    /// An answer whose attempt was fenced (`fenced`: another process took it over) ends here
+    /// for this process: its sender drops it, so it no longer counts as waiting.
+    pub(crate) fn written(
+        &mut self,
+        carried: Carried,
+        outcomes: Vec<OutputAppended>,
+        fenced: &[i64],
+    ) {
         for mark in &carried.output_marks {
-            if matches!(mark, OutputMark::Sent { .. } | OutputMark::Failed { .. }) {
+            let ends = match mark {
+                OutputMark::Sent { .. } | OutputMark::Failed { .. } => true,
+                OutputMark::Attempt { id, .. } => fenced.contains(id),
+                OutputMark::NotPosted { .. } => false,
+            };
+            if ends {
                 self.link.waiting = self.link.waiting.saturating_sub(1);
             }
         }
@@ -121,8 +138,8 @@ impl Backlog {
             }
             let _ = heard.send(outcome);
         }
-        for durable in carried.durable {
-            let _ = durable.send(());
+        for (ids, durable) in carried.durable {
+            let _ = durable.send(!ids.iter().any(|id| fenced.contains(id)));
         }
         self.status.set_answers_waiting(self.link.waiting);
     }

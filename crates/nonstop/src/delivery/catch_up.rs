@@ -35,12 +35,21 @@ const MARGIN: Duration = Duration::from_secs(10);
 const PAGE: u32 = 200;
 /// How long catch-up waits for room in the journal's queue before it gives up on a message.
 const QUEUE_PATIENCE: Duration = Duration::from_secs(30);
+/// How long the sockets must stay live after a gap before its window is fetched.
+pub(crate) const COALESCE: Duration = Duration::from_secs(2);
+/// A window waits at most this long for the sockets to settle before it is fetched anyway.
+const MAX_DEFER: Duration = Duration::from_secs(20);
 
 /// Catch-up's settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
-    /// Downtime shorter than this is not caught up (Socket Mode's redelivery covers it).
+    /// Downtime shorter than this is not caught up (Socket Mode's redelivery covers it);
+    /// zero on RTM, which redelivers nothing.
     pub(crate) after: Duration,
+    /// A window is fetched once a socket has been live this long without another gap (or
+    /// after [`MAX_DEFER`]): a storm of short gaps (RTM `goodbye` after `goodbye`) costs one
+    /// history read per conversation, not one per gap.
+    pub(crate) coalesce: Duration,
     /// Nothing older than this is fetched.
     pub(crate) max_age: Duration,
     /// At most this many messages per catch-up (the newest are kept).
@@ -55,8 +64,12 @@ pub(crate) struct Plan {
     settings: Settings,
     /// Since when no socket has been live, while none is.
     deaf_since: Option<SystemTime>,
-    /// The start of the window still to fetch, once a socket is live.
+    /// The start of the window still to fetch, once a socket is live, and since when it
+    /// waits.
     pending: Option<SystemTime>,
+    pending_since: Option<SystemTime>,
+    /// Since when some socket has been live without a gap, while one is.
+    live_since: Option<SystemTime>,
 }
 
 impl Plan {
@@ -67,6 +80,8 @@ impl Plan {
             // The process was down since then: a restart is downtime too.
             deaf_since: last_seen,
             pending: None,
+            pending_since: None,
+            live_since: None,
         }
     }
 
@@ -74,12 +89,14 @@ impl Plan {
     pub(crate) fn on_live_count(&mut self, live: usize, now: SystemTime) {
         if live == 0 {
             self.deaf_since.get_or_insert(now);
+            self.live_since = None;
             return;
         }
+        self.live_since.get_or_insert(now);
         if let Some(since) = self.deaf_since.take() {
             let deaf_for = now.duration_since(since).unwrap_or_default();
             if deaf_for >= self.settings.after {
-                self.widen(since.checked_sub(MARGIN).unwrap_or(UNIX_EPOCH));
+                self.widen(since.checked_sub(MARGIN).unwrap_or(UNIX_EPOCH), now);
             }
         }
     }
@@ -89,19 +106,28 @@ impl Plan {
         let silent_since = now
             .checked_sub(self.settings.dead_after + MARGIN)
             .unwrap_or(UNIX_EPOCH);
-        self.widen(silent_since);
+        self.widen(silent_since, now);
     }
 
-    fn widen(&mut self, from: SystemTime) {
+    fn widen(&mut self, from: SystemTime, now: SystemTime) {
         self.pending = Some(self.pending.map_or(from, |p| p.min(from)));
+        self.pending_since.get_or_insert(now);
+    }
+
+    /// When the window waiting now is to be fetched, if one waits and a socket is live.
+    pub(crate) fn ready_at(&self) -> Option<SystemTime> {
+        self.pending?;
+        let settled = self.live_since? + self.settings.coalesce;
+        Some(settled.min(self.pending_since? + MAX_DEFER))
     }
 
     /// The window to fetch now, from its start, if one is due and a socket is live; never
     /// older than `max_age`.
     pub(crate) fn due(&mut self, live: usize, now: SystemTime) -> Option<SystemTime> {
-        if live == 0 {
+        if live == 0 || self.ready_at()? > now {
             return None;
         }
+        self.pending_since = None;
         let from = self.pending.take()?;
         let oldest = now.checked_sub(self.settings.max_age).unwrap_or(UNIX_EPOCH);
         Some(from.max(oldest))
@@ -150,9 +176,14 @@ pub(crate) async fn run(
                 }
             }
         }
+        // Woken when a window that waits for the sockets to settle is due.
+        let wake = plan
+            .ready_at()
+            .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
         tokio::select! {
             biased;
             _ = stop.changed() => return,
+            () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             change = changes.recv() => {
                 match change {
                     Ok(record) => {
@@ -357,6 +388,7 @@ mod tests {
             max_age: Duration::from_secs(2 * 3600),
             max_messages: 1000,
             dead_after: Duration::from_secs(6),
+            coalesce: Duration::from_secs(2),
         }
     }
 
@@ -373,8 +405,10 @@ mod tests {
         // Nothing while no socket is live to hear the answers' echoes.
         assert_eq!(plan.due(0, at(130)), None);
         plan.on_live_count(1, at(130));
-        assert_eq!(plan.due(1, at(130)), Some(at(100) - MARGIN));
-        assert_eq!(plan.due(1, at(131)), None, "once per downtime");
+        assert_eq!(plan.due(1, at(131)), None, "before the sockets settled");
+        assert_eq!(plan.ready_at(), Some(at(132)));
+        assert_eq!(plan.due(1, at(132)), Some(at(100) - MARGIN));
+        assert_eq!(plan.due(1, at(133)), None, "once per downtime");
     }
 
     #[test]
@@ -389,10 +423,10 @@ mod tests {
     fn a_restart_counts_from_the_journals_last_event_and_no_further_than_max_age() {
         let mut plan = Plan::new(settings(), Some(at(0)));
         plan.on_live_count(1, at(60));
-        assert_eq!(plan.due(1, at(60)), Some(at(0) - MARGIN));
+        assert_eq!(plan.due(1, at(62)), Some(at(0) - MARGIN));
         let mut plan = Plan::new(settings(), Some(at(0)));
         plan.on_live_count(1, at(86_400));
-        assert_eq!(plan.due(1, at(86_400)), Some(at(86_400 - 7_200)));
+        assert_eq!(plan.due(1, at(86_402)), Some(at(86_402 - 7_200)));
         // A first start (an empty journal) has nothing to catch up.
         let mut plan = Plan::new(settings(), None);
         plan.on_live_count(1, at(60));
@@ -405,7 +439,37 @@ mod tests {
         plan.on_live_count(2, at(0));
         plan.on_dead_socket(at(50));
         plan.on_live_count(1, at(50));
+        // The other socket was live all along: nothing to settle.
         assert_eq!(plan.due(1, at(50)), Some(at(50 - 6) - MARGIN));
+    }
+
+    /// Issue 25: RTM `goodbye` on both sockets every half second left gaps of a fraction of
+    /// a second, none caught up (each was under `after`), and up to half the messages of the
+    /// storm were lost. On RTM (`after` zero) every gap is caught up, and a storm of them is
+    /// fetched once, from the first, when the sockets settle.
+    #[test]
+    fn every_gap_on_rtm_is_caught_up_and_a_storm_of_them_once() {
+        let mut plan = Plan::new(
+            Settings {
+                after: Duration::ZERO,
+                ..settings()
+            },
+            None,
+        );
+        plan.on_live_count(2, at(0));
+        for gap in 0..10 {
+            plan.on_live_count(0, at(100 + gap));
+            plan.on_live_count(1, at(100 + gap));
+            assert_eq!(plan.due(1, at(100 + gap)), None, "fetched during the storm");
+        }
+        assert_eq!(plan.due(2, at(111)), Some(at(100) - MARGIN));
+        assert_eq!(plan.due(2, at(120)), None);
+        // A storm that never settles is fetched all the same, after MAX_DEFER.
+        for gap in 0..20 {
+            plan.on_live_count(0, at(200 + gap));
+            plan.on_live_count(1, at(200 + gap));
+        }
+        assert_eq!(plan.due(1, at(220)), Some(at(200) - MARGIN));
     }
 
     #[test]
@@ -414,7 +478,7 @@ mod tests {
         plan.on_dead_socket(at(50));
         plan.on_live_count(0, at(50));
         plan.on_live_count(1, at(200));
-        assert_eq!(plan.due(1, at(200)), Some(at(50 - 6) - MARGIN));
+        assert_eq!(plan.due(1, at(202)), Some(at(50 - 6) - MARGIN));
     }
 
     #[test]

@@ -42,10 +42,11 @@ pub(crate) enum Op {
     /// Write this answer to the outbox, hand it to the sender, then say what was written.
     Output(Box<OutputSubmission>),
     /// Record answers' progress; `durable` hears once it is written (an attempt must be on
-    /// disk before its call is made).
+    /// disk before its call is made): true when the marks applied, false when another
+    /// process owns the answer now (a shared store's fencing) and this one must not call.
     OutputMarks {
         marks: Vec<OutputMark>,
-        durable: Option<tokio::sync::oneshot::Sender<()>>,
+        durable: Option<tokio::sync::oneshot::Sender<bool>>,
     },
     /// Answers claimed from a stopped replica (already in the journal, now this one's): count
     /// them in the backlog and hand them to the sender.
@@ -311,7 +312,11 @@ pub(crate) fn run(
                     match write_carried(store.as_ref(), &carried_marks, &carried) {
                         Ok(written) => {
                             carried_marks.clear();
-                            answers.written(std::mem::take(&mut carried), written.outputs);
+                            answers.written(
+                                std::mem::take(&mut carried),
+                                written.outputs,
+                                &written.fenced,
+                            );
                             checkpoints.written();
                         }
                         Err(e) => {
@@ -371,8 +376,12 @@ pub(crate) fn run(
                     outputs.written.push(written);
                 }
                 Op::OutputMarks { marks, durable } => {
+                    if let Some(durable) = durable {
+                        outputs
+                            .durable
+                            .push((marks.iter().map(OutputMark::id).collect(), durable));
+                    }
                     outputs.output_marks.extend(marks);
-                    outputs.durable.extend(durable);
                 }
                 Op::Adopt(adopted) => answers.adopt(adopted),
                 Op::CloseIntake => close_intake = true,
@@ -401,7 +410,7 @@ pub(crate) fn run(
                 // Rejected envelopes are journaled as failed (or were known already) either
                 // way: ack, so that Slack stops sending them.
                 routing.ack_rejected(rejected_acks);
-                answers.written(outputs, written.outputs);
+                answers.written(outputs, written.outputs, &written.fenced);
                 checkpoints.written();
                 if let Some(since) = failing_since.take() {
                     status.set_journal_failing(false);
@@ -442,7 +451,7 @@ pub(crate) fn run(
     // Every sender is gone: write what is left of the outcomes.
     if !carried_marks.is_empty() || !carried.is_empty() {
         match write_carried(store.as_ref(), &carried_marks, &carried) {
-            Ok(written) => answers.written(carried, written.outputs),
+            Ok(written) => answers.written(carried, written.outputs, &written.fenced),
             Err(e) => {
                 error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
             }

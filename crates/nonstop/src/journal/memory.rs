@@ -154,6 +154,7 @@ impl Store for MemoryStore {
         Ok(Written {
             appended: out,
             outputs: written,
+            fenced: Vec::new(),
         })
     }
 

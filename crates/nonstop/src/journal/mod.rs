@@ -299,6 +299,10 @@ pub struct Batch<'a> {
 pub struct Written {
     pub appended: Vec<Appended>,
     pub outputs: Vec<OutputAppended>,
+    /// Answers whose marks in the batch were not applied because another process owns them
+    /// now (a shared store's takeover of a process paused past its lease): that process
+    /// delivers them, and this one must not. A store one process owns never fences.
+    pub fenced: Vec<i64>,
 }
 
 /// What [`Store::take_over`] claimed: entries and answers a stopped process left
@@ -437,6 +441,15 @@ pub trait Store: Send + Sync + 'static {
     /// stopped ones left ([`Store::take_over`]).
     fn is_shared(&self) -> bool {
         false
+    }
+
+    /// For stores that several processes share: how long what this process owns stays
+    /// surely its own after a write that renewed its lease (a mark it made, say), by this
+    /// process's clock. Past that, another process may have taken it: the outbox confirms
+    /// ownership with a fresh mark before a call, so that a process paused past its lease
+    /// never makes a call the taker makes too. `None`: this process owns the store alone.
+    fn lease(&self) -> Option<Duration> {
+        None
     }
 
     /// Takes one of the `total` Socket Mode sockets that all processes sharing this store may

@@ -123,6 +123,10 @@ pub struct SqliteStore {
     /// The lock on `<journal>-lock`, held for the store's life: a second process that opens
     /// the journal to write is refused. `None` for read-only and in-memory stores.
     _lock: Option<std::fs::File>,
+    /// On Linux, also a lock on the database file itself ([`lock_the_file`]): a process that
+    /// reaches the same file under another name (a hard link, a bind mount of the file) is
+    /// refused too, where the name's lock would let it in.
+    _file_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -141,6 +145,14 @@ impl SqliteStore {
             path: shown.clone(),
             detail: e.to_string(),
         };
+        // Before anything reads it as a database: another name's process may be writing it.
+        let mut file_lock = match lock_the_file(path.as_ref(), &shown) {
+            // Under this same name, its lock says which process has it.
+            Err(in_use @ StoreError::InUse { .. }) => {
+                return Err(take_lock(path.as_ref(), &shown).err().unwrap_or(in_use))
+            }
+            other => other?,
+        };
         // Before anything is written to it (even a permission or a header field).
         refuse_foreign(path.as_ref(), &shown)?;
         owner_only(path.as_ref()).map_err(|detail| StoreError::Open {
@@ -148,6 +160,10 @@ impl SqliteStore {
             detail,
         })?;
         let lock = take_lock(path.as_ref(), &shown)?;
+        if file_lock.is_none() {
+            // Made just now (`owner_only`).
+            file_lock = lock_the_file(path.as_ref(), &shown)?;
+        }
         let conn = Connection::open(path.as_ref()).map_err(open_error)?;
         let mut store = Self::setup(conn, shown.clone(), durability).map_err(|e| match e {
             StoreError::Write { detail } | StoreError::Read { detail } => StoreError::Open {
@@ -157,6 +173,7 @@ impl SqliteStore {
             other => other,
         })?;
         store._lock = Some(lock);
+        store._file_lock = file_lock;
         store.kv_source = Some((path.as_ref().to_path_buf(), synchronous(durability)));
         Ok(store)
     }
@@ -194,6 +211,7 @@ impl SqliteStore {
             kv_source: None,
             path: shown,
             _lock: None,
+            _file_lock: None,
         })
     }
 
@@ -239,6 +257,7 @@ impl SqliteStore {
             kv_source: None,
             path,
             _lock: None,
+            _file_lock: None,
         })
     }
 
@@ -474,6 +493,46 @@ fn take_lock(path: &Path, shown: &str) -> Result<std::fs::File, StoreError> {
         }
         Err(std::fs::TryLockError::Error(e)) => Err(open_error(e)),
     }
+}
+
+/// Locks the database file itself (not its name) for this process, so that a second process
+/// reaching it under another name is refused: a hard link or a bind mount of the file has
+/// its own `<name>-lock`, and SQLite keeps its write-ahead log by name too (`<name>-wal`),
+/// so two writers through two names corrupt the journal.
+///
+/// Linux only, with `flock(2)`: there it is independent of the POSIX record locks SQLite
+/// takes on the same file. On macOS and the BSDs a whole-file `flock` conflicts with those,
+/// and Windows locks are mandatory, so there the name's lock is all (docs/storage.md).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lock_the_file(path: &Path, shown: &str) -> Result<Option<std::fs::File>, StoreError> {
+    use rustix::fs::{flock, FlockOperation};
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Not there yet (made by SQLite in a moment): nothing to share, nothing to lock.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::Open {
+                path: shown.to_owned(),
+                detail: format!("it cannot be opened to lock it: {e}"),
+            })
+        }
+    };
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(StoreError::InUse {
+            path: shown.to_owned(),
+            holder: "a process that opened the same file under another name (a hard link, a bind mount, a symlink)".to_owned(),
+        }),
+        Err(e) => Err(StoreError::Open {
+            path: shown.to_owned(),
+            detail: format!("it cannot be locked: {e}"),
+        }),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn lock_the_file(_path: &Path, _shown: &str) -> Result<Option<std::fs::File>, StoreError> {
+    Ok(None)
 }
 
 /// `path` with `suffix` appended, as SQLite names its files (`journal.db-wal`).
@@ -865,6 +924,7 @@ impl Store for SqliteStore {
         Ok(Written {
             appended: out,
             outputs,
+            fenced: Vec::new(),
         })
     }
 
@@ -1464,6 +1524,36 @@ mod tests {
         let missing = dir.join("missing.db");
         assert!(SqliteStore::open_read_only(&missing).is_err());
         assert!(!missing.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 25: a second process reached the journal through a hard link and ran beside
+    /// the first (169 of 1,500 answers doubled, then a corrupt file). The lock is on the file,
+    /// not its name: every other name of it is refused while one process has it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn another_name_of_the_same_file_is_refused_while_one_process_writes_it() {
+        let dir = std::env::temp_dir().join(format!("nonstop-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+        let path = dir.join("journal.db");
+        let owner = SqliteStore::open(&path, Durability::Normal).unwrap();
+        owner.commit(&[one_entry("Ev1")], &[]).unwrap();
+        let hard = dir.join("elsewhere").join("linked.db");
+        std::fs::hard_link(&path, &hard).unwrap();
+        let soft = dir.join("symlinked.db");
+        std::os::unix::fs::symlink(&path, &soft).unwrap();
+        let dotted = dir.join("elsewhere").join("..").join("journal.db");
+        for other in [&hard, &soft, &dotted] {
+            let refused = SqliteStore::open(other, Durability::Normal).unwrap_err();
+            let shown = refused.to_string();
+            assert!(matches!(refused, StoreError::InUse { .. }), "{shown}");
+        }
+        drop(owner);
+        // Once the first is gone, any name will do, and it is the same journal.
+        let next = SqliteStore::open(&hard, Durability::Normal).unwrap();
+        assert_eq!(next.unfinished(10).unwrap().len(), 1);
+        drop(next);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -32,7 +32,7 @@ impl Collector for StatusCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let status = &self.0;
         let s = status.snapshot();
-        let counters: [(&str, &str, u64); 17] = [
+        let counters: [(&str, &str, u64); 18] = [
             (
                 "nonstop_sockets_opened",
                 "Sockets that said hello.",
@@ -112,6 +112,11 @@ impl Collector for StatusCollector {
                 "nonstop_answers_over_rtm",
                 "Answers sent over an RTM socket.",
                 s.answers_over_rtm,
+            ),
+            (
+                "nonstop_answers_handed_over",
+                "Answers let go to the replica that took them over while this one was paused past its lease.",
+                s.answers_handed_over,
             ),
             (
                 "nonstop_events_held_back",

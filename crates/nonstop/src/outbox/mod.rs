@@ -93,6 +93,10 @@ pub enum DeliveryError {
     Refused { method: String, error: String },
     #[error("the bot stopped before this answer went out; it stays in the outbox and goes out after the next start")]
     Stopped,
+    /// With replicas: this one was paused or cut off from the journal for longer than its
+    /// lease, and a live replica took the answer over.
+    #[error("another replica took this answer over (this one was paused or cut off past its lease, NONSTOP_TAKEOVER_SECS); that replica delivers it")]
+    HandedOver,
 }
 
 /// What Slack answered to a delivered answer.

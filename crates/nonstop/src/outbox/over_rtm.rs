@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use nonstop_web::Backoff;
 use serde_json::{json, Value};
@@ -42,8 +41,8 @@ pub(super) async fn deliver(
     message: &PlainMessage,
 ) -> Route {
     for _ in 0..SOCKET_TRIES {
-        if !record_attempt(setup, output.id, SystemTime::now()).await {
-            return Route::Done(Finished::Abandoned);
+        if let Err(end) = record_attempt(setup, output.id).await {
+            return Route::Done(end);
         }
         let error = match rtm.send(message).await {
             Ok(ts) => {

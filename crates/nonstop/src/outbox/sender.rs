@@ -49,6 +49,10 @@ pub(crate) struct SenderSetup {
     pub(crate) rtm: Option<Arc<RtmSends>>,
     /// Who the bot is: an RTM message is known in history by its author and text.
     pub(crate) me: Arc<BotIdentity>,
+    /// With a store other processes share ([`Store::lease`]): how long an answer stays this
+    /// process's after a mark renewed its lease. Every call is then preceded by a mark, and
+    /// made only while the lease surely holds (see [`record_attempt`]).
+    pub(crate) lease: Option<Duration>,
 }
 
 /// How one answer's delivery ended.
@@ -60,6 +64,9 @@ pub(super) enum Finished {
     Failed(String),
     /// The runtime is stopping and the attempt could not be recorded: left as it is.
     Abandoned,
+    /// Another process owns the answer now (this one was paused or cut off past its lease,
+    /// and a live one took its work over): that one delivers it; this one must not.
+    HandedOver,
 }
 
 #[derive(Default)]
@@ -292,6 +299,12 @@ async fn finish(setup: &SenderSetup, lanes: &mut Lanes, output: &Output, finishe
             lanes.resolve(output.id, Err(DeliveryError::Stopped));
             return;
         }
+        Finished::HandedOver => {
+            setup.status.count_answer_handed_over();
+            info!(lane = %output.lane, key = %output.key, "answer taken over by another replica (this one was paused past its lease); that one delivers it, this one does not");
+            lanes.resolve(output.id, Err(DeliveryError::HandedOver));
+            return;
+        }
     };
     lanes.resolve(output.id, outcome);
     let op = Op::OutputMarks {
@@ -396,10 +409,16 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
         if findable {
             lookup::add_key(&mut call_args, &output.key);
         }
-        let attempted_at = SystemTime::now();
-        if findable && !record_attempt(setup, output.id, attempted_at).await {
-            return Finished::Abandoned;
-        }
+        // Recorded before the call when a lookup may need it, and always with a shared
+        // store, where the mark also confirms the answer is still this process's.
+        let attempted_at = if findable || setup.lease.is_some() {
+            match record_attempt(setup, output.id).await {
+                Ok(at) => at,
+                Err(end) => return end,
+            }
+        } else {
+            SystemTime::now()
+        };
         let error = match call(&setup.web, &output.method, call_args).await {
             Ok(result) => return Finished::Sent(result),
             Err(error) => error,
@@ -456,18 +475,45 @@ pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {
     let _ = setup.ops.send(op).await;
 }
 
-/// Writes that a call is about to be made, and waits until that is durable. False when the
-/// journal's writer is gone (the runtime is stopping).
-pub(super) async fn record_attempt(setup: &SenderSetup, id: i64, at: SystemTime) -> bool {
-    let (durable, written) = oneshot::channel();
-    let op = Op::OutputMarks {
-        marks: vec![OutputMark::Attempt { id, at }],
-        durable: Some(durable),
-    };
-    if setup.ops.send(op).await.is_err() {
-        return false;
+/// Writes that a call is about to be made, and waits until that is durable; returns when it
+/// was recorded. [`Finished::Abandoned`] when the journal's writer is gone (the runtime is
+/// stopping), [`Finished::HandedOver`] when another process owns the answer now.
+///
+/// Fencing, with a store other processes share: the mark applies only while this process
+/// owns the answer, and renews its lease, so nobody takes the answer for a lease from when
+/// the mark was asked for. The call must start early enough in that lease to land before
+/// it ends (a call lands within `settle`): when more time than that passed before the
+/// mark came back (the process was paused, say), the mark is made again.
+pub(super) async fn record_attempt(setup: &SenderSetup, id: i64) -> Result<SystemTime, Finished> {
+    loop {
+        let asked = Instant::now();
+        let at = SystemTime::now();
+        let (durable, written) = oneshot::channel();
+        let op = Op::OutputMarks {
+            marks: vec![OutputMark::Attempt { id, at }],
+            durable: Some(durable),
+        };
+        if setup.ops.send(op).await.is_err() {
+            return Err(Finished::Abandoned);
+        }
+        match written.await {
+            Ok(true) => {}
+            Ok(false) => return Err(Finished::HandedOver),
+            Err(_) => return Err(Finished::Abandoned),
+        }
+        let Some(lease) = setup.lease else {
+            return Ok(at);
+        };
+        let usable = lease.saturating_sub(setup.settle.min(lease / 2));
+        if asked.elapsed() < usable {
+            return Ok(at);
+        }
+        warn!(
+            id,
+            waited_ms = asked.elapsed().as_millis() as u64,
+            "an answer's attempt took longer to record than its lease allows a call (paused, or a slow journal); recording it again before the call"
+        );
     }
-    written.await.is_ok()
 }
 
 /// Where a message went, read from Slack's answer: all the outbox keeps of it.

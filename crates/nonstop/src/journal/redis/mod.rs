@@ -32,7 +32,7 @@
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -164,8 +164,16 @@ struct Shared {
     /// Set by [`Store::give_socket`]: the lease timer wakes and publishes the smaller count
     /// now, not at its next renewal.
     publish_now: (Mutex<bool>, Condvar),
+    /// Set once a call renewed the lease: from then on, a renewal that finds it run out
+    /// means this replica was paused or cut off past it ([`Shared::lease_seen`]).
+    had_lease: AtomicBool,
+    /// How many times a renewal found this replica's lease run out.
+    leases_lost: AtomicU64,
     #[cfg(any(test, feature = "test-util"))]
     lose_next_reply: AtomicBool,
+    /// Set by [`RedisStore::hold_renewals`]: the timer renews nothing, as in a paused process.
+    #[cfg(any(test, feature = "test-util"))]
+    renewals_held: AtomicBool,
 }
 
 /// How long a failed batch's envelopes may come again from Slack and still be taken as fresh:
@@ -283,8 +291,12 @@ impl RedisStore {
             sockets: AtomicUsize::new(0),
             sockets_sending: Mutex::new(()),
             publish_now: (Mutex::new(false), Condvar::new()),
+            had_lease: AtomicBool::new(false),
+            leases_lost: AtomicU64::new(0),
             #[cfg(any(test, feature = "test-util"))]
             lose_next_reply: AtomicBool::new(false),
+            #[cfg(any(test, feature = "test-util"))]
+            renewals_held: AtomicBool::new(false),
             scripts: Scripts {
                 write: redis::Script::new(concat!(
                     include_str!("fields.lua"),
@@ -424,6 +436,19 @@ impl RedisStore {
         self.shared.lose_next_reply.store(true, Ordering::Relaxed);
     }
 
+    /// How many times this replica found its lease run out when it renewed it: it was
+    /// paused, or cut off from Redis, for longer than the lease.
+    pub fn leases_lost(&self) -> u64 {
+        self.shared.leases_lost.load(Ordering::Relaxed)
+    }
+
+    /// For tests: while `held`, the lease timer renews nothing, as in a process that is
+    /// paused (SIGSTOP) but for the calls the test makes itself.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn hold_renewals(&self, held: bool) {
+        self.shared.renewals_held.store(held, Ordering::Relaxed);
+    }
+
     /// Stops renewing the lease without giving it up, as a process killed with SIGKILL
     /// would: for tests of takeover.
     #[cfg(any(test, feature = "test-util"))]
@@ -463,6 +488,10 @@ fn spawn_renewer(shared: Weak<Shared>) {
                 shared.wait_for_renewal(every.max(Duration::from_millis(10)));
                 if shared.vanished.load(Ordering::Relaxed) {
                     return;
+                }
+                #[cfg(any(test, feature = "test-util"))]
+                if shared.renewals_held.load(Ordering::Relaxed) {
+                    continue;
                 }
                 match shared.lease("renew") {
                     Ok(()) if failing => {
@@ -692,7 +721,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let sockets = self.sockets.load(Ordering::Relaxed);
-        self.write(|conn| {
+        let answer = self.write(|conn| {
             self.scripts
                 .lease
                 .arg(&self.options.prefix)
@@ -701,8 +730,29 @@ impl Shared {
                 .arg(what)
                 .arg(sockets)
                 .invoke(conn)
-        })
-        .map(drop)
+        })?;
+        if what == "renew" {
+            self.lease_seen(matches!(answer, redis::Value::Int(2)));
+        }
+        Ok(())
+    }
+
+    /// After a call that renewed the lease: `lapsed` when it had run out before. Once this
+    /// replica has held a lease, that means it was paused or cut off from Redis for longer
+    /// than the lease, and other replicas may have taken its work: what they took is theirs
+    /// (every mark is fenced by owner in `write.lua`), and this replica takes others' work
+    /// again only after a whole lease, like one just started (they may have been cut off
+    /// with it).
+    fn lease_seen(&self, lapsed: bool) {
+        let had = self.had_lease.swap(true, Ordering::Relaxed);
+        if lapsed && had {
+            self.leases_lost.fetch_add(1, Ordering::Relaxed);
+            self.failed();
+            warn!(
+                replica = %self.me,
+                "redis: this replica's lease had run out before it renewed it (the process was paused, or cut off from Redis, for longer than NONSTOP_TAKEOVER_SECS); other replicas may have taken its events and answers: it sends none of those and records no outcome for them, and takes others' work again only after a whole lease"
+            );
+        }
     }
 
     /// Sleeps for `every`, or less when a socket was given back meanwhile.
@@ -1086,11 +1136,27 @@ impl Store for RedisStore {
         let redis::Value::Array(parts) = answer else {
             return Err(malformed("a batch"));
         };
-        let (appended, outputs) = match parts.as_slice() {
-            [redis::Value::Array(a), redis::Value::Array(o)] => (a, o),
-            // An empty Lua table comes back as an empty array; both lists may be empty.
+        let (appended, outputs, fenced, fenced_marks, lapsed) = match parts.as_slice() {
+            [redis::Value::Array(a), redis::Value::Array(o), redis::Value::Array(f), redis::Value::Int(m), redis::Value::Int(l)] => {
+                (a, o, f, *m, *l == 1)
+            }
+            // An empty Lua table comes back as an empty array; every list may be empty.
             _ => return Err(malformed("a batch")),
         };
+        s.lease_seen(lapsed);
+        let fenced: Vec<i64> = fenced
+            .iter()
+            .filter_map(|v| match v {
+                redis::Value::Int(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if fenced_marks > 0 {
+            warn!(
+                outcomes = fenced_marks,
+                "redis: outcomes of events another replica took over were not recorded; that replica runs them"
+            );
+        }
         let appended = appended
             .iter()
             .map(|v| match v {
@@ -1117,7 +1183,11 @@ impl Store for RedisStore {
                     .ok_or_else(|| malformed("an answer")),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Written { appended, outputs })
+        Ok(Written {
+            appended,
+            outputs,
+            fenced,
+        })
     }
 
     fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
@@ -1285,9 +1355,12 @@ impl Store for RedisStore {
         let redis::Value::Array(parts) = answer else {
             return Err(malformed("a takeover"));
         };
-        let [redis::Value::Array(entries), redis::Value::Array(outputs)] = parts.as_slice() else {
+        let [redis::Value::Array(entries), redis::Value::Array(outputs), redis::Value::Int(lapsed)] =
+            parts.as_slice()
+        else {
             return Err(malformed("a takeover"));
         };
+        s.lease_seen(*lapsed == 1);
         let taken = TakenOver {
             entries: entries
                 .iter()
@@ -1304,6 +1377,10 @@ impl Store for RedisStore {
 
     fn is_shared(&self) -> bool {
         true
+    }
+
+    fn lease(&self) -> Option<Duration> {
+        Some(self.shared.options.lease)
     }
 
     fn bot(&self) -> Result<Option<String>, StoreError> {

@@ -8,10 +8,14 @@
 -- ARGV[8] '1' to claim from replicas whose lease ran out, '0' from those that gave it up only
 -- (while this replica has not had Redis for a whole lease, a run-out lease may be a live
 -- replica's that lost Redis in the same outage; mod.rs).
--- Returns {entries, outputs}: each claimed one's fields (fields.lua), oldest first.
+-- Returns {entries, outputs, lapsed}: each claimed one's fields (fields.lua), oldest first;
+-- lapsed 1 when this replica's own lease had run out (or was gone) before this call.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = tonumber(redis.call('ZSCORE', p .. ':replicas', me) or '0') or 0
+local lapsed = 0
+if held < now then lapsed = 1 end
 redis.call('ZADD', p .. ':replicas', now + lease, me)
 
 local entries, outputs = {}, {}
@@ -83,4 +87,4 @@ for _, dead in ipairs(gone) do
     end
   end
 end
-return { entries, outputs }
+return { entries, outputs, lapsed }

@@ -8,13 +8,24 @@
 -- marks:[{key,kind,error}], outputs:[{key,lane,method,args,at}],
 -- output_marks:[{id,kind,at,result,error}]}.
 --
--- Returns {appended, outputs}: appended[i] is the new entry's seq, or 0 for a duplicate;
--- outputs[i] is the new answer's id, or the stored answer's fields (fields.lua) when its
--- key was written before.
+-- Returns {appended, outputs, fenced, fenced_marks, lapsed}: appended[i] is the new entry's
+-- seq, or 0 for a duplicate; outputs[i] is the new answer's id, or the stored answer's fields
+-- (fields.lua) when its key was written before; fenced the ids of answers whose marks were
+-- not applied because another replica owns them now, fenced_marks how many entry marks were
+-- not applied for that reason; lapsed 1 when this replica's lease had run out (or was gone)
+-- before this batch renewed it.
+--
+-- Fencing: a mark applies only to what the writing replica still owns. A replica paused past
+-- its lease may wake to find its entries and answers taken over; its late marks (an attempt
+-- its sender is about to make, a handler's outcome) are refused, so it neither posts an
+-- answer the taker posts nor overwrites the taker's record.
 local p, me, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local batch = cjson.decode(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = tonumber(redis.call('ZSCORE', p .. ':replicas', me) or '0') or 0
+local lapsed = 0
+if held < now then lapsed = 1 end
 redis.call('ZADD', p .. ':replicas', now + lease, me)
 
 -- The counters never go below what the writing replica has seen: a Redis that lost its last
@@ -89,10 +100,13 @@ for i, e in ipairs(batch.entries or {}) do
   end
 end
 
+local fenced_marks = 0
 for _, m in ipairs(batch.marks or {}) do
   local k = p .. ':e:' .. m.key
   local f = redis.call('HMGET', k, 'seq', 'st', 'own', 'at')
-  if f[1] then
+  if f[1] and f[3] ~= me then
+    fenced_marks = fenced_marks + 1
+  elseif f[1] then
     local h = { seq = f[1], own = f[3], at = f[4] }
     local old = tonumber(f[2])
     local new = old
@@ -150,10 +164,13 @@ for i, o in ipairs(batch.outputs or {}) do
   end
 end
 
+local fenced = {}
 for _, m in ipairs(batch.output_marks or {}) do
   local k = p .. ':o:' .. m.id
   local f = redis.call('HMGET', k, 'st', 'own', 'at')
-  if f[1] then
+  if f[1] and f[2] ~= me then
+    fenced[#fenced + 1] = m.id
+  elseif f[1] then
     local old = tonumber(f[1])
     local new = old
     if m.kind == 'attempt' then
@@ -172,4 +189,4 @@ for _, m in ipairs(batch.output_marks or {}) do
   end
 end
 
-return { appended, outputs }
+return { appended, outputs, fenced, fenced_marks, lapsed }

@@ -61,24 +61,58 @@ pub(crate) async fn open(ctx: &SocketContext) -> Result<Opened, OpenError> {
         }
     };
     let mut log = LogLimit::new(BAD_INPUT_LINES, BAD_INPUT_WINDOW);
-    let (approximate_connection_time, host) =
-        ws::await_hello(&mut ws, config.hello_timeout, |text| {
-            match ParsedFrame::parse(text.as_bytes()) {
-                Ok(ParsedFrame::Hello {
-                    approximate_connection_time,
-                    host,
-                    ..
-                }) => return Ok(Some((approximate_connection_time, host))),
-                Ok(other) => debug!(?other, "frame before hello ignored"),
-                Err(e) => {
-                    if let Some(folded) = log.admit(Instant::now()) {
-                        warn!(error = %e, folded, "malformed frame before hello ignored");
-                    }
+    // The first unreadable frame before hello: if no hello comes, the timeout names it.
+    let mut unreadable: Option<(usize, String)> = None;
+    let hello = ws::await_hello(&mut ws, config.hello_timeout, |text| {
+        match ParsedFrame::parse(text.as_bytes()) {
+            Ok(ParsedFrame::Hello {
+                approximate_connection_time,
+                host,
+                ignored,
+                ..
+            }) => {
+                if !ignored.is_empty() {
+                    warn!(fields = %ignored.join(","), "hello with unreadable fields; they are ignored and the socket is live");
+                }
+                return Ok(Some((approximate_connection_time, host)));
+            }
+            Ok(other) => debug!(?other, "frame before hello ignored"),
+            Err(e) => {
+                let (count, _) = unreadable.get_or_insert_with(|| (0, e.to_string()));
+                *count += 1;
+                if let Some(folded) = log.admit(Instant::now()) {
+                    warn!(error = %e, folded, "malformed frame before hello ignored");
                 }
             }
-            Ok(None)
-        })
-        .await?;
+        }
+        Ok(None)
+    })
+    .await;
+    let (approximate_connection_time, host) = match (hello, unreadable) {
+        (Ok(hello), _) => hello,
+        // No hello, but frames that could not be read: likely the hello itself.
+        (
+            Err(OpenError::Transient {
+                cause:
+                    DisconnectCause::ConnectFailed {
+                        stage: ConnectStage::HelloTimeout,
+                        detail,
+                    },
+                retry_after,
+            }),
+            Some((count, first)),
+        ) => {
+            return Err(OpenError::Transient {
+                cause: DisconnectCause::Protocol {
+                    detail: format!(
+                        "{detail}, but {count} unreadable frame(s) instead (the hello, perhaps); the first: {first}"
+                    ),
+                },
+                retry_after,
+            })
+        }
+        (Err(e), _) => return Err(e),
+    };
     Ok(Opened {
         ws,
         approximate_connection_time: approximate_connection_time.and_then(connection_lifetime),

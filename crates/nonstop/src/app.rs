@@ -692,6 +692,7 @@ async fn open_redis(config: &Config, url: &nonstop_web::Secret) -> Result<Arc<dy
     let options = crate::journal::RedisOptions {
         prefix: config.redis_prefix.clone(),
         lease: config.takeover_after,
+        replica_id: config.replica_id.clone(),
         ..crate::journal::RedisOptions::default()
     }
     .with_ca_file(config.redis_ca.as_deref())?;

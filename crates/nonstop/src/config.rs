@@ -107,6 +107,12 @@ pub struct Config {
     /// off from Redis) keeps its unfinished events before a live replica takes them over and
     /// runs them as replays (`NONSTOP_TAKEOVER_SECS`, default 30).
     pub takeover_after: Duration,
+    /// With Redis: this replica's name in the shared journal (`NONSTOP_REPLICA_ID`; letters,
+    /// digits, `.`, `_`, `-`, at most 64), stable across its restarts, e.g. a Kubernetes pod's
+    /// name: a replica restarted under the same name resumes its own unfinished work at once
+    /// instead of leaving it for a takeover after the lease. Two live processes with one name
+    /// are refused. `None` (the default): a random name per start.
+    pub replica_id: Option<String>,
     /// How long finished events are kept for dedup (Slack's delayed events retry hourly for a
     /// day), and how many entries the journal keeps at most.
     pub journal_retention: Duration,
@@ -196,6 +202,7 @@ pub const ENV_REDIS_URL: &str = "REDIS_URL";
 pub const ENV_REDIS_PREFIX: &str = "NONSTOP_REDIS_PREFIX";
 pub const ENV_REDIS_CA: &str = "NONSTOP_REDIS_CA";
 pub const ENV_TAKEOVER_SECS: &str = "NONSTOP_TAKEOVER_SECS";
+pub const ENV_REPLICA_ID: &str = "NONSTOP_REPLICA_ID";
 /// `1`/`true`: `SLACK_API_URL` may be plain `http://` to another machine.
 pub const ENV_ALLOW_PLAIN_HTTP: &str = "NONSTOP_ALLOW_PLAIN_HTTP";
 /// Milliseconds between `chat.postMessage` calls to one channel, or `off` (for the simulator).
@@ -250,6 +257,7 @@ impl Config {
             redis_prefix: "nonstop".to_owned(),
             redis_ca: None,
             takeover_after: Duration::from_secs(30),
+            replica_id: None,
             journal_retention: Duration::from_secs(25 * 3600),
             journal_max_entries: 2_000_000,
             journal_queue: 10_000,
@@ -413,6 +421,23 @@ impl Config {
                 });
             }
             config.takeover_after = Duration::from_secs(secs);
+        }
+        if let Some(id) = lookup(ENV_REPLICA_ID) {
+            let id = id.trim();
+            let fits = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !fits {
+                return Err(ConfigError::Malformed {
+                    name: ENV_REPLICA_ID,
+                    problem:
+                        "expected 1 to 64 letters, digits, '.', '_' or '-', e.g. the pod's name"
+                            .to_owned(),
+                });
+            }
+            config.replica_id = Some(id.to_owned());
         }
         if let Some(pace) = lookup(ENV_POST_PACE) {
             config.post_pace = match pace.trim() {
@@ -687,6 +712,16 @@ mod tests {
         assert!(!format!("{config:?}").contains("hunter2"));
         assert_eq!(config.redis_prefix, "mybot");
         assert_eq!(config.takeover_after, Duration::from_secs(10));
+        assert_eq!(plain.replica_id, None);
+        let named = with(&[("NONSTOP_REPLICA_ID", "nonstop-7d9f-0")]).unwrap();
+        assert_eq!(named.replica_id.as_deref(), Some("nonstop-7d9f-0"));
+        for odd in ["", "a b", "web/0", &"x".repeat(65)] {
+            let refused = with(&[("NONSTOP_REPLICA_ID", odd)]).unwrap_err();
+            assert!(
+                refused.to_string().contains("NONSTOP_REPLICA_ID"),
+                "{odd:?}: {refused}"
+            );
+        }
         let wrong = with(&[("REDIS_URL", "http://bot:hunter2@cache")]).unwrap_err();
         assert!(wrong.to_string().contains("REDIS_URL"), "{wrong}");
         assert!(!wrong.to_string().contains("hunter2"), "{wrong}");

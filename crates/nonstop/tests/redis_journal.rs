@@ -324,7 +324,11 @@ fn pruning_everything_leaves_no_key_of_an_event_or_answer_behind() {
         .iter()
         .map(|k| k.strip_prefix(&format!("{}:", prefix.0)).unwrap_or(k))
         .collect();
-    assert_eq!(left, ["oseq", "replicas", "seq", "sockets"], "{left:?}");
+    assert_eq!(
+        left,
+        ["oseq", "replicas", "seq", "sockets", "sockexp"],
+        "{left:?}"
+    );
 }
 
 /// REDIS_URL naming a replica (the old primary after a failover becomes one): refused at
@@ -824,4 +828,142 @@ fn a_replica_paused_past_its_lease_has_its_marks_on_what_was_taken_refused() {
     assert!(paused.unfinished(10).unwrap().is_empty());
     assert_eq!(paused.outbox_get(mine).unwrap().unwrap().attempts, 1);
     assert_eq!(paused.leases_lost(), 1);
+}
+
+/// Issue 25's crash loop: a replica killed holding sockets kept the others from opening
+/// theirs until its lease ran out (30 s by default): the deployment was deaf 25 s. A count
+/// is good for 6 s unless renewed, whatever the lease; a planted count no replica would
+/// write (good for longer than a share lives) counts for nothing.
+#[test]
+fn a_dead_replicas_socket_share_is_free_in_seconds_long_before_its_lease_runs_out() {
+    let prefix = RedisPrefix::new("shares");
+    let lease = Duration::from_secs(60);
+    let (dying, alive) = (open(&prefix, lease), open(&prefix, lease));
+    assert_eq!(dying.take_socket(2).unwrap(), SocketShare::Taken);
+    assert_eq!(dying.take_socket(2).unwrap(), SocketShare::Taken);
+    assert_eq!(alive.take_socket(2).unwrap(), SocketShare::Full { held: 2 });
+    let died = Instant::now();
+    dying.vanish();
+    assert!(taken_within(&alive, 2, Duration::from_secs(20)));
+    assert!(
+        died.elapsed() < lease / 3,
+        "freed only after {:?}",
+        died.elapsed()
+    );
+    // Its lease still holds: its events are not taken over yet.
+    assert!(alive.take_over(10).unwrap().entries.is_empty());
+
+    // A phantom replica's count, planted by hand with a time far ahead.
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let far: i64 = 4_000_000_000_000;
+    let () = redis::pipe()
+        .hset(format!("{}:sockets", prefix.0), "phantom", 10)
+        .zadd(format!("{}:sockexp", prefix.0), "phantom", far)
+        .zadd(format!("{}:replicas", prefix.0), "phantom", far)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(alive.take_socket(4).unwrap(), SocketShare::Taken);
+}
+
+/// Issue 25: after a FLUSHDB the running replica did not write its bot's name again, and a
+/// different bot on the same prefix was accepted. The name is written again with the next
+/// renewal or batch, and the other bot is refused as before.
+#[test]
+fn the_bots_name_comes_back_after_redis_lost_it_and_keeps_another_bot_out() {
+    let prefix = RedisPrefix::new("bot-marker");
+    let store = open(&prefix, Duration::from_secs(2));
+    store.claim_for_bot("T1/U1").unwrap();
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let forget = |conn: &mut redis::Connection| {
+        let () = redis::cmd("DEL")
+            .arg(format!("{}:bot", prefix.0))
+            .query(conn)
+            .unwrap();
+    };
+    // A batch writes it again at once.
+    forget(&mut conn);
+    store.commit(&[entry("E1")], &[]).unwrap();
+    assert_eq!(store.bot().unwrap().as_deref(), Some("T1/U1"));
+    // With no traffic, the lease's renewal does, within a third of the lease.
+    forget(&mut conn);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.bot().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the name never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let other = open(&prefix, Duration::from_secs(2));
+    assert!(matches!(
+        other.claim_for_bot("T2/U9"),
+        Err(StoreError::OtherBot { .. })
+    ));
+    assert_eq!(store.bot().unwrap().as_deref(), Some("T1/U1"));
+}
+
+fn open_as(prefix: &RedisPrefix, lease: Duration, id: &str) -> Result<RedisStore, StoreError> {
+    RedisStore::open(
+        &redis_url(),
+        RedisOptions {
+            replica_id: Some(id.to_owned()),
+            ..prefix_options(prefix, lease)
+        },
+    )
+}
+
+/// Issue 25's crash loop: a replica killed and started again waited a lease (30 s), then a
+/// lease of start-up grace, before anybody ran what it left. Under a stable id
+/// (`NONSTOP_REPLICA_ID`, the pod's name) the restarted process resumes its own work at once,
+/// long before the lease runs out; a second live process under the same id is refused; and
+/// a predecessor that was only paused writes nothing once its successor holds the id.
+#[test]
+fn a_stable_replica_id_resumes_its_own_work_at_once_and_never_runs_twice() {
+    let prefix = RedisPrefix::new("replica-id");
+    let lease = Duration::from_secs(60);
+    let first = open_as(&prefix, lease, "web-0").unwrap();
+    assert_eq!(first.replica(), "web-0");
+    first.commit(&[entry("E1")], &[]).unwrap();
+    let killed = Instant::now();
+    first.vanish();
+
+    // Restarted at once: its lease still runs, nobody renews it, so the id is taken.
+    let second = open_as(&prefix, lease, "web-0").unwrap();
+    let unfinished = second.unfinished(10).unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].key, "E1");
+    assert!(killed.elapsed() < lease / 3, "{:?}", killed.elapsed());
+
+    // A twin started while it lives is refused, naming the id.
+    match open_as(&prefix, lease, "web-0") {
+        Err(e @ StoreError::ReplicaIdInUse { .. }) => {
+            assert!(e.to_string().contains("web-0"), "{e}")
+        }
+        Err(e) => panic!("not refused as in use: {e}"),
+        Ok(_) => panic!("a twin was let in"),
+    }
+
+    // A paused predecessor: its successor takes the id; woken, it writes nothing.
+    second.hold_renewals(true);
+    let third = open_as(&prefix, lease, "web-0").unwrap();
+    second.hold_renewals(false);
+    let refused = second
+        .commit(&[], &[Mark::Done { key: "E1".into() }])
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("NONSTOP_REPLICA_ID"),
+        "{refused}"
+    );
+    assert_eq!(
+        third.unfinished(10).unwrap().len(),
+        1,
+        "the fenced mark applied"
+    );
+    third
+        .commit(&[], &[Mark::Done { key: "E1".into() }])
+        .unwrap();
+    assert!(third.unfinished(10).unwrap().is_empty());
 }

@@ -465,29 +465,39 @@ async fn panicking_and_hanging_handlers_never_delay_acks() {
     h.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn missing_hello_times_out_and_is_retried() {
+/// With a short `hello_timeout`, `fault` on the next socket (one is dropped to make one): an
+/// open fails with a cause `named` accepts, then both sockets are live and answer.
+async fn hello_fault_is_named_and_outlasted(fault: Fault, named: fn(&str) -> bool, tag: &str) {
     let h = Harness::start_with(common::sim_config(), |config| {
         config.hello_timeout = Duration::from_millis(500);
     })
     .await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::WithholdHello { count: 1 });
+    h.sim.inject(fault);
     h.sim.inject(Fault::Drop { target: None });
     assert!(
         h.status
             .wait_for(WAIT, |_| h.status.history().iter().any(|r| matches!(
                 &r.change,
-                nonstop::LifecycleChange::OpenFailed { cause, .. }
-                    if cause.starts_with("connect_failed(hello_timeout")
+                nonstop::LifecycleChange::OpenFailed { cause, .. } if named(cause)
             )))
             .await,
         "{:?}",
         h.status.history()
     );
     assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
-    h.ping("after-no-hello").await;
+    h.ping(tag).await;
     h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_hello_times_out_and_is_retried() {
+    hello_fault_is_named_and_outlasted(
+        Fault::WithholdHello { count: 1 },
+        |cause| cause.starts_with("connect_failed(hello_timeout"),
+        "after-no-hello",
+    )
+    .await;
 }
 
 /// Issue 25: a hello whose `approximate_connection_time` was odd was refused whole; every
@@ -536,30 +546,15 @@ async fn a_hello_with_an_odd_lifetime_opens_a_live_socket() {
 /// A hello that cannot be read at all is named as what it is, not as a hello that never came.
 #[tokio::test]
 async fn a_garbled_hello_is_named_and_the_socket_is_opened_again() {
-    let h = Harness::start_with(common::sim_config(), |config| {
-        config.hello_timeout = Duration::from_millis(500);
-    })
+    hello_fault_is_named_and_outlasted(
+        Fault::OddHello {
+            count: 1,
+            value: None,
+        },
+        |cause| cause.starts_with("protocol(no hello within") && cause.contains("unreadable frame"),
+        "after-garbled-hello",
+    )
     .await;
-    h.wait_live(2).await;
-    h.sim.inject(Fault::OddHello {
-        count: 1,
-        value: None,
-    });
-    h.sim.inject(Fault::Drop { target: None });
-    assert!(
-        h.status
-            .wait_for(WAIT, |_| h.status.history().iter().any(|r| matches!(
-                &r.change,
-                nonstop::LifecycleChange::OpenFailed { cause, .. }
-                    if cause.starts_with("protocol(no hello within") && cause.contains("unreadable frame")
-            )))
-            .await,
-        "{:?}",
-        h.status.history()
-    );
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
-    h.ping("after-garbled-hello").await;
-    h.stop().await.unwrap();
 }
 
 #[tokio::test]

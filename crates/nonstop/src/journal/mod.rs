@@ -344,6 +344,9 @@ pub enum StoreError {
     Foreign { path: String, detail: String },
     #[error("the journal {path} is in use by another nonstop process ({holder}); a journal belongs to one process, or both would handle the same events: stop the other one or give this one its own NONSTOP_DB (several replicas need a shared store, docs/storage.md)")]
     InUse { path: String, holder: String },
+    /// A stable replica id (`NONSTOP_REPLICA_ID`) that a live process holds.
+    #[error("another live nonstop process holds the replica id {id} (NONSTOP_REPLICA_ID) under the prefix {prefix}: it renews its lease; two processes must never share an id, or both would run the same events: give each replica its own (the pod's name, say), or stop the other")]
+    ReplicaIdInUse { id: String, prefix: String },
     #[error("the journal {place} belongs to another bot ({holder}; this one is {this}); a journal serves one bot, or this one would run the other's unfinished events with its own handlers and post its answers with its own token: give each bot its own {setting}")]
     OtherBot {
         place: String,

@@ -29,7 +29,8 @@
 //! `P:ou:<replica>`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
 //! `P:replicas` the leases; `P:bot` the bot the journal serves ([`Store::claim_for_bot`]);
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
-//! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`).
+//! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`), and
+//! `P:sockexp` until when each count holds ([`SHARE_LIFE`], renewed every [`SHARE_RENEWAL`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -57,6 +58,9 @@ pub struct RedisOptions {
     /// For `rediss://` to a server whose certificate a private CA signed: that CA's
     /// certificate (PEM), trusted instead of the public CAs built in.
     pub ca_pem: Option<Vec<u8>>,
+    /// This replica's name, stable across restarts (`NONSTOP_REPLICA_ID`); `None`: random
+    /// per start. See [`RedisStore::open`].
+    pub replica_id: Option<String>,
 }
 
 impl RedisOptions {
@@ -80,6 +84,7 @@ impl Default for RedisOptions {
             lease: Duration::from_secs(30),
             timeout: Duration::from_secs(2),
             ca_pem: None,
+            replica_id: None,
         }
     }
 }
@@ -132,8 +137,12 @@ struct Shared {
     /// The password, to scrub from anything Redis or the client says.
     secret: Option<String>,
     options: RedisOptions,
-    /// This process's replica id: random per start.
+    /// This process's replica id: random per start, or the stable one it was given.
     me: String,
+    /// With a stable id: this process's token for it (`P:inc:<id>`), checked by every script
+    /// that writes, so that an older process under the same id (one that was paused while
+    /// this one started) writes nothing more. "" with a random id.
+    incarnation: String,
     /// One connection, made again after any failure (the next call reconnects).
     conn: Mutex<Option<redis::Connection>>,
     scripts: Scripts,
@@ -169,12 +178,24 @@ struct Shared {
     had_lease: AtomicBool,
     /// How many times a renewal found this replica's lease run out.
     leases_lost: AtomicU64,
+    /// The bot this replica serves, once [`Store::claim_for_bot`] named it: written again
+    /// with every renewal and batch when Redis lost it.
+    bot: Mutex<Option<String>>,
+    /// Set while `P:bot` names another bot, for one error line per spell.
+    foreign_bot: AtomicBool,
     #[cfg(any(test, feature = "test-util"))]
     lose_next_reply: AtomicBool,
     /// Set by [`RedisStore::hold_renewals`]: the timer renews nothing, as in a paused process.
     #[cfg(any(test, feature = "test-util"))]
     renewals_held: AtomicBool,
 }
+
+/// How long a replica's count of sockets counts against `NONSTOP_APP_SOCKETS` unless it is
+/// renewed, and how often it is: a replica killed holding sockets keeps the others from
+/// opening theirs for this long at most, not for a whole lease (issue 25's crash loop went
+/// deaf for 25 s that way).
+const SHARE_LIFE: Duration = Duration::from_secs(6);
+const SHARE_RENEWAL: Duration = Duration::from_secs(2);
 
 /// How long a failed batch's envelopes may come again from Slack and still be taken as fresh:
 /// Slack retries an unacked envelope for minutes.
@@ -191,6 +212,14 @@ const FAILED: i64 = 3;
 /// old primary becomes one, and a URL naming it keeps pointing there.
 const READ_ONLY: &str = " (this Redis is a read-only replica, perhaps the old primary after a failover: point REDIS_URL at the primary, or at an address that follows it; nonstop does not ask Sentinel)";
 
+/// Said after the scripts' refusal when another process took this replica's stable id.
+const FENCED: &str = " (another process started under this NONSTOP_REPLICA_ID while this one was paused or cut off; this one writes nothing more and must be stopped: two processes must never share an id)";
+
+/// How long a replica starting under a stable id whose lease still runs watches for the
+/// lease's renewals (every 2 s by a live holder, [`SHARE_RENEWAL`]) before it takes the id as
+/// a dead one's: a renewal's period and a second for its round trip.
+const IDENTITY_WATCH: Duration = Duration::from_secs(3);
+
 /// Said after Redis's own words when it refuses a write for want of memory.
 const OUT_OF_MEMORY: &str = " (Redis is out of memory: it takes no writes until it is below its maxmemory again; give it more, or find what else fills it: the journal keeps each finished event about a day for dedup, docs/storage.md says how much that takes)";
 
@@ -201,6 +230,7 @@ struct Scripts {
     lease: redis::Script,
     kv: redis::Script,
     sockets: redis::Script,
+    identity: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -247,6 +277,10 @@ impl RedisStore {
     pub fn open(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let store = Self::build(url, options)?;
         let shared = store.shared.clone();
+        if let Err(e) = shared.claim_identity() {
+            shared.vanished.store(true, Ordering::Relaxed);
+            return Err(open_error(&shared.shown, e));
+        }
         if let Err(e) = shared.lease("renew") {
             // Nothing to give up: spare the drop its own wait for an unreachable Redis.
             shared.vanished.store(true, Ordering::Relaxed);
@@ -274,13 +308,17 @@ impl RedisStore {
             url: shown.clone(),
             detail: scrub(&e.to_string(), secret.as_deref()),
         })?;
-        let me = format!("{:016x}", rand::random::<u64>());
+        let (me, incarnation) = match &options.replica_id {
+            Some(id) => (id.clone(), format!("{:016x}", rand::random::<u64>())),
+            None => (format!("{:016x}", rand::random::<u64>()), String::new()),
+        };
         let shared = Arc::new(Shared {
             client,
             shown: shown.clone(),
             secret,
             options,
             me,
+            incarnation,
             conn: Mutex::new(None),
             vanished: AtomicBool::new(false),
             lost: Mutex::new(VecDeque::new()),
@@ -293,6 +331,8 @@ impl RedisStore {
             publish_now: (Mutex::new(false), Condvar::new()),
             had_lease: AtomicBool::new(false),
             leases_lost: AtomicU64::new(0),
+            bot: Mutex::new(None),
+            foreign_bot: AtomicBool::new(false),
             #[cfg(any(test, feature = "test-util"))]
             lose_next_reply: AtomicBool::new(false),
             #[cfg(any(test, feature = "test-util"))]
@@ -307,8 +347,12 @@ impl RedisStore {
                     include_str!("fields.lua"),
                     include_str!("take_over.lua")
                 )),
-                lease: redis::Script::new(include_str!("lease.lua")),
+                lease: redis::Script::new(concat!(
+                    include_str!("fields.lua"),
+                    include_str!("lease.lua")
+                )),
                 kv: redis::Script::new(include_str!("kv.lua")),
+                identity: redis::Script::new(include_str!("identity.lua")),
                 sockets: redis::Script::new(include_str!("sockets.lua")),
             },
         });
@@ -474,7 +518,7 @@ impl Drop for RedisStore {
 /// was given back). A failure is a warning: while Redis is unreachable nobody can claim.
 fn spawn_renewer(shared: Weak<Shared>) {
     let every = match shared.upgrade() {
-        Some(s) => s.options.lease / 3,
+        Some(s) => (s.options.lease / 3).min(SHARE_RENEWAL),
         None => return,
     };
     let spawned = std::thread::Builder::new()
@@ -515,7 +559,9 @@ fn spawn_renewer(shared: Weak<Shared>) {
 fn open_error(shown: &str, e: StoreError) -> StoreError {
     let detail = match e {
         // Said no to us: as it is, so that the caller does not wait for it to change.
-        refused @ StoreError::Refused { .. } => return refused,
+        refused @ (StoreError::Refused { .. } | StoreError::ReplicaIdInUse { .. }) => {
+            return refused
+        }
         StoreError::Write { detail } | StoreError::Read { detail } => detail,
         other => other.to_string(),
     };
@@ -621,6 +667,7 @@ impl Shared {
         let hint = match e.code() {
             Some("OOM") => OUT_OF_MEMORY,
             Some("READONLY") => READ_ONLY,
+            Some("NONSTOP_FENCED") => FENCED,
             _ => "",
         };
         scrub(
@@ -721,20 +768,96 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let sockets = self.sockets.load(Ordering::Relaxed);
-        let answer = self.write(|conn| {
-            self.scripts
-                .lease
-                .arg(&self.options.prefix)
-                .arg(&self.me)
-                .arg(self.lease_ms())
-                .arg(what)
-                .arg(sockets)
-                .invoke(conn)
-        })?;
+        let bot = self.bot_name();
+        let answer: Vec<i64> = self.with_conn(
+            |detail| StoreError::Write { detail },
+            |conn| {
+                self.scripts
+                    .lease
+                    .arg(&self.options.prefix)
+                    .arg(&self.me)
+                    .arg(self.lease_ms())
+                    .arg(what)
+                    .arg(sockets)
+                    .arg(SHARE_LIFE.as_millis() as u64)
+                    .arg(&bot)
+                    .arg(&self.incarnation)
+                    .invoke(conn)
+            },
+        )?;
         if what == "renew" {
-            self.lease_seen(matches!(answer, redis::Value::Int(2)));
+            self.lease_seen(answer.first() == Some(&1));
+            self.bot_seen(answer.get(1) == Some(&1));
         }
         Ok(())
+    }
+
+    /// With a stable id: takes it for this process, or refuses when a live process holds it.
+    /// A lease still running under the id is a live twin or a predecessor killed moments
+    /// ago: the lease's renewals (every 2 s) tell them apart, watched for
+    /// [`IDENTITY_WATCH`]. Taken, the id's token is this process's, and what the id owns
+    /// (the predecessor's unfinished events and answers) is this process's to resume now.
+    fn claim_identity(&self) -> Result<(), StoreError> {
+        if self.incarnation.is_empty() {
+            return Ok(());
+        }
+        let identity = |what: &str, token: &str| -> Result<Vec<i64>, StoreError> {
+            self.with_conn(
+                |detail| StoreError::Write { detail },
+                |conn| {
+                    self.scripts
+                        .identity
+                        .arg(&self.options.prefix)
+                        .arg(&self.me)
+                        .arg(what)
+                        .arg(token)
+                        .invoke(conn)
+                },
+            )
+        };
+        let look = || -> Result<(bool, i64), StoreError> {
+            let answer = identity("look", "")?;
+            Ok((
+                answer.first() == Some(&1),
+                answer.get(1).copied().unwrap_or(0),
+            ))
+        };
+        let (live, beat) = look()?;
+        if live {
+            tracing::info!(replica = %self.me, "this replica id's lease still runs: watching whether a live process renews it before taking it");
+            std::thread::sleep(IDENTITY_WATCH);
+            let (_, again) = look()?;
+            if again != beat {
+                return Err(StoreError::ReplicaIdInUse {
+                    id: self.me.clone(),
+                    prefix: self.options.prefix.clone(),
+                });
+            }
+        }
+        identity("take", &self.incarnation).map(drop)
+    }
+
+    /// The bot this replica serves, or "" before it knows.
+    fn bot_name(&self) -> String {
+        self.bot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// After a call that checked `P:bot`: `foreign` when it names another bot. That bot was
+    /// let in while the name was gone (a Redis restarted empty, a FLUSHDB) and now runs on
+    /// this journal too: said once per spell, as an error, for an operator to act on.
+    fn bot_seen(&self, foreign: bool) {
+        let was = self.foreign_bot.swap(foreign, Ordering::Relaxed);
+        if foreign && !was {
+            tracing::error!(
+                prefix = %self.options.prefix,
+                this = %self.bot_name(),
+                "another bot's name is on this journal in Redis (it was let in while the name was gone: a Redis restarted empty, a FLUSHDB); both bots now share one journal and deduplicate each other's events: stop the other bot's replicas, or give each bot its own NONSTOP_REDIS_PREFIX"
+            );
+        }
     }
 
     /// After a call that renewed the lease: `lapsed` when it had run out before. Once this
@@ -1125,6 +1248,8 @@ impl Store for RedisStore {
                     .arg(&s.me)
                     .arg(s.lease_ms())
                     .arg(&json)
+                    .arg(s.bot_name())
+                    .arg(&s.incarnation)
                     .invoke(conn);
                 s.as_if_lost(answer)
             })
@@ -1137,7 +1262,9 @@ impl Store for RedisStore {
             return Err(malformed("a batch"));
         };
         let (appended, outputs, fenced, fenced_marks, lapsed) = match parts.as_slice() {
-            [redis::Value::Array(a), redis::Value::Array(o), redis::Value::Array(f), redis::Value::Int(m), redis::Value::Int(l)] => {
+            [redis::Value::Array(a), redis::Value::Array(o), redis::Value::Array(f), redis::Value::Int(m), redis::Value::Int(l), redis::Value::Int(b)] =>
+            {
+                s.bot_seen(*b == 1);
                 (a, o, f, *m, *l == 1)
             }
             // An empty Lua table comes back as an empty array; every list may be empty.
@@ -1343,6 +1470,7 @@ impl Store for RedisStore {
                     .arg(lost_claims.join(" "))
                     .arg(&token)
                     .arg(if claim_others { "1" } else { "0" })
+                    .arg(&s.incarnation)
                     .invoke(conn);
                 s.as_if_lost(answer)
             })
@@ -1400,6 +1528,7 @@ impl Store for RedisStore {
             },
         )?;
         if holder == bot {
+            *s.bot.lock().unwrap_or_else(|p| p.into_inner()) = Some(bot.to_owned());
             return Ok(());
         }
         Err(StoreError::OtherBot {
@@ -1428,6 +1557,7 @@ impl Store for RedisStore {
                     .arg(&s.me)
                     .arg(total)
                     .arg(mine)
+                    .arg(SHARE_LIFE.as_millis() as u64)
                     .invoke(conn)
             },
         )?;

@@ -11,6 +11,8 @@
 -- Returns {entries, outputs, lapsed}: each claimed one's fields (fields.lua), oldest first;
 -- lapsed 1 when this replica's own lease had run out (or was gone) before this call.
 local p, me, lease, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- ARGV[9]: this process's token for a stable replica id, or '' (`fields.lua`'s fence).
+fence(p, me, ARGV[9])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = tonumber(redis.call('ZSCORE', p .. ':replicas', me) or '0') or 0

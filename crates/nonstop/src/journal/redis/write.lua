@@ -8,18 +8,23 @@
 -- marks:[{key,kind,error}], outputs:[{key,lane,method,args,at}],
 -- output_marks:[{id,kind,at,result,error}]}.
 --
--- Returns {appended, outputs, fenced, fenced_marks, lapsed}: appended[i] is the new entry's
+-- ARGV[6] this process's token for a stable replica id, or '' (`fields.lua`'s fence).
+-- ARGV[5] the bot this replica serves (`P:bot`, written again when it is gone: a Redis that
+-- lost its data must not let another bot in), or '' before it knows.
+--
+-- Returns {appended, outputs, fenced, fenced_marks, lapsed, foreign}: appended[i] is the new entry's
 -- seq, or 0 for a duplicate; outputs[i] is the new answer's id, or the stored answer's fields
 -- (fields.lua) when its key was written before; fenced the ids of answers whose marks were
 -- not applied because another replica owns them now, fenced_marks how many entry marks were
 -- not applied for that reason; lapsed 1 when this replica's lease had run out (or was gone)
--- before this batch renewed it.
+-- before this batch renewed it; foreign 1 when `P:bot` names another bot.
 --
 -- Fencing: a mark applies only to what the writing replica still owns. A replica paused past
 -- its lease may wake to find its entries and answers taken over; its late marks (an attempt
 -- its sender is about to make, a handler's outcome) are refused, so it neither posts an
 -- answer the taker posts nor overwrites the taker's record.
 local p, me, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+fence(p, me, ARGV[6])
 local batch = cjson.decode(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -27,6 +32,7 @@ local held = tonumber(redis.call('ZSCORE', p .. ':replicas', me) or '0') or 0
 local lapsed = 0
 if held < now then lapsed = 1 end
 redis.call('ZADD', p .. ':replicas', now + lease, me)
+local foreign = claim_bot(p, ARGV[5])
 
 -- The counters never go below what the writing replica has seen: a Redis that lost its last
 -- writes (a crash with appendfsync everysec, a failover) would otherwise hand out again seqs
@@ -189,4 +195,4 @@ for _, m in ipairs(batch.output_marks or {}) do
   end
 end
 
-return { appended, outputs, fenced, fenced_marks, lapsed }
+return { appended, outputs, fenced, fenced_marks, lapsed, foreign }

@@ -43,6 +43,10 @@ pub enum WebError {
         channel: String,
         limit: usize,
     },
+    /// [`crate::WebClient::attempt_by`]: Slack's limit (or the pace) held the call past the
+    /// caller's deadline, so it was not made at all.
+    #[error("{method}: not sent: Slack's limit held the call past the caller's deadline")]
+    NotSent { method: String },
 }
 
 /// Codes that say Slack had a passing problem: the same call may work in a moment.
@@ -165,6 +169,12 @@ impl WebError {
             Self::Decode { .. } => true,
             _ => false,
         }
+    }
+
+    /// True when the call was not made at all ([`WebError::NotSent`]): the caller may try
+    /// again as if it never had.
+    pub fn is_not_sent(&self) -> bool {
+        matches!(self, Self::NotSent { .. })
     }
 
     /// True when Slack gave no answer at all (the call may still be carried out).

@@ -280,6 +280,19 @@ impl WebClient {
         method: &str,
         args: Map<String, Value>,
     ) -> Result<T, WebError> {
+        self.attempt_by(method, args, None).await
+    }
+
+    /// [`WebClient::attempt`], but when waiting for Slack's `Retry-After` (or the pace) ends
+    /// after `deadline`, no request is made and the answer is [`WebError::NotSent`]: for a
+    /// caller whose right to make the call runs out (the outbox, whose answer another replica
+    /// may take over once its lease runs out).
+    pub async fn attempt_by<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: Map<String, Value>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<T, WebError> {
         let token = self.bot_token(method)?;
         let fields = fields_of(args);
         if let (Some(pacer), "chat.postMessage") = (&self.inner.pacer, method) {
@@ -289,6 +302,11 @@ impl WebClient {
             }
         }
         self.wait_gate(method).await;
+        if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+            return Err(WebError::NotSent {
+                method: method.to_owned(),
+            });
+        }
         let body = Body::Form(fields);
         match self.send_once(method, token, &body).await {
             Ok(answer) => decode_bytes(method, &answer),
@@ -405,6 +423,13 @@ impl WebClient {
             urls.insert(method.to_owned(), url.clone());
         }
         Some(url)
+    }
+
+    /// Waits until Slack's rate limit on `method` (a `Retry-After` it gave) allows a call, as
+    /// [`WebClient::attempt`] does before its request: for a caller that must do something
+    /// right before the request and not long before it.
+    pub async fn wait_for_turn(&self, method: &str) {
+        self.wait_gate(method).await;
     }
 
     /// Waits until Slack's rate limit on `method` allows a call; the wait is counted.

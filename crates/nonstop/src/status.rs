@@ -64,6 +64,9 @@ pub struct Status {
     changed: watch::Sender<u64>,
     /// Every lifecycle record as it happens, for the tasks that act on them (catch-up).
     lifecycle: tokio::sync::broadcast::Sender<LifecycleRecord>,
+    /// While journal writes fail, when the last one worked (`None` while they work), for
+    /// catch-up: what was refused meanwhile is fetched from history once they work again.
+    journal: watch::Sender<Option<SystemTime>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,6 +248,7 @@ impl Status {
             slots: Mutex::new(Vec::new()),
             changed: watch::channel(0).0,
             lifecycle: tokio::sync::broadcast::channel(LIFECYCLE_FEED).0,
+            journal: watch::channel(None).0,
         }
     }
 
@@ -423,8 +427,17 @@ impl Status {
     }
 
     /// Journal writes fail (true) or work again (false).
-    pub(crate) fn set_journal_failing(&self, failing: bool) {
+    /// `last_written`: when the last write that worked was made.
+    pub(crate) fn set_journal_failing(&self, failing: bool, last_written: SystemTime) {
         self.journal_failing.store(failing, Ordering::Relaxed);
+        let now = failing.then_some(last_written);
+        self.journal
+            .send_if_modified(|was| std::mem::replace(was, now) != now);
+    }
+
+    /// While journal writes fail, when the last one worked; `None` while they work.
+    pub(crate) fn journal_changes(&self) -> watch::Receiver<Option<SystemTime>> {
+        self.journal.subscribe()
     }
 
     /// True while the journal's writes fail: the bot acks nothing then.

@@ -259,6 +259,79 @@ async fn nothing_is_acked_while_redis_refuses_and_afterwards_everything_is_handl
     run.abort();
 }
 
+/// Issue 25: Redis killed and restarted empty under load lost 55 of 600 events. The bot
+/// rightly acked nothing while the journal failed, its sockets stayed live so no catch-up
+/// followed, and the envelopes whose redeliveries ran out were gone. The window the journal
+/// refused is now caught up from history once it writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_slack_gave_up_on_while_redis_was_away_is_caught_up_when_it_is_back() {
+    // No persistence: Redis comes back empty.
+    let mut redis = tokio::task::spawn_blocking(|| OwnRedis::start_with(&[]))
+        .await
+        .unwrap();
+    // Slack gives up on an unacked envelope after two more tries a second apart.
+    let sim = Sim::start(SimConfig {
+        max_redeliveries: 2,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let prefix = RedisPrefix::new("redis-empty");
+    let mut config = replica_config(&sim, &prefix);
+    config.redis_url = Some(nonstop_web::Secret::new(redis.url()));
+    let app = replica(config, false);
+    let status = app.status();
+    let run = tokio::spawn(app.run(std::future::pending()));
+    live(&status, 2).await;
+    sim.send_message(MessageSpec::new("C1", "U1", "ping before"));
+    assert!(sim
+        .wait_for_post(WAIT, |p| p.text == "pong before attempt=0")
+        .await
+        .is_some());
+
+    redis = tokio::task::spawn_blocking(move || {
+        redis.down();
+        redis
+    })
+    .await
+    .unwrap();
+    for i in 0..5 {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping gone{i}")));
+    }
+    assert!(journal_failing_becomes(&status, true).await);
+    // Slack gives up on all five while Redis is away.
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.expired >= 5).await,
+        "{:?}",
+        sim.stats()
+    );
+    let _redis = tokio::task::spawn_blocking(move || {
+        redis.up();
+        redis
+    })
+    .await
+    .unwrap();
+    assert!(journal_failing_becomes(&status, false).await);
+    for i in 0..5 {
+        let text = format!("pong gone{i} attempt=0");
+        assert!(
+            sim.wait_for_post(WAIT, |p| p.text == text).await.is_some(),
+            "{text} never posted: {:?}",
+            status.snapshot()
+        );
+    }
+    // Each once, and what was answered before the outage not again.
+    for tag in ["before", "gone0", "gone1", "gone2", "gone3", "gone4"] {
+        assert_eq!(
+            posts_starting(&sim, &format!("pong {tag} ")).len(),
+            1,
+            "{tag}"
+        );
+    }
+    assert!(status.snapshot().caught_up >= 5);
+    run.abort();
+}
+
 /// A replica started before its Redis answers (both started together; Redis loading its
 /// data) waits for it, retrying, instead of exiting; once Redis answers, it goes live and
 /// handles events.

@@ -287,6 +287,8 @@ pub(crate) fn run(
     let mut answers = Backlog::new(outbox, Arc::clone(&status));
     let mut last_prune = Instant::now();
     let mut failing_since: Option<Instant> = None;
+    // When the last write worked: what a failing journal refused came after it.
+    let mut last_written = SystemTime::now();
     let mut pruning = false;
     let mut load = Load::new(Instant::now());
     let mut checkpoints = Checkpoints::new();
@@ -296,8 +298,14 @@ pub(crate) fn run(
             // A pause in the work: copy the log back now, so that no commit has to.
             checkpoints.in_pause(store.as_ref());
         }
-        let idle_work =
-            !carried_marks.is_empty() || !carried.is_empty() || pruning || routing.has_waiting();
+        // While writes fail, an idle writer tries again on its own (an empty write when it
+        // has nothing to write): a journal that works again must be known to, and what it
+        // refused caught up, even when no envelope comes to find out.
+        let idle_work = !carried_marks.is_empty()
+            || !carried.is_empty()
+            || pruning
+            || routing.has_waiting()
+            || failing_since.is_some();
         let patience = if idle_work {
             Some(GROUP_WINDOW)
         } else {
@@ -308,9 +316,13 @@ pub(crate) fn run(
             Next::Closed => break,
             Next::Idle => {
                 // Nothing else came: write the carried marks on their own, prune a step.
-                if !carried_marks.is_empty() || !carried.is_empty() {
+                if !carried_marks.is_empty() || !carried.is_empty() || failing_since.is_some() {
                     match write_carried(store.as_ref(), &carried_marks, &carried) {
                         Ok(written) => {
+                            // With no envelope coming (Slack gave up on them), this is the
+                            // write that says the journal works again.
+                            last_written = SystemTime::now();
+                            works_again(&mut failing_since, &status, last_written);
                             carried_marks.clear();
                             answers.written(
                                 std::mem::take(&mut carried),
@@ -405,6 +417,7 @@ pub(crate) fn run(
         };
         match store.write(&batch) {
             Ok(written) => {
+                last_written = SystemTime::now();
                 let mut outcomes = written.appended;
                 outcomes.truncate(routes.len());
                 // Rejected envelopes are journaled as failed (or were known already) either
@@ -412,13 +425,7 @@ pub(crate) fn run(
                 routing.ack_rejected(rejected_acks);
                 answers.written(outputs, written.outputs, &written.fenced);
                 checkpoints.written();
-                if let Some(since) = failing_since.take() {
-                    status.set_journal_failing(false);
-                    warn!(
-                        failed_for_ms = since.elapsed().as_millis() as u64,
-                        "journal writes work again"
-                    );
-                }
+                works_again(&mut failing_since, &status, last_written);
                 routing.committed(routes, outcomes, slots, &mut carried_marks);
             }
             Err(e) => {
@@ -426,7 +433,7 @@ pub(crate) fn run(
                 // batch. Marks are kept for the next try.
                 if failing_since.is_none() {
                     failing_since = Some(Instant::now());
-                    status.set_journal_failing(true);
+                    status.set_journal_failing(true, last_written);
                     error!(error = %e, envelopes = entries.len(), "journal write failed; not acking until it works");
                 }
                 routing.not_written(entries.len());
@@ -456,6 +463,17 @@ pub(crate) fn run(
                 error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
             }
         }
+    }
+}
+
+/// After a write that worked: if writes had failed, says they work again.
+fn works_again(failing_since: &mut Option<Instant>, status: &Status, last_written: SystemTime) {
+    if let Some(since) = failing_since.take() {
+        status.set_journal_failing(false, last_written);
+        warn!(
+            failed_for_ms = since.elapsed().as_millis() as u64,
+            "journal writes work again"
+        );
     }
 }
 

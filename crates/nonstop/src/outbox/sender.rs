@@ -410,19 +410,30 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             lookup::add_key(&mut call_args, &output.key);
         }
         // Recorded before the call when a lookup may need it, and always with a shared
-        // store, where the mark also confirms the answer is still this process's.
-        let attempted_at = if findable || setup.lease.is_some() {
+        // store, where the mark also confirms the answer is still this process's; Slack's
+        // Retry-After is waited out first, so that the call follows the mark at once.
+        let (attempted_at, deadline) = if findable || setup.lease.is_some() {
+            if output.method != RESPOND {
+                setup.web.wait_for_turn(&output.method).await;
+            }
             match record_attempt(setup, output.id).await {
-                Ok(at) => at,
+                Ok(recorded) => recorded,
                 Err(end) => return end,
             }
         } else {
-            SystemTime::now()
+            (SystemTime::now(), None)
         };
-        let error = match call(&setup.web, &output.method, call_args).await {
+        let error = match call(&setup.web, &output.method, call_args, deadline).await {
             Ok(result) => return Finished::Sent(result),
             Err(error) => error,
         };
+        if error.is_not_sent() {
+            // Held by a limit past the lease's safe part: nothing went out; mark again.
+            if findable {
+                not_posted(setup, output.id).await;
+            }
+            continue;
+        }
         if findable && !error.may_have_reached_slack() {
             // Slack answered without taking it (or the connection never opened): after a
             // crash from here on, nothing needs looking for.
@@ -483,8 +494,13 @@ pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {
 /// owns the answer, and renews its lease, so nobody takes the answer for a lease from when
 /// the mark was asked for. The call must start early enough in that lease to land before
 /// it ends (a call lands within `settle`): when more time than that passed before the
-/// mark came back (the process was paused, say), the mark is made again.
-pub(super) async fn record_attempt(setup: &SenderSetup, id: i64) -> Result<SystemTime, Finished> {
+/// mark came back (the process was paused, say), the mark is made again. Returns when the
+/// attempt was recorded, and with a shared store the instant by which the call must start
+/// ([`WebClient::attempt_by`]).
+pub(super) async fn record_attempt(
+    setup: &SenderSetup,
+    id: i64,
+) -> Result<(SystemTime, Option<Instant>), Finished> {
     loop {
         let asked = Instant::now();
         let at = SystemTime::now();
@@ -502,11 +518,11 @@ pub(super) async fn record_attempt(setup: &SenderSetup, id: i64) -> Result<Syste
             Err(_) => return Err(Finished::Abandoned),
         }
         let Some(lease) = setup.lease else {
-            return Ok(at);
+            return Ok((at, None));
         };
         let usable = lease.saturating_sub(setup.settle.min(lease / 2));
         if asked.elapsed() < usable {
-            return Ok(at);
+            return Ok((at, Some(asked + usable)));
         }
         warn!(
             id,
@@ -533,6 +549,7 @@ async fn call(
     web: &WebClient,
     method: &str,
     mut args: Map<String, Value>,
+    deadline: Option<Instant>,
 ) -> Result<String, WebError> {
     if method == RESPOND {
         let url = match args.remove("response_url") {
@@ -546,10 +563,10 @@ async fn call(
         method,
         "chat.postMessage" | "chat.postEphemeral" | "chat.update" | "chat.delete" | "reactions.add"
     ) {
-        let placed: Placed = web.attempt(method, args).await?;
+        let placed: Placed = web.attempt_by(method, args, deadline).await?;
         return Ok(serde_json::to_string(&placed).unwrap_or_else(|_| "{}".to_owned()));
     }
-    let answer: Value = web.attempt(method, args).await?;
+    let answer: Value = web.attempt_by(method, args, deadline).await?;
     Ok(summary(answer))
 }
 

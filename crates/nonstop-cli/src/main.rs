@@ -216,16 +216,26 @@ async fn doctor(post_to: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The WebSocket library traces each handshake's request line, whose URL carries Slack's
+/// single-use `ticket`: that target is held at `debug` whatever `NONSTOP_LOG` asks.
+const HANDSHAKE_TARGET: &str = "tungstenite::handshake::client";
+
 /// `NONSTOP_LOG` as `tracing` targets and levels (`info`, `warn,nonstop=debug`); `default`
-/// when unset, and when unreadable, with a line saying so.
+/// when unset, and when unreadable, with a line saying so. Never below `debug` for
+/// [`HANDSHAKE_TARGET`].
 fn log_filter(default: &str) -> Targets {
     let fallback = || default.parse().unwrap_or_default();
-    match std::env::var("NONSTOP_LOG") {
+    let filter: Targets = match std::env::var("NONSTOP_LOG") {
         Ok(value) => value.parse().unwrap_or_else(|e| {
             eprintln!("NONSTOP_LOG={value:?} is not a log filter ({e}); using {default:?}");
             fallback()
         }),
         Err(_) => fallback(),
+    };
+    if filter.would_enable(HANDSHAKE_TARGET, &tracing::Level::TRACE) {
+        filter.with_target(HANDSHAKE_TARGET, tracing::Level::DEBUG)
+    } else {
+        filter
     }
 }
 

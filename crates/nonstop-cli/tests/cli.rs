@@ -259,6 +259,38 @@ fn nonstop_log_sets_levels_and_a_bad_value_is_named_not_fatal() {
     assert!(bad.contains(listening), "the default applies: {bad}");
 }
 
+/// Issue 25: at `NONSTOP_LOG=trace` the WebSocket library's trace of the handshake printed
+/// the socket URL with Slack's `ticket`. Every other line is kept at that level.
+#[tokio::test]
+async fn the_socket_ticket_is_never_logged_even_at_trace() {
+    use nonstop_sim::{Sim, SimConfig};
+    use std::process::Stdio;
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let db = TempJournal::new("cli-trace");
+    let mut bot = Running::spawn(
+        as_bot(nonstop().arg("run"), &sim, &db.0, "trace")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let wait = std::time::Duration::from_secs(30);
+    assert!(sim.wait_for_stats(wait, |s| s.live_sockets == 2).await);
+    let _ = bot.kill();
+    let out = bot.wait_with_output();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("TRACE"),
+        "not at trace: {}",
+        &log[..log.len().min(500)]
+    );
+    assert!(
+        log.contains("socket live"),
+        "{}",
+        &log[..log.len().min(500)]
+    );
+    assert!(!log.contains("ticket="), "the ticket was logged");
+}
+
 /// Two bots on one journal would handle the same events twice: the second is refused at
 /// start, naming the file and the process that holds it.
 #[tokio::test]

@@ -173,6 +173,10 @@ impl WebClient {
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("nonstop/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(options.max_in_flight)
+            // A redirect must not carry a call (its arguments, a `response_url`) in clear text
+            // across a network, and no Referer says where it came from (issue 25).
+            .redirect(redirects())
+            .referer(false)
             .build()
             .map_err(|e| WebError::Setup {
                 detail: e.to_string(),
@@ -679,6 +683,22 @@ fn fields_of(map: Map<String, Value>) -> Vec<(String, String)> {
 /// Where a Web API root would send the tokens: `Ok(true)` when over plain HTTP to a host other
 /// than this machine (anyone on the way reads them), `Ok(false)` for HTTPS or loopback, and
 /// the problem when `url` is not an http(s) URL with a host.
+/// Follows at most 5 redirects, never one to plain `http://` beyond this machine.
+fn redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        match sends_tokens_in_clear(attempt.url().as_str()) {
+            Ok(false) => attempt.follow(),
+            Ok(true) => attempt.error(
+                "redirected to plain http:// beyond this machine; not followed (the call would cross the network in clear text)",
+            ),
+            Err(why) => attempt.error(format!("redirected to an address that cannot be used: {why}")),
+        }
+    })
+}
+
 pub fn sends_tokens_in_clear(url: &str) -> Result<bool, String> {
     let url = url.trim();
     // The URL standard reads `http:///api/` as the host `api`: a slash where the host

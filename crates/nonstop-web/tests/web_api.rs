@@ -432,6 +432,30 @@ async fn a_scheme_mix_up_is_named_in_the_error() {
     assert!(error.contains("does it speak TLS"), "{error}");
 }
 
+/// Issue 25: a 307 from the API host to a plain-http address elsewhere was followed. It is
+/// refused, saying why.
+#[tokio::test]
+async fn a_redirect_to_clear_text_elsewhere_is_not_followed() {
+    let redirecting = answering_with(
+        b"HTTP/1.1 307 Temporary Redirect\r\nlocation: http://192.0.2.1/api/auth.test\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let web = WebClient::with_options(
+        &format!("http://{redirecting}/api/"),
+        Some(Secret::new("xoxb-1-redirect-test")),
+        ClientOptions {
+            retries: 0,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let error = web.auth_test().await.unwrap_err().to_string();
+    assert!(
+        error.contains("plain http:// beyond this machine"),
+        "{error}"
+    );
+}
+
 /// An error code (or a warning) a server makes up is shown with its control characters
 /// escaped: it reaches log lines and the outbox's recorded failures.
 #[tokio::test]

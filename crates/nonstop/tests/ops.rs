@@ -249,3 +249,47 @@ async fn rate_limits_are_counted_with_the_time_waited() {
     assert!(line(r#"nonstop_web_rate_limit_wait_seconds_total{method="chat.postMessage"}"#) > 0.0);
     h.stop().await.unwrap();
 }
+
+/// Issue 25: 3,000 half-sent requests were held 40 s and more, and about 1,100 of them (with
+/// 1,024 open files) made `/healthz` unreachable and a slot unable to reconnect. Now a
+/// request has a few seconds to say what it wants, connections beyond a small limit are
+/// closed at once, and the bot's sockets to Slack never wait for a file of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_cut_off_and_never_starve_the_bot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (h, url) = start().await;
+    h.wait_live(2).await;
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // Headers begun, never finished.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // The bot still hears and answers, and a socket dropped now comes back.
+    h.drop_one_and_recover(2).await;
+    h.ping("during-the-flood").await;
+    // Every one of them is closed by the endpoint: beyond the limit at once, the rest once
+    // their time to send the headers is up.
+    let closed = async {
+        for stream in &mut held {
+            let mut buf = [0u8; 256];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(WAIT, closed).await.is_ok(),
+        "half-sent requests were held past {WAIT:?}"
+    );
+    wait_for_code(&url, "/healthz", 200).await;
+    h.stop().await.unwrap();
+}

@@ -31,6 +31,11 @@ use crate::status::{LifecycleChange, Status};
 /// History is read from this long before the bot went deaf: Slack's clock and ours differ,
 /// and a message's `ts` is when Slack took it, not when it would have reached us.
 const MARGIN: Duration = Duration::from_secs(10);
+/// A message dated further ahead of this machine's clock than this is not caught up: no
+/// clock is that far off, and a history that says so (a forged or broken `ts`) must not have
+/// the bot answer a message "from next year" (issue 25).
+const FUTURE_SKEW: Duration = Duration::from_secs(60);
+
 /// Messages asked for per page of history.
 const PAGE: u32 = 200;
 /// How long catch-up waits for room in the journal's queue before it gives up on a message.
@@ -243,6 +248,7 @@ impl CatchUp {
         let channels = self.channels().await;
         let mut messages: Vec<(f64, String, Value)> = Vec::new();
         let mut failed = 0;
+        let mut dated_ahead = 0;
         let mut scope_said = false;
         for channel in &channels {
             let query = json!({"channel": channel, "oldest": oldest, "limit": PAGE});
@@ -259,9 +265,13 @@ impl CatchUp {
                             .get("ts")
                             .and_then(Value::as_str)
                             .and_then(|ts| ts.parse::<f64>().ok());
-                        if let Some(at) = at {
-                            messages.push((at, channel.clone(), message));
-                            taken += 1;
+                        match at {
+                            Some(at) if is_dated_ahead(at, SystemTime::now()) => dated_ahead += 1,
+                            Some(at) => {
+                                messages.push((at, channel.clone(), message));
+                                taken += 1;
+                            }
+                            None => {}
                         }
                         // Newest first: beyond the bound, older ones would be dropped anyway.
                         if taken >= self.settings.max_messages {
@@ -306,6 +316,7 @@ impl CatchUp {
             found,
             skipped_over_limit = skipped,
             unreadable_conversations = failed,
+            dated_ahead,
             handed_on = journaled,
             took_ms = started.elapsed().as_millis() as u64,
             "catch-up: read history for what was said while the bot could not hear"
@@ -405,6 +416,15 @@ impl CatchUp {
 }
 
 /// A time as Slack's `ts` (seconds with six decimals).
+/// Whether a message's `ts` (`at`, seconds) lies beyond [`FUTURE_SKEW`] after `now`.
+fn is_dated_ahead(at: f64, now: SystemTime) -> bool {
+    let latest = now
+        .checked_add(FUTURE_SKEW)
+        .and_then(|latest| latest.duration_since(UNIX_EPOCH).ok())
+        .map_or(f64::MAX, |latest| latest.as_secs_f64());
+    at > latest
+}
+
 fn slack_ts(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     format!("{}.{:06}", since.as_secs(), since.subsec_micros())
@@ -524,6 +544,16 @@ mod tests {
         plan.on_journal(None, at(112));
         assert_eq!(plan.due(2, at(112)), Some(at(99)));
         assert_eq!(plan.due(2, at(113)), None, "once");
+    }
+
+    #[test]
+    fn messages_dated_ahead_beyond_clock_skew_are_not_caught_up() {
+        let now = at(0);
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(!is_dated_ahead(secs(now), now));
+        assert!(!is_dated_ahead(secs(at(59)), now), "within clock skew");
+        assert!(is_dated_ahead(secs(at(61)), now));
+        assert!(is_dated_ahead(secs(at(365 * 86_400)), now), "a year ahead");
     }
 
     #[test]

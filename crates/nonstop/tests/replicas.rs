@@ -632,3 +632,59 @@ async fn answers_a_stopped_replica_left_are_counted_and_delivered_by_another() {
     );
     run_b.abort();
 }
+
+/// Issue 25: three replicas answering into one channel under Slack's per-channel limit made
+/// 304 calls while another replica's `Retry-After` still ran (one process: none). Slack's
+/// limits are the app's, not a process's: a 429 any replica gets holds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_wait_out_each_others_retry_after() {
+    let prefix = RedisPrefix::new("replicas-limits");
+    let sim = Sim::start(sim_config()).await.unwrap();
+    sim.inject(nonstop_sim::Fault::ChannelLimit {
+        burst: 10,
+        per_sec: 2.0,
+    });
+    let apps: Vec<App> = (0..3)
+        .map(|_| replica(replica_config(&sim, &prefix), false))
+        .collect();
+    let statuses: Vec<_> = apps.iter().map(App::status).collect();
+    let runs: Vec<_> = apps
+        .into_iter()
+        .map(|app| tokio::spawn(app.run(std::future::pending())))
+        .collect();
+    for status in &statuses {
+        live(status, 2).await;
+    }
+    // 5 events a second into one channel for 8 s: twice what the channel takes.
+    let tags: Vec<String> = (0..40).map(|i| format!("l{i}")).collect();
+    for tag in &tags {
+        sim.send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for tag in &tags {
+        let text = format!("pong {tag} attempt=0");
+        assert!(
+            sim.wait_for_post(Duration::from_secs(60), |p| p.text == text)
+                .await
+                .is_some(),
+            "{text} never posted"
+        );
+    }
+    for tag in &tags {
+        assert_eq!(
+            posts_starting(&sim, &format!("pong {tag} ")).len(),
+            1,
+            "{tag}"
+        );
+    }
+    let limited = sim
+        .calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.status == 429)
+        .count();
+    assert!(limited > 0, "the channel's limit never bit");
+    assert_eq!(sim.early_calls(), 0, "calls made inside a Retry-After");
+    for run in runs {
+        run.abort();
+    }
+}

@@ -455,6 +455,21 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// For stores several processes share: Slack said to wait `wait` before the next call
+    /// under `key` (a method, or `chat.postMessage:<channel>`), and every process sharing
+    /// the store waits it out too: Slack's limits are per app, not per process.
+    fn hold_calls(&self, key: &str, wait: Duration) -> Result<(), StoreError> {
+        let _ = (key, wait);
+        Ok(())
+    }
+
+    /// How long calls under `key` must still wait for a [`Store::hold_calls`] of any process
+    /// sharing the store; `None` when they need not.
+    fn calls_held_for(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
+
     /// Takes one of the `total` Socket Mode sockets that all processes sharing this store may
     /// hold together (Slack allows an app 10), or says how many they hold. The count lives
     /// where the processes meet, so it is kept across replicas; a store one process owns has

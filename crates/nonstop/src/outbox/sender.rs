@@ -415,6 +415,9 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
         let (attempted_at, deadline) = if findable || setup.lease.is_some() {
             if output.method != RESPOND {
                 setup.web.wait_for_turn(&output.method).await;
+                if setup.lease.is_some() {
+                    wait_for_replicas_limit(setup, output).await;
+                }
             }
             match record_attempt(setup, output.id).await {
                 Ok(recorded) => recorded,
@@ -438,6 +441,10 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             // Slack answered without taking it (or the connection never opened): after a
             // crash from here on, nothing needs looking for.
             not_posted(setup, output.id).await;
+        }
+        if let (Some(wait), Some(_)) = (error.rate_limit_wait(), setup.lease) {
+            // Every replica waits it out, not this one alone.
+            hold_replicas(setup, output, wait).await;
         }
         if error.rate_limit_wait().is_some() {
             // Slack did not take it. The method's gate holds the next call until Slack's
@@ -475,6 +482,42 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
         let delay = backoff.next_delay(error.retry_after(), &mut rand::rng());
         warn!(lane = %output.lane, key = %output.key, error = %error, retry_in_ms = delay.max(setup.backoff_base).as_millis() as u64, "answer not delivered yet; retrying");
         tokio::time::sleep(delay.max(setup.backoff_base)).await;
+    }
+}
+
+/// What a `Retry-After` holds, in a store the replicas share: a channel's messages (Slack
+/// limits `chat.postMessage` per channel), or a method.
+fn limit_key(output: &Output) -> String {
+    if output.method == "chat.postMessage" {
+        format!("chat.postMessage:{}", output.lane)
+    } else {
+        output.method.clone()
+    }
+}
+
+/// Records Slack's `Retry-After` where the replicas meet, so that none of them calls before
+/// it is up (issue 25: three replicas answering into one channel made 304 calls while another
+/// one's Retry-After ran). Best effort: without Redis, each replica obeys its own 429s.
+async fn hold_replicas(setup: &SenderSetup, output: &Output, wait: Duration) {
+    let store = Arc::clone(&setup.store);
+    let key = limit_key(output);
+    let held = tokio::task::spawn_blocking(move || store.hold_calls(&key, wait)).await;
+    if let Ok(Err(e)) = held {
+        warn!(lane = %output.lane, error = %e, "a rate limit could not be shared with the other replicas; they find it out themselves");
+    }
+}
+
+/// Waits while another replica's `Retry-After` holds this answer's calls.
+async fn wait_for_replicas_limit(setup: &SenderSetup, output: &Output) {
+    loop {
+        let store = Arc::clone(&setup.store);
+        let key = limit_key(output);
+        let held = tokio::task::spawn_blocking(move || store.calls_held_for(&key)).await;
+        match held {
+            Ok(Ok(Some(wait))) => tokio::time::sleep(wait).await,
+            // Nothing held, or the store cannot say: Slack's own 429 is the backstop.
+            _ => return,
+        }
     }
 }
 

@@ -1511,6 +1511,38 @@ impl Store for RedisStore {
         Some(self.shared.options.lease)
     }
 
+    fn hold_calls(&self, key: &str, wait: Duration) -> Result<(), StoreError> {
+        let s = &self.shared;
+        let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        // A longer hold already there stays. Only after a 429: a script made for the call.
+        let hold = redis::Script::new(
+            "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then \
+               redis.call('SET', KEYS[1], 1, 'PX', ARGV[1]) end return 1",
+        );
+        s.with_conn(
+            |detail| StoreError::Write { detail },
+            |conn| {
+                hold.key(s.key(&format!("rl:{key}")))
+                    .arg(millis)
+                    .invoke::<i64>(conn)
+            },
+        )
+        .map(drop)
+    }
+
+    fn calls_held_for(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let s = &self.shared;
+        let left: i64 = s.read(|conn| {
+            redis::cmd("PTTL")
+                .arg(s.key(&format!("rl:{key}")))
+                .query(conn)
+        })?;
+        Ok(u64::try_from(left)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis))
+    }
+
     fn bot(&self) -> Result<Option<String>, StoreError> {
         let s = &self.shared;
         s.read(|conn| redis::cmd("GET").arg(s.key("bot")).query(conn))

@@ -77,6 +77,22 @@ impl DisconnectCause {
         )
     }
 
+    /// The server ended a live connection in order (RTM's `goodbye`, Slack's `disconnect`,
+    /// a close frame): nothing failed, so the slot opens another at once rather than after a
+    /// backoff (issue 25: in a `goodbye` storm, backoffs left RTM bots without a socket).
+    /// Not Slack's `too_many_websockets` (the app is at its limit) nor `link_disabled`.
+    pub fn is_closed_in_order_by_the_server(&self) -> bool {
+        match self {
+            Self::Goodbye | Self::CloseFrame { .. } => true,
+            Self::SlackDisconnect(reason) => !matches!(
+                reason,
+                nonstop_model::DisconnectReason::TooManyWebsockets
+                    | nonstop_model::DisconnectReason::LinkDisabled
+            ),
+            _ => false,
+        }
+    }
+
     /// A stable, low-cardinality name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

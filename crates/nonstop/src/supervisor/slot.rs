@@ -19,6 +19,11 @@ use crate::status::SlotPhase;
 /// connection per slot every few seconds instead of as many as the bot can open.
 pub(crate) const REPLACEMENT_FLOOR: Duration = Duration::from_secs(5);
 
+/// A live connection the server closed in order is reopened at once, at most once per this
+/// time; closes coming faster than that are reopened after the backoff (a server that closes
+/// every socket right after its hello gets no tight loop).
+pub(crate) const QUICK_REOPEN_FLOOR: Duration = Duration::from_secs(1);
+
 /// While such requests go on, one log line per this many.
 pub(crate) const STORM_LOG_EVERY: u64 = 100;
 /// The first opens of the slots are this far apart, so that their connections are not opened
@@ -156,6 +161,8 @@ pub(crate) struct SlotState {
     ever_live: bool,
     /// Since when the slot has had no live connection.
     down_since: Option<Instant>,
+    /// When a connection the server closed in order was last reopened at once.
+    last_quick_reopen: Option<Instant>,
     /// When the last replacement on request was (or is to be) opened.
     last_requested_open: Option<Instant>,
     /// Requests that came too soon after the last one (for the storm's log lines).
@@ -180,6 +187,7 @@ impl SlotState {
             ever_live: false,
             down_since: Some(now),
             last_requested_open: None,
+            last_quick_reopen: None,
             young_requests: 0,
             ended: None,
         }
@@ -320,7 +328,16 @@ impl SlotState {
                     AfterClose::ReplacementOpening
                 } else {
                     // Also when a replacement was due later: the slot has nothing live now.
-                    let mut delay = self.backoff.next_delay(None, &mut self.rng);
+                    let quick = cause.is_closed_in_order_by_the_server()
+                        && self.last_quick_reopen.is_none_or(|at| {
+                            now.saturating_duration_since(at) >= QUICK_REOPEN_FLOOR
+                        });
+                    let mut delay = if quick {
+                        self.last_quick_reopen = Some(now);
+                        Duration::ZERO
+                    } else {
+                        self.backoff.next_delay(None, &mut self.rng)
+                    };
                     // One `too_many_websockets` may be Slack trimming a socket: reopen as
                     // after any close. Refused again at once, the app is at its limit.
                     if cause.is_app_at_socket_limit() && lifetime < self.socket_limit_wait {
@@ -488,6 +505,64 @@ mod tests {
             "second failure after a reset: {delay:?}"
         );
         assert_eq!(state.phase(), SlotPhase::Waiting { failures: 2 });
+    }
+
+    /// Issue 25's `goodbye` storm: young sockets the server closed in order were reopened
+    /// after a growing backoff, leaving RTM bots with no socket. Such a close is reopened at
+    /// once, once a second at most; a death of a young socket still backs off.
+    #[test]
+    fn a_connection_the_server_closed_in_order_is_reopened_at_once_once_a_second() {
+        let reopen_in = |actions: Vec<SlotAction>| match actions[..] {
+            [SlotAction::Closed {
+                next: AfterClose::ReconnectIn(delay),
+                ..
+            }] => delay,
+            _ => panic!("{actions:?}"),
+        };
+        let t0 = Instant::now();
+        let mut state = slot(0, t0);
+        let mut now = open_when_due(&mut state);
+        let goodbye_every = secs(0.7);
+        let mut delays = Vec::new();
+        for connection in 1..=6 {
+            live(&mut state, connection, now);
+            now += goodbye_every;
+            delays.push(reopen_in(
+                state.on(closed(connection, DisconnectCause::Goodbye), now),
+            ));
+            now = open_when_due(&mut state);
+        }
+        // Each at once but those within a second of the last quick one (0.7 s apart: every
+        // other one), which take the backoff.
+        assert_eq!(delays[0], Duration::ZERO);
+        assert_eq!(delays[2], Duration::ZERO);
+        assert_eq!(delays[4], Duration::ZERO);
+        assert_eq!(state.phase(), SlotPhase::Opening { failures: 3 });
+        // A close frame and Slack's own disconnect count too; too_many_websockets does not.
+        // (After a death first, so that the backoff's own first retry at once is spent.)
+        let quick = |cause: DisconnectCause| {
+            let t = Instant::now();
+            let mut state = slot(0, t);
+            let at = open_when_due(&mut state);
+            live(&mut state, 1, at);
+            state.on(closed(1, dead()), at + secs(1.0));
+            let at = open_when_due(&mut state);
+            live(&mut state, 2, at);
+            reopen_in(state.on(closed(2, cause), at + secs(1.0))) == Duration::ZERO
+        };
+        assert!(quick(DisconnectCause::CloseFrame {
+            code: 1000,
+            reason: String::new()
+        }));
+        assert!(quick(DisconnectCause::SlackDisconnect(
+            nonstop_model::DisconnectReason::RefreshRequested
+        )));
+        assert!(DisconnectCause::Goodbye.is_closed_in_order_by_the_server());
+        assert!(!DisconnectCause::SlackDisconnect(
+            nonstop_model::DisconnectReason::TooManyWebsockets
+        )
+        .is_closed_in_order_by_the_server());
+        assert!(!dead().is_closed_in_order_by_the_server());
     }
 
     #[test]

@@ -30,7 +30,7 @@
 //! `P:replicas` the leases; `P:bot` the bot the journal serves ([`Store::claim_for_bot`]);
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`), and
-//! `P:sockexp` until when each count holds ([`SHARE_LIFE`], renewed every [`SHARE_RENEWAL`]).
+//! `P:sockexp` until when each count holds (6 s, renewed every 2 s).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};

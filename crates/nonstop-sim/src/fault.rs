@@ -168,6 +168,14 @@ pub enum Fault {
         #[serde(default)]
         code: Option<String>,
     },
+    /// The next `count` calls to `method` are carried out (a message is posted), but their
+    /// answer is lost: the connection breaks half-way through it, as when a network drops a
+    /// reply.
+    LoseReply {
+        method: String,
+        #[serde(default = "default_one")]
+        count: u32,
+    },
     /// `method` succeeds with a `warning` and `response_metadata` notes (as Slack does for
     /// deprecated arguments) until healed.
     WarnMethod { method: String, warning: String },
@@ -256,6 +264,7 @@ impl Fault {
             Self::RateLimitMethod { .. } => "rate_limit_method",
             Self::FailMethod { .. } => "fail_method",
             Self::WarnMethod { .. } => "warn_method",
+            Self::LoseReply { .. } => "lose_reply",
             Self::Heal => "heal",
         }
     }

@@ -696,6 +696,9 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
         Fault::WarnMethod { method, warning } => {
             inner.faults.method_warnings.insert(method, warning);
         }
+        Fault::LoseReply { method, count } => {
+            inner.faults.lost_replies.insert(method, count);
+        }
         Fault::SlowWebApi { millis } => {
             inner.faults.slow_web_api = Some(Duration::from_millis(millis));
         }

@@ -228,6 +228,8 @@ pub(crate) struct Faults {
     pub(crate) method_failures: HashMap<String, VecDeque<(u16, String)>>,
     /// Per method: a warning added to every successful answer.
     pub(crate) method_warnings: HashMap<String, String>,
+    /// Calls still to be carried out with their answer lost, by method.
+    pub(crate) lost_replies: HashMap<String, u32>,
     /// Slack's per-channel limit on `chat.postMessage`, with each channel's bucket.
     pub(crate) channel_limit: Option<ChannelLimit>,
 }

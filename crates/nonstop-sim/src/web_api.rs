@@ -77,6 +77,11 @@ pub(crate) async fn call(
                 Some(warning) => with_warning(response, &warning).await,
                 None => response,
             };
+            let response = if take_lost_reply(&app, &method) {
+                broken_answer()
+            } else {
+                response
+            };
             (response, 200)
         }
     };
@@ -102,6 +107,27 @@ fn record(
     };
     crate::state::Shared::record_call(&mut app.shared.lock(), call);
     app.shared.notify();
+}
+
+/// Whether this call's answer is to be lost ([`crate::Fault::LoseReply`]).
+fn take_lost_reply(app: &AppState, method: &str) -> bool {
+    let mut inner = app.shared.lock();
+    match inner.faults.lost_replies.get_mut(method) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// An answer whose body breaks off: the client sees the connection fail after the call was
+/// carried out.
+fn broken_answer() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("the reply was lost (a fault)"))
+    });
+    axum::body::Body::from_stream(broken).into_response()
 }
 
 /// Slack warns `missing_charset` on JSON bodies sent without `charset=utf-8`.

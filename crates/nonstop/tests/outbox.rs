@@ -505,3 +505,29 @@ async fn a_context_kept_by_user_code_does_not_hold_the_stop() {
     assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
     h.stop().await.unwrap();
 }
+
+/// Issue 25: a `chat.postMessage` whose reply was lost held its channel about 15 s (the
+/// outbox waits until a late call can no longer land before it looks). The message is looked
+/// for a first time soon after: found, the channel goes on at once. With a settle far longer
+/// than the test waits, the next answer must still come within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_reply_holds_its_channel_only_until_the_message_is_found() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    sim.inject(Fault::LoseReply {
+        method: "chat.postMessage".into(),
+        count: 1,
+    });
+    let mut config = bot_config(&sim);
+    config.outbox_settle = Duration::from_secs(300);
+    let h = Harness::launch(sim, App::new(config).with_builtin_commands());
+    h.wait_live(2).await;
+    h.sim
+        .send_message(MessageSpec::new("C1", "U1", "ping lost-reply"));
+    h.expect_post("pong lost-reply").await;
+    h.sim
+        .send_message(MessageSpec::new("C1", "U1", "ping after-it"));
+    h.expect_post("pong after-it").await;
+    assert_eq!(h.count_posts("pong lost-reply"), 1);
+    assert_eq!(h.count_posts("pong after-it"), 1);
+    h.stop().await.unwrap();
+}

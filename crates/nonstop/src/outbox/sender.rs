@@ -31,6 +31,12 @@ pub(crate) const RESPOND: &str = "response_url";
 /// Outcomes kept for handlers that ask after their answer went out.
 const RECENT: usize = 256;
 
+/// After a call whose answer was lost, how soon the message is looked for a first time: most
+/// such calls were carried out, and a message found then lets its channel go on at once
+/// instead of after `settle` (issue 25: a lost reply held its channel about 15 s). Not found,
+/// it is looked for again once a late call can no longer land.
+const EARLY_LOOK: Duration = Duration::from_secs(2);
+
 /// Largest answer of a generic call kept as its result; larger ones keep `{}`.
 const MAX_RESULT: usize = 64 * 1024;
 
@@ -357,10 +363,14 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
     // Set while an earlier call may have posted the message: from when looking for it means
     // something. A call recorded by an earlier process may still land until `settle` after it.
     let mut unsure_from: Option<SystemTime> = output.attempted_at.map(|at| at + setup.settle);
+    // A first look before then, which ends the wait when the message is there already (an
+    // earlier process's call long ago: at once).
+    let mut early_look: Option<SystemTime> = output.attempted_at.map(|_| SystemTime::now());
     let mut called = output.attempts > 0;
     loop {
         if let (true, Some(from)) = (findable, unsure_from) {
-            if let Ok(left) = from.duration_since(SystemTime::now()) {
+            let early = early_look.take().filter(|at| *at < from);
+            if let Ok(left) = early.unwrap_or(from).duration_since(SystemTime::now()) {
                 tokio::time::sleep(left).await;
             }
             let args = Value::Object(read_args().unwrap_or_default());
@@ -387,6 +397,8 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
                     info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
                     return Finished::Sent(found.to_string());
                 }
+                // Not there yet: looked for again once a late call can no longer land.
+                Ok(None) if early.is_some() => continue,
                 Ok(None) => {}
                 Err(e) if e.is_transient() || e.rate_limit_wait().is_some() => {
                     let delay = backoff.next_delay(e.retry_after(), &mut rand::rng());
@@ -474,6 +486,7 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             // With no answer at all the call may still land; with an error answer it has
             // ended.
             unsure_from = Some(if error.is_unanswered() {
+                early_look = Some(SystemTime::now() + EARLY_LOOK);
                 attempted_at + setup.settle
             } else {
                 SystemTime::now()

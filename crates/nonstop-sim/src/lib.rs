@@ -17,6 +17,7 @@
 mod capture;
 mod control;
 mod fault;
+mod reply;
 mod rtm;
 mod socket;
 mod state;

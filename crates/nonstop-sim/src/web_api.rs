@@ -13,6 +13,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::reply::{ok, slack_error};
 use crate::state::PostedMessage;
 use crate::{AppState, MessageSpec};
 
@@ -507,15 +508,6 @@ fn upgrade_socket(
     upgrade
         .max_message_size(crate::socket::MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| crate::socket::serve(shared, socket, shutdown, kind))
-}
-
-pub(crate) fn ok(mut body: Value) -> Response {
-    body["ok"] = Value::Bool(true);
-    Json(body).into_response()
-}
-
-pub(crate) fn slack_error(code: &str) -> Response {
-    Json(json!({"ok": false, "error": code})).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

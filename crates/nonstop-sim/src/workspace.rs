@@ -6,7 +6,7 @@
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use crate::web_api::{ok, slack_error};
+use crate::reply::{ok, slack_error};
 use crate::AppState;
 
 type Args = Map<String, Value>;

@@ -14,6 +14,7 @@
 //! metadata; before a message that may already have reached Slack is sent again (a crash or
 //! a lost answer during its call), the sender looks for it in the channel's history.
 
+mod attempt;
 mod lookup;
 mod over_rtm;
 pub(crate) mod sender;

@@ -15,8 +15,8 @@ use nonstop_web::Backoff;
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
+use super::attempt::{not_posted, record_attempt, Finished, SenderSetup};
 use super::lookup::{self, ByText};
-use super::sender::{not_posted, record_attempt, Finished, SenderSetup};
 use crate::journal::{Output, OutputState};
 use crate::transport::rtm::send::{PlainMessage, RtmSends, SocketSendError};
 

@@ -16,14 +16,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+pub(crate) use super::attempt::SenderSetup;
+use super::attempt::{not_posted, record_attempt, Finished};
 use super::lookup;
 use super::over_rtm::{self, Route};
 use super::{Command, Delivered, DeliveryError};
 use crate::delivery::writer::Op;
-use crate::identity::BotIdentity;
 use crate::journal::{Output, OutputMark, Store};
-use crate::status::Status;
-use crate::transport::rtm::send::RtmSends;
 
 /// The pseudo-method of answers posted to a `response_url`.
 pub(crate) const RESPOND: &str = "response_url";
@@ -39,41 +38,6 @@ const EARLY_LOOK: Duration = Duration::from_secs(2);
 
 /// Largest answer of a generic call kept as its result; larger ones keep `{}`.
 const MAX_RESULT: usize = 64 * 1024;
-
-/// What the sender needs.
-pub(crate) struct SenderSetup {
-    pub(crate) web: WebClient,
-    pub(crate) ops: mpsc::Sender<Op>,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) status: Arc<Status>,
-    /// How long a call whose answer was lost may still take effect at Slack: a message that
-    /// may have been posted is looked for only after this, so a late one is found.
-    pub(crate) settle: Duration,
-    pub(crate) backoff_base: Duration,
-    pub(crate) backoff_cap: Duration,
-    /// On RTM with `rtm_send_over_socket`: where plain-text messages go first.
-    pub(crate) rtm: Option<Arc<RtmSends>>,
-    /// Who the bot is: an RTM message is known in history by its author and text.
-    pub(crate) me: Arc<BotIdentity>,
-    /// With a store other processes share ([`Store::lease`]): how long an answer stays this
-    /// process's after a mark renewed its lease. Every call is then preceded by a mark, and
-    /// made only while the lease surely holds (see [`record_attempt`]).
-    pub(crate) lease: Option<Duration>,
-}
-
-/// How one answer's delivery ended.
-#[derive(Debug)]
-pub(super) enum Finished {
-    /// Slack took it; its answer as recorded.
-    Sent(String),
-    /// Slack refused it for good.
-    Failed(String),
-    /// The runtime is stopping and the attempt could not be recorded: left as it is.
-    Abandoned,
-    /// Another process owns the answer now (this one was paused or cut off past its lease,
-    /// and a live one took its work over): that one delivers it; this one must not.
-    HandedOver,
-}
 
 #[derive(Default)]
 struct Lane {
@@ -531,60 +495,6 @@ async fn wait_for_replicas_limit(setup: &SenderSetup, output: &Output) {
             // Nothing held, or the store cannot say: Slack's own 429 is the backstop.
             _ => return,
         }
-    }
-}
-
-pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {
-    let op = Op::OutputMarks {
-        marks: vec![OutputMark::NotPosted { id }],
-        durable: None,
-    };
-    let _ = setup.ops.send(op).await;
-}
-
-/// Writes that a call is about to be made, and waits until that is durable; returns when it
-/// was recorded. [`Finished::Abandoned`] when the journal's writer is gone (the runtime is
-/// stopping), [`Finished::HandedOver`] when another process owns the answer now.
-///
-/// Fencing, with a store other processes share: the mark applies only while this process
-/// owns the answer, and renews its lease, so nobody takes the answer for a lease from when
-/// the mark was asked for. The call must start early enough in that lease to land before
-/// it ends (a call lands within `settle`): when more time than that passed before the
-/// mark came back (the process was paused, say), the mark is made again. Returns when the
-/// attempt was recorded, and with a shared store the instant by which the call must start
-/// ([`WebClient::attempt_by`]).
-pub(super) async fn record_attempt(
-    setup: &SenderSetup,
-    id: i64,
-) -> Result<(SystemTime, Option<Instant>), Finished> {
-    loop {
-        let asked = Instant::now();
-        let at = SystemTime::now();
-        let (durable, written) = oneshot::channel();
-        let op = Op::OutputMarks {
-            marks: vec![OutputMark::Attempt { id, at }],
-            durable: Some(durable),
-        };
-        if setup.ops.send(op).await.is_err() {
-            return Err(Finished::Abandoned);
-        }
-        match written.await {
-            Ok(true) => {}
-            Ok(false) => return Err(Finished::HandedOver),
-            Err(_) => return Err(Finished::Abandoned),
-        }
-        let Some(lease) = setup.lease else {
-            return Ok((at, None));
-        };
-        let usable = lease.saturating_sub(setup.settle.min(lease / 2));
-        if asked.elapsed() < usable {
-            return Ok((at, Some(asked + usable)));
-        }
-        warn!(
-            id,
-            waited_ms = asked.elapsed().as_millis() as u64,
-            "an answer's attempt took longer to record than its lease allows a call (paused, or a slow journal); recording it again before the call"
-        );
     }
 }
 

@@ -415,7 +415,6 @@ impl CatchUp {
     }
 }
 
-/// A time as Slack's `ts` (seconds with six decimals).
 /// Whether a message's `ts` (`at`, seconds) lies beyond [`FUTURE_SKEW`] after `now`.
 fn is_dated_ahead(at: f64, now: SystemTime) -> bool {
     let latest = now
@@ -425,6 +424,7 @@ fn is_dated_ahead(at: f64, now: SystemTime) -> bool {
     at > latest
 }
 
+/// A time as Slack's `ts` (seconds with six decimals).
 fn slack_ts(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     format!("{}.{:06}", since.as_secs(), since.subsec_micros())

@@ -17,8 +17,10 @@
 mod capture;
 mod control;
 mod fault;
+mod inject;
 mod reply;
 mod rtm;
+mod settings;
 mod socket;
 mod state;
 mod web_api;
@@ -26,6 +28,9 @@ mod workspace;
 
 pub use capture::{CapturedLog, TempJournal};
 pub use fault::{Fault, Target};
+pub(crate) use inject::{apply_fault, enqueue_event, enqueue_message};
+pub use settings::{MessageSpec, SimConfig};
+pub(crate) use state::AppState;
 pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, SimStats};
 
 use std::net::SocketAddr;
@@ -35,130 +40,12 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use state::{Shared, SocketCommand};
-
-/// How the simulated workspace behaves.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// The app-level token `apps.connections.open` accepts.
-    pub app_token: String,
-    /// The bot token the other methods accept.
-    pub bot_token: String,
-    pub team_id: String,
-    pub app_id: String,
-    pub bot_user_id: String,
-    pub bot_id: String,
-    /// An envelope not acked within this is sent again (Slack: about 3 s).
-    pub redelivery_after: Duration,
-    /// Redeliveries before an envelope is given up on (Slack: 3).
-    pub max_redeliveries: u32,
-    /// How often the server pings each socket.
-    pub server_ping_interval: Duration,
-    /// Announced in `hello` as `approximate_connection_time`.
-    pub approximate_connection_time: Duration,
-    /// How long a half-open socket is held before the server lets it go.
-    pub half_open_hold: Duration,
-    /// Deliver the bot's own posts back to it as message events, as Slack does.
-    pub echo_bot_messages: bool,
-    /// Deliver every event three times: its envelope, the same envelope again as a retry on
-    /// another socket (as after a missed ack, even when it was acked), and the same event in
-    /// a second envelope. A bot must handle each event once.
-    pub duplicate_delivery: bool,
-    /// Channels and users in the workspace, for `conversations.list`, `users.list` and
-    /// `conversations.members` (enough for several pages).
-    pub channels: usize,
-    pub users: usize,
-    /// The scopes the bot token has, as Slack names them in its `x-oauth-scopes` header.
-    pub scopes: Vec<String>,
-    /// Whether `rtm.start` works (older classic apps) or answers `method_deprecated` (apps
-    /// created since 2021-11-30, the default).
-    pub rtm_start_allowed: bool,
-    /// Socket Mode sockets the app may hold live at once (Slack's cap is 10): one more is
-    /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
-    pub max_sockets: usize,
-    /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
-    /// stops reading ([`Fault::StopReading`]) block the bot's writes after a few KiB, as a
-    /// server with small buffers would, instead of after the megabytes loopback allows.
-    pub receive_buffer: Option<u32>,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            app_token: "xapp-1-A0SIM-0000-simulatedapptoken".to_owned(),
-            bot_token: "xoxb-0000-0000-simulatedbottoken".to_owned(),
-            team_id: "T0SIM".to_owned(),
-            app_id: "A0SIM".to_owned(),
-            bot_user_id: "U0BOT".to_owned(),
-            bot_id: "B0BOT".to_owned(),
-            redelivery_after: Duration::from_secs(3),
-            max_redeliveries: 3,
-            server_ping_interval: Duration::from_secs(5),
-            approximate_connection_time: Duration::from_secs(18060),
-            half_open_hold: Duration::from_secs(30),
-            echo_bot_messages: true,
-            duplicate_delivery: false,
-            channels: 450,
-            users: 250,
-            scopes: [
-                "channels:history",
-                "groups:history",
-                "im:history",
-                "mpim:history",
-                "chat:write",
-                "reactions:write",
-                "commands",
-                "channels:read",
-                "users:read",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            rtm_start_allowed: false,
-            max_sockets: 10,
-            receive_buffer: None,
-        }
-    }
-}
-
-/// A message a simulated user sends.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MessageSpec {
-    pub channel: String,
-    pub user: String,
-    pub text: String,
-    #[serde(default)]
-    pub thread_ts: Option<String>,
-}
-
-impl MessageSpec {
-    pub fn new(channel: &str, user: &str, text: &str) -> Self {
-        Self {
-            channel: channel.to_owned(),
-            user: user.to_owned(),
-            text: text.to_owned(),
-            thread_ts: None,
-        }
-    }
-
-    #[must_use]
-    pub fn in_thread(mut self, thread_ts: &str) -> Self {
-        self.thread_ts = Some(thread_ts.to_owned());
-        self
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) addr: SocketAddr,
-    pub(crate) shutdown: watch::Receiver<bool>,
-}
+use state::Shared;
 
 /// A running simulator. Dropping it stops the server.
 #[derive(Debug)]
@@ -483,238 +370,6 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
-}
-
-/// Builds a `message` event as Slack's Events API would and queues it for delivery.
-pub(crate) fn enqueue_message(
-    shared: &Shared,
-    spec: &MessageSpec,
-    bot_id: Option<String>,
-    ts: Option<String>,
-) -> String {
-    let ts = ts.unwrap_or_else(|| shared.next_ts());
-    let event_id = format!("Ev{:010}", shared.next_id());
-    let config = &shared.config;
-    let mut event = serde_json::json!({
-        "type": "message",
-        "channel": spec.channel,
-        "channel_type": "channel",
-        "user": spec.user,
-        "text": spec.text,
-        "ts": ts,
-        "event_ts": ts,
-        "team": config.team_id,
-    });
-    if let Some(thread_ts) = &spec.thread_ts {
-        event["thread_ts"] = thread_ts.clone().into();
-    }
-    match bot_id {
-        Some(bot_id) => event["bot_id"] = bot_id.into(),
-        // The bot's own posts are in the record of posts; a user's message goes into the
-        // channel's history here, so that a bot can fetch what it missed.
-        None => shared.record_said(state::Said {
-            channel: spec.channel.clone(),
-            user: spec.user.clone(),
-            text: spec.text.clone(),
-            ts: ts.clone(),
-            thread_ts: spec.thread_ts.clone(),
-        }),
-    }
-    enqueue_event_with_id(shared, event, event_id)
-}
-
-/// Wraps `event` in an `event_callback` as Slack's Events API does and queues it.
-pub(crate) fn enqueue_event(shared: &Shared, event: serde_json::Value) -> String {
-    let event_id = format!("Ev{:010}", shared.next_id());
-    enqueue_event_with_id(shared, event, event_id)
-}
-
-fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: String) -> String {
-    // RTM sockets get the bare event, Socket Mode sockets the envelope below.
-    rtm::broadcast(shared, &event);
-    let config = &shared.config;
-    let payload = serde_json::json!({
-        "type": "event_callback",
-        "token": "deprecated-verification-token",
-        "team_id": config.team_id,
-        "api_app_id": config.app_id,
-        "event": event,
-        "event_id": event_id,
-        "event_time": 1_700_000_000,
-        "event_context": format!("EC{event_id}"),
-        "authorizations": [{
-            "enterprise_id": null,
-            "team_id": config.team_id,
-            "user_id": config.bot_user_id,
-            "is_bot": true,
-            "is_enterprise_install": false,
-        }],
-        "is_ext_shared_channel": false,
-    });
-    shared.enqueue_envelope("events_api", payload, false);
-    event_id
-}
-
-pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
-    tracing::info!(fault = fault.name(), "sim: injecting fault");
-    let now = Instant::now();
-    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
-    let mut inner = shared.lock();
-    let live = Shared::live_any(&inner);
-    let pick = |target: Target| live.get(target.unwrap_or(0)).copied();
-    let mut orders: Vec<(u64, SocketCommand)> = Vec::new();
-    let disconnect = |reason: &str, close_after: Duration| SocketCommand::Disconnect {
-        reason: reason.to_owned(),
-        close_after,
-    };
-    let drop_all = |orders: &mut Vec<(u64, SocketCommand)>| {
-        orders.extend(live.iter().map(|id| (*id, SocketCommand::Drop)));
-    };
-    match fault {
-        Fault::Drop { target } => orders.extend(pick(target).map(|id| (id, SocketCommand::Drop))),
-        Fault::DropAll => drop_all(&mut orders),
-        Fault::HalfOpen { target } => {
-            orders.extend(pick(target).map(|id| (id, SocketCommand::HalfOpen)));
-        }
-        Fault::Outage {
-            secs: s,
-            drop_all: all,
-        } => {
-            inner.faults.outage = Some((now, now + secs(s)));
-            if all {
-                drop_all(&mut orders);
-            }
-        }
-        Fault::DisconnectWarning {
-            target,
-            close_after_secs,
-        } => orders
-            .extend(pick(target).map(|id| (id, disconnect("warning", secs(close_after_secs))))),
-        Fault::Refresh {
-            target,
-            close_after_secs,
-        } => orders.extend(
-            pick(target).map(|id| (id, disconnect("refresh_requested", secs(close_after_secs)))),
-        ),
-        Fault::RateLimit {
-            secs: s,
-            drop_all: all,
-        } => {
-            inner.faults.rate_limited_until = Some(now + Duration::from_secs(s.min(86_400)));
-            if all {
-                drop_all(&mut orders);
-            }
-        }
-        Fault::Goodbye {
-            target,
-            close_after_secs,
-        } => orders.extend(pick(target).map(|id| {
-            (
-                id,
-                SocketCommand::Goodbye {
-                    close_after: secs(close_after_secs),
-                },
-            )
-        })),
-        Fault::ReorderReplies => inner.faults.reorder_rtm_replies = true,
-        Fault::RefuseMessages { count } => inner.faults.refuse_rtm_messages = count,
-        Fault::DropBeforeReply { posted, late_reply } => {
-            inner.faults.drop_before_reply = Some((posted, late_reply));
-        }
-        Fault::ErrorFrame { target } => orders.extend(pick(target).map(|id| {
-            let frame = r#"{"type":"error","error":{"code":2,"msg":"simulated server error"}}"#;
-            (id, SocketCommand::Text(frame.to_owned()))
-        })),
-        Fault::TooManyWebsockets { target } => orders.extend(pick(target).map(|id| {
-            (
-                id,
-                disconnect("too_many_websockets", Duration::from_millis(200)),
-            )
-        })),
-        Fault::LinkDisabled => orders.extend(
-            live.iter()
-                .map(|id| (*id, disconnect("link_disabled", Duration::from_millis(200)))),
-        ),
-        Fault::RevokeToken { code } => {
-            inner.faults.revoked = Some(code);
-            orders.extend(live.iter().map(|id| {
-                (
-                    *id,
-                    SocketCommand::Close {
-                        code: 1000,
-                        reason: String::new(),
-                    },
-                )
-            }));
-        }
-        Fault::Malformed { target } => orders.extend(pick(target).map(|id| {
-            (
-                id,
-                SocketCommand::Text(r#"{"type":"events_api","envelope_id":"#.to_owned()),
-            )
-        })),
-        Fault::Binary { target } => orders.extend(
-            pick(target).map(|id| (id, SocketCommand::Binary(vec![0xde, 0xad, 0xbe, 0xef]))),
-        ),
-        Fault::Oversized { target, bytes } => orders.extend(pick(target).map(|id| {
-            let padding = "x".repeat(bytes.min(64 * 1024 * 1024));
-            let text = format!(r#"{{"type":"sim_padding","padding":"{padding}"}}"#);
-            (id, SocketCommand::Text(text))
-        })),
-        Fault::UnknownEnvelope { target: _ } => {
-            drop(inner);
-            shared.enqueue_envelope("sim_future_envelope", serde_json::json!({"x": 1}), false);
-            return;
-        }
-        Fault::CloseFrame {
-            target,
-            code,
-            reason,
-        } => orders.extend(pick(target).map(|id| (id, SocketCommand::Close { code, reason }))),
-        Fault::WithholdHello { count } => inner.faults.withhold_hello = count,
-        Fault::OddHello { count, value } => inner.faults.odd_hello = (count, value),
-        Fault::RefreshAfterHello => inner.faults.refresh_after_hello = true,
-        Fault::HalfOpenAfterHello { count } => inner.faults.half_open_after_hello = count,
-        Fault::StopReading { target } => {
-            orders.extend(pick(target).map(|id| (id, SocketCommand::StopReading)));
-        }
-        Fault::RateLimitMethod { method, secs: s } => {
-            inner
-                .faults
-                .method_limits
-                .insert(method, now + Duration::from_secs(s.min(86_400)));
-        }
-        Fault::FailMethod {
-            method,
-            count,
-            status,
-            code,
-        } => {
-            let queue = inner.faults.method_failures.entry(method).or_default();
-            let failure = (status, code.unwrap_or_else(|| "internal_error".to_owned()));
-            queue.extend(std::iter::repeat_n(failure, count.min(10_000) as usize));
-        }
-        Fault::WarnMethod { method, warning } => {
-            inner.faults.method_warnings.insert(method, warning);
-        }
-        Fault::LoseReply { method, count } => {
-            inner.faults.lost_replies.insert(method, count);
-        }
-        Fault::SlowWebApi { millis } => {
-            inner.faults.slow_web_api = Some(Duration::from_millis(millis));
-        }
-        Fault::ChannelLimit { burst, per_sec } => {
-            inner.faults.channel_limit = Some(state::ChannelLimit::new(burst, per_sec));
-        }
-        Fault::Heal => inner.faults = state::Faults::default(),
-    }
-    for (id, order) in orders {
-        if let Some(socket) = inner.sockets.get(&id) {
-            let _ = socket.commands.try_send(order);
-        }
-    }
-    drop(inner);
-    shared.notify();
 }
 
 /// Serves `sim` until `until` resolves, sending `ping N` messages into channel C0DEMO at

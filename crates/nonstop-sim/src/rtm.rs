@@ -1,5 +1,5 @@
-//! RTM's side of the simulator: every event goes, bare, to every live RTM socket (RTM has no
-//! acks and no redelivery: an event that finds no live socket is gone), and what a client
+//! RTM's side of the simulator (events go, bare, to every live RTM socket from `inject.rs`; RTM
+//! has no acks and no redelivery: an event that finds no live socket is gone): what a client
 //! sends over the socket (`ping`, `message`, `typing`) is answered as Slack does, with
 //! `reply_to`: messages beyond Slack's pace get an error reply, and a client that keeps
 //! going over is disconnected; with [`crate::Fault::ReorderReplies`], each message's
@@ -8,33 +8,8 @@
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use crate::state::{PostedMessage, Shared, SocketCommand};
+use crate::state::{PostedMessage, Shared};
 use crate::MessageSpec;
-
-/// Sends `event` to every live RTM socket. Counts the sends, or the miss when none is live
-/// and an RTM socket was ever open.
-pub(crate) fn broadcast(shared: &Shared, event: &Value) {
-    let mut inner = shared.lock();
-    if inner.stats.rtm_sockets_opened == 0 {
-        return;
-    }
-    let text = event.to_string();
-    let mut sent = 0;
-    for socket in inner.sockets.values().filter(|s| s.live && s.rtm) {
-        // A full queue behaves like a lost frame, as on a real socket that fell behind.
-        if socket
-            .commands
-            .try_send(SocketCommand::Text(text.clone()))
-            .is_ok()
-        {
-            sent += 1;
-        }
-    }
-    if sent == 0 {
-        inner.stats.rtm_events_missed += 1;
-    }
-    inner.stats.rtm_events_sent += sent;
-}
 
 /// Messages a client may send at once before Slack's pace of one a second applies, and the
 /// refused messages in a row after which it is disconnected.

@@ -3,8 +3,9 @@
 //! and never awaits, and one lock keeps routing, acks and redelivery consistent.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -636,4 +637,12 @@ pub(crate) async fn wait_until(
             Ok(Err(_)) | Err(_) => return check(shared),
         }
     }
+}
+
+/// What every request handler of the simulator's server shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) shutdown: watch::Receiver<bool>,
 }

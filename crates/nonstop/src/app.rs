@@ -25,6 +25,7 @@ use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
 use crate::ops;
 use crate::outbox::sender::{self, SenderSetup};
+use crate::outbox::SocketRoute;
 use crate::outbox::{self, Outbox};
 use crate::router::{Router, Routes};
 use crate::running::Running;
@@ -394,8 +395,8 @@ impl App {
                 settle: config.outbox_settle,
                 backoff_base: config.backoff_base,
                 backoff_cap: config.backoff_cap,
-                rtm: (config.transport == TransportKind::Rtm && config.rtm_send_over_socket)
-                    .then(|| Arc::clone(&rtm_sends)),
+                socket: (config.transport == TransportKind::Rtm && config.rtm_send_over_socket)
+                    .then(|| Arc::clone(&rtm_sends) as Arc<dyn SocketRoute>),
                 me: Arc::clone(&me),
                 lease: store.lease(),
             },

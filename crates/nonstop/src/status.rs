@@ -133,6 +133,18 @@ pub enum SlotPhase {
 }
 
 impl SlotPhase {
+    /// The phase's name in health answers, metrics labels and the status page.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Waiting { .. } => "waiting",
+            Self::Opening { .. } => "opening",
+            Self::Live => "live",
+            Self::Replacing => "replacing",
+            Self::Stopped => "stopped",
+            Self::FatallyClosed => "fatally_closed",
+        }
+    }
+
     /// True while the slot has a connection receiving events.
     pub fn is_live(self) -> bool {
         matches!(self, Self::Live | Self::Replacing)

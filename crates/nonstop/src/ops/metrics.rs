@@ -11,7 +11,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::phase_name;
 use crate::status::Status;
 
 /// Slot states every scrape lists, at 0 when no slot is in them, so a graph has a line for
@@ -173,7 +172,7 @@ impl Collector for StatusCollector {
             MetricType::Gauge,
         )?;
         for phase in PHASES {
-            let n = s.slots.iter().filter(|p| phase_name(p) == phase).count();
+            let n = s.slots.iter().filter(|p| p.name() == phase).count();
             let labels = [("state", phase)];
             ConstGauge::new(n as i64).encode(slots.encode_family(&labels)?)?;
         }

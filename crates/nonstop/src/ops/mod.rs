@@ -22,7 +22,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::status::{LifecycleChange, LifecycleRecord, SlotPhase, Status};
+use crate::status::{LifecycleChange, LifecycleRecord, Status};
 
 /// How many operations wait for the journal's writer (envelopes, marks, answers).
 pub(crate) type Backlog = Arc<dyn Fn() -> usize + Send + Sync>;
@@ -127,17 +127,6 @@ pub(crate) fn announce(listener: &TcpListener) {
     }
 }
 
-fn phase_name(phase: &SlotPhase) -> &'static str {
-    match phase {
-        SlotPhase::Waiting { .. } => "waiting",
-        SlotPhase::Opening { .. } => "opening",
-        SlotPhase::Live => "live",
-        SlotPhase::Replacing => "replacing",
-        SlotPhase::Stopped => "stopped",
-        SlotPhase::FatallyClosed => "fatally_closed",
-    }
-}
-
 /// What both health answers show: each slot's phase, how long the bot has been deaf, the last
 /// unplanned disconnect.
 fn state(status: &Status) -> Value {
@@ -148,7 +137,7 @@ fn state(status: &Status) -> Value {
         .iter()
         .enumerate()
         .map(|(slot, phase)| {
-            let mut entry = json!({"slot": slot, "state": phase_name(phase)});
+            let mut entry = json!({"slot": slot, "state": phase.name()});
             if let Some((connection, age)) = live_connection(&history, slot) {
                 entry["connection"] = connection.into();
                 entry["age_secs"] = age.as_secs().into();

@@ -1,4 +1,4 @@
-//! One answer's attempts, what the sender (`sender.rs`) and the RTM route (`over_rtm.rs`)
+//! One answer's attempts, what the sender (`sender.rs`) and the socket route (`over_socket.rs`)
 //! share: the sender's setup, how a delivery ends, and the marks recorded around a call.
 
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use crate::delivery::writer::Op;
 use crate::identity::BotIdentity;
 use crate::journal::{OutputMark, Store};
 use crate::status::Status;
-use crate::transport::rtm::send::RtmSends;
+
+use super::socket_route::SocketRoute;
 
 /// What the sender needs.
 pub(crate) struct SenderSetup {
@@ -26,8 +27,9 @@ pub(crate) struct SenderSetup {
     pub(crate) settle: Duration,
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_cap: Duration,
-    /// On RTM with `rtm_send_over_socket`: where plain-text messages go first.
-    pub(crate) rtm: Option<Arc<RtmSends>>,
+    /// Where plain-text messages go first, when the app gives one (RTM with
+    /// `rtm_send_over_socket`).
+    pub(crate) socket: Option<Arc<dyn SocketRoute>>,
     /// Who the bot is: an RTM message is known in history by its author and text.
     pub(crate) me: Arc<BotIdentity>,
     /// With a store other processes share ([`Store::lease`]): how long an answer stays this

@@ -16,8 +16,9 @@
 
 mod attempt;
 mod lookup;
-mod over_rtm;
+mod over_socket;
 pub(crate) mod sender;
+mod socket_route;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::delivery::writer::{Op, OutputSubmission};
 use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
+pub(crate) use socket_route::{PlainMessage, SocketRoute, SocketSendError};
 
 /// The metadata field that names an answer's outbox key in a posted message.
 pub const METADATA_KEY: &str = "nonstop_outbox";

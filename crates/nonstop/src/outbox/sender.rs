@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 pub(crate) use super::attempt::SenderSetup;
 use super::attempt::{not_posted, record_attempt, Finished};
 use super::lookup;
-use super::over_rtm::{self, Route};
+use super::over_socket::{self, Route};
 use super::{Command, Delivered, DeliveryError};
 use crate::delivery::writer::Op;
 use crate::journal::{Output, OutputMark, Store};
@@ -321,7 +321,7 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
     }
     let findable = findable(&output.method);
     // On RTM, a plain-text message is offered to the socket first (once).
-    let plain = over_rtm::plain_message(setup, output);
+    let plain = over_socket::plain_message(setup, output);
     let mut socket_offered = false;
     let mut backoff = Backoff::new(setup.backoff_base, setup.backoff_cap);
     // Set while an earlier call may have posted the message: from when looking for it means
@@ -339,8 +339,8 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             }
             let args = Value::Object(read_args().unwrap_or_default());
             // Sent over RTM by an earlier process, it carries no metadata: known by its text.
-            let taken = match (&plain, &setup.rtm) {
-                (Some(_), Some(rtm)) => over_rtm::taken(setup, rtm).await,
+            let taken = match (&plain, &setup.socket) {
+                (Some(_), Some(socket)) => over_socket::taken(setup, socket.as_ref()).await,
                 _ => Default::default(),
             };
             let by_text = plain.as_ref().map(|message| lookup::ByText {
@@ -374,9 +374,9 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             }
             unsure_from = None;
         }
-        if let (Some(rtm), Some(message), false) = (&setup.rtm, &plain, socket_offered) {
+        if let (Some(socket), Some(message), false) = (&setup.socket, &plain, socket_offered) {
             socket_offered = true;
-            match over_rtm::deliver(setup, rtm, output, message).await {
+            match over_socket::deliver(setup, socket.as_ref(), output, message).await {
                 Route::Done(finished) => return finished,
                 Route::Web => {}
             }

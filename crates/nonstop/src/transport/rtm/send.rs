@@ -1,5 +1,6 @@
 //! Messages the bot sends over its RTM sockets: `{"id":N,"type":"message",…}` frames, each
-//! confirmed by a `reply_to` frame with the message's `ts`.
+//! confirmed by a `reply_to` frame with the message's `ts`. This is the outbox's
+//! [`SocketRoute`] on RTM: the app hands it to the outbox, which knows no transport.
 //!
 //! One [`RtmSends`] serves all of the bot's RTM sockets. Ids come from one counter for the
 //! whole process (unique per connection, as RTM asks, and unique across connections too), so
@@ -13,19 +14,21 @@
 //! with `chat.postMessage` instead.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::outbox::{PlainMessage, SocketRoute, SocketSendError};
+
 /// RTM disconnects a client that sends a frame larger than 16 KB.
 pub(crate) const MAX_FRAME_BYTES: usize = 16 * 1024;
-/// Slack asks RTM clients to keep a message's text to 4,000 characters.
-pub(crate) const MAX_TEXT_CHARS: usize = 4000;
 /// RTM allows one message a second, sustained; going over earns an error, then a disconnect.
 pub(crate) const PACE: Duration = Duration::from_secs(1);
 /// Frames waiting for one socket's writer.
@@ -33,82 +36,6 @@ pub(crate) const SOCKET_QUEUE: usize = 16;
 /// Confirmed `ts` remembered, so that a late echo of a message confirmed already is not taken
 /// for the confirmation of another with the same text.
 const REMEMBERED: usize = 256;
-
-/// A message RTM can carry: plain text, in a channel or a thread, nothing else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PlainMessage {
-    pub(crate) channel: String,
-    pub(crate) text: String,
-    pub(crate) thread_ts: Option<String>,
-}
-
-impl PlainMessage {
-    /// The message `chat.postMessage` arguments describe, when RTM can carry it: a channel,
-    /// a non-empty text of at most 4,000 characters, optionally a thread, and no other
-    /// argument (blocks, attachments, metadata, `reply_broadcast`, … need the Web API).
-    /// `unfurl_links`/`unfurl_media` set to false (the built-in `ping` sets both) are no
-    /// obstacle when the text holds no dot, so no link that could unfurl.
-    pub(crate) fn from_args(args: &Map<String, Value>) -> Option<Self> {
-        let mut channel = None;
-        let mut text = None;
-        let mut thread_ts = None;
-        let mut no_unfurl = false;
-        for (name, value) in args {
-            match (name.as_str(), value) {
-                ("channel", Value::String(c)) if !c.is_empty() => channel = Some(c.clone()),
-                ("text", Value::String(t)) if !t.is_empty() => text = Some(t.clone()),
-                ("thread_ts", Value::String(t)) if !t.is_empty() => thread_ts = Some(t.clone()),
-                ("thread_ts", Value::Null) => {}
-                ("unfurl_links" | "unfurl_media", Value::Bool(false)) => no_unfurl = true,
-                _ => return None,
-            }
-        }
-        let text = text.filter(|t| t.chars().count() <= MAX_TEXT_CHARS)?;
-        // RTM cannot say "don't unfurl"; a text without a dot has nothing to unfurl.
-        if no_unfurl && text.contains('.') {
-            return None;
-        }
-        Some(Self {
-            channel: channel?,
-            text,
-            thread_ts,
-        })
-    }
-
-    /// The frame that sends it with `id`.
-    fn frame(&self, id: u64) -> String {
-        let mut frame =
-            json!({"id": id, "type": "message", "channel": self.channel, "text": self.text});
-        if let Some(thread) = &self.thread_ts {
-            frame["thread_ts"] = thread.clone().into();
-        }
-        frame.to_string()
-    }
-}
-
-/// Why a message did not go over the socket, or went and was not confirmed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum SocketSendError {
-    #[error("no RTM socket is live")]
-    NoSocket,
-    #[error("RTM allows one message a second; the next may go in {wait:?}")]
-    Paced { wait: Duration },
-    #[error("the frame would be {bytes} bytes; RTM disconnects a client that sends over 16 KB")]
-    TooLarge { bytes: usize },
-    #[error("the socket's writer is busy or gone")]
-    SocketBusy,
-    #[error("Slack refused the message over RTM (code {code}: {msg})")]
-    Refused { code: i64, msg: String },
-    #[error("no confirmation within {waited:?}: the socket died or the reply was lost; the message may or may not have landed")]
-    Unconfirmed { waited: Duration },
-}
-
-impl SocketSendError {
-    /// True when the message certainly did not land: it never left, or Slack refused it.
-    pub(crate) fn not_posted(&self) -> bool {
-        !matches!(self, Self::Unconfirmed { .. })
-    }
-}
 
 /// One message sent and not confirmed yet.
 struct Waiting {
@@ -181,7 +108,7 @@ impl RtmSends {
     /// pace has no room, or the frame is too large.
     pub(crate) async fn send(&self, message: &PlainMessage) -> Result<String, SocketSendError> {
         let id = self.next_id();
-        let frame = message.frame(id);
+        let frame = frame(message, id);
         if frame.len() > MAX_FRAME_BYTES {
             return Err(SocketSendError::TooLarge { bytes: frame.len() });
         }
@@ -312,6 +239,29 @@ impl Drop for Attached<'_> {
     }
 }
 
+impl SocketRoute for RtmSends {
+    fn send<'a>(
+        &'a self,
+        message: &'a PlainMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<String, SocketSendError>> + Send + 'a>> {
+        Box::pin(RtmSends::send(self, message))
+    }
+
+    fn confirmed(&self) -> Vec<String> {
+        RtmSends::confirmed(self)
+    }
+}
+
+/// The frame that sends `message` with `id`.
+fn frame(message: &PlainMessage, id: u64) -> String {
+    let mut frame =
+        json!({"id": id, "type": "message", "channel": message.channel, "text": message.text});
+    if let Some(thread) = &message.thread_ts {
+        frame["thread_ts"] = thread.clone().into();
+    }
+    frame.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,40 +273,6 @@ mod tests {
             text: text.into(),
             thread_ts: None,
         }
-    }
-
-    fn args(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn only_plain_text_goes_over_rtm() {
-        let ok = PlainMessage::from_args(&args(json!({"channel": "C1", "text": "hi"})));
-        assert_eq!(ok, Some(plain("C1", "hi")));
-        let thread = PlainMessage::from_args(&args(
-            json!({"channel": "C1", "text": "hi", "thread_ts": "1.2"}),
-        ));
-        assert_eq!(thread.unwrap().thread_ts.as_deref(), Some("1.2"));
-        for rich in [
-            json!({"channel": "C1", "text": "hi", "blocks": []}),
-            json!({"channel": "C1", "text": "hi", "reply_broadcast": true}),
-            json!({"channel": "C1", "text": "hi", "metadata": {}}),
-            json!({"channel": "C1", "text": ""}),
-            json!({"text": "hi"}),
-            json!({"channel": "C1", "text": "x".repeat(MAX_TEXT_CHARS + 1)}),
-        ] {
-            assert_eq!(PlainMessage::from_args(&args(rich.clone())), None, "{rich}");
-        }
-        let pong = json!({"channel": "C1", "text": "pong 42", "unfurl_links": false, "unfurl_media": false});
-        assert!(PlainMessage::from_args(&args(pong)).is_some());
-        let link = json!({"channel": "C1", "text": "pong example.com", "unfurl_links": false});
-        assert_eq!(PlainMessage::from_args(&args(link)), None);
-        let unfurl = json!({"channel": "C1", "text": "pong", "unfurl_links": true});
-        assert_eq!(PlainMessage::from_args(&args(unfurl)), None);
-        let longest = "é".repeat(MAX_TEXT_CHARS);
-        assert!(
-            PlainMessage::from_args(&args(json!({"channel": "C1", "text": longest}))).is_some()
-        );
     }
 
     /// A socket's writer, and what it was given to send.
@@ -425,7 +341,7 @@ mod tests {
         );
         let (_live, mut frames) = socket(&sends, 1);
         // 4,000 characters, each escaped to six bytes (`\u0001`): over 16 KB.
-        let huge = plain("C1", &"\u{1}".repeat(MAX_TEXT_CHARS));
+        let huge = plain("C1", &"\u{1}".repeat(4000));
         let too_large = sends.send(&huge).await.unwrap_err();
         assert!(
             matches!(too_large, SocketSendError::TooLarge { bytes } if bytes > MAX_FRAME_BYTES)

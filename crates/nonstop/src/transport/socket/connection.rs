@@ -12,14 +12,24 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, error, warn};
 
-use super::SocketContext;
 use crate::cause::{ConnectStage, DisconnectCause};
-use crate::delivery::Envelope;
+use crate::config::Config;
+use crate::delivery::{Envelope, Intake};
 use crate::error::Error;
 use crate::log_limit::LogLimit;
+use crate::status::Status;
 use crate::supervisor::lifecycle::{Input, Timing};
 use crate::supervisor::{OpenError, Order, Report};
 use crate::transport::ws::{self, Protocol, Ws, BAD_INPUT_LINES, BAD_INPUT_WINDOW};
+
+/// What every socket task needs.
+#[derive(Debug)]
+pub(crate) struct SocketContext {
+    pub(crate) config: Config,
+    pub(crate) web: nonstop_web::WebClient,
+    pub(crate) intake: Arc<Intake>,
+    pub(crate) status: Arc<Status>,
+}
 
 /// Bounds on Slack's `approximate_connection_time` as the socket's planned lifetime. Slack
 /// says about five hours. Under a couple of seconds the number means nothing (0 would have

@@ -9,20 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::Config;
-use crate::delivery::Intake;
-use crate::status::Status;
 use crate::supervisor::{OpenError, OpenedInfo, Order, Report, Transport};
 use connection::Opened;
-
-/// What every socket task needs.
-#[derive(Debug)]
-pub(crate) struct SocketContext {
-    pub(crate) config: Config,
-    pub(crate) web: nonstop_web::WebClient,
-    pub(crate) intake: Arc<Intake>,
-    pub(crate) status: Arc<Status>,
-}
+pub(crate) use connection::SocketContext;
 
 impl Transport for SocketContext {
     type Opened = Opened;

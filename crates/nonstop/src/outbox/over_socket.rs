@@ -1,5 +1,5 @@
-//! Answers over the RTM socket: a plain-text message goes as a socket frame when RTM has room
-//! for it, and is confirmed by Slack with its `ts`; everything else, and a message the socket
+//! Answers over the socket route the app injected (RTM's): a plain-text message goes as a
+//! socket frame when the route has room for it, and is confirmed by Slack with its `ts`; everything else, and a message the socket
 //! could not take, goes through `chat.postMessage`.
 //!
 //! A message whose confirmation never comes (its socket died) may or may not have landed.
@@ -17,8 +17,8 @@ use tracing::{debug, info, warn};
 
 use super::attempt::{not_posted, record_attempt, Finished, SenderSetup};
 use super::lookup::{self, ByText};
+use super::socket_route::{PlainMessage, SocketRoute, SocketSendError};
 use crate::journal::{Output, OutputState};
-use crate::transport::rtm::send::{PlainMessage, RtmSends, SocketSendError};
 
 /// Sends over the socket at most this many times before the Web API takes over.
 const SOCKET_TRIES: usize = 2;
@@ -36,7 +36,7 @@ pub(super) enum Route {
 /// Offers `message` (the answer `output`) to the RTM socket.
 pub(super) async fn deliver(
     setup: &SenderSetup,
-    rtm: &RtmSends,
+    socket: &dyn SocketRoute,
     output: &Output,
     message: &PlainMessage,
 ) -> Route {
@@ -44,7 +44,7 @@ pub(super) async fn deliver(
         if let Err(end) = record_attempt(setup, output.id).await {
             return Route::Done(end);
         }
-        let error = match rtm.send(message).await {
+        let error = match socket.send(message).await {
             Ok(ts) => {
                 setup.status.count_answer_over_rtm();
                 let placed = json!({"channel": message.channel, "ts": ts});
@@ -65,7 +65,7 @@ pub(super) async fn deliver(
             return Route::Web;
         }
         warn!(lane = %output.lane, key = %output.key, %error, "answer sent over RTM was not confirmed; looking for it in the channel before sending it again");
-        match find(setup, rtm, output, message).await {
+        match find(setup, socket, output, message).await {
             Some(found) => {
                 info!(lane = %output.lane, key = %output.key, "unconfirmed answer found posted; not sent again");
                 return Route::Done(Finished::Sent(found.to_string()));
@@ -80,11 +80,11 @@ pub(super) async fn deliver(
 /// `None` when it is not there or cannot be looked for (then it is sent again: at least once).
 async fn find(
     setup: &SenderSetup,
-    rtm: &RtmSends,
+    socket: &dyn SocketRoute,
     output: &Output,
     message: &PlainMessage,
 ) -> Option<Value> {
-    let taken = taken(setup, rtm).await;
+    let taken = taken(setup, socket).await;
     let by_text = ByText {
         text: &message.text,
         me: &setup.me,
@@ -121,8 +121,8 @@ async fn find(
 
 /// The `ts` of messages other answers posted: those confirmed over RTM lately, and those the
 /// outbox recorded as sent (across restarts).
-pub(super) async fn taken(setup: &SenderSetup, rtm: &RtmSends) -> HashSet<String> {
-    let mut taken: HashSet<String> = rtm.confirmed().into_iter().collect();
+pub(super) async fn taken(setup: &SenderSetup, socket: &dyn SocketRoute) -> HashSet<String> {
+    let mut taken: HashSet<String> = socket.confirmed().into_iter().collect();
     let store = Arc::clone(&setup.store);
     let sent = tokio::task::spawn_blocking(move || {
         store.outbox_recent(TAKEN_LOOKBACK, Some(OutputState::Sent))
@@ -139,7 +139,7 @@ pub(super) async fn taken(setup: &SenderSetup, rtm: &RtmSends) -> HashSet<String
 
 /// The plain message an answer is, when the bot is on RTM and sends such answers over it.
 pub(super) fn plain_message(setup: &SenderSetup, output: &Output) -> Option<PlainMessage> {
-    setup.rtm.as_ref()?;
+    setup.socket.as_ref()?;
     if output.method != "chat.postMessage" {
         return None;
     }

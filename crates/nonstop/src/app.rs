@@ -11,16 +11,18 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
+use crate::builtin;
 use crate::config::{Config, TransportKind};
 use crate::context::{BotIdentity, Context, States};
 use crate::delivery::catch_up::{self, CatchUp};
 use crate::delivery::takeover;
 use crate::delivery::writer::{self, Retention};
+use crate::delivery::{replayed_envelope, Intake};
 use crate::delivery::{Deferral, OutboxLink};
-use crate::delivery::{Envelope, Intake};
-use crate::dispatch::{self, Handler};
+use crate::dispatch;
 use crate::doctor::{self, DoctorOptions, Finding};
 use crate::error::Error;
+use crate::handler::Handler;
 use crate::journal::{MemoryStore, SqliteStore, Store};
 use crate::listeners::{After, Before, Hears, Listener, Message};
 use crate::ops;
@@ -142,6 +144,16 @@ impl App {
             .extend(scopes::for_hears(&hears.pattern, direct_only, mention_only));
         self.router.hears(hears, listener);
         self
+    }
+
+    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
+    /// runtime's health (in the thread when asked in one).
+    #[must_use]
+    pub fn with_builtin_commands(self) -> Self {
+        // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory
+        // for two fixed words.
+        self.hears(r"^ping([ \t].*)?$", builtin::ping)
+            .hears(r"^(?:status|Status|STATUS)$", builtin::status)
     }
 
     /// Events API events of `event_type` (`app_mention`, `reaction_added`,
@@ -420,7 +432,7 @@ impl App {
             );
         }
         for entry in &backlog {
-            match Envelope::from_entry(entry) {
+            match replayed_envelope(entry) {
                 Some(envelope) => {
                     self.status.count_replayed();
                     if queue_tx.send(envelope).await.is_err() {

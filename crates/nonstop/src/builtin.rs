@@ -5,23 +5,10 @@
 
 use std::fmt::Write;
 
-use crate::app::App;
 use crate::context::Context;
-use crate::dispatch::HandlerResult;
+use crate::handler::HandlerResult;
 use crate::listeners::Message;
 use nonstop_model::web::PostMessageRequest;
-
-impl App {
-    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
-    /// runtime's health (in the thread when asked in one).
-    #[must_use]
-    pub fn with_builtin_commands(self) -> Self {
-        // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory
-        // for two fixed words.
-        self.hears(r"^ping([ \t].*)?$", ping)
-            .hears(r"^(?:status|Status|STATUS)$", status)
-    }
-}
 
 /// `ping X` → `pong X`, where the ping was asked. `X` is someone else's text: it is escaped,
 /// so `<!channel>` or `<https://evil.example|https://slack.com>` in it stays text instead of

@@ -10,7 +10,7 @@ use nonstop_web::{WebClient, WebError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::delivery::AckHandle;
+use crate::envelope::AckHandle;
 pub use crate::identity::BotIdentity;
 use crate::outbox::sender::RESPOND;
 use crate::outbox::{DeliveryError, Outbox, Outgoing, Run};

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,29 +13,10 @@ use tracing::{error, warn, Instrument};
 
 use crate::context::Context;
 use crate::delivery::writer::Op;
-use crate::delivery::Envelope;
+use crate::envelope::Envelope;
+use crate::handler::Handler;
 use crate::journal::Mark;
 use crate::status::Status;
-
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-pub type HandlerResult = Result<(), HandlerError>;
-pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
-
-/// Code that handles envelopes. Any `Fn(Context, Envelope) -> impl Future<Output =
-/// HandlerResult>` is a handler.
-pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, ctx: Context, envelope: Envelope) -> HandlerFuture;
-}
-
-impl<F, Fut> Handler for F
-where
-    F: Fn(Context, Envelope) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HandlerResult> + Send + 'static,
-{
-    fn handle(&self, ctx: Context, envelope: Envelope) -> HandlerFuture {
-        Box::pin(self(ctx, envelope))
-    }
-}
 
 /// Takes envelopes from the journal until it closes the queue, then waits for running
 /// handlers (each bounded by `timeout`). Each outcome is written back to the journal.

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::delivery::Envelope;
+use crate::delivery::{replayed_envelope, waiting_envelope};
+use crate::envelope::Envelope;
 use crate::journal::{SqliteStore, Store};
 use crate::router::Request;
 
@@ -27,7 +28,7 @@ pub fn socket_frame(data: &[u8]) {
     let Ok(frame) = ParsedFrame::parse(data) else {
         return;
     };
-    if let Some(envelope) = Envelope::from_frame(frame, Arc::from(text), Instant::now(), 0, 0) {
+    if let Some(envelope) = Envelope::from_frame(frame, Arc::from(text), Instant::now(), 0) {
         listeners_view(envelope);
     }
 }
@@ -89,10 +90,10 @@ pub fn journal_rows(data: &[u8]) {
     }
     if let Ok(entries) = store.unfinished(16) {
         for entry in &entries {
-            if let Some(envelope) = Envelope::from_entry(entry) {
+            if let Some(envelope) = replayed_envelope(entry) {
                 listeners_view(envelope);
             }
-            let _ = Envelope::from_waiting_entry(entry);
+            let _ = waiting_envelope(entry);
         }
     }
     if let Ok(outputs) = store.outbox_unfinished(16) {

@@ -49,10 +49,12 @@ mod context;
 mod delivery;
 mod dispatch;
 pub mod doctor;
+mod envelope;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod handler;
 mod identity;
 pub mod journal;
 mod listeners;
@@ -76,9 +78,9 @@ pub use builtin::escape;
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError, TransportKind};
 pub use context::{BotIdentity, Context, ContextError, EventMeta};
-pub use delivery::Envelope;
-pub use dispatch::{Handler, HandlerError, HandlerFuture, HandlerResult};
+pub use envelope::Envelope;
 pub use error::Error;
+pub use handler::{Handler, HandlerError, HandlerFuture, HandlerResult};
 pub use journal::{MemoryStore, SqliteStore, Store};
 pub use listeners::{
     After, AfterFuture, Before, Flow, FlowFuture, Hears, Listener, Message, Outcome,

@@ -7,7 +7,7 @@ use std::future::Future;
 use nonstop_model::MessageEvent;
 
 use crate::context::Context;
-use crate::dispatch::{HandlerFuture, HandlerResult};
+use crate::handler::{HandlerFuture, HandlerResult};
 use crate::request::Request;
 
 /// A listener for payloads of type `T`: any `async fn(Context, T) -> HandlerResult`, or a

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::context::EventMeta;
-use crate::delivery::Envelope;
+use crate::envelope::Envelope;
 
 /// An envelope with its payload parsed, as middleware sees it. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -17,8 +17,8 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use crate::context::Context;
-use crate::delivery::Envelope;
-use crate::dispatch::{Handler, HandlerError, HandlerFuture};
+use crate::envelope::Envelope;
+use crate::handler::{Handler, HandlerError, HandlerFuture};
 use crate::listeners::{After, Before, Flow, Hears, Listener, Message, Outcome};
 use crate::request::str_at;
 pub use crate::request::{Request, RequestKind};

@@ -41,8 +41,8 @@ use tokio::time::Instant;
 use crate::app::App;
 use crate::context::Context;
 use crate::delivery::writer::Op;
-use crate::delivery::{AckHandle, Envelope};
-use crate::dispatch::Handler;
+use crate::envelope::{AckHandle, Envelope};
+use crate::handler::Handler;
 use crate::identity::BotIdentity;
 use crate::journal::{MemoryStore, OutputAppended};
 use crate::outbox::{Command, Delivered, Outbox};
@@ -161,7 +161,7 @@ impl TestApp {
         let raw: Arc<str> = Arc::from(envelope.to_string());
         let frame = ParsedFrame::parse(raw.as_bytes())
             .unwrap_or_else(|e| panic!("not a Socket Mode envelope: {e}: {envelope}"));
-        let mut envelope = Envelope::from_frame(frame, Arc::clone(&raw), Instant::now(), 0, 0)
+        let mut envelope = Envelope::from_frame(frame, Arc::clone(&raw), Instant::now(), 0)
             .unwrap_or_else(|| panic!("not an envelope: {raw}"));
         let (acks_tx, mut acks) = mpsc::channel(2);
         let ack = envelope

@@ -93,7 +93,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
         if let Some(tag) = text.strip_prefix("ping ") {
             // A handler can't assert (a panic is caught and counted); report instead.
             let consistent =
-                ctx.attempt() == envelope.attempt && ctx.is_replay() == (envelope.attempt > 0);
+                ctx.attempt() == envelope.attempt() && ctx.is_replay() == (envelope.attempt() > 0);
             ctx.post(&PostMessageRequest::text(
                 "C1",
                 format!(

@@ -20,7 +20,7 @@ async fn no_token_in_any_log_line_or_error() {
     // A handler whose error quotes a token, as careless user code might.
     let h = Harness::start_with_handler(
         |_ctx: nonstop::Context, envelope: nonstop::Envelope| async move {
-            if envelope.raw.contains("leak") {
+            if envelope.raw().contains("leak") {
                 return Err("failed with token xoxb-0000-0000-simulatedbottoken".into());
             }
             Ok(())

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::intake::{Intake, Refused};
-use super::{wrap_event, Envelope, CATCH_UP};
+use crate::envelope::{event_time, wrap_event, Envelope, CATCH_UP};
 use crate::identity::BotIdentity;
 use crate::status::{LifecycleChange, Status};
 
@@ -384,7 +384,7 @@ impl CatchUp {
             &text,
             &key,
             self.me.team_id.as_deref().unwrap_or_default(),
-            super::event_time(&message),
+            event_time(&message),
             CATCH_UP,
         );
         let Ok(frame) = ParsedFrame::parse(raw.as_bytes()) else {
@@ -393,8 +393,7 @@ impl CatchUp {
         if self.intake.is_own_message(&frame) {
             return false;
         }
-        let Some(envelope) = Envelope::from_frame(frame, Arc::from(raw), Instant::now(), 0, 0)
-        else {
+        let Some(envelope) = Envelope::from_frame(frame, Arc::from(raw), Instant::now(), 0) else {
             return false;
         };
         let deadline = Instant::now() + QUEUE_PATIENCE;

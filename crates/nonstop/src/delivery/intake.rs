@@ -147,7 +147,6 @@ mod tests {
             accepts_response_payload: false,
             raw: Arc::from("{}"),
             received_at: Instant::now(),
-            connection: 1,
             attempt: 0,
             ack: None,
             key: None,

@@ -14,229 +14,45 @@ mod routing;
 pub(crate) mod takeover;
 pub(crate) mod writer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use nonstop_model::{Ack, EnvelopeKind, EventCallback, ParsedFrame};
-use tokio::sync::mpsc;
+use nonstop_model::ParsedFrame;
 use tokio::time::Instant;
+
+use crate::envelope::Envelope;
+use crate::journal::Entry;
 
 pub(crate) use backlog::{AnswerFeed, OutboxLink};
 pub(crate) use intake::Intake;
 pub(crate) use routing::Deferral;
 
-/// The `retry_reason` of an event fetched from history after downtime.
-pub(crate) const CATCH_UP: &str = "catch_up";
-
-/// One envelope as the handlers see it, whichever socket it came on.
-#[derive(Debug, Clone)]
-pub struct Envelope {
-    pub envelope_id: String,
-    pub kind: EnvelopeKind,
-    /// `payload.event_id` for Events API envelopes.
-    pub event_id: Option<String>,
-    /// Slack's redelivery count: 0 on a first delivery.
-    pub retry_attempt: u32,
-    pub retry_reason: Option<String>,
-    pub accepts_response_payload: bool,
-    /// The whole frame as received; parsed off the read loop.
-    pub raw: Arc<str>,
-    pub received_at: Instant,
-    /// Which connection delivered it (0 for an envelope replayed from the journal).
-    pub connection: u64,
-    /// 0 normally; 1 or more when the event is replayed from the journal after a restart, so
-    /// a handler may already have started on it (the number counts recorded starts, at least
-    /// 1). A handler with side effects that must not happen twice (a reply, a payment) can
-    /// check for them when this is not 0.
-    pub attempt: u32,
-    /// Set on envelopes whose ack waits for a listener's response payload.
-    pub(crate) ack: Option<AckHandle>,
-    /// The dedup key when it is not the event id: `msg:<channel>:<ts>` for a message event
-    /// (the same on every path a message can come by: an envelope, RTM, catch-up from
-    /// history), or, for an envelope read back from the journal, the key it is held under
-    /// there (whatever made it).
-    pub(crate) key: Option<String>,
+/// Rebuilds an envelope from its journal entry, for replay. Its `attempt` is the starts
+/// recorded before, at least 1: an entry that waited in the journal may have been handed to a
+/// handler whose start was not yet written. A replay is always told so.
+pub(crate) fn replayed_envelope(entry: &Entry) -> Option<Envelope> {
+    stored_envelope(entry, entry.attempts.max(1))
 }
 
-/// The ack of one envelope that accepts a response payload, held back after the journal
-/// commit until a listener answers or the deadline passes. The first answer wins; later ones
-/// are ignored, so the deadline, the listener and the dispatcher can all try.
-#[derive(Clone)]
-pub(crate) struct AckHandle {
-    inner: Arc<AckInner>,
+/// Rebuilds an envelope that waited in the journal for room in the dispatch queue: no handler
+/// has seen it, so it is not a replay.
+pub(crate) fn waiting_envelope(entry: &Entry) -> Option<Envelope> {
+    stored_envelope(entry, 0)
 }
 
-struct AckInner {
-    envelope_id: String,
-    acks: mpsc::Sender<Ack>,
-    sent: AtomicBool,
-}
-
-impl std::fmt::Debug for AckHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckHandle")
-            .field("envelope_id", &self.inner.envelope_id)
-            .field("sent", &self.inner.sent.load(Ordering::Relaxed))
-            .finish()
-    }
-}
-
-impl AckHandle {
-    pub(crate) fn new(envelope_id: String, acks: mpsc::Sender<Ack>) -> Self {
-        Self {
-            inner: Arc::new(AckInner {
-                envelope_id,
-                acks,
-                sent: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    /// Sends the ack with `payload` unless one went out already. True when this call sent it.
-    pub(crate) fn send(&self, payload: Option<serde_json::Value>) -> bool {
-        if self.inner.sent.swap(true, Ordering::AcqRel) {
-            return false;
-        }
-        let ack = Ack {
-            envelope_id: self.inner.envelope_id.clone(),
-            payload,
-        };
-        // A closed or full queue means the socket is gone or stuck: Slack redelivers, and the
-        // journal knows the event.
-        let _ = self.inner.acks.try_send(ack);
-        true
-    }
-}
-
-impl Envelope {
-    /// The key that identifies this delivery across sockets, retries and transports: a
-    /// message's channel and `ts`, else the event id, else the envelope id.
-    pub fn dedup_key(&self) -> &str {
-        self.key
-            .as_deref()
-            .or(self.event_id.as_deref())
-            .unwrap_or(&self.envelope_id)
-    }
-
-    /// True for an event fetched from history after the bot was away (`retry_reason`
-    /// `catch_up`), not delivered by Slack.
-    pub fn is_catch_up(&self) -> bool {
-        self.retry_reason.as_deref() == Some(CATCH_UP)
-    }
-
-    /// The envelope's `payload`, parsed.
-    pub fn payload(&self) -> Result<serde_json::Value, serde_json::Error> {
-        #[derive(serde::Deserialize)]
-        struct Outer {
-            #[serde(default)]
-            payload: serde_json::Value,
-        }
-        serde_json::from_str::<Outer>(&self.raw).map(|o| o.payload)
-    }
-
-    /// The `event_callback` payload of an Events API envelope.
-    pub fn event_callback(&self) -> Option<EventCallback> {
-        if self.kind != EnvelopeKind::EventsApi {
-            return None;
-        }
-        serde_json::from_value(self.payload().ok()?).ok()
-    }
-}
-
-impl Envelope {
-    /// An envelope from a classified frame; `None` when the frame is not an envelope.
-    pub(crate) fn from_frame(
-        frame: ParsedFrame,
-        raw: Arc<str>,
-        received_at: Instant,
-        connection: u64,
-        attempt: u32,
-    ) -> Option<Self> {
-        let ParsedFrame::Envelope {
-            envelope_id,
-            kind,
-            accepts_response_payload,
-            retry_attempt,
-            retry_reason,
-            event_id,
-            event,
-        } = frame
-        else {
-            return None;
-        };
-        Some(Self {
-            envelope_id,
-            kind,
-            event_id,
-            retry_attempt,
-            retry_reason,
-            accepts_response_payload,
-            raw,
-            received_at,
-            connection,
-            attempt,
-            ack: None,
-            key: event.and_then(|head| head.message_key()),
-        })
-    }
-
-    /// Rebuilds an envelope from its journal entry, for replay. Its `attempt` is the starts
-    /// recorded before, at least 1: an entry that waited in the journal may have been handed
-    /// to a handler whose start was not yet written. A replay is always told so.
-    pub(crate) fn from_entry(entry: &crate::journal::Entry) -> Option<Self> {
-        Self::from_stored(entry, entry.attempts.max(1))
-    }
-
-    /// Rebuilds an envelope that waited in the journal for room in the dispatch queue: no
-    /// handler has seen it, so it is not a replay.
-    pub(crate) fn from_waiting_entry(entry: &crate::journal::Entry) -> Option<Self> {
-        Self::from_stored(entry, 0)
-    }
-
-    fn from_stored(entry: &crate::journal::Entry, attempt: u32) -> Option<Self> {
-        let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
-        let mut envelope =
-            Self::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), 0, attempt)?;
-        // Its marks must find it: the key it was journaled under, even one made by an older
-        // version from the event id.
-        envelope.key = Some(entry.key.clone());
-        Some(envelope)
-    }
-}
-
-/// An event that did not come in an envelope (an RTM frame, a message fetched from history)
-/// as the `events_api` envelope the rest of the runtime reads: `key` is both its envelope id
-/// and its event id, `retry_reason` says how it came (`""`, or [`CATCH_UP`]). `event` must
-/// be one JSON object.
-pub(crate) fn wrap_event(
-    event: &str,
-    key: &str,
-    team_id: &str,
-    event_time: u64,
-    retry_reason: &str,
-) -> String {
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-    format!(
-        r#"{{"envelope_id":{key},"type":"events_api","accepts_response_payload":false,"retry_attempt":0,"retry_reason":{reason},"payload":{{"type":"event_callback","team_id":{team},"event_id":{key},"event_time":{event_time},"event":{event}}}}}"#,
-        key = quote(key),
-        reason = quote(retry_reason),
-        team = quote(team_id),
-    )
-}
-
-/// The whole seconds of an event's `event_ts` (else `ts`), 0 when it has neither.
-pub(crate) fn event_time(event: &serde_json::Value) -> u64 {
-    event
-        .get("event_ts")
-        .or_else(|| event.get("ts"))
-        .and_then(serde_json::Value::as_str)
-        .and_then(|ts| ts.split('.').next())
-        .and_then(|secs| secs.parse::<u64>().ok())
-        .unwrap_or(0)
+fn stored_envelope(entry: &Entry, attempt: u32) -> Option<Envelope> {
+    let frame = ParsedFrame::parse(entry.raw.as_bytes()).ok()?;
+    let mut envelope =
+        Envelope::from_frame(frame, Arc::clone(&entry.raw), Instant::now(), attempt)?;
+    // Its marks must find it: the key it was journaled under, even one made by an older
+    // version from the event id.
+    envelope.key = Some(entry.key.clone());
+    Some(envelope)
 }
 
 #[cfg(test)]
 mod tests {
+    use nonstop_model::EnvelopeKind;
+
     use super::*;
 
     #[test]
@@ -255,7 +71,7 @@ mod tests {
             attempts: 1,
             error: None,
         };
-        let envelope = Envelope::from_entry(&entry).unwrap();
+        let envelope = replayed_envelope(&entry).unwrap();
         assert_eq!(envelope.envelope_id, "e1");
         assert_eq!(envelope.dedup_key(), "Ev1");
         assert_eq!(envelope.attempt, 1);

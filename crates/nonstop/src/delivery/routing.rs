@@ -11,7 +11,7 @@ use nonstop_model::Ack;
 use tokio::sync::mpsc;
 use tracing::{error, warn};
 
-use super::{AckHandle, Envelope};
+use crate::envelope::{AckHandle, Envelope};
 use crate::journal::{Appended, Mark, NewEntry, Store};
 use crate::status::Status;
 
@@ -223,7 +223,7 @@ fn feed_waiting(
         return None;
     }
     for entry in &waiting {
-        let Some(envelope) = Envelope::from_waiting_entry(entry) else {
+        let Some(envelope) = super::waiting_envelope(entry) else {
             // Journaled from a frame that parsed once, so this takes a damaged file; a
             // broken entry must not block the line.
             error!(seq = entry.seq, key = %entry.key, "journal entry unreadable; marked failed");
@@ -272,7 +272,6 @@ mod tests {
             accepts_response_payload: false,
             raw,
             received_at: tokio::time::Instant::now(),
-            connection: 1,
             attempt: 0,
             ack: None,
             key: None,

@@ -96,7 +96,7 @@ pub(crate) async fn run(takeover: Takeover, mut stop: watch::Receiver<bool>) {
             }
         }
         for entry in &entries {
-            let Some(envelope) = Envelope::from_entry(entry) else {
+            let Some(envelope) = super::replayed_envelope(entry) else {
                 warn!(seq = entry.seq, key = %entry.key, "journal entry unreadable; not replayed");
                 continue;
             };

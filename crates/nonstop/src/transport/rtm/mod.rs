@@ -22,7 +22,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::cause::{ConnectStage, DisconnectCause};
 use crate::config::Config;
-use crate::delivery::{event_time, wrap_event, Envelope, Intake};
+use crate::delivery::Intake;
+use crate::envelope::{event_time, wrap_event, Envelope};
 use crate::error::Error;
 use crate::log_limit::LogLimit;
 use crate::status::Status;
@@ -331,8 +332,7 @@ impl RtmFrames {
             self.ctx.intake.ack_and_drop(&key, &self.acks);
             return;
         }
-        let Some(envelope) = Envelope::from_frame(frame, Arc::from(raw), now, self.connection, 0)
-        else {
+        let Some(envelope) = Envelope::from_frame(frame, Arc::from(raw), now, 0) else {
             return;
         };
         if let Err(why) = self.ctx.intake.submit(envelope, &self.acks) {
@@ -407,7 +407,7 @@ mod tests {
         let key = event_key(&event, text);
         let raw = wrap_event(text, &key, "T1", event_time(&event), "");
         let frame = ParsedFrame::parse(raw.as_bytes()).unwrap();
-        let envelope = Envelope::from_frame(frame, Arc::from(raw.as_str()), Instant::now(), 3, 0)
+        let envelope = Envelope::from_frame(frame, Arc::from(raw.as_str()), Instant::now(), 0)
             .expect("an envelope");
         assert_eq!(envelope.dedup_key(), "msg:C1:1700000000.000100");
         let callback = envelope.event_callback().expect("an event_callback");

@@ -14,7 +14,8 @@ use tracing::{debug, error, warn};
 
 use crate::cause::{ConnectStage, DisconnectCause};
 use crate::config::Config;
-use crate::delivery::{Envelope, Intake};
+use crate::delivery::Intake;
+use crate::envelope::Envelope;
 use crate::error::Error;
 use crate::log_limit::LogLimit;
 use crate::status::Status;
@@ -324,7 +325,7 @@ fn on_text(
             None
         }
         ParsedFrame::Envelope { .. } => {
-            let envelope = Envelope::from_frame(frame, Arc::from(text), now, connection, 0)?;
+            let envelope = Envelope::from_frame(frame, Arc::from(text), now, 0)?;
             let envelope_id = envelope.envelope_id.clone();
             // The ack comes back on `acks` once the journal holds the envelope.
             if let Err(why) = ctx.intake.submit(envelope, acks) {

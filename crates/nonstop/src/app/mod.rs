@@ -1,0 +1,346 @@
+//! The runtime's entry point: the builder, and `run`, whose phases (`start.rs`) open the
+//! journal, identify the bot, replay what was left, wire the writer, intake, dispatcher,
+//! outbox sender and the supervisor's slots together, and hand them to `running.rs` to watch
+//! and stop.
+
+mod start;
+
+use std::any::TypeId;
+use std::future::Future;
+use std::sync::Arc;
+
+use nonstop_model::{BlockAction, OptionsRequest, Shortcut, SlashCommand, ViewPayload};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::builtin;
+use crate::config::Config;
+use crate::context::States;
+use crate::doctor::{self, DoctorOptions, Finding};
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::journal::Store;
+use crate::listeners::{After, Before, Hears, Listener, Message};
+use crate::router::{Router, Routes};
+use crate::scopes::{self, ScopeNeed};
+use crate::status::Status;
+
+/// A bot: configuration, listeners and middleware, and the runtime's status.
+///
+/// Register listeners with the builder methods, then [`App::run`] it:
+///
+/// ```no_run
+/// use nonstop::{App, Config, Context, HandlerResult, Message};
+///
+/// async fn greet(ctx: Context, message: Message) -> HandlerResult {
+///     let name = message.capture(1).unwrap_or("there");
+///     ctx.say(&format!("hello, {name}")).await?;
+///     Ok(())
+/// }
+///
+/// # async fn start() -> Result<(), nonstop::Error> {
+/// let app = App::new(Config::from_env()?).hears(r"^hello (\w+)", greet);
+/// app.run(nonstop::shutdown_signal()).await
+/// # }
+/// ```
+pub struct App {
+    config: Config,
+    router: Router,
+    states: States,
+    status: Arc<Status>,
+    store: Option<Arc<dyn Store>>,
+    /// The scopes the listeners need, for `doctor`.
+    needs: Vec<ScopeNeed>,
+    /// Where the operator endpoint listens, when given here rather than by address.
+    http_listener: Option<std::net::TcpListener>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("router", &self.router)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// A bot with no listeners yet.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            router: Router::default(),
+            states: States::new(),
+            status: Arc::new(Status::new()),
+            store: None,
+            needs: Vec::new(),
+            http_listener: None,
+        }
+    }
+
+    /// Serves the operator endpoint (`/healthz`, `/readyz`, `/metrics`) on `listener`
+    /// instead of binding `Config::http_addr` (tests bind port 0 and read it back).
+    #[must_use]
+    pub fn with_http_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.http_listener = Some(listener);
+        self
+    }
+
+    /// The OAuth scopes the registered listeners need (any one of each need's scopes will
+    /// do), as `doctor` checks them.
+    pub fn needed_scopes(&self) -> &[ScopeNeed] {
+        &self.needs
+    }
+
+    /// Walks this bot's setup step by step without starting it (see [`crate::doctor`]): the
+    /// `auth.test` step also names scopes its listeners need and the token lacks.
+    pub async fn doctor(
+        &self,
+        options: &DoctorOptions,
+        report: impl FnMut(&Finding),
+    ) -> Vec<Finding> {
+        doctor::diagnose_with_needs(&self.config, &self.needs, options, report).await
+    }
+
+    /// A bot whose one handler takes every envelope raw.
+    pub fn with_handler(config: Config, handler: impl Handler) -> Self {
+        Self::new(config).on_envelope(handler)
+    }
+
+    /// Messages whose text matches the regex `pattern`, anywhere the bot can read; the
+    /// listener gets the captures. See [`App::hears_with`] to narrow where.
+    #[must_use]
+    pub fn hears(self, pattern: &str, listener: impl Listener<Message>) -> Self {
+        self.hears_with(Hears::new(pattern), listener)
+    }
+
+    /// Messages that `hears` admits: a pattern plus places (direct, mention, channel,
+    /// thread) and subtypes. A pattern that does not compile makes [`App::run`] fail.
+    #[must_use]
+    pub fn hears_with(mut self, hears: Hears, listener: impl Listener<Message>) -> Self {
+        let direct_only = hears.direct && !hears.mention && !hears.channel;
+        let mention_only = hears.mention && !hears.direct && !hears.channel;
+        self.needs
+            .extend(scopes::for_hears(&hears.pattern, direct_only, mention_only));
+        self.router.hears(hears, listener);
+        self
+    }
+
+    /// Adds the built-in commands: `ping X` is answered `pong X`, `status` with the
+    /// runtime's health (in the thread when asked in one).
+    #[must_use]
+    pub fn with_builtin_commands(self) -> Self {
+        // ASCII classes: Unicode ones would load the Unicode tables into every bot's memory
+        // for two fixed words.
+        self.hears(r"^ping([ \t].*)?$", builtin::ping)
+            .hears(r"^(?:status|Status|STATUS)$", builtin::status)
+    }
+
+    /// Events API events of `event_type` (`app_mention`, `reaction_added`,
+    /// `member_joined_channel`, or any other by name; `*` for all), read into `T`: a typed
+    /// event such as [`nonstop_model::ReactionEvent`], or `serde_json::Value` for the raw
+    /// JSON.
+    #[must_use]
+    pub fn event<T: DeserializeOwned + Send + 'static>(
+        mut self,
+        event_type: &str,
+        listener: impl Listener<T>,
+    ) -> Self {
+        self.needs.extend(scopes::for_event(event_type));
+        self.router.event(event_type.to_owned(), listener);
+        self
+    }
+
+    /// The slash command `command` (`/ticket` or `ticket`). Answer in the ack with
+    /// [`Context::ack`], later with [`Context::respond`].
+    #[must_use]
+    pub fn command(mut self, command: &str, listener: impl Listener<SlashCommand>) -> Self {
+        self.needs.extend(scopes::for_command(command));
+        self.router.command(command.to_owned(), listener);
+        self
+    }
+
+    /// `block_actions` on the element `action_id` (buttons, selects, …).
+    #[must_use]
+    pub fn action(mut self, action_id: &str, listener: impl Listener<BlockAction>) -> Self {
+        self.router.action(action_id.to_owned(), listener);
+        self
+    }
+
+    /// `view_submission` of views with `callback_id`. Answer with a `response_action`
+    /// (errors, update, push, clear) through [`Context::ack`].
+    #[must_use]
+    pub fn view_submission(
+        mut self,
+        callback_id: &str,
+        listener: impl Listener<ViewPayload>,
+    ) -> Self {
+        self.router
+            .view("view_submission", callback_id.to_owned(), listener);
+        self
+    }
+
+    /// `view_closed` of views with `callback_id` (sent when the view set `notify_on_close`).
+    #[must_use]
+    pub fn view_closed(mut self, callback_id: &str, listener: impl Listener<ViewPayload>) -> Self {
+        self.router
+            .view("view_closed", callback_id.to_owned(), listener);
+        self
+    }
+
+    /// Global and message shortcuts with `callback_id`.
+    #[must_use]
+    pub fn shortcut(mut self, callback_id: &str, listener: impl Listener<Shortcut>) -> Self {
+        self.router.shortcut(callback_id.to_owned(), listener);
+        self
+    }
+
+    /// `block_suggestion` for the external select `action_id`: answer
+    /// `ctx.ack(json!({"options": [...]}))`.
+    #[must_use]
+    pub fn options(mut self, action_id: &str, listener: impl Listener<OptionsRequest>) -> Self {
+        self.router.options(action_id.to_owned(), listener);
+        self
+    }
+
+    /// Every envelope, raw, whatever its kind.
+    #[must_use]
+    pub fn on_envelope(mut self, handler: impl Handler) -> Self {
+        self.router.envelope(handler);
+        self
+    }
+
+    /// Middleware run before the listeners, in the order added; returning [`crate::Flow::Stop`]
+    /// ends the chain for that event.
+    #[must_use]
+    pub fn before(mut self, middleware: impl Before) -> Self {
+        self.router.before(middleware);
+        self
+    }
+
+    /// Middleware run after the listeners, in the order added, with their outcome.
+    #[must_use]
+    pub fn after(mut self, middleware: impl After) -> Self {
+        self.router.after(middleware);
+        self
+    }
+
+    /// Shares `value` with every listener, as [`Context::state`]`::<T>()`. One value per type.
+    #[must_use]
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// Uses `store` as the journal instead of the one `config.journal_path` names.
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Live counters, readable while [`App::run`] runs.
+    pub fn status(&self) -> Arc<Status> {
+        Arc::clone(&self.status)
+    }
+
+    /// The listeners, middleware, states and status, for [`App::into_test`].
+    #[cfg(feature = "test-util")]
+    pub(crate) fn into_routing(self) -> (Router, States, Arc<Status>) {
+        if let Some(problem) = self.router.bad_patterns.first() {
+            panic!("the app would not start: {problem}");
+        }
+        (self.router, self.states, self.status)
+    }
+
+    /// Runs until `shutdown` completes (then closes sockets, lets running handlers finish,
+    /// and returns `Ok`) or a fatal error occurs (returned, naming the cause and the fix).
+    ///
+    /// The phases, in order (each a function of `start.rs`): open what is local (the
+    /// journal, the endpoint's port), identify the bot, read what the journal left, start the
+    /// pipeline (writer, intake, dispatcher, outbox sender), replay, open the connections and
+    /// the tasks beside them, then watch everything until shutdown and drain (`running.rs`).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        self.config.validate()?;
+        if let Some(problem) = self.router.bad_patterns.first() {
+            return Err(Error::Pattern(problem.clone()));
+        }
+        let config = self.config;
+        let status = self.status;
+        let web = start::web_client(&config)?;
+        tokio::pin!(shutdown);
+        // What is local first: a journal that can't be opened or a port in use is a local
+        // mistake, reported before any network call.
+        let store = match self.store {
+            Some(store) => store,
+            None => tokio::select! {
+                store = start::open_store(&config) => store?,
+                () = &mut shutdown => return Ok(()),
+            },
+        };
+        let endpoint = start::open_endpoint(self.http_listener, config.http_addr).await?;
+        let me = tokio::select! {
+            me = start::identify(&web, &config) => Arc::new(me?),
+            () = &mut shutdown => return Ok(()),
+        };
+        start::identified(&web, &config, &me);
+        let left = start::read_journal(&store, &me).await?;
+        let handler = Arc::new(Routes(Arc::new(self.router)));
+        let bot = start::Bot {
+            config: &config,
+            web: &web,
+            store: &store,
+            status: &status,
+            me: &me,
+        };
+        let pipeline = start::pipeline(&bot, handler, Arc::new(self.states), left.answers)?;
+        start::replay(&left.backlog, &pipeline.queue, &status).await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = start::connections(&bot, &pipeline, &stop_rx);
+        start::beside_connections(
+            &bot,
+            &pipeline,
+            left.last_seen,
+            endpoint,
+            &mut connections.tasks,
+            &stop_rx,
+        );
+        drop(stop_rx);
+        pipeline
+            .run_until(connections, stop_tx, &config, shutdown)
+            .await
+    }
+}
+
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal, or a service manager's reload
+/// signal, which would otherwise kill the bot without a drain): the usual `shutdown` for
+/// [`App::run`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let wait = |kind: SignalKind| async move {
+            match signal(kind) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(SignalKind::terminate()) => {}
+            () = wait(SignalKind::hangup()) => {}
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -271,7 +271,9 @@ fn take_waiting(ops: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
     }
 }
 
-/// Runs the writer on the current thread until every sender of `ops` is gone.
+/// Runs the writer on the current thread until every sender of `ops` is gone: wait for work
+/// (or do its own while idle), gather a batch, sort it, commit it in one write, and act on
+/// the commit; a prune step between batches.
 pub(crate) fn run(
     store: Arc<dyn Store>,
     mut ops: mpsc::Receiver<Op>,
@@ -281,81 +283,145 @@ pub(crate) fn run(
     deferral: Deferral,
     outbox: OutboxLink,
 ) {
-    let mut routing = Routing::new(dispatch, deferral, Arc::clone(&status));
-    let mut carried_marks: Vec<Mark> = Vec::new();
-    let mut carried = Carried::default();
-    let mut answers = Backlog::new(outbox, Arc::clone(&status));
-    let mut last_prune = Instant::now();
-    let mut failing_since: Option<Instant> = None;
-    // When the last write worked: what a failing journal refused came after it.
-    let mut last_written = SystemTime::now();
-    let mut pruning = false;
-    let mut load = Load::new(Instant::now());
-    let mut checkpoints = Checkpoints::new();
+    let mut writer = Writer {
+        routing: Routing::new(dispatch, deferral, Arc::clone(&status)),
+        answers: Backlog::new(outbox, Arc::clone(&status)),
+        store,
+        status,
+        retention,
+        carried_marks: Vec::new(),
+        carried: Carried::default(),
+        last_prune: Instant::now(),
+        failing_since: None,
+        last_written: SystemTime::now(),
+        pruning: false,
+        load: Load::new(Instant::now()),
+        checkpoints: Checkpoints::new(),
+    };
     loop {
-        routing.feed_waiting(store.as_ref(), &mut carried_marks);
-        if ops.is_empty() {
-            // A pause in the work: copy the log back now, so that no commit has to.
-            checkpoints.in_pause(store.as_ref());
-        }
-        // While writes fail, an idle writer tries again on its own (an empty write when it
-        // has nothing to write): a journal that works again must be known to, and what it
-        // refused caught up, even when no envelope comes to find out.
-        let idle_work = !carried_marks.is_empty()
-            || !carried.is_empty()
-            || pruning
-            || routing.has_waiting()
-            || failing_since.is_some();
-        let patience = if idle_work {
-            Some(GROUP_WINDOW)
-        } else {
-            checkpoints.patience()
-        };
+        let patience = writer.before_waiting(ops.is_empty());
         let first = match next_op(&mut ops, patience) {
             Next::Op(op) => op,
             Next::Closed => break,
             Next::Idle => {
-                // Nothing else came: write the carried marks on their own, prune a step.
-                if !carried_marks.is_empty() || !carried.is_empty() || failing_since.is_some() {
-                    match write_carried(store.as_ref(), &carried_marks, &carried) {
-                        Ok(written) => {
-                            // With no envelope coming (Slack gave up on them), this is the
-                            // write that says the journal works again.
-                            last_written = SystemTime::now();
-                            works_again(&mut failing_since, &status, last_written);
-                            carried_marks.clear();
-                            answers.written(
-                                std::mem::take(&mut carried),
-                                written.outputs,
-                                &written.fenced,
-                            );
-                            checkpoints.written();
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "journal: outcomes not written yet; retrying");
-                            std::thread::sleep(Duration::from_millis(200));
-                        }
-                    }
-                }
-                if pruning {
-                    pruning = prune_step(store.as_ref(), &retention);
-                }
+                writer.when_idle();
                 continue;
             }
         };
+        let batch = writer.gather(first, &mut ops);
+        let sorted = writer.sort(batch);
+        writer.commit(sorted);
+        writer.prune_between_batches();
+    }
+    writer.finish();
+}
+
+/// What the writer holds between batches.
+struct Writer {
+    store: Arc<dyn Store>,
+    status: Arc<Status>,
+    retention: Retention,
+    routing: Routing,
+    answers: Backlog,
+    /// Marks and answers a failed or idle write left for the next one.
+    carried_marks: Vec<Mark>,
+    carried: Carried,
+    last_prune: Instant,
+    /// Since when writes fail, while they do.
+    failing_since: Option<Instant>,
+    /// When the last write worked: what a failing journal refused came after it.
+    last_written: SystemTime,
+    pruning: bool,
+    load: Load,
+    checkpoints: Checkpoints,
+}
+
+/// One batch, sorted for its write.
+struct Sorted {
+    entries: Vec<NewEntry>,
+    /// The envelopes of the first `routes.len()` entries, and where their acks go.
+    routes: Vec<(Envelope, mpsc::Sender<Ack>)>,
+    marks: Vec<Mark>,
+    outputs: Carried,
+    /// Acks of envelopes journaled as failed.
+    rejected_acks: Vec<(String, mpsc::Sender<Ack>)>,
+    /// Room in the dispatch queue taken for the entries written as dispatched.
+    slots: Vec<mpsc::OwnedPermit<Envelope>>,
+    close_intake: bool,
+}
+
+impl Writer {
+    /// Hands on what waited for room, checkpoints in a pause; how long the next wait may be
+    /// (`None`: as long as it takes) with work of the writer's own waiting.
+    fn before_waiting(&mut self, nothing_queued: bool) -> Option<Duration> {
+        self.routing
+            .feed_waiting(self.store.as_ref(), &mut self.carried_marks);
+        if nothing_queued {
+            // A pause in the work: copy the log back now, so that no commit has to.
+            self.checkpoints.in_pause(self.store.as_ref());
+        }
+        // While writes fail, an idle writer tries again on its own (an empty write when it
+        // has nothing to write): a journal that works again must be known to, and what it
+        // refused caught up, even when no envelope comes to find out.
+        let idle_work = !self.carried_marks.is_empty()
+            || !self.carried.is_empty()
+            || self.pruning
+            || self.routing.has_waiting()
+            || self.failing_since.is_some();
+        if idle_work {
+            Some(GROUP_WINDOW)
+        } else {
+            self.checkpoints.patience()
+        }
+    }
+
+    /// Nothing else came: writes the carried marks on their own, prunes a step.
+    fn when_idle(&mut self) {
+        let has_carried = !self.carried_marks.is_empty() || !self.carried.is_empty();
+        if has_carried || self.failing_since.is_some() {
+            match write_carried(self.store.as_ref(), &self.carried_marks, &self.carried) {
+                Ok(written) => {
+                    // With no envelope coming (Slack gave up on them), this is the write
+                    // that says the journal works again.
+                    self.last_written = SystemTime::now();
+                    works_again(&mut self.failing_since, &self.status, self.last_written);
+                    self.carried_marks.clear();
+                    let carried = std::mem::take(&mut self.carried);
+                    self.answers
+                        .written(carried, written.outputs, &written.fenced);
+                    self.checkpoints.written();
+                }
+                Err(e) => {
+                    warn!(error = %e, "journal: outcomes not written yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        if self.pruning {
+            self.pruning = prune_step(self.store.as_ref(), &self.retention);
+        }
+    }
+
+    /// `first` and what waits behind it; under heavy traffic, a linger lets more gather so
+    /// that one commit (and one fsync) covers it.
+    fn gather(&mut self, first: Op, ops: &mut mpsc::Receiver<Op>) -> Vec<Op> {
         let mut batch = vec![first];
-        take_waiting(&mut ops, &mut batch);
-        if load.take(batch.len(), Instant::now()) {
-            // Heavy traffic: let more gather so that one commit (and one fsync) covers it.
+        take_waiting(ops, &mut batch);
+        if self.load.take(batch.len(), Instant::now()) {
             std::thread::sleep(LINGER);
             let before = batch.len();
-            take_waiting(&mut ops, &mut batch);
-            load.take(batch.len() - before, Instant::now());
+            take_waiting(ops, &mut batch);
+            self.load.take(batch.len() - before, Instant::now());
         }
+        batch
+    }
+
+    /// Sorts a batch into what one write holds, with the carried marks and answers first.
+    fn sort(&mut self, batch: Vec<Op>) -> Sorted {
         let mut entries: Vec<NewEntry> = Vec::new();
         let mut routes = Vec::new();
-        let mut marks = std::mem::take(&mut carried_marks);
-        let mut outputs = std::mem::take(&mut carried);
+        let mut marks = std::mem::take(&mut self.carried_marks);
+        let mut outputs = std::mem::take(&mut self.carried);
         let mut close_intake = false;
         let mut held_back = 0;
         let mut rejected = Vec::new();
@@ -363,7 +429,7 @@ pub(crate) fn run(
             match op {
                 // The outbox is at its bound: the envelope is neither journaled nor acked, so
                 // Slack keeps it and delivers it again later.
-                Op::Append(_) if answers.full() => held_back += 1,
+                Op::Append(_) if self.answers.full() => held_back += 1,
                 Op::Append(submission) => {
                     let Submission {
                         entry,
@@ -389,78 +455,113 @@ pub(crate) fn run(
                 }
                 Op::OutputMarks { marks, durable } => {
                     if let Some(durable) = durable {
-                        outputs
-                            .durable
-                            .push((marks.iter().map(OutputMark::id).collect(), durable));
+                        let ids = marks.iter().map(OutputMark::id).collect();
+                        outputs.durable.push((ids, durable));
                     }
                     outputs.output_marks.extend(marks);
                 }
-                Op::Adopt(adopted) => answers.adopt(adopted),
+                Op::Adopt(adopted) => self.answers.adopt(adopted),
                 Op::CloseIntake => close_intake = true,
             }
         }
-        answers.held_back(held_back);
+        self.answers.held_back(held_back);
         // Fresh envelopes that go straight on to a handler are written as dispatched, in the
         // same statement as the envelope.
-        let slots = routing.reserve(&mut entries);
+        let slots = self.routing.reserve(&mut entries);
         // Rejected envelopes go last: the entries before them line up with `routes`.
         let mut rejected_acks = Vec::with_capacity(rejected.len());
         for (entry, acks) in rejected {
             rejected_acks.push((entry.envelope_id.clone(), acks));
             entries.push(entry);
         }
+        Sorted {
+            entries,
+            routes,
+            marks,
+            outputs,
+            rejected_acks,
+            slots,
+            close_intake,
+        }
+    }
+
+    /// One write for the batch; on success acks, dispatch and answers follow, on failure
+    /// nothing is acked and the marks wait for the next try.
+    fn commit(&mut self, sorted: Sorted) {
+        let Sorted {
+            entries,
+            routes,
+            marks,
+            outputs,
+            rejected_acks,
+            slots,
+            close_intake,
+        } = sorted;
         let batch = Batch {
             entries: &entries,
             marks: &marks,
             outputs: &outputs.outputs,
             output_marks: &outputs.output_marks,
         };
-        match store.write(&batch) {
+        match self.store.write(&batch) {
             Ok(written) => {
-                last_written = SystemTime::now();
+                self.last_written = SystemTime::now();
                 let mut outcomes = written.appended;
                 outcomes.truncate(routes.len());
                 // Rejected envelopes are journaled as failed (or were known already) either
                 // way: ack, so that Slack stops sending them.
-                routing.ack_rejected(rejected_acks);
-                answers.written(outputs, written.outputs, &written.fenced);
-                checkpoints.written();
-                works_again(&mut failing_since, &status, last_written);
-                routing.committed(routes, outcomes, slots, &mut carried_marks);
+                self.routing.ack_rejected(rejected_acks);
+                self.answers
+                    .written(outputs, written.outputs, &written.fenced);
+                self.checkpoints.written();
+                works_again(&mut self.failing_since, &self.status, self.last_written);
+                self.routing
+                    .committed(routes, outcomes, slots, &mut self.carried_marks);
             }
             Err(e) => {
                 // Nothing was written: no ack goes out, so Slack keeps every envelope of the
                 // batch. Marks are kept for the next try.
-                if failing_since.is_none() {
-                    failing_since = Some(Instant::now());
-                    status.set_journal_failing(true, last_written);
+                if self.failing_since.is_none() {
+                    self.failing_since = Some(Instant::now());
+                    self.status.set_journal_failing(true, self.last_written);
                     error!(error = %e, envelopes = entries.len(), "journal write failed; not acking until it works");
                 }
-                routing.not_written(entries.len());
-                carried_marks = marks;
-                carried = outputs;
+                self.routing.not_written(entries.len());
+                self.carried_marks = marks;
+                self.carried = outputs;
                 // Don't spin on a broken disk; the read loops keep reading meanwhile.
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
         if close_intake {
-            routing.close();
-        }
-        if last_prune.elapsed() >= retention.every {
-            last_prune = Instant::now();
-            pruning = true;
-        }
-        // A step between batches: a large backlog is pruned without holding acks up.
-        if pruning {
-            pruning = prune_step(store.as_ref(), &retention);
+            self.routing.close();
         }
     }
-    // Every sender is gone: write what is left of the outcomes.
-    if !carried_marks.is_empty() || !carried.is_empty() {
-        match write_carried(store.as_ref(), &carried_marks, &carried) {
-            Ok(written) => answers.written(carried, written.outputs, &written.fenced),
+
+    /// A prune step between batches: a large backlog is pruned without holding acks up.
+    fn prune_between_batches(&mut self) {
+        if self.last_prune.elapsed() >= self.retention.every {
+            self.last_prune = Instant::now();
+            self.pruning = true;
+        }
+        if self.pruning {
+            self.pruning = prune_step(self.store.as_ref(), &self.retention);
+        }
+    }
+
+    /// Every sender is gone: writes what is left of the outcomes.
+    fn finish(mut self) {
+        if self.carried_marks.is_empty() && self.carried.is_empty() {
+            return;
+        }
+        match write_carried(self.store.as_ref(), &self.carried_marks, &self.carried) {
+            Ok(written) => {
+                let carried = std::mem::take(&mut self.carried);
+                self.answers
+                    .written(carried, written.outputs, &written.fenced);
+            }
             Err(e) => {
-                error!(error = %e, marks = carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
+                error!(error = %e, marks = self.carried_marks.len(), "journal: final outcomes not written; those events will be replayed");
             }
         }
     }

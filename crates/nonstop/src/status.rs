@@ -14,29 +14,64 @@ const ACK_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// Declares the runtime's counters once: each becomes an atomic in [`Status`], a field of
+/// [`Counts`] (read through [`StatusSnapshot`]), and a line of `/metrics` with its doc comment
+/// as the metric's help ([`COUNTERS`]).
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])+ $kind:ident $field:ident = $metric:literal; )*) => {
+        #[derive(Debug, Default)]
+        struct Counters {
+            $( $field: AtomicU64, )*
+        }
+
+        impl Counters {
+            fn read(&self) -> Counts {
+                Counts { $( $field: self.$field.load(Ordering::Relaxed), )* }
+            }
+        }
+
+        /// The counters at one moment.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Counts {
+            $( $(#[doc = $doc])+ pub $field: u64, )*
+        }
+
+        /// Every counter as `/metrics` shows it: its name, help, kind and value.
+        pub(crate) const COUNTERS: &[Metric] = &[
+            $( Metric {
+                name: $metric,
+                help: concat!($($doc),+),
+                kind: MetricKind::$kind,
+                read: |counts| counts.$field,
+            }, )*
+        ];
+    };
+}
+
+/// A counter or gauge of [`COUNTERS`].
+#[derive(Debug)]
+pub(crate) struct Metric {
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) kind: MetricKind,
+    pub(crate) read: fn(&Counts) -> u64,
+}
+
+/// Whether a metric only grows (a counter) or goes up and down (a gauge).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetricKind {
+    counter,
+    gauge,
+}
+
 #[derive(Debug)]
 pub struct Status {
     started: std::time::Instant,
     live_connections: AtomicUsize,
-    sockets_opened: AtomicU64,
-    reconnects: AtomicU64,
-    envelopes: AtomicU64,
-    duplicates: AtomicU64,
-    refused: AtomicU64,
-    handled: AtomicU64,
-    failed: AtomicU64,
-    panicked: AtomicU64,
-    timed_out: AtomicU64,
-    bad_frames: AtomicU64,
-    replayed: AtomicU64,
-    own_messages: AtomicU64,
-    answers_sent: AtomicU64,
-    answers_failed: AtomicU64,
-    answers_over_rtm: AtomicU64,
-    answers_handed_over: AtomicU64,
-    answers_waiting: AtomicU64,
-    held_back: AtomicU64,
-    caught_up: AtomicU64,
+    /// Every counter of [`COUNTERS`], one atomic each.
+    counters: Counters,
     /// When the last live socket closed (the start, before the first): `None` while one is
     /// live. std Mutex: written on each socket's live and close.
     deaf_since: Mutex<Option<std::time::Instant>>,
@@ -157,52 +192,73 @@ impl SlotPhase {
 }
 
 /// A copy of the counters at one moment.
+/// What [`Status`] holds at one moment. The counters are [`Counts`]' fields, read through
+/// this snapshot (`snapshot.handled`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatusSnapshot {
     pub uptime: Duration,
     pub live_connections: usize,
-    pub sockets_opened: u64,
-    pub reconnects: u64,
-    /// Fresh envelopes taken for dispatch.
-    pub envelopes: u64,
-    /// Envelopes acked but not handed on because their event was already taken.
-    pub duplicates: u64,
-    /// Envelopes not acked because nothing could hold them.
-    pub refused: u64,
-    pub handled: u64,
-    pub failed: u64,
-    pub panicked: u64,
-    pub timed_out: u64,
-    /// Frames dropped as malformed, binary, oversized or unknown.
-    pub bad_frames: u64,
-    /// Events taken from the journal because they were not finished before: at start, and
-    /// with a shared journal, those another replica left when it stopped.
-    pub replayed: u64,
-    /// The bot's own messages (and edits of them): acked at receipt and dropped, never
-    /// journaled or handled.
-    pub own_messages: u64,
-    /// Answers (messages, reactions, …) Slack accepted, and refused for good.
-    pub answers_sent: u64,
-    pub answers_failed: u64,
-    /// Of the answers sent, those that went over an RTM socket (confirmed by Slack) rather
-    /// than through the Web API.
-    pub answers_over_rtm: u64,
-    /// Answers this replica let go because a live one took them over while this one was
-    /// paused or cut off past its lease (fencing): that one delivers them.
-    pub answers_handed_over: u64,
-    /// Answers in the outbox not delivered yet (waiting for their turn, a rate limit, or
-    /// Slack to come back).
-    pub answers_waiting: u64,
-    /// Envelopes left unacked (so Slack keeps and redelivers them) because the outbox's
-    /// backlog was at its bound.
-    pub held_back: u64,
-    /// Messages fetched from history after downtime that the journal did not have, handed
-    /// to the listeners (catch-up).
-    pub caught_up: u64,
+    pub counters: Counts,
     pub last_disconnect: Option<LastDisconnect>,
     /// Each slot's phase, by slot number (empty until the slots start).
     pub slots: Vec<SlotPhase>,
+}
+
+impl std::ops::Deref for StatusSnapshot {
+    type Target = Counts;
+
+    fn deref(&self) -> &Counts {
+        &self.counters
+    }
+}
+
+counters! {
+    /// Sockets that said hello.
+    counter sockets_opened = "nonstop_sockets_opened";
+    /// Sockets opened after one closed.
+    counter reconnects = "nonstop_reconnects";
+    /// Fresh envelopes taken for dispatch.
+    counter envelopes = "nonstop_events_received";
+    /// Envelopes acked but not handed on: their event was taken already.
+    counter duplicates = "nonstop_events_deduplicated";
+    /// Envelopes not acked: the journal's queue was full (Slack redelivers them).
+    counter refused = "nonstop_events_refused";
+    /// Events handled without error.
+    counter handled = "nonstop_events_handled";
+    /// Events whose handler returned an error.
+    counter failed = "nonstop_events_failed";
+    /// Events whose handler panicked.
+    counter panicked = "nonstop_events_panicked";
+    /// Events whose handler ran past handler_timeout.
+    counter timed_out = "nonstop_events_timed_out";
+    /// Events taken from the journal because they were not finished before: at start, and
+    /// with a shared journal, those another replica left when it stopped.
+    counter replayed = "nonstop_events_replayed";
+    /// Messages fetched from history after downtime that the journal did not have, handed
+    /// to the listeners (catch-up).
+    counter caught_up = "nonstop_events_caught_up";
+    /// The bot's own messages (and edits of them): acked at receipt and dropped, never
+    /// journaled or handled.
+    counter own_messages = "nonstop_own_messages";
+    /// Frames dropped as malformed, binary, oversized or unknown.
+    counter bad_frames = "nonstop_bad_frames";
+    /// Answers (messages, reactions, …) Slack accepted.
+    counter answers_sent = "nonstop_answers_sent";
+    /// Answers Slack refused for good.
+    counter answers_failed = "nonstop_answers_failed";
+    /// Of the answers sent, those that went over an RTM socket (confirmed by Slack) rather
+    /// than through the Web API.
+    counter answers_over_rtm = "nonstop_answers_over_rtm";
+    /// Answers this replica let go because a live one took them over while this one was
+    /// paused or cut off past its lease (fencing): that one delivers them.
+    counter answers_handed_over = "nonstop_answers_handed_over";
+    /// Envelopes left unacked (so Slack keeps and redelivers them) because the outbox's
+    /// backlog was at its bound.
+    counter held_back = "nonstop_events_held_back";
+    /// Answers in the outbox not delivered yet (waiting for their turn, a rate limit, or
+    /// Slack to come back).
+    gauge answers_waiting = "nonstop_answers_waiting";
 }
 
 impl Default for Status {
@@ -214,7 +270,7 @@ impl Default for Status {
 macro_rules! counter {
     ($name:ident, $field:ident) => {
         pub(crate) fn $name(&self) {
-            self.$field.fetch_add(1, Ordering::Relaxed);
+            self.counters.$field.fetch_add(1, Ordering::Relaxed);
             self.bump();
         }
     };
@@ -225,25 +281,7 @@ impl Status {
         Self {
             started: std::time::Instant::now(),
             live_connections: AtomicUsize::new(0),
-            sockets_opened: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            envelopes: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            handled: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            panicked: AtomicU64::new(0),
-            timed_out: AtomicU64::new(0),
-            bad_frames: AtomicU64::new(0),
-            replayed: AtomicU64::new(0),
-            own_messages: AtomicU64::new(0),
-            answers_sent: AtomicU64::new(0),
-            answers_failed: AtomicU64::new(0),
-            answers_over_rtm: AtomicU64::new(0),
-            answers_handed_over: AtomicU64::new(0),
-            answers_waiting: AtomicU64::new(0),
-            held_back: AtomicU64::new(0),
-            caught_up: AtomicU64::new(0),
+            counters: Counters::default(),
             journal_failing: std::sync::atomic::AtomicBool::new(false),
             awaiting_share: std::sync::atomic::AtomicU32::new(0),
             beats: Mutex::new(Vec::new()),
@@ -289,15 +327,20 @@ impl Status {
 
     /// The outbox's backlog, as its writer counts it.
     pub(crate) fn set_answers_waiting(&self, waiting: u64) {
-        if self.answers_waiting.swap(waiting, Ordering::Relaxed) != waiting {
+        if self
+            .counters
+            .answers_waiting
+            .swap(waiting, Ordering::Relaxed)
+            != waiting
+        {
             self.bump();
         }
     }
 
     pub(crate) fn socket_live(&self, reconnect: bool) {
-        self.sockets_opened.fetch_add(1, Ordering::Relaxed);
+        self.counters.sockets_opened.fetch_add(1, Ordering::Relaxed);
         if reconnect {
-            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         {
             // Under the lock, so a close and a live on two slots at once leave it right.
@@ -472,29 +515,10 @@ impl Status {
     }
 
     pub fn snapshot(&self) -> StatusSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatusSnapshot {
             uptime: self.started.elapsed(),
             live_connections: self.live_connections.load(Ordering::Relaxed),
-            sockets_opened: get(&self.sockets_opened),
-            reconnects: get(&self.reconnects),
-            envelopes: get(&self.envelopes),
-            duplicates: get(&self.duplicates),
-            refused: get(&self.refused),
-            handled: get(&self.handled),
-            failed: get(&self.failed),
-            panicked: get(&self.panicked),
-            timed_out: get(&self.timed_out),
-            bad_frames: get(&self.bad_frames),
-            replayed: get(&self.replayed),
-            own_messages: get(&self.own_messages),
-            answers_sent: get(&self.answers_sent),
-            answers_failed: get(&self.answers_failed),
-            answers_over_rtm: get(&self.answers_over_rtm),
-            answers_handed_over: get(&self.answers_handed_over),
-            answers_waiting: get(&self.answers_waiting),
-            held_back: get(&self.held_back),
-            caught_up: get(&self.caught_up),
+            counters: self.counters.read(),
             last_disconnect: self
                 .last_disconnect
                 .lock()
@@ -522,5 +546,40 @@ impl Status {
                 _ => return check(&self.snapshot()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_is_one_named_metric_that_reads_its_own_count() {
+        let status = Status::new();
+        status.count_handled();
+        status.count_handled();
+        status.set_answers_waiting(5);
+        let counts = status.snapshot().counters;
+        let mut names = std::collections::HashSet::new();
+        for metric in COUNTERS {
+            assert!(metric.name.starts_with("nonstop_"), "{}", metric.name);
+            assert!(names.insert(metric.name), "{} twice", metric.name);
+            assert!(
+                !metric.help.trim().is_empty(),
+                "{} has no help",
+                metric.name
+            );
+            let expected = match metric.name {
+                "nonstop_events_handled" => 2,
+                "nonstop_answers_waiting" => 5,
+                _ => 0,
+            };
+            assert_eq!((metric.read)(&counts), expected, "{}", metric.name);
+        }
+        let gauges = COUNTERS.iter().filter(|m| m.kind == MetricKind::gauge);
+        assert_eq!(
+            gauges.map(|m| m.name).collect::<Vec<_>>(),
+            ["nonstop_answers_waiting"]
+        );
     }
 }

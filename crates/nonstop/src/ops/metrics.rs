@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::status::Status;
+use crate::status::{MetricKind, Status, COUNTERS};
 
 /// Slot states every scrape lists, at 0 when no slot is in them, so a graph has a line for
 /// each from the start.
@@ -31,105 +31,31 @@ impl Collector for StatusCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let status = &self.0;
         let s = status.snapshot();
-        let counters: [(&str, &str, u64); 18] = [
-            (
-                "nonstop_sockets_opened",
-                "Sockets that said hello.",
-                s.sockets_opened,
-            ),
-            (
-                "nonstop_reconnects",
-                "Sockets opened after one closed.",
-                s.reconnects,
-            ),
-            (
-                "nonstop_events_received",
-                "Fresh envelopes taken for dispatch.",
-                s.envelopes,
-            ),
-            (
-                "nonstop_events_deduplicated",
-                "Envelopes acked but dropped: their event was taken already.",
-                s.duplicates,
-            ),
-            (
-                "nonstop_events_refused",
-                "Envelopes not acked: the journal's queue was full (Slack redelivers them).",
-                s.refused,
-            ),
-            (
-                "nonstop_events_handled",
-                "Events handled without error.",
-                s.handled,
-            ),
-            (
-                "nonstop_events_failed",
-                "Events whose handler returned an error.",
-                s.failed,
-            ),
-            (
-                "nonstop_events_panicked",
-                "Events whose handler panicked.",
-                s.panicked,
-            ),
-            (
-                "nonstop_events_timed_out",
-                "Events whose handler ran past handler_timeout.",
-                s.timed_out,
-            ),
-            (
-                "nonstop_events_replayed",
-                "Events journaled but not finished before a stop, handled again at start.",
-                s.replayed,
-            ),
-            (
-                "nonstop_events_caught_up",
-                "Messages found in history after downtime that the journal did not have.",
-                s.caught_up,
-            ),
-            (
-                "nonstop_own_messages",
-                "The bot's own messages, dropped at receipt.",
-                s.own_messages,
-            ),
-            (
-                "nonstop_bad_frames",
-                "Frames dropped as malformed, binary, oversized or unknown.",
-                s.bad_frames,
-            ),
-            (
-                "nonstop_answers_sent",
-                "Answers Slack took.",
-                s.answers_sent,
-            ),
-            (
-                "nonstop_answers_failed",
-                "Answers Slack refused for good.",
-                s.answers_failed,
-            ),
-            (
-                "nonstop_answers_over_rtm",
-                "Answers sent over an RTM socket.",
-                s.answers_over_rtm,
-            ),
-            (
-                "nonstop_answers_handed_over",
-                "Answers let go to the replica that took them over while this one was paused past its lease.",
-                s.answers_handed_over,
-            ),
-            (
-                "nonstop_events_held_back",
-                "Envelopes left unacked while the outbox was at its bound.",
-                s.held_back,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
+        for metric in COUNTERS {
+            let value = (metric.read)(&s.counters);
+            // Doc comments come line by line, each with its leading space.
+            let help = metric.help.split_whitespace().collect::<Vec<_>>().join(" ");
+            match metric.kind {
+                MetricKind::counter => {
+                    let counter = ConstCounter::new(value);
+                    let family = encoder.encode_descriptor(
+                        metric.name,
+                        &help,
+                        None,
+                        counter.metric_type(),
+                    )?;
+                    counter.encode(family)?;
+                }
+                MetricKind::gauge => {
+                    let gauge = ConstGauge::new(value as i64);
+                    let family =
+                        encoder.encode_descriptor(metric.name, &help, None, gauge.metric_type())?;
+                    gauge.encode(family)?;
+                }
+            }
         }
 
-        let gauges: [(&str, &str, i64); 4] = [
+        let gauges: [(&str, &str, i64); 3] = [
             (
                 "nonstop_journal_backlog",
                 "Operations waiting for the journal's writer (envelopes, outcomes, answers).",
@@ -139,11 +65,6 @@ impl Collector for StatusCollector {
                 "nonstop_live_connections",
                 "Sockets live now.",
                 s.live_connections as i64,
-            ),
-            (
-                "nonstop_answers_waiting",
-                "Answers in the outbox not delivered yet.",
-                s.answers_waiting as i64,
             ),
             (
                 "nonstop_journal_failing",

@@ -45,7 +45,7 @@ pub struct SimConfig {
     /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
     pub max_sockets: usize,
     /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
-    /// stops reading ([`Fault::StopReading`]) block the bot's writes after a few KiB, as a
+    /// stops reading ([`Fault::StopReading`](crate::Fault::StopReading)) block the bot's writes after a few KiB, as a
     /// server with small buffers would, instead of after the megabytes loopback allows.
     pub receive_buffer: Option<u32>,
 }

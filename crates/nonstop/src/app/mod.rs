@@ -152,7 +152,7 @@ impl App {
     }
 
     /// The slash command `command` (`/ticket` or `ticket`). Answer in the ack with
-    /// [`Context::ack`], later with [`Context::respond`].
+    /// [`Context::ack`](crate::Context::ack), later with [`Context::respond`](crate::Context::respond).
     #[must_use]
     pub fn command(mut self, command: &str, listener: impl Listener<SlashCommand>) -> Self {
         self.needs.extend(scopes::for_command(command));
@@ -168,7 +168,7 @@ impl App {
     }
 
     /// `view_submission` of views with `callback_id`. Answer with a `response_action`
-    /// (errors, update, push, clear) through [`Context::ack`].
+    /// (errors, update, push, clear) through [`Context::ack`](crate::Context::ack).
     #[must_use]
     pub fn view_submission(
         mut self,

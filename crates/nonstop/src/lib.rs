@@ -96,7 +96,7 @@ pub use nonstop_web::{Secret, WebClient, WebError};
 pub use outbox::{Delivered, DeliveryError, Outgoing, METADATA_KEY};
 pub use router::{Request, RequestKind};
 pub use status::{
-    LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
+    Counts, LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
 };
 pub use storage::{Storage, StorageError};
 

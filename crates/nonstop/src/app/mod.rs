@@ -225,7 +225,7 @@ impl App {
         self
     }
 
-    /// Shares `value` with every listener, as [`Context::state`]`::<T>()`. One value per type.
+    /// Shares `value` with every listener, as [`Context::state`](crate::Context::state)`::<T>()`. One value per type.
     #[must_use]
     pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.states.insert(TypeId::of::<T>(), Arc::new(value));

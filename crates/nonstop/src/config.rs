@@ -303,6 +303,16 @@ impl Config {
 
     /// Like [`Config::from_env`] with any source of variables (tests use a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::tokens_from(&lookup)?;
+        config.connection_settings_from(&lookup)?;
+        config.storage_settings_from(&lookup)?;
+        config.runtime_settings_from(&lookup)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The transport and the tokens it needs: the defaults every other setting starts from.
+    fn tokens_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let transport = match lookup(ENV_TRANSPORT).as_deref().map(str::trim) {
             None | Some("" | "socket" | "socket_mode") => TransportKind::SocketMode,
             Some("rtm") => TransportKind::Rtm,
@@ -328,10 +338,18 @@ impl Config {
             name: ENV_BOT_TOKEN,
             hint: BOT_TOKEN_HINT,
         })?;
-        let mut config = match app {
-            Some(app) => Self::new(&app, &bot)?,
-            None => Self::rtm(&bot)?,
-        };
+        match app {
+            Some(app) => Self::new(&app, &bot),
+            None => Self::rtm(&bot),
+        }
+    }
+
+    /// Catch-up, RTM's choices, and where the Web API is.
+    fn connection_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let config = self;
         if let Some(catch_up) = lookup(ENV_CATCH_UP) {
             config.catch_up = parse_flag(ENV_CATCH_UP, &catch_up)?;
         }
@@ -361,6 +379,15 @@ impl Config {
             }
             config.api_url = check_url(ENV_API_URL, &url)?;
         }
+        Ok(())
+    }
+
+    /// The journal: SQLite's path, or Redis with its prefix, CA, takeover and replica name.
+    fn storage_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let config = self;
         if let Some(db) = lookup(ENV_DB) {
             config.journal_path = match db.trim() {
                 "" => {
@@ -439,6 +466,15 @@ impl Config {
             }
             config.replica_id = Some(id.to_owned());
         }
+        Ok(())
+    }
+
+    /// Pacing, sockets, the summary line and the operator endpoint.
+    fn runtime_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let config = self;
         if let Some(pace) = lookup(ENV_POST_PACE) {
             config.post_pace = match pace.trim() {
                 "off" | "0" => None,
@@ -493,8 +529,7 @@ impl Config {
                 })?),
             };
         }
-        config.validate()?;
-        Ok(config)
+        Ok(())
     }
 
     /// Checks relations between settings.

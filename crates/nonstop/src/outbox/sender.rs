@@ -20,6 +20,7 @@ pub(crate) use super::attempt::SenderSetup;
 use super::attempt::{not_posted, record_attempt, Finished};
 use super::lookup;
 use super::over_socket::{self, Route};
+use super::socket_route::PlainMessage;
 use super::{Command, Delivered, DeliveryError};
 use crate::delivery::writer::Op;
 use crate::journal::{Output, OutputMark, Store};
@@ -312,106 +313,189 @@ fn findable(method: &str) -> bool {
     method == "chat.postMessage"
 }
 
-/// Delivers one answer: retries until Slack takes it or refuses it for good.
+/// Delivers one answer: retries until Slack takes it or refuses it for good. Each round: look
+/// for it when an earlier call may have posted it, offer it to the socket (once), mark the
+/// attempt, call, and decide from the error what comes next.
 async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
-    // Read for each call (the call consumes them); a retry is rare.
-    let read_args = || serde_json::from_str::<Map<String, Value>>(&output.args);
-    if let Err(e) = read_args() {
+    if let Err(e) = serde_json::from_str::<Map<String, Value>>(&output.args) {
         return Finished::Failed(format!("stored arguments unreadable: {e}"));
     }
-    let findable = findable(&output.method);
-    // On RTM, a plain-text message is offered to the socket first (once).
-    let plain = over_socket::plain_message(setup, output);
-    let mut socket_offered = false;
-    let mut backoff = Backoff::new(setup.backoff_base, setup.backoff_cap);
-    // Set while an earlier call may have posted the message: from when looking for it means
-    // something. A call recorded by an earlier process may still land until `settle` after it.
-    let mut unsure_from: Option<SystemTime> = output.attempted_at.map(|at| at + setup.settle);
-    // A first look before then, which ends the wait when the message is there already (an
-    // earlier process's call long ago: at once).
-    let mut early_look: Option<SystemTime> = output.attempted_at.map(|_| SystemTime::now());
-    let mut called = output.attempts > 0;
+    let mut delivery = Delivery::new(setup, output);
     loop {
-        if let (true, Some(from)) = (findable, unsure_from) {
-            let early = early_look.take().filter(|at| *at < from);
-            if let Ok(left) = early.unwrap_or(from).duration_since(SystemTime::now()) {
-                tokio::time::sleep(left).await;
-            }
-            let args = Value::Object(read_args().unwrap_or_default());
-            // Sent over RTM by an earlier process, it carries no metadata: known by its text.
-            let taken = match (&plain, &setup.socket) {
-                (Some(_), Some(socket)) => over_socket::taken(setup, socket.as_ref()).await,
-                _ => Default::default(),
-            };
-            let by_text = plain.as_ref().map(|message| lookup::ByText {
-                text: &message.text,
-                me: &setup.me,
-                taken: &taken,
-            });
-            let found = lookup::find_posted(
-                &setup.web,
-                &args,
-                &output.key,
-                output.created_at,
-                by_text.as_ref(),
-            )
-            .await;
-            match found {
-                Ok(Some(found)) => {
-                    info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
-                    return Finished::Sent(found.to_string());
-                }
-                // Not there yet: looked for again once a late call can no longer land.
-                Ok(None) if early.is_some() => continue,
-                Ok(None) => {}
-                Err(e) if e.is_transient() || e.rate_limit_wait().is_some() => {
-                    let delay = backoff.next_delay(e.retry_after(), &mut rand::rng());
-                    tokio::time::sleep(delay.max(setup.backoff_base)).await;
-                    continue;
-                }
-                Err(e) => warn!(lane = %output.lane, key = %output.key, error = %e,
-                    "cannot look for an answer that may have been posted already; sending it again (at least once; give the app the channel's history scope for exactly once)"),
-            }
-            unsure_from = None;
+        match delivery.look_if_unsure().await {
+            Look::Found(finished) => return finished,
+            Look::Again => continue,
+            Look::NotThere => {}
         }
-        if let (Some(socket), Some(message), false) = (&setup.socket, &plain, socket_offered) {
-            socket_offered = true;
-            match over_socket::deliver(setup, socket.as_ref(), output, message).await {
-                Route::Done(finished) => return finished,
-                Route::Web => {}
-            }
+        if let Some(finished) = delivery.offer_to_socket().await {
+            return finished;
         }
-        let mut call_args = read_args().unwrap_or_default();
-        if findable {
-            lookup::add_key(&mut call_args, &output.key);
-        }
-        // Recorded before the call when a lookup may need it, and always with a shared
-        // store, where the mark also confirms the answer is still this process's; Slack's
-        // Retry-After is waited out first, so that the call follows the mark at once.
-        let (attempted_at, deadline) = if findable || setup.lease.is_some() {
-            if output.method != RESPOND {
-                setup.web.wait_for_turn(&output.method).await;
-                if setup.lease.is_some() {
-                    wait_for_replicas_limit(setup, output).await;
-                }
-            }
-            match record_attempt(setup, output.id).await {
-                Ok(recorded) => recorded,
-                Err(end) => return end,
-            }
-        } else {
-            (SystemTime::now(), None)
+        let (attempted_at, deadline) = match delivery.mark_attempt().await {
+            Ok(marked) => marked,
+            Err(end) => return end,
         };
-        let error = match call(&setup.web, &output.method, call_args, deadline).await {
+        let error = match call(&setup.web, &output.method, delivery.call_args(), deadline).await {
             Ok(result) => return Finished::Sent(result),
             Err(error) => error,
         };
+        if let Some(finished) = delivery.after_failed_call(error, attempted_at).await {
+            return finished;
+        }
+    }
+}
+
+/// What a look for an answer that may be posted found.
+enum Look {
+    Found(Finished),
+    /// Not decided yet: look again (a first early look, or a lookup that failed for now).
+    Again,
+    /// Not there (or nothing to look for): send it.
+    NotThere,
+}
+
+/// One answer's delivery between its rounds.
+struct Delivery<'a> {
+    setup: &'a SenderSetup,
+    output: &'a Output,
+    /// Whether a posted message can be found again by the key in its metadata.
+    findable: bool,
+    /// On RTM, a plain-text message is offered to the socket first (once).
+    plain: Option<PlainMessage>,
+    socket_offered: bool,
+    backoff: Backoff,
+    /// Set while an earlier call may have posted the message: from when looking for it means
+    /// something. A call recorded by an earlier process may still land until `settle` after.
+    unsure_from: Option<SystemTime>,
+    /// A first look before then, which ends the wait when the message is there already (an
+    /// earlier process's call long ago: at once).
+    early_look: Option<SystemTime>,
+    called: bool,
+}
+
+impl<'a> Delivery<'a> {
+    fn new(setup: &'a SenderSetup, output: &'a Output) -> Self {
+        Self {
+            setup,
+            output,
+            findable: findable(&output.method),
+            plain: over_socket::plain_message(setup, output),
+            socket_offered: false,
+            backoff: Backoff::new(setup.backoff_base, setup.backoff_cap),
+            unsure_from: output.attempted_at.map(|at| at + setup.settle),
+            early_look: output.attempted_at.map(|_| SystemTime::now()),
+            called: output.attempts > 0,
+        }
+    }
+
+    /// The stored arguments (read for each call: the call consumes them; a retry is rare).
+    fn args(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.output.args).unwrap_or_default()
+    }
+
+    /// The arguments of a call, with the key in the metadata when it can be found by it.
+    fn call_args(&self) -> Map<String, Value> {
+        let mut args = self.args();
+        if self.findable {
+            lookup::add_key(&mut args, &self.output.key);
+        }
+        args
+    }
+
+    /// When an earlier call may have posted the message: waits until looking means something
+    /// (or the early look), then looks.
+    async fn look_if_unsure(&mut self) -> Look {
+        let (setup, output) = (self.setup, self.output);
+        let (true, Some(from)) = (self.findable, self.unsure_from) else {
+            return Look::NotThere;
+        };
+        let early = self.early_look.take().filter(|at| *at < from);
+        if let Ok(left) = early.unwrap_or(from).duration_since(SystemTime::now()) {
+            tokio::time::sleep(left).await;
+        }
+        let args = Value::Object(self.args());
+        // Sent over RTM by an earlier process, it carries no metadata: known by its text.
+        let taken = match (&self.plain, &setup.socket) {
+            (Some(_), Some(socket)) => over_socket::taken(setup, socket.as_ref()).await,
+            _ => Default::default(),
+        };
+        let by_text = self.plain.as_ref().map(|message| lookup::ByText {
+            text: &message.text,
+            me: &setup.me,
+            taken: &taken,
+        });
+        let found = lookup::find_posted(
+            &setup.web,
+            &args,
+            &output.key,
+            output.created_at,
+            by_text.as_ref(),
+        )
+        .await;
+        match found {
+            Ok(Some(found)) => {
+                info!(lane = %output.lane, key = %output.key, "answer found posted already; not sent again");
+                return Look::Found(Finished::Sent(found.to_string()));
+            }
+            // Not there yet: looked for again once a late call can no longer land.
+            Ok(None) if early.is_some() => return Look::Again,
+            Ok(None) => {}
+            Err(e) if e.is_transient() || e.rate_limit_wait().is_some() => {
+                let delay = self.backoff.next_delay(e.retry_after(), &mut rand::rng());
+                tokio::time::sleep(delay.max(setup.backoff_base)).await;
+                return Look::Again;
+            }
+            Err(e) => warn!(lane = %output.lane, key = %output.key, error = %e,
+                "cannot look for an answer that may have been posted already; sending it again (at least once; give the app the channel's history scope for exactly once)"),
+        }
+        self.unsure_from = None;
+        Look::NotThere
+    }
+
+    /// Offers a plain message to the socket route once; `Some` when that settled it.
+    async fn offer_to_socket(&mut self) -> Option<Finished> {
+        let (Some(socket), Some(message), false) =
+            (&self.setup.socket, &self.plain, self.socket_offered)
+        else {
+            return None;
+        };
+        self.socket_offered = true;
+        match over_socket::deliver(self.setup, socket.as_ref(), self.output, message).await {
+            Route::Done(finished) => Some(finished),
+            Route::Web => None,
+        }
+    }
+
+    /// Recorded before the call when a lookup may need it, and always with a shared store,
+    /// where the mark also confirms the answer is still this process's; Slack's Retry-After
+    /// is waited out first, so that the call follows the mark at once.
+    async fn mark_attempt(&self) -> Result<(SystemTime, Option<Instant>), Finished> {
+        let (setup, output) = (self.setup, self.output);
+        if !(self.findable || setup.lease.is_some()) {
+            return Ok((SystemTime::now(), None));
+        }
+        if output.method != RESPOND {
+            setup.web.wait_for_turn(&output.method).await;
+            if setup.lease.is_some() {
+                wait_for_replicas_limit(setup, output).await;
+            }
+        }
+        record_attempt(setup, output.id).await
+    }
+
+    /// Decides from a failed call: `Some` when the answer is settled (taken after all, or
+    /// refused for good), else waits as the error asks and returns `None` for another round.
+    async fn after_failed_call(
+        &mut self,
+        error: WebError,
+        attempted_at: SystemTime,
+    ) -> Option<Finished> {
+        let (setup, output, findable) = (self.setup, self.output, self.findable);
         if error.is_not_sent() {
             // Held by a limit past the lease's safe part: nothing went out; mark again.
             if findable {
                 not_posted(setup, output.id).await;
             }
-            continue;
+            return None;
         }
         if findable && !error.may_have_reached_slack() {
             // Slack answered without taking it (or the connection never opened): after a
@@ -422,43 +506,46 @@ async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
             // Every replica waits it out, not this one alone.
             hold_replicas(setup, output, wait).await;
         }
-        if error.rate_limit_wait().is_some() {
+        if let Some(wait) = error.rate_limit_wait() {
             // Slack did not take it. The method's gate holds the next call until Slack's
             // Retry-After is up (a `response_url` has no gate: wait here).
             if output.method == RESPOND {
-                tokio::time::sleep(error.rate_limit_wait().unwrap_or_default()).await;
+                tokio::time::sleep(wait).await;
             }
-            continue;
+            return None;
         }
-        if done_already(&output.method, &error, called) {
-            return Finished::Sent("{}".to_owned());
+        if done_already(&output.method, &error, self.called) {
+            return Some(Finished::Sent("{}".to_owned()));
         }
-        called = true;
+        self.called = true;
         if error.is_fatal() {
             error!(lane = %output.lane, key = %output.key, error = %error, "answer kept in the outbox until the token works again");
             tokio::time::sleep(setup.backoff_cap).await;
-            continue;
+            return None;
         }
         if !(error.is_transient() || error.may_have_reached_slack()) {
             // Slack's own code when it gave one: what a handler matches on.
             let refusal = error
                 .code()
                 .map_or_else(|| nonstop_web::redact(&error.to_string()), str::to_owned);
-            return Finished::Failed(refusal);
+            return Some(Finished::Failed(refusal));
         }
         if findable && error.may_have_reached_slack() {
             // With no answer at all the call may still land; with an error answer it has
             // ended.
-            unsure_from = Some(if error.is_unanswered() {
-                early_look = Some(SystemTime::now() + EARLY_LOOK);
+            self.unsure_from = Some(if error.is_unanswered() {
+                self.early_look = Some(SystemTime::now() + EARLY_LOOK);
                 attempted_at + setup.settle
             } else {
                 SystemTime::now()
             });
         }
-        let delay = backoff.next_delay(error.retry_after(), &mut rand::rng());
+        let delay = self
+            .backoff
+            .next_delay(error.retry_after(), &mut rand::rng());
         warn!(lane = %output.lane, key = %output.key, error = %error, retry_in_ms = delay.max(setup.backoff_base).as_millis() as u64, "answer not delivered yet; retrying");
         tokio::time::sleep(delay.max(setup.backoff_base)).await;
+        None
     }
 }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::status::{LifecycleChange, LifecycleRecord, Status};
+use crate::status::{LifecycleChange, LifecycleRecord, Status, StatusSnapshot};
 
 /// The span the timelines show at most: the last hour (since the start for a younger bot,
 /// and at least 20 s, so a new bot's picture is readable).
@@ -147,7 +147,7 @@ fn span_words(window: f64) -> String {
     }
 }
 
-/// The page.
+/// The page: a summary line, each slot's timeline, the counters, the last disconnects.
 pub(super) fn render(status: &Status) -> String {
     let snapshot = status.snapshot();
     let now = SystemTime::now();
@@ -156,7 +156,17 @@ pub(super) fn render(status: &Status) -> String {
     let slots = snapshot.slots.len();
     let lines = timelines(&records, slots, now, started);
     let window = snapshot.uptime.clamp(SHORTEST_WINDOW, WINDOW).as_secs_f64();
+    let mut page = head(status, &snapshot);
+    timeline(&mut page, &lines, window);
+    counters(&mut page, &snapshot);
+    disconnects(&mut page, &records, now);
+    let _ = write!(page, "</ol></body></html>");
+    page
+}
 
+/// The document's head and the summary line.
+fn head(status: &Status, snapshot: &StatusSnapshot) -> String {
+    let slots = snapshot.slots.len();
     let mut page = String::new();
     let _ = write!(
         page,
@@ -175,6 +185,12 @@ pub(super) fn render(status: &Status) -> String {
             None => String::new(),
         }
     );
+    page
+}
+
+/// Each slot's line: live and down stretches, and a mark with its cause at each disconnect.
+fn timeline(page: &mut String, lines: &[Timeline], window: f64) {
+    let slots = lines.len();
     let height = ROW * slots.max(1) as f64 + 24.0;
     let _ = write!(
         page,
@@ -183,52 +199,7 @@ pub(super) fn render(status: &Status) -> String {
         span_words(window)
     );
     for (slot, line) in lines.iter().enumerate() {
-        let y = slot as f64 * ROW;
-        let _ = write!(
-            page,
-            "<g class=\"slot\" data-slot=\"{slot}\"><text x=\"0\" y=\"{:.1}\" font-size=\"12\">slot {slot}</text>",
-            y + 14.0
-        );
-        for (from, to, kind) in &line.stretches {
-            let (x0, x1) = (x(*from, window), x(*to, window));
-            if x1 - x0 <= 0.0 {
-                continue;
-            }
-            let class = match kind {
-                Stretch::Live => "live",
-                Stretch::Down => "down",
-            };
-            let _ = write!(
-                page,
-                "<rect class=\"{class}\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
-                x1 - x0,
-                ROW - 8.0
-            );
-        }
-        let mut last_label: Option<f64> = None;
-        for (at, kind, cause) in &line.marks {
-            let xm = x(*at, window);
-            let label = if last_label.is_none_or(|l| (xm - l).abs() >= LABEL_ROOM) {
-                last_label = Some(xm);
-                format!(
-                    "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                    (xm + 3.0).min(WIDTH - LABEL_ROOM),
-                    y + 11.0,
-                    escape(kind)
-                )
-            } else {
-                String::new()
-            };
-            let _ = write!(
-                page,
-                "<g class=\"mark\" data-cause=\"{}\"><title>{}</title>\
-                 <line class=\"disconnect\" x1=\"{xm:.1}\" x2=\"{xm:.1}\" y1=\"{y:.1}\" y2=\"{:.1}\"/>{label}</g>",
-                escape(kind),
-                escape(cause),
-                y + ROW - 8.0,
-            );
-        }
-        let _ = write!(page, "</g>");
+        slot_line(page, slot, line, window);
     }
     let _ = write!(
         page,
@@ -239,7 +210,58 @@ pub(super) fn render(status: &Status) -> String {
         WIDTH - 24.0,
         height - 4.0
     );
+}
 
+fn slot_line(page: &mut String, slot: usize, line: &Timeline, window: f64) {
+    let y = slot as f64 * ROW;
+    let _ = write!(
+        page,
+        "<g class=\"slot\" data-slot=\"{slot}\"><text x=\"0\" y=\"{:.1}\" font-size=\"12\">slot {slot}</text>",
+        y + 14.0
+    );
+    for (from, to, kind) in &line.stretches {
+        let (x0, x1) = (x(*from, window), x(*to, window));
+        if x1 - x0 <= 0.0 {
+            continue;
+        }
+        let class = match kind {
+            Stretch::Live => "live",
+            Stretch::Down => "down",
+        };
+        let _ = write!(
+            page,
+            "<rect class=\"{class}\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+            x1 - x0,
+            ROW - 8.0
+        );
+    }
+    let mut last_label: Option<f64> = None;
+    for (at, kind, cause) in &line.marks {
+        let xm = x(*at, window);
+        let label = if last_label.is_none_or(|l| (xm - l).abs() >= LABEL_ROOM) {
+            last_label = Some(xm);
+            format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                (xm + 3.0).min(WIDTH - LABEL_ROOM),
+                y + 11.0,
+                escape(kind)
+            )
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            page,
+            "<g class=\"mark\" data-cause=\"{}\"><title>{}</title>\
+             <line class=\"disconnect\" x1=\"{xm:.1}\" x2=\"{xm:.1}\" y1=\"{y:.1}\" y2=\"{:.1}\"/>{label}</g>",
+            escape(kind),
+            escape(cause),
+            y + ROW - 8.0,
+        );
+    }
+    let _ = write!(page, "</g>");
+}
+
+fn counters(page: &mut String, snapshot: &StatusSnapshot) {
     let counters = [
         ("events received", snapshot.envelopes),
         ("handled", snapshot.handled),
@@ -259,10 +281,12 @@ pub(super) fn render(status: &Status) -> String {
     for (name, value) in counters {
         let _ = write!(page, "<tr><th>{name}</th><td>{value}</td></tr>");
     }
-    let _ = write!(
-        page,
-        "</table><h2>Last disconnects</h2><ol id=\"disconnects\">"
-    );
+    let _ = write!(page, "</table>");
+}
+
+/// The last 20 unplanned closes, newest first, each with its cause in words.
+fn disconnects(page: &mut String, records: &[LifecycleRecord], now: SystemTime) {
+    let _ = write!(page, "<h2>Last disconnects</h2><ol id=\"disconnects\">");
     let closes: Vec<&LifecycleRecord> = records
         .iter()
         .rev()
@@ -288,8 +312,6 @@ pub(super) fn render(status: &Status) -> String {
             );
         }
     }
-    let _ = write!(page, "</ol></body></html>");
-    page
 }
 
 #[cfg(test)]

@@ -125,36 +125,44 @@ impl Collector for StatusCollector {
             ConstCounter::new(n).encode(closes.encode_family(&labels)?)?;
         }
 
-        let methods = self.1.method_stats();
-        let mut calls = encoder.encode_descriptor(
-            "nonstop_web_calls",
-            "Web API calls by method and outcome (ok, refused: ok:false, rate_limited: 429, failed: no answer Slack meant).",
-            None,
-            MetricType::Counter,
-        )?;
-        for (method, stats) in &methods {
-            for (outcome, n) in [
-                ("ok", stats.ok),
-                ("refused", stats.refused),
-                ("rate_limited", stats.rate_limited),
-                ("failed", stats.failed),
-            ] {
-                let labels = [("method", method.as_str()), ("outcome", outcome)];
-                ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
-            }
-        }
-        let mut waited = encoder.encode_descriptor(
-            "nonstop_web_rate_limit_wait_seconds",
-            "Time calls waited before they were made because Slack had rate-limited the method.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (method, stats) in &methods {
-            let labels = [("method", method.as_str())];
-            ConstCounter::new(stats.waited.as_secs_f64()).encode(waited.encode_family(&labels)?)?;
-        }
-        Ok(())
+        encode_web_calls(&self.1, &mut encoder)
     }
+}
+
+/// Web API calls by method and outcome, and the time calls waited out rate limits.
+fn encode_web_calls(
+    web: &nonstop_web::WebClient,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let methods = web.method_stats();
+    let mut calls = encoder.encode_descriptor(
+        "nonstop_web_calls",
+        "Web API calls by method and outcome (ok, refused: ok:false, rate_limited: 429, failed: no answer Slack meant).",
+        None,
+        MetricType::Counter,
+    )?;
+    for (method, stats) in &methods {
+        for (outcome, n) in [
+            ("ok", stats.ok),
+            ("refused", stats.refused),
+            ("rate_limited", stats.rate_limited),
+            ("failed", stats.failed),
+        ] {
+            let labels = [("method", method.as_str()), ("outcome", outcome)];
+            ConstCounter::new(n).encode(calls.encode_family(&labels)?)?;
+        }
+    }
+    let mut waited = encoder.encode_descriptor(
+        "nonstop_web_rate_limit_wait_seconds",
+        "Time calls waited before they were made because Slack had rate-limited the method.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (method, stats) in &methods {
+        let labels = [("method", method.as_str())];
+        ConstCounter::new(stats.waited.as_secs_f64()).encode(waited.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// The metrics as text, as a scrape gets them.

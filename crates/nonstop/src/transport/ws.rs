@@ -296,30 +296,12 @@ pub(crate) async fn run<P: Protocol>(
             if let Some(cause) = ended {
                 break cause;
             }
-            let mut closing = None;
-            for action in actions {
-                match action {
-                    Action::SendPing => {
-                        stamp += 1;
-                        // Full means the last keepalive has not gone out yet: the write
-                        // deadline covers that.
-                        let _ = keepalive_tx.try_send(protocol.keepalive(stamp));
-                    }
-                    Action::ProcessStalled { late_by } => {
-                        warn!(
-                            connection,
-                            late_by_ms = late_by.as_millis() as u64,
-                            "this process did not run for a while (stopped, paused or starved); \
-                             reading what the socket holds and pinging before judging its silence"
-                        );
-                    }
-                    Action::RequestReplacement(why) => {
-                        let _ = reports.try_send(Report::WantsReplacement { connection, why });
-                    }
-                    Action::Close(cause) => closing = Some(cause),
-                }
-            }
-            if let Some(cause) = closing {
+            let keepalive = || {
+                stamp += 1;
+                protocol.keepalive(stamp)
+            };
+            if let Some(cause) = carry_out(connection, actions, keepalive, &keepalive_tx, &reports)
+            {
                 break cause;
             }
             // Touch the timer wheel only when the deadline moved: most frames don't move it,
@@ -353,6 +335,39 @@ pub(crate) async fn run<P: Protocol>(
             lifetime,
         })
         .await;
+}
+
+/// Carries out the lifecycle's decisions for a live socket; the cause when one closes it.
+fn carry_out(
+    connection: u64,
+    actions: Vec<Action>,
+    mut keepalive: impl FnMut() -> Vec<Message>,
+    keepalives: &mpsc::Sender<Vec<Message>>,
+    reports: &mpsc::Sender<Report>,
+) -> Option<DisconnectCause> {
+    let mut closing = None;
+    for action in actions {
+        match action {
+            Action::SendPing => {
+                // Full means the last keepalive has not gone out yet: the write deadline
+                // covers that.
+                let _ = keepalives.try_send(keepalive());
+            }
+            Action::ProcessStalled { late_by } => {
+                warn!(
+                    connection,
+                    late_by_ms = late_by.as_millis() as u64,
+                    "this process did not run for a while (stopped, paused or starved); \
+                     reading what the socket holds and pinging before judging its silence"
+                );
+            }
+            Action::RequestReplacement(why) => {
+                let _ = reports.try_send(Report::WantsReplacement { connection, why });
+            }
+            Action::Close(cause) => closing = Some(cause),
+        }
+    }
+    closing
 }
 
 /// One inbound message (or the end of the stream) through the lifecycle; the cause when it

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{as_bot, nonstop, Running};
+use nonstop::journal::{JournalStore, LeaseStore};
 use nonstop_sim::TempJournal;
 
 #[test]
@@ -92,7 +93,7 @@ fn run_exits_non_zero_with_cause_and_fix_on_a_fatal_error() {
 
 #[test]
 fn journal_shows_counts_recent_events_and_failures() {
-    use nonstop::journal::{Mark, NewEntry, Store};
+    use nonstop::journal::{Mark, NewEntry};
     let db = TempJournal::new("cli-journal");
     {
         let store = nonstop::SqliteStore::open(&db.0, nonstop::config::Durability::Normal).unwrap();
@@ -558,7 +559,7 @@ async fn health_asks_the_endpoint_and_exits_by_its_answer() {
 /// takes no lease), and shows the URL without its password.
 #[test]
 fn journal_reads_the_shared_journal_in_redis() {
-    use nonstop::journal::{Mark, NewEntry, RedisOptions, RedisStore, Store};
+    use nonstop::journal::{Mark, NewEntry, RedisOptions, RedisStore};
     let url = common::redis_url();
     let keys = common::RedisPrefix::new("cli-journal");
     let prefix = keys.0.clone();

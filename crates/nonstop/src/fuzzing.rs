@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::delivery::{replayed_envelope, waiting_envelope};
 use crate::envelope::Envelope;
-use crate::journal::{SqliteStore, Store};
+use crate::journal::{JournalStore, OutboxStore, SqliteStore};
 use crate::router::Request;
 
 /// A text frame as a Socket Mode connection reads it: the head, the envelope, the request

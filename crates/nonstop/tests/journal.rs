@@ -4,6 +4,7 @@
 
 mod common;
 
+use nonstop::journal::JournalStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,10 +5,11 @@
 
 mod common;
 
+use nonstop::journal::{JournalStore, OutboxStore};
 use std::time::{Duration, SystemTime};
 
 use common::{bot_config, sim_config, text_of, Harness, WAIT};
-use nonstop::journal::{Batch, NewOutput, OutputMark, Store};
+use nonstop::journal::{Batch, NewOutput, OutputMark};
 use nonstop::{App, Config, Context, DeliveryError, Envelope, SqliteStore};
 use nonstop_sim::{unix_ms, Fault, MessageSpec, PostedMessage, Sim, SimConfig, TempJournal};
 use serde_json::json;

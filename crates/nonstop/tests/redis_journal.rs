@@ -3,6 +3,8 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use nonstop::journal::OutboxStore;
+use nonstop::journal::{JournalStore, LeaseStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,7 +13,7 @@ mod common;
 use common::RedisPrefix;
 use nonstop::journal::{
     conformance, Appended, EntryState, Mark, NewEntry, NewOutput, OutputAppended, RedisOptions,
-    RedisStore, SocketShare, Store, StoreError,
+    RedisStore, SocketShare, StoreError,
 };
 
 fn redis_url() -> String {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use nonstop::journal::JournalStore;
 use std::time::Duration;
 
 use common::{
@@ -666,7 +667,7 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
     assert!(h.status.wait_for(WAIT, |s| s.bad_frames >= 1).await);
     let journal = nonstop::SqliteStore::open_read_only(&db.0).unwrap();
     let failed = {
-        use nonstop::journal::{EntryState, Store};
+        use nonstop::journal::EntryState;
         journal.recent(10, Some(EntryState::Failed)).unwrap()
     };
     let entry = failed
@@ -692,7 +693,7 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
         "oversized never acked"
     );
     let failed = {
-        use nonstop::journal::{EntryState, Store};
+        use nonstop::journal::EntryState;
         let journal = nonstop::SqliteStore::open_read_only(&db.0).unwrap();
         journal.recent(10, Some(EntryState::Failed)).unwrap()
     };

@@ -595,7 +595,7 @@ fn write_carried(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::ProbeStore;
+    use crate::journal::{JournalStore, ProbeStore};
 
     #[test]
     fn waiting_for_work_ends_with_work_its_end_or_the_timeout_without_a_runtime() {

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use super::{
-    Appended, Batch, Entry, EntryState, Mark, Output, OutputAppended, OutputMark, OutputState,
-    Store, StoreError, Written,
+    Appended, Batch, Entry, EntryState, JournalStore, KeyValueStore, LeaseStore, Mark, OutboxStore,
+    Output, OutputAppended, OutputMark, OutputState, StoreError, Written,
 };
 
 #[derive(Debug, Default)]
@@ -38,7 +38,7 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl JournalStore for MemoryStore {
     fn bot(&self) -> Result<Option<String>, StoreError> {
         Ok(self.lock().bot.clone())
     }
@@ -158,49 +158,6 @@ impl Store for MemoryStore {
         })
     }
 
-    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
-        Ok(self
-            .lock()
-            .outbox
-            .values()
-            .filter(|o| !o.state.is_finished())
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
-        Ok(self.lock().outbox.get(&id).cloned())
-    }
-
-    fn outbox_recent(
-        &self,
-        limit: usize,
-        state: Option<OutputState>,
-    ) -> Result<Vec<Output>, StoreError> {
-        Ok(self
-            .lock()
-            .outbox
-            .values()
-            .rev()
-            .filter(|o| state.is_none_or(|s| o.state == s))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
-        let inner = self.lock();
-        Ok(OutputState::ALL
-            .into_iter()
-            .map(|s| {
-                let n = inner.outbox.values().filter(|o| o.state == s).count();
-                (s, n as u64)
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect())
-    }
-
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
         Ok(self
             .lock()
@@ -303,7 +260,54 @@ impl Store for MemoryStore {
         }
         Ok(removed as u64)
     }
+}
 
+impl OutboxStore for MemoryStore {
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| !o.state.is_finished())
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        Ok(self.lock().outbox.get(&id).cloned())
+    }
+
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .rev()
+            .filter(|o| state.is_none_or(|s| o.state == s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        let inner = self.lock();
+        Ok(OutputState::ALL
+            .into_iter()
+            .map(|s| {
+                let n = inner.outbox.values().filter(|o| o.state == s).count();
+                (s, n as u64)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect())
+    }
+}
+
+impl KeyValueStore for MemoryStore {
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.lock().kv.get(key).cloned())
     }
@@ -345,6 +349,8 @@ impl Store for MemoryStore {
         Ok(true)
     }
 }
+
+impl LeaseStore for MemoryStore {}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,8 @@
 //! redeliveries and restarts) and for replay (what was received but not finished is dispatched
 //! again on start).
 //!
-//! Backends implement the small, synchronous [`Store`] trait and pass the conformance suite
-//! (`journal::conformance::run`, with the feature `test-util`). The runtime calls a store from one dedicated writer thread (see `writer.rs`), which
+//! Backends implement the small, synchronous role traits of [`Store`] (`roles.rs`) and pass
+//! the conformance suite (`journal::conformance`, with the feature `test-util`). The runtime calls a store from one dedicated writer thread (see `writer.rs`), which
 //! batches many envelopes into one transaction: group commit.
 
 #[cfg(any(test, feature = "test-util"))]
@@ -15,6 +15,7 @@ pub mod probe;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub(crate) mod replay;
+mod roles;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use probe::ProbeStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisFacts, RedisOptions, RedisStore, ReplicaFacts};
 pub use replay::MAX_INTERRUPTED_STARTS;
+pub use roles::{JournalStore, KeyValueStore, LeaseStore, OutboxStore, Store};
 pub use sqlite::SqliteStore;
 
 /// Where an entry is in its life: received → dispatched → done | failed.
@@ -305,7 +307,7 @@ pub struct Written {
     pub fenced: Vec<i64>,
 }
 
-/// What [`Store::take_over`] claimed: entries and answers a stopped process left
+/// What [`LeaseStore::take_over`] claimed: entries and answers a stopped process left
 /// unfinished, now this process's to finish, oldest first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TakenOver {
@@ -313,7 +315,7 @@ pub struct TakenOver {
     pub outputs: Vec<Output>,
 }
 
-/// What [`Store::take_socket`] answered.
+/// What [`LeaseStore::take_socket`] answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketShare {
     /// This process may open one more socket.
@@ -356,186 +358,6 @@ pub enum StoreError {
         setting: String,
     },
 }
-
-/// A journal backend. Small and synchronous: the runtime calls it from its writer thread.
-pub trait Store: Send + Sync + 'static {
-    /// In one transaction: appends the batch's entries (each deduplicated by key, against the
-    /// journal and against earlier entries of the same batch), applies its marks, appends its
-    /// outputs (deduplicated by key the same way; a known key answers with the output as
-    /// stored) and applies its output marks. On error nothing was written.
-    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError>;
-
-    /// [`Store::write`] of envelopes and their outcomes only.
-    fn commit(&self, entries: &[NewEntry], marks: &[Mark]) -> Result<Vec<Appended>, StoreError> {
-        self.write(&Batch {
-            entries,
-            marks,
-            ..Batch::default()
-        })
-        .map(|written| written.appended)
-    }
-
-    /// Answers not sent nor failed yet, in the order they were written, at most `limit`.
-    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError>;
-
-    /// One answer by id.
-    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError>;
-
-    /// The newest answers, newest first, at most `limit`; only `state` when given.
-    fn outbox_recent(
-        &self,
-        limit: usize,
-        state: Option<OutputState>,
-    ) -> Result<Vec<Output>, StoreError>;
-
-    /// How many answers are in each state.
-    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError>;
-
-    /// Entries received or dispatched but not finished, oldest first, at most `limit`.
-    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError>;
-
-    /// Entries still `received` whose `seq` is above `after`, in arrival order: envelopes
-    /// that waited in the journal for room in the dispatch queue.
-    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError>;
-
-    /// The newest entries, newest first, at most `limit`; only `state` when given.
-    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError>;
-
-    /// How many entries are in each state.
-    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError>;
-
-    /// Deletes finished entries received before `cutoff`, then the oldest finished entries
-    /// beyond `max_entries` in all; the same for finished answers in the outbox (by when they
-    /// were written; unfinished answers never go and do not count); at most `limit` in one call, so that a large backlog is
-    /// pruned in short steps between other writes. Unfinished entries are never pruned.
-    /// Each step must cost in proportion to what it deletes, not to the journal's size: it
-    /// runs between batches, with acks waiting.
-    /// Returns how many were deleted: fewer than `limit` means nothing is left to prune.
-    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError>;
-
-    /// Ties the journal to one bot (`bot`: its team and bot user, as `auth.test` names them),
-    /// or refuses with [`StoreError::OtherBot`] when another bot's name is on it: two bots on
-    /// one journal would dedup each other's events, and the second would replay the first's
-    /// unfinished ones with its own handlers. The runtime calls it once it knows who it is,
-    /// before it replays anything. Calling it again with the same bot is harmless.
-    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError>;
-
-    /// The bot [`Store::claim_for_bot`] recorded, if any has (`nonstop journal` shows it).
-    fn bot(&self) -> Result<Option<String>, StoreError>;
-
-    /// Moves what recent commits wrote to wherever it finally lives (for SQLite, copies the
-    /// write-ahead log back into the file), as far as it can without waiting for anybody.
-    /// The writer calls it when it has nothing else to do, so that a commit seldom has to.
-    fn checkpoint(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// For stores that several processes share (Redis): claims, at most `limit` of each, the
-    /// unfinished entries and answers of processes that stopped without finishing them (their
-    /// lease ran out, or they gave it up at a clean stop); from now on they are this
-    /// process's, in [`Store::unfinished`] too. The runtime calls it at start and then
-    /// periodically, and runs what it gets as replays. A store one process owns has none.
-    fn take_over(&self, limit: usize) -> Result<TakenOver, StoreError> {
-        let _ = limit;
-        Ok(TakenOver::default())
-    }
-
-    /// True when several processes share this store, so that the runtime looks for work
-    /// stopped ones left ([`Store::take_over`]).
-    fn is_shared(&self) -> bool {
-        false
-    }
-
-    /// For stores that several processes share: how long what this process owns stays
-    /// surely its own after a write that renewed its lease (a mark it made, say), by this
-    /// process's clock. Past that, another process may have taken it: the outbox confirms
-    /// ownership with a fresh mark before a call, so that a process paused past its lease
-    /// never makes a call the taker makes too. `None`: this process owns the store alone.
-    fn lease(&self) -> Option<Duration> {
-        None
-    }
-
-    /// For stores several processes share: Slack said to wait `wait` before the next call
-    /// under `key` (a method, or `chat.postMessage:<channel>`), and every process sharing
-    /// the store waits it out too: Slack's limits are per app, not per process.
-    fn hold_calls(&self, key: &str, wait: Duration) -> Result<(), StoreError> {
-        let _ = (key, wait);
-        Ok(())
-    }
-
-    /// How long calls under `key` must still wait for a [`Store::hold_calls`] of any process
-    /// sharing the store; `None` when they need not.
-    fn calls_held_for(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        let _ = key;
-        Ok(None)
-    }
-
-    /// Takes one of the `total` Socket Mode sockets that all processes sharing this store may
-    /// hold together (Slack allows an app 10), or says how many they hold. The count lives
-    /// where the processes meet, so it is kept across replicas; a store one process owns has
-    /// no one to share with and always says yes. Called before a socket is opened; a
-    /// [`SocketShare::Taken`] is given back with [`Store::give_socket`] when it closes.
-    fn take_socket(&self, total: usize) -> Result<SocketShare, StoreError> {
-        let _ = total;
-        Ok(SocketShare::Taken)
-    }
-
-    /// Gives back a socket [`Store::take_socket`] took. Never blocks (it is called as a
-    /// socket's task ends): the count others see follows soon after.
-    fn give_socket(&self) {}
-
-    // The bot's own key-value storage, in the same store. Values are JSON text.
-
-    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError>;
-
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError>;
-
-    /// True when the key existed.
-    fn kv_delete(&self, key: &str) -> Result<bool, StoreError>;
-
-    /// Keys starting with `prefix`, in key order, at most `limit`.
-    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
-
-    /// Writes `new` (`None` deletes) only if the key holds `expected` now (`None`: absent), in
-    /// one atomic step. True when it wrote.
-    fn kv_compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<bool, StoreError>;
-
-    /// Reads, transforms and writes one key atomically: `update` gets the current value and
-    /// returns the new one (`None` deletes). Returns what was written.
-    ///
-    /// `update` runs outside any lock of the store (it is user code, and may be slow): the
-    /// write is a compare-and-set, and when another writer changed the key meanwhile,
-    /// `update` runs again on the new value.
-    fn kv_update(
-        &self,
-        key: &str,
-        update: &mut dyn FnMut(Option<&str>) -> Option<String>,
-    ) -> Result<Option<String>, StoreError> {
-        for _ in 0..KV_UPDATE_ATTEMPTS {
-            let current = self.kv_get(key)?;
-            let next = update(current.as_deref());
-            if next == current
-                || self.kv_compare_and_set(key, current.as_deref(), next.as_deref())?
-            {
-                return Ok(next);
-            }
-        }
-        Err(StoreError::Write {
-            detail: format!(
-                "storage key {key:?} changed under {KV_UPDATE_ATTEMPTS} updates in a row; \
-                 too many writers of one key"
-            ),
-        })
-    }
-}
-
-/// Compare-and-set rounds of one [`Store::kv_update`] before it gives up.
-const KV_UPDATE_ATTEMPTS: usize = 1000;
 
 /// Milliseconds since the Unix epoch, as stored.
 pub(crate) fn to_millis(at: SystemTime) -> i64 {

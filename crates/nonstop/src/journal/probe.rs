@@ -6,7 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use super::{
-    Batch, Entry, EntryState, MemoryStore, Output, OutputState, Store, StoreError, Written,
+    Batch, Entry, EntryState, JournalStore, KeyValueStore, LeaseStore, MemoryStore, OutboxStore,
+    Output, OutputState, StoreError, Written,
 };
 
 #[derive(Debug, Default)]
@@ -41,7 +42,7 @@ impl ProbeStore {
     }
 }
 
-impl Store for ProbeStore {
+impl JournalStore for ProbeStore {
     fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
         self.inner.claim_for_bot(bot)
     }
@@ -62,34 +63,23 @@ impl Store for ProbeStore {
         }
         self.inner.write(batch)
     }
-    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
-        self.inner.outbox_unfinished(limit)
-    }
-    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
-        self.inner.outbox_get(id)
-    }
-    fn outbox_recent(
-        &self,
-        limit: usize,
-        state: Option<OutputState>,
-    ) -> Result<Vec<Output>, StoreError> {
-        self.inner.outbox_recent(limit, state)
-    }
-    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
-        self.inner.outbox_counts()
-    }
+
     fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.inner.unfinished(limit)
     }
+
     fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         self.inner.received_after(after, limit)
     }
+
     fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
         self.inner.recent(limit, state)
     }
+
     fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
         self.inner.counts()
     }
+
     fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
         let removed = self.inner.prune(cutoff, max_entries, limit)?;
         self.prunes
@@ -98,18 +88,47 @@ impl Store for ProbeStore {
             .push((limit, removed));
         Ok(removed)
     }
+}
+
+impl OutboxStore for ProbeStore {
+    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
+        self.inner.outbox_unfinished(limit)
+    }
+
+    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
+        self.inner.outbox_get(id)
+    }
+
+    fn outbox_recent(
+        &self,
+        limit: usize,
+        state: Option<OutputState>,
+    ) -> Result<Vec<Output>, StoreError> {
+        self.inner.outbox_recent(limit, state)
+    }
+
+    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
+        self.inner.outbox_counts()
+    }
+}
+
+impl KeyValueStore for ProbeStore {
     fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.kv_get(key)
     }
+
     fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.inner.kv_set(key, value)
     }
+
     fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
         self.inner.kv_delete(key)
     }
+
     fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.kv_list(prefix, limit)
     }
+
     fn kv_compare_and_set(
         &self,
         key: &str,
@@ -119,3 +138,5 @@ impl Store for ProbeStore {
         self.inner.kv_compare_and_set(key, expected, new)
     }
 }
+
+impl LeaseStore for ProbeStore {}

@@ -32,7 +32,7 @@ pub(crate) struct SenderSetup {
     pub(crate) socket: Option<Arc<dyn SocketRoute>>,
     /// Who the bot is: an RTM message is known in history by its author and text.
     pub(crate) me: Arc<BotIdentity>,
-    /// With a store other processes share ([`Store::lease`]): how long an answer stays this
+    /// With a store other processes share ([`LeaseStore::lease`](crate::journal::LeaseStore::lease)): how long an answer stays this
     /// process's after a mark renewed its lease. Every call is then preceded by a mark, and
     /// made only while the lease surely holds (see [`record_attempt`]).
     pub(crate) lease: Option<Duration>,

@@ -3,7 +3,7 @@
 //! one Redis together stay within what Slack allows an app, replacements and sockets still
 //! closing included.
 //!
-//! The count is kept by the store the replicas share ([`Store::take_socket`]); with a store
+//! The count is kept by the store the replicas share ([`LeaseStore::take_socket`](crate::journal::LeaseStore::take_socket)); with a store
 //! one process owns there is no budget (each process's `NONSTOP_CONNECTIONS` is all there is).
 
 use std::sync::Arc;

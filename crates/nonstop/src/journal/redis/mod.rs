@@ -8,7 +8,7 @@
 //! `eu:<replica>` / `ou:<replica>` of its unfinished ones). A replica holds a lease in the
 //! sorted set `replicas`, renewed by every batch and by a timer thread, timed by the Redis
 //! server's clock. When a replica dies, its lease runs out after [`RedisOptions::lease`] and a
-//! live replica claims what it left unfinished ([`Store::take_over`], `take_over.lua`) and runs
+//! live replica claims what it left unfinished ([`LeaseStore::take_over`], `take_over.lua`) and runs
 //! it as replays. Why a lease and not a stream's consumer group with `XAUTOCLAIM`: a claim by
 //! idle time also steals the entry of a live replica whose handler merely runs long; a lease
 //! is lost only by a replica that stops renewing it. A replica claims the work of replicas
@@ -27,10 +27,15 @@
 //! failed); `P:eu:<replica>` unfinished by owner; `P:efs` finished by seq (pruning by size,
 //! and by age in arrival order); `P:o:<id>`, `P:ok`, `P:os`, `P:ost:<state>`,
 //! `P:ou:<replica>`, `P:ofs` the same for answers; `P:kv`, `P:kvk` the bot's storage;
-//! `P:replicas` the leases; `P:bot` the bot the journal serves ([`Store::claim_for_bot`]);
+//! `P:replicas` the leases; `P:bot` the bot the journal serves ([`JournalStore::claim_for_bot`]);
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
-//! all together stay within `NONSTOP_APP_SOCKETS` ([`Store::take_socket`], `sockets.lua`), and
+//! all together stay within `NONSTOP_APP_SOCKETS` ([`LeaseStore::take_socket`], `sockets.lua`), and
 //! `P:sockexp` until when each count holds (6 s, renewed every 2 s).
+
+mod journal;
+mod kv;
+mod leases;
+mod outbox;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -41,8 +46,9 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{
-    from_millis, to_millis, Appended, Batch, Entry, EntryState, Mark, Output, OutputAppended,
-    OutputMark, OutputState, SocketShare, Store, StoreError, TakenOver, Written,
+    from_millis, to_millis, Appended, Batch, Entry, EntryState, JournalStore, KeyValueStore,
+    LeaseStore, Mark, OutboxStore, Output, OutputAppended, OutputMark, OutputState, SocketShare,
+    StoreError, TakenOver, Written,
 };
 
 /// How a [`RedisStore`] is reached and shared.
@@ -164,13 +170,13 @@ struct Shared {
     /// event's answer.
     seen_seq: AtomicI64,
     seen_id: AtomicI64,
-    /// Sockets this replica holds, as counted by [`Store::take_socket`] and
-    /// [`Store::give_socket`]; an atomic, so giving one back never waits for Redis.
+    /// Sockets this replica holds, as counted by [`LeaseStore::take_socket`](crate::journal::LeaseStore::take_socket) and
+    /// [`LeaseStore::give_socket`](crate::journal::LeaseStore::give_socket); an atomic, so giving one back never waits for Redis.
     sockets: AtomicUsize,
     /// Held while a count is sent to Redis (a take, a renewal), so that two sends never
     /// cross and an older count never overwrites a newer one there.
     sockets_sending: Mutex<()>,
-    /// Set by [`Store::give_socket`]: the lease timer wakes and publishes the smaller count
+    /// Set by [`LeaseStore::give_socket`](crate::journal::LeaseStore::give_socket): the lease timer wakes and publishes the smaller count
     /// now, not at its next renewal.
     publish_now: (Mutex<bool>, Condvar),
     /// Set once a call renewed the lease: from then on, a renewal that finds it run out
@@ -178,7 +184,7 @@ struct Shared {
     had_lease: AtomicBool,
     /// How many times a renewal found this replica's lease run out.
     leases_lost: AtomicU64,
-    /// The bot this replica serves, once [`Store::claim_for_bot`] named it: written again
+    /// The bot this replica serves, once [`JournalStore::claim_for_bot`](crate::journal::JournalStore::claim_for_bot) named it: written again
     /// with every renewal and batch when Redis lost it.
     bot: Mutex<Option<String>>,
     /// Set while `P:bot` names another bot, for one error line per spell.
@@ -1220,484 +1226,6 @@ fn output_from(h: &HashMap<String, String>) -> Option<Output> {
 fn malformed(what: &str) -> StoreError {
     StoreError::Write {
         detail: format!("Redis answered {what} in a shape this nonstop does not know; is another program using the same key prefix (NONSTOP_REDIS_PREFIX)?"),
-    }
-}
-
-impl Store for RedisStore {
-    fn write(&self, batch: &Batch<'_>) -> Result<Written, StoreError> {
-        let s = &self.shared;
-        let id = format!("{:016x}", rand::random::<u64>());
-        let json = serde_json::to_string(&wire(
-            batch,
-            id.clone(),
-            s.lost_batches(),
-            [
-                s.seen_seq.load(Ordering::Relaxed),
-                s.seen_id.load(Ordering::Relaxed),
-            ],
-        ))
-        .map_err(|e| StoreError::Write {
-            detail: format!("the batch could not be encoded: {e}"),
-        })?;
-        let answer = s
-            .write(|conn| {
-                let answer = s
-                    .scripts
-                    .write
-                    .arg(&s.options.prefix)
-                    .arg(&s.me)
-                    .arg(s.lease_ms())
-                    .arg(&json)
-                    .arg(s.bot_name())
-                    .arg(&s.incarnation)
-                    .invoke(conn);
-                s.as_if_lost(answer)
-            })
-            .inspect_err(|_| {
-                if !batch.entries.is_empty() || !batch.outputs.is_empty() {
-                    s.batch_lost(id);
-                }
-            })?;
-        let redis::Value::Array(parts) = answer else {
-            return Err(malformed("a batch"));
-        };
-        let (appended, outputs, fenced, fenced_marks, lapsed) = match parts.as_slice() {
-            [redis::Value::Array(a), redis::Value::Array(o), redis::Value::Array(f), redis::Value::Int(m), redis::Value::Int(l), redis::Value::Int(b)] =>
-            {
-                s.bot_seen(*b == 1);
-                (a, o, f, *m, *l == 1)
-            }
-            // An empty Lua table comes back as an empty array; every list may be empty.
-            _ => return Err(malformed("a batch")),
-        };
-        s.lease_seen(lapsed);
-        let fenced: Vec<i64> = fenced
-            .iter()
-            .filter_map(|v| match v {
-                redis::Value::Int(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        if fenced_marks > 0 {
-            warn!(
-                outcomes = fenced_marks,
-                "redis: outcomes of events another replica took over were not recorded; that replica runs them"
-            );
-        }
-        let appended = appended
-            .iter()
-            .map(|v| match v {
-                redis::Value::Int(0) => Ok(Appended::Duplicate),
-                redis::Value::Int(seq) => {
-                    s.seen_seq.fetch_max(*seq, Ordering::Relaxed);
-                    Ok(Appended::Fresh { seq: *seq })
-                }
-                _ => Err(malformed("an entry")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let outputs = outputs
-            .iter()
-            .map(|v| match v {
-                redis::Value::Int(id) => {
-                    s.seen_id.fetch_max(*id, Ordering::Relaxed);
-                    Ok(OutputAppended::Fresh { id: *id })
-                }
-                other => hash(other)
-                    .as_ref()
-                    .and_then(output_from)
-                    .inspect(|o| s.saw([], [o]))
-                    .map(|o| OutputAppended::Existing(Box::new(o)))
-                    .ok_or_else(|| malformed("an answer")),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Written {
-            appended,
-            outputs,
-            fenced,
-        })
-    }
-
-    fn outbox_unfinished(&self, limit: usize) -> Result<Vec<Output>, StoreError> {
-        let s = &self.shared;
-        let ids = s.members(&format!("ou:{}", s.me), limit, false)?;
-        s.outputs(&ids)
-    }
-
-    fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError> {
-        Ok(self.shared.outputs(&[id.to_string()])?.pop())
-    }
-
-    fn outbox_recent(
-        &self,
-        limit: usize,
-        state: Option<OutputState>,
-    ) -> Result<Vec<Output>, StoreError> {
-        let s = &self.shared;
-        if state == Some(OutputState::Sent) {
-            return s.newest_finished_well(
-                "ofs",
-                limit,
-                |ids| s.outputs(ids),
-                |o| o.state == OutputState::Sent,
-            );
-        }
-        let set = state.map_or("os".to_owned(), |st| format!("ost:{}", st.code()));
-        let ids = s.members(&set, limit, true)?;
-        s.outputs(&ids)
-    }
-
-    fn outbox_counts(&self) -> Result<Vec<(OutputState, u64)>, StoreError> {
-        let codes: Vec<i64> = OutputState::ALL.iter().map(|s| s.code()).collect();
-        let counts = self.shared.counts("ost", "ofs", &codes)?;
-        Ok(OutputState::ALL
-            .into_iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .collect())
-    }
-
-    fn unfinished(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let s = &self.shared;
-        let keys = s.members(&format!("eu:{}", s.me), limit, false)?;
-        s.entries(&keys)
-    }
-
-    fn received_after(&self, after: i64, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let s = &self.shared;
-        // Entries still `received` (waiting for room in a dispatch queue), all replicas', by
-        // seq: few next to those dispatched, and read from `after` on, so a replica with a
-        // long backlog of running handlers does not scan it at every call.
-        let set = s.key(&format!("st:{}", EntryState::Received.code()));
-        let mut found = Vec::new();
-        let mut from = after;
-        while found.len() < limit {
-            let keys: Vec<(String, i64)> = s.read(|conn| {
-                redis::cmd("ZRANGEBYSCORE")
-                    .arg(&set)
-                    .arg(format!("({from}"))
-                    .arg("+inf")
-                    .arg("WITHSCORES")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(256)
-                    .query(conn)
-            })?;
-            let Some(&(_, last)) = keys.last() else {
-                break;
-            };
-            from = last;
-            let owners: Vec<Option<String>> = s.read(|conn| {
-                let mut pipe = redis::pipe();
-                for (key, _) in &keys {
-                    pipe.hget(s.key(&format!("e:{key}")), "own");
-                }
-                pipe.query(conn)
-            })?;
-            let mine: Vec<String> = keys
-                .into_iter()
-                .zip(owners)
-                .filter(|(_, owner)| owner.as_deref() == Some(s.me.as_str()))
-                .map(|((key, _), _)| key)
-                .collect();
-            found.extend(
-                s.entries(&mine)?
-                    .into_iter()
-                    .filter(|e| e.state == EntryState::Received),
-            );
-        }
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    fn recent(&self, limit: usize, state: Option<EntryState>) -> Result<Vec<Entry>, StoreError> {
-        let s = &self.shared;
-        if state == Some(EntryState::Done) {
-            return s.newest_finished_well(
-                "efs",
-                limit,
-                |keys| s.entries(keys),
-                |e| e.state == EntryState::Done,
-            );
-        }
-        let set = state.map_or("es".to_owned(), |st| format!("st:{}", st.code()));
-        let keys = s.members(&set, limit, true)?;
-        s.entries(&keys)
-    }
-
-    fn counts(&self) -> Result<Vec<(EntryState, u64)>, StoreError> {
-        let codes: Vec<i64> = EntryState::ALL.iter().map(|s| s.code()).collect();
-        let counts = self.shared.counts("st", "efs", &codes)?;
-        Ok(EntryState::ALL
-            .into_iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .collect())
-    }
-
-    fn prune(&self, cutoff: SystemTime, max_entries: u64, limit: usize) -> Result<u64, StoreError> {
-        let s = &self.shared;
-        let removed = s.write(|conn| {
-            s.scripts
-                .prune
-                .arg(&s.options.prefix)
-                .arg(to_millis(cutoff))
-                .arg(max_entries)
-                .arg(limit)
-                .invoke(conn)
-        })?;
-        match removed {
-            redis::Value::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
-            _ => Err(malformed("a prune")),
-        }
-    }
-
-    fn take_over(&self, limit: usize) -> Result<TakenOver, StoreError> {
-        let s = &self.shared;
-        let lost = s.lost_batches();
-        let lost_claims = s.lost_claims();
-        let token = format!("{:016x}", rand::random::<u64>());
-        let claim_others = s.may_claim_others();
-        let answer = s
-            .write(|conn| {
-                let answer = s
-                    .scripts
-                    .take_over
-                    .arg(&s.options.prefix)
-                    .arg(&s.me)
-                    .arg(s.lease_ms())
-                    .arg(limit)
-                    .arg(lost.join(" "))
-                    .arg(lost_claims.join(" "))
-                    .arg(&token)
-                    .arg(if claim_others { "1" } else { "0" })
-                    .arg(&s.incarnation)
-                    .invoke(conn);
-                s.as_if_lost(answer)
-            })
-            // It may have claimed all the same: the next call returns what it did.
-            .inspect_err(|_| s.claim_lost(token))?;
-        // Whatever those batches wrote and those claims took is returned now (or was
-        // re-appended): forget them.
-        s.forget_batches(&lost);
-        s.forget_claims(&lost_claims);
-        let redis::Value::Array(parts) = answer else {
-            return Err(malformed("a takeover"));
-        };
-        let [redis::Value::Array(entries), redis::Value::Array(outputs), redis::Value::Int(lapsed)] =
-            parts.as_slice()
-        else {
-            return Err(malformed("a takeover"));
-        };
-        s.lease_seen(*lapsed == 1);
-        let taken = TakenOver {
-            entries: entries
-                .iter()
-                .filter_map(|v| hash(v).as_ref().and_then(entry_from))
-                .collect(),
-            outputs: outputs
-                .iter()
-                .filter_map(|v| hash(v).as_ref().and_then(output_from))
-                .collect(),
-        };
-        s.saw(&taken.entries, &taken.outputs);
-        Ok(taken)
-    }
-
-    fn is_shared(&self) -> bool {
-        true
-    }
-
-    fn lease(&self) -> Option<Duration> {
-        Some(self.shared.options.lease)
-    }
-
-    fn hold_calls(&self, key: &str, wait: Duration) -> Result<(), StoreError> {
-        let s = &self.shared;
-        let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-        // A longer hold already there stays. Only after a 429: a script made for the call.
-        let hold = redis::Script::new(
-            "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then \
-               redis.call('SET', KEYS[1], 1, 'PX', ARGV[1]) end return 1",
-        );
-        s.with_conn(
-            |detail| StoreError::Write { detail },
-            |conn| {
-                hold.key(s.key(&format!("rl:{key}")))
-                    .arg(millis)
-                    .invoke::<i64>(conn)
-            },
-        )
-        .map(drop)
-    }
-
-    fn calls_held_for(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        let s = &self.shared;
-        let left: i64 = s.read(|conn| {
-            redis::cmd("PTTL")
-                .arg(s.key(&format!("rl:{key}")))
-                .query(conn)
-        })?;
-        Ok(u64::try_from(left)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis))
-    }
-
-    fn bot(&self) -> Result<Option<String>, StoreError> {
-        let s = &self.shared;
-        s.read(|conn| redis::cmd("GET").arg(s.key("bot")).query(conn))
-    }
-
-    fn claim_for_bot(&self, bot: &str) -> Result<(), StoreError> {
-        let s = &self.shared;
-        let key = s.key("bot");
-        // The first replica of the first bot names it; everybody reads the name back.
-        let holder: String = s.with_conn(
-            |detail| StoreError::Write { detail },
-            |conn| {
-                redis::cmd("SET").arg(&key).arg(bot).arg("NX").exec(conn)?;
-                redis::cmd("GET").arg(&key).query(conn)
-            },
-        )?;
-        if holder == bot {
-            *s.bot.lock().unwrap_or_else(|p| p.into_inner()) = Some(bot.to_owned());
-            return Ok(());
-        }
-        Err(StoreError::OtherBot {
-            place: format!(
-                "in Redis at {} under the prefix {}",
-                s.shown, s.options.prefix
-            ),
-            holder,
-            this: bot.to_owned(),
-            setting: "NONSTOP_REDIS_PREFIX".to_owned(),
-        })
-    }
-
-    fn take_socket(&self, total: usize) -> Result<SocketShare, StoreError> {
-        let s = &self.shared;
-        // Held over the script: this replica's slots take one at a time, and a renewal
-        // does not send an older count meanwhile.
-        let _sending = s.sockets_sending.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = s.sockets.load(Ordering::Relaxed);
-        let answer: Vec<i64> = s.with_conn(
-            |detail| StoreError::Write { detail },
-            |conn| {
-                s.scripts
-                    .sockets
-                    .arg(&s.options.prefix)
-                    .arg(&s.me)
-                    .arg(total)
-                    .arg(mine)
-                    .arg(SHARE_LIFE.as_millis() as u64)
-                    .invoke(conn)
-            },
-        )?;
-        let held = answer
-            .get(1)
-            .and_then(|n| usize::try_from(*n).ok())
-            .unwrap_or(0);
-        match answer.first() {
-            Some(1) => {
-                s.sockets.fetch_add(1, Ordering::Relaxed);
-                Ok(SocketShare::Taken)
-            }
-            Some(0) => Ok(SocketShare::Full { held }),
-            _ => Err(malformed("a socket count")),
-        }
-    }
-
-    fn give_socket(&self) {
-        let s = &self.shared;
-        let _ = s
-            .sockets
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        let (flag, wake) = &s.publish_now;
-        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        wake.notify_one();
-    }
-
-    fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let s = &self.shared;
-        s.read(|conn| redis::cmd("HGET").arg(s.key("kv")).arg(key).query(conn))
-    }
-
-    fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        let s = &self.shared;
-        s.write(|conn| {
-            s.scripts
-                .kv
-                .arg(&s.options.prefix)
-                .arg("set")
-                .arg(key)
-                .arg(value)
-                .invoke(conn)
-        })
-        .map(drop)
-    }
-
-    fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-        let s = &self.shared;
-        let existed = s.write(|conn| {
-            s.scripts
-                .kv
-                .arg(&s.options.prefix)
-                .arg("delete")
-                .arg(key)
-                .invoke(conn)
-        })?;
-        Ok(matches!(existed, redis::Value::Int(n) if n > 0))
-    }
-
-    fn kv_list(&self, prefix: &str, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
-        let s = &self.shared;
-        let names: Vec<String> = s.read(|conn| {
-            redis::cmd("ZRANGEBYLEX")
-                .arg(s.key("kvk"))
-                .arg(format!("[{prefix}"))
-                .arg("+")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit)
-                .query(conn)
-        })?;
-        let names: Vec<String> = names
-            .into_iter()
-            .take_while(|name| name.starts_with(prefix))
-            .collect();
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<Option<String>> =
-            s.read(|conn| redis::cmd("HMGET").arg(s.key("kv")).arg(&names).query(conn))?;
-        Ok(names
-            .into_iter()
-            .zip(values)
-            .filter_map(|(name, value)| Some((name, value?)))
-            .collect())
-    }
-
-    fn kv_compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let s = &self.shared;
-        let flag = |v: Option<&str>| if v.is_some() { "1" } else { "0" };
-        let wrote = s.write(|conn| {
-            s.scripts
-                .kv
-                .arg(&s.options.prefix)
-                .arg("cas")
-                .arg(key)
-                .arg(flag(expected))
-                .arg(expected.unwrap_or(""))
-                .arg(flag(new))
-                .arg(new.unwrap_or(""))
-                .invoke(conn)
-        })?;
-        Ok(matches!(wrote, redis::Value::Int(1)))
     }
 }
 

@@ -167,6 +167,7 @@ async fn a_handler_cut_off_by_a_crash_is_replayed_once_and_told_so() {
 /// for the next.
 #[tokio::test]
 async fn storage_survives_a_restart() {
+    let (log, _capturing) = common::capture_logs();
     let db = TempJournal::new("storage");
     let sim = Sim::start(sim_config()).await.unwrap();
     let mut config = bot_config(&sim);
@@ -193,7 +194,11 @@ async fn storage_survives_a_restart() {
         let run = tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
-        assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+        assert!(
+            status.wait_for(WAIT, |s| s.live_connections == 2).await,
+            "life {life}: {}",
+            log.text()
+        );
         sim.send_message(MessageSpec::new("C1", "U1", "count me"));
         let want = format!("count {life}");
         assert!(

@@ -611,8 +611,13 @@ impl Pipeline {
         config: &Config,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        // The dispatcher's queue closes once the replay, the takeover and the intake let go.
+        // What the pipeline kept for wiring goes now: the dispatcher's queue closes once the
+        // takeover and the writer let go, and the writer's once the transport's context (which
+        // holds the intake from here on) is dropped after the slots end. Held here instead,
+        // they would keep the writer, and the journal's lock, past shutdown.
         drop(self.queue);
+        drop(self.intake);
+        drop(self.rtm_sends);
         Running {
             slots: connections.tasks,
             stop_slots,

@@ -137,10 +137,13 @@ async fn each_answered_once(sim: &Sim, tags: &[String]) {
     }
 }
 
+/// What a disk test needs and this machine may lack.
+const NAMESPACES: &str = "mount namespaces (unshare -m, as root) are not available here";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
-    if !namespaces_available() {
-        eprintln!("SKIPPED: mount namespaces (unshare -m, root) are not available here");
+    let test = "disk::a_full_or_read_only_disk_acks_nothing_and_recovers";
+    if !nonstop_test_support::unless_missing(namespaces_available(), test, NAMESPACES) {
         return;
     }
     let sim = redelivering_sim().await;
@@ -186,8 +189,8 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
 
 #[tokio::test]
 async fn a_journal_on_a_read_only_filesystem_is_refused_at_start() {
-    if !namespaces_available() {
-        eprintln!("SKIPPED: mount namespaces (unshare -m, root) are not available here");
+    let test = "disk::a_journal_on_a_read_only_filesystem_is_refused_at_start";
+    if !nonstop_test_support::unless_missing(namespaces_available(), test, NAMESPACES) {
         return;
     }
     let sim = Sim::start(SimConfig::default()).await.unwrap();

@@ -9,9 +9,8 @@ use nonstop_sim::{Fault, MessageSpec, PostedMessage, Sim, SimConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-mod redis_server;
 #[allow(unused_imports)] // not every test file uses each
-pub use redis_server::{redis_tls_fixtures, redis_url, OwnRedis, RedisPrefix};
+pub use nonstop_test_support::{redis_tls_fixtures, redis_url, OwnRedis, RedisPrefix};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 

@@ -1,6 +1,5 @@
-//! Redis for tests, shared by the runtime's tests and the binary's (which include this file
-//! by path: there is no test-support crate): the machine's Redis under a key prefix of the
-//! test's own, and `redis-server` processes a test starts and stops itself.
+//! Redis for tests: the machine's Redis under a key prefix of the test's own, and
+//! `redis-server` processes a test starts and stops itself.
 
 use std::time::Duration;
 
@@ -47,6 +46,7 @@ impl Drop for RedisPrefix {
 
 /// A `redis-server` of the test's own on a free port, with its data in a temporary directory
 /// (AOF, fsync always), so that it can be stopped and started again with what it held.
+#[derive(Debug)]
 pub struct OwnRedis {
     port: u16,
     dir: std::path::PathBuf,

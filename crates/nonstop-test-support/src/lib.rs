@@ -1,0 +1,13 @@
+//! Dev-only helpers the workspace's own tests share (never a dependency of a bot): Redis for
+//! tests, processes a test starts, and skips that are seen.
+
+// Test code: a failed setup step is a failed test, said by the panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod process;
+mod redis_server;
+mod skip;
+
+pub use process::{exited_within, signal, Running};
+pub use redis_server::{redis_tls_fixtures, redis_url, OwnRedis, RedisPrefix};
+pub use skip::{unless_missing, NO_SKIPS, SKIP_LOG};

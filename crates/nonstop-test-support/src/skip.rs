@@ -47,7 +47,11 @@ mod tests {
         std::env::set_var(SKIP_LOG, &log);
         std::env::remove_var(NO_SKIPS);
         assert!(unless_missing(true, "present", "nothing"));
-        assert!(!unless_missing(false, "absent", "chromium is not installed"));
+        assert!(!unless_missing(
+            false,
+            "absent",
+            "chromium is not installed"
+        ));
         let written = std::fs::read_to_string(&log).unwrap_or_default();
         assert_eq!(written, "SKIPPED absent: chromium is not installed\n");
 

@@ -14,9 +14,6 @@ use nonstop::{
 };
 use serde_json::{json, Value};
 
-/// Time for a wrong extra answer to show before its absence is asserted.
-const SETTLE: Duration = Duration::from_millis(1200);
-
 fn message(channel: &str, channel_type: &str, user: &str, text: &str, ts: &str) -> Value {
     json!({"type": "message", "channel": channel, "channel_type": channel_type, "user": user,
            "text": text, "ts": ts, "event_ts": ts, "team": "T0SIM"})
@@ -94,7 +91,7 @@ async fn the_bots_own_messages_never_reach_listeners() {
     by_bot_id["bot_id"] = "B0BOT".into();
     by_bot_id.as_object_mut().unwrap().remove("user");
     h.sim.send_event(by_bot_id);
-    tokio::time::sleep(SETTLE).await;
+    h.settled().await;
     let posts = posts_in(&h, "C1");
     assert_eq!(posts.len(), 1, "the bot answered itself: {posts:?}");
     h.stop().await.unwrap();
@@ -145,7 +142,7 @@ async fn hears_filters_by_place_and_ignores_subtypes_unless_asked() {
     h.sim.send_event(broadcast);
 
     h.expect_post("broadcast").await;
-    tokio::time::sleep(SETTLE).await;
+    h.settled().await;
     let texts = |channel: &str| {
         let mut t: Vec<String> = posts_in(&h, channel).into_iter().map(|p| p.0).collect();
         t.sort();
@@ -416,7 +413,7 @@ async fn interactions_route_by_action_and_callback_id() {
     assert_eq!(options.as_array().map(Vec::len), Some(1));
     assert_eq!(options[0]["value"], "design");
 
-    tokio::time::sleep(SETTLE).await;
+    h.settled().await;
     assert!(
         h.sim
             .responses()
@@ -488,7 +485,7 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
         .send_event(message("C2", "channel", "U1", "hi", "61.0"));
     let post = h.expect_post("hello").await;
     assert_eq!(post.channel, "C2");
-    tokio::time::sleep(SETTLE).await;
+    h.settled().await;
     assert!(
         posts_in(&h, "C1").is_empty(),
         "the blocked user got an answer"

@@ -145,6 +145,29 @@ impl Harness {
         }
     }
 
+    /// Waits until nothing is in flight: the simulator holds no envelope waiting for an ack,
+    /// every envelope the bot took has an outcome (handled, failed, panicked, timed out), and
+    /// no answer waits in the outbox. Then an absence asserted (no second answer, no answer
+    /// to the bot itself) cannot still be on its way: nothing is left to redeliver, replay
+    /// or send. A fact to wait for, instead of a window of wall-clock time.
+    pub async fn settled(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let sim = self.sim.stats();
+            let bot = self.status.snapshot();
+            let outcomes = bot.handled + bot.failed + bot.panicked + bot.timed_out;
+            if sim.pending == 0 && outcomes >= bot.envelopes && bot.answers_waiting == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not settled within {WAIT:?}: sim {sim:?}, bot {bot:?}"
+            );
+            // The simulator and the bot each have their own record; polled together.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// How many times the bot posted exactly `text`.
     pub fn count_posts(&self, text: &str) -> usize {
         self.sim.posted().iter().filter(|p| p.text == text).count()
@@ -217,8 +240,8 @@ pub async fn assert_each_answered_once(h: &Harness, tags: &[String]) {
     for tag in tags {
         h.expect_post(&format!("pong {tag}")).await;
     }
-    // Give a wrongly doubled answer time to show: redelivery happens after 1 s.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing left to redeliver, replay or send: a doubled answer would be there by now.
+    h.settled().await;
     for tag in tags {
         let text = format!("pong {tag}");
         assert_eq!(

@@ -5,7 +5,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{bot_config, sim_config, WAIT};
 use nonstop::journal::ProbeStore;
@@ -55,8 +54,7 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
             status.snapshot()
         );
     }
-    assert!(sim.wait_for_stats(WAIT, |s| s.pending == 0).await);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    common::settled(&sim, &status).await;
     for i in 0..5 {
         let text = format!("pong full-{i}");
         assert_eq!(

@@ -417,7 +417,7 @@ async fn the_same_event_on_two_sockets_is_handled_once() {
         h.sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
         "both acked"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    h.settled().await;
     assert_eq!(h.count_posts("pong twice"), 1);
     assert!(h.status.snapshot().duplicates >= 1);
     h.stop().await.unwrap();

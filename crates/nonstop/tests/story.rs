@@ -76,7 +76,7 @@ async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed
         h.expect_post(&format!("pong {tag}")).await;
     }
     h.ping("evening").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    h.settled().await;
     for tag in tags
         .iter()
         .map(String::as_str)

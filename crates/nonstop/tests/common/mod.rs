@@ -145,32 +145,9 @@ impl Harness {
         }
     }
 
-    /// Waits until nothing is in flight: the simulator holds no envelope waiting for an ack (on
-    /// Socket Mode),
-    /// every envelope the bot took has an outcome (handled, failed, panicked, timed out), and
-    /// no answer waits in the outbox. Then an absence asserted (no second answer, no answer
-    /// to the bot itself) cannot still be on its way: nothing is left to redeliver, replay
-    /// or send. A fact to wait for, instead of a window of wall-clock time.
+    /// [`settled`] for this harness's simulator and bot.
     pub async fn settled(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let sim = self.sim.stats();
-            let bot = self.status.snapshot();
-            let outcomes = bot.handled + bot.failed + bot.panicked + bot.timed_out;
-            // RTM acks nothing and redelivers nothing: its envelopes stay "pending" in the
-            // simulator's Socket Mode record forever, and none can come again.
-            let rtm_only = sim.sockets_opened == sim.rtm_sockets_opened;
-            let acked = sim.pending == 0 || rtm_only;
-            if acked && outcomes >= bot.envelopes && bot.answers_waiting == 0 {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not settled within {WAIT:?}: sim {sim:?}, bot {bot:?}"
-            );
-            // The simulator and the bot each have their own record; polled together.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        settled(&self.sim, &self.status).await;
     }
 
     /// How many times the bot posted exactly `text`.
@@ -237,6 +214,34 @@ pub async fn journal_released(path: &std::path::Path) {
             }
             Err(e) => panic!("journal not released: {e}"),
         }
+    }
+}
+
+/// Waits until nothing is in flight: the simulator holds no envelope waiting for an ack (on
+/// Socket Mode),
+/// every envelope the bot took has an outcome (handled, failed, panicked, timed out), and
+/// no answer waits in the outbox. Then an absence asserted (no second answer, no answer
+/// to the bot itself) cannot still be on its way: nothing is left to redeliver, replay
+/// or send. A fact to wait for, instead of a window of wall-clock time.
+pub async fn settled(sim: &Sim, status: &Status) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sim_stats = sim.stats();
+        let bot = status.snapshot();
+        let outcomes = bot.handled + bot.failed + bot.panicked + bot.timed_out;
+        // RTM acks nothing and redelivers nothing: its envelopes stay "pending" in the
+        // simulator's Socket Mode record forever, and none can come again.
+        let rtm_only = sim_stats.sockets_opened == sim_stats.rtm_sockets_opened;
+        let acked = sim_stats.pending == 0 || rtm_only;
+        if acked && outcomes >= bot.envelopes && bot.answers_waiting == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled within {WAIT:?}: sim {sim_stats:?}, bot {bot:?}"
+        );
+        // The simulator and the bot each have their own record; polled together.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

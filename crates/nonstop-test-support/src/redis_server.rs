@@ -60,7 +60,7 @@ impl OwnRedis {
         Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
-    /// Speaking TLS too, on its own port ([`OwnRedis::tls_url`]), with a certificate for
+    /// Speaking TLS too, on its own port (the port returned), with a certificate for
     /// `localhost` that the test CA in tests/fixtures/redis-tls signed; `settings` besides.
     pub fn start_tls(settings: &[&str]) -> (Self, u16) {
         let tls_port = {

@@ -45,7 +45,7 @@ use crate::envelope::{AckHandle, Envelope};
 use crate::handler::Handler;
 use crate::identity::BotIdentity;
 use crate::journal::{MemoryStore, OutputAppended};
-use crate::outbox::{Command, Delivered, Outbox};
+use crate::outbox::{Command, Delivered, Outbox, WriterDoor};
 use crate::router::Routes;
 use crate::storage::Storage;
 
@@ -138,7 +138,7 @@ impl App {
             status,
             Storage::new(Arc::new(MemoryStore::new())),
             Arc::new(states),
-            Outbox::new(ops_tx, feed_tx),
+            Outbox::new(WriterDoor::new(ops_tx), feed_tx),
         );
         TestApp {
             handler: Routes(Arc::new(router)),

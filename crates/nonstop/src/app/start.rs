@@ -25,7 +25,7 @@ use crate::handler::Handler;
 use crate::journal::{Entry, MemoryStore, Output, SqliteStore, Store};
 use crate::ops;
 use crate::outbox::sender::{self, SenderSetup};
-use crate::outbox::{self, Outbox, SocketRoute};
+use crate::outbox::{self, Outbox, SocketRoute, WriterDoor};
 use crate::running::Running;
 use crate::status::Status;
 use crate::storage::Storage;
@@ -329,7 +329,7 @@ pub(super) fn pipeline(
         Arc::clone(&status),
         Storage::new(Arc::clone(bot.store)),
         states,
-        Outbox::new(ops_tx.clone(), feed_tx),
+        Outbox::new(WriterDoor::new(ops_tx.clone()), feed_tx),
     );
     let (stop_sender, sender_stop) = oneshot::channel();
     // One confirmation is awaited long enough for a dead socket to be found and its
@@ -338,7 +338,7 @@ pub(super) fn pipeline(
     let over_socket = config.transport == TransportKind::Rtm && config.rtm_send_over_socket;
     let setup = SenderSetup {
         web: bot.web.clone(),
-        ops: ops_tx.clone(),
+        door: WriterDoor::new(ops_tx.clone()),
         store: Arc::clone(bot.store),
         status: Arc::clone(&status),
         settle: config.outbox_settle,

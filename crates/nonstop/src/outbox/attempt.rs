@@ -5,21 +5,23 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nonstop_web::WebClient;
-use tokio::sync::{mpsc, oneshot};
+
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::delivery::writer::Op;
 use crate::identity::BotIdentity;
 use crate::journal::{OutputMark, Store};
 use crate::status::Status;
+
+use super::door::{WriterDoor, WriterGone};
 
 use super::socket_route::SocketRoute;
 
 /// What the sender needs.
 pub(crate) struct SenderSetup {
     pub(crate) web: WebClient,
-    pub(crate) ops: mpsc::Sender<Op>,
+    /// The one way to the journal's writer.
+    pub(crate) door: WriterDoor,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) status: Arc<Status>,
     /// How long a call whose answer was lost may still take effect at Slack: a message that
@@ -53,11 +55,7 @@ pub(super) enum Finished {
 }
 
 pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {
-    let op = Op::OutputMarks {
-        marks: vec![OutputMark::NotPosted { id }],
-        durable: None,
-    };
-    let _ = setup.ops.send(op).await;
+    let _ = setup.door.mark(OutputMark::NotPosted { id }).await;
 }
 
 /// Writes that a call is about to be made, and waits until that is durable; returns when it
@@ -78,18 +76,14 @@ pub(super) async fn record_attempt(
     loop {
         let asked = Instant::now();
         let at = SystemTime::now();
-        let (durable, written) = oneshot::channel();
-        let op = Op::OutputMarks {
-            marks: vec![OutputMark::Attempt { id, at }],
-            durable: Some(durable),
-        };
-        if setup.ops.send(op).await.is_err() {
-            return Err(Finished::Abandoned);
-        }
-        match written.await {
+        match setup
+            .door
+            .mark_durably(OutputMark::Attempt { id, at })
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return Err(Finished::HandedOver),
-            Err(_) => return Err(Finished::Abandoned),
+            Err(WriterGone) => return Err(Finished::Abandoned),
         }
         let Some(lease) = setup.lease else {
             return Ok((at, None));

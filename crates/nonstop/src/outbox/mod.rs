@@ -15,6 +15,7 @@
 //! a lost answer during its call), the sender looks for it in the channel's history.
 
 mod attempt;
+mod door;
 mod lookup;
 mod over_socket;
 pub(crate) mod sender;
@@ -28,8 +29,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::delivery::writer::{Op, OutputSubmission};
 use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
+pub(crate) use door::{answers_to, WriterDoor};
 pub(crate) use socket_route::{PlainMessage, SocketRoute, SocketSendError};
 
 /// The metadata field that names an answer's outbox key in a posted message.
@@ -79,14 +80,6 @@ pub(crate) enum Command {
 /// The sender's intake. Unbounded so that the journal's writer never waits on it; its
 /// length is bounded by the outbox's backlog bound, past which new events are held back.
 pub(crate) type Feed = mpsc::UnboundedSender<Command>;
-
-/// The writer's way to hand the sender each answer it wrote.
-pub(crate) fn answers_to(feed: Feed) -> crate::delivery::AnswerFeed {
-    Box::new(move |output| {
-        // Gone only when the sender ended; the answer is in the outbox for the next start.
-        let _ = feed.send(Command::Deliver(Box::new(output)));
-    })
-}
 
 /// An answer that did not reach Slack.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -223,7 +216,7 @@ impl Waits {
 /// Where one handler run's answers go, and how they are numbered.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
-    ops: mpsc::Sender<Op>,
+    door: WriterDoor,
     feed: Feed,
 }
 
@@ -266,8 +259,8 @@ impl Run {
 }
 
 impl Outbox {
-    pub(crate) fn new(ops: mpsc::Sender<Op>, feed: Feed) -> Self {
-        Outbox { ops, feed }
+    pub(crate) fn new(door: WriterDoor, feed: Feed) -> Self {
+        Outbox { door, feed }
     }
 
     /// Writes one answer of `run` (`args`: a JSON object's text) and returns once it is
@@ -286,12 +279,11 @@ impl Outbox {
             args,
             created_at: SystemTime::now(),
         };
-        let (written, outcome) = oneshot::channel();
-        self.ops
-            .send(Op::Output(Box::new(OutputSubmission { output, written })))
+        let outcome = self
+            .door
+            .write(output)
             .await
             .map_err(|_| DeliveryError::Stopped)?;
-        let outcome = outcome.await.map_err(|_| DeliveryError::Stopped)?;
         let (id, finished) = match outcome {
             OutputAppended::Fresh { id } => (id, None),
             OutputAppended::Existing(output) => {

@@ -22,7 +22,6 @@ use super::lookup;
 use super::over_socket::{self, Route};
 use super::socket_route::PlainMessage;
 use super::{Command, Delivered, DeliveryError};
-use crate::delivery::writer::Op;
 use crate::journal::{Output, OutputMark, Store};
 
 /// The pseudo-method of answers posted to a `response_url`.
@@ -278,13 +277,9 @@ async fn finish(setup: &SenderSetup, lanes: &mut Lanes, output: &Output, finishe
         }
     };
     lanes.resolve(output.id, outcome);
-    let op = Op::OutputMarks {
-        marks: vec![mark],
-        durable: None,
-    };
     // The writer outlives the sender; were it gone, the answer would be looked for (a
     // message) or sent again (anything else) after the next start.
-    let _ = setup.ops.send(op).await;
+    let _ = setup.door.mark(mark).await;
 }
 
 /// Puts an answer whose delivery task died back at the front of its lane.

@@ -542,6 +542,107 @@ async fn close_all(current: Option<Running>, draining: Vec<Running>, drain_timeo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervisor::OpenedInfo;
+
+    /// A transport whose opens fail `fail_first` times (as Slack's connect endpoint does in an
+    /// outage), then succeed; its connections run until told to shut down.
+    struct Flaky {
+        fail_first: usize,
+        tries: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl Transport for Flaky {
+        type Opened = ();
+
+        fn open(
+            self: Arc<Self>,
+            _connection: u64,
+        ) -> impl Future<Output = Result<(), OpenError>> + Send + 'static {
+            let tries = {
+                let mut tries = self.tries.lock().unwrap();
+                tries.push(Instant::now());
+                tries.len()
+            };
+            async move {
+                if tries <= self.fail_first {
+                    Err(OpenError::Transient {
+                        cause: DisconnectCause::EofWithoutClose,
+                        retry_after: None,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+
+        fn describe(_opened: &()) -> OpenedInfo {
+            OpenedInfo::default()
+        }
+
+        fn run(
+            self: Arc<Self>,
+            connection: u64,
+            _opened: (),
+            mut orders: mpsc::Receiver<Order>,
+            reports: mpsc::Sender<Report>,
+        ) -> impl Future<Output = ()> + Send + 'static {
+            async move {
+                while let Some(order) = orders.recv().await {
+                    if matches!(order, Order::Shutdown) {
+                        break;
+                    }
+                }
+                let cause = DisconnectCause::Shutdown;
+                let lifetime = Duration::ZERO;
+                let _ = reports
+                    .send(Report::Closed {
+                        connection,
+                        cause,
+                        lifetime,
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Hours of a failing connect endpoint on tokio's paused clock: the slot never gives up,
+    /// never waits longer than the cap, and never hammers (full jitter spreads the tries);
+    /// the first open that works makes it live, and shutdown ends it.
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_retries_a_failing_open_for_hours_and_goes_live_when_it_works() {
+        let config = crate::Config::new("xapp-1-A1-1-test", "xoxb-1-test").unwrap();
+        let status = Arc::new(Status::new());
+        let supervision = Arc::new(Supervision::new(&config, Arc::clone(&status), None));
+        let flaky = Arc::new(Flaky {
+            fail_first: 3_000,
+            tries: std::sync::Mutex::new(Vec::new()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let slot = tokio::spawn(run_slot(Arc::clone(&flaky), supervision, 0, stopped));
+        let live = status
+            .wait_for(Duration::from_secs(24 * 3600), |s| s.live_connections == 1)
+            .await;
+        assert!(live, "never live: {:?}", status.snapshot());
+        let tries = flaky.tries.lock().unwrap().clone();
+        assert_eq!(
+            tries.len(),
+            3_001,
+            "every failure was followed by another try"
+        );
+        let gaps: Vec<Duration> = tries.windows(2).map(|t| t[1] - t[0]).collect();
+        let longest = gaps.iter().max().copied().unwrap_or_default();
+        assert!(
+            longest <= config.backoff_cap + Duration::from_millis(100),
+            "waited {longest:?} once"
+        );
+        let outage = tries[tries.len() - 1] - tries[0];
+        assert!(
+            outage >= Duration::from_secs(3600),
+            "3,000 tries took only {outage:?}"
+        );
+        let _ = stop.send(true);
+        assert!(slot.await.unwrap().is_ok());
+    }
 
     #[tokio::test]
     async fn a_panicking_connection_task_is_reported_closed_with_its_cause() {

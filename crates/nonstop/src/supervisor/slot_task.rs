@@ -579,29 +579,27 @@ mod tests {
             OpenedInfo::default()
         }
 
-        fn run(
+        async fn run(
             self: Arc<Self>,
             connection: u64,
             _opened: (),
             mut orders: mpsc::Receiver<Order>,
             reports: mpsc::Sender<Report>,
-        ) -> impl Future<Output = ()> + Send + 'static {
-            async move {
-                while let Some(order) = orders.recv().await {
-                    if matches!(order, Order::Shutdown) {
-                        break;
-                    }
+        ) {
+            while let Some(order) = orders.recv().await {
+                if matches!(order, Order::Shutdown) {
+                    break;
                 }
-                let cause = DisconnectCause::Shutdown;
-                let lifetime = Duration::ZERO;
-                let _ = reports
-                    .send(Report::Closed {
-                        connection,
-                        cause,
-                        lifetime,
-                    })
-                    .await;
             }
+            let cause = DisconnectCause::Shutdown;
+            let lifetime = Duration::ZERO;
+            let _ = reports
+                .send(Report::Closed {
+                    connection,
+                    cause,
+                    lifetime,
+                })
+                .await;
         }
     }
 

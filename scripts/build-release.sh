@@ -11,7 +11,10 @@
 # On x86_64 Linux, where rustc links with lld, the functions listed in
 # scripts/hot-functions.txt (those a running bot executes) are laid out together at the
 # start of .text, so that only their pages become resident (scripts/profile-code-layout.sh
-# says why and regenerates the list; crates/nonstop-cli/build.rs passes it to the linker).
+# says why and regenerates the list). The list names Rust functions without their symbols'
+# hashes; each build resolves it against its own symbols (scripts/resolve-hot-functions.awk)
+# and links with that (crates/nonstop-cli/build.rs passes it to the linker), linking a
+# second time when the resolution changed.
 #
 # The deployed `nonstop` is built without default features: no `sim`, no `demo`, so the
 # simulator is not linked into a production bot (checked below). axum is: it serves the
@@ -37,35 +40,53 @@ esac
 hot="$root/scripts/hot-functions.txt"
 layout=no
 if [ "$host" = x86_64-unknown-linux-gnu ] && [ -f "$hot" ]; then
-  # crates/nonstop-cli/build.rs hands the list to the linker (and says when it cannot, or
-  # when the list was made with another compiler); cargo relinks whenever the list changes.
-  export NONSTOP_CODE_LAYOUT=1
   layout=yes
+  # crates/nonstop-cli/build.rs hands the linker the list resolved against this build's
+  # symbols (below); cargo relinks `nonstop` whenever that file changes.
+  export NONSTOP_CODE_LAYOUT=1
+  export NONSTOP_CODE_LAYOUT_FILE="$root/target/$host/hot-functions.resolved.txt"
+fi
+build() {
+  cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench \
+    --no-default-features "$@" >&2
+}
+build "$@"
+bin="target/$host/release/nonstop"
+
+if [ "$layout" = yes ]; then
+  # The list names functions without their symbols' hashes; find each in this binary (the
+  # hashes do not depend on the layout, so a build laid out by an older resolution has the
+  # same names). When the resolution changed, link again with it.
+  defined() { nm --defined-only "$bin" | awk '$2 ~ /^[tTwWi]$/ { print $3 }'; }
+  resolved="$NONSTOP_CODE_LAYOUT_FILE"
+  found_line=$(defined | awk -f scripts/resolve-hot-functions.awk "$hot" - 2>&1 >"$resolved.new")
+  read -r _ found _ listed <<<"$found_line"
+  if ! cmp -s "$resolved.new" "$resolved"; then
+    mv "$resolved.new" "$resolved"
+    echo "build-release: linking again with the code layout ($found of $listed hot functions)" >&2
+    build "$@"
+  else
+    rm -f "$resolved.new"
+  fi
 fi
 
-cargo build --release --locked --target "$host" -p nonstop-cli -p nonstop-bench \
-  --no-default-features "$@" >&2
-
-bin="target/$host/release/nonstop"
 # By construction the simulator is not in the deployed build; say so loudly if it ever is.
 if command -v nm >/dev/null && nm "$bin" 2>/dev/null | grep -qE 'nonstop_sim'; then
   echo "build-release: $bin links the simulator; the deployed build must not" >&2
   exit 1
 fi
 if [ "$layout" = yes ]; then
-  # How many listed names the binary has, and how far apart they lie against their size: laid
-  # out, little more than their size; left where the compiler put them, most of .text
-  # (measured: 104% against 276%).
-  read -r listed found spread < <(nm -S -t d --defined-only "$bin" | awk '
-    NR == FNR { if (!/^#/) { hot[$1] = 1; listed++ } next }
-    ($NF in hot) && !counted[$NF]++ { found++ }
+  # How far apart the laid-out functions lie against their size: laid out, little more than
+  # their size; left where the compiler put them, most of .text (measured: 104% against 276%).
+  spread=$(nm -S -t d --defined-only "$bin" | awk '
+    NR == FNR { hot[$1] = 1; next }
     NF == 4 && ($4 in hot) && !seen[$1]++ {
       start = $1 + 0; size = $2 + 0; total += size
       if (low == "" || start < low) low = start
       if (start + size > high) high = start + size
     }
-    END { printf "%d %d %d\n", listed, found, (total > 0) ? 100 * (high - low) / total : 0 }
-  ' "$hot" -)
+    END { printf "%d\n", (total > 0) ? 100 * (high - low) / total : 0 }
+  ' "$resolved" -)
   echo "build-release: code layout: $found of $listed hot functions found, together spanning" \
     "${spread}% of their size" >&2
   if [ "$spread" -gt 130 ]; then
@@ -77,8 +98,8 @@ if [ "$layout" = yes ]; then
   # deploy a build whose memory quietly went up (regenerating takes about 6 minutes).
   if [ $((found * 2)) -lt "$listed" ]; then
     echo "build-release: only $found of $listed hot functions are in the binary: the list is" \
-      "stale (compiler, dependencies or code changed); run scripts/profile-code-layout.sh and" \
-      "commit scripts/hot-functions.txt" >&2
+      "stale (functions renamed or moved); run scripts/profile-code-layout.sh and commit" \
+      "scripts/hot-functions.txt" >&2
     exit 1
   fi
   if [ $((found * 10)) -lt $((listed * 9)) ]; then

@@ -1,13 +1,10 @@
 //! Lays the deployed binary's hot functions out together, when scripts/build-release.sh asks
-//! for it (`NONSTOP_CODE_LAYOUT=1`): the functions a running bot executes, listed in
-//! scripts/hot-functions.txt, go to the start of `.text`, so only their pages become resident
-//! (BENCHMARKS.md has what it saves). Cargo reruns this script, and so relinks `nonstop`,
-//! whenever the list changes.
-//!
-//! The list names functions by their symbols, which carry hashes that change with the
-//! compiler and the dependencies' versions. A list made with another compiler is said here;
-//! build-release.sh counts how many listed names the linked binary still has and fails when
-//! most are gone, so a stale list cannot pass quietly.
+//! for it (`NONSTOP_CODE_LAYOUT=1`): the functions a running bot executes go to the start of
+//! `.text`, so only their pages become resident (BENCHMARKS.md has what it saves). The list
+//! given (`NONSTOP_CODE_LAYOUT_FILE`) is scripts/hot-functions.txt resolved against this
+//! build's own symbols by build-release.sh; cargo reruns this script, and so relinks
+//! `nonstop`, whenever it changes. Until it exists (the first link of a fresh tree) the
+//! binary is linked as the compiler lays it out.
 
 use std::env;
 use std::path::PathBuf;
@@ -18,10 +15,12 @@ fn main() {
     if env::var("NONSTOP_CODE_LAYOUT").as_deref() != Ok("1") {
         return;
     }
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let list = manifest.join("../../scripts/hot-functions.txt");
+    println!("cargo:rerun-if-env-changed=NONSTOP_CODE_LAYOUT_FILE");
+    let Some(list) = env::var_os("NONSTOP_CODE_LAYOUT_FILE").map(PathBuf::from) else {
+        println!("cargo:warning=NONSTOP_CODE_LAYOUT=1 without NONSTOP_CODE_LAYOUT_FILE; building without the layout (scripts/build-release.sh sets both)");
+        return;
+    };
     println!("cargo:rerun-if-changed={}", list.display());
-
     let target = env::var("TARGET").unwrap_or_default();
     let rustc = compiler_version();
     // lld takes an ordering file; rustc links with lld on this target from 1.90 on.
@@ -36,21 +35,12 @@ fn main() {
         );
         return;
     }
-    let text = match std::fs::read_to_string(&list) {
-        Ok(text) => text,
-        Err(e) => panic!(
-            "NONSTOP_CODE_LAYOUT=1 but {} cannot be read ({e}); run scripts/profile-code-layout.sh or build without the layout",
-            list.display()
-        ),
-    };
-    let made_with = text
-        .lines()
-        .find_map(|line| line.strip_prefix("# rustc: "))
-        .unwrap_or("an unknown compiler");
-    if made_with.trim() != rustc {
-        println!(
-            "cargo:warning=scripts/hot-functions.txt was made with {made_with}, this build uses {rustc}: symbol names change with the compiler; run scripts/profile-code-layout.sh and commit the list"
-        );
+    // The static-pie binary relocates itself at start: each pointer in its data has a
+    // 24-byte entry in `.rela.dyn` (about 350 KiB), read once and then resident for good.
+    // Packed (RELR, glibc 2.36 and later) the same relocations take a few KiB.
+    println!("cargo:rustc-link-arg-bin=nonstop=-Wl,-z,pack-relative-relocs");
+    if !list.exists() {
+        return;
     }
     let list = list.canonicalize().unwrap_or(list);
     println!(
@@ -59,10 +49,6 @@ fn main() {
     );
     // Names the binary does not have are counted by build-release.sh, not warned of one by one.
     println!("cargo:rustc-link-arg-bin=nonstop=-Wl,--no-warn-symbol-ordering");
-    // The static-pie binary relocates itself at start: each pointer in its data has a
-    // 24-byte entry in `.rela.dyn` (about 350 KiB), read once and then resident for good.
-    // Packed (RELR, glibc 2.36 and later) the same relocations take a few KiB.
-    println!("cargo:rustc-link-arg-bin=nonstop=-Wl,-z,pack-relative-relocs");
 }
 
 /// `rustc -V` of the compiler cargo builds with.

@@ -113,6 +113,15 @@ async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
     h.wait_live(2).await;
     h.ping("metrics").await;
     h.drop_one_and_recover(2).await;
+    // The live count goes up as a socket says hello; its slot's state a moment after.
+    let settled = |s: &nonstop::StatusSnapshot| {
+        s.live_connections == 2 && s.slots.iter().all(|phase| phase.is_live())
+    };
+    assert!(
+        h.status.wait_for(WAIT, settled).await,
+        "{:?}",
+        h.status.snapshot()
+    );
 
     let (code, text) = get(&format!("{url}/metrics")).await;
     assert_eq!(code, 200);

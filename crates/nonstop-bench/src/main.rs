@@ -642,6 +642,7 @@ fn feed_journal(
                     r#"{{"channel":"C0BENCH","text":"pong {i}","metadata":{{"event_type":"nonstop_answer","event_payload":{{"key":"Ev{i:010}#0"}}}}}}"#
                 ),
                 created_at: std::time::SystemTime::now(),
+                attempt_covered_until: None,
             })
             .collect()
     };

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, redelivering_sim, Running};
+use common::{as_bot, bot_settled, free_port, redelivering_sim, Running};
 use nonstop_sim::{MessageSpec, Sim, SimConfig};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -40,8 +40,8 @@ impl Drop for Scratch {
 /// The bot, in its own mount namespace, with a 4 MiB tmpfs mounted on `dir` for its journal
 /// (`options` such as `ro` added to the mount's). Killed when dropped, also when the test
 /// fails: a bot left running in its own mount namespace would hold the tmpfs and keep
-/// connecting.
-fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Running {
+/// connecting. Its `/metrics` answers on `port`.
+fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str, port: u16) -> Running {
     let script = format!(r#"mount -t tmpfs -o size=4m{options} tmpfs "$1" && exec "$2" run"#);
     let mut command = Command::new("unshare");
     command
@@ -50,6 +50,7 @@ fn spawn_bot(sim: &Sim, dir: &Path, log: &Path, options: &str) -> Running {
         .arg(env!("CARGO_BIN_EXE_nonstop"));
     Running::spawn(
         as_bot(&mut command, sim, &dir.join("nonstop.db"), "warn")
+            .env("NONSTOP_HTTP", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap()),
     )
@@ -119,7 +120,9 @@ async fn refused_while_unwritable(sim: &Sim, tags: &[String]) {
     );
 }
 
-async fn each_answered_once(sim: &Sim, tags: &[String]) {
+/// Each tag answered, and once: checked after the simulator holds nothing unacked (no
+/// redelivery can come) and the bot on `port` has settled (nothing handled or sent later).
+async fn each_answered_once(sim: &Sim, port: u16, tags: &[String]) {
     for tag in tags {
         let text = format!("pong {tag}");
         assert!(
@@ -128,8 +131,12 @@ async fn each_answered_once(sim: &Sim, tags: &[String]) {
             sim.stats()
         );
     }
-    // Redeliveries keep coming for a moment: let a wrong second answer show.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        "envelopes left unacked: {:?}",
+        sim.stats()
+    );
+    assert!(bot_settled(port, WAIT).await, "the bot never settled");
     for tag in tags {
         let text = format!("pong {tag}");
         let n = sim.posted().iter().filter(|p| p.text == text).count();
@@ -152,7 +159,8 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
     let dir = scratch.0.join("journal");
     std::fs::create_dir_all(&dir).unwrap();
     let log = scratch.0.join("bot.log");
-    let bot = spawn_bot(&sim, &dir, &log, "");
+    let port = free_port();
+    let bot = spawn_bot(&sim, &dir, &log, "", port);
     let pid = bot.id();
     // The bot's view of its journal directory: the tmpfs, not the directory out here.
     let inside = PathBuf::from(format!("/proc/{pid}/root{}", dir.display()));
@@ -163,7 +171,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     sim.send_message(MessageSpec::new("C1", "U1", "ping before"));
-    each_answered_once(&sim, &["before".to_owned()]).await;
+    each_answered_once(&sim, port, &["before".to_owned()]).await;
     assert!(
         inside.join("nonstop.db").exists(),
         "journal not on the tmpfs"
@@ -175,7 +183,7 @@ async fn a_full_or_read_only_disk_acks_nothing_and_recovers() {
     let full: Vec<String> = (1..=5).map(|i| format!("full-{i}")).collect();
     refused_while_unwritable(&sim, &full).await;
     std::fs::remove_file(&filler).unwrap();
-    each_answered_once(&sim, &full).await;
+    each_answered_once(&sim, port, &full).await;
 
     drop(bot);
     let log = std::fs::read_to_string(&log).unwrap();
@@ -198,7 +206,7 @@ async fn a_journal_on_a_read_only_filesystem_is_refused_at_start() {
     let dir = scratch.0.join("journal");
     std::fs::create_dir_all(&dir).unwrap();
     let log = scratch.0.join("bot.log");
-    let mut bot = spawn_bot(&sim, &dir, &log, ",ro");
+    let mut bot = spawn_bot(&sim, &dir, &log, ",ro", free_port());
     let status = tokio::task::spawn_blocking(move || bot.wait())
         .await
         .unwrap()

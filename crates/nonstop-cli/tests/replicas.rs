@@ -17,7 +17,8 @@ use std::time::Duration;
 mod common;
 
 use common::{
-    as_bot, nonstop, redelivering_sim, redis_url, signal, OwnRedis, RedisPrefix, Running,
+    as_bot, free_port, metric, nonstop, redelivering_sim, redis_url, signal, OwnRedis, RedisPrefix,
+    Running,
 };
 use nonstop_sim::{Sim, TempJournal};
 use rand::rngs::StdRng;
@@ -351,36 +352,6 @@ async fn a_replica_paused_past_its_lease_posts_nothing_the_taker_posts() {
         "a replica paused {pause} s (lease {lease} s) with answers waiting: {sent} answered \
          once ({before_waking} posted before it woke, {handed_over:?} let go by it)"
     );
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// One value of the bot's `/metrics` on `port` (a counter or gauge without labels); `None`
-/// while the endpoint does not answer.
-async fn metric(port: u16, name: &str) -> Option<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .ok()?;
-    let mut body = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut body))
-        .await
-        .ok()?
-        .ok()?;
-    body.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 /// Issue 25's crash loop, on the defaults a Kubernetes user gets from deploy/kubernetes.yml

@@ -138,7 +138,7 @@ impl App {
             status,
             Storage::new(Arc::new(MemoryStore::new())),
             Arc::new(states),
-            Outbox::new(WriterDoor::new(ops_tx), feed_tx),
+            Outbox::new(WriterDoor::new(ops_tx), feed_tx, false),
         );
         TestApp {
             handler: Routes(Arc::new(router)),

@@ -237,6 +237,7 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
         Ok(())
     }
     async fn slow(ctx: Context, _cmd: SlashCommand) -> HandlerResult {
+        // A handler that is slow on purpose: past the ack deadline.
         tokio::time::sleep(Duration::from_millis(800)).await;
         // Past the deadline a plain ack already went out: this payload can't be sent.
         let late = ctx.ack(json!({"text": "too late"}));

@@ -129,6 +129,8 @@ async fn a_restart_in_the_middle_of_catch_up_doubles_nothing() {
         let channel = ["C1", "C2", "C3"][i % 3];
         sim.send_message(MessageSpec::new(channel, "U1", &format!("away {tag}")));
     }
+    // Not a window: the scenario's downtime. Catch-up runs after a gap longer than
+    // `catch_up_after` (1 s here), so the bot stays down that long.
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // Second life: catch-up starts, and the process dies again part of the way through.

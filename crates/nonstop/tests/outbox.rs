@@ -220,6 +220,18 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
             .collect()
     };
     assert_eq!(written.len(), 1000);
+    let unsure: Vec<i64> = {
+        let store = SqliteStore::open_read_only(&db.0).unwrap();
+        let unfinished = store.outbox_unfinished(2000).unwrap();
+        unfinished
+            .iter()
+            .filter(|o| o.attempted_at.is_some())
+            .map(|o| o.id)
+            .collect()
+    };
+    // Each was written with an attempt cover; those that waited in the lane had it cleared,
+    // and the refused calls cleared theirs: none needs looking for after the restart.
+    assert!(unsure.is_empty(), "answers left unsure: {unsure:?}");
 
     // Second life on the same journal: the outbox goes out before anything new.
     let second = Harness::launch(sim, App::new(config).with_builtin_commands());
@@ -315,6 +327,7 @@ fn left_by_a_crash(path: &std::path::Path, answers: &[(&str, serde_json::Value)]
             method: "chat.postMessage".to_owned(),
             args: args.to_string(),
             created_at: a_minute_ago,
+            attempt_covered_until: None,
         })
         .collect();
     let written = store
@@ -562,4 +575,62 @@ async fn a_lost_reply_holds_its_channel_only_until_the_message_is_found() {
     assert_eq!(h.count_posts("pong lost-reply"), 1);
     assert_eq!(h.count_posts("pong after-it"), 1);
     h.stop().await.unwrap();
+}
+
+/// Issue 26: an answer's first call makes no attempt mark of its own; the mark written with
+/// the answer covers it. A crash while that call's answer is under way (the message posted,
+/// its reply lost, the history unreadable so the first process cannot find it) leaves the
+/// answer looking attempted: the next process looks for it and does not post it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_made_under_the_cover_written_with_its_answer_is_found_after_a_crash() {
+    let db = TempJournal::new("outbox-cover");
+    let sim = Sim::start(sim_config()).await.unwrap();
+    sim.inject(Fault::LoseReply {
+        method: "chat.postMessage".into(),
+        count: 1,
+    });
+    sim.inject(Fault::FailMethod {
+        method: "conversations.history".into(),
+        count: 10_000,
+        status: 500,
+        code: None,
+    });
+    let mut config = bot_config(&sim);
+    config.journal_path = Some(db.0.clone());
+    config.outbox_settle = Duration::from_millis(500);
+    let first = Harness::launch(sim, App::new(config.clone()).with_builtin_commands());
+    first.wait_live(2).await;
+    first
+        .sim
+        .send_message(MessageSpec::new("C1", "U1", "ping covered"));
+    first.expect_post("pong covered").await;
+    let sim = first.crash().await;
+    common::journal_released(&db.0).await;
+    let left = SqliteStore::open_read_only(&db.0)
+        .unwrap()
+        .outbox_unfinished(10)
+        .unwrap();
+    let [answer] = &left[..] else {
+        panic!("one answer left by the crash: {left:?}")
+    };
+    assert_eq!(answer.attempts, 0, "no attempt mark of its own: {answer:?}");
+    assert!(answer.attempted_at.is_some(), "the cover: {answer:?}");
+
+    sim.inject(Fault::Heal);
+    let second = Harness::launch(sim, App::new(config).with_builtin_commands());
+    assert!(
+        second
+            .status
+            .wait_for(WAIT, |s| s.answers_sent == 1 && s.answers_waiting == 0)
+            .await,
+        "{:?}",
+        second.status.snapshot()
+    );
+    assert_eq!(
+        second.count_posts("pong covered"),
+        1,
+        "found, not sent again: {:?}",
+        second.sim.posted()
+    );
+    second.stop().await.unwrap();
 }

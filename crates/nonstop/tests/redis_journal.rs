@@ -115,6 +115,7 @@ fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once(
         method: "chat.postMessage".into(),
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
+        attempt_covered_until: None,
     };
     let written = dying
         .write(&nonstop::journal::Batch {
@@ -537,6 +538,7 @@ fn answer(key: &str) -> NewOutput {
         method: "chat.postMessage".into(),
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
+        attempt_covered_until: None,
     }
 }
 
@@ -604,6 +606,7 @@ fn an_answer_whose_write_answer_was_lost_is_new_to_its_writer_when_written_again
         method: "chat.postMessage".into(),
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
+        attempt_covered_until: None,
     };
     let write = |store: &RedisStore| {
         store.write(&nonstop::journal::Batch {

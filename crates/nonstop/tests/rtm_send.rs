@@ -151,6 +151,8 @@ async fn confirmations_out_of_order_give_each_answer_its_own_ts() {
     // Its confirmation is held back until the next frame is answered; that frame is the
     // next message, once RTM's pace allows one.
     assert_eq!(h.count_posts(&format!("said 0 at {}", first.ts)), 0);
+    // Not a window: RTM takes one message a second per socket, and the second message must
+    // go over the socket too, so it is sent once the pace has room again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     h.sim.send_message(MessageSpec::new("C2", "U1", "echo 1"));
     let second = h.expect_post("said 1").await;
@@ -182,7 +184,8 @@ async fn unconfirmed(connections: usize, posted: bool, late_reply: bool) -> Harn
     assert!(said.over_rtm, "{said:?}");
     assert_eq!(h.count_posts("said 0"), 1);
     assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
-    // The bot answers over the socket again afterwards.
+    // The bot answers over the socket again afterwards (once RTM's pace of one message a
+    // second has room: not a window, nothing is asserted absent after it).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let next = echo(&h, "C2", 1).await;
     assert!(next.over_rtm, "{next:?}");

@@ -98,6 +98,7 @@ async fn the_status_page_shows_a_drop_and_an_outage_with_their_causes() {
         .await;
     assert!(refused, "no open failed during the outage");
     h.wait_live(2).await;
+    // Spreads the picture out (as above); nothing is timed by it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let driver = chromedriver().await;

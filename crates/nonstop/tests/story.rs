@@ -36,6 +36,7 @@ async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed
         let channel = ["C1", "C2", "C3"][i % 3];
         h.sim
             .send_message(MessageSpec::new(channel, "U1", &format!("ping {tag}")));
+        // The story's pacing (people talk through the outage), not a window.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 use nonstop_sim::{Sim, SimConfig};
 
 #[allow(unused_imports)] // not every test file uses each
-pub use nonstop_test_support::{exited_within, redis_url, signal, OwnRedis, RedisPrefix, Running};
+pub use nonstop_test_support::{
+    bot_settled, exited_within, free_port, metric, redis_url, signal, OwnRedis, RedisPrefix,
+    Running,
+};
 
 /// The `nonstop` binary under test.
 pub fn nonstop() -> Command {

@@ -329,7 +329,11 @@ pub(super) fn pipeline(
         Arc::clone(&status),
         Storage::new(Arc::clone(bot.store)),
         states,
-        Outbox::new(WriterDoor::new(ops_tx.clone()), feed_tx),
+        Outbox::new(
+            WriterDoor::new(ops_tx.clone()),
+            feed_tx,
+            bot.store.lease().is_some(),
+        ),
     );
     let (stop_sender, sender_stop) = oneshot::channel();
     // One confirmation is awaited long enough for a dead socket to be found and its

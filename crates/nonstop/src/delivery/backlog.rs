@@ -12,7 +12,16 @@ use crate::status::Status;
 
 /// Where the writer hands each answer it wrote for the first time: the outbox's sender. A
 /// function, so that delivery knows nothing of the sender's commands.
-pub(crate) type AnswerFeed = Box<dyn Fn(Output) + Send>;
+pub(crate) type AnswerFeed = Box<dyn Fn(Output, Handed) + Send>;
+
+/// Where an answer handed to the sender comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handed {
+    /// Written by this process just now (with its attempt cover, if any).
+    Written,
+    /// Claimed from another replica: as the journal holds it.
+    Adopted,
+}
 
 /// The writer's side of the outbox: where written answers go, and how many may wait before
 /// new envelopes are left with Slack.
@@ -103,7 +112,7 @@ impl Backlog {
     pub(crate) fn adopt(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             self.link.waiting += 1;
-            (self.link.feed)(output);
+            (self.link.feed)(output, Handed::Adopted);
         }
         self.status.set_answers_waiting(self.link.waiting);
     }
@@ -134,7 +143,7 @@ impl Backlog {
             if let OutputAppended::Fresh { id } = outcome {
                 self.link.waiting += 1;
                 // Before the handler hears of it: its wait for delivery comes after this.
-                (self.link.feed)(output.written_as(id));
+                (self.link.feed)(output.written_as(id), Handed::Written);
             }
             let _ = heard.send(outcome);
         }

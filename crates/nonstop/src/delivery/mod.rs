@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use crate::envelope::Envelope;
 use crate::journal::Entry;
 
-pub(crate) use backlog::{AnswerFeed, OutboxLink};
+pub(crate) use backlog::{AnswerFeed, Handed, OutboxLink};
 pub(crate) use intake::Intake;
 pub(crate) use routing::Deferral;
 

@@ -656,7 +656,7 @@ mod tests {
         };
         let status = Arc::new(Status::new());
         let link = OutboxLink {
-            feed: Box::new(|_| {}),
+            feed: Box::new(|_, _| {}),
             waiting: 0,
             bound: 10_000,
         };

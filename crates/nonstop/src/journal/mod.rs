@@ -200,10 +200,16 @@ pub struct NewOutput {
     /// The call's arguments, as a JSON object.
     pub args: String,
     pub created_at: SystemTime,
+    /// Written as the answer's `attempted_at` (with no attempt counted): until then, its
+    /// first call may be made without an attempt mark of its own. The outbox sets it for a
+    /// message whose call usually follows its write at once, which saves a durable write
+    /// per answer; after a crash the message is looked for in history (after this time and
+    /// `outbox_settle`) before it is sent again, as for any call that may have been made.
+    pub attempt_covered_until: Option<SystemTime>,
 }
 
 impl NewOutput {
-    /// The answer as the outbox holds it once written with `id`: pending, no call made.
+    /// The answer as the outbox holds it once written with `id`: pending, no call counted.
     pub fn written_as(self, id: i64) -> Output {
         Output {
             id,
@@ -214,7 +220,7 @@ impl NewOutput {
             created_at: self.created_at,
             state: OutputState::Pending,
             attempts: 0,
-            attempted_at: None,
+            attempted_at: self.attempt_covered_until,
             result: None,
             error: None,
         }

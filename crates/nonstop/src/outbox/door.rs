@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Command, Feed};
 use crate::delivery::writer::{Op, OutputSubmission};
-use crate::delivery::AnswerFeed;
+use crate::delivery::{AnswerFeed, Handed};
 use crate::journal::{NewOutput, OutputAppended, OutputMark};
 
 /// The journal's writer is gone: the runtime is stopping.
@@ -40,8 +40,13 @@ impl WriterDoor {
 
     /// Records `mark` with the next commit, without waiting for it.
     pub(crate) async fn mark(&self, mark: OutputMark) -> Result<(), WriterGone> {
+        self.mark_all(vec![mark]).await
+    }
+
+    /// Records `marks` with the next commit, without waiting for it.
+    pub(crate) async fn mark_all(&self, marks: Vec<OutputMark>) -> Result<(), WriterGone> {
         let op = Op::OutputMarks {
-            marks: vec![mark],
+            marks,
             durable: None,
         };
         self.ops.send(op).await.map_err(|_| WriterGone)
@@ -63,8 +68,13 @@ impl WriterDoor {
 
 /// The writer's way to hand the sender each answer it wrote.
 pub(crate) fn answers_to(feed: Feed) -> AnswerFeed {
-    Box::new(move |output| {
+    Box::new(move |output, handed| {
+        let output = Box::new(output);
+        let command = match handed {
+            Handed::Written => Command::Written(output),
+            Handed::Adopted => Command::Deliver(output),
+        };
         // Gone only when the sender ended; the answer is in the outbox for the next start.
-        let _ = feed.send(Command::Deliver(Box::new(output)));
+        let _ = feed.send(command);
     })
 }

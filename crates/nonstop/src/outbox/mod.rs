@@ -67,9 +67,24 @@ pub(crate) fn check_scopes(granted: Option<&[String]>) {
     }
 }
 
+/// How long after a message is written its first call may start without an attempt mark of
+/// its own ([`NewOutput::attempt_covered_until`]). Long enough for the call to follow the
+/// write in an idle channel on a busy machine; short, because after a crash every answer
+/// written this recently is looked for in history before it is sent again.
+pub(crate) const ATTEMPT_COVER: Duration = Duration::from_secs(2);
+
+/// Methods whose message can be found again by the key in its metadata.
+fn findable(method: &str) -> bool {
+    method == "chat.postMessage"
+}
+
 /// What reaches the sender: answers just written, and handlers that wait for one.
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// Written by this process just now: its `attempted_at`, when set, is the cover written
+    /// with it ([`NewOutput::attempt_covered_until`]), not a call made.
+    Written(Box<Output>),
+    /// Taken from the journal (another process's, or at start): `attempted_at` is a call's.
     Deliver(Box<Output>),
     Watch {
         id: i64,
@@ -218,6 +233,9 @@ impl Waits {
 pub(crate) struct Outbox {
     door: WriterDoor,
     feed: Feed,
+    /// [`ATTEMPT_COVER`] with a store this process owns; `None` with a shared one, where
+    /// each attempt mark also confirms the answer is still this process's.
+    attempt_cover: Option<Duration>,
 }
 
 /// One handler run's place in the outbox: its event's key and the next answer's number.
@@ -259,8 +277,13 @@ impl Run {
 }
 
 impl Outbox {
-    pub(crate) fn new(door: WriterDoor, feed: Feed) -> Self {
-        Outbox { door, feed }
+    /// `shared`: whether other processes share the store (see [`Outbox::attempt_cover`]).
+    pub(crate) fn new(door: WriterDoor, feed: Feed, shared: bool) -> Self {
+        Outbox {
+            door,
+            feed,
+            attempt_cover: (!shared).then_some(ATTEMPT_COVER),
+        }
     }
 
     /// Writes one answer of `run` (`args`: a JSON object's text) and returns once it is
@@ -272,12 +295,17 @@ impl Outbox {
         method: &str,
         args: String,
     ) -> Result<Outgoing, DeliveryError> {
+        let now = SystemTime::now();
         let output = NewOutput {
             key: run.next_key(),
             lane,
             method: method.to_owned(),
             args,
-            created_at: SystemTime::now(),
+            created_at: now,
+            attempt_covered_until: self
+                .attempt_cover
+                .filter(|_| findable(method))
+                .map(|cover| now + cover),
         };
         let outcome = self
             .door

@@ -21,7 +21,7 @@ use super::attempt::{not_posted, record_attempt, Finished};
 use super::lookup;
 use super::over_socket::{self, Route};
 use super::socket_route::PlainMessage;
-use super::{Command, Delivered, DeliveryError};
+use super::{findable, Command, Delivered, DeliveryError};
 use crate::journal::{Output, OutputMark, Store};
 
 /// The pseudo-method of answers posted to a `response_url`.
@@ -59,14 +59,31 @@ struct Lanes {
     recent: VecDeque<(i64, Result<String, DeliveryError>)>,
     /// Which answer each running task carries, for a task that panics.
     running: HashMap<tokio::task::Id, (String, i64)>,
+    /// The attempt covers of answers that start at once ([`NewOutput::attempt_covered_until`]).
+    ///
+    /// [`NewOutput::attempt_covered_until`]: crate::journal::NewOutput::attempt_covered_until
+    covers: HashMap<i64, SystemTime>,
+    /// Answers that wait behind others in their lane, whose cover is to be cleared in the
+    /// journal: after a crash, only answers that may have been called are looked for.
+    uncovered: Vec<i64>,
 }
 
 impl Lanes {
-    fn queue(&mut self, output: Box<Output>) {
+    /// Queues `output` in its lane; `cover`, when it was written with one, is kept for its
+    /// call when it starts at once, and otherwise cleared (see [`Lanes::uncovered`]).
+    fn queue(&mut self, output: Box<Output>, cover: Option<SystemTime>) {
         self.known.insert(output.id);
         let lane = self.lanes.entry(output.lane.clone()).or_default();
-        if !lane.busy && lane.queue.is_empty() {
+        let at_once = !lane.busy && lane.queue.is_empty();
+        if at_once {
             self.ready.push_back(output.lane.clone());
+        }
+        match (cover, at_once) {
+            (Some(until), true) => {
+                self.covers.insert(output.id, until);
+            }
+            (Some(_), false) => self.uncovered.push(output.id),
+            (None, _) => {}
         }
         lane.queue.push_back(output);
     }
@@ -93,7 +110,8 @@ impl Lanes {
             };
             lane.busy = true;
             let id = output.id;
-            let handle = tasks.spawn(deliver(Arc::clone(setup), output));
+            let cover = self.covers.remove(&id);
+            let handle = tasks.spawn(deliver(Arc::clone(setup), output, cover));
             self.running.insert(handle.id(), (name, id));
         }
     }
@@ -182,11 +200,19 @@ pub(crate) async fn run(
         );
     }
     for output in backlog {
-        lanes.queue(Box::new(output));
+        lanes.queue(Box::new(output), None);
     }
     let mut feed_open = true;
     let mut draining_until: Option<Instant> = None;
     loop {
+        if !lanes.uncovered.is_empty() {
+            // Before any of them starts: its attempt mark then comes after this.
+            let marks = lanes
+                .uncovered
+                .drain(..)
+                .map(|id| OutputMark::NotPosted { id });
+            let _ = setup.door.mark_all(marks.collect()).await;
+        }
         lanes.start_ready(&setup, &mut tasks);
         if let Some(until) = draining_until {
             if lanes.is_idle() || Instant::now() >= until {
@@ -197,7 +223,11 @@ pub(crate) async fn run(
             draining_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             command = commands.recv(), if feed_open => match command {
-                Some(Command::Deliver(output)) => lanes.queue(output),
+                Some(Command::Written(mut output)) => {
+                    let cover = output.attempted_at.take();
+                    lanes.queue(output, cover);
+                }
+                Some(Command::Deliver(output)) => lanes.queue(output, None),
                 Some(Command::Watch { id, reply }) => lanes.watch(id, reply, &setup.store),
                 None => feed_open = false,
             },
@@ -298,24 +328,23 @@ async fn requeue(setup: &Arc<SenderSetup>, lanes: &mut Lanes, id: i64) {
     }
 }
 
-async fn deliver(setup: Arc<SenderSetup>, output: Box<Output>) -> (Box<Output>, Finished) {
-    let finished = deliver_one(&setup, &output).await;
+async fn deliver(
+    setup: Arc<SenderSetup>,
+    output: Box<Output>,
+    cover: Option<SystemTime>,
+) -> (Box<Output>, Finished) {
+    let finished = deliver_one(&setup, &output, cover).await;
     (output, finished)
-}
-
-/// Methods whose message can be found again by the key in its metadata.
-fn findable(method: &str) -> bool {
-    method == "chat.postMessage"
 }
 
 /// Delivers one answer: retries until Slack takes it or refuses it for good. Each round: look
 /// for it when an earlier call may have posted it, offer it to the socket (once), mark the
 /// attempt, call, and decide from the error what comes next.
-async fn deliver_one(setup: &SenderSetup, output: &Output) -> Finished {
+async fn deliver_one(setup: &SenderSetup, output: &Output, cover: Option<SystemTime>) -> Finished {
     if let Err(e) = serde_json::from_str::<Map<String, Value>>(&output.args) {
         return Finished::Failed(format!("stored arguments unreadable: {e}"));
     }
-    let mut delivery = Delivery::new(setup, output);
+    let mut delivery = Delivery::new(setup, output, cover);
     loop {
         match delivery.look_if_unsure().await {
             Look::Found(finished) => return finished,
@@ -361,6 +390,9 @@ struct Delivery<'a> {
     /// Set while an earlier call may have posted the message: from when looking for it means
     /// something. A call recorded by an earlier process may still land until `settle` after.
     unsure_from: Option<SystemTime>,
+    /// The attempt mark written with the answer, good for a first call that starts before
+    /// then (`NewOutput::attempt_covered_until`); dropped once anything else is marked.
+    cover: Option<SystemTime>,
     /// A first look before then, which ends the wait when the message is there already (an
     /// earlier process's call long ago: at once).
     early_look: Option<SystemTime>,
@@ -368,7 +400,7 @@ struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    fn new(setup: &'a SenderSetup, output: &'a Output) -> Self {
+    fn new(setup: &'a SenderSetup, output: &'a Output, cover: Option<SystemTime>) -> Self {
         Self {
             setup,
             output,
@@ -378,6 +410,7 @@ impl<'a> Delivery<'a> {
             backoff: Backoff::new(setup.backoff_base, setup.backoff_cap),
             unsure_from: output.attempted_at.map(|at| at + setup.settle),
             early_look: output.attempted_at.map(|_| SystemTime::now()),
+            cover: cover.filter(|_| setup.lease.is_none()),
             called: output.attempts > 0,
         }
     }
@@ -454,6 +487,8 @@ impl<'a> Delivery<'a> {
             return None;
         };
         self.socket_offered = true;
+        // The socket route marks its own attempts (and clears them).
+        self.cover = None;
         match over_socket::deliver(self.setup, socket.as_ref(), self.output, message).await {
             Route::Done(finished) => Some(finished),
             Route::Web => None,
@@ -462,8 +497,9 @@ impl<'a> Delivery<'a> {
 
     /// Recorded before the call when a lookup may need it, and always with a shared store,
     /// where the mark also confirms the answer is still this process's; Slack's Retry-After
-    /// is waited out first, so that the call follows the mark at once.
-    async fn mark_attempt(&self) -> Result<(SystemTime, Option<Instant>), Finished> {
+    /// is waited out first, so that the call follows the mark at once. A first call that
+    /// starts within the cover written with the answer needs no mark of its own.
+    async fn mark_attempt(&mut self) -> Result<(SystemTime, Option<Instant>), Finished> {
         let (setup, output) = (self.setup, self.output);
         if !(self.findable || setup.lease.is_some()) {
             return Ok((SystemTime::now(), None));
@@ -472,6 +508,12 @@ impl<'a> Delivery<'a> {
             setup.web.wait_for_turn(&output.method).await;
             if setup.lease.is_some() {
                 wait_for_replicas_limit(setup, output).await;
+            }
+        }
+        if let Some(until) = self.cover.take() {
+            let now = SystemTime::now();
+            if now < until {
+                return Ok((now, None));
             }
         }
         record_attempt(setup, output.id).await

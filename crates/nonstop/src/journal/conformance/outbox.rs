@@ -10,6 +10,7 @@ use crate::journal::{Appended, Batch, NewOutput, OutputAppended, OutputMark, Out
 /// Every outbox rule against `store`, which must hold no answers.
 pub fn run(store: &dyn Store) {
     outbox_dedups_orders_marks_and_prunes(store);
+    an_attempt_cover_reads_as_a_call_until_cleared(store);
 }
 
 fn output(key: &str, lane: &str, at: SystemTime) -> NewOutput {
@@ -19,6 +20,7 @@ fn output(key: &str, lane: &str, at: SystemTime) -> NewOutput {
         method: "chat.postMessage".to_owned(),
         args: format!(r#"{{"channel":"{lane}","text":"{key}"}}"#),
         created_at: at,
+        attempt_covered_until: None,
     }
 }
 
@@ -163,5 +165,69 @@ fn outbox_dedups_orders_marks_and_prunes(store: &dyn Store) {
     assert_eq!(
         ok(store.outbox_counts(), "outbox counts"),
         vec![(OutputState::Pending, 1)]
+    );
+}
+
+/// An answer written with an attempt cover reads, after a crash, as one whose call may have
+/// been made (so it is looked for before it is sent again), with no call counted; a
+/// `NotPosted` mark clears it, as for a call Slack did not take.
+fn an_attempt_cover_reads_as_a_call_until_cleared(store: &dyn Store) {
+    let now = SystemTime::now();
+    let until = now + Duration::from_secs(2);
+    let covered = NewOutput {
+        attempt_covered_until: Some(until),
+        ..output("EvCover#0", "C9", now)
+    };
+    let written = ok(
+        store.write(&Batch {
+            outputs: &[covered, output("EvCover#1", "C9", now)],
+            ..Batch::default()
+        }),
+        "write covered outputs",
+    );
+    let [OutputAppended::Fresh { id: covered }, OutputAppended::Fresh { id: plain }] =
+        written.outputs[..]
+    else {
+        panic!("{written:?}")
+    };
+    let read = |id: i64| match ok(store.outbox_get(id), "get") {
+        Some(output) => output,
+        None => panic!("output {id} is gone"),
+    };
+    let millis = |at: SystemTime| {
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    let stored = read(covered);
+    assert_eq!(stored.attempts, 0, "a cover is not a call made");
+    assert_eq!(
+        stored.attempted_at.map(millis),
+        Some(millis(until)),
+        "the cover reads as the last call's time"
+    );
+    assert_eq!(read(plain).attempted_at, None);
+    ok(
+        store.write(&Batch {
+            output_marks: &[OutputMark::NotPosted { id: covered }],
+            ..Batch::default()
+        }),
+        "clear the cover",
+    );
+    assert_eq!(read(covered).attempted_at, None);
+    ok(
+        store.write(&Batch {
+            output_marks: &[
+                OutputMark::Sent {
+                    id: covered,
+                    result: "{}".to_owned(),
+                },
+                OutputMark::Sent {
+                    id: plain,
+                    result: "{}".to_owned(),
+                },
+            ],
+            ..Batch::default()
+        }),
+        "finish the covered outputs",
     );
 }

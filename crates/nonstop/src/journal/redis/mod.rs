@@ -1076,6 +1076,8 @@ struct WireOutput<'a> {
     method: &'a str,
     args: &'a str,
     at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aat: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -1138,6 +1140,7 @@ fn wire<'a>(batch: &Batch<'a>, id: String, lost: Vec<String>, floors: [i64; 2]) 
                 method: &o.method,
                 args: &o.args,
                 at: to_millis(o.created_at).to_string(),
+                aat: o.attempt_covered_until.map(|at| to_millis(at).to_string()),
             })
             .collect(),
         output_marks: batch

@@ -4,6 +4,7 @@
 //! lenient on purpose. Slack adds fields and envelope types without notice, so unknown fields
 //! are ignored and unknown kinds land in an `Other`/`Unknown` variant instead of failing.
 
+pub mod blocks;
 pub mod events;
 pub mod interactions;
 pub mod socket_mode;

@@ -5,10 +5,11 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nonstop_model::web::{EphemeralRequest, PostMessageRequest};
+use nonstop_model::blocks::{LimitError, Message, View};
+use nonstop_model::web::PostMessageRequest;
 use nonstop_web::{WebClient, WebError};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::envelope::AckHandle;
 pub use crate::identity::BotIdentity;
@@ -49,6 +50,9 @@ pub enum ContextError {
     Web(#[from] WebError),
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
+    /// A message or view past one of Slack's Block Kit limits: not sent.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("{method}: the arguments are not a JSON object: {detail}")]
     Arguments { method: String, detail: String },
     /// [`Context::require_state`] asked for a type the app never registered.
@@ -225,28 +229,37 @@ impl Context {
         self.ack.as_ref().is_some_and(|ack| ack.send(Some(payload)))
     }
 
-    /// Posts `text` where the event happened: its channel, and its thread when it came in one.
+    /// Posts a message where the event happened: its channel, and its thread when it came in
+    /// one. Plain text (`ctx.say("done")`) or a [`Message`] with blocks.
     ///
     /// Like every answer below, it returns once the message is written to the outbox, and
     /// goes out as fast as Slack allows, in order with the other answers to the channel,
-    /// exactly once (even across a crash). Await [`Outgoing::delivered`] for its `ts`.
-    pub async fn say(&self, text: &str) -> Result<Outgoing, ContextError> {
+    /// exactly once (even across a crash). Await [`Outgoing::delivered`] for its `ts`. A
+    /// message past one of Slack's limits is an error naming the field, and is not sent.
+    pub async fn say(&self, message: impl Into<Message>) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "say", "channel")?;
-        let mut request = PostMessageRequest::text(channel, text);
-        request.thread_ts = self.meta.thread_ts.clone();
-        self.post(&request).await
+        let mut args = message_args(message.into())?;
+        args.insert("channel".to_owned(), channel.into());
+        if let Some(thread) = &self.meta.thread_ts {
+            args.insert("thread_ts".to_owned(), thread.as_str().into());
+        }
+        self.enqueue("chat.postMessage", channel.to_owned(), &args)
+            .await
     }
 
     /// Replies in the event's thread, starting one on its message when it is not in one.
-    pub async fn reply(&self, text: &str) -> Result<Outgoing, ContextError> {
+    pub async fn reply(&self, message: impl Into<Message>) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "reply", "channel")?;
         let parent = self.need(
             self.meta.thread_ts.as_ref().or(self.meta.ts.as_ref()),
             "reply",
             "message",
         )?;
-        let request = PostMessageRequest::text(channel, text).in_thread(parent);
-        self.post(&request).await
+        let mut args = message_args(message.into())?;
+        args.insert("channel".to_owned(), channel.into());
+        args.insert("thread_ts".to_owned(), parent.into());
+        self.enqueue("chat.postMessage", channel.to_owned(), &args)
+            .await
     }
 
     /// Posts any message (blocks, another channel, …), through the outbox.
@@ -265,28 +278,33 @@ impl Context {
             .await
     }
 
-    /// Posts `text` that only the event's user sees, in the event's channel. Ephemeral
+    /// Posts a message that only the event's user sees, in the event's channel. Ephemeral
     /// messages cannot be looked up afterwards: one cut off by a crash may show twice.
-    pub async fn ephemeral(&self, text: &str) -> Result<Outgoing, ContextError> {
-        let request = EphemeralRequest {
-            channel: self
-                .need(self.meta.channel.as_ref(), "ephemeral", "channel")?
-                .to_owned(),
-            user: self
-                .need(self.meta.user.as_ref(), "ephemeral", "user")?
-                .to_owned(),
-            text: text.to_owned(),
-            thread_ts: self.meta.thread_ts.clone(),
-            ..EphemeralRequest::default()
-        };
-        self.enqueue("chat.postEphemeral", request.channel.clone(), &request)
+    pub async fn ephemeral(&self, message: impl Into<Message>) -> Result<Outgoing, ContextError> {
+        let channel = self.need(self.meta.channel.as_ref(), "ephemeral", "channel")?;
+        let user = self.need(self.meta.user.as_ref(), "ephemeral", "user")?;
+        let mut args = message_args(message.into())?;
+        args.insert("channel".to_owned(), channel.into());
+        args.insert("user".to_owned(), user.into());
+        if let Some(thread) = &self.meta.thread_ts {
+            args.insert("thread_ts".to_owned(), thread.as_str().into());
+        }
+        self.enqueue("chat.postEphemeral", channel.to_owned(), &args)
             .await
     }
 
-    /// Replaces the text of the bot's message `ts` in the event's channel.
-    pub async fn update(&self, ts: &str, text: &str) -> Result<Outgoing, ContextError> {
+    /// Replaces the bot's message `ts` in the event's channel: its text, and its blocks when
+    /// the new message has some (a message given as text keeps no blocks).
+    pub async fn update(
+        &self,
+        ts: &str,
+        message: impl Into<Message>,
+    ) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "update", "channel")?;
-        let args = json!({"channel": channel, "ts": ts, "text": text});
+        let mut args = message_args(message.into())?;
+        args.entry("blocks").or_insert_with(|| json!([]));
+        args.insert("channel".to_owned(), channel.into());
+        args.insert("ts".to_owned(), ts.into());
         self.enqueue("chat.update", channel.to_owned(), &args).await
     }
 
@@ -352,10 +370,27 @@ impl Context {
             .map_or_else(String::new, |run| run.event_key().to_owned())
     }
 
-    /// Opens a modal with the event's `trigger_id`; returns the view Slack built.
-    pub async fn open_view(&self, view: &Value) -> Result<Value, ContextError> {
+    /// Opens a modal with the event's `trigger_id`; returns the view Slack built (its `id`
+    /// for [`Context::update_view`]). A view past one of Slack's limits is not sent.
+    pub async fn open_view(&self, view: &View) -> Result<Value, ContextError> {
         let trigger = self.need(self.meta.trigger_id.as_ref(), "open_view", "trigger_id")?;
-        Ok(self.web.views_open(trigger, view).await?)
+        Ok(self.web.views_open(trigger, &view_json(view)?).await?)
+    }
+
+    /// Pushes a modal onto the stack of the one the interaction came from (at most three).
+    pub async fn push_view(&self, view: &View) -> Result<Value, ContextError> {
+        let trigger = self.need(self.meta.trigger_id.as_ref(), "push_view", "trigger_id")?;
+        let args = json!({"trigger_id": trigger, "view": view_json(view)?});
+        Ok(self.web.call("views.push", &args).await?)
+    }
+
+    /// Replaces the open view `view_id` (from the interaction's `view.id`, or what
+    /// [`Context::open_view`] returned).
+    pub async fn update_view(&self, view_id: &str, view: &View) -> Result<Value, ContextError> {
+        Ok(self
+            .web
+            .views_update(view_id, &view_json(view)?, None)
+            .await?)
     }
 
     fn need<'a>(
@@ -368,6 +403,31 @@ impl Context {
             .map(String::as_str)
             .ok_or(ContextError::Missing { method, missing })
     }
+}
+
+/// A message's fields as a call's arguments, once it is within Slack's limits.
+fn message_args(message: Message) -> Result<Map<String, Value>, ContextError> {
+    let message = message.build()?;
+    match serde_json::to_value(&message) {
+        Ok(Value::Object(args)) => Ok(args),
+        Ok(other) => Err(ContextError::Arguments {
+            method: "chat.postMessage".to_owned(),
+            detail: format!("got {other}"),
+        }),
+        Err(e) => Err(ContextError::Arguments {
+            method: "chat.postMessage".to_owned(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// A view as JSON, once it is within Slack's limits.
+fn view_json(view: &View) -> Result<Value, ContextError> {
+    view.check()?;
+    serde_json::to_value(view).map_err(|e| ContextError::Arguments {
+        method: "views".to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// A call's arguments as the outbox keeps them: a JSON object's text, written straight from

@@ -86,6 +86,8 @@ pub use listeners::{
     After, AfterFuture, Before, Flow, FlowFuture, Hears, Listener, Message, Outcome,
 };
 pub use nonstop_model as model;
+/// Block Kit as Rust types: what [`Context::say`] and the other answers take.
+pub use nonstop_model::blocks;
 pub use nonstop_model::{
     BlockAction, MemberJoinedChannel, OptionsRequest, ReactionEvent, Shortcut, SlashCommand,
     ViewPayload,

@@ -308,9 +308,10 @@ async fn interactions_route_by_action_and_callback_id() {
         Ok(())
     }
     async fn new_ticket(ctx: Context, s: Shortcut) -> HandlerResult {
-        let view = json!({"type": "modal", "callback_id": "ticket_modal",
-            "title": {"type": "plain_text", "text": "New ticket"},
-            "private_metadata": s.user.id});
+        let view = nonstop::blocks::Modal::new("New ticket")
+            .callback_id("ticket_modal")
+            .private_metadata(s.user.id)
+            .build()?;
         ctx.open_view(&view).await?;
         Ok(())
     }
@@ -623,4 +624,73 @@ async fn a_listeners_log_lines_carry_the_envelope() {
     ] {
         assert!(line.contains(field), "{field} missing: {line}");
     }
+}
+
+/// Issue 27: answers take typed Block Kit. A message with blocks goes out as Slack documents
+/// it (in the event's thread), an update replaces text and blocks, and a message past one of
+/// Slack's limits comes back to the handler as an error naming the field, with nothing sent.
+#[tokio::test]
+async fn typed_messages_go_out_as_block_kit_and_limits_are_errors() {
+    use nonstop::blocks::{self, Block, Button, Style};
+    async fn deploy(ctx: Context, _m: Message) -> HandlerResult {
+        let ask = blocks::Message::new("Deploy 1.4?")
+            .block(Block::section("*Deploy 1.4* to production?"))
+            .block(Block::actions([
+                Button::new("Deploy", "deploy")
+                    .value("1.4")
+                    .style(Style::Primary),
+                Button::new("Cancel", "cancel"),
+            ]));
+        let posted = ctx.reply(ask).await?.delivered().await?;
+        let ts = posted.ts().unwrap_or_default().to_owned();
+        ctx.update(
+            &ts,
+            blocks::Message::new("Deploying 1.4").block(Block::header("Deploying 1.4")),
+        )
+        .await?;
+        let too_long = blocks::Message::new("x").block(Block::header("h".repeat(151)));
+        match ctx.say(too_long).await {
+            Err(nonstop::ContextError::Limit(error)) => {
+                ctx.say(&format!("refused: {} over {}", error.field, error.limit))
+                    .await?;
+            }
+            other => panic!("a header of 151 characters was taken: {other:?}"),
+        }
+        Ok(())
+    }
+    let h = Harness::start_app(|config| App::new(config).hears("^deploy$", deploy)).await;
+    h.sim
+        .send_event(message("C1", "channel", "U1", "deploy", "80.0"));
+    h.expect_post("refused: blocks[0].text over 150").await;
+    let post = h
+        .sim
+        .wait_for_call("chat.postMessage", WAIT, |c| {
+            c.args["text"] == "Deploy 1.4?"
+        })
+        .await
+        .unwrap();
+    // Sent as a form, where Slack takes `blocks` as JSON text.
+    let blocks_of = |args: &serde_json::Map<String, Value>| match &args["blocks"] {
+        Value::String(text) => serde_json::from_str::<Value>(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(post.args["thread_ts"], "80.0");
+    let blocks = blocks_of(&post.args);
+    assert_eq!(blocks[1]["elements"][0]["style"], "primary");
+    assert_eq!(blocks[1]["elements"][1]["action_id"], "cancel");
+    let update = h
+        .sim
+        .wait_for_call("chat.update", WAIT, |_| true)
+        .await
+        .unwrap();
+    assert_eq!(blocks_of(&update.args)[0]["type"], "header");
+    assert_eq!(update.args["text"], "Deploying 1.4");
+    // Nothing of the refused message reached Slack.
+    h.settled().await;
+    assert!(
+        h.sim.posted().iter().all(|p| p.text != "x"),
+        "{:?}",
+        h.sim.posted()
+    );
+    h.stop().await.unwrap();
 }

@@ -5,10 +5,11 @@
 //! shown in the form when the title is too short), numbers the ticket from the bot's storage
 //! and announces it in the channel where the command was run.
 
+use nonstop::blocks::{Block, InputElement, Modal, PlainTextInput, Select, SelectOption, View};
 use nonstop::model::web::PostMessageRequest;
 use nonstop::{App, Config, Context, HandlerResult, SlashCommand, ViewPayload};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The form's `callback_id`, which routes its submission back here.
 pub const FORM: &str = "ticket_form";
@@ -37,24 +38,27 @@ async fn open_form(ctx: Context, command: SlashCommand) -> HandlerResult {
 }
 
 /// The modal; the channel to announce in rides along in `private_metadata`.
-pub fn form(channel: &str, title: &str) -> Value {
-    let option =
-        |value: &str| json!({"text": {"type": "plain_text", "text": value}, "value": value});
-    json!({
-        "type": "modal",
-        "callback_id": FORM,
-        "private_metadata": channel,
-        "title": {"type": "plain_text", "text": "New ticket"},
-        "submit": {"type": "plain_text", "text": "Open"},
-        "blocks": [
-            {"type": "input", "block_id": "title", "label": {"type": "plain_text", "text": "What is wrong?"},
-             "element": {"type": "plain_text_input", "action_id": "value", "initial_value": title}},
-            {"type": "input", "block_id": "urgency", "label": {"type": "plain_text", "text": "Urgency"},
-             "element": {"type": "static_select", "action_id": "value",
-                         "initial_option": option("normal"),
-                         "options": [option("low"), option("normal"), option("high")]}}
-        ]
-    })
+pub fn form(channel: &str, title: &str) -> View {
+    let urgency = |value: &str| SelectOption::new(value, value);
+    let mut what = PlainTextInput::new("value");
+    what.initial_value = Some(title.to_owned());
+    let modal = Modal::new("New ticket")
+        .callback_id(FORM)
+        .private_metadata(channel)
+        .submit("Open")
+        .block(Block::input("What is wrong?", what).block_id("title"))
+        .block(
+            Block::input(
+                "Urgency",
+                InputElement::StaticSelect(
+                    Select::new("value")
+                        .options(vec![urgency("low"), urgency("normal"), urgency("high")])
+                        .initial_option(urgency("normal")),
+                ),
+            )
+            .block_id("urgency"),
+        );
+    View::Modal(modal)
 }
 
 async fn submit(ctx: Context, submission: ViewPayload) -> HandlerResult {

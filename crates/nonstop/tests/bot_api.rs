@@ -258,7 +258,7 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
 
     let envelope = h
         .sim
-        .send_slash_command("/ticket", "printer on fire", "U1", "C1");
+        .send_slash_command("/ticket", "printer on fire", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert_eq!(
         ack.payload.unwrap()["text"],
@@ -272,7 +272,7 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
     assert_eq!(response.body["response_type"], "in_channel");
 
     let started = std::time::Instant::now();
-    let envelope = h.sim.send_slash_command("/slow", "", "U1", "C1");
+    let envelope = h.sim.send_slash_command("/slow", "", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
     assert!(
@@ -288,7 +288,7 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
 
     // A command nobody listens to is acked plainly at once.
     let started = std::time::Instant::now();
-    let envelope = h.sim.send_slash_command("/nobody", "", "U1", "C1");
+    let envelope = h.sim.send_slash_command("/nobody", "", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
     assert!(started.elapsed() < Duration::from_millis(250));

@@ -5,9 +5,6 @@
 //! or ❌ (`x`) to reject; the bot records the decision and says so in the thread. Later
 //! reactions change nothing, and requesters cannot approve their own requests.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-
 use nonstop::{App, Config, Context, HandlerResult, Message, ReactionEvent};
 use serde::{Deserialize, Serialize};
 
@@ -33,9 +30,14 @@ pub fn app(config: Config) -> App {
         .event("reaction_added", on_reaction)
 }
 
-const UNCHANGED: u8 = 0;
-const OWN_REQUEST: u8 = 1;
-const DECIDED: u8 = 2;
+/// What a reaction found when it tried to decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    NotARequest,
+    OwnRequest,
+    DecidedNow,
+    DecidedBefore,
+}
 
 fn key(channel: &str, ts: &str) -> String {
     format!("approvals/{channel}/{ts}")
@@ -74,37 +76,34 @@ async fn on_reaction(ctx: Context, reaction: ReactionEvent) -> HandlerResult {
         return Ok(());
     };
     let decider = reaction.user.clone();
-    // What the atomic update found: the closure runs on the storage's thread, so it reports
-    // back through shared flags.
-    let outcome = Arc::new(AtomicU8::new(UNCHANGED));
-    let seen = Arc::clone(&outcome);
-    // Decide atomically: two people reacting at once cannot both decide.
-    let stored = ctx
+    // Decide atomically: two people reacting at once cannot both decide. The update says
+    // what it found in the round that was stored.
+    let (stored, found) = ctx
         .storage()
-        .update::<Request, _>(&key(channel, ts), move |stored| {
-            let mut request = stored?;
-            if request.state == State::Pending {
-                if request.requester == decider {
-                    seen.store(OWN_REQUEST, Ordering::SeqCst);
-                } else {
+        .update_returning::<Request, _, _>(&key(channel, ts), move |stored| {
+            let Some(mut request) = stored else {
+                return (None, Found::NotARequest);
+            };
+            let found = match request.state {
+                State::Pending if request.requester == decider => Found::OwnRequest,
+                State::Pending => {
                     request.state = decision;
                     request.decided_by = Some(decider.clone());
-                    seen.store(DECIDED, Ordering::SeqCst);
+                    Found::DecidedNow
                 }
-            }
-            Some(request)
+                State::Approved | State::Rejected => Found::DecidedBefore,
+            };
+            (Some(request), found)
         })
         .await?;
-    let outcome = outcome.load(Ordering::SeqCst);
-    let (own_request, decided_now) = (outcome == OWN_REQUEST, outcome == DECIDED);
     let Some(request) = stored else {
         // A reaction on a message that is not a request.
         return Ok(());
     };
-    if own_request {
+    if found == Found::OwnRequest {
         ctx.ephemeral("You can't decide on your own request.")
             .await?;
-    } else if decided_now {
+    } else if found == Found::DecidedNow {
         let verb = if decision == State::Approved {
             "Approved"
         } else {

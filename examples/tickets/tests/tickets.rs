@@ -35,7 +35,7 @@ async fn a_ticket_from_command_to_announcement() {
         let _ = stopped.await;
     }));
 
-    let envelope = sim.send_slash_command("/ticket", "printer on fire", "U1", "C42");
+    let envelope = sim.send_slash_command("/ticket", "printer on fire", "C42", "U1");
     let ack = sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert_eq!(ack.payload.unwrap()["text"], "Opening the ticket form…");
     let open = sim

@@ -5,7 +5,9 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nonstop_model::blocks::{LimitError, Message, View};
+use nonstop_model::blocks::{
+    CommandResponse, LimitError, Message, OptionsResponse, View, ViewResponse,
+};
 use nonstop_model::web::PostMessageRequest;
 use nonstop_web::{WebClient, WebError};
 use serde::Serialize;
@@ -53,6 +55,10 @@ pub enum ContextError {
     /// A message or view past one of Slack's Block Kit limits: not sent.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// An answer in the ack that could not go: the envelope's ack takes none (an event, a
+    /// `block_actions`), or it went out already.
+    #[error("{0}")]
+    Ack(AckRefused),
     #[error("{method}: the arguments are not a JSON object: {detail}")]
     Arguments { method: String, detail: String },
     /// [`Context::require_state`] asked for a type the app never registered.
@@ -60,6 +66,27 @@ pub enum ContextError {
         "no state of type {type_name}: register it with App::with_state when the app is built"
     )]
     NoState { type_name: &'static str },
+}
+
+/// Why an answer in the ack could not go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AckRefused {
+    /// This envelope's ack carries no answer (events, `block_actions`, shortcuts): answer
+    /// with `say`, `respond` or a view instead.
+    NotAnswerable,
+    /// The ack went out already: an earlier answer, or a plain ack after
+    /// `Config::ack_deadline` (answer within Slack's 3 s: call it before anything slow).
+    AlreadySent,
+}
+
+impl std::fmt::Display for AckRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AckRefused::NotAnswerable => "this envelope's ack carries no answer (an event, a block_actions, a shortcut): answer with say, respond or a view instead",
+            AckRefused::AlreadySent => "the ack went out already (an earlier answer, or a plain ack after Config::ack_deadline): answer within Slack's 3 s, before anything slow",
+        })
+    }
 }
 
 /// Values the app registered with [`crate::App::with_state`], by type.
@@ -227,6 +254,42 @@ impl Context {
     /// went out (or the envelope does not take a payload), so the payload was not sent.
     pub fn ack(&self, payload: Value) -> bool {
         self.ack.as_ref().is_some_and(|ack| ack.send(Some(payload)))
+    }
+
+    /// Answers a `view_submission` in its ack: errors under inputs, a view that replaces
+    /// or is pushed on the modal, or closing them all. An error when the ack cannot carry it
+    /// (it went out already, or this is not a view submission's envelope) or the view is past
+    /// Slack's limits.
+    pub fn ack_view(&self, response: ViewResponse) -> Result<(), ContextError> {
+        response.check()?;
+        self.ack_with(&response)
+    }
+
+    /// Answers a slash command in its ack with a message (its Block Kit limits checked).
+    pub fn ack_command(&self, response: CommandResponse) -> Result<(), ContextError> {
+        response.message.check()?;
+        self.ack_with(&response)
+    }
+
+    /// Answers a `block_suggestion` (an external select asking for options) in its ack.
+    pub fn ack_options(&self, response: OptionsResponse) -> Result<(), ContextError> {
+        response.check()?;
+        self.ack_with(&response)
+    }
+
+    fn ack_with(&self, answer: &impl Serialize) -> Result<(), ContextError> {
+        let Some(ack) = &self.ack else {
+            return Err(ContextError::Ack(AckRefused::NotAnswerable));
+        };
+        let payload = serde_json::to_value(answer).map_err(|e| ContextError::Arguments {
+            method: "ack".to_owned(),
+            detail: e.to_string(),
+        })?;
+        if ack.send(Some(payload)) {
+            Ok(())
+        } else {
+            Err(ContextError::Ack(AckRefused::AlreadySent))
+        }
     }
 
     /// Posts a message where the event happened: its channel, and its thread when it came in

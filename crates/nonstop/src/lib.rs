@@ -77,7 +77,7 @@ pub use app::{shutdown_signal, App};
 pub use builtin::escape;
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError, TransportKind};
-pub use context::{BotIdentity, Context, ContextError, EventMeta};
+pub use context::{AckRefused, BotIdentity, Context, ContextError, EventMeta};
 pub use envelope::Envelope;
 pub use error::Error;
 pub use handler::{Handler, HandlerError, HandlerFuture, HandlerResult};

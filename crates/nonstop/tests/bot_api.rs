@@ -9,8 +9,9 @@ use std::time::Duration;
 use common::{Harness, WAIT};
 use nonstop::model::MessageEvent;
 use nonstop::{
-    App, BlockAction, Context, Flow, HandlerResult, Hears, MemberJoinedChannel, Message,
-    OptionsRequest, Outcome, ReactionEvent, Request, Shortcut, SlashCommand, ViewPayload,
+    blocks, AckRefused, App, BlockAction, Context, ContextError, Flow, HandlerResult, Hears,
+    MemberJoinedChannel, Message, OptionsRequest, Outcome, ReactionEvent, Request, Shortcut,
+    SlashCommand, ViewPayload,
 };
 use serde_json::{json, Value};
 
@@ -230,8 +231,15 @@ async fn events_by_type_typed_or_raw() {
 #[tokio::test]
 async fn slash_commands_answer_in_the_ack_then_through_response_url() {
     async fn ticket(ctx: Context, cmd: SlashCommand) -> HandlerResult {
-        let acked = ctx.ack(json!({"text": format!("opening a ticket: {}", cmd.text)}));
-        assert!(acked);
+        let answer = blocks::Message::new(format!("opening a ticket: {}", cmd.text))
+            .block(blocks::Block::section(format!("*{}*", cmd.text)));
+        ctx.ack_command(blocks::CommandResponse::ephemeral(answer))?;
+        // A second answer in the same ack is refused as such.
+        let again = ctx.ack_command(blocks::CommandResponse::ephemeral("twice"));
+        assert!(
+            matches!(again, Err(ContextError::Ack(AckRefused::AlreadySent))),
+            "{again:?}"
+        );
         ctx.respond(&json!({"response_type": "in_channel", "text": "ticket T-1 created"}))
             .await?;
         Ok(())
@@ -240,8 +248,9 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
         // A handler that is slow on purpose: past the ack deadline.
         tokio::time::sleep(Duration::from_millis(800)).await;
         // Past the deadline a plain ack already went out: this payload can't be sent.
-        let late = ctx.ack(json!({"text": "too late"}));
-        ctx.respond(&json!({"text": format!("slow done, ack payload sent: {late}")}))
+        let late = ctx.ack_command(blocks::CommandResponse::ephemeral("too late"));
+        let refused = matches!(late, Err(ContextError::Ack(AckRefused::AlreadySent)));
+        ctx.respond(&json!({"text": format!("slow done, refused as sent already: {refused}")}))
             .await?;
         Ok(())
     }
@@ -260,10 +269,10 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
         .sim
         .send_slash_command("/ticket", "printer on fire", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
-    assert_eq!(
-        ack.payload.unwrap()["text"],
-        "opening a ticket: printer on fire"
-    );
+    let payload = ack.payload.unwrap();
+    assert_eq!(payload["text"], "opening a ticket: printer on fire");
+    assert_eq!(payload["response_type"], "ephemeral");
+    assert_eq!(payload["blocks"][0]["text"]["text"], "*printer on fire*");
     let response = h
         .sim
         .wait_for_response(WAIT, |r| r.body["text"] == "ticket T-1 created")
@@ -271,27 +280,32 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
         .unwrap();
     assert_eq!(response.body["response_type"], "in_channel");
 
-    let started = std::time::Instant::now();
     let envelope = h.sim.send_slash_command("/slow", "", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
+    // The deadline sent the ack: it came while the handler was still asleep, before its
+    // answer (an order, not a span of time).
+    let slow_done = |r: &nonstop_sim::Response| {
+        r.body["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("slow done"))
+    };
     assert!(
-        started.elapsed() < Duration::from_millis(750),
-        "the deadline sent the ack"
+        !h.sim.responses().iter().any(slow_done),
+        "{:?}",
+        h.sim.responses()
     );
     h.sim
         .wait_for_response(WAIT, |r| {
-            r.body["text"] == "slow done, ack payload sent: false"
+            r.body["text"] == "slow done, refused as sent already: true"
         })
         .await
         .unwrap();
 
-    // A command nobody listens to is acked plainly at once.
-    let started = std::time::Instant::now();
+    // A command nobody listens to is acked plainly.
     let envelope = h.sim.send_slash_command("/nobody", "", "C1", "U1");
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
-    assert!(started.elapsed() < Duration::from_millis(250));
     h.stop().await.unwrap();
 }
 
@@ -321,7 +335,7 @@ async fn interactions_route_by_action_and_callback_id() {
             .unwrap_or_default()
             .is_empty()
         {
-            ctx.ack(json!({"response_action": "errors", "errors": {"title": "A title, please"}}));
+            ctx.ack_view(blocks::ViewResponse::error("title", "A title, please"))?;
         }
         Ok(())
     }
@@ -334,14 +348,12 @@ async fn interactions_route_by_action_and_callback_id() {
         Ok(())
     }
     async fn teams(ctx: Context, o: OptionsRequest) -> HandlerResult {
-        let option =
-            |name: &str| json!({"text": {"type": "plain_text", "text": name}, "value": name});
-        let matching: Vec<Value> = ["engineering", "design", "ops"]
+        let matching = ["engineering", "design", "ops"]
             .iter()
             .filter(|t| t.starts_with(&o.value))
-            .map(|t| option(t))
+            .map(|t| blocks::SelectOption::new(*t, *t))
             .collect();
-        ctx.ack(json!({"options": matching}));
+        ctx.ack_options(blocks::OptionsResponse::Options(matching))?;
         Ok(())
     }
     let h = Harness::start_app(|config| {
@@ -394,7 +406,9 @@ async fn interactions_route_by_action_and_callback_id() {
         "view": {"id": "V1", "callback_id": "ticket_modal", "type": "modal",
                  "state": {"values": {"title": {"title_input": {"type": "plain_text_input", "value": ""}}}}}}), true);
     let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
-    assert_eq!(ack.payload.unwrap()["errors"]["title"], "A title, please");
+    let payload = ack.payload.unwrap();
+    assert_eq!(payload["response_action"], "errors");
+    assert_eq!(payload["errors"]["title"], "A title, please");
 
     h.sim.send_envelope(
         "interactive",
@@ -414,6 +428,10 @@ async fn interactions_route_by_action_and_callback_id() {
     let options = ack.payload.unwrap()["options"].clone();
     assert_eq!(options.as_array().map(Vec::len), Some(1));
     assert_eq!(options[0]["value"], "design");
+    assert_eq!(
+        options[0]["text"],
+        json!({"type": "plain_text", "text": "design"})
+    );
 
     h.settled().await;
     assert!(
@@ -648,9 +666,15 @@ async fn typed_messages_go_out_as_block_kit_and_limits_are_errors() {
             blocks::Message::new("Deploying 1.4").block(Block::header("Deploying 1.4")),
         )
         .await?;
+        // A message event's ack carries no answer: misuse is an error, not a silent false.
+        let misuse = ctx.ack_view(blocks::ViewResponse::Clear);
+        assert!(
+            matches!(misuse, Err(ContextError::Ack(AckRefused::NotAnswerable))),
+            "{misuse:?}"
+        );
         let too_long = blocks::Message::new("x").block(Block::header("h".repeat(151)));
         match ctx.say(too_long).await {
-            Err(nonstop::ContextError::Limit(error)) => {
+            Err(ContextError::Limit(error)) => {
                 ctx.say(&format!("refused: {} over {}", error.field, error.limit))
                     .await?;
             }

@@ -5,11 +5,13 @@
 //! shown in the form when the title is too short), numbers the ticket from the bot's storage
 //! and announces it in the channel where the command was run.
 
-use nonstop::blocks::{Block, InputElement, Modal, PlainTextInput, Select, SelectOption, View};
+use nonstop::blocks::{
+    Block, CommandResponse, InputElement, Modal, PlainTextInput, Select, SelectOption, View,
+    ViewResponse,
+};
 use nonstop::model::web::PostMessageRequest;
 use nonstop::{App, Config, Context, HandlerResult, SlashCommand, ViewPayload};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The form's `callback_id`, which routes its submission back here.
 pub const FORM: &str = "ticket_form";
@@ -31,7 +33,7 @@ pub fn app(config: Config) -> App {
 
 async fn open_form(ctx: Context, command: SlashCommand) -> HandlerResult {
     // Answer inside Slack's 3 s first; the modal follows.
-    ctx.ack(json!({"response_type": "ephemeral", "text": "Opening the ticket form…"}));
+    ctx.ack_command(CommandResponse::ephemeral("Opening the ticket form…"))?;
     ctx.open_view(&form(&command.channel_id, command.text.trim()))
         .await?;
     Ok(())
@@ -70,11 +72,13 @@ async fn submit(ctx: Context, submission: ViewPayload) -> HandlerResult {
         .to_owned();
     if title.chars().count() < 5 {
         // Shown under the field; the modal stays open.
-        ctx.ack(json!({"response_action": "errors",
-                       "errors": {"title": "Say a little more: 5 characters at least."}}));
+        ctx.ack_view(ViewResponse::error(
+            "title",
+            "Say a little more: 5 characters at least.",
+        ))?;
         return Ok(());
     }
-    ctx.ack(json!({"response_action": "clear"}));
+    ctx.ack_view(ViewResponse::Clear)?;
     let number = ctx
         .storage()
         .update::<u64, _>("tickets/last", |last| Some(last.unwrap_or(0) + 1))

@@ -10,6 +10,7 @@ use super::elements::{
     Overflow, Picker, PlainTextInput, Select,
 };
 use super::limit_error::{LimitError, Unit};
+use super::responses::OptionsResponse;
 use super::surface::{Message, View};
 use super::text::{PlainText, Text};
 
@@ -316,5 +317,16 @@ impl Text {
     /// Its length as Slack counts it.
     pub fn chars(&self) -> usize {
         self.text().chars().count()
+    }
+}
+
+impl OptionsResponse {
+    /// At most 100 options, or 100 groups of 100: the first past that, if any.
+    pub fn check(&self) -> Result<(), LimitError> {
+        let at = |f: &str| f.to_owned();
+        match self {
+            OptionsResponse::Options(options) => check_options(options, 100, &at),
+            OptionsResponse::OptionGroups(groups) => check_groups(groups, &at),
+        }
     }
 }

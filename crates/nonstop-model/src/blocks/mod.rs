@@ -38,6 +38,7 @@ mod elements;
 mod limit_error;
 mod limits;
 pub(crate) mod open_enum;
+mod responses;
 mod surface;
 mod text;
 
@@ -49,5 +50,6 @@ pub use elements::{
 };
 pub use limit_error::{LimitError, Unit};
 pub use limits::{MESSAGE_BLOCKS, MESSAGE_TEXT, VIEW_BLOCKS};
+pub use responses::{CommandResponse, OptionsResponse, ViewResponse};
 pub use surface::{Home, Message, Modal, View};
 pub use text::{Mrkdwn, PlainText, Text};

@@ -1,0 +1,114 @@
+//! What an ack can answer with: a view submission's response action, a slash command's
+//! message, the options of an external select.
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::composition::{OptionGroup, SelectOption};
+use super::limit_error::LimitError;
+use super::surface::{Message, View};
+
+/// The answer to a `view_submission`, in its ack.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ViewResponse {
+    /// Keep the modal open and show these errors under the inputs, by `block_id`.
+    Errors(BTreeMap<String, String>),
+    /// Replace the modal with this view.
+    Update(View),
+    /// Push this view on top of the modal.
+    Push(View),
+    /// Close every modal of the stack.
+    Clear,
+}
+
+impl ViewResponse {
+    /// One error under the input `block_id`.
+    pub fn error(block_id: impl Into<String>, message: impl Into<String>) -> Self {
+        ViewResponse::Errors(BTreeMap::from([(block_id.into(), message.into())]))
+    }
+
+    /// The first field past one of Slack's limits in the view it carries, if any.
+    pub fn check(&self) -> Result<(), LimitError> {
+        match self {
+            ViewResponse::Update(view) | ViewResponse::Push(view) => view.check(),
+            ViewResponse::Errors(_) | ViewResponse::Clear => Ok(()),
+        }
+    }
+}
+
+impl Serialize for ViewResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = Map::new();
+        let (action, field) = match self {
+            ViewResponse::Errors(errors) => ("errors", Some(("errors", to_value(errors)))),
+            ViewResponse::Update(view) => ("update", Some(("view", to_value(view)))),
+            ViewResponse::Push(view) => ("push", Some(("view", to_value(view)))),
+            ViewResponse::Clear => ("clear", None),
+        };
+        object.insert("response_action".to_owned(), action.into());
+        if let Some((name, value)) = field {
+            object.insert(name.to_owned(), value.map_err(serde::ser::Error::custom)?);
+        }
+        object.serialize(serializer)
+    }
+}
+
+fn to_value(value: &impl Serialize) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(value)
+}
+
+/// The answer to a slash command, in its ack: a message only the user sees, or one the
+/// whole channel sees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResponse {
+    pub message: Message,
+    pub in_channel: bool,
+}
+
+impl CommandResponse {
+    /// Seen by the user who ran the command only.
+    pub fn ephemeral(message: impl Into<Message>) -> Self {
+        CommandResponse {
+            message: message.into(),
+            in_channel: false,
+        }
+    }
+
+    /// Seen by everyone in the channel, with the command as the user typed it.
+    pub fn in_channel(message: impl Into<Message>) -> Self {
+        CommandResponse {
+            message: message.into(),
+            in_channel: true,
+        }
+    }
+}
+
+impl Serialize for CommandResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = match serde_json::to_value(&self.message) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => Map::new(),
+            Err(e) => return Err(serde::ser::Error::custom(e)),
+        };
+        let kind = if self.in_channel {
+            "in_channel"
+        } else {
+            "ephemeral"
+        };
+        object.insert("response_type".to_owned(), kind.into());
+        object.serialize(serializer)
+    }
+}
+
+/// The options of an external select, in the ack of its `block_suggestion`: a flat list, or
+/// groups.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OptionsResponse {
+    Options(Vec<SelectOption>),
+    OptionGroups(Vec<OptionGroup>),
+}

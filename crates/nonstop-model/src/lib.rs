@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod events;
 pub mod interactions;
 pub mod socket_mode;
+pub mod typed_events;
 pub mod web;
 
 pub use events::{EventCallback, MessageEvent};
@@ -18,3 +19,4 @@ pub use interactions::{
 pub use socket_mode::{
     printable, Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame,
 };
+pub use typed_events::{AppMention, EventType, ReactionAdded, ReactionRemoved};

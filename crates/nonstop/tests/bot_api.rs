@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Harness, WAIT};
-use nonstop::model::MessageEvent;
 use nonstop::{
-    blocks, AckRefused, App, BlockAction, Context, ContextError, Flow, HandlerResult, Hears,
-    MemberJoinedChannel, Message, OptionsRequest, Outcome, ReactionEvent, Request, Shortcut,
-    SlashCommand, ViewPayload,
+    blocks, AckRefused, App, AppMention, BlockAction, Context, ContextError, Flow, HandlerResult,
+    Hears, MemberJoinedChannel, Message, OptionsRequest, Outcome, ReactionAdded, ReactionRemoved,
+    Request, Shortcut, SlashCommand, ViewPayload,
 };
 use serde_json::{json, Value};
 
@@ -159,16 +158,20 @@ async fn hears_filters_by_place_and_ignores_subtypes_unless_asked() {
 
 #[tokio::test]
 async fn events_by_type_typed_or_raw() {
-    async fn reaction(ctx: Context, e: ReactionEvent) -> HandlerResult {
+    async fn reaction(ctx: Context, e: ReactionAdded) -> HandlerResult {
         ctx.reply(&format!(":{}: from {}", e.reaction, e.user))
             .await?;
+        Ok(())
+    }
+    async fn unreacted(ctx: Context, e: ReactionRemoved) -> HandlerResult {
+        ctx.say(&format!("took back :{}:", e.reaction)).await?;
         Ok(())
     }
     async fn joined(ctx: Context, e: MemberJoinedChannel) -> HandlerResult {
         ctx.say(&format!("welcome <@{}>", e.user)).await?;
         Ok(())
     }
-    async fn mention(ctx: Context, _e: MessageEvent) -> HandlerResult {
+    async fn mention(ctx: Context, _e: AppMention) -> HandlerResult {
         ctx.react("eyes").await?;
         Ok(())
     }
@@ -179,10 +182,12 @@ async fn events_by_type_typed_or_raw() {
         Ok(())
     }
     let h = Harness::start_app(|config| {
+        // By the type that names the event, and by name for one nonstop has no type for.
         App::new(config)
-            .event("reaction_added", reaction)
-            .event("member_joined_channel", joined)
-            .event("app_mention", mention)
+            .on::<ReactionAdded>(reaction)
+            .on::<ReactionRemoved>(unreacted)
+            .on::<MemberJoinedChannel>(joined)
+            .on::<AppMention>(mention)
             .event("team_join", anything)
     })
     .await;
@@ -197,6 +202,11 @@ async fn events_by_type_typed_or_raw() {
         Some("40.0"),
         "replied on the reacted message"
     );
+    h.sim.send_event(
+        json!({"type": "reaction_removed", "user": "U1", "reaction": "wave",
+        "item": {"type": "message", "channel": "C1", "ts": "40.0"}, "event_ts": "41.5"}),
+    );
+    h.expect_post("took back :wave:").await;
 
     h.sim.send_event(
         json!({"type": "member_joined_channel", "user": "U9", "channel": "C7",
@@ -225,6 +235,9 @@ async fn events_by_type_typed_or_raw() {
     h.sim
         .send_event(json!({"type": "team_join", "user": {"id": "U5"}, "brand_new": true}));
     h.expect_post("raw team_join").await;
+    // The removal reached only its own listener.
+    h.settled().await;
+    assert_eq!(h.count_posts(":wave: from U1"), 0);
     h.stop().await.unwrap();
 }
 

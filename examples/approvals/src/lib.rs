@@ -5,7 +5,7 @@
 //! or ❌ (`x`) to reject; the bot records the decision and says so in the thread. Later
 //! reactions change nothing, and requesters cannot approve their own requests.
 
-use nonstop::{App, Config, Context, HandlerResult, Message, ReactionEvent};
+use nonstop::{App, Config, Context, HandlerResult, Message, ReactionAdded};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct Request {
 pub fn app(config: Config) -> App {
     App::new(config)
         .hears(r"(?i)^request:\s*(.+)$", open_request)
-        .event("reaction_added", on_reaction)
+        .on::<ReactionAdded>(on_reaction)
 }
 
 /// What a reaction found when it tried to decide.
@@ -63,7 +63,7 @@ async fn open_request(ctx: Context, message: Message) -> HandlerResult {
     Ok(())
 }
 
-async fn on_reaction(ctx: Context, reaction: ReactionEvent) -> HandlerResult {
+async fn on_reaction(ctx: Context, reaction: ReactionAdded) -> HandlerResult {
     let decision = match reaction.reaction.as_str() {
         "white_check_mark" | "heavy_check_mark" => State::Approved,
         "x" => State::Rejected,

@@ -151,6 +151,36 @@ impl App {
         self
     }
 
+    /// Events of the type `T` names ([`ReactionAdded`](nonstop_model::ReactionAdded),
+    /// [`AppMention`](nonstop_model::AppMention), [`MemberJoinedChannel`](nonstop_model::MemberJoinedChannel), …): the type says
+    /// which event, so a listener of another payload does not compile. For events nonstop has
+    /// no type for, [`App::event`] by name.
+    ///
+    /// ```
+    /// # use nonstop::{App, Config, Context, HandlerResult, ReactionAdded};
+    /// async fn thanks(ctx: Context, reaction: ReactionAdded) -> HandlerResult {
+    ///     if reaction.reaction == "pray" {
+    ///         ctx.say("you're welcome").await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// # fn app(config: Config) -> App {
+    /// App::new(config).on::<ReactionAdded>(thanks)
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use nonstop::{App, Config, Context, HandlerResult, MemberJoinedChannel, ReactionAdded};
+    /// async fn welcome(_ctx: Context, _joined: MemberJoinedChannel) -> HandlerResult { Ok(()) }
+    /// # fn app(config: Config) -> App {
+    /// App::new(config).on::<ReactionAdded>(welcome)
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on<T: nonstop_model::EventType>(self, listener: impl Listener<T>) -> Self {
+        self.event(T::TYPE, listener)
+    }
+
     /// The slash command `command` (`/ticket` or `ticket`). Answer in the ack with
     /// [`Context::ack`](crate::Context::ack), later with [`Context::respond`](crate::Context::respond).
     #[must_use]

@@ -1,0 +1,54 @@
+//! Events API events as types that name them: `App::on::<ReactionAdded>(…)` routes
+//! `reaction_added` events to a listener that takes a `ReactionAdded`, and a listener of
+//! another type does not compile.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::events::MessageEvent;
+use crate::interactions::{MemberJoinedChannel, ReactionEvent};
+
+/// An event payload a type stands for: events whose `type` is [`EventType::TYPE`] are read
+/// into it.
+pub trait EventType: DeserializeOwned + Send + 'static {
+    /// The event's `type` on the wire.
+    const TYPE: &'static str;
+}
+
+macro_rules! named_event {
+    ($(#[$meta:meta])* $name:ident($inner:ty) = $kind:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl std::ops::Deref for $name {
+            type Target = $inner;
+
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+
+        impl EventType for $name {
+            const TYPE: &'static str = $kind;
+        }
+    };
+}
+
+named_event!(
+    /// `reaction_added`: someone reacted to a message.
+    ReactionAdded(ReactionEvent) = "reaction_added"
+);
+named_event!(
+    /// `reaction_removed`: someone took a reaction back.
+    ReactionRemoved(ReactionEvent) = "reaction_removed"
+);
+named_event!(
+    /// `app_mention`: a message that mentions the bot.
+    AppMention(MessageEvent) = "app_mention"
+);
+
+impl EventType for MemberJoinedChannel {
+    const TYPE: &'static str = "member_joined_channel";
+}

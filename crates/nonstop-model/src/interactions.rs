@@ -78,6 +78,121 @@ pub struct Action {
     pub extra: Map<String, Value>,
 }
 
+/// The kind of element an action came from, as a type: `Action::element`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ElementKind {
+    Button,
+    Overflow,
+    StaticSelect,
+    MultiStaticSelect,
+    ExternalSelect,
+    MultiExternalSelect,
+    UsersSelect,
+    MultiUsersSelect,
+    ConversationsSelect,
+    MultiConversationsSelect,
+    ChannelsSelect,
+    MultiChannelsSelect,
+    DatePicker,
+    TimePicker,
+    Checkboxes,
+    RadioButtons,
+    PlainTextInput,
+    /// A kind this version has no name for: its `type` as sent.
+    Other(String),
+}
+
+impl ElementKind {
+    fn of(kind: &str) -> Self {
+        match kind {
+            "button" => Self::Button,
+            "overflow" => Self::Overflow,
+            "static_select" => Self::StaticSelect,
+            "multi_static_select" => Self::MultiStaticSelect,
+            "external_select" => Self::ExternalSelect,
+            "multi_external_select" => Self::MultiExternalSelect,
+            "users_select" => Self::UsersSelect,
+            "multi_users_select" => Self::MultiUsersSelect,
+            "conversations_select" => Self::ConversationsSelect,
+            "multi_conversations_select" => Self::MultiConversationsSelect,
+            "channels_select" => Self::ChannelsSelect,
+            "multi_channels_select" => Self::MultiChannelsSelect,
+            "datepicker" => Self::DatePicker,
+            "timepicker" => Self::TimePicker,
+            "checkboxes" => Self::Checkboxes,
+            "radio_buttons" => Self::RadioButtons,
+            "plain_text_input" => Self::PlainTextInput,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// What the user picked or typed, from an action or an input's state, whatever the element:
+/// a button's value, the chosen options' values, user, conversation or channel ids, a date
+/// (`YYYY-MM-DD`), a time (`HH:mm`) or the text typed.
+fn picked(element: &Map<String, Value>) -> Vec<&str> {
+    let text = |key: &str| element.get(key).and_then(Value::as_str);
+    let list = |key: &str| -> Vec<&str> {
+        element
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.get("value").and_then(Value::as_str).or(item.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(option) = element.get("selected_option").and_then(|o| o.get("value")) {
+        return option.as_str().into_iter().collect();
+    }
+    for many in [
+        "selected_options",
+        "selected_users",
+        "selected_conversations",
+        "selected_channels",
+    ] {
+        if element.contains_key(many) {
+            return list(many);
+        }
+    }
+    [
+        "value",
+        "selected_user",
+        "selected_conversation",
+        "selected_channel",
+        "selected_date",
+        "selected_time",
+    ]
+    .into_iter()
+    .find_map(text)
+    .into_iter()
+    .collect()
+}
+
+impl Action {
+    /// The kind of element it came from.
+    pub fn element(&self) -> ElementKind {
+        ElementKind::of(&self.kind)
+    }
+
+    /// What the user picked: a button's value, the chosen options' values, the user,
+    /// conversation or channel ids, the date or time; empty when nothing is picked.
+    pub fn selected(&self) -> Vec<&str> {
+        let option = self.selected_option.as_ref().and_then(|o| o.get("value"));
+        if let Some(value) = option.and_then(Value::as_str) {
+            return vec![value];
+        }
+        let picked = picked(&self.extra);
+        if !picked.is_empty() {
+            return picked;
+        }
+        self.value.as_deref().into_iter().collect()
+    }
+}
+
 /// A modal or App Home view, as interactions carry it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct View {
@@ -107,6 +222,36 @@ impl View {
             .get("value")
             .and_then(Value::as_str)
             .or_else(|| element.get("selected_option")?.get("value")?.as_str())
+    }
+
+    /// Everything picked in the input `block_id`/`action_id`, whatever the element: the
+    /// options of a multi-select or checkboxes, users, conversations, channels, a date or a
+    /// time, or the text typed; empty when nothing is.
+    pub fn selected(&self, block_id: &str, action_id: &str) -> Vec<&str> {
+        let element = self
+            .state
+            .get("values")
+            .and_then(|values| values.get(block_id)?.get(action_id)?.as_object());
+        element.map(picked).unwrap_or_default()
+    }
+}
+
+impl BlockActions {
+    /// The channel of the message holding the element (none for an element in a view).
+    pub fn channel_id(&self) -> Option<&str> {
+        self.container
+            .get("channel_id")
+            .and_then(Value::as_str)
+            .or_else(|| self.channel.as_ref().map(|c| c.id.as_str()))
+            .filter(|id| !id.is_empty())
+    }
+
+    /// The `ts` of the message holding the element: what `ctx.update` replaces.
+    pub fn message_ts(&self) -> Option<&str> {
+        self.container
+            .get("message_ts")
+            .and_then(Value::as_str)
+            .or_else(|| self.message.as_ref()?.get("ts")?.as_str())
     }
 }
 
@@ -282,5 +427,48 @@ mod tests {
         assert_eq!(view.input("title", "title_input"), Some("Printer on fire"));
         assert_eq!(view.input("urgency", "pick"), Some("high"));
         assert_eq!(view.input("nope", "x"), None);
+    }
+
+    #[test]
+    fn actions_and_view_states_give_what_was_picked_whatever_the_element() {
+        let body: BlockActions = serde_json::from_value(serde_json::json!({
+            "user": {"id": "U1"},
+            "container": {"type": "message", "message_ts": "12.34", "channel_id": "C9"},
+            "actions": [
+                {"type": "button", "action_id": "go", "value": "1.4"},
+                {"type": "multi_users_select", "action_id": "who", "selected_users": ["U1", "U2"]},
+                {"type": "static_select", "action_id": "pick", "selected_option": {"value": "high"}},
+                {"type": "datepicker", "action_id": "when", "selected_date": "2026-12-07"},
+                {"type": "rating_stars", "action_id": "new"}
+            ],
+            "view": {"state": {"values": {"b": {
+                "boxes": {"type": "checkboxes", "selected_options": [{"value": "a"}, {"value": "c"}]},
+                "text": {"type": "plain_text_input", "value": "hello"}
+            }}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            (body.channel_id(), body.message_ts()),
+            (Some("C9"), Some("12.34"))
+        );
+        let picked: Vec<(ElementKind, Vec<&str>)> = body
+            .actions
+            .iter()
+            .map(|a| (a.element(), a.selected()))
+            .collect();
+        assert_eq!(
+            picked,
+            vec![
+                (ElementKind::Button, vec!["1.4"]),
+                (ElementKind::MultiUsersSelect, vec!["U1", "U2"]),
+                (ElementKind::StaticSelect, vec!["high"]),
+                (ElementKind::DatePicker, vec!["2026-12-07"]),
+                (ElementKind::Other("rating_stars".to_owned()), vec![]),
+            ]
+        );
+        let view = body.view.unwrap();
+        assert_eq!(view.selected("b", "boxes"), vec!["a", "c"]);
+        assert_eq!(view.selected("b", "text"), vec!["hello"]);
+        assert!(view.selected("b", "none").is_empty());
     }
 }

@@ -13,8 +13,8 @@ pub mod web;
 
 pub use events::{EventCallback, MessageEvent};
 pub use interactions::{
-    Action, BlockAction, BlockActions, MemberJoinedChannel, OptionsRequest, ReactionEvent, Ref,
-    Shortcut, SlashCommand, View, ViewPayload,
+    Action, BlockAction, BlockActions, ElementKind, MemberJoinedChannel, OptionsRequest,
+    ReactionEvent, Ref, Shortcut, SlashCommand, View, ViewPayload,
 };
 pub use socket_mode::{
     printable, Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame,

@@ -252,3 +252,345 @@ fn a_field_past_its_limit_is_an_error_naming_it() {
         "{error}"
     );
 }
+
+/// Every row of Slack's limits (../shared/slack-protocol.md §10) that a typed field has: one
+/// past the limit is an error naming the field and the limit; at the limit it builds. (Tables
+/// are not typed here: they pass through unchecked.)
+#[test]
+fn every_documented_limit_is_checked_at_its_edge() {
+    use nonstop_model::blocks::{
+        Choices, Home, Image, ImageElement, Markdown, OptionGroup, Overflow, Picker,
+    };
+    let s = |n: usize| "x".repeat(n);
+    type Case = (
+        &'static str,
+        usize,
+        Box<dyn Fn(usize) -> Result<(), LimitError>>,
+    );
+    let message = |block: Block| Message::new("t").block(block).build().map(|_| ());
+    let modal = |m: Modal| m.build().map(|_| ());
+    let cases: Vec<Case> = vec![
+        (
+            "blocks",
+            50,
+            Box::new(move |n| {
+                Message::new("t")
+                    .blocks((0..n).map(|_| Block::divider()))
+                    .build()
+                    .map(|_| ())
+            }),
+        ),
+        (
+            "blocks",
+            100,
+            Box::new(move |n| {
+                let mut home = Home::new();
+                home.blocks = (0..n).map(|_| Block::from(Block::divider())).collect();
+                home.build().map(|_| ())
+            }),
+        ),
+        (
+            "blocks[0].block_id",
+            255,
+            Box::new(move |n| message(Block::section("a").block_id(s(n)).into())),
+        ),
+        (
+            "blocks[0].elements[0].action_id",
+            255,
+            Box::new(move |n| message(Block::actions([Button::new("b", s(n))]).into())),
+        ),
+        (
+            "callback_id",
+            255,
+            Box::new(move |n| modal(Modal::new("m").callback_id(s(n)))),
+        ),
+        (
+            "blocks[0].text",
+            3000,
+            Box::new(move |n| message(Block::section(s(n)).into())),
+        ),
+        (
+            "blocks[0].fields",
+            10,
+            Box::new(move |n| {
+                let mut section = Block::section("a");
+                for _ in 0..n {
+                    section = section.field(Text::plain("f"));
+                }
+                message(section.into())
+            }),
+        ),
+        (
+            "blocks[0].fields[0]",
+            2000,
+            Box::new(move |n| message(Block::section("a").field(Text::plain(s(n))).into())),
+        ),
+        (
+            "blocks[0].text",
+            150,
+            Box::new(move |n| message(Block::header(s(n)).into())),
+        ),
+        (
+            "blocks[0].text",
+            12_000,
+            Box::new(move |n| {
+                message(Block::Markdown(Markdown {
+                    text: s(n),
+                    ..Markdown::default()
+                }))
+            }),
+        ),
+        (
+            "blocks[0].elements",
+            25,
+            Box::new(move |n| {
+                message(Block::actions((0..n).map(|i| Button::new("b", format!("a{i}")))).into())
+            }),
+        ),
+        (
+            "blocks[0].elements",
+            10,
+            Box::new(move |n| message(Block::context((0..n).map(|_| Text::plain("c"))).into())),
+        ),
+        (
+            "blocks[0].label",
+            2000,
+            Box::new(move |n| {
+                modal(Modal::new("m").block(Block::input(s(n), PlainTextInput::new("i"))))
+            }),
+        ),
+        (
+            "blocks[0].hint",
+            2000,
+            Box::new(move |n| {
+                modal(Modal::new("m").block(Block::input("l", PlainTextInput::new("i")).hint(s(n))))
+            }),
+        ),
+        (
+            "blocks[0].image_url",
+            3000,
+            Box::new(move |n| {
+                message(Block::Image(Image {
+                    image_url: Some(s(n)),
+                    alt_text: "a".into(),
+                    ..Image::default()
+                }))
+            }),
+        ),
+        (
+            "blocks[0].alt_text",
+            2000,
+            Box::new(move |n| {
+                message(Block::Image(Image {
+                    image_url: Some("u".into()),
+                    alt_text: s(n),
+                    ..Image::default()
+                }))
+            }),
+        ),
+        (
+            "blocks[0].accessory.alt_text",
+            2000,
+            Box::new(move |n| {
+                message(
+                    Block::section("a")
+                        .accessory(ImageElement::new("u", s(n)))
+                        .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].elements[0].text",
+            75,
+            Box::new(move |n| message(Block::actions([Button::new(s(n), "a")]).into())),
+        ),
+        (
+            "blocks[0].elements[0].value",
+            2000,
+            Box::new(move |n| message(Block::actions([Button::new("b", "a").value(s(n))]).into())),
+        ),
+        (
+            "blocks[0].elements[0].url",
+            3000,
+            Box::new(move |n| message(Block::actions([Button::new("b", "a").url(s(n))]).into())),
+        ),
+        (
+            "blocks[0].element.placeholder",
+            150,
+            Box::new(move |n| {
+                modal(Modal::new("m").block(Block::input(
+                    "l",
+                    PlainTextInput::new("i").placeholder(s(n)),
+                )))
+            }),
+        ),
+        (
+            "blocks[0].element.options",
+            100,
+            Box::new(move |n| {
+                modal(
+                    Modal::new("m").block(Block::input(
+                        "l",
+                        InputElement::StaticSelect(
+                            Select::new("s").options(
+                                (0..n)
+                                    .map(|i| SelectOption::new("o", format!("{i}")))
+                                    .collect(),
+                            ),
+                        ),
+                    )),
+                )
+            }),
+        ),
+        (
+            "blocks[0].element.option_groups",
+            100,
+            Box::new(move |n| {
+                let mut select = Select::new("s");
+                select.option_groups = Some(
+                    (0..n)
+                        .map(|_| OptionGroup::new("g", vec![SelectOption::new("o", "v")]))
+                        .collect(),
+                );
+                modal(Modal::new("m").block(Block::input("l", InputElement::StaticSelect(select))))
+            }),
+        ),
+        (
+            "blocks[0].accessory.options",
+            5,
+            Box::new(move |n| {
+                message(
+                    Block::section("a")
+                        .accessory(Overflow::new(
+                            "o",
+                            (0..n)
+                                .map(|i| SelectOption::new("o", format!("{i}")))
+                                .collect(),
+                        ))
+                        .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].element.options[0].text",
+            75,
+            Box::new(move |n| {
+                modal(Modal::new("m").block(Block::input(
+                    "l",
+                    InputElement::RadioButtons(Choices::new(
+                        "r",
+                        vec![SelectOption::new(s(n), "v")],
+                    )),
+                )))
+            }),
+        ),
+        (
+            "blocks[0].element.options[0].value",
+            150,
+            Box::new(move |n| {
+                modal(Modal::new("m").block(Block::input(
+                    "l",
+                    InputElement::Checkboxes(Choices::new("c", vec![SelectOption::new("t", s(n))])),
+                )))
+            }),
+        ),
+        (
+            "blocks[0].elements[0].confirm.title",
+            100,
+            Box::new(move |n| {
+                message(
+                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
+                        s(n),
+                        "t",
+                        "y",
+                        "n",
+                    ))])
+                    .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].elements[0].confirm.text",
+            300,
+            Box::new(move |n| {
+                message(
+                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
+                        "t",
+                        s(n),
+                        "y",
+                        "n",
+                    ))])
+                    .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].elements[0].confirm.confirm",
+            30,
+            Box::new(move |n| {
+                message(
+                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
+                        "t",
+                        "t",
+                        s(n),
+                        "n",
+                    ))])
+                    .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].elements[0].confirm.deny",
+            30,
+            Box::new(move |n| {
+                message(
+                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
+                        "t",
+                        "t",
+                        "y",
+                        s(n),
+                    ))])
+                    .into(),
+                )
+            }),
+        ),
+        (
+            "blocks[0].element.placeholder",
+            150,
+            Box::new(move |n| {
+                let mut picker = Picker::new("d");
+                picker.placeholder = Some(s(n).into());
+                modal(Modal::new("m").block(Block::input("l", InputElement::DatePicker(picker))))
+            }),
+        ),
+        ("title", 24, Box::new(move |n| modal(Modal::new(s(n))))),
+        (
+            "submit",
+            24,
+            Box::new(move |n| modal(Modal::new("m").submit(s(n)))),
+        ),
+        (
+            "close",
+            24,
+            Box::new(move |n| modal(Modal::new("m").close(s(n)))),
+        ),
+        (
+            "private_metadata",
+            3000,
+            Box::new(move |n| modal(Modal::new("m").private_metadata(s(n)))),
+        ),
+        (
+            "text",
+            40_000,
+            Box::new(move |n| Message::new(s(n)).build().map(|_| ())),
+        ),
+    ];
+    for (field, limit, build) in &cases {
+        build(*limit).unwrap_or_else(|e| panic!("{field} at its limit {limit}: {e}"));
+        let error = build(limit + 1).expect_err(field);
+        assert_eq!(
+            (error.field.as_str(), error.limit, error.actual),
+            (*field, *limit, limit + 1)
+        );
+    }
+}

@@ -269,6 +269,8 @@ fn every_documented_limit_is_checked_at_its_edge() {
     );
     let message = |block: Block| Message::new("t").block(block).build().map(|_| ());
     let modal = |m: Modal| m.build().map(|_| ());
+    let confirm =
+        move |c: Confirm| message(Block::actions([Button::new("b", "a").confirm(c)]).into());
     let cases: Vec<Case> = vec![
         (
             "blocks",
@@ -497,62 +499,22 @@ fn every_documented_limit_is_checked_at_its_edge() {
         (
             "blocks[0].elements[0].confirm.title",
             100,
-            Box::new(move |n| {
-                message(
-                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
-                        s(n),
-                        "t",
-                        "y",
-                        "n",
-                    ))])
-                    .into(),
-                )
-            }),
+            Box::new(move |n| confirm(Confirm::new(s(n), "t", "y", "n"))),
         ),
         (
             "blocks[0].elements[0].confirm.text",
             300,
-            Box::new(move |n| {
-                message(
-                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
-                        "t",
-                        s(n),
-                        "y",
-                        "n",
-                    ))])
-                    .into(),
-                )
-            }),
+            Box::new(move |n| confirm(Confirm::new("t", s(n), "y", "n"))),
         ),
         (
             "blocks[0].elements[0].confirm.confirm",
             30,
-            Box::new(move |n| {
-                message(
-                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
-                        "t",
-                        "t",
-                        s(n),
-                        "n",
-                    ))])
-                    .into(),
-                )
-            }),
+            Box::new(move |n| confirm(Confirm::new("t", "t", s(n), "n"))),
         ),
         (
             "blocks[0].elements[0].confirm.deny",
             30,
-            Box::new(move |n| {
-                message(
-                    Block::actions([Button::new("b", "a").confirm(Confirm::new(
-                        "t",
-                        "t",
-                        "y",
-                        s(n),
-                    ))])
-                    .into(),
-                )
-            }),
+            Box::new(move |n| confirm(Confirm::new("t", "t", "y", s(n)))),
         ),
         (
             "blocks[0].element.placeholder",

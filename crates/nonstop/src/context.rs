@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nonstop_model::blocks::{
-    CommandResponse, LimitError, Message, OptionsResponse, View, ViewResponse,
+    CommandResponse, LimitError, Message, OptionsResponse, ResponseBody, View, ViewResponse,
 };
 use nonstop_model::web::PostMessageRequest;
 use nonstop_web::{WebClient, WebError};
@@ -378,11 +378,14 @@ impl Context {
         self.enqueue("chat.delete", channel.to_owned(), &args).await
     }
 
-    /// Answers through the event's `response_url` (slash commands, interactions): `body` is a
-    /// message (`{"text": …, "response_type": "in_channel"}`, `replace_original`, …). At
-    /// least once: Slack gives no way to look for it.
-    pub async fn respond(&self, body: &Value) -> Result<Outgoing, ContextError> {
+    /// Answers through the event's `response_url` (slash commands, interactions): a typed
+    /// [`ResponseMessage`](nonstop_model::blocks::ResponseMessage) (`ephemeral`, `in_channel`,
+    /// `replacing` the message acted on; its limits checked), plain text, or JSON. At least
+    /// once: Slack gives no way to look for it.
+    pub async fn respond(&self, body: impl Into<ResponseBody>) -> Result<Outgoing, ContextError> {
         let url = self.need(self.meta.response_url.as_ref(), "respond", "response_url")?;
+        let body = body.into();
+        body.check()?;
         let args = json!({"response_url": url, "body": body});
         // Its own lane per event: a response_url belongs to one interaction.
         let lane = format!("{RESPOND}:{}", self.run_key());

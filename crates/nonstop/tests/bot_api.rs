@@ -253,7 +253,7 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
             matches!(again, Err(ContextError::Ack(AckRefused::AlreadySent))),
             "{again:?}"
         );
-        ctx.respond(&json!({"response_type": "in_channel", "text": "ticket T-1 created"}))
+        ctx.respond(blocks::ResponseMessage::in_channel("ticket T-1 created"))
             .await?;
         Ok(())
     }
@@ -326,12 +326,14 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
 async fn interactions_route_by_action_and_callback_id() {
     async fn approve(ctx: Context, a: BlockAction) -> HandlerResult {
         let value = a.action.value.unwrap_or_default();
-        ctx.respond(&json!({"replace_original": true, "text": format!("approved {value}")}))
-            .await?;
+        ctx.respond(blocks::ResponseMessage::replacing(format!(
+            "approved {value}"
+        )))
+        .await?;
         Ok(())
     }
     async fn reject(ctx: Context, _a: BlockAction) -> HandlerResult {
-        ctx.respond(&json!({"text": "rejected"})).await?;
+        ctx.respond("rejected").await?;
         Ok(())
     }
     async fn new_ticket(ctx: Context, s: Shortcut) -> HandlerResult {
@@ -399,6 +401,7 @@ async fn interactions_route_by_action_and_callback_id() {
         .await
         .unwrap();
     assert_eq!(response.body["text"], "approved 42");
+    assert_eq!(response.body["replace_original"], true);
 
     h.sim.send_envelope(
         "interactive",

@@ -50,6 +50,8 @@ pub use elements::{
 };
 pub use limit_error::{LimitError, Unit};
 pub use limits::{MESSAGE_BLOCKS, MESSAGE_TEXT, VIEW_BLOCKS};
-pub use responses::{CommandResponse, OptionsResponse, ViewResponse};
+pub use responses::{
+    CommandResponse, OptionsResponse, ResponseBody, ResponseMessage, ViewResponse,
+};
 pub use surface::{Home, Message, Modal, View};
 pub use text::{Mrkdwn, PlainText, Text};

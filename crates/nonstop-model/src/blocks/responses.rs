@@ -60,6 +60,14 @@ fn to_value(value: &impl Serialize) -> Result<Value, serde_json::Error> {
     serde_json::to_value(value)
 }
 
+/// A message's fields, to which a response adds its own (`response_type`, …).
+fn message_fields(message: &Message) -> Result<Map<String, Value>, serde_json::Error> {
+    Ok(match to_value(message)? {
+        Value::Object(object) => object,
+        _ => Map::new(),
+    })
+}
+
 /// The answer to a slash command, in its ack: a message only the user sees, or one the
 /// whole channel sees.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +96,7 @@ impl CommandResponse {
 
 impl Serialize for CommandResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut object = match serde_json::to_value(&self.message) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => Map::new(),
-            Err(e) => return Err(serde::ser::Error::custom(e)),
-        };
+        let mut object = message_fields(&self.message).map_err(serde::ser::Error::custom)?;
         let kind = if self.in_channel {
             "in_channel"
         } else {
@@ -111,4 +115,106 @@ impl Serialize for CommandResponse {
 pub enum OptionsResponse {
     Options(Vec<SelectOption>),
     OptionGroups(Vec<OptionGroup>),
+}
+
+/// A message posted to an interaction's `response_url`: seen by the user only, by the whole
+/// channel, or replacing the message the interaction came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMessage {
+    pub message: Message,
+    pub in_channel: bool,
+    /// Replace the message that holds the element the user acted on.
+    pub replace_original: bool,
+}
+
+impl ResponseMessage {
+    /// Seen by the user who acted only.
+    pub fn ephemeral(message: impl Into<Message>) -> Self {
+        ResponseMessage {
+            message: message.into(),
+            in_channel: false,
+            replace_original: false,
+        }
+    }
+
+    /// Seen by everyone in the channel.
+    pub fn in_channel(message: impl Into<Message>) -> Self {
+        ResponseMessage {
+            in_channel: true,
+            ..ResponseMessage::ephemeral(message)
+        }
+    }
+
+    /// Replaces the message the interaction came from (a button's message, say).
+    pub fn replacing(message: impl Into<Message>) -> Self {
+        ResponseMessage {
+            replace_original: true,
+            ..ResponseMessage::ephemeral(message)
+        }
+    }
+}
+
+impl Serialize for ResponseMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = message_fields(&self.message).map_err(serde::ser::Error::custom)?;
+        if self.in_channel {
+            object.insert("response_type".to_owned(), "in_channel".into());
+        }
+        if self.replace_original {
+            object.insert("replace_original".to_owned(), true.into());
+        }
+        object.serialize(serializer)
+    }
+}
+
+/// What `ctx.respond` takes: a typed message, or JSON for a body nonstop has no type for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ResponseBody {
+    Message(ResponseMessage),
+    Json(Value),
+}
+
+impl ResponseBody {
+    /// The first field past one of Slack's limits in a typed message, if any.
+    pub fn check(&self) -> Result<(), LimitError> {
+        match self {
+            ResponseBody::Message(response) => response.message.check(),
+            ResponseBody::Json(_) => Ok(()),
+        }
+    }
+}
+
+impl Serialize for ResponseBody {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ResponseBody::Message(response) => response.serialize(serializer),
+            ResponseBody::Json(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl From<ResponseMessage> for ResponseBody {
+    fn from(response: ResponseMessage) -> Self {
+        ResponseBody::Message(response)
+    }
+}
+
+impl From<&Value> for ResponseBody {
+    fn from(value: &Value) -> Self {
+        ResponseBody::Json(value.clone())
+    }
+}
+
+impl From<Value> for ResponseBody {
+    fn from(value: Value) -> Self {
+        ResponseBody::Json(value)
+    }
+}
+
+/// Plain text: seen by the user who acted only.
+impl From<&str> for ResponseBody {
+    fn from(text: &str) -> Self {
+        ResponseBody::Message(ResponseMessage::ephemeral(text))
+    }
 }

@@ -240,6 +240,13 @@ impl Context {
         self.states.get(&TypeId::of::<T>())?.downcast_ref::<T>()
     }
 
+    /// The registered value of type `T`, owned (what a listener's [`crate::State`] holds).
+    pub(crate) fn state_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        Arc::clone(self.states.get(&TypeId::of::<T>())?)
+            .downcast::<T>()
+            .ok()
+    }
+
     /// Like [`Context::state`], for a listener that cannot work without it: a missing value
     /// is an error naming the type, so `?` records the listener's failure with the fix.
     pub fn require_state<T: Send + Sync + 'static>(&self) -> Result<&T, ContextError> {

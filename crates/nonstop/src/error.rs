@@ -21,6 +21,13 @@ pub enum Error {
     /// A `hears` pattern is not a regular expression; the message names it.
     #[error("could not start: {0}")]
     Pattern(String),
+    /// A listener takes a [`State`](crate::State) whose type no `App::with_state` registered.
+    #[error("could not start: the listener for {listener} takes State<{type_name}>, and no value of that type was registered: add .with_state(value) to the App")]
+    MissingState {
+        type_name: &'static str,
+        /// How the listener was registered, e.g. `command "/todo"`.
+        listener: String,
+    },
     /// The journal could not be opened or read at start (the message names the file and
     /// what to do).
     #[error("could not start: {0}")]

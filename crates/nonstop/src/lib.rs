@@ -83,7 +83,8 @@ pub use error::Error;
 pub use handler::{Handler, HandlerError, HandlerFuture, HandlerResult};
 pub use journal::{MemoryStore, SqliteStore, Store};
 pub use listeners::{
-    After, AfterFuture, Before, Flow, FlowFuture, Hears, Listener, Message, Outcome,
+    After, AfterFuture, Before, Flow, FlowFuture, Hears, Listener, Message, Outcome, State,
+    StateNeed,
 };
 pub use nonstop_model as model;
 /// Block Kit as Rust types: what [`Context::say`] and the other answers take.

@@ -1,8 +1,10 @@
 //! What a bot registers: listeners (plain async fns of a context and a typed payload), the
 //! `hears` pattern with its filters, and middleware.
 
+use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use nonstop_model::MessageEvent;
 
@@ -10,10 +12,21 @@ use crate::context::Context;
 use crate::handler::{HandlerFuture, HandlerResult};
 use crate::request::Request;
 
-/// A listener for payloads of type `T`: any `async fn(Context, T) -> HandlerResult`, or a
-/// closure returning such a future.
-pub trait Listener<T>: Send + Sync + 'static {
+/// A listener for payloads of type `T`: any `async fn(Context, T) -> HandlerResult`, or
+/// one that also takes the app's state, `async fn(Context, T, State<S>) -> HandlerResult`
+/// (or closures returning such futures). `M` tells the two shapes apart and is inferred.
+///
+/// A listener that takes `State<S>` makes [`App::run`](crate::App::run) (and
+/// `App::into_test`) fail before anything is connected when no
+/// `S` was registered with [`App::with_state`](crate::App::with_state), so a missing
+/// value is found at start, never at the first event.
+pub trait Listener<T, M = ()>: Send + Sync + 'static {
     fn call(&self, ctx: Context, payload: T) -> HandlerFuture;
+
+    /// The state this listener takes, checked when the app starts.
+    fn state_needed(&self) -> Option<StateNeed> {
+        None
+    }
 }
 
 impl<F, Fut, T> Listener<T> for F
@@ -24,6 +37,103 @@ where
     fn call(&self, ctx: Context, payload: T) -> HandlerFuture {
         Box::pin(self(ctx, payload))
     }
+}
+
+impl<F, Fut, T, S> Listener<T, (State<S>,)> for F
+where
+    F: Fn(Context, T, State<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+    S: Send + Sync + 'static,
+{
+    fn call(&self, ctx: Context, payload: T) -> HandlerFuture {
+        match ctx.state_arc::<S>() {
+            Some(value) => Box::pin(self(ctx, payload, State { value })),
+            // Only reachable when the start-time check was bypassed; still an error, not a panic.
+            None => {
+                let error = crate::ContextError::NoState {
+                    type_name: std::any::type_name::<S>(),
+                };
+                Box::pin(async move { Err(error.into()) })
+            }
+        }
+    }
+
+    fn state_needed(&self) -> Option<StateNeed> {
+        Some(StateNeed::of::<S>())
+    }
+}
+
+/// The app's shared value of type `S` (registered with [`App::with_state`](crate::App::with_state)),
+/// as a listener's third argument: the axum `State` extractor for a Slack bot.
+///
+/// ```
+/// use nonstop::{App, Config, Context, HandlerResult, Message, State};
+///
+/// struct Greeting(String);
+///
+/// async fn greet(ctx: Context, _message: Message, greeting: State<Greeting>) -> HandlerResult {
+///     ctx.say(greeting.0.as_str()).await?;
+///     Ok(())
+/// }
+///
+/// # fn app(config: Config) -> App {
+/// App::new(config)
+///     .hears("^hi$", greet)
+///     .with_state(Greeting("hello!".into()))
+/// # }
+/// ```
+///
+/// It derefs to `S`; [`State::arc`] gives the shared handle to keep beyond the call.
+#[derive(Debug)]
+pub struct State<S> {
+    value: Arc<S>,
+}
+
+impl<S> State<S> {
+    /// The shared value, to move into a task that outlives the listener.
+    pub fn arc(&self) -> Arc<S> {
+        Arc::clone(&self.value)
+    }
+}
+
+impl<S> Clone for State<S> {
+    fn clone(&self) -> Self {
+        Self {
+            value: Arc::clone(&self.value),
+        }
+    }
+}
+
+impl<S> std::ops::Deref for State<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.value
+    }
+}
+
+/// A state type a listener takes: what the start-time check looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateNeed {
+    pub(crate) type_id: TypeId,
+    /// The type's name, for the error.
+    pub type_name: &'static str,
+}
+
+impl StateNeed {
+    fn of<S: 'static>() -> Self {
+        Self {
+            type_id: TypeId::of::<S>(),
+            type_name: std::any::type_name::<S>(),
+        }
+    }
+}
+
+/// A listener with its shape erased, as the router keeps it.
+pub(crate) type ErasedListener<T> = Arc<dyn Fn(Context, T) -> HandlerFuture + Send + Sync>;
+
+/// Erases `listener`'s shape for the router.
+pub(crate) fn erase<T: 'static, M: 'static>(listener: impl Listener<T, M>) -> ErasedListener<T> {
+    Arc::new(move |ctx, payload| listener.call(ctx, payload))
 }
 
 /// What a `before` middleware decides.

@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 use crate::context::Context;
 use crate::envelope::Envelope;
 use crate::handler::{Handler, HandlerError, HandlerFuture};
-use crate::listeners::{After, Before, Flow, Hears, Listener, Message, Outcome};
+use crate::listeners::{After, Before, ErasedListener, Flow, Hears, Message, Outcome};
 use crate::request::str_at;
 pub use crate::request::{Request, RequestKind};
 
@@ -82,13 +82,13 @@ impl std::fmt::Debug for Router {
 /// Starts `listener` with `payload` read from `value`; a payload that does not parse is the
 /// listener's failure, recorded like any other.
 fn start<T: DeserializeOwned + Send + 'static>(
-    listener: &Arc<dyn Listener<T>>,
+    listener: &ErasedListener<T>,
     ctx: &Context,
     value: &Value,
     what: &'static str,
 ) -> HandlerFuture {
     match T::deserialize(value) {
-        Ok(payload) => listener.call(ctx.clone(), payload),
+        Ok(payload) => listener(ctx.clone(), payload),
         Err(e) => {
             let error: HandlerError = format!("{what} payload did not parse: {e}").into();
             Box::pin(async move { Err(error) })
@@ -112,7 +112,7 @@ impl Router {
         }));
     }
 
-    pub(crate) fn hears(&mut self, hears: Hears, listener: impl Listener<Message>) {
+    pub(crate) fn hears(&mut self, hears: Hears, listener: ErasedListener<Message>) {
         let regex = match Regex::new(&hears.pattern) {
             Ok(regex) => regex,
             Err(e) => {
@@ -162,16 +162,15 @@ impl Router {
                     })
                     .collect(),
             };
-            Some(listener.call(ctx.clone(), message))
+            Some(listener(ctx.clone(), message))
         }));
     }
 
     pub(crate) fn event<T: DeserializeOwned + Send + 'static>(
         &mut self,
         event_type: String,
-        listener: impl Listener<T>,
+        listener: ErasedListener<T>,
     ) {
-        let listener: Arc<dyn Listener<T>> = Arc::new(listener);
         self.routes
             .push(Box::new(move |request, ctx| match &request.kind {
                 RequestKind::Event { event_type: t } if *t == event_type || event_type == "*" => {
@@ -181,8 +180,7 @@ impl Router {
             }));
     }
 
-    pub(crate) fn command(&mut self, command: String, listener: impl Listener<SlashCommand>) {
-        let listener: Arc<dyn Listener<SlashCommand>> = Arc::new(listener);
+    pub(crate) fn command(&mut self, command: String, listener: ErasedListener<SlashCommand>) {
         let command = normalize_command(&command);
         self.routes
             .push(Box::new(move |request, ctx| match &request.kind {
@@ -193,7 +191,7 @@ impl Router {
             }));
     }
 
-    pub(crate) fn action(&mut self, action_id: String, listener: impl Listener<BlockAction>) {
+    pub(crate) fn action(&mut self, action_id: String, listener: ErasedListener<BlockAction>) {
         self.routes.push(Box::new(move |request, ctx| {
             if request.kind != interaction("block_actions") {
                 return None;
@@ -211,7 +209,7 @@ impl Router {
                 .iter()
                 .find(|a| a.action_id == action_id)?
                 .clone();
-            Some(listener.call(ctx.clone(), BlockAction { action, body }))
+            Some(listener(ctx.clone(), BlockAction { action, body }))
         }));
     }
 
@@ -220,9 +218,8 @@ impl Router {
         &mut self,
         kind: &'static str,
         callback_id: String,
-        listener: impl Listener<ViewPayload>,
+        listener: ErasedListener<ViewPayload>,
     ) {
-        let listener: Arc<dyn Listener<ViewPayload>> = Arc::new(listener);
         self.routes.push(Box::new(move |request, ctx| {
             if request.kind != interaction(kind)
                 || str_at(&request.payload, &["view", "callback_id"]) != Some(callback_id.as_str())
@@ -234,8 +231,7 @@ impl Router {
     }
 
     /// Global and message shortcuts with `callback_id`.
-    pub(crate) fn shortcut(&mut self, callback_id: String, listener: impl Listener<Shortcut>) {
-        let listener: Arc<dyn Listener<Shortcut>> = Arc::new(listener);
+    pub(crate) fn shortcut(&mut self, callback_id: String, listener: ErasedListener<Shortcut>) {
         self.routes.push(Box::new(move |request, ctx| {
             let is_shortcut = request.kind == interaction("shortcut")
                 || request.kind == interaction("message_action");
@@ -249,8 +245,7 @@ impl Router {
     }
 
     /// `block_suggestion` for the external select `action_id`.
-    pub(crate) fn options(&mut self, action_id: String, listener: impl Listener<OptionsRequest>) {
-        let listener: Arc<dyn Listener<OptionsRequest>> = Arc::new(listener);
+    pub(crate) fn options(&mut self, action_id: String, listener: ErasedListener<OptionsRequest>) {
         self.routes.push(Box::new(move |request, ctx| {
             if request.kind != interaction("block_suggestion")
                 || str_at(&request.payload, &["action_id"]) != Some(action_id.as_str())

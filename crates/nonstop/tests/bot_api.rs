@@ -10,7 +10,7 @@ use common::{Harness, WAIT};
 use nonstop::{
     blocks, AckRefused, App, AppMention, BlockAction, Context, ContextError, Flow, HandlerResult,
     Hears, MemberJoinedChannel, Message, OptionsRequest, Outcome, ReactionAdded, ReactionRemoved,
-    Request, Shortcut, SlashCommand, ViewPayload,
+    Request, Shortcut, SlashCommand, State, ViewPayload,
 };
 use serde_json::{json, Value};
 
@@ -184,10 +184,10 @@ async fn events_by_type_typed_or_raw() {
     let h = Harness::start_app(|config| {
         // By the type that names the event, and by name for one nonstop has no type for.
         App::new(config)
-            .on::<ReactionAdded>(reaction)
-            .on::<ReactionRemoved>(unreacted)
-            .on::<MemberJoinedChannel>(joined)
-            .on::<AppMention>(mention)
+            .on(reaction)
+            .on(unreacted)
+            .on(joined)
+            .on(mention)
             .event("team_join", anything)
     })
     .await;
@@ -557,7 +557,7 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
 #[tokio::test]
 async fn app_state_storage_and_ephemeral_answers() {
     struct Greeting(&'static str);
-    async fn greet(ctx: Context, m: Message) -> HandlerResult {
+    async fn greet(ctx: Context, m: Message, greeting: State<Greeting>) -> HandlerResult {
         let user = m.user().unwrap_or("someone").to_owned();
         let key = format!("greeted/{user}");
         let count = ctx
@@ -565,8 +565,8 @@ async fn app_state_storage_and_ephemeral_answers() {
             .update::<u64, _>(&key, |n| Some(n.unwrap_or(0) + 1))
             .await?
             .unwrap_or(0);
-        let greeting = ctx.state::<Greeting>().map_or("hi", |g| g.0);
-        ctx.say(&format!("{greeting} <@{user}> #{count}")).await?;
+        ctx.say(&format!("{} <@{user}> #{count}", greeting.0))
+            .await?;
         ctx.ephemeral("only you see this").await?;
         Ok(())
     }
@@ -602,6 +602,24 @@ async fn a_pattern_that_does_not_compile_stops_the_start_with_its_name() {
     .await;
     let error = h.finished().await.unwrap_err();
     assert!(error.to_string().contains("(unclosed"), "{error}");
+}
+
+#[tokio::test]
+async fn a_listener_taking_a_state_never_registered_stops_the_start_before_any_event() {
+    struct Database;
+    async fn lookup(_ctx: Context, _c: SlashCommand, _db: State<Database>) -> HandlerResult {
+        Ok(())
+    }
+    let mut h = Harness::start_app(|config| App::new(config).command("/lookup", lookup)).await;
+    let error = h.ended().await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("State<") && text.contains("Database") && text.contains("\"/lookup\""),
+        "{text}"
+    );
+    assert!(text.contains("with_state"), "the fix is named: {text}");
+    // It stopped before connecting: the simulator saw no socket.
+    assert_eq!(h.sim.stats().connect_calls, 0);
 }
 
 #[tokio::test]

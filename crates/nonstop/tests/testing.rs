@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use nonstop::testing::{message, slash_command, TestApp, TEST_BOT_USER};
-use nonstop::{App, Config, Context, Flow, HandlerResult, Message, Request, SlashCommand};
+use nonstop::{App, Config, Context, Flow, HandlerResult, Message, Request, SlashCommand, State};
 use serde_json::json;
 
 fn config() -> Config {
@@ -99,10 +99,13 @@ async fn middleware_and_state_take_part() {
         })
         .hears(
             r"^echo (.*)$",
-            |ctx: Context, message: Message| async move {
-                let prefix = ctx.state::<Prefix>().map_or("", |p| p.0);
-                ctx.say(&format!("{prefix} {}", message.capture(1).unwrap_or("")))
-                    .await?;
+            |ctx: Context, message: Message, prefix: State<Prefix>| async move {
+                ctx.say(&format!(
+                    "{} {}",
+                    prefix.0,
+                    message.capture(1).unwrap_or("")
+                ))
+                .await?;
                 Ok(())
             },
         )
@@ -128,6 +131,34 @@ async fn a_state_never_registered_is_an_error_naming_its_type() {
         error.contains("no state of type") && error.contains("Database"),
         "{error}"
     );
+}
+
+#[test]
+fn a_listener_state_never_registered_is_found_before_any_event() {
+    struct Database;
+    let app = App::new(config()).hears(
+        r"^lookup$",
+        |_ctx: Context, _m: Message, _db: State<Database>| async move { Ok(()) },
+    );
+    let error = app.check().unwrap_err().to_string();
+    assert!(
+        error.contains("Database") && error.contains("hears \"^lookup$\""),
+        "{error}"
+    );
+    // Registered after the listener is as good as before it.
+    assert!(app.with_state(Database).check().is_ok());
+}
+
+#[tokio::test]
+#[should_panic(expected = "takes State<")]
+async fn a_missing_state_fails_the_test_as_it_would_fail_the_start() {
+    struct Database;
+    let _ = App::new(config())
+        .hears(
+            r"^lookup$",
+            |_c: Context, _m: Message, _db: State<Database>| async move { Ok(()) },
+        )
+        .into_test();
 }
 
 #[tokio::test]

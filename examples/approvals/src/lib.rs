@@ -27,7 +27,7 @@ pub struct Request {
 pub fn app(config: Config) -> App {
     App::new(config)
         .hears(r"(?i)^request:\s*(.+)$", open_request)
-        .on::<ReactionAdded>(on_reaction)
+        .on(on_reaction)
 }
 
 /// What a reaction found when it tried to decide.

@@ -20,7 +20,7 @@ use crate::doctor::{self, DoctorOptions, Finding};
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::journal::Store;
-use crate::listeners::{After, Before, Hears, Listener, Message};
+use crate::listeners::{self, After, Before, ErasedListener, Hears, Listener, Message, StateNeed};
 use crate::router::{Router, Routes};
 use crate::scopes::{self, ScopeNeed};
 use crate::status::Status;
@@ -51,6 +51,8 @@ pub struct App {
     store: Option<Arc<dyn Store>>,
     /// The scopes the listeners need, for `doctor`.
     needs: Vec<ScopeNeed>,
+    /// The state types listeners take, and which listener: checked when the app starts.
+    state_needs: Vec<(StateNeed, String)>,
     /// Where the operator endpoint listens, when given here rather than by address.
     http_listener: Option<std::net::TcpListener>,
 }
@@ -74,6 +76,7 @@ impl App {
             status: Arc::new(Status::new()),
             store: None,
             needs: Vec::new(),
+            state_needs: Vec::new(),
             http_listener: None,
         }
     }
@@ -102,6 +105,38 @@ impl App {
         doctor::diagnose_with_needs(&self.config, &self.needs, options, report).await
     }
 
+    /// Notes the state `listener` takes (for the start-time check) and erases its shape.
+    fn listener<T: 'static, M: 'static>(
+        &mut self,
+        registered_as: &str,
+        listener: impl Listener<T, M>,
+    ) -> ErasedListener<T> {
+        if let Some(need) = listener.state_needed() {
+            self.state_needs.push((need, registered_as.to_owned()));
+        }
+        listeners::erase(listener)
+    }
+
+    /// The first mistake that keeps this app from starting: a `hears` pattern that does not
+    /// compile, or a listener taking a [`State`](crate::State) no
+    /// [`App::with_state`] registered. [`App::run`] returns it before connecting.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(problem) = self.router.bad_patterns.first() {
+            return Err(Error::Pattern(problem.clone()));
+        }
+        let missing = self
+            .state_needs
+            .iter()
+            .find(|(need, _)| !self.states.contains_key(&need.type_id));
+        match missing {
+            Some((need, listener)) => Err(Error::MissingState {
+                type_name: need.type_name,
+                listener: listener.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A bot whose one handler takes every envelope raw.
     pub fn with_handler(config: Config, handler: impl Handler) -> Self {
         Self::new(config).on_envelope(handler)
@@ -110,18 +145,23 @@ impl App {
     /// Messages whose text matches the regex `pattern`, anywhere the bot can read; the
     /// listener gets the captures. See [`App::hears_with`] to narrow where.
     #[must_use]
-    pub fn hears(self, pattern: &str, listener: impl Listener<Message>) -> Self {
+    pub fn hears<M: 'static>(self, pattern: &str, listener: impl Listener<Message, M>) -> Self {
         self.hears_with(Hears::new(pattern), listener)
     }
 
     /// Messages that `hears` admits: a pattern plus places (direct, mention, channel,
     /// thread) and subtypes. A pattern that does not compile makes [`App::run`] fail.
     #[must_use]
-    pub fn hears_with(mut self, hears: Hears, listener: impl Listener<Message>) -> Self {
+    pub fn hears_with<M: 'static>(
+        mut self,
+        hears: Hears,
+        listener: impl Listener<Message, M>,
+    ) -> Self {
         let direct_only = hears.direct && !hears.mention && !hears.channel;
         let mention_only = hears.mention && !hears.direct && !hears.channel;
         self.needs
             .extend(scopes::for_hears(&hears.pattern, direct_only, mention_only));
+        let listener = self.listener(&format!("hears {:?}", hears.pattern), listener);
         self.router.hears(hears, listener);
         self
     }
@@ -141,20 +181,22 @@ impl App {
     /// event such as [`nonstop_model::ReactionEvent`], or `serde_json::Value` for the raw
     /// JSON.
     #[must_use]
-    pub fn event<T: DeserializeOwned + Send + 'static>(
+    pub fn event<T: DeserializeOwned + Send + 'static, M: 'static>(
         mut self,
         event_type: &str,
-        listener: impl Listener<T>,
+        listener: impl Listener<T, M>,
     ) -> Self {
+        let listener = self.listener(&format!("event {event_type:?}"), listener);
         self.needs.extend(scopes::for_event(event_type));
         self.router.event(event_type.to_owned(), listener);
         self
     }
 
-    /// Events of the type `T` names ([`ReactionAdded`](nonstop_model::ReactionAdded),
-    /// [`AppMention`](nonstop_model::AppMention), [`MemberJoinedChannel`](nonstop_model::MemberJoinedChannel), …): the type says
-    /// which event, so a listener of another payload does not compile. For events nonstop has
-    /// no type for, [`App::event`] by name.
+    /// Events of the type the listener takes ([`ReactionAdded`](nonstop_model::ReactionAdded),
+    /// [`AppMention`](nonstop_model::AppMention), [`MemberJoinedChannel`](nonstop_model::MemberJoinedChannel), …): the payload's type names
+    /// the event, so `app.on(thanks)` needs no string, and naming the type
+    /// (`on::<ReactionAdded, _>`) with a listener of another payload does not compile. For
+    /// events nonstop has no type for, [`App::event`] by name.
     ///
     /// ```
     /// # use nonstop::{App, Config, Context, HandlerResult, ReactionAdded};
@@ -165,7 +207,7 @@ impl App {
     ///     Ok(())
     /// }
     /// # fn app(config: Config) -> App {
-    /// App::new(config).on::<ReactionAdded>(thanks)
+    /// App::new(config).on(thanks)
     /// # }
     /// ```
     ///
@@ -173,18 +215,26 @@ impl App {
     /// # use nonstop::{App, Config, Context, HandlerResult, MemberJoinedChannel, ReactionAdded};
     /// async fn welcome(_ctx: Context, _joined: MemberJoinedChannel) -> HandlerResult { Ok(()) }
     /// # fn app(config: Config) -> App {
-    /// App::new(config).on::<ReactionAdded>(welcome)
+    /// App::new(config).on::<ReactionAdded, _>(welcome)
     /// # }
     /// ```
     #[must_use]
-    pub fn on<T: nonstop_model::EventType>(self, listener: impl Listener<T>) -> Self {
+    pub fn on<T: nonstop_model::EventType, M: 'static>(
+        self,
+        listener: impl Listener<T, M>,
+    ) -> Self {
         self.event(T::TYPE, listener)
     }
 
     /// The slash command `command` (`/ticket` or `ticket`). Answer in the ack with
     /// [`Context::ack`](crate::Context::ack), later with [`Context::respond`](crate::Context::respond).
     #[must_use]
-    pub fn command(mut self, command: &str, listener: impl Listener<SlashCommand>) -> Self {
+    pub fn command<M: 'static>(
+        mut self,
+        command: &str,
+        listener: impl Listener<SlashCommand, M>,
+    ) -> Self {
+        let listener = self.listener(&format!("command {command:?}"), listener);
         self.needs.extend(scopes::for_command(command));
         self.router.command(command.to_owned(), listener);
         self
@@ -192,7 +242,12 @@ impl App {
 
     /// `block_actions` on the element `action_id` (buttons, selects, …).
     #[must_use]
-    pub fn action(mut self, action_id: &str, listener: impl Listener<BlockAction>) -> Self {
+    pub fn action<M: 'static>(
+        mut self,
+        action_id: &str,
+        listener: impl Listener<BlockAction, M>,
+    ) -> Self {
+        let listener = self.listener(&format!("action {action_id:?}"), listener);
         self.router.action(action_id.to_owned(), listener);
         self
     }
@@ -200,11 +255,12 @@ impl App {
     /// `view_submission` of views with `callback_id`. Answer with a `response_action`
     /// (errors, update, push, clear) through [`Context::ack`](crate::Context::ack).
     #[must_use]
-    pub fn view_submission(
+    pub fn view_submission<M: 'static>(
         mut self,
         callback_id: &str,
-        listener: impl Listener<ViewPayload>,
+        listener: impl Listener<ViewPayload, M>,
     ) -> Self {
+        let listener = self.listener(&format!("view_submission {callback_id:?}"), listener);
         self.router
             .view("view_submission", callback_id.to_owned(), listener);
         self
@@ -212,7 +268,12 @@ impl App {
 
     /// `view_closed` of views with `callback_id` (sent when the view set `notify_on_close`).
     #[must_use]
-    pub fn view_closed(mut self, callback_id: &str, listener: impl Listener<ViewPayload>) -> Self {
+    pub fn view_closed<M: 'static>(
+        mut self,
+        callback_id: &str,
+        listener: impl Listener<ViewPayload, M>,
+    ) -> Self {
+        let listener = self.listener(&format!("view_closed {callback_id:?}"), listener);
         self.router
             .view("view_closed", callback_id.to_owned(), listener);
         self
@@ -220,7 +281,12 @@ impl App {
 
     /// Global and message shortcuts with `callback_id`.
     #[must_use]
-    pub fn shortcut(mut self, callback_id: &str, listener: impl Listener<Shortcut>) -> Self {
+    pub fn shortcut<M: 'static>(
+        mut self,
+        callback_id: &str,
+        listener: impl Listener<Shortcut, M>,
+    ) -> Self {
+        let listener = self.listener(&format!("shortcut {callback_id:?}"), listener);
         self.router.shortcut(callback_id.to_owned(), listener);
         self
     }
@@ -228,7 +294,12 @@ impl App {
     /// `block_suggestion` for the external select `action_id`: answer
     /// `ctx.ack(json!({"options": [...]}))`.
     #[must_use]
-    pub fn options(mut self, action_id: &str, listener: impl Listener<OptionsRequest>) -> Self {
+    pub fn options<M: 'static>(
+        mut self,
+        action_id: &str,
+        listener: impl Listener<OptionsRequest, M>,
+    ) -> Self {
+        let listener = self.listener(&format!("options {action_id:?}"), listener);
         self.router.options(action_id.to_owned(), listener);
         self
     }
@@ -255,7 +326,9 @@ impl App {
         self
     }
 
-    /// Shares `value` with every listener, as [`Context::state`](crate::Context::state)`::<T>()`. One value per type.
+    /// Shares `value` with every listener: as a [`State<T>`](crate::State) argument (checked
+    /// at start: see [`Listener`]), or [`Context::state`](crate::Context::state)`::<T>()` in
+    /// middleware. One value per type.
     #[must_use]
     pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.states.insert(TypeId::of::<T>(), Arc::new(value));
@@ -277,7 +350,7 @@ impl App {
     /// The listeners, middleware, states and status, for [`App::into_test`].
     #[cfg(feature = "test-util")]
     pub(crate) fn into_routing(self) -> (Router, States, Arc<Status>) {
-        if let Some(problem) = self.router.bad_patterns.first() {
+        if let Err(problem) = self.check() {
             panic!("the app would not start: {problem}");
         }
         (self.router, self.states, self.status)
@@ -292,9 +365,7 @@ impl App {
     /// the tasks beside them, then watch everything until shutdown and drain (`running.rs`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         self.config.validate()?;
-        if let Some(problem) = self.router.bad_patterns.first() {
-            return Err(Error::Pattern(problem.clone()));
-        }
+        self.check()?;
         let config = self.config;
         let status = self.status;
         let web = start::web_client(&config)?;

@@ -191,7 +191,12 @@ impl Harness {
 
     /// Waits for `run` to end by itself (a fatal error).
     pub async fn finished(mut self) -> Result<(), Error> {
-        let run = self.run.take().unwrap();
+        self.ended().await
+    }
+
+    /// Like `finished`, keeping the simulator for a look at what it saw.
+    pub async fn ended(&mut self) -> Result<(), Error> {
+        let run = self.run.take().expect("the bot's run was already taken");
         tokio::time::timeout(WAIT, run)
             .await
             .expect("bot kept running")

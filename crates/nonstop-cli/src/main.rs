@@ -4,6 +4,8 @@
 #[cfg(feature = "simulator")]
 mod demo;
 #[cfg(feature = "simulator")]
+mod sim_control;
+#[cfg(feature = "simulator")]
 mod simulator;
 
 use std::io::IsTerminal;
@@ -39,7 +41,8 @@ struct Cli {
 enum Command {
     /// Run the bot with SLACK_APP_TOKEN, SLACK_BOT_TOKEN and optional SLACK_API_URL.
     Run,
-    /// Run the Slack simulator.
+    /// Run the Slack simulator; or, with a subcommand, drive a running one (send any inbound
+    /// kind, read the bot's calls, acks and responses).
     #[cfg(feature = "simulator")]
     Sim {
         /// Port on 127.0.0.1 (0 picks a free one).
@@ -48,6 +51,8 @@ enum Command {
         /// Also send `ping N` messages into channel C0DEMO at this rate (per second).
         #[arg(long)]
         rate: Option<f64>,
+        #[command(subcommand)]
+        action: Option<sim_control::SimAction>,
     },
     /// Walk from the settings to a live socket step by step (DNS, TCP, TLS, auth.test, the
     /// socket URL, the upgrade, hello, a ping), then the journal; a verdict per step and the
@@ -110,7 +115,14 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run => run().await,
             #[cfg(feature = "simulator")]
-            Command::Sim { port, rate } => simulator::run(port, rate).await,
+            Command::Sim {
+                port,
+                rate,
+                action,
+            } => match action {
+                None => simulator::run(port, rate).await,
+                Some(action) => sim_control::run(action).await,
+            },
             #[cfg(feature = "simulator")]
             Command::Demo {
                 secs,

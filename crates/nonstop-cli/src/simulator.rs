@@ -25,7 +25,11 @@ pub(crate) async fn run(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
     );
     let _ = writeln!(
         out,
-        "  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/message, GET /_sim/stats, GET /_sim/posted"
+        "  control: POST /_sim/fault {{\"kind\":\"drop\"}}, POST /_sim/send {{\"kind\":\"slash_command\",\"command\":\"/todo\"}}, GET /_sim/stats, /_sim/posted, /_sim/calls, /_sim/acks, /_sim/responses"
+    );
+    let _ = writeln!(
+        out,
+        "  or from a shell: nonstop sim send command /todo --text \"buy milk\" (nonstop sim send --help)"
     );
     let _ = out.flush();
     drop(out);

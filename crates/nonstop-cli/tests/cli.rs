@@ -639,3 +639,148 @@ fn journal_reads_the_shared_journal_in_redis() {
     assert!(!shown.contains("hunter2-cli"), "{shown}");
     assert!(shown.contains("***"), "{shown}");
 }
+
+/// `nonstop sim` driven from a shell as its `--help` says: the simulator and the bot as two
+/// processes, every item sent with `nonstop sim send`, and what the bot did read back with
+/// `nonstop sim calls` and `acks`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_send_drives_a_running_bot_and_reads_back_what_it_did() {
+    use std::process::Stdio;
+    let port = common::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut sim = Running::spawn(
+        nonstop()
+            .args(["sim", "--port", &port.to_string()])
+            .env("NONSTOP_LOG", "error")
+            .stdout(Stdio::null()),
+    );
+    let ask = |args: &[&str]| {
+        let out = tokio::task::block_in_place(|| {
+            nonstop()
+                .args(["sim"])
+                .args(args)
+                .args(["--sim", url.as_str()])
+                .output()
+                .unwrap()
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ask(&["stats"]).0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nonstop sim did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let defaults = nonstop_sim::SimConfig::default();
+    let db = TempJournal::new("cli-sim-send");
+    let mut bot = Running::spawn(
+        nonstop()
+            .arg("run")
+            .env("SLACK_APP_TOKEN", &defaults.app_token)
+            .env("SLACK_BOT_TOKEN", &defaults.bot_token)
+            .env("SLACK_API_URL", format!("{url}/api/"))
+            .env("NONSTOP_DB", &db.0)
+            .env("NONSTOP_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    while json(&ask(&["stats"]).1)["live_sockets"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bot did not connect"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A message: acked, and answered by the built-in `ping`.
+    let (ok, out, err) = ask(&["send", "message", "ping 42", "--channel", "C7"]);
+    assert!(ok, "{err}");
+    let sent = json(&out);
+    assert!(sent["envelope_id"].is_string(), "{out}");
+    assert_eq!(sent["ack"]["envelope_id"], sent["envelope_id"], "{out}");
+    loop {
+        let calls = json(&ask(&["calls", "--method", "chat.postMessage"]).1);
+        let pong = calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|call| call["args"]["text"] == "pong 42" && call["args"]["channel"] == "C7");
+        if pong {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pong: {calls}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A slash command nobody listens to: acked plainly, and the ack is in `acks`.
+    let (ok, out, err) = ask(&["send", "command", "/todo", "--text", "buy milk"]);
+    assert!(ok, "{err}");
+    let sent = json(&out);
+    assert_eq!(sent["ack"]["payload"], serde_json::Value::Null, "{out}");
+    let acks = json(&ask(&["acks"]).1);
+    assert!(
+        acks.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["envelope_id"] == sent["envelope_id"]),
+        "{acks}"
+    );
+
+    // Every other kind goes out and is acked, also given as JSON.
+    for args in [
+        &["send", "button", "approve", "--value", "42", "--ts", "1.0"][..],
+        &["send", "action", "pick", "--picked", r#"{"option":"high"}"#],
+        &[
+            "send",
+            "view-submission",
+            "new",
+            "--input",
+            "title/title=printer",
+        ],
+        &["send", "view-closed", "new"],
+        &["send", "shortcut", "new"],
+        &[
+            "send",
+            "message-shortcut",
+            "quote",
+            "--ts",
+            "1.0",
+            "--text",
+            "hi",
+        ],
+        &["send", "options", "pick", "--query", "ad"],
+        &["send", "reaction", "tada", "--ts", "1.0"],
+        &["send", "mention", "hello"],
+        &[
+            "send",
+            "event",
+            r#"{"type":"team_join","user":{"id":"U9"}}"#,
+        ],
+        &["send", "json", r#"{"kind":"slash_command","command":"/x"}"#],
+    ] {
+        let (ok, out, err) = ask(args);
+        assert!(ok, "{args:?}: {err}");
+        assert!(
+            json(&out)["ack"].is_object(),
+            "{args:?} was not acked: {out}"
+        );
+    }
+
+    // A mistake is named, not sent.
+    let (ok, _, err) = ask(&["send", "json", r#"{"kind":"telepathy"}"#]);
+    assert!(!ok);
+    assert!(err.contains("telepathy"), "{err}");
+    let (ok, _, err) = ask(&["send", "view-submission", "new", "--input", "no-equals"]);
+    assert!(!ok);
+    assert!(err.contains("BLOCK/ACTION=TEXT"), "{err}");
+
+    let _ = bot.kill();
+    let _ = bot.wait();
+    let _ = sim.kill();
+    let _ = sim.wait();
+}

@@ -6,6 +6,7 @@
 
 pub mod blocks;
 pub mod events;
+pub mod inbound;
 pub mod interactions;
 pub mod socket_mode;
 pub mod typed_events;

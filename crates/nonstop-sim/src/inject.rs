@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use nonstop_model::inbound::{Built, Inbound, Stamp};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::fault::{Fault, Target};
 use crate::settings::MessageSpec;
-use crate::state::{self, Shared, SocketCommand};
+use crate::state::{self, Sent, Shared, SocketCommand};
 
 /// Builds a `message` event as Slack's Events API would and queues it for delivery.
 pub(crate) fn enqueue_message(
@@ -45,15 +46,81 @@ pub(crate) fn enqueue_message(
             thread_ts: spec.thread_ts.clone(),
         }),
     }
-    enqueue_event_with_id(shared, event, event_id)
+    enqueue_event_with_id(shared, event, event_id.clone());
+    event_id
 }
 
 /// Wraps `event` in an `event_callback` as Slack's Events API does and queues it.
 pub(crate) fn enqueue_event(shared: &Shared, event: serde_json::Value) -> String {
     let event_id = format!("Ev{:010}", shared.next_id());
-    enqueue_event_with_id(shared, event, event_id)
+    enqueue_event_with_id(shared, event, event_id.clone());
+    event_id
 }
 
+/// Builds `inbound` as Slack would in this workspace and queues it. A user's message also
+/// goes into its channel's history (for catch-up), as [`enqueue_message`] does.
+pub(crate) fn enqueue_inbound(shared: &Shared, inbound: &Inbound, response_url: &str) -> Sent {
+    let n = shared.next_id();
+    let ts = shared.next_ts();
+    let config = &shared.config;
+    let stamp = Stamp {
+        team_id: &config.team_id,
+        app_id: &config.app_id,
+        bot_user_id: &config.bot_user_id,
+        n,
+        ts: &ts,
+        response_url: &format!("{response_url}{n}"),
+    };
+    match inbound.build(&stamp) {
+        Built::Event(event) => {
+            if matches!(inbound, Inbound::Message(_)) {
+                record_user_message(shared, &event);
+            }
+            let event_id = format!("Ev{n:010}");
+            let envelope_id = enqueue_event_with_id(shared, event, event_id.clone());
+            Sent {
+                envelope_id,
+                event_id: Some(event_id),
+                trigger_id: None,
+                response_url: None,
+            }
+        }
+        Built::Envelope {
+            envelope_type,
+            payload,
+            accepts_response_payload,
+        } => {
+            let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
+            let (trigger_id, response_url) = (text("trigger_id"), text("response_url"));
+            Sent {
+                envelope_id: shared.enqueue_envelope(
+                    &envelope_type,
+                    payload,
+                    accepts_response_payload,
+                ),
+                event_id: None,
+                trigger_id,
+                response_url,
+            }
+        }
+    }
+}
+
+/// A user's message into its channel's history, so that a bot can fetch what it missed.
+fn record_user_message(shared: &Shared, event: &serde_json::Value) {
+    let text = |key: &str| event.get(key).and_then(serde_json::Value::as_str);
+    if let (Some(channel), Some(user), Some(ts)) = (text("channel"), text("user"), text("ts")) {
+        shared.record_said(state::Said {
+            channel: channel.to_owned(),
+            user: user.to_owned(),
+            text: text("text").unwrap_or_default().to_owned(),
+            ts: ts.to_owned(),
+            thread_ts: text("thread_ts").map(str::to_owned),
+        });
+    }
+}
+
+/// Queues the event under `event_id` and returns the envelope's id.
 fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: String) -> String {
     // RTM sockets get the bare event, Socket Mode sockets the envelope below.
     broadcast_to_rtm(shared, &event);
@@ -76,8 +143,7 @@ fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: St
         }],
         "is_ext_shared_channel": false,
     });
-    shared.enqueue_envelope("events_api", payload, false);
-    event_id
+    shared.enqueue_envelope("events_api", payload, false)
 }
 
 pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {

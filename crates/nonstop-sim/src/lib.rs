@@ -28,10 +28,11 @@ mod workspace;
 
 pub use capture::{CapturedLog, TempJournal};
 pub use fault::{Fault, Target};
-pub(crate) use inject::{apply_fault, enqueue_event, enqueue_message};
+pub(crate) use inject::{apply_fault, enqueue_event, enqueue_inbound, enqueue_message};
+pub use nonstop_model::inbound::{self, Inbound};
 pub use settings::{MessageSpec, SimConfig};
 pub(crate) use state::AppState;
-pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, SimStats};
+pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, Sent, SimStats};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -175,36 +176,22 @@ impl Sim {
         enqueue_event(&self.shared, event)
     }
 
-    /// `user` runs the slash command `command` with `text` in `channel` (the order of
-    /// `nonstop::testing::slash_command` and of [`MessageSpec::new`]: channel, then user); the
-    /// envelope accepts a response payload, and its `response_url` points back at the
-    /// simulator. Returns the envelope id.
-    pub fn send_slash_command(
-        &self,
-        command: &str,
-        text: &str,
-        channel: &str,
-        user: &str,
-    ) -> String {
-        let config = &self.shared.config;
-        let id = self.shared.next_id();
-        let payload = serde_json::json!({
-            "token": "deprecated-verification-token",
-            "team_id": config.team_id,
-            "team_domain": "sim",
-            "channel_id": channel,
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": "someone",
-            "command": command,
-            "text": text,
-            "api_app_id": config.app_id,
-            "is_enterprise_install": "false",
-            "response_url": self.response_url(&format!("cmd{id}")),
-            "trigger_id": format!("{id}.trigger.sim"),
-        });
-        self.shared
-            .enqueue_envelope("slash_commands", payload, true)
+    /// Sends one inbound item as Slack would in this workspace: a message, a mention, a
+    /// reaction, any event, a slash command, a block action, a view submitted or closed, a
+    /// shortcut, an options load, or a raw envelope (see [`inbound`]). A command's or an
+    /// interaction's `response_url` points back at the simulator, which records what is
+    /// POSTed there ([`Sim::responses`]).
+    ///
+    /// ```no_run
+    /// # async fn run(sim: nonstop_sim::Sim) {
+    /// use nonstop_sim::inbound;
+    /// let sent = sim.send(inbound::slash_command("/todo").text("buy milk").user("U1"));
+    /// let ack = sim.wait_for_ack(&sent.envelope_id, std::time::Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    pub fn send(&self, inbound: impl Into<Inbound>) -> Sent {
+        let response_url = self.response_url("in");
+        enqueue_inbound(&self.shared, &inbound.into(), &response_url)
     }
 
     /// A `response_url` that records what is POSTed to it under `id`.

@@ -131,12 +131,33 @@ pub struct ApiCall {
     pub status: u16,
 }
 
+/// What [`crate::Sim::send`] queued: the envelope's id, the event's for an event, and for
+/// a command or an interaction its `trigger_id` and `response_url` (to match the bot's
+/// `views.open` or `respond` against).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    pub envelope_id: String,
+    pub event_id: Option<String>,
+    pub trigger_id: Option<String>,
+    pub response_url: Option<String>,
+}
+
 /// A body POSTed to a `response_url` the simulator handed out.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Response {
     /// The id in the URL: `/_sim/respond/{id}`.
     pub id: String,
     pub body: serde_json::Value,
+}
+
+impl Response {
+    /// Whether this was POSTed to the `response_url` of the item `sent`.
+    pub fn is_for(&self, sent: &Sent) -> bool {
+        sent.response_url
+            .as_deref()
+            .and_then(|url| url.rsplit('/').next())
+            .is_some_and(|id| id == self.id)
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -12,6 +12,7 @@ use nonstop::{
     Hears, MemberJoinedChannel, Message, OptionsRequest, Outcome, ReactionAdded, ReactionRemoved,
     Request, Shortcut, SlashCommand, State, ViewPayload,
 };
+use nonstop_sim::inbound;
 use serde_json::{json, Value};
 
 fn message(channel: &str, channel_type: &str, user: &str, text: &str, ts: &str) -> Value {
@@ -20,7 +21,7 @@ fn message(channel: &str, channel_type: &str, user: &str, text: &str, ts: &str) 
 }
 
 fn posts_in(h: &Harness, channel: &str) -> Vec<(String, Option<String>)> {
-    h.sim
+    h.sim()
         .posted()
         .into_iter()
         .filter(|p| p.channel == channel)
@@ -46,13 +47,13 @@ async fn hears_passes_captures_and_answers_where_the_message_was() {
             .hears("^thread me$", thread_me)
     })
     .await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "deploy api to prod", "10.0"));
     let post = h.expect_post("deploying api to prod").await;
     assert_eq!((post.channel.as_str(), post.thread_ts), ("C1", None));
 
     // A leading mention of the bot is not part of what the pattern sees.
-    h.sim.send_event(message(
+    h.sim().send_event(message(
         "C1",
         "channel",
         "U1",
@@ -61,7 +62,7 @@ async fn hears_passes_captures_and_answers_where_the_message_was() {
     ));
     h.expect_post("deploying web to staging").await;
 
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "thread me", "12.0"));
     let post = h.expect_post("in a thread").await;
     assert_eq!(post.thread_ts.as_deref(), Some("12.0"));
@@ -69,7 +70,7 @@ async fn hears_passes_captures_and_answers_where_the_message_was() {
     // `say` stays in the thread a message came in.
     let mut in_thread = message("C1", "channel", "U1", "deploy db to dev", "13.0");
     in_thread["thread_ts"] = "12.0".into();
-    h.sim.send_event(in_thread);
+    h.sim().send_event(in_thread);
     let post = h.expect_post("deploying db to dev").await;
     assert_eq!(post.thread_ts.as_deref(), Some("12.0"));
     h.stop().await.unwrap();
@@ -82,7 +83,7 @@ async fn the_bots_own_messages_never_reach_listeners() {
         Ok(())
     }
     let h = Harness::start_app(|config| App::new(config).hears(".*", echo)).await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "hello", "20.0"));
     h.expect_post("heard: hello").await;
     // The simulator delivers the bot's post back as a message event, as Slack does, and a
@@ -90,7 +91,7 @@ async fn the_bots_own_messages_never_reach_listeners() {
     let mut by_bot_id = message("C1", "channel", "", "from my bot id", "21.0");
     by_bot_id["bot_id"] = "B0BOT".into();
     by_bot_id.as_object_mut().unwrap().remove("user");
-    h.sim.send_event(by_bot_id);
+    h.sim().send_event(by_bot_id);
     h.settled().await;
     let posts = posts_in(&h, "C1");
     assert_eq!(posts.len(), 1, "the bot answered itself: {posts:?}");
@@ -124,22 +125,23 @@ async fn hears_filters_by_place_and_ignores_subtypes_unless_asked() {
             )
     })
     .await;
-    h.sim.send_event(message("D1", "im", "U1", "where", "30.0"));
-    h.sim
+    h.sim()
+        .send_event(message("D1", "im", "U1", "where", "30.0"));
+    h.sim()
         .send_event(message("C2", "channel", "U1", "<@U0BOT> where", "31.0"));
     // The same mention also arrives as app_mention: each listener answers it once.
     let mut mention = message("C2", "channel", "U1", "<@U0BOT> where", "31.0");
     mention["type"] = "app_mention".into();
-    h.sim.send_event(mention);
+    h.sim().send_event(mention);
     let mut reply = message("C3", "channel", "U1", "where", "33.0");
     reply["thread_ts"] = "32.0".into();
-    h.sim.send_event(reply);
+    h.sim().send_event(reply);
     let mut edited = message("C4", "channel", "U1", "where", "34.0");
     edited["subtype"] = "message_changed".into();
-    h.sim.send_event(edited);
+    h.sim().send_event(edited);
     let mut broadcast = message("C5", "channel", "U1", "also where", "35.0");
     broadcast["subtype"] = "thread_broadcast".into();
-    h.sim.send_event(broadcast);
+    h.sim().send_event(broadcast);
 
     h.expect_post("broadcast").await;
     h.settled().await;
@@ -191,7 +193,7 @@ async fn events_by_type_typed_or_raw() {
             .event("team_join", anything)
     })
     .await;
-    h.sim.send_event(
+    h.sim().send_event(
         json!({"type": "reaction_added", "user": "U1", "reaction": "tada",
         "item_user": "U2", "item": {"type": "message", "channel": "C1", "ts": "40.0"},
         "event_ts": "41.0"}),
@@ -202,13 +204,13 @@ async fn events_by_type_typed_or_raw() {
         Some("40.0"),
         "replied on the reacted message"
     );
-    h.sim.send_event(
+    h.sim().send_event(
         json!({"type": "reaction_removed", "user": "U1", "reaction": "wave",
         "item": {"type": "message", "channel": "C1", "ts": "40.0"}, "event_ts": "41.5"}),
     );
     h.expect_post("took back :wave:").await;
 
-    h.sim.send_event(
+    h.sim().send_event(
         json!({"type": "member_joined_channel", "user": "U9", "channel": "C7",
         "channel_type": "C", "team": "T0SIM"}),
     );
@@ -217,9 +219,9 @@ async fn events_by_type_typed_or_raw() {
 
     let mut app_mention = message("C1", "channel", "U1", "<@U0BOT> look", "42.0");
     app_mention["type"] = "app_mention".into();
-    h.sim.send_event(app_mention);
+    h.sim().send_event(app_mention);
     let call = h
-        .sim
+        .sim()
         .wait_for_call("reactions.add", WAIT, |_| true)
         .await
         .unwrap();
@@ -232,7 +234,7 @@ async fn events_by_type_typed_or_raw() {
         (&json!("C1"), &json!("42.0"), &json!("eyes"))
     );
 
-    h.sim
+    h.sim()
         .send_event(json!({"type": "team_join", "user": {"id": "U5"}, "brand_new": true}));
     h.expect_post("raw team_join").await;
     // The removal reached only its own listener.
@@ -278,23 +280,30 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
     );
     h.wait_live(2).await;
 
-    let envelope = h
-        .sim
-        .send_slash_command("/ticket", "printer on fire", "C1", "U1");
-    let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
+    let sent = h.sim().send(
+        inbound::slash_command("/ticket")
+            .text("printer on fire")
+            .channel("C1")
+            .user("U1"),
+    );
+    let ack = h.sim().wait_for_ack(&sent.envelope_id, WAIT).await.unwrap();
     let payload = ack.payload.unwrap();
     assert_eq!(payload["text"], "opening a ticket: printer on fire");
     assert_eq!(payload["response_type"], "ephemeral");
     assert_eq!(payload["blocks"][0]["text"]["text"], "*printer on fire*");
     let response = h
-        .sim
+        .sim()
         .wait_for_response(WAIT, |r| r.body["text"] == "ticket T-1 created")
         .await
         .unwrap();
+    assert!(
+        response.is_for(&sent),
+        "posted to the command's response_url"
+    );
     assert_eq!(response.body["response_type"], "in_channel");
 
-    let envelope = h.sim.send_slash_command("/slow", "", "C1", "U1");
-    let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
+    let sent = h.sim().send(inbound::slash_command("/slow"));
+    let ack = h.sim().wait_for_ack(&sent.envelope_id, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
     // The deadline sent the ack: it came while the handler was still asleep, before its
     // answer (an order, not a span of time).
@@ -304,11 +313,11 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
             .is_some_and(|t| t.starts_with("slow done"))
     };
     assert!(
-        !h.sim.responses().iter().any(slow_done),
+        !h.sim().responses().iter().any(slow_done),
         "{:?}",
-        h.sim.responses()
+        h.sim().responses()
     );
-    h.sim
+    h.sim()
         .wait_for_response(WAIT, |r| {
             r.body["text"] == "slow done, refused as sent already: true"
         })
@@ -316,8 +325,8 @@ async fn slash_commands_answer_in_the_ack_then_through_response_url() {
         .unwrap();
 
     // A command nobody listens to is acked plainly.
-    let envelope = h.sim.send_slash_command("/nobody", "", "C1", "U1");
-    let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
+    let sent = h.sim().send(inbound::slash_command("/nobody"));
+    let ack = h.sim().wait_for_ack(&sent.envelope_id, WAIT).await.unwrap();
     assert!(ack.payload.is_none());
     h.stop().await.unwrap();
 }
@@ -383,64 +392,56 @@ async fn interactions_route_by_action_and_callback_id() {
     .await;
     h.wait_live(2).await;
 
-    let url = h.sim.response_url("act1");
-    h.sim.send_envelope(
-        "interactive",
-        json!({"type": "block_actions",
-        "team": {"id": "T0SIM", "domain": "sim"}, "user": {"id": "U1", "username": "ann"},
-        "channel": {"id": "C1", "name": "general"},
-        "container": {"type": "message", "message_ts": "50.0", "channel_id": "C1"},
-        "message": {"ts": "50.0", "text": "approve?"}, "trigger_id": "1.t", "response_url": url,
-        "actions": [{"type": "button", "action_id": "approve", "block_id": "b", "value": "42",
-                     "action_ts": "51.0"}]}),
-        false,
+    let click = h.sim().send(
+        inbound::button("approve")
+            .value("42")
+            .user("U1")
+            .channel("C1")
+            .message_ts("50.0"),
     );
     let response = h
-        .sim
-        .wait_for_response(WAIT, |r| r.id == "act1")
+        .sim()
+        .wait_for_response(WAIT, |r| r.is_for(&click))
         .await
         .unwrap();
     assert_eq!(response.body["text"], "approved 42");
     assert_eq!(response.body["replace_original"], true);
 
-    h.sim.send_envelope(
-        "interactive",
-        json!({"type": "shortcut", "callback_id": "new_ticket",
-        "trigger_id": "77.trigger", "user": {"id": "U1"}, "team": {"id": "T0SIM"}}),
-        false,
-    );
+    let shortcut = h
+        .sim()
+        .send(inbound::global_shortcut("new_ticket").user("U1"));
     let call = h
-        .sim
+        .sim()
         .wait_for_call("views.open", WAIT, |_| true)
         .await
         .unwrap();
-    assert_eq!(call.args["trigger_id"], "77.trigger");
+    assert_eq!(
+        call.args["trigger_id"].as_str(),
+        shortcut.trigger_id.as_deref()
+    );
     assert_eq!(call.args["view"]["private_metadata"], "U1");
 
-    let envelope = h.sim.send_envelope("interactive", json!({"type": "view_submission",
-        "user": {"id": "U1"}, "team": {"id": "T0SIM"},
-        "view": {"id": "V1", "callback_id": "ticket_modal", "type": "modal",
-                 "state": {"values": {"title": {"title_input": {"type": "plain_text_input", "value": ""}}}}}}), true);
-    let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
+    let submitted = h.sim().send(
+        inbound::view_submission("ticket_modal")
+            .text("title", "title_input", "")
+            .user("U1")
+            .view_id("V1"),
+    );
+    let ack = h
+        .sim()
+        .wait_for_ack(&submitted.envelope_id, WAIT)
+        .await
+        .unwrap();
     let payload = ack.payload.unwrap();
     assert_eq!(payload["response_action"], "errors");
     assert_eq!(payload["errors"]["title"], "A title, please");
 
-    h.sim.send_envelope(
-        "interactive",
-        json!({"type": "view_closed", "user": {"id": "U1"},
-        "view": {"id": "V1", "callback_id": "ticket_modal"}, "is_cleared": true}),
-        false,
-    );
+    h.sim()
+        .send(inbound::view_submission("ticket_modal").user("U1").closed());
     h.expect_post("U1 closed ticket_modal").await;
 
-    let envelope = h.sim.send_envelope(
-        "interactive",
-        json!({"type": "block_suggestion",
-        "action_id": "pick_team", "block_id": "b", "value": "de", "user": {"id": "U1"}}),
-        true,
-    );
-    let ack = h.sim.wait_for_ack(&envelope, WAIT).await.unwrap();
+    let load = h.sim().send(inbound::options_load("pick_team").query("de"));
+    let ack = h.sim().wait_for_ack(&load.envelope_id, WAIT).await.unwrap();
     let options = ack.payload.unwrap()["options"].clone();
     assert_eq!(options.as_array().map(Vec::len), Some(1));
     assert_eq!(options[0]["value"], "design");
@@ -451,7 +452,7 @@ async fn interactions_route_by_action_and_callback_id() {
 
     h.settled().await;
     assert!(
-        h.sim
+        h.sim()
             .responses()
             .iter()
             .all(|r| r.body["text"] != "rejected"),
@@ -513,11 +514,11 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
             })
     })
     .await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U0BLOCKED", "hi", "60.0"));
-    h.sim
+    h.sim()
         .send_event(message("C3", "channel", "U0BROKEN", "hi", "62.0"));
-    h.sim
+    h.sim()
         .send_event(message("C2", "channel", "U1", "hi", "61.0"));
     let post = h.expect_post("hello").await;
     assert_eq!(post.channel, "C2");
@@ -548,7 +549,7 @@ async fn middleware_runs_in_order_and_can_stop_the_chain() {
     );
     assert!(posts_in(&h, "C3").is_empty());
     assert!(
-        h.status.wait_for(WAIT, |s| s.failed == 1).await,
+        h.status().wait_for(WAIT, |s| s.failed == 1).await,
         "the failing middleware is recorded"
     );
     h.stop().await.unwrap();
@@ -576,14 +577,14 @@ async fn app_state_storage_and_ephemeral_answers() {
             .hears("^hello$", greet)
     })
     .await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "hello", "70.0"));
     h.expect_post("ahoy <@U1> #1").await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "hello", "71.0"));
     h.expect_post("ahoy <@U1> #2").await;
     let call = h
-        .sim
+        .sim()
         .wait_for_call("chat.postEphemeral", WAIT, |_| true)
         .await
         .unwrap();
@@ -619,7 +620,7 @@ async fn a_listener_taking_a_state_never_registered_stops_the_start_before_any_e
     );
     assert!(text.contains("with_state"), "the fix is named: {text}");
     // It stopped before connecting: the simulator saw no socket.
-    assert_eq!(h.sim.stats().connect_calls, 0);
+    assert_eq!(h.sim().stats().connect_calls, 0);
 }
 
 #[tokio::test]
@@ -635,13 +636,13 @@ async fn a_failing_listener_does_not_keep_the_others_from_running() {
             })
     })
     .await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "go", "80.0"));
     h.expect_post("second ran").await;
     assert!(
-        h.status.wait_for(WAIT, |s| s.failed == 1).await,
+        h.status().wait_for(WAIT, |s| s.failed == 1).await,
         "the failure was not recorded: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.stop().await.unwrap();
 }
@@ -658,9 +659,9 @@ async fn a_listeners_log_lines_carry_the_envelope() {
         })
     })
     .await;
-    h.sim
+    h.sim()
         .send_event(message("C7", "channel", "U1", "trace me", "90.0"));
-    assert!(h.status.wait_for(WAIT, |s| s.handled >= 1).await);
+    assert!(h.status().wait_for(WAIT, |s| s.handled >= 1).await);
     h.stop().await.unwrap();
     let logs = captured.text();
     let line = logs
@@ -717,11 +718,11 @@ async fn typed_messages_go_out_as_block_kit_and_limits_are_errors() {
         Ok(())
     }
     let h = Harness::start_app(|config| App::new(config).hears("^deploy$", deploy)).await;
-    h.sim
+    h.sim()
         .send_event(message("C1", "channel", "U1", "deploy", "80.0"));
     h.expect_post("refused: blocks[0].text over 150").await;
     let post = h
-        .sim
+        .sim()
         .wait_for_call("chat.postMessage", WAIT, |c| {
             c.args["text"] == "Deploy 1.4?"
         })
@@ -737,7 +738,7 @@ async fn typed_messages_go_out_as_block_kit_and_limits_are_errors() {
     assert_eq!(blocks[1]["elements"][0]["style"], "primary");
     assert_eq!(blocks[1]["elements"][1]["action_id"], "cancel");
     let update = h
-        .sim
+        .sim()
         .wait_for_call("chat.update", WAIT, |_| true)
         .await
         .unwrap();
@@ -746,9 +747,9 @@ async fn typed_messages_go_out_as_block_kit_and_limits_are_errors() {
     // Nothing of the refused message reached Slack.
     h.settled().await;
     assert!(
-        h.sim.posted().iter().all(|p| p.text != "x"),
+        h.sim().posted().iter().all(|p| p.text != "x"),
         "{:?}",
-        h.sim.posted()
+        h.sim().posted()
     );
     h.stop().await.unwrap();
 }

@@ -38,7 +38,7 @@ fn rtm_config(sim: &Sim) -> Config {
 }
 
 fn count(h: &Harness, text: &str) -> usize {
-    h.sim.posted().iter().filter(|p| p.text == text).count()
+    h.sim().posted().iter().filter(|p| p.text == text).count()
 }
 
 #[tokio::test]
@@ -48,26 +48,26 @@ async fn what_was_said_during_an_outage_is_answered_once_oldest_first() {
     let config = rtm_config(&sim);
     let h = Harness::launch(sim, app(config, &seen));
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "away before"));
     h.expect_post("pong before").await;
 
     // Both sockets dropped; rtm.connect fails for 3 s. RTM sends nothing said meanwhile.
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 3.0,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     let tags: Vec<String> = (0..9).map(|i| format!("gone-{i}")).collect();
     for (i, tag) in tags.iter().enumerate() {
         let channel = ["C1", "C2", "C3"][i % 3];
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new(channel, "U1", &format!("away {tag}")));
     }
     assert!(
-        h.sim.stats().rtm_events_missed >= tags.len() as u64,
+        h.sim().stats().rtm_events_missed >= tags.len() as u64,
         "the simulator sent them to a live socket: {:?}",
-        h.sim.stats()
+        h.sim().stats()
     );
 
     h.wait_live(2).await;
@@ -88,9 +88,9 @@ async fn what_was_said_during_an_outage_is_answered_once_oldest_first() {
     // Each missed message once, in the order it was said; the one heard live, not again.
     assert_eq!(caught, tags.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(seen.iter().all(|(_, _, attempt)| *attempt == 0));
-    assert_eq!(h.status.snapshot().caught_up, tags.len() as u64);
+    assert_eq!(h.status().snapshot().caught_up, tags.len() as u64);
     // History was read from before the outage began, in every conversation.
-    let reads = h.sim.calls("conversations.history");
+    let reads = h.sim().calls("conversations.history");
     for channel in ["C1", "C2", "C3"] {
         assert!(
             reads.iter().any(|c| c.args["channel"] == channel),
@@ -117,7 +117,7 @@ async fn a_restart_in_the_middle_of_catch_up_doubles_nothing() {
     let first = config(&sim);
     let h = Harness::launch(sim, app(first, &seen));
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "away first"));
     h.expect_post("pong first").await;
     let sim = h.crash().await;
@@ -138,9 +138,9 @@ async fn a_restart_in_the_middle_of_catch_up_doubles_nothing() {
     let h = Harness::launch(sim, app(second, &seen));
     assert!(
         // The first life's answer and five caught up.
-        h.sim.wait_for_stats(WAIT, |s| s.posted >= 6).await,
+        h.sim().wait_for_stats(WAIT, |s| s.posted >= 6).await,
         "catch-up answered nothing: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     let sim = h.crash().await;
     journal_released(&db.0).await;
@@ -174,18 +174,18 @@ async fn a_short_gap_and_a_first_start_fetch_nothing() {
     config.catch_up_after = Duration::from_secs(30);
     let h = Harness::launch(sim, app(config, &seen));
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
-    h.sim.inject(Fault::DropAll);
+    let opened = h.sim().stats().sockets_opened;
+    h.sim().inject(Fault::DropAll);
     assert!(
-        h.sim
+        h.sim()
             .wait_for_stats(WAIT, |s| s.sockets_opened >= opened + 2)
             .await
     );
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "away live"));
     h.expect_post("pong live").await;
-    assert!(h.sim.calls("conversations.history").is_empty());
+    assert!(h.sim().calls("conversations.history").is_empty());
     assert_eq!(count(&h, "pong old"), 0);
     h.stop().await.unwrap();
 }
@@ -198,18 +198,18 @@ async fn catch_up_can_be_turned_off() {
     config.catch_up = false;
     let h = Harness::launch(sim, app(config, &seen));
     h.wait_live(2).await;
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 2.0,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
-    h.sim
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "away lost"));
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "away heard"));
     h.expect_post("pong heard").await;
-    assert!(h.sim.calls("conversations.history").is_empty());
+    assert!(h.sim().calls("conversations.history").is_empty());
     assert_eq!(count(&h, "pong lost"), 0);
     h.stop().await.unwrap();
 }
@@ -221,16 +221,16 @@ async fn a_socket_mode_socket_found_dead_is_caught_up_without_doubles() {
     let config = common::bot_config(&sim);
     let h = Harness::launch(sim, app(config, &seen));
     h.wait_live(2).await;
-    h.sim.inject(Fault::HalfOpen { target: None });
+    h.sim().inject(Fault::HalfOpen { target: None });
     // Some of these go to the silent socket; Slack retries them elsewhere, and catch-up
     // reads them from history too: each is answered once either way.
     let tags: Vec<String> = (0..10).map(|i| format!("half-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("away {tag}")));
     }
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s
                 .last_disconnect
                 .as_ref()
@@ -238,7 +238,7 @@ async fn a_socket_mode_socket_found_dead_is_caught_up_without_doubles() {
             .await
     );
     assert!(
-        h.sim
+        h.sim()
             .wait_for_call("conversations.history", WAIT, |c| c.args["channel"] == "C1")
             .await
             .is_some(),

@@ -203,7 +203,7 @@ async fn every_fixture_goes_through_a_running_bot() {
         if payload.get("event_id").is_some() {
             payload["event_id"] = format!("EvFixture{sent}").into();
         }
-        h.sim.send_envelope(kind, payload, accepts);
+        h.sim().send_envelope(kind, payload, accepts);
         sent += 1;
     };
     for (_what, frame) in frames() {
@@ -230,20 +230,20 @@ async fn every_fixture_goes_through_a_running_bot() {
     }
 
     assert!(
-        h.sim
+        h.sim()
             .wait_for_stats(WAIT, |s| s.acks as usize >= sent && s.pending == 0)
             .await,
         "not every fixture was acked: {:?}",
-        h.sim.stats()
+        h.sim().stats()
     );
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.handled + s.failed >= sent as u64)
             .await,
         "not every fixture was handled: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    let status = h.status.snapshot();
+    let status = h.status().snapshot();
     assert_eq!(
         status.failed, 0,
         "a listener failed on a fixture: {status:?}"

@@ -402,7 +402,7 @@ async fn a_slow_storage_update_holds_up_no_ack() {
     });
     let h = common::Harness::launch(sim, app);
     h.wait_live(2).await;
-    let sim = &h.sim;
+    let sim = &h.sim();
     sim.send_message(MessageSpec::new("C1", "U1", "slow update"));
     // Reactions the bot only journals and acks, about 1,000 a second for 5 s: the update's
     // two rounds of 2 s fall inside.

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{bot_config, sim_config, WAIT};
+use common::{bot_config, sim_config, Harness, WAIT};
 use nonstop::journal::ProbeStore;
 use nonstop::App;
 use nonstop_sim::{MessageSpec, Sim};
@@ -18,12 +18,9 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
     let app = App::new(bot_config(&sim))
         .with_builtin_commands()
         .with_store(store.clone());
-    let status = app.status();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    assert!(status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    let h = Harness::launch(sim, app);
+    h.wait_live(2).await;
+    let (sim, status) = (h.sim(), h.status());
 
     store.refuse_writes(true);
     let acks_before = sim.stats().acks;
@@ -54,17 +51,12 @@ async fn nothing_is_acked_while_the_journal_cannot_write_and_all_is_handled_afte
             status.snapshot()
         );
     }
-    common::settled(&sim, &status).await;
+    h.settled().await;
     for i in 0..5 {
         let text = format!("pong full-{i}");
-        assert_eq!(
-            sim.posted().iter().filter(|p| p.text == text).count(),
-            1,
-            "{text}"
-        );
+        assert_eq!(h.count_posts(&text), 1, "{text}");
     }
-    let _ = stop.send(());
-    run.await.unwrap().unwrap();
+    h.stop().await.unwrap();
 }
 
 /// A journal writer that dies (here: its store panics, as a backend with a bug would) stops
@@ -81,7 +73,7 @@ async fn a_dead_journal_writer_stops_the_bot_naming_it() {
     .await;
     h.wait_live(2).await;
     store.panic_on_write(true);
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "ping into a dead journal"));
     // `finished` fails the test if the bot runs on without its journal writer.
     let error = h.finished().await.unwrap_err();

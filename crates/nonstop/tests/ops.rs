@@ -75,7 +75,7 @@ async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
     wait_for_code(&url, "/readyz", 200).await;
 
     // Every socket dropped and Slack refusing new ones: not ready at once.
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 3600.0,
         drop_all: true,
     });
@@ -94,7 +94,7 @@ async fn healthz_and_readyz_follow_the_sockets_through_an_outage() {
     );
     assert_eq!(unhealthy["live_connections"], 0);
 
-    h.sim.inject(Fault::Heal);
+    h.sim().inject(Fault::Heal);
     h.wait_live(2).await;
     let back = wait_for_code(&url, "/healthz", 200).await;
     assert!(
@@ -118,9 +118,9 @@ async fn metrics_parse_as_prometheus_and_count_disconnects_by_cause() {
         s.live_connections == 2 && s.slots.iter().all(|phase| phase.is_live())
     };
     assert!(
-        h.status.wait_for(WAIT, settled).await,
+        h.status().wait_for(WAIT, settled).await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
 
     let (code, text) = get(&format!("{url}/metrics")).await;
@@ -249,7 +249,7 @@ async fn a_summary_line_says_the_bot_is_alive_at_its_interval() {
 async fn rate_limits_are_counted_with_the_time_waited() {
     let (h, url) = start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::RateLimitMethod {
+    h.sim().inject(Fault::RateLimitMethod {
         method: "chat.postMessage".into(),
         secs: 1,
     });

@@ -103,12 +103,12 @@ async fn ten_a_second_into_one_channel_for_a_minute_all_answered_in_order() {
     let config = default_config(&sim, &db);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    let sent = send_pings(&h.sim, "C1", "m", 600, 10.0).await;
+    let sent = send_pings(&h.sim(), "C1", "m", 600, 10.0).await;
     let all = h
-        .sim
-        .wait_for_stats(WAIT, |_| posts_in(&h.sim, "C1", "pong m").len() >= 600)
+        .sim()
+        .wait_for_stats(WAIT, |_| posts_in(&h.sim(), "C1", "pong m").len() >= 600)
         .await;
-    let posts = posts_in(&h.sim, "C1", "pong m");
+    let posts = posts_in(&h.sim(), "C1", "pong m");
     assert!(all, "answered {} of 600", posts.len());
     let expected: Vec<String> = (1..=600).map(|n| format!("pong m{n}")).collect();
     assert_each_once_in_written_order(&posts, &expected, &db);
@@ -126,7 +126,7 @@ async fn ten_a_second_into_one_channel_for_a_minute_all_answered_in_order() {
     // The 1 s target is measured on the release build (BENCHMARKS.md); here a debug build on a
     // busy machine. A pace of our own (1/s) would put the last answers a minute late.
     assert!(p99 < 5_000, "p99 {p99} ms");
-    assert_eq!(h.status.snapshot().answers_failed, 0);
+    assert_eq!(h.status().snapshot().answers_failed, 0);
     h.stop().await.unwrap();
 }
 
@@ -144,31 +144,31 @@ async fn a_channel_limit_delays_answers_in_order_and_no_call_comes_early() {
     let config = default_config(&sim, &db);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    send_pings(&h.sim, "C1", "l", 40, 10.0).await;
+    send_pings(&h.sim(), "C1", "l", 40, 10.0).await;
     let all = h
-        .sim
+        .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&h.sim, "C1", "pong l").len() >= 40
+            posts_in(&h.sim(), "C1", "pong l").len() >= 40
         })
         .await;
-    let posts = posts_in(&h.sim, "C1", "pong l");
+    let posts = posts_in(&h.sim(), "C1", "pong l");
     assert!(all, "answered {} of 40", posts.len());
     let expected: Vec<String> = (1..=40).map(|n| format!("pong l{n}")).collect();
     assert_each_once_in_written_order(&posts, &expected, &db);
     let limited = h
-        .sim
+        .sim()
         .calls("chat.postMessage")
         .iter()
         .filter(|c| c.status == 429)
         .count();
     assert!(limited > 0, "the limit never applied");
     assert_eq!(
-        h.sim.early_calls(),
+        h.sim().early_calls(),
         0,
         "a call came before Retry-After ran out"
     );
-    assert!(h.status.wait_for(WAIT, |s| s.answers_sent == 40).await);
-    let status = h.status.snapshot();
+    assert!(h.status().wait_for(WAIT, |s| s.answers_sent == 40).await);
+    let status = h.status().snapshot();
     assert_eq!((status.answers_failed, status.timed_out), (0, 0));
     h.stop().await.unwrap();
 }
@@ -189,19 +189,19 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
     first.wait_live(2).await;
     for n in 1..=1000 {
         first
-            .sim
+            .sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping q{n}")));
     }
     assert!(
         first
-            .status
+            .status()
             .wait_for(Duration::from_secs(60), |s| s.handled == 1000
                 && s.answers_waiting == 1000)
             .await,
         "handlers done and answers queued: {:?}",
-        first.status.snapshot()
+        first.status().snapshot()
     );
-    assert!(posts_in(&first.sim, "C1", "pong q").is_empty());
+    assert!(posts_in(&first.sim(), "C1", "pong q").is_empty());
     let (stopped, sim) = first.stop_keeping_sim().await;
     stopped.unwrap();
     sim.inject(Fault::Heal);
@@ -236,19 +236,19 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
     // Second life on the same journal: the outbox goes out before anything new.
     let second = Harness::launch(sim, App::new(config).with_builtin_commands());
     let all = second
-        .sim
+        .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&second.sim, "C1", "pong q").len() >= 1000
+            posts_in(&second.sim(), "C1", "pong q").len() >= 1000
         })
         .await;
-    let posts = posts_in(&second.sim, "C1", "pong q");
+    let posts = posts_in(&second.sim(), "C1", "pong q");
     assert!(all, "delivered {} of 1000", posts.len());
     assert_eq!(texts(&posts), written, "each once, in the order written");
-    let status = second.status.snapshot();
+    let status = second.status().snapshot();
     assert_eq!(status.replayed, 0, "the events were done before the stop");
     assert!(
         second
-            .status
+            .status()
             .wait_for(WAIT, |s| s.answers_sent == 1000)
             .await
     );
@@ -280,7 +280,7 @@ async fn a_replayed_handler_sends_only_what_never_went_out() {
     let first = Harness::launch(sim, App::with_handler(config.clone(), handler));
     first.wait_live(2).await;
     first
-        .sim
+        .sim()
         .send_message(MessageSpec::new("C1", "U1", "deploy"));
     first.expect_post("deploying").await;
     // Its outcome reaches the journal in a later commit: crash only once it is there.
@@ -304,12 +304,12 @@ async fn a_replayed_handler_sends_only_what_never_went_out() {
 
     let second = Harness::launch(sim, App::with_handler(config, handler));
     second.expect_post("deployed (attempt 1)").await;
-    assert_eq!(second.status.snapshot().replayed, 1);
+    assert_eq!(second.status().snapshot().replayed, 1);
     assert_eq!(
         second.count_posts("deploying"),
         1,
         "{:?}",
-        second.sim.posted()
+        second.sim().posted()
     );
     second.stop().await.unwrap();
 }
@@ -405,11 +405,11 @@ async fn answers_a_crash_cut_off_are_looked_for_before_they_are_sent_again() {
     config.journal_path = Some(db.0.clone());
     let h = Harness::launch(sim, App::new(config));
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.answers_sent == 3 && s.answers_waiting == 0)
             .await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.expect_post("never arrived").await;
     assert_eq!(h.count_posts("top"), 1, "found, not sent again");
@@ -418,11 +418,11 @@ async fn answers_a_crash_cut_off_are_looked_for_before_they_are_sent_again() {
         1,
         "found in the thread, not sent again"
     );
-    assert!(!h.sim.calls("conversations.history").is_empty());
-    assert!(!h.sim.calls("conversations.replies").is_empty());
+    assert!(!h.sim().calls("conversations.history").is_empty());
+    assert!(!h.sim().calls("conversations.replies").is_empty());
     // The one sent now carries its key, so a crash during its call would find it too.
     let sent = h
-        .sim
+        .sim()
         .posted()
         .into_iter()
         .find(|p| p.text == "never arrived")
@@ -460,26 +460,27 @@ async fn waiting_for_delivery_is_not_the_handlers_time_and_refusals_come_back() 
     config.handler_timeout = Duration::from_secs(1);
     let h = Harness::launch(sim, App::with_handler(config, handler));
     h.wait_live(2).await;
-    h.sim.inject(Fault::RateLimitMethod {
+    h.sim().inject(Fault::RateLimitMethod {
         method: "chat.postMessage".into(),
         secs: 3,
     });
-    h.sim.send_message(MessageSpec::new("C1", "U1", "slow"));
+    h.sim().send_message(MessageSpec::new("C1", "U1", "slow"));
     let first = h.expect_post("through the limit").await;
     h.expect_post(&format!("posted at {}", first.ts)).await;
-    assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
-    assert_eq!(h.status.snapshot().timed_out, 0);
+    assert!(h.status().wait_for(WAIT, |s| s.handled == 1).await);
+    assert_eq!(h.status().snapshot().timed_out, 0);
 
-    h.sim.inject(Fault::FailMethod {
+    h.sim().inject(Fault::FailMethod {
         method: "chat.postMessage".into(),
         count: 1,
         status: 200,
         code: Some("channel_not_found".into()),
     });
-    h.sim.send_message(MessageSpec::new("C1", "U1", "refused"));
+    h.sim()
+        .send_message(MessageSpec::new("C1", "U1", "refused"));
     h.expect_post("refused: channel_not_found").await;
-    assert!(h.status.wait_for(WAIT, |s| s.handled == 2).await);
-    assert_eq!(h.status.snapshot().answers_failed, 1);
+    assert!(h.status().wait_for(WAIT, |s| s.handled == 2).await);
+    assert_eq!(h.status().snapshot().answers_failed, 1);
     h.stop().await.unwrap();
 }
 
@@ -497,39 +498,39 @@ async fn a_full_outbox_leaves_new_events_with_slack_and_loses_none() {
     config.outbox_bound = 5;
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    h.sim.inject(Fault::RateLimitMethod {
+    h.sim().inject(Fault::RateLimitMethod {
         method: "chat.postMessage".into(),
         secs: 5,
     });
     let send = |range: std::ops::RangeInclusive<u32>| {
         for n in range {
-            h.sim
+            h.sim()
                 .send_message(MessageSpec::new("C1", "U1", &format!("ping b{n}")));
         }
     };
     // The bound is checked as envelopes arrive: those that came before the answers were
     // written get in.
     send(1..=10);
-    assert!(h.status.wait_for(WAIT, |s| s.answers_waiting >= 5).await);
+    assert!(h.status().wait_for(WAIT, |s| s.answers_waiting >= 5).await);
     send(11..=20);
     assert!(
-        h.status.wait_for(WAIT, |s| s.held_back > 0).await,
+        h.status().wait_for(WAIT, |s| s.held_back > 0).await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    let taken = h.status.snapshot().envelopes;
+    let taken = h.status().snapshot().envelopes;
     assert!(taken <= 10, "{taken} taken: some past the bound");
     let all = h
-        .sim
+        .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&h.sim, "C1", "pong b").len() >= 20
+            posts_in(&h.sim(), "C1", "pong b").len() >= 20
         })
         .await;
-    assert!(all, "{:?}", texts(&posts_in(&h.sim, "C1", "pong b")));
+    assert!(all, "{:?}", texts(&posts_in(&h.sim(), "C1", "pong b")));
     for n in 1..=20 {
         assert_eq!(h.count_posts(&format!("pong b{n}")), 1, "pong b{n}");
     }
-    assert_eq!(h.sim.stats().expired, 0);
+    assert_eq!(h.sim().stats().expired, 0);
     h.stop().await.unwrap();
 }
 
@@ -546,8 +547,9 @@ async fn a_context_kept_by_user_code_does_not_hold_the_stop() {
     })
     .await;
     h.wait_live(2).await;
-    h.sim.send_message(MessageSpec::new("C1", "U1", "keep me"));
-    assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
+    h.sim()
+        .send_message(MessageSpec::new("C1", "U1", "keep me"));
+    assert!(h.status().wait_for(WAIT, |s| s.handled == 1).await);
     h.stop().await.unwrap();
 }
 
@@ -566,10 +568,10 @@ async fn a_lost_reply_holds_its_channel_only_until_the_message_is_found() {
     config.outbox_settle = Duration::from_secs(300);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "ping lost-reply"));
     h.expect_post("pong lost-reply").await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "ping after-it"));
     h.expect_post("pong after-it").await;
     assert_eq!(h.count_posts("pong lost-reply"), 1);
@@ -601,7 +603,7 @@ async fn a_call_made_under_the_cover_written_with_its_answer_is_found_after_a_cr
     let first = Harness::launch(sim, App::new(config.clone()).with_builtin_commands());
     first.wait_live(2).await;
     first
-        .sim
+        .sim()
         .send_message(MessageSpec::new("C1", "U1", "ping covered"));
     first.expect_post("pong covered").await;
     let sim = first.crash().await;
@@ -620,17 +622,17 @@ async fn a_call_made_under_the_cover_written_with_its_answer_is_found_after_a_cr
     let second = Harness::launch(sim, App::new(config).with_builtin_commands());
     assert!(
         second
-            .status
+            .status()
             .wait_for(WAIT, |s| s.answers_sent == 1 && s.answers_waiting == 0)
             .await,
         "{:?}",
-        second.status.snapshot()
+        second.status().snapshot()
     );
     assert_eq!(
         second.count_posts("pong covered"),
         1,
         "found, not sent again: {:?}",
-        second.sim.posted()
+        second.sim().posted()
     );
     second.stop().await.unwrap();
 }

@@ -27,21 +27,21 @@ async fn an_rtm_bot_answers_each_message_once_and_never_itself() {
     h.wait_live(2).await;
     let tags: Vec<String> = (0..10).map(|i| format!("rtm-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
     }
     assert_each_answered_once(&h, &tags).await;
-    let stats = h.sim.stats();
+    let stats = h.sim().stats();
     assert!(
         stats.rtm_events_sent >= 2 * tags.len() as u64,
         "each event went to both sockets: {stats:?}"
     );
     // No Socket Mode call was made, and no envelope was sent.
-    assert!(h.sim.calls("apps.connections.open").is_empty());
+    assert!(h.sim().calls("apps.connections.open").is_empty());
     assert_eq!(stats.envelopes_sent, stats.rtm_events_sent / 2);
     assert_eq!(
-        h.status.snapshot().own_messages,
-        h.sim.posted_count() as u64 * 2
+        h.status().snapshot().own_messages,
+        h.sim().posted_count() as u64 * 2
     );
     h.stop().await.unwrap();
 }
@@ -51,7 +51,7 @@ async fn an_rtm_socket_dropped_without_a_close_is_named_and_replaced() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
     h.drop_one_and_recover(2).await;
-    let last = h.status.snapshot().last_disconnect.expect("a disconnect");
+    let last = h.status().snapshot().last_disconnect.expect("a disconnect");
     assert!(
         last.cause.starts_with("eof_without_close"),
         "{}",
@@ -66,16 +66,16 @@ async fn an_rtm_socket_dropped_without_a_close_is_named_and_replaced() {
 async fn a_half_open_rtm_socket_is_found_dead() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::HalfOpen { target: None });
+    h.sim().inject(Fault::HalfOpen { target: None });
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s
                 .last_disconnect
                 .as_ref()
                 .is_some_and(|d| d.cause.starts_with("dead(no frame for")))
             .await,
         "half-open RTM socket not declared dead: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.wait_live(2).await;
     h.ping("after-half-open").await;
@@ -86,14 +86,14 @@ async fn a_half_open_rtm_socket_is_found_dead() {
 async fn goodbye_is_answered_by_a_replacement_before_the_close() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
+    let opened = h.sim().stats().sockets_opened;
     let replaced = never_down_during(&h, 1, async {
-        h.sim.inject(Fault::Goodbye {
+        h.sim().inject(Fault::Goodbye {
             target: None,
             close_after_secs: 2.0,
         });
         assert!(
-            h.sim
+            h.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
                 .await
         );
@@ -101,7 +101,7 @@ async fn goodbye_is_answered_by_a_replacement_before_the_close() {
     })
     .await;
     assert_eq!(replaced, 1);
-    assert!(h.status.snapshot().last_disconnect.is_none());
+    assert!(h.status().snapshot().last_disconnect.is_none());
     h.ping("after-goodbye").await;
     h.stop().await.unwrap();
 }
@@ -117,14 +117,14 @@ async fn a_goodbye_storm_loses_no_message() {
     let mut tags = Vec::new();
     for round in 0..20 {
         for socket in [0, 1] {
-            h.sim.inject(Fault::Goodbye {
+            h.sim().inject(Fault::Goodbye {
                 target: Some(socket),
                 close_after_secs: 0.2,
             });
         }
         for i in 0..10 {
             let tag = format!("storm-{round}-{i}");
-            h.sim
+            h.sim()
                 .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
             tags.push(tag);
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -133,8 +133,8 @@ async fn a_goodbye_storm_loses_no_message() {
     assert_each_answered_once(&h, &tags).await;
     // Where the storm bit (messages went to no socket: every run so far), they came back
     // from history.
-    let missed = h.sim.stats().rtm_events_missed;
-    let caught_up = h.status.snapshot().caught_up;
+    let missed = h.sim().stats().rtm_events_missed;
+    let caught_up = h.status().snapshot().caught_up;
     println!(
         "goodbye storm: {} messages, {missed} events sent to no socket, {caught_up} caught up",
         tags.len()
@@ -148,11 +148,11 @@ async fn an_rtm_connect_outage_is_outlasted() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
     // 503s, then ok:false, then URLs whose upgrade is refused.
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 3.0,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     h.wait_live(2).await;
     let waits = open_failures(&h);
     assert!(waits.len() >= 3, "retries were not made: {waits:?}");
@@ -161,7 +161,7 @@ async fn an_rtm_connect_outage_is_outlasted() {
         "a retry waited longer than the cap: {waits:?}"
     );
     let failed: Vec<u16> = h
-        .sim
+        .sim()
         .calls("rtm.connect")
         .iter()
         .map(|c| c.status)
@@ -175,18 +175,18 @@ async fn an_rtm_connect_outage_is_outlasted() {
 async fn a_rate_limited_rtm_connect_waits_as_told() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::RateLimitMethod {
+    h.sim().inject(Fault::RateLimitMethod {
         method: "rtm.connect".into(),
         secs: 2,
     });
-    h.sim.inject(Fault::DropAll);
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    h.sim().inject(Fault::DropAll);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     h.wait_live(2).await;
     // The first 429 holds back both slots: a call made meanwhile fails without reaching
     // Slack, so Slack never sees a call inside its Retry-After.
-    assert_eq!(h.sim.early_calls(), 0);
+    assert_eq!(h.sim().early_calls(), 0);
     let limited = h
-        .sim
+        .sim()
         .calls("rtm.connect")
         .iter()
         .filter(|c| c.status == 429)
@@ -221,11 +221,11 @@ async fn rtm_start_on_a_new_app_stops_with_the_way_out() {
 async fn an_error_frame_costs_a_log_line_not_the_socket() {
     let h = start_rtm(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
-    h.sim.inject(Fault::ErrorFrame { target: None });
-    h.sim.inject(Fault::Malformed { target: None });
+    let opened = h.sim().stats().sockets_opened;
+    h.sim().inject(Fault::ErrorFrame { target: None });
+    h.sim().inject(Fault::Malformed { target: None });
     h.ping("after-error-frame").await;
-    assert_eq!(h.sim.stats().sockets_opened, opened);
-    assert!(h.status.snapshot().last_disconnect.is_none());
+    assert_eq!(h.sim().stats().sockets_opened, opened);
+    assert!(h.status().snapshot().last_disconnect.is_none());
     h.stop().await.unwrap();
 }

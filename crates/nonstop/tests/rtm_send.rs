@@ -54,7 +54,7 @@ async fn start(sim_config: SimConfig, tweak: impl FnOnce(&mut Config)) -> Harnes
 /// Says `echo <n>` in `channel`, and checks the bot said `said <n>` once and then named the
 /// `ts` Slack gave that message.
 async fn echo(h: &Harness, channel: &str, n: u32) -> PostedMessage {
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new(channel, "U1", &format!("echo {n}")));
     let said = h.expect_post(&format!("said {n}")).await;
     h.expect_post(&format!("said {n} at {}", said.ts)).await;
@@ -68,15 +68,15 @@ async fn plain_answers_go_over_the_socket_at_rtms_pace_and_rich_ones_through_the
     // Four conversations at once: their lanes run side by side, so the socket's pace decides
     // which answers it carries.
     for (n, channel) in ["C1", "C2", "C3", "C4"].into_iter().enumerate() {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new(channel, "U1", &format!("echo {n}")));
     }
     for n in 0..4 {
         let said = h.expect_post(&format!("said {n}")).await;
         h.expect_post(&format!("said {n} at {}", said.ts)).await;
     }
-    h.sim.send_message(MessageSpec::new("C1", "U1", "rich"));
-    h.sim.send_message(MessageSpec::new("C2", "U1", "long"));
+    h.sim().send_message(MessageSpec::new("C1", "U1", "rich"));
+    h.sim().send_message(MessageSpec::new("C2", "U1", "long"));
     let rich = h.expect_post("rich").await;
     let long = h.expect_post(&"long ".repeat(1000)).await;
     assert!(
@@ -85,7 +85,7 @@ async fn plain_answers_go_over_the_socket_at_rtms_pace_and_rich_ones_through_the
     );
     assert!(rich.metadata.is_some(), "posted with its outbox key");
 
-    let posted = h.sim.posted();
+    let posted = h.sim().posted();
     let mut over_rtm: Vec<&PostedMessage> = posted.iter().filter(|p| p.over_rtm).collect();
     assert!(
         !over_rtm.is_empty(),
@@ -102,10 +102,13 @@ async fn plain_answers_go_over_the_socket_at_rtms_pace_and_rich_ones_through_the
         let gap = pair[1].recorded_at_ms - pair[0].recorded_at_ms;
         assert!(gap >= 500, "two socket messages {gap} ms apart");
     }
-    let stats = h.sim.stats();
+    let stats = h.sim().stats();
     assert_eq!(stats.rtm_rate_limited, 0, "{stats:?}");
     assert_eq!(stats.oversized_client_frames, 0, "{stats:?}");
-    assert_eq!(h.status.snapshot().answers_over_rtm, over_rtm.len() as u64);
+    assert_eq!(
+        h.status().snapshot().answers_over_rtm,
+        over_rtm.len() as u64
+    );
     // Each went out once.
     for n in 0..4 {
         assert_eq!(h.count_posts(&format!("said {n}")), 1);
@@ -117,7 +120,7 @@ async fn plain_answers_go_over_the_socket_at_rtms_pace_and_rich_ones_through_the
 async fn a_refused_or_oversized_socket_message_goes_through_the_web_api_instead() {
     let h = start(sim_config(), |_| {}).await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::RefuseMessages { count: 1 });
+    h.sim().inject(Fault::RefuseMessages { count: 1 });
     let said = echo(&h, "C1", 0).await;
     assert!(
         !said.over_rtm,
@@ -125,12 +128,12 @@ async fn a_refused_or_oversized_socket_message_goes_through_the_web_api_instead(
     );
     assert!(said.metadata.is_some());
     assert_eq!(h.count_posts("said 0"), 1);
-    h.sim.send_message(MessageSpec::new("C1", "U1", "huge"));
+    h.sim().send_message(MessageSpec::new("C1", "U1", "huge"));
     let huge = h.expect_post(&"\u{7}".repeat(4000)).await;
     assert!(!huge.over_rtm);
-    let stats = h.sim.stats();
+    let stats = h.sim().stats();
     assert_eq!(stats.oversized_client_frames, 0, "never sent: {stats:?}");
-    assert_eq!(h.status.snapshot().answers_failed, 0);
+    assert_eq!(h.status().snapshot().answers_failed, 0);
     h.stop().await.unwrap();
 }
 
@@ -144,8 +147,8 @@ async fn confirmations_out_of_order_give_each_answer_its_own_ts() {
     })
     .await;
     h.wait_live(1).await;
-    h.sim.inject(Fault::ReorderReplies);
-    h.sim.send_message(MessageSpec::new("C1", "U1", "echo 0"));
+    h.sim().inject(Fault::ReorderReplies);
+    h.sim().send_message(MessageSpec::new("C1", "U1", "echo 0"));
     let first = h.expect_post("said 0").await;
     assert!(first.over_rtm);
     // Its confirmation is held back until the next frame is answered; that frame is the
@@ -154,20 +157,20 @@ async fn confirmations_out_of_order_give_each_answer_its_own_ts() {
     // Not a window: RTM takes one message a second per socket, and the second message must
     // go over the socket too, so it is sent once the pace has room again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    h.sim.send_message(MessageSpec::new("C2", "U1", "echo 1"));
+    h.sim().send_message(MessageSpec::new("C2", "U1", "echo 1"));
     let second = h.expect_post("said 1").await;
     assert!(second.over_rtm, "the second went over the socket too");
     // The second's confirmation came first; each answer got its own ts.
     h.expect_post(&format!("said 0 at {}", first.ts)).await;
     h.expect_post(&format!("said 1 at {}", second.ts)).await;
-    assert_eq!(h.status.snapshot().answers_over_rtm, 2);
+    assert_eq!(h.status().snapshot().answers_over_rtm, 2);
     h.stop().await.unwrap();
 }
 
 /// How many times the bot read a channel's history to look for an answer (catch-up reads
 /// history too, without metadata).
 fn lookups(h: &Harness) -> usize {
-    h.sim
+    h.sim()
         .calls("conversations.history")
         .iter()
         .filter(|call| call.args.contains_key("include_all_metadata"))
@@ -179,11 +182,12 @@ fn lookups(h: &Harness) -> usize {
 async fn unconfirmed(connections: usize, posted: bool, late_reply: bool) -> Harness {
     let h = start(sim_config(), |config| config.connections = connections).await;
     h.wait_live(connections).await;
-    h.sim.inject(Fault::DropBeforeReply { posted, late_reply });
+    h.sim()
+        .inject(Fault::DropBeforeReply { posted, late_reply });
     let said = echo(&h, "C1", 0).await;
     assert!(said.over_rtm, "{said:?}");
     assert_eq!(h.count_posts("said 0"), 1);
-    assert!(h.status.wait_for(WAIT, |s| s.handled == 1).await);
+    assert!(h.status().wait_for(WAIT, |s| s.handled == 1).await);
     // The bot answers over the socket again afterwards (once RTM's pace of one message a
     // second has room: not a window, nothing is asserted absent after it).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -229,7 +233,7 @@ async fn with_rtm_send_web_every_answer_goes_through_chat_post_message() {
     let said = echo(&h, "C1", 0).await;
     assert!(!said.over_rtm);
     assert!(said.metadata.is_some());
-    assert_eq!(h.status.snapshot().answers_over_rtm, 0);
+    assert_eq!(h.status().snapshot().answers_over_rtm, 0);
     h.stop().await.unwrap();
 }
 
@@ -248,12 +252,12 @@ async fn an_answer_sent_over_rtm_before_a_crash_is_found_not_sent_again() {
     first.wait_live(1).await;
     // Taken by Slack, but the socket dies before the confirmation; the process dies before
     // it could look.
-    first.sim.inject(Fault::DropBeforeReply {
+    first.sim().inject(Fault::DropBeforeReply {
         posted: true,
         late_reply: false,
     });
     first
-        .sim
+        .sim()
         .send_message(MessageSpec::new("C1", "U1", "echo 0"));
     let said = first.expect_post("said 0").await;
     assert!(said.over_rtm);
@@ -262,7 +266,12 @@ async fn an_answer_sent_over_rtm_before_a_crash_is_found_not_sent_again() {
 
     let second = Harness::launch(sim, App::with_handler(config, handler));
     second.expect_post(&format!("said 0 at {}", said.ts)).await;
-    assert_eq!(second.status.snapshot().replayed, 1);
-    assert_eq!(second.count_posts("said 0"), 1, "{:?}", second.sim.posted());
+    assert_eq!(second.status().snapshot().replayed, 1);
+    assert_eq!(
+        second.count_posts("said 0"),
+        1,
+        "{:?}",
+        second.sim().posted()
+    );
     second.stop().await.unwrap();
 }

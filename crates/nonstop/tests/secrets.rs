@@ -28,16 +28,16 @@ async fn no_token_in_any_log_line_or_error() {
     )
     .await;
     h.wait_live(2).await;
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C1", "U1", "leak please"));
-    assert!(h.status.wait_for(WAIT, |s| s.failed >= 1).await);
-    h.sim.inject(Fault::Drop { target: None });
+    assert!(h.status().wait_for(WAIT, |s| s.failed >= 1).await);
+    h.sim().inject(Fault::Drop { target: None });
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.reconnects >= 1 && s.live_connections == 2)
             .await
     );
-    h.sim.inject(Fault::RevokeToken {
+    h.sim().inject(Fault::RevokeToken {
         code: "invalid_auth".into(),
     });
     let err = h.finished().await.unwrap_err();

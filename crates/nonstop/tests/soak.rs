@@ -47,22 +47,22 @@ async fn a_thousand_abrupt_drops_leak_nothing() {
     let fds_before = open_fds();
 
     for i in 0..DROPS {
-        let opened = h.sim.stats().sockets_opened;
-        h.sim.inject(Fault::Drop {
+        let opened = h.sim().stats().sockets_opened;
+        h.sim().inject(Fault::Drop {
             target: Some((i % 2) as usize),
         });
         assert!(
-            h.sim
+            h.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened > opened && s.live_sockets == 2)
                 .await,
             "drop {i}: bot did not come back: {:?} / {:?}",
-            h.sim.stats(),
-            h.status.snapshot()
+            h.sim().stats(),
+            h.status().snapshot()
         );
     }
     h.wait_live(2).await;
     h.ping("after").await;
-    let snapshot = h.status.snapshot();
+    let snapshot = h.status().snapshot();
     assert!(snapshot.reconnects >= DROPS, "{snapshot:?}");
 
     let tasks_after = settles_to(tasks_before, || metrics.num_alive_tasks()).await;

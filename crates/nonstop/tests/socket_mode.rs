@@ -20,14 +20,14 @@ async fn answers_ping_in_channel_and_in_thread() {
     assert_eq!(post.channel, "C1");
     assert_eq!(post.thread_ts, None);
 
-    h.sim
+    h.sim()
         .send_message(MessageSpec::new("C2", "U1", "ping threaded").in_thread("1700000000.000001"));
     let post = h.expect_post("pong threaded").await;
     assert_eq!(post.channel, "C2");
     assert_eq!(post.thread_ts.as_deref(), Some("1700000000.000001"));
 
     // Someone else's text is echoed inert: no mass mention, no disguised link, no unfurl.
-    h.sim.send_message(MessageSpec::new(
+    h.sim().send_message(MessageSpec::new(
         "C1",
         "U1",
         "ping <!channel> <https://evil.example|https://slack.com/reset>",
@@ -35,7 +35,7 @@ async fn answers_ping_in_channel_and_in_thread() {
     let echoed = "pong &lt;!channel&gt; &lt;https://evil.example|https://slack.com/reset&gt;";
     h.expect_post(echoed).await;
     let call = h
-        .sim
+        .sim()
         .calls("chat.postMessage")
         .into_iter()
         .find(|c| c.args["text"] == echoed)
@@ -49,14 +49,14 @@ async fn answers_ping_in_channel_and_in_thread() {
 async fn never_answers_its_own_messages() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    let bot_user = h.sim.config().bot_user_id.clone();
-    h.sim
+    let bot_user = h.sim().config().bot_user_id.clone();
+    h.sim()
         .send_message(MessageSpec::new("C1", &bot_user, "ping from myself"));
     // A later message is answered, so the earlier one had its chance.
     h.ping("after").await;
     assert_eq!(h.count_posts("pong from myself"), 0);
     // An edit of one of its messages is the bot's own too.
-    h.sim.send_event(serde_json::json!({
+    h.sim().send_event(serde_json::json!({
         "type": "message",
         "subtype": "message_changed",
         "channel": "C1",
@@ -67,15 +67,15 @@ async fn never_answers_its_own_messages() {
     // Its own messages (the one above, the echo of its pong, the edit) are acked at receipt
     // and go no further: not journaled, not handed to a handler.
     assert!(
-        h.status.wait_for(WAIT, |s| s.own_messages == 3).await,
+        h.status().wait_for(WAIT, |s| s.own_messages == 3).await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     assert!(
-        h.sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        h.sim().wait_for_stats(WAIT, |s| s.pending == 0).await,
         "all acked"
     );
-    let status = h.status.snapshot();
+    let status = h.status().snapshot();
     assert_eq!(
         status.envelopes, 1,
         "only `ping after` was journaled: {status:?}"
@@ -88,15 +88,15 @@ async fn never_answers_its_own_messages() {
 async fn status_reports_connections_and_last_disconnect() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::Drop { target: None });
+    h.sim().inject(Fault::Drop { target: None });
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.reconnects >= 1 && s.live_connections == 2)
             .await
     );
-    h.sim.send_message(MessageSpec::new("C1", "U1", "status"));
+    h.sim().send_message(MessageSpec::new("C1", "U1", "status"));
     let post = h
-        .sim
+        .sim()
         .wait_for_post(WAIT, |p| p.text.starts_with("up "))
         .await
         .expect("status answered");
@@ -110,21 +110,21 @@ async fn status_reports_connections_and_last_disconnect() {
 async fn abrupt_drop_is_named_and_recovered_without_losing_events() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
-    h.sim.inject(Fault::Drop { target: None });
+    let opened = h.sim().stats().sockets_opened;
+    h.sim().inject(Fault::Drop { target: None });
     let tags: Vec<String> = (0..20).map(|i| format!("drop-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
     }
     assert!(
-        h.sim
+        h.sim()
             .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
             .await
     );
     h.wait_live(2).await;
     let last = h
-        .status
+        .status()
         .snapshot()
         .last_disconnect
         .expect("a disconnect was recorded");
@@ -141,24 +141,24 @@ async fn abrupt_drop_is_named_and_recovered_without_losing_events() {
 async fn half_open_socket_is_declared_dead_and_replaced() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::HalfOpen { target: None });
+    h.sim().inject(Fault::HalfOpen { target: None });
     // Events routed to the silent socket come back as redeliveries on the other one.
     let tags: Vec<String> = (0..10).map(|i| format!("half-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
     }
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s
                 .last_disconnect
                 .as_ref()
                 .is_some_and(|d| d.cause.starts_with("dead(no frame for")))
             .await,
         "half-open socket not declared dead: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 2).await);
     assert_each_answered_once(&h, &tags).await;
     h.stop().await.unwrap();
 }
@@ -169,15 +169,15 @@ async fn connect_outage_is_retried_until_it_ends() {
     h.wait_live(2).await;
     // Taken before the outage begins, so that a late look at the clock cannot shorten it.
     let down = tokio::time::Instant::now();
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 3.0,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     // Sent while no socket is open: Slack holds them and delivers later.
     let tags: Vec<String> = (0..5).map(|i| format!("outage-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
     }
     h.wait_live(2).await;
@@ -194,7 +194,7 @@ async fn connect_outage_is_retried_until_it_ends() {
         waits.iter().all(|w| *w <= Duration::from_millis(500)),
         "a retry waited longer than the cap: {waits:?}"
     );
-    let refusals = h.sim.stats().connect_refusals;
+    let refusals = h.sim().stats().connect_refusals;
     assert!(refusals >= 3, "retries were not made: {refusals}");
     assert_each_answered_once(&h, &tags).await;
     h.stop().await.unwrap();
@@ -204,14 +204,14 @@ async fn connect_outage_is_retried_until_it_ends() {
 async fn disconnect_warning_replaces_before_closing() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
+    let opened = h.sim().stats().sockets_opened;
     let replaced = never_down_during(&h, 1, async {
-        h.sim.inject(Fault::DisconnectWarning {
+        h.sim().inject(Fault::DisconnectWarning {
             target: None,
             close_after_secs: 2.0,
         });
         assert!(
-            h.sim
+            h.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
                 .await
         );
@@ -221,7 +221,7 @@ async fn disconnect_warning_replaces_before_closing() {
     .await;
     assert!(replaced >= 1, "no replacement recorded");
     // The old socket was closed by us as replaced, not dropped by Slack.
-    assert!(h.status.snapshot().last_disconnect.is_none());
+    assert!(h.status().snapshot().last_disconnect.is_none());
     h.stop().await.unwrap();
 }
 
@@ -229,14 +229,14 @@ async fn disconnect_warning_replaces_before_closing() {
 async fn refresh_requested_without_warning_keeps_two_sockets() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
+    let opened = h.sim().stats().sockets_opened;
     let replaced = never_down_during(&h, 1, async {
-        h.sim.inject(Fault::Refresh {
+        h.sim().inject(Fault::Refresh {
             target: Some(1),
             close_after_secs: 1.0,
         });
         assert!(
-            h.sim
+            h.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
                 .await
         );
@@ -253,11 +253,11 @@ async fn rate_limited_reconnect_waits_for_retry_after() {
     let h = Harness::start().await;
     h.wait_live(2).await;
     let down = tokio::time::Instant::now();
-    h.sim.inject(Fault::RateLimit {
+    h.sim().inject(Fault::RateLimit {
         secs: 2,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     h.wait_live(2).await;
     let gap = down.elapsed();
     assert!(
@@ -276,7 +276,7 @@ async fn rate_limited_reconnect_waits_for_retry_after() {
         "{waits:?}"
     );
     // One refused call per slot, then it waited: no hammering.
-    let refusals = h.sim.stats().connect_refusals;
+    let refusals = h.sim().stats().connect_refusals;
     assert!(refusals <= 4, "kept calling while rate limited: {refusals}");
     h.ping("after-429").await;
     h.stop().await.unwrap();
@@ -290,15 +290,15 @@ async fn too_many_websockets_closes_then_reopens() {
     })
     .await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::TooManyWebsockets { target: None });
+    h.sim().inject(Fault::TooManyWebsockets { target: None });
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.last_disconnect.as_ref().is_some_and(|d| d
                 .cause
                 == "slack_disconnect(too_many_websockets)"))
             .await
     );
-    assert!(h.status.wait_for(WAIT, |s| s.reconnects >= 1).await);
+    assert!(h.status().wait_for(WAIT, |s| s.reconnects >= 1).await);
     h.wait_live(2).await;
     h.ping("after-too-many").await;
     h.stop().await.unwrap();
@@ -308,20 +308,20 @@ async fn too_many_websockets_closes_then_reopens() {
 async fn close_frame_code_and_reason_are_reported() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::CloseFrame {
+    h.sim().inject(Fault::CloseFrame {
         target: None,
         code: 4002,
         reason: "maintenance".into(),
     });
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s
                 .last_disconnect
                 .as_ref()
                 .is_some_and(|d| d.cause == "close_frame(4002, \"maintenance\")"))
             .await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.wait_live(2).await;
     h.stop().await.unwrap();
@@ -331,7 +331,7 @@ async fn close_frame_code_and_reason_are_reported() {
 async fn link_disabled_stops_with_a_clear_error() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::LinkDisabled);
+    h.sim().inject(Fault::LinkDisabled);
     let err = h.finished().await.unwrap_err();
     let shown = err.to_string();
     assert!(matches!(err, nonstop::Error::Fatal { .. }), "{shown}");
@@ -343,7 +343,7 @@ async fn link_disabled_stops_with_a_clear_error() {
 async fn revoked_token_stops_with_a_clear_error() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::RevokeToken {
+    h.sim().inject(Fault::RevokeToken {
         code: "token_revoked".into(),
     });
     let err = h.finished().await.unwrap_err();
@@ -369,8 +369,8 @@ async fn wrong_app_token_is_fatal_at_start() {
 async fn bad_frames_cost_one_error_each_and_never_the_socket() {
     let h = Harness::start().await;
     h.wait_live(2).await;
-    let opened = h.sim.stats().sockets_opened;
-    let acks = h.sim.stats().acks;
+    let opened = h.sim().stats().sockets_opened;
+    let acks = h.sim().stats().acks;
     for fault in [
         Fault::Malformed { target: None },
         Fault::Binary { target: None },
@@ -380,22 +380,22 @@ async fn bad_frames_cost_one_error_each_and_never_the_socket() {
         },
         Fault::UnknownEnvelope { target: None },
     ] {
-        h.sim.inject(fault);
+        h.sim().inject(fault);
     }
     // Malformed, binary and oversized are counted; the unknown envelope is acked and handed on.
     assert!(
-        h.status.wait_for(WAIT, |s| s.bad_frames >= 3).await,
+        h.status().wait_for(WAIT, |s| s.bad_frames >= 3).await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    assert!(h.sim.wait_for_stats(WAIT, |s| s.acks > acks).await);
+    assert!(h.sim().wait_for_stats(WAIT, |s| s.acks > acks).await);
     h.ping("after-bad-frames").await;
     assert_eq!(
-        h.sim.stats().sockets_opened,
+        h.sim().stats().sockets_opened,
         opened,
         "a bad frame cost a socket"
     );
-    assert!(h.status.snapshot().last_disconnect.is_none());
+    assert!(h.status().snapshot().last_disconnect.is_none());
     h.stop().await.unwrap();
 }
 
@@ -410,16 +410,16 @@ async fn the_same_event_on_two_sockets_is_handled_once() {
         "event": {"type": "message", "channel": "C1", "user": "U1", "text": "ping twice", "ts": "1.1"},
     });
     // Two envelopes carrying one event, round-robined onto both sockets.
-    h.sim.send_envelope("events_api", payload.clone(), false);
-    h.sim.send_envelope("events_api", payload, false);
+    h.sim().send_envelope("events_api", payload.clone(), false);
+    h.sim().send_envelope("events_api", payload, false);
     h.expect_post("pong twice").await;
     assert!(
-        h.sim.wait_for_stats(WAIT, |s| s.pending == 0).await,
+        h.sim().wait_for_stats(WAIT, |s| s.pending == 0).await,
         "both acked"
     );
     h.settled().await;
     assert_eq!(h.count_posts("pong twice"), 1);
-    assert!(h.status.snapshot().duplicates >= 1);
+    assert!(h.status().snapshot().duplicates >= 1);
     h.stop().await.unwrap();
 }
 
@@ -442,27 +442,27 @@ async fn panicking_and_hanging_handlers_never_delay_acks() {
     .await;
     h.wait_live(2).await;
     for text in ["boom", "hang", "hang", "boom"] {
-        h.sim.send_message(MessageSpec::new("C1", "U1", text));
+        h.sim().send_message(MessageSpec::new("C1", "U1", text));
     }
-    h.sim.send_message(MessageSpec::new("C1", "U1", "fine"));
+    h.sim().send_message(MessageSpec::new("C1", "U1", "fine"));
     h.expect_post("done fine").await;
     // All five acked at once; none waited for a handler.
     assert!(
-        h.sim
+        h.sim()
             .wait_for_stats(Duration::from_millis(500), |s| s.acks >= 5
                 && s.pending == 0)
             .await,
         "{:?}",
-        h.sim.stats()
+        h.sim().stats()
     );
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |s| s.panicked == 2 && s.timed_out == 2)
             .await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    assert_eq!(h.sim.stats().redeliveries, 0);
+    assert_eq!(h.sim().stats().redeliveries, 0);
     h.stop().await.unwrap();
 }
 
@@ -474,19 +474,19 @@ async fn hello_fault_is_named_and_outlasted(fault: Fault, named: fn(&str) -> boo
     })
     .await;
     h.wait_live(2).await;
-    h.sim.inject(fault);
-    h.sim.inject(Fault::Drop { target: None });
+    h.sim().inject(fault);
+    h.sim().inject(Fault::Drop { target: None });
     assert!(
-        h.status
-            .wait_for(WAIT, |_| h.status.history().iter().any(|r| matches!(
+        h.status()
+            .wait_for(WAIT, |_| h.status().history().iter().any(|r| matches!(
                 &r.change,
                 nonstop::LifecycleChange::OpenFailed { cause, .. } if named(cause)
             )))
             .await,
         "{:?}",
-        h.status.history()
+        h.status().history()
     );
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 2).await);
     h.ping(tag).await;
     h.stop().await.unwrap();
 }
@@ -517,30 +517,30 @@ async fn a_hello_with_an_odd_lifetime_opens_a_live_socket() {
         serde_json::json!(-5),
         serde_json::json!("abc"),
     ] {
-        h.sim.inject(Fault::OddHello {
+        h.sim().inject(Fault::OddHello {
             count: 2,
             value: Some(value.clone()),
         });
-        let opened = h.sim.stats().sockets_opened;
-        h.sim.inject(Fault::DropAll);
+        let opened = h.sim().stats().sockets_opened;
+        h.sim().inject(Fault::DropAll);
         assert!(
-            h.sim
+            h.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened >= opened + 2
                     && s.live_sockets == 2)
                 .await,
             "{value}: {:?}",
-            h.sim.stats()
+            h.sim().stats()
         );
         h.wait_live(2).await;
         h.ping(&format!("after-odd-hello-{value}")).await;
     }
     let timeouts = h
-        .status
+        .status()
         .history()
         .iter()
         .filter(|r| matches!(&r.change, nonstop::LifecycleChange::OpenFailed { .. }))
         .count();
-    assert_eq!(timeouts, 0, "{:?}", h.status.history());
+    assert_eq!(timeouts, 0, "{:?}", h.status().history());
     h.stop().await.unwrap();
 }
 
@@ -571,15 +571,19 @@ async fn sockets_are_replaced_before_slack_recycles_them() {
     h.wait_live(2).await;
     let replaced = never_down_during(&h, 4, async {
         // Each socket is replaced 2-3 s after it opens: at least 4 more sockets.
-        assert!(h.sim.wait_for_stats(WAIT, |s| s.sockets_opened >= 6).await);
+        assert!(
+            h.sim()
+                .wait_for_stats(WAIT, |s| s.sockets_opened >= 6)
+                .await
+        );
         h.wait_live(2).await;
     })
     .await;
     assert!(replaced >= 4, "{replaced} replacements");
     assert!(
-        h.status.snapshot().last_disconnect.is_none(),
+        h.status().snapshot().last_disconnect.is_none(),
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.ping("after-planned-refresh").await;
     h.stop().await.unwrap();
@@ -598,11 +602,11 @@ async fn every_event_delivered_three_times_is_handled_once() {
     h.wait_live(2).await;
     let tags: Vec<String> = (0..30).map(|i| format!("thrice-{i}")).collect();
     for tag in &tags {
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
     }
     assert_each_answered_once(&h, &tags).await;
-    let status = h.status.snapshot();
+    let status = h.status().snapshot();
     // Each event came three times (the bot's own pongs too, echoed back): two of every three
     // are duplicates.
     assert!(status.duplicates >= 2 * tags.len() as u64, "{status:?}");
@@ -630,18 +634,18 @@ async fn extreme_connection_times_in_hello_neither_panic_nor_churn() {
         // hello, and there is no fact to wait for that says no more will come.
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(
-            h.sim.stats().sockets_opened,
+            h.sim().stats().sockets_opened,
             2,
             "{seconds}: {:?}",
-            h.sim.stats()
+            h.sim().stats()
         );
-        h.sim.inject(Fault::Drop { target: None });
+        h.sim().inject(Fault::Drop { target: None });
         assert!(
-            h.status
+            h.status()
                 .wait_for(WAIT, |s| s.reconnects >= 1 && s.live_connections == 2)
                 .await,
             "{seconds}: {:?}",
-            h.status.snapshot()
+            h.status().snapshot()
         );
         h.stop().await.unwrap();
     }
@@ -659,14 +663,14 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
     .await;
     h.wait_live(2).await;
     let envelope_id = h
-        .sim
+        .sim()
         .send_envelope("events_api", serde_json::json!("a string"), false);
     assert!(
-        h.sim.wait_for_ack(&envelope_id, WAIT).await.is_some(),
+        h.sim().wait_for_ack(&envelope_id, WAIT).await.is_some(),
         "never acked: {:?}",
-        h.sim.stats()
+        h.sim().stats()
     );
-    assert!(h.status.wait_for(WAIT, |s| s.bad_frames >= 1).await);
+    assert!(h.status().wait_for(WAIT, |s| s.bad_frames >= 1).await);
     let journal = nonstop::SqliteStore::open_read_only(&db.0).unwrap();
     let failed = {
         use nonstop::journal::EntryState;
@@ -685,13 +689,13 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
         "{entry:?}"
     );
     // One larger than max_frame_bytes (1 MiB) the same way, without its bytes.
-    let oversized = h.sim.send_envelope(
+    let oversized = h.sim().send_envelope(
         "events_api",
         serde_json::json!({"padding": "x".repeat(1_100_000)}),
         false,
     );
     assert!(
-        h.sim.wait_for_ack(&oversized, WAIT).await.is_some(),
+        h.sim().wait_for_ack(&oversized, WAIT).await.is_some(),
         "oversized never acked"
     );
     let failed = {
@@ -704,7 +708,7 @@ async fn an_unreadable_envelope_is_acked_and_recorded_as_failed() {
             && e.error.as_deref().unwrap_or("").contains("max_frame_bytes")),
         "{failed:?}"
     );
-    assert_eq!(h.sim.stats().redeliveries, 0);
+    assert_eq!(h.sim().stats().redeliveries, 0);
     // The bot still answers.
     h.ping("after the unreadable envelope").await;
     h.stop().await.unwrap();
@@ -724,7 +728,7 @@ async fn a_server_that_stops_reading_is_replaced_as_write_stalled() {
     )
     .await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::StopReading { target: None });
+    h.sim().inject(Fault::StopReading { target: None });
     let stalled = |s: &nonstop::StatusSnapshot| {
         s.last_disconnect
             .as_ref()
@@ -734,9 +738,9 @@ async fn a_server_that_stops_reading_is_replaced_as_write_stalled() {
     // takes them, until the unread acks block the bot's writes.
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut sent = 0u32;
-    while !stalled(&h.status.snapshot()) && tokio::time::Instant::now() < deadline {
+    while !stalled(&h.status().snapshot()) && tokio::time::Instant::now() < deadline {
         for _ in 0..50 {
-            h.sim.send_event(serde_json::json!({
+            h.sim().send_event(serde_json::json!({
                 "type": "reaction_added",
                 "user": "U1",
                 "reaction": "eyes",
@@ -747,11 +751,11 @@ async fn a_server_that_stops_reading_is_replaced_as_write_stalled() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(
-        stalled(&h.status.snapshot()),
+        stalled(&h.status().snapshot()),
         "not replaced as write_stalled after {sent} events: {:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 2).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 2).await);
     h.ping("after-write-stall").await;
     h.stop().await.unwrap();
     println!(
@@ -769,20 +773,20 @@ async fn refresh_requested_after_every_hello_is_no_storm() {
     let (captured, _log) = common::capture_logs();
     let h = Harness::start().await;
     h.wait_live(2).await;
-    h.sim.inject(Fault::RefreshAfterHello);
+    h.sim().inject(Fault::RefreshAfterHello);
     // The sockets that replace these two are asked to go as soon as they are live.
-    h.sim.inject(Fault::DropAll);
-    let opened_before = h.sim.stats().sockets_opened;
+    h.sim().inject(Fault::DropAll);
+    let opened_before = h.sim().stats().sockets_opened;
     // A rate is measured here, so a span of time is the point: 7 s covers the first
     // replacements and one more refresh per slot (every 5 s), with room for a slow machine
     // in the bounds below.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let opened = h.sim.stats().sockets_opened - opened_before;
+    let opened = h.sim().stats().sockets_opened - opened_before;
     // Two reconnects at once, their replacements at once, then one per slot every 5 s.
     assert!(
         (2..=8).contains(&opened),
         "{opened} sockets in 7 s: {:?}",
-        h.sim.stats()
+        h.sim().stats()
     );
     h.ping("during-refresh-storm").await;
     let logs = captured.text();
@@ -811,12 +815,12 @@ async fn a_flood_of_bad_frames_is_folded_in_the_log_and_counted() {
     h.wait_live(2).await;
     let flood_started = tokio::time::Instant::now();
     for _ in 0..1000 {
-        h.sim.inject(Fault::Malformed { target: None });
+        h.sim().inject(Fault::Malformed { target: None });
     }
     assert!(
-        h.status.wait_for(WAIT, |s| s.bad_frames >= 1000).await,
+        h.status().wait_for(WAIT, |s| s.bad_frames >= 1000).await,
         "{:?}",
-        h.status.snapshot()
+        h.status().snapshot()
     );
     h.stop().await.unwrap();
     let logs = captured.text();
@@ -873,7 +877,7 @@ async fn a_silent_auth_test_is_logged_at_once_and_at_each_retry() {
     assert!(first < failed, "{logs}");
     assert!(logs.contains("timeout"), "the cause is named: {logs}");
     assert!(logs.contains("retrying in"), "{logs}");
-    h.sim.inject(Fault::Heal);
+    h.sim().inject(Fault::Heal);
     h.wait_live(2).await;
     h.stop().await.unwrap();
 }

@@ -83,14 +83,14 @@ async fn the_status_page_shows_a_drop_and_an_outage_with_their_causes() {
     // Pauses between the faults only spread the picture out; nothing is timed by them.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // An outage: every socket dropped, and Slack refusing new ones for 3 s.
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 3.0,
         drop_all: true,
     });
     let refused = h
-        .status
+        .status()
         .wait_for(WAIT, |_| {
-            h.status
+            h.status()
                 .history()
                 .iter()
                 .any(|r| matches!(r.change, LifecycleChange::OpenFailed { .. }))

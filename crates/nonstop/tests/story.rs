@@ -25,16 +25,16 @@ async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed
 
     // Hours later the socket is gone without a close frame, and Slack's connect endpoint
     // fails for a while.
-    h.sim.inject(Fault::Outage {
+    h.sim().inject(Fault::Outage {
         secs: 6.0,
         drop_all: true,
     });
-    assert!(h.status.wait_for(WAIT, |s| s.live_connections == 0).await);
+    assert!(h.status().wait_for(WAIT, |s| s.live_connections == 0).await);
     // People keep talking to the bot, in three channels, all through the outage.
     let tags: Vec<String> = (0..6).map(|i| format!("while-away-{i}")).collect();
     for (i, tag) in tags.iter().enumerate() {
         let channel = ["C1", "C2", "C3"][i % 3];
-        h.sim
+        h.sim()
             .send_message(MessageSpec::new(channel, "U1", &format!("ping {tag}")));
         // The story's pacing (people talk through the outage), not a window.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -52,7 +52,7 @@ async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed
         waits.iter().all(|w| *w <= Duration::from_millis(500)),
         "a retry waited longer than the cap: {waits:?}"
     );
-    let history = h.status.history();
+    let history = h.status().history();
     let lost_at = history
         .iter()
         .position(|r| {
@@ -85,7 +85,7 @@ async fn a_classic_bot_that_went_offline_stays_online_and_answers_what_it_missed
     {
         assert_eq!(h.count_posts(&format!("pong {tag}")), 1, "pong {tag}");
     }
-    assert_eq!(h.status.snapshot().caught_up, tags.len() as u64);
+    assert_eq!(h.status().snapshot().caught_up, tags.len() as u64);
 
     // And the log says what happened, step by step, in plain words.
     let text = log.text();

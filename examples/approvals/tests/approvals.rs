@@ -1,91 +1,72 @@
-//! The approval workflow against the simulator: request, self-approval refused, decision,
-//! later reactions ignored.
+//! The approval workflow against the simulator (`nonstop::testing::TestBot`): request,
+//! self-approval refused, decision, later reactions ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use nonstop::testing::{inbound, TestBot};
 
-use nonstop::Config;
-use nonstop_sim::{Sim, SimConfig};
-use serde_json::json;
+/// `user` reacts with `name` to the message `ts` in C1.
+fn reaction(user: &str, name: &str, ts: &str) -> inbound::ReactionIn {
+    inbound::reaction_added(name)
+        .user(user)
+        .on_message("C1", ts)
+        .item_user("U1")
+}
 
-const WAIT: Duration = Duration::from_secs(20);
+fn request(text: &str, ts: &str) -> inbound::MessageIn {
+    inbound::message(text).channel("C1").user("U1").ts(ts)
+}
 
-fn reaction(user: &str, name: &str, ts: &str) -> serde_json::Value {
-    json!({"type": "reaction_added", "user": user, "reaction": name, "item_user": "U1",
-           "item": {"type": "message", "channel": "C1", "ts": ts}, "event_ts": "999.0"})
+fn decisions(bot: &TestBot) -> Vec<String> {
+    bot.posts()
+        .iter()
+        .filter_map(|p| p.text().map(str::to_owned))
+        .filter(|t| t.starts_with("Approved") || t.starts_with("Rejected"))
+        .collect()
 }
 
 #[tokio::test]
 async fn requests_are_decided_once_by_someone_else() {
-    let sim = Sim::start(SimConfig::default()).await.unwrap();
-    let config = Config::for_simulator(
-        &sim.api_url(),
-        &sim.config().app_token,
-        &sim.config().bot_token,
-    )
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(nonstop_example_approvals::app(config).run(async move {
-        let _ = stopped.await;
-    }));
+    let bot = TestBot::start(nonstop_example_approvals::app).await;
 
-    sim.send_event(
-        json!({"type": "message", "channel": "C1", "channel_type": "channel",
-        "user": "U1", "text": "request: buy a 3D printer", "ts": "100.0"}),
-    );
-    let waiting = sim
-        .wait_for_post(WAIT, |p| p.text.starts_with("Waiting for approval"))
-        .await
-        .unwrap();
-    assert_eq!(waiting.thread_ts.as_deref(), Some("100.0"));
+    bot.send(request("request: buy a 3D printer", "100.0"));
+    let waiting = bot
+        .expect_post(|p| {
+            p.text()
+                .is_some_and(|t| t.starts_with("Waiting for approval"))
+        })
+        .await;
+    assert_eq!(waiting.thread_ts(), Some("100.0"));
 
     // The requester's own ✅ is refused, privately.
-    sim.send_event(reaction("U1", "white_check_mark", "100.0"));
-    let refusal = sim
-        .wait_for_call("chat.postEphemeral", WAIT, |_| true)
-        .await
-        .unwrap();
-    assert_eq!(refusal.args["user"], "U1");
+    bot.send(reaction("U1", "white_check_mark", "100.0"));
+    let refusal = bot.expect_call("chat.postEphemeral", |_| true).await;
+    assert_eq!(refusal.user(), Some("U1"));
 
     // Reactions on other messages and other emoji change nothing.
-    sim.send_event(reaction("U2", "white_check_mark", "50.0"));
-    sim.send_event(reaction("U2", "tada", "100.0"));
+    bot.send(reaction("U2", "white_check_mark", "50.0"));
+    bot.send(reaction("U2", "tada", "100.0"));
 
-    sim.send_event(reaction("U2", "white_check_mark", "100.0"));
-    let approved = sim
-        .wait_for_post(WAIT, |p| p.text.starts_with("Approved"))
-        .await
-        .unwrap();
-    assert_eq!(approved.text, "Approved by <@U2>: buy a 3D printer");
-    assert_eq!(approved.thread_ts.as_deref(), Some("100.0"));
+    bot.send(reaction("U2", "white_check_mark", "100.0"));
+    let approved = bot.expect_text("Approved by <@U2>: buy a 3D printer").await;
+    assert_eq!(approved.thread_ts(), Some("100.0"));
 
-    // Decided already: a later ❌ does nothing. The ping after it shows the bot is still
-    // answering, so the ❌ had its chance to post.
-    sim.send_event(reaction("U3", "x", "100.0"));
-    sim.send_event(
-        json!({"type": "message", "channel": "C1", "channel_type": "channel",
-        "user": "U1", "text": "request: more coffee", "ts": "101.0"}),
-    );
-    sim.wait_for_post(WAIT, |p| p.thread_ts.as_deref() == Some("101.0"))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let decisions: Vec<String> = sim
-        .posted()
-        .into_iter()
-        .filter(|p| p.text.starts_with("Approved") || p.text.starts_with("Rejected"))
-        .map(|p| p.text)
-        .collect();
-    assert_eq!(decisions, vec!["Approved by <@U2>: buy a 3D printer"]);
+    // Decided already: a later ❌ does nothing, once everything sent is handled.
+    bot.send(reaction("U3", "x", "100.0"));
+    bot.send(request("request: more coffee", "101.0"));
+    bot.expect_post(|p| p.thread_ts() == Some("101.0")).await;
+    bot.settled().await;
+    assert_eq!(decisions(&bot), vec!["Approved by <@U2>: buy a 3D printer"]);
 
     // The second request is rejected.
-    sim.send_event(reaction("U3", "x", "101.0"));
-    let rejected = sim
-        .wait_for_post(WAIT, |p| p.text.starts_with("Rejected"))
-        .await
-        .unwrap();
-    assert_eq!(rejected.text, "Rejected by <@U3>: more coffee");
-
-    let _ = stop.send(());
-    run.await.unwrap().unwrap();
+    bot.send(reaction("U3", "x", "101.0"));
+    bot.expect_text("Rejected by <@U3>: more coffee").await;
+    bot.settled().await;
+    assert_eq!(
+        decisions(&bot),
+        vec![
+            "Approved by <@U2>: buy a 3D printer",
+            "Rejected by <@U3>: more coffee"
+        ]
+    );
+    bot.stop().await.unwrap();
 }

@@ -1,98 +1,77 @@
-//! The greeter against the simulator: greetings are counted in storage, across a restart.
+//! The greeter against the simulator (`nonstop::testing::TestBot`): greetings are counted in
+//! storage, across a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::time::Duration;
 
-use nonstop::Config;
-use nonstop_sim::{MessageSpec, Sim, SimConfig, TempJournal};
-use serde_json::json;
+use nonstop::testing::{inbound, Call, Sim, SimConfig, TestBot};
+use nonstop_sim::TempJournal;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Runs the greeter with its journal and storage in `db` until the returned sender is used.
-fn start(
-    sim: &Sim,
-    db: &Path,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), nonstop::Error>>,
-) {
-    let mut config = Config::for_simulator(
-        &sim.api_url(),
-        &sim.config().app_token,
-        &sim.config().bot_token,
-    )
-    .unwrap();
+/// The greeter against `sim`, with its journal and storage in `db`.
+async fn start(sim: Sim, db: &Path) -> TestBot {
+    let mut config = TestBot::config_for(&sim);
     config.journal_path = Some(db.to_path_buf());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(nonstop_example_greeter::app(config).run(async move {
-        let _ = stopped.await;
-    }));
-    (stop, run)
+    let mut bot = TestBot::launch(sim, nonstop_example_greeter::app(config));
+    bot.live().await;
+    bot
 }
 
-/// Sends `event` and waits for the bot's next post, which must be `text`.
-async fn exchange(sim: &Sim, event: serde_json::Value, text: &str) -> nonstop_sim::PostedMessage {
-    let before = sim.posted_count();
-    sim.send_event(event);
-    assert!(
-        sim.wait_for_stats(WAIT, |s| s.posted > before).await,
-        "no answer to the message; expected {text:?}"
-    );
-    let post = sim.posted()[before].clone();
-    assert_eq!(post.text, text);
-    post
+/// `user` says `text` in C1, and the bot's next post must be `answer`.
+async fn exchange(bot: &TestBot, said: inbound::MessageIn, answer: &str) -> Call {
+    let before = bot.posts().len();
+    bot.send(said);
+    let post = bot.expect_post(|_| true).await;
+    bot.settled().await;
+    let posts = bot.posts();
+    assert_eq!(posts.len(), before + 1, "one answer: {posts:?}");
+    assert_eq!(posts[before].text(), Some(answer), "{post:?}");
+    posts[before].clone()
 }
 
-fn said(user: &str, text: &str, ts: &str) -> serde_json::Value {
-    json!({"type": "message", "channel": "C1", "channel_type": "channel", "user": user,
-           "text": text, "ts": ts})
+fn said(user: &str, text: &str) -> inbound::MessageIn {
+    inbound::message(text).channel("C1").user(user)
 }
 
 #[tokio::test]
 async fn greetings_are_counted_and_survive_a_restart() {
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     let db = TempJournal::new("greeter");
-    let (stop, run) = start(&sim, &db.0);
+    let bot = start(sim, &db.0).await;
 
+    exchange(&bot, said("U1", "hello there"), "Nice to meet you, <@U1>!").await;
     exchange(
-        &sim,
-        said("U1", "hello there", "1.0"),
-        "Nice to meet you, <@U1>!",
-    )
-    .await;
-    exchange(
-        &sim,
-        said("U1", "Hi", "2.0"),
+        &bot,
+        said("U1", "Hi"),
         "Welcome back, <@U1>: visit number 2.",
     )
     .await;
-    let _ = stop.send(());
-    run.await.unwrap().unwrap();
+    let (stopped, sim) = bot.stop_keeping_sim().await;
+    stopped.unwrap();
 
     // Same file, new process state: the count is still there.
-    let (stop, run) = start(&sim, &db.0);
+    let bot = start(sim, &db.0).await;
     exchange(
-        &sim,
-        said("U1", "hey", "3.0"),
+        &bot,
+        said("U1", "hey"),
         "Welcome back, <@U1>: visit number 3.",
     )
     .await;
     // Another user has a count of their own.
-    exchange(&sim, said("U2", "hello", "4.0"), "Nice to meet you, <@U2>!").await;
+    exchange(&bot, said("U2", "hello"), "Nice to meet you, <@U2>!").await;
 
     // `forget me` in a direct message deletes it, and answers in a thread.
-    let dm = json!({"type": "message", "channel": "D1", "channel_type": "im",
-        "user": "U1", "text": "forget me", "ts": "500.0"});
-    let post = exchange(&sim, dm, "Forgotten. Say hello to start over.").await;
-    assert_eq!(post.thread_ts.as_deref(), Some("500.0"));
-    exchange(&sim, said("U1", "hello", "6.0"), "Nice to meet you, <@U1>!").await;
+    let dm = inbound::message("forget me")
+        .channel("D1")
+        .user("U1")
+        .direct()
+        .ts("500.0");
+    let post = exchange(&bot, dm, "Forgotten. Say hello to start over.").await;
+    assert_eq!(post.thread_ts(), Some("500.0"));
+    exchange(&bot, said("U1", "hello"), "Nice to meet you, <@U1>!").await;
     // `forget me` in a channel, without a mention, is not for the greeter.
-    let before = sim.posted_count();
-    sim.send_message(MessageSpec::new("C1", "U1", "forget me"));
-    exchange(&sim, said("U1", "ping x", "7.0"), "pong x").await;
-    assert_eq!(sim.posted_count(), before + 1);
-    let _ = stop.send(());
-    run.await.unwrap().unwrap();
+    let before = bot.posts().len();
+    bot.send(said("U1", "forget me"));
+    exchange(&bot, said("U1", "ping x"), "pong x").await;
+    assert_eq!(bot.posts().len(), before + 1);
+    bot.stop().await.unwrap();
 }

@@ -213,6 +213,13 @@ impl From<Value> for ResponseBody {
 }
 
 /// Plain text: seen by the user who acted only.
+impl From<String> for ResponseBody {
+    fn from(text: String) -> Self {
+        ResponseBody::Message(ResponseMessage::ephemeral(text))
+    }
+}
+
+/// Plain text: seen by the user who acted only.
 impl From<&str> for ResponseBody {
     fn from(text: &str) -> Self {
         ResponseBody::Message(ResponseMessage::ephemeral(text))

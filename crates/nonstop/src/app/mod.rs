@@ -349,11 +349,11 @@ impl App {
 
     /// The listeners, middleware, states and status, for [`App::into_test`].
     #[cfg(feature = "test-util")]
-    pub(crate) fn into_routing(self) -> (Router, States, Arc<Status>) {
+    pub(crate) fn into_routing(self) -> (Router, States, Arc<Status>, Config) {
         if let Err(problem) = self.check() {
             panic!("the app would not start: {problem}");
         }
-        (self.router, self.states, self.status)
+        (self.router, self.states, self.status, self.config)
     }
 
     /// Runs until `shutdown` completes (then closes sockets, lets running handlers finish,

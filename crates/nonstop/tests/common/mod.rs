@@ -1,25 +1,29 @@
-//! Test harness: a simulator and a bot wired to it over loopback, with short intervals.
+//! Test harness: `nonstop::testing::TestBot` (the simulator and a bot wired to it over
+//! loopback, what users get) with the short intervals and helpers these tests share.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop::{App, Config, Error, Handler, LifecycleChange, Status};
+use nonstop::testing::TestBot;
+use nonstop::{App, Config, Error, Handler, LifecycleChange};
 use nonstop_sim::{Fault, MessageSpec, PostedMessage, Sim, SimConfig};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 #[allow(unused_imports)] // not every test file uses each
 pub use nonstop_test_support::{redis_tls_fixtures, redis_url, OwnRedis, RedisPrefix};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A [`TestBot`] with these tests' settings; derefs to it (`sim()`, `status()`, `send`, …).
 #[derive(Debug)]
 pub struct Harness {
-    pub sim: Sim,
-    pub status: Arc<Status>,
-    stop: Option<oneshot::Sender<()>>,
-    pub run: Option<JoinHandle<Result<(), Error>>>,
+    bot: TestBot,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = TestBot;
+    fn deref(&self) -> &TestBot {
+        &self.bot
+    }
 }
 
 /// Simulator settings scaled down for tests: redelivery after 1 s, server pings every 300 ms.
@@ -83,42 +87,36 @@ impl Harness {
     }
 
     pub fn launch(sim: Sim, app: App) -> Self {
-        let status = app.status();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let run = tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
         Self {
-            sim,
-            status,
-            stop: Some(stop),
-            run: Some(run),
+            bot: TestBot::launch(sim, app),
         }
     }
 
     /// Waits until the bot holds `n` live sockets (seen from both sides).
     pub async fn wait_live(&self, n: usize) {
         assert!(
-            self.status
+            self.status()
                 .wait_for(WAIT, |s| s.live_connections == n)
                 .await,
             "bot never had {n} live sockets: {:?}",
-            self.status.snapshot()
+            self.status().snapshot()
         );
         assert!(
-            self.sim.wait_for_stats(WAIT, |s| s.live_sockets == n).await,
+            self.sim()
+                .wait_for_stats(WAIT, |s| s.live_sockets == n)
+                .await,
             "simulator never saw {n} live sockets: {:?}",
-            self.sim.stats()
+            self.sim().stats()
         );
     }
 
     /// Drops one socket without a close frame and waits until a new one is open and `n`
     /// sockets are live again.
     pub async fn drop_one_and_recover(&self, n: usize) {
-        let opened = self.sim.stats().sockets_opened;
-        self.sim.inject(Fault::Drop { target: None });
+        let opened = self.sim().stats().sockets_opened;
+        self.sim().inject(Fault::Drop { target: None });
         assert!(
-            self.sim
+            self.sim()
                 .wait_for_stats(WAIT, |s| s.sockets_opened > opened)
                 .await,
             "no socket opened after the drop"
@@ -128,79 +126,56 @@ impl Harness {
 
     /// Sends `ping <tag>` and waits for `pong <tag>`.
     pub async fn ping(&self, tag: &str) -> PostedMessage {
-        self.sim
+        self.sim()
             .send_message(MessageSpec::new("C1", "U1", &format!("ping {tag}")));
         self.expect_post(&format!("pong {tag}")).await
     }
 
     pub async fn expect_post(&self, text: &str) -> PostedMessage {
-        match self.sim.wait_for_post(WAIT, |p| p.text == text).await {
+        match self.sim().wait_for_post(WAIT, |p| p.text == text).await {
             Some(post) => post,
             None => panic!(
                 "bot never posted {text:?}; posted: {:?}; bot: {:?}; sim: {:?}",
-                self.sim.posted(),
-                self.status.snapshot(),
-                self.sim.stats()
+                self.sim().posted(),
+                self.status().snapshot(),
+                self.sim().stats()
             ),
         }
     }
 
-    /// [`settled`] for this harness's simulator and bot.
-    pub async fn settled(&self) {
-        settled(&self.sim, &self.status).await;
-    }
-
     /// How many times the bot posted exactly `text`.
     pub fn count_posts(&self, text: &str) -> usize {
-        self.sim.posted().iter().filter(|p| p.text == text).count()
+        self.sim()
+            .posted()
+            .iter()
+            .filter(|p| p.text == text)
+            .count()
     }
 
     /// Stops the bot and returns what `run` returned.
-    pub async fn stop(mut self) -> Result<(), Error> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let run = self.run.take().unwrap();
-        tokio::time::timeout(WAIT, run)
-            .await
-            .expect("bot did not stop")
-            .unwrap()
+    pub async fn stop(self) -> Result<(), Error> {
+        self.bot.stop().await
     }
 
     /// Stops the bot and hands back its simulator, for another life of a bot against it.
-    pub async fn stop_keeping_sim(mut self) -> (Result<(), Error>, Sim) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let run = self.run.take().unwrap();
-        let result = tokio::time::timeout(WAIT, run)
-            .await
-            .expect("bot did not stop")
-            .unwrap();
-        (result, self.sim)
+    pub async fn stop_keeping_sim(self) -> (Result<(), Error>, Sim) {
+        self.bot.stop_keeping_sim().await
     }
 
     /// Ends the bot the way a crash does (its tasks dropped mid-flight, nothing drained) and
     /// hands back its simulator.
-    pub async fn crash(mut self) -> Sim {
-        let run = self.run.take().unwrap();
-        run.abort();
-        let _ = run.await;
-        self.sim
+    pub async fn crash(self) -> Sim {
+        self.bot.crash().await
     }
 
     /// Waits for `run` to end by itself (a fatal error).
     pub async fn finished(mut self) -> Result<(), Error> {
-        self.ended().await
+        self.bot.ended().await
     }
 
     /// Like `finished`, keeping the simulator for a look at what it saw.
     pub async fn ended(&mut self) -> Result<(), Error> {
-        let run = self.run.take().expect("the bot's run was already taken");
-        tokio::time::timeout(WAIT, run)
-            .await
-            .expect("bot kept running")
-            .unwrap()
+        self.bot.ended().await
     }
 }
 
@@ -219,34 +194,6 @@ pub async fn journal_released(path: &std::path::Path) {
             }
             Err(e) => panic!("journal not released: {e}"),
         }
-    }
-}
-
-/// Waits until nothing is in flight: the simulator holds no envelope waiting for an ack (on
-/// Socket Mode),
-/// every envelope the bot took has an outcome (handled, failed, panicked, timed out), and
-/// no answer waits in the outbox. Then an absence asserted (no second answer, no answer
-/// to the bot itself) cannot still be on its way: nothing is left to redeliver, replay
-/// or send. A fact to wait for, instead of a window of wall-clock time.
-pub async fn settled(sim: &Sim, status: &Status) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let sim_stats = sim.stats();
-        let bot = status.snapshot();
-        let outcomes = bot.handled + bot.failed + bot.panicked + bot.timed_out;
-        // RTM acks nothing and redelivers nothing: its envelopes stay "pending" in the
-        // simulator's Socket Mode record forever, and none can come again.
-        let rtm_only = sim_stats.sockets_opened == sim_stats.rtm_sockets_opened;
-        let acked = sim_stats.pending == 0 || rtm_only;
-        if acked && outcomes >= bot.envelopes && bot.answers_waiting == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not settled within {WAIT:?}: sim {sim_stats:?}, bot {bot:?}"
-        );
-        // The simulator and the bot each have their own record; polled together.
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -296,21 +243,21 @@ pub async fn never_down_during(
     let since = std::time::SystemTime::now();
     during.await;
     let went_live = |h: &Harness| {
-        h.status
+        h.status()
             .history()
             .iter()
             .filter(|r| r.at >= since && matches!(r.change, LifecycleChange::Live { .. }))
             .count()
     };
     assert!(
-        h.status
+        h.status()
             .wait_for(WAIT, |_| went_live(h) >= replacements)
             .await,
         "fewer than {replacements} replacements: {:#?}",
-        h.status.history()
+        h.status().history()
     );
     let records: Vec<_> = h
-        .status
+        .status()
         .history()
         .into_iter()
         .filter(|r| r.at >= since)
@@ -337,7 +284,7 @@ pub async fn never_down_during(
 
 /// The waits the slots chose after each failed open, in order.
 pub fn open_failures(h: &Harness) -> Vec<Duration> {
-    h.status
+    h.status()
         .history()
         .into_iter()
         .filter_map(|r| match r.change {

@@ -103,12 +103,12 @@ async fn ten_a_second_into_one_channel_for_a_minute_all_answered_in_order() {
     let config = default_config(&sim, &db);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    let sent = send_pings(&h.sim(), "C1", "m", 600, 10.0).await;
+    let sent = send_pings(h.sim(), "C1", "m", 600, 10.0).await;
     let all = h
         .sim()
-        .wait_for_stats(WAIT, |_| posts_in(&h.sim(), "C1", "pong m").len() >= 600)
+        .wait_for_stats(WAIT, |_| posts_in(h.sim(), "C1", "pong m").len() >= 600)
         .await;
-    let posts = posts_in(&h.sim(), "C1", "pong m");
+    let posts = posts_in(h.sim(), "C1", "pong m");
     assert!(all, "answered {} of 600", posts.len());
     let expected: Vec<String> = (1..=600).map(|n| format!("pong m{n}")).collect();
     assert_each_once_in_written_order(&posts, &expected, &db);
@@ -144,14 +144,14 @@ async fn a_channel_limit_delays_answers_in_order_and_no_call_comes_early() {
     let config = default_config(&sim, &db);
     let h = Harness::launch(sim, App::new(config).with_builtin_commands());
     h.wait_live(2).await;
-    send_pings(&h.sim(), "C1", "l", 40, 10.0).await;
+    send_pings(h.sim(), "C1", "l", 40, 10.0).await;
     let all = h
         .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&h.sim(), "C1", "pong l").len() >= 40
+            posts_in(h.sim(), "C1", "pong l").len() >= 40
         })
         .await;
-    let posts = posts_in(&h.sim(), "C1", "pong l");
+    let posts = posts_in(h.sim(), "C1", "pong l");
     assert!(all, "answered {} of 40", posts.len());
     let expected: Vec<String> = (1..=40).map(|n| format!("pong l{n}")).collect();
     assert_each_once_in_written_order(&posts, &expected, &db);
@@ -201,7 +201,7 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
         "handlers done and answers queued: {:?}",
         first.status().snapshot()
     );
-    assert!(posts_in(&first.sim(), "C1", "pong q").is_empty());
+    assert!(posts_in(first.sim(), "C1", "pong q").is_empty());
     let (stopped, sim) = first.stop_keeping_sim().await;
     stopped.unwrap();
     sim.inject(Fault::Heal);
@@ -238,10 +238,10 @@ async fn a_thousand_queued_answers_survive_a_restart_and_go_out_in_order() {
     let all = second
         .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&second.sim(), "C1", "pong q").len() >= 1000
+            posts_in(second.sim(), "C1", "pong q").len() >= 1000
         })
         .await;
-    let posts = posts_in(&second.sim(), "C1", "pong q");
+    let posts = posts_in(second.sim(), "C1", "pong q");
     assert!(all, "delivered {} of 1000", posts.len());
     assert_eq!(texts(&posts), written, "each once, in the order written");
     let status = second.status().snapshot();
@@ -523,10 +523,10 @@ async fn a_full_outbox_leaves_new_events_with_slack_and_loses_none() {
     let all = h
         .sim()
         .wait_for_stats(Duration::from_secs(60), |_| {
-            posts_in(&h.sim(), "C1", "pong b").len() >= 20
+            posts_in(h.sim(), "C1", "pong b").len() >= 20
         })
         .await;
-    assert!(all, "{:?}", texts(&posts_in(&h.sim(), "C1", "pong b")));
+    assert!(all, "{:?}", texts(&posts_in(h.sim(), "C1", "pong b")));
     for n in 1..=20 {
         assert_eq!(h.count_posts(&format!("pong b{n}")), 1, "pong b{n}");
     }

@@ -329,6 +329,18 @@ pub fn event(event: Value) -> Inbound {
     Inbound::Event { event }
 }
 
+/// `user` opens the app's Home tab (`app_home_opened`, tab `home`).
+pub fn app_home_opened(user: impl Into<String>) -> Inbound {
+    let user = user.into();
+    event(json!({
+        "type": "app_home_opened",
+        "user": user,
+        "channel": format!("D{user}"),
+        "tab": "home",
+        "event_ts": "1700000000.000100",
+    }))
+}
+
 /// A user runs a slash command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandIn {

@@ -20,4 +20,4 @@ pub use interactions::{
 pub use socket_mode::{
     printable, Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame,
 };
-pub use typed_events::{AppMention, EventType, ReactionAdded, ReactionRemoved};
+pub use typed_events::{AppHomeOpened, AppMention, EventType, ReactionAdded, ReactionRemoved};

@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::events::MessageEvent;
 use crate::interactions::{MemberJoinedChannel, ReactionEvent};
@@ -51,4 +52,27 @@ named_event!(
 
 impl EventType for MemberJoinedChannel {
     const TYPE: &'static str = "member_joined_channel";
+}
+
+/// `app_home_opened`: a user opened the app's Home tab (or its Messages tab): the moment to
+/// publish their Home view.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct AppHomeOpened {
+    /// Who opened it: the Home view to publish is theirs.
+    pub user: String,
+    /// The direct message channel between the user and the app.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// `home` or `messages`.
+    #[serde(default)]
+    pub tab: String,
+    /// The Home view published before, if any.
+    #[serde(default)]
+    pub view: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl EventType for AppHomeOpened {
+    const TYPE: &'static str = "app_home_opened";
 }

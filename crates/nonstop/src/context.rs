@@ -308,7 +308,7 @@ impl Context {
     /// message past one of Slack's limits is an error naming the field, and is not sent.
     pub async fn say(&self, message: impl Into<Message>) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "say", "channel")?;
-        let mut args = message_args(message.into())?;
+        let mut args = message_args("chat.postMessage", message.into())?;
         args.insert("channel".to_owned(), channel.into());
         if let Some(thread) = &self.meta.thread_ts {
             args.insert("thread_ts".to_owned(), thread.as_str().into());
@@ -325,14 +325,27 @@ impl Context {
             "reply",
             "message",
         )?;
-        let mut args = message_args(message.into())?;
+        let mut args = message_args("chat.postMessage", message.into())?;
         args.insert("channel".to_owned(), channel.into());
         args.insert("thread_ts".to_owned(), parent.into());
         self.enqueue("chat.postMessage", channel.to_owned(), &args)
             .await
     }
 
-    /// Posts any message (blocks, another channel, …), through the outbox.
+    /// Posts a message in `channel` (any channel the bot may post in, not only the event's),
+    /// through the outbox like [`Context::say`].
+    pub async fn say_in(
+        &self,
+        channel: &str,
+        message: impl Into<Message>,
+    ) -> Result<Outgoing, ContextError> {
+        let mut args = message_args("chat.postMessage", message.into())?;
+        args.insert("channel".to_owned(), channel.into());
+        self.enqueue("chat.postMessage", channel.to_owned(), &args)
+            .await
+    }
+
+    /// Posts any message (a [`PostMessageRequest`] with every field), through the outbox.
     pub async fn post(&self, request: &PostMessageRequest) -> Result<Outgoing, ContextError> {
         self.enqueue("chat.postMessage", request.channel.clone(), request)
             .await
@@ -353,7 +366,7 @@ impl Context {
     pub async fn ephemeral(&self, message: impl Into<Message>) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "ephemeral", "channel")?;
         let user = self.need(self.meta.user.as_ref(), "ephemeral", "user")?;
-        let mut args = message_args(message.into())?;
+        let mut args = message_args("chat.postEphemeral", message.into())?;
         args.insert("channel".to_owned(), channel.into());
         args.insert("user".to_owned(), user.into());
         if let Some(thread) = &self.meta.thread_ts {
@@ -371,7 +384,7 @@ impl Context {
         message: impl Into<Message>,
     ) -> Result<Outgoing, ContextError> {
         let channel = self.need(self.meta.channel.as_ref(), "update", "channel")?;
-        let mut args = message_args(message.into())?;
+        let mut args = message_args("chat.update", message.into())?;
         args.entry("blocks").or_insert_with(|| json!([]));
         args.insert("channel".to_owned(), channel.into());
         args.insert("ts".to_owned(), ts.into());
@@ -466,6 +479,13 @@ impl Context {
             .await?)
     }
 
+    /// Publishes `view` (a [`nonstop_model::blocks::Home`]) as the Home tab of `user_id`:
+    /// call it on [`AppHomeOpened`](nonstop_model::AppHomeOpened), or whenever what it shows
+    /// changes. Direct, not through the outbox: the latest view is what counts.
+    pub async fn publish_home(&self, user_id: &str, view: &View) -> Result<Value, ContextError> {
+        Ok(self.web.views_publish(user_id, &view_json(view)?).await?)
+    }
+
     fn need<'a>(
         &self,
         value: Option<&'a String>,
@@ -478,19 +498,18 @@ impl Context {
     }
 }
 
-/// A message's fields as a call's arguments, once it is within Slack's limits.
-fn message_args(message: Message) -> Result<Map<String, Value>, ContextError> {
+/// A message's fields as the arguments of a call to `method`, once it is within Slack's
+/// limits.
+fn message_args(method: &str, message: Message) -> Result<Map<String, Value>, ContextError> {
     let message = message.build()?;
+    let problem = |detail: String| ContextError::Arguments {
+        method: method.to_owned(),
+        detail,
+    };
     match serde_json::to_value(&message) {
         Ok(Value::Object(args)) => Ok(args),
-        Ok(other) => Err(ContextError::Arguments {
-            method: "chat.postMessage".to_owned(),
-            detail: format!("got {other}"),
-        }),
-        Err(e) => Err(ContextError::Arguments {
-            method: "chat.postMessage".to_owned(),
-            detail: e.to_string(),
-        }),
+        Ok(other) => Err(problem(format!("got {other}"))),
+        Err(e) => Err(problem(e.to_string())),
     }
 }
 

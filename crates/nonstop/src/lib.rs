@@ -90,8 +90,8 @@ pub use nonstop_model as model;
 /// Block Kit as Rust types: what [`Context::say`] and the other answers take.
 pub use nonstop_model::blocks;
 pub use nonstop_model::{
-    AppMention, BlockAction, EventType, MemberJoinedChannel, OptionsRequest, ReactionAdded,
-    ReactionEvent, ReactionRemoved, Shortcut, SlashCommand, ViewPayload,
+    AppHomeOpened, AppMention, BlockAction, EventType, MemberJoinedChannel, OptionsRequest,
+    ReactionAdded, ReactionEvent, ReactionRemoved, Shortcut, SlashCommand, ViewPayload,
 };
 /// Retry delays, shared with the Web API client.
 pub use nonstop_web::backoff;

@@ -13,6 +13,9 @@ pub struct Call {
     pub method: String,
     /// The arguments, as a JSON object.
     pub args: Map<String, Value>,
+    /// For a message post, the `ts` Slack gave the message (to click its buttons, react to
+    /// it or reply in its thread); `None` for other calls, or before it was delivered.
+    pub posted_ts: Option<String>,
 }
 
 impl Call {
@@ -20,6 +23,7 @@ impl Call {
         Self {
             method: method.into(),
             args,
+            posted_ts: None,
         }
     }
 

@@ -252,12 +252,17 @@ impl TestApp {
     /// Says an answer was delivered, as Slack would: its channel and a made-up `ts`.
     fn answer(&mut self, command: Command) {
         if let Command::Watch { id, reply } = command {
-            let channel = usize::try_from(id - 1)
+            let ts = format!("1700000000.{id:06}");
+            let answer = usize::try_from(id - 1)
                 .ok()
-                .and_then(|at| self.recorded.get(at))
-                .and_then(|answer| answer.channel().map(str::to_owned));
-            let response =
-                json!({"ok": true, "channel": channel, "ts": format!("1700000000.{id:06}")});
+                .and_then(|at| self.recorded.get_mut(at));
+            let channel = answer.and_then(|answer| {
+                if answer.is_post() {
+                    answer.posted_ts = Some(ts.clone());
+                }
+                answer.channel().map(str::to_owned)
+            });
+            let response = json!({"ok": true, "channel": channel, "ts": ts});
             let _ = reply.send(Ok(Delivered { response }));
         }
     }

@@ -196,7 +196,7 @@ impl TestBot {
             .calls(method)
             .into_iter()
             .filter(|call| call.status == 200)
-            .map(to_call)
+            .map(|call| self.to_call(call))
             .collect()
     }
 
@@ -231,7 +231,7 @@ impl TestBot {
             .filter(|call| call.status == 200)
             .collect();
         views.sort_by_key(|call| call.at);
-        views.into_iter().map(to_call).collect()
+        views.into_iter().map(|call| self.to_call(call)).collect()
     }
 
     /// What the bot posted to the `response_url` of `sent`.
@@ -244,19 +244,21 @@ impl TestBot {
             .collect()
     }
 
-    /// Waits for a call to `method` that `check` accepts.
+    /// Waits for a call to `method` that `check` accepts. (`check` sees the call's method
+    /// and arguments; `posted_ts` is filled in on the call returned.)
     ///
     /// # Panics
     /// When none comes within 20 s; the message lists the calls to `method` there were.
     pub async fn expect_call(&self, method: &str, mut check: impl FnMut(&Call) -> bool) -> Call {
         let found = self
             .sim()
+            // The check runs under the simulator's lock: no look at its posts (no `to_call`).
             .wait_for_call(method, WAIT, |call| {
-                call.status == 200 && check(&to_call(call.clone()))
+                call.status == 200 && check(&Call::new(call.method.clone(), call.args.clone()))
             })
             .await;
         match found {
-            Some(call) => to_call(call),
+            Some(call) => self.to_call(call),
             None => panic!(
                 "no {method} as expected within {WAIT:?}; the {method} calls: {:?}",
                 self.calls(method)
@@ -327,6 +329,23 @@ impl TestBot {
         }
     }
 
+    /// The call as a test reads it; a message post with the `ts` the simulator gave it (the
+    /// post recorded for the same request: same channel, text and arrival).
+    fn to_call(&self, call: ApiCall) -> Call {
+        let mut read = Call::new(call.method, call.args);
+        if read.is_post() {
+            let channel = read.channel().unwrap_or_default().to_owned();
+            let text = read.text().unwrap_or_default().to_owned();
+            read.posted_ts = self
+                .sim()
+                .posted()
+                .into_iter()
+                .find(|p| p.requested_at_ms == call.at_ms && p.channel == channel && p.text == text)
+                .map(|p| p.ts);
+        }
+        read
+    }
+
     async fn stop_running(&mut self) -> Result<(), Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -349,8 +368,4 @@ impl TestBot {
             Err(_) => panic!("the bot kept running for {WAIT:?}"),
         }
     }
-}
-
-fn to_call(call: ApiCall) -> Call {
-    Call::new(call.method, call.args)
 }

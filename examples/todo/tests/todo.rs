@@ -77,3 +77,37 @@ fn the_docs_show_this_test_as_it_is() {
     let lines = test.lines().count();
     assert!(lines <= 40, "the newcomer's test grew to {lines} lines");
 }
+
+/// The probe of issue 27: a bot that keeps its journal while the simulator restarts (as
+/// `nonstop sim` restarted by hand would) answers every click of the new simulator: none is
+/// taken for one the journal saw before.
+#[tokio::test]
+async fn a_simulator_restart_drops_nothing() {
+    let db = std::env::temp_dir().join(format!("todo-sim-restart-{}.db", std::process::id()));
+    let start = |sim: nonstop::testing::Sim| {
+        let mut config = TestBot::config_for(&sim);
+        config.journal_path = Some(db.clone());
+        TestBot::launch(sim, app(config))
+    };
+    for life in 1..=2 {
+        let sim = nonstop::testing::Sim::start(nonstop::testing::SimConfig::default())
+            .await
+            .unwrap();
+        let mut bot = start(sim);
+        bot.live().await;
+        let todo = bot.send(slash_command("/todo").text(format!("todo of life {life}")));
+        bot.ack(&todo).await;
+        let ts = bot
+            .expect_text(&format!("#{life} todo of life {life}"))
+            .await
+            .posted_ts
+            .unwrap();
+        let click = bot.send(button(DONE).value(life.to_string()).message_ts(&ts));
+        assert_eq!(bot.ack(&click).await, None);
+        bot.expect_call("chat.update", |_| true).await;
+        bot.stop().await.unwrap();
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}

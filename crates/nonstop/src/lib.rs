@@ -44,6 +44,8 @@
 mod app;
 mod builtin;
 mod cause;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 mod context;
 mod delivery;

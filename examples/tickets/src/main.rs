@@ -1,14 +1,8 @@
-//! Runs the example bot with the tokens in the environment (`SLACK_APP_TOKEN`,
-//! `SLACK_BOT_TOKEN`, optionally `SLACK_API_URL`, e.g. a `nonstop sim`).
+//! The example bot as an operator runs it (`nonstop::cli`): `tickets` or `tickets run` runs it with
+//! the tokens in the environment (`SLACK_APP_TOKEN`, `SLACK_BOT_TOKEN`, optionally
+//! `SLACK_API_URL`, e.g. a `nonstop sim`); `tickets doctor` checks its setup and the scopes its
+//! listeners need; `tickets journal` and `tickets health` as for `nonstop`.
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .init();
-    let config = nonstop::Config::from_env()?;
-    nonstop_example_tickets::app(config)
-        .run(nonstop::shutdown_signal())
-        .await?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    nonstop::cli::run(nonstop_example_tickets::app)
 }

@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod events;
 pub mod inbound;
 pub mod interactions;
+pub mod manifest;
 pub mod socket_mode;
 pub mod typed_events;
 pub mod web;

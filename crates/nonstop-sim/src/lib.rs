@@ -18,6 +18,7 @@ mod capture;
 mod control;
 mod fault;
 mod inject;
+mod manifest;
 mod reply;
 mod rtm;
 mod settings;

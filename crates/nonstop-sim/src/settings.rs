@@ -12,6 +12,11 @@ pub struct SimConfig {
     pub app_token: String,
     /// The bot token the other methods accept.
     pub bot_token: String,
+    /// The app configuration token `apps.manifest.*` accept.
+    pub config_token: String,
+    /// The installed app's manifest, as `apps.manifest.export` gives it; `None`: one made
+    /// from these settings (the app's name, Socket Mode, [`SimConfig::scopes`]).
+    pub app_manifest: Option<serde_json::Value>,
     pub team_id: String,
     pub app_id: String,
     pub bot_user_id: String,
@@ -57,6 +62,8 @@ impl Default for SimConfig {
             bot_token: "xoxb-0000-0000-simulatedbottoken".to_owned(),
             team_id: "T0SIM".to_owned(),
             app_id: "A0SIM".to_owned(),
+            config_token: "xoxe.xoxp-1-simulatedconfigtoken".to_owned(),
+            app_manifest: None,
             bot_user_id: "U0BOT".to_owned(),
             bot_id: "B0BOT".to_owned(),
             redelivery_after: Duration::from_secs(3),

@@ -237,6 +237,12 @@ fn answer(
             }
             ok(json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}))
         }
+        "apps.manifest.validate" | "apps.manifest.export" => {
+            if let Err(code) = check_token(token, &config.config_token) {
+                return slack_error(code);
+            }
+            crate::manifest::answer(config, method, args)
+        }
         other => {
             if let Err(code) = check_token(token, &config.bot_token) {
                 return slack_error(code);

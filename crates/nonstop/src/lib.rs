@@ -75,7 +75,7 @@ mod task;
 pub mod testing;
 mod transport;
 
-pub use app::{shutdown_signal, App};
+pub use app::{shutdown_signal, App, AppInfo};
 pub use builtin::escape;
 pub use cause::{ConnectStage, DisconnectCause};
 pub use config::{Config, ConfigError, TransportKind};

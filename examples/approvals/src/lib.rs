@@ -5,7 +5,7 @@
 //! or ❌ (`x`) to reject; the bot records the decision and says so in the thread. Later
 //! reactions change nothing, and requesters cannot approve their own requests.
 
-use nonstop::{App, Config, Context, HandlerResult, Message, ReactionAdded};
+use nonstop::{App, AppInfo, Config, Context, HandlerResult, Message, ReactionAdded};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -26,6 +26,7 @@ pub struct Request {
 
 pub fn app(config: Config) -> App {
     App::new(config)
+        .with_info(AppInfo::new("Approvals").description("Requests decided with a reaction"))
         .hears(r"(?i)^request:\s*(.+)$", open_request)
         .on(on_reaction)
 }

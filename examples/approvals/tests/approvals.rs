@@ -70,3 +70,12 @@ async fn requests_are_decided_once_by_someone_else() {
     );
     bot.stop().await.unwrap();
 }
+
+/// `approvals manifest` prints a manifest Slack takes (the simulator's `apps.manifest.validate`).
+#[tokio::test]
+async fn its_manifest_is_one_slack_accepts() {
+    let bot = nonstop::testing::TestBot::start(nonstop_example_approvals::app).await;
+    let manifest = nonstop_example_approvals::app(nonstop::testing::TestApp::config()).manifest();
+    assert_eq!(bot.manifest_problems(&manifest).await, Vec::<String>::new());
+    bot.stop().await.unwrap();
+}

@@ -5,7 +5,7 @@
 //! - `forget me` in a direct message or a mention: deletes what the bot stored about you.
 //! - `ping` and `status`: the built-in commands.
 
-use nonstop::{App, Config, Context, HandlerResult, Hears, Message};
+use nonstop::{App, AppInfo, Config, Context, HandlerResult, Hears, Message};
 use serde::{Deserialize, Serialize};
 
 /// What the greeter keeps per user.
@@ -18,6 +18,7 @@ pub struct Visits {
 
 pub fn app(config: Config) -> App {
     App::new(config)
+        .with_info(AppInfo::new("Greeter").description("Greets people and remembers whom"))
         .hears(r"(?i)^(hello|hi|hey)\b", greet)
         .hears_with(Hears::new(r"(?i)^forget me$").direct().mention(), forget)
         .with_builtin_commands()

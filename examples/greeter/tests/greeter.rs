@@ -75,3 +75,12 @@ async fn greetings_are_counted_and_survive_a_restart() {
     assert_eq!(bot.posts().len(), before + 1);
     bot.stop().await.unwrap();
 }
+
+/// `greeter manifest` prints a manifest Slack takes (the simulator's `apps.manifest.validate`).
+#[tokio::test]
+async fn its_manifest_is_one_slack_accepts() {
+    let bot = nonstop::testing::TestBot::start(nonstop_example_greeter::app).await;
+    let manifest = nonstop_example_greeter::app(nonstop::testing::TestApp::config()).manifest();
+    assert_eq!(bot.manifest_problems(&manifest).await, Vec::<String>::new());
+    bot.stop().await.unwrap();
+}

@@ -10,7 +10,7 @@ use nonstop::blocks::{
     ViewResponse,
 };
 use nonstop::model::web::PostMessageRequest;
-use nonstop::{App, Config, Context, HandlerResult, SlashCommand, ViewPayload};
+use nonstop::{App, AppInfo, Config, Context, HandlerResult, SlashCommand, ViewPayload};
 use serde::{Deserialize, Serialize};
 
 /// The form's `callback_id`, which routes its submission back here.
@@ -27,6 +27,11 @@ pub struct Ticket {
 
 pub fn app(config: Config) -> App {
     App::new(config)
+        .with_info(
+            AppInfo::new("Tickets")
+                .description("Opens tickets from a slash command and a form")
+                .command("/ticket", "Open a ticket", Some("[what is wrong]")),
+        )
         .command("/ticket", open_form)
         .view_submission(FORM, submit)
 }

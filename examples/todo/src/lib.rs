@@ -14,7 +14,7 @@ use nonstop::blocks::{
     ViewResponse,
 };
 use nonstop::{
-    App, AppHomeOpened, BlockAction, Config, Context, HandlerResult, Message, Shortcut,
+    App, AppHomeOpened, AppInfo, BlockAction, Config, Context, HandlerResult, Message, Shortcut,
     SlashCommand, ViewPayload,
 };
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,12 @@ pub struct Todo {
 
 pub fn app(config: Config) -> App {
     App::new(config)
+        .with_info(
+            AppInfo::new("Todo")
+                .description("A shared todo list: /todo, Done buttons, a form and the Home tab")
+                .command("/todo", "Add a todo", Some("[what to do]"))
+                .global_shortcut(NEW_TODO, "New todo", "Add a todo from anywhere"),
+        )
         .hears(r"(?i)^hello\b", hello)
         .command("/todo", add_from_command)
         .action(DONE, done)

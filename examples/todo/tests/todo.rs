@@ -111,3 +111,12 @@ async fn a_simulator_restart_drops_nothing() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+/// `todo manifest` prints a manifest Slack takes (the simulator's `apps.manifest.validate`).
+#[tokio::test]
+async fn its_manifest_is_one_slack_accepts() {
+    let bot = nonstop::testing::TestBot::start(nonstop_example_todo::app).await;
+    let manifest = nonstop_example_todo::app(nonstop::testing::TestApp::config()).manifest();
+    assert_eq!(bot.manifest_problems(&manifest).await, Vec::<String>::new());
+    bot.stop().await.unwrap();
+}

@@ -3,7 +3,10 @@
 //! outbox sender and the supervisor's slots together, and hand them to `running.rs` to watch
 //! and stop.
 
+mod manifest;
 mod start;
+
+pub use manifest::AppInfo;
 
 use std::any::TypeId;
 use std::future::Future;
@@ -53,6 +56,10 @@ pub struct App {
     needs: Vec<ScopeNeed>,
     /// The state types listeners take, and which listener: checked when the app starts.
     state_needs: Vec<(StateNeed, String)>,
+    /// Commands, shortcuts, events and interactions registered, for the manifest.
+    registered: manifest::Registered,
+    /// Names and descriptions for the manifest.
+    info: AppInfo,
     /// Where the operator endpoint listens, when given here rather than by address.
     http_listener: Option<std::net::TcpListener>,
 }
@@ -77,6 +84,8 @@ impl App {
             store: None,
             needs: Vec::new(),
             state_needs: Vec::new(),
+            registered: manifest::Registered::default(),
+            info: AppInfo::default(),
             http_listener: None,
         }
     }
@@ -93,6 +102,22 @@ impl App {
     /// do), as `doctor` checks them.
     pub fn needed_scopes(&self) -> &[ScopeNeed] {
         &self.needs
+    }
+
+    /// The app manifest this bot needs, derived from its listeners and settings: the bot
+    /// scopes `doctor` checks, the bot events, slash commands, shortcuts, interactivity, the
+    /// Home tab, Socket Mode; names and words from [`App::with_info`]. Paste it into the app's
+    /// settings ("App Manifest"), or create the app from it. `mybot manifest` prints it.
+    pub fn manifest(&self) -> nonstop_model::manifest::Manifest {
+        manifest::derive(&self.config, &self.info, &self.needs, &self.registered)
+    }
+
+    /// The app's name, description, and the words Slack shows for its commands and
+    /// shortcuts, for [`App::manifest`].
+    #[must_use]
+    pub fn with_info(mut self, info: AppInfo) -> Self {
+        self.info = info;
+        self
     }
 
     /// Walks this bot's setup step by step without starting it (see [`crate::doctor`]): the
@@ -187,6 +212,7 @@ impl App {
         listener: impl Listener<T, M>,
     ) -> Self {
         let listener = self.listener(&format!("event {event_type:?}"), listener);
+        self.registered.events.push(event_type.to_owned());
         self.needs.extend(scopes::for_event(event_type));
         self.router.event(event_type.to_owned(), listener);
         self
@@ -235,6 +261,7 @@ impl App {
         listener: impl Listener<SlashCommand, M>,
     ) -> Self {
         let listener = self.listener(&format!("command {command:?}"), listener);
+        self.registered.commands.push(command.to_owned());
         self.needs.extend(scopes::for_command(command));
         self.router.command(command.to_owned(), listener);
         self
@@ -248,6 +275,7 @@ impl App {
         listener: impl Listener<BlockAction, M>,
     ) -> Self {
         let listener = self.listener(&format!("action {action_id:?}"), listener);
+        self.registered.interactive = true;
         self.router.action(action_id.to_owned(), listener);
         self
     }
@@ -261,6 +289,7 @@ impl App {
         listener: impl Listener<ViewPayload, M>,
     ) -> Self {
         let listener = self.listener(&format!("view_submission {callback_id:?}"), listener);
+        self.registered.interactive = true;
         self.router
             .view("view_submission", callback_id.to_owned(), listener);
         self
@@ -274,6 +303,7 @@ impl App {
         listener: impl Listener<ViewPayload, M>,
     ) -> Self {
         let listener = self.listener(&format!("view_closed {callback_id:?}"), listener);
+        self.registered.interactive = true;
         self.router
             .view("view_closed", callback_id.to_owned(), listener);
         self
@@ -287,6 +317,7 @@ impl App {
         listener: impl Listener<Shortcut, M>,
     ) -> Self {
         let listener = self.listener(&format!("shortcut {callback_id:?}"), listener);
+        self.registered.shortcuts.push(callback_id.to_owned());
         self.router.shortcut(callback_id.to_owned(), listener);
         self
     }
@@ -300,6 +331,7 @@ impl App {
         listener: impl Listener<OptionsRequest, M>,
     ) -> Self {
         let listener = self.listener(&format!("options {action_id:?}"), listener);
+        self.registered.interactive = true;
         self.router.options(action_id.to_owned(), listener);
         self
     }

@@ -16,6 +16,8 @@ pub enum CliError {
     Journal(#[from] crate::journal::StoreError),
     #[error("no journal at {path}; set NONSTOP_DB to the bot's journal file (or REDIS_URL for a journal in Redis)")]
     NoJournal { path: String },
+    #[error("manifest: {0}")]
+    Manifest(String),
     #[error("could not write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("could not start the async runtime: {0}")]

@@ -22,7 +22,9 @@
 //! `mybot` (or `mybot run`) runs the bot until SIGTERM or Ctrl-C (a second one exits at
 //! once); `mybot doctor` walks the setup step by step and checks the scopes *these*
 //! listeners need (a `/todo` listener needs `commands`, which `nonstop doctor` cannot know);
-//! `mybot journal` shows the journal; `mybot health [URL]` asks a running bot's `/healthz`.
+//! `mybot journal` shows the journal; `mybot health [URL]` asks a running bot's `/healthz`;
+//! `mybot manifest` prints the app manifest these listeners need (`--yaml`, and `--check`
+//! against the installed app).
 //! Settings come from the environment as for `nonstop` (`SLACK_APP_TOKEN`,
 //! `SLACK_BOT_TOKEN`, `NONSTOP_DB`, …); `NONSTOP_LOG` sets the levels and
 //! `NONSTOP_LOG_FORMAT=json` (or `--log-format json`) the format. Exit status 0 on success,
@@ -33,6 +35,7 @@ mod error;
 mod health;
 mod journal_view;
 mod logging;
+mod manifest_view;
 
 use std::process::ExitCode;
 
@@ -40,6 +43,7 @@ use clap::{Parser, Subcommand};
 
 pub use error::CliError;
 pub use logging::init_logging;
+pub use manifest_view::{ENV_APP_ID, ENV_CONFIG_TOKEN};
 
 use crate::{App, Config};
 
@@ -81,6 +85,18 @@ pub enum Command {
         /// The endpoint's health URL (plain http, as the endpoint serves).
         #[arg(default_value = "http://127.0.0.1:9090/healthz")]
         url: String,
+    },
+    /// Print the app manifest these listeners need (scopes, bot events, slash commands,
+    /// shortcuts, interactivity, Socket Mode) as JSON, to create the app from or paste into
+    /// its settings (App Manifest); `--check` compares it with the installed app's.
+    Manifest {
+        /// YAML instead of JSON.
+        #[arg(long)]
+        yaml: bool,
+        /// Compare with the installed app's manifest (apps.manifest.export, with
+        /// SLACK_CONFIG_TOKEN and SLACK_APP_ID) and exit 1 when they differ.
+        #[arg(long)]
+        check: bool,
     },
     /// Show the journal (NONSTOP_DB, or REDIS_URL): counts by state, recent events, failures
     /// with their errors, and the outbox.
@@ -135,6 +151,7 @@ pub async fn execute(build: impl FnOnce(Config) -> App, command: Command) -> Res
         Command::Doctor { post_to } => doctor_view::doctor(build, post_to).await,
         Command::Health { url } => health::health(&url).await,
         Command::Journal { limit } => journal_view::journal(limit),
+        Command::Manifest { yaml, check } => manifest_view::manifest(build, yaml, check).await,
     }
 }
 

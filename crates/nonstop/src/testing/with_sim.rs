@@ -296,6 +296,48 @@ impl TestBot {
         }
     }
 
+    /// What Slack would refuse in `manifest` (e.g. [`App::manifest`]), as the simulator's
+    /// `apps.manifest.validate` says over HTTP, with its configuration token: each as
+    /// `pointer: message`; empty when Slack would take it.
+    ///
+    /// # Panics
+    /// When the simulator does not answer as Slack does.
+    pub async fn manifest_problems(
+        &self,
+        manifest: &nonstop_model::manifest::Manifest,
+    ) -> Vec<String> {
+        let sim = self.sim();
+        let answer: Value = match reqwest::Client::new()
+            .post(format!("{}apps.manifest.validate", sim.api_url()))
+            .bearer_auth(&sim.config().config_token)
+            .json(&serde_json::json!({ "manifest": manifest }))
+            .send()
+            .await
+        {
+            Ok(response) => match response.json().await {
+                Ok(answer) => answer,
+                Err(e) => panic!("apps.manifest.validate answered no JSON: {e}"),
+            },
+            Err(e) => panic!("apps.manifest.validate: no answer from the simulator: {e}"),
+        };
+        if answer["ok"] == true {
+            return Vec::new();
+        }
+        let Some(errors) = answer["errors"].as_array() else {
+            panic!("apps.manifest.validate refused the call: {answer}");
+        };
+        errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["pointer"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+
     /// Stops the bot as a shutdown signal would, and returns what `run` returned.
     ///
     /// # Panics

@@ -1,0 +1,128 @@
+//! The example's own binary as an operator runs it (`nonstop::cli`): `tickets doctor` checks
+//! the scopes *its* listeners need (a bot token without `commands` fails on the `/ticket`
+//! command, which the `nonstop` binary's built-in bot could never have told), and `tickets
+//! manifest` prints the manifest they need and checks the installed app against it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use nonstop::doctor::{DoctorOptions, Verdict};
+use nonstop::testing::{Sim, SimConfig, TestBot};
+use nonstop_sim::TempJournal;
+
+/// `tickets doctor` against `sim`, as an operator runs it.
+fn doctor(sim: &Sim, db: &TempJournal) -> Output {
+    tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_tickets"))
+            .arg("doctor")
+            .env("SLACK_APP_TOKEN", &sim.config().app_token)
+            .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+            .env("SLACK_API_URL", sim.api_url())
+            .env("NONSTOP_DB", &db.0)
+            .env("NONSTOP_LOG", "error")
+            .output()
+            .unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_of_the_bots_own_binary_names_the_scope_its_command_needs() {
+    let db = TempJournal::new("tickets-doctor");
+    let all_scopes = Sim::start(SimConfig::default()).await.unwrap();
+    let out = doctor(&all_scopes, &db);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all steps passed"), "{text}");
+
+    let all = SimConfig::default().scopes;
+    let no_commands = Sim::start(SimConfig {
+        scopes: all
+            .into_iter()
+            .filter(|scope| scope != "commands")
+            .collect(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = doctor(&no_commands, &db);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    let failed = text
+        .lines()
+        .find(|l| l.starts_with("FAIL auth.test"))
+        .unwrap_or_default();
+    assert!(
+        failed.contains("commands") && failed.contains("/ticket"),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("step(s) failed"), "{stderr}");
+
+    // The same token passes the built-in bot's doctor (what `nonstop doctor` checks): only
+    // this bot's binary knows it has a slash command.
+    let builtin = nonstop::App::new(TestBot::config_for(&no_commands)).with_builtin_commands();
+    let findings = builtin.doctor(&DoctorOptions::default(), |_| {}).await;
+    let auth = findings
+        .iter()
+        .find(|f| f.step.name() == "auth.test")
+        .unwrap();
+    assert!(matches!(auth.verdict, Verdict::Pass(_)), "{auth:?}");
+}
+
+/// `tickets manifest` prints the manifest its listeners need (JSON, or `--yaml`), Slack
+/// takes it, and `--check` says how the installed app differs, until it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_prints_what_the_listeners_need_and_checks_the_installed_app() {
+    let tickets = |sim: &Sim, args: &[&str]| {
+        tokio::task::block_in_place(|| {
+            Command::new(env!("CARGO_BIN_EXE_tickets"))
+                .args(args)
+                .env_remove("SLACK_APP_TOKEN")
+                .env_remove("SLACK_BOT_TOKEN")
+                .env("SLACK_API_URL", sim.api_url())
+                .env("SLACK_CONFIG_TOKEN", &sim.config().config_token)
+                .env("SLACK_APP_ID", &sim.config().app_id)
+                .output()
+                .unwrap()
+        })
+    };
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    // No tokens yet: the manifest comes before the app exists.
+    let out = tickets(&sim, &["manifest"]);
+    assert!(out.status.success(), "{out:?}");
+    let printed: nonstop::model::manifest::Manifest = serde_json::from_slice(&out.stdout).unwrap();
+    let derived = nonstop_example_tickets::app(nonstop::testing::TestApp::config()).manifest();
+    assert_eq!(printed, derived);
+    assert_eq!(printed.features.slash_commands[0].command, "/ticket");
+    assert_eq!(
+        printed.features.slash_commands[0].description,
+        "Open a ticket"
+    );
+    let yaml = String::from_utf8_lossy(&tickets(&sim, &["manifest", "--yaml"]).stdout).into_owned();
+    assert!(yaml.contains("command: \"/ticket\""), "{yaml}");
+
+    // The installed app (the simulator's own manifest) has no /ticket, no interactivity.
+    let out = tickets(&sim, &["manifest", "--check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("differs /features/slash_commands"), "{text}");
+    assert!(text.contains("differs /settings/interactivity"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("difference(s) from the installed app"));
+
+    // Installed from this very manifest: nothing differs.
+    let installed = Sim::start(SimConfig {
+        app_manifest: Some(serde_json::to_value(&derived).unwrap()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tickets(&installed, &["manifest", "--check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("is the one these listeners need"), "{text}");
+
+    // And Slack takes it.
+    let bot = TestBot::start(nonstop_example_tickets::app).await;
+    assert_eq!(bot.manifest_problems(&derived).await, Vec::<String>::new());
+    bot.stop().await.unwrap();
+}

@@ -109,3 +109,8 @@ pub use storage::{Storage, StorageError};
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Compiles the example of this crate's own README (what crates.io shows).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadmeDoctests;

@@ -44,6 +44,10 @@ pub enum Step {
     /// The shared journal in Redis (`REDIS_URL`), when configured.
     Redis,
     TestPost,
+    /// The installed app's settings against what the listeners need: its bot events, slash
+    /// commands, interactivity and Socket Mode (`App::doctor` only; needs an app
+    /// configuration token, see [`InstalledApp`]).
+    AppSettings,
 }
 
 impl Step {
@@ -62,6 +66,7 @@ impl Step {
             Self::Journal => "journal",
             Self::Redis => "redis",
             Self::TestPost => "test post",
+            Self::AppSettings => "app settings",
         }
     }
 }
@@ -90,12 +95,75 @@ pub struct Finding {
 pub struct DoctorOptions {
     /// Post a test message to this channel (id or name) as the last step.
     pub post_to: Option<String>,
+    /// Compare the installed app's settings with what the listeners need.
+    pub installed: Option<InstalledApp>,
+}
+
+/// The installed Slack app, to read its manifest (`apps.manifest.export`): an app
+/// configuration token (`xoxe.xoxp-…`, api.slack.com/apps → Your App Configuration Tokens;
+/// redacted everywhere) and the app's id.
+#[derive(Debug, Clone)]
+pub struct InstalledApp {
+    config_token: nonstop_web::Secret,
+    app_id: String,
+}
+
+/// Where `mybot doctor` and `mybot manifest --check` find the configuration token.
+pub const ENV_CONFIG_TOKEN: &str = "SLACK_CONFIG_TOKEN";
+/// Where they find the installed app's id.
+pub const ENV_APP_ID: &str = "SLACK_APP_ID";
+
+impl InstalledApp {
+    pub fn new(config_token: impl Into<String>, app_id: impl Into<String>) -> Self {
+        Self {
+            config_token: nonstop_web::Secret::new(config_token.into()),
+            app_id: app_id.into(),
+        }
+    }
+
+    /// From `SLACK_CONFIG_TOKEN` and `SLACK_APP_ID`, when both are set.
+    pub fn from_env() -> Option<Self> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Some(Self::new(var(ENV_CONFIG_TOKEN)?, var(ENV_APP_ID)?))
+    }
+
+    /// The installed app's manifest, from `apps.manifest.export` at `api_url`, within 30 s.
+    ///
+    /// # Errors
+    /// What Slack (or the network) said, in words; never the token.
+    pub async fn manifest(
+        &self,
+        api_url: &str,
+    ) -> Result<nonstop_model::manifest::Manifest, String> {
+        let wait = Duration::from_secs(30);
+        let web = nonstop_web::WebClient::new(api_url, Some(self.config_token.clone()), wait)
+            .map_err(|e| e.to_string())?;
+        let args = serde_json::json!({ "app_id": self.app_id });
+        let answer = tokio::time::timeout(wait, web.call("apps.manifest.export", &args))
+            .await
+            .map_err(|_| format!("apps.manifest.export: no answer within {wait:?}"))?
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value(answer.get("manifest").cloned().unwrap_or_default())
+            .map_err(|e| format!("apps.manifest.export: not a manifest: {e}"))
+    }
 }
 
 impl DoctorOptions {
     #[must_use]
     pub fn post_to(mut self, channel: impl Into<String>) -> Self {
         self.post_to = Some(channel.into());
+        self
+    }
+
+    /// Also compare the installed app's settings with what the listeners need.
+    #[must_use]
+    pub fn installed_app(mut self, app: InstalledApp) -> Self {
+        self.installed = Some(app);
         self
     }
 }

@@ -126,3 +126,56 @@ async fn manifest_prints_what_the_listeners_need_and_checks_the_installed_app() 
     assert_eq!(bot.manifest_problems(&derived).await, Vec::<String>::new());
     bot.stop().await.unwrap();
 }
+
+/// With an app configuration token, `tickets doctor` also compares the installed app's
+/// settings with what its listeners need: an app without `/ticket` (or interactivity for the
+/// form) fails the `app settings` step, naming them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_the_installed_app_lacks() {
+    let db = TempJournal::new("tickets-doctor-app");
+    let doctor_with_token = |sim: &Sim| {
+        tokio::task::block_in_place(|| {
+            Command::new(env!("CARGO_BIN_EXE_tickets"))
+                .arg("doctor")
+                .env("SLACK_APP_TOKEN", &sim.config().app_token)
+                .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
+                .env("SLACK_API_URL", sim.api_url())
+                .env("SLACK_CONFIG_TOKEN", &sim.config().config_token)
+                .env("SLACK_APP_ID", &sim.config().app_id)
+                .env("NONSTOP_DB", &db.0)
+                .env("NONSTOP_LOG", "error")
+                .output()
+                .unwrap()
+        })
+    };
+    // The simulator's own app: the bot's scopes, but no /ticket and no interactivity.
+    let bare = Sim::start(SimConfig::default()).await.unwrap();
+    let out = doctor_with_token(&bare);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL app settings"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("slash commands /ticket") && line.contains("interactivity"),
+        "{text}"
+    );
+    let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !all.contains(&bare.config().config_token),
+        "the token leaked: {all}"
+    );
+
+    let derived = nonstop_example_tickets::app(nonstop::testing::TestApp::config()).manifest();
+    let installed = Sim::start(SimConfig {
+        app_manifest: Some(serde_json::to_value(&derived).unwrap()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = doctor_with_token(&installed);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok   app settings:"), "{text}");
+}

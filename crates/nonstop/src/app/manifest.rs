@@ -280,3 +280,67 @@ fn shortcuts(info: &AppInfo, registered: &Registered) -> Vec<ShortcutEntry> {
         })
         .collect()
 }
+
+/// The `app settings` verdict: what the installed app lacks of what `needed` asks for (bot
+/// events, slash commands, interactivity, Socket Mode, scopes).
+pub(super) fn settings_verdict(needed: &Manifest, installed: &Manifest) -> crate::doctor::Verdict {
+    let events = |m: &Manifest| {
+        m.settings
+            .event_subscriptions
+            .as_ref()
+            .map(|e| e.bot_events.clone())
+            .unwrap_or_default()
+    };
+    let commands = |m: &Manifest| -> Vec<String> {
+        m.features
+            .slash_commands
+            .iter()
+            .map(|c| c.command.clone())
+            .collect()
+    };
+    let lacking = |want: Vec<String>, have: Vec<String>| -> Vec<String> {
+        want.into_iter().filter(|w| !have.contains(w)).collect()
+    };
+    let mut missing = Vec::new();
+    let list = [
+        ("bot events", lacking(events(needed), events(installed))),
+        (
+            "slash commands",
+            lacking(commands(needed), commands(installed)),
+        ),
+        (
+            "bot scopes",
+            lacking(
+                needed.oauth_config.scopes.bot.clone(),
+                installed.oauth_config.scopes.bot.clone(),
+            ),
+        ),
+    ];
+    for (what, names) in list {
+        if !names.is_empty() {
+            missing.push(format!("{what} {}", names.join(", ")));
+        }
+    }
+    let interactive = |m: &Manifest| {
+        m.settings
+            .interactivity
+            .as_ref()
+            .is_some_and(|i| i.is_enabled)
+    };
+    if interactive(needed) && !interactive(installed) {
+        missing.push("interactivity (buttons, modals, shortcuts)".to_owned());
+    }
+    if needed.settings.socket_mode_enabled && !installed.settings.socket_mode_enabled {
+        missing.push("Socket Mode".to_owned());
+    }
+    if missing.is_empty() {
+        return crate::doctor::Verdict::Pass(
+            "the installed app has every bot event, command, scope and setting these listeners need"
+                .to_owned(),
+        );
+    }
+    crate::doctor::Verdict::Fail {
+        problem: format!("the installed app lacks {}", missing.join("; ")),
+        fix: "paste the output of `manifest` into the app's settings (App Manifest), save, and reinstall the app if Slack asks".to_owned(),
+    }
+}

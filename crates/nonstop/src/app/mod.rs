@@ -121,13 +121,38 @@ impl App {
     }
 
     /// Walks this bot's setup step by step without starting it (see [`crate::doctor`]): the
-    /// `auth.test` step also names scopes its listeners need and the token lacks.
+    /// `auth.test` step also names scopes its listeners need and the token lacks, and a last
+    /// step, `app settings`, compares the installed app's bot events, commands, scopes,
+    /// interactivity and Socket Mode with [`App::manifest`] (skipped, saying how, without
+    /// [`DoctorOptions::installed_app`]).
     pub async fn doctor(
         &self,
         options: &DoctorOptions,
-        report: impl FnMut(&Finding),
+        mut report: impl FnMut(&Finding),
     ) -> Vec<Finding> {
-        doctor::diagnose_with_needs(&self.config, &self.needs, options, report).await
+        let mut findings =
+            doctor::diagnose_with_needs(&self.config, &self.needs, options, &mut report).await;
+        let verdict = match &options.installed {
+            None => doctor::Verdict::Skipped(format!(
+                "set {} (an app configuration token) and {} to compare the installed app's events and commands with these listeners",
+                doctor::ENV_CONFIG_TOKEN,
+                doctor::ENV_APP_ID
+            )),
+            Some(installed) => match installed.manifest(&self.config.api_url).await {
+                Ok(found) => manifest::settings_verdict(&self.manifest(), &found),
+                Err(problem) => doctor::Verdict::Fail {
+                    problem,
+                    fix: "check the app configuration token (they expire after 12 hours: make a new one) and the app id".to_owned(),
+                },
+            },
+        };
+        let finding = Finding {
+            step: doctor::Step::AppSettings,
+            verdict,
+        };
+        report(&finding);
+        findings.push(finding);
+        findings
     }
 
     /// Notes the state `listener` takes (for the start-time check) and erases its shape.

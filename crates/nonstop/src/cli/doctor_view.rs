@@ -19,6 +19,9 @@ pub(crate) async fn doctor(
         }
     };
     let mut options = DoctorOptions::default();
+    if let Some(installed) = crate::doctor::InstalledApp::from_env() {
+        options = options.installed_app(installed);
+    }
     if let Some(channel) = post_to {
         options = options.post_to(channel);
     }

@@ -1,22 +1,13 @@
 //! `manifest`: the app manifest this bot's listeners need, as JSON (or YAML), and
 //! `--check`: how the installed app's differs.
 
-use std::time::Duration;
-
 use nonstop_model::manifest::Manifest;
 use serde_json::Value;
 
 use super::error::CliError;
 use crate::{App, Config};
 
-/// The environment variable holding an app configuration token (`xoxe.xoxp-…`, from the
-/// "Your App Configuration Tokens" page), for `manifest --check`.
-pub const ENV_CONFIG_TOKEN: &str = "SLACK_CONFIG_TOKEN";
-/// The environment variable naming the installed app (`A0…`), for `manifest --check`.
-pub const ENV_APP_ID: &str = "SLACK_APP_ID";
-
-/// How long `--check` waits for Slack.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::doctor::{ENV_APP_ID, ENV_CONFIG_TOKEN};
 
 pub(crate) async fn manifest(
     build: impl FnOnce(Config) -> App,
@@ -47,13 +38,8 @@ pub(crate) async fn manifest(
         print!("{text}");
         return Ok(());
     }
-    let installed = tokio::time::timeout(CHECK_TIMEOUT, export(&api_url))
-        .await
-        .map_err(|_| {
-            CliError::Manifest(format!(
-                "apps.manifest.export: no answer within {CHECK_TIMEOUT:?}"
-            ))
-        })??;
+    // Within 30 s (InstalledApp::manifest's own limit).
+    let installed = export(&api_url).await?;
     let differences = manifest.differences(&installed);
     for difference in &differences {
         println!("differs {difference}");
@@ -71,33 +57,15 @@ pub(crate) async fn manifest(
 
 /// The installed app's manifest, from `apps.manifest.export`.
 async fn export(api_url: &str) -> Result<Manifest, CliError> {
-    let var = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                CliError::Manifest(format!(
-                    "--check needs {ENV_CONFIG_TOKEN} (an app configuration token, from api.slack.com/apps → Your App Configuration Tokens) and {ENV_APP_ID} (the app's id); {name} is not set"
-                ))
-            })
+    let Some(installed) = crate::doctor::InstalledApp::from_env() else {
+        return Err(CliError::Manifest(format!(
+            "--check needs {ENV_CONFIG_TOKEN} (an app configuration token, from api.slack.com/apps → Your App Configuration Tokens) and {ENV_APP_ID} (the app's id)"
+        )));
     };
-    let token = var(ENV_CONFIG_TOKEN)?;
-    let app_id = var(ENV_APP_ID)?;
-    let web = nonstop_web::WebClient::new(
-        api_url,
-        Some(nonstop_web::Secret::new(token.trim())),
-        CHECK_TIMEOUT,
-    )
-    .map_err(|e| CliError::Manifest(e.to_string()))?;
-    let answer = web
-        .call(
-            "apps.manifest.export",
-            &serde_json::json!({"app_id": app_id.trim()}),
-        )
+    installed
+        .manifest(api_url)
         .await
-        .map_err(|e| CliError::Manifest(format!("apps.manifest.export: {e}")))?;
-    serde_json::from_value(answer.get("manifest").cloned().unwrap_or(Value::Null))
-        .map_err(|e| CliError::Manifest(format!("apps.manifest.export: not a manifest: {e}")))
+        .map_err(CliError::Manifest)
 }
 
 /// `value` as YAML: block style, strings double-quoted (as JSON writes them, which YAML

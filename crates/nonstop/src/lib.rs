@@ -104,6 +104,9 @@ pub use status::{
     Counts, LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
 };
 pub use storage::{Storage, StorageError};
+/// Slack's request signatures, checked as the HTTP receiver (being built) will check them;
+/// usable from a server of your own.
+pub use transport::http::signature;
 
 /// Compiles the Rust examples in README.md, so that they stay true.
 #[doc = include_str!("../../../README.md")]

@@ -10,19 +10,39 @@ use nonstop::doctor::{DoctorOptions, Verdict};
 use nonstop::testing::{Sim, SimConfig, TestBot};
 use nonstop_sim::TempJournal;
 
-/// `tickets doctor` against `sim`, as an operator runs it.
-fn doctor(sim: &Sim, db: &TempJournal) -> Output {
-    tokio::task::block_in_place(|| {
-        Command::new(env!("CARGO_BIN_EXE_tickets"))
-            .arg("doctor")
+/// `tickets ARGS` against `sim`, as an operator runs it: with the bot's tokens and its
+/// journal in `journal`, or with no tokens (before the app exists); with the simulator's app
+/// configuration token and app id when `config_token`.
+fn tickets(sim: &Sim, args: &[&str], journal: Option<&TempJournal>, config_token: bool) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tickets"));
+    command
+        .args(args)
+        .env("SLACK_API_URL", sim.api_url())
+        .env("NONSTOP_LOG", "error");
+    match journal {
+        Some(db) => command
             .env("SLACK_APP_TOKEN", &sim.config().app_token)
             .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
-            .env("SLACK_API_URL", sim.api_url())
-            .env("NONSTOP_DB", &db.0)
-            .env("NONSTOP_LOG", "error")
-            .output()
-            .unwrap()
-    })
+            .env("NONSTOP_DB", &db.0),
+        None => command
+            .env_remove("SLACK_APP_TOKEN")
+            .env_remove("SLACK_BOT_TOKEN"),
+    };
+    if config_token {
+        command
+            .env("SLACK_CONFIG_TOKEN", &sim.config().config_token)
+            .env("SLACK_APP_ID", &sim.config().app_id);
+    } else {
+        command
+            .env_remove("SLACK_CONFIG_TOKEN")
+            .env_remove("SLACK_APP_ID");
+    }
+    tokio::task::block_in_place(|| command.output().unwrap())
+}
+
+/// `tickets doctor` against `sim`, without a configuration token.
+fn doctor(sim: &Sim, db: &TempJournal) -> Output {
+    tickets(sim, &["doctor"], Some(db), false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,19 +93,7 @@ async fn doctor_of_the_bots_own_binary_names_the_scope_its_command_needs() {
 /// takes it, and `--check` says how the installed app differs, until it does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifest_prints_what_the_listeners_need_and_checks_the_installed_app() {
-    let tickets = |sim: &Sim, args: &[&str]| {
-        tokio::task::block_in_place(|| {
-            Command::new(env!("CARGO_BIN_EXE_tickets"))
-                .args(args)
-                .env_remove("SLACK_APP_TOKEN")
-                .env_remove("SLACK_BOT_TOKEN")
-                .env("SLACK_API_URL", sim.api_url())
-                .env("SLACK_CONFIG_TOKEN", &sim.config().config_token)
-                .env("SLACK_APP_ID", &sim.config().app_id)
-                .output()
-                .unwrap()
-        })
-    };
+    let tickets = |sim: &Sim, args: &[&str]| tickets(sim, args, None, true);
     let sim = Sim::start(SimConfig::default()).await.unwrap();
     // No tokens yet: the manifest comes before the app exists.
     let out = tickets(&sim, &["manifest"]);
@@ -133,21 +141,7 @@ async fn manifest_prints_what_the_listeners_need_and_checks_the_installed_app() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_what_the_installed_app_lacks() {
     let db = TempJournal::new("tickets-doctor-app");
-    let doctor_with_token = |sim: &Sim| {
-        tokio::task::block_in_place(|| {
-            Command::new(env!("CARGO_BIN_EXE_tickets"))
-                .arg("doctor")
-                .env("SLACK_APP_TOKEN", &sim.config().app_token)
-                .env("SLACK_BOT_TOKEN", &sim.config().bot_token)
-                .env("SLACK_API_URL", sim.api_url())
-                .env("SLACK_CONFIG_TOKEN", &sim.config().config_token)
-                .env("SLACK_APP_ID", &sim.config().app_id)
-                .env("NONSTOP_DB", &db.0)
-                .env("NONSTOP_LOG", "error")
-                .output()
-                .unwrap()
-        })
-    };
+    let doctor_with_token = |sim: &Sim| tickets(sim, &["doctor"], Some(&db), true);
     // The simulator's own app: the bot's scopes, but no /ticket and no interactivity.
     let bare = Sim::start(SimConfig::default()).await.unwrap();
     let out = doctor_with_token(&bare);

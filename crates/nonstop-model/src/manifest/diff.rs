@@ -55,13 +55,10 @@ fn compare(
 ) {
     match (here, installed) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.dedup();
-            let mut seen = std::collections::BTreeSet::new();
+            // Both sides' keys, each once, in order.
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for key in keys {
-                if seen.insert(key) {
-                    compare(&format!("{pointer}/{key}"), a.get(key), b.get(key), found);
-                }
+                compare(&format!("{pointer}/{key}"), a.get(key), b.get(key), found);
             }
         }
         (Some(Value::Array(a)), Some(Value::Array(b))) if SETS.contains(&pointer) => {

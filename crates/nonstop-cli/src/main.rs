@@ -47,6 +47,11 @@ enum Command {
         /// Also send `ping N` messages into channel C0DEMO at this rate (per second).
         #[arg(long)]
         rate: Option<f64>,
+        /// POST every envelope, signed, to this request URL (a bot on
+        /// NONSTOP_TRANSPORT=http, e.g. http://127.0.0.1:3000/slack/events) instead of
+        /// sending it over a socket.
+        #[arg(long)]
+        request_url: Option<String>,
         #[command(subcommand)]
         action: Option<sim_control::SimAction>,
     },
@@ -86,9 +91,14 @@ fn main() -> ExitCode {
             nonstop::cli::execute(builtin_bot, command),
         )),
         #[cfg(feature = "simulator")]
-        Command::Sim { port, rate, action } => tool(async move {
+        Command::Sim {
+            port,
+            rate,
+            request_url,
+            action,
+        } => tool(async move {
             match action {
-                None => simulator::run(port, rate).await,
+                None => simulator::run(port, rate, request_url).await,
                 Some(action) => sim_control::run(action).await,
             }
         }),

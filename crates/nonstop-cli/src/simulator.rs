@@ -6,8 +6,13 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 
 /// Serves the simulator on 127.0.0.1:`port` until Ctrl-C or SIGTERM; with `rate`, also sends
-/// `ping N` messages into channel C0DEMO at that rate.
-pub(crate) async fn run(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
+/// `ping N` messages into channel C0DEMO at that rate; with `request_url`, envelopes are
+/// POSTed there, signed, instead of going over sockets (a bot on `NONSTOP_TRANSPORT=http`).
+pub(crate) async fn run(
+    port: u16,
+    rate: Option<f64>,
+    request_url: Option<String>,
+) -> anyhow::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let sim = nonstop_sim::Sim::bind(addr, nonstop_sim::SimConfig::default())
         .await
@@ -19,6 +24,14 @@ pub(crate) async fn run(port: u16, rate: Option<f64>) -> anyhow::Result<()> {
     let _ = writeln!(out, "  SLACK_API_URL={}", sim.api_url());
     let _ = writeln!(out, "  SLACK_APP_TOKEN={}", config.app_token);
     let _ = writeln!(out, "  SLACK_BOT_TOKEN={}", config.bot_token);
+    let _ = writeln!(out, "  SLACK_SIGNING_SECRET={}", config.signing_secret);
+    if let Some(url) = &request_url {
+        sim.set_request_url(Some(url));
+        let _ = writeln!(
+            out,
+            "  posting every envelope, signed, to {url} (a bot with NONSTOP_TRANSPORT=http)"
+        );
+    }
     let _ = writeln!(
         out,
         "  Socket Mode and RTM both: add NONSTOP_TRANSPORT=rtm for a classic bot (bot token only)"

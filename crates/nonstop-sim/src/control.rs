@@ -22,6 +22,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_sim/calls", get(calls))
         .route("/_sim/acks", get(acks))
         .route("/_sim/responses", get(responses))
+        .route("/_sim/request_url", post(request_url))
+}
+
+/// `{"url": "http://127.0.0.1:3000/slack/events"}`: envelopes go to the bot's request URL
+/// as signed HTTP requests from now on; `{"url": null}` returns to sockets.
+async fn request_url(State(app): State<AppState>, Json(body): Json<Value>) -> Json<Value> {
+    let url = body.get("url").and_then(Value::as_str);
+    if let Some(url) = url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Json(json!({"ok": false, "error": "invalid_url"}));
+        }
+    }
+    app.shared.lock().request_url = url.map(str::to_owned);
+    Json(json!({"ok": true}))
 }
 
 /// `?wait_ms=`: how long `/_sim/send` waits for the bot's ack (at most a minute).

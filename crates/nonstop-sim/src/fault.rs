@@ -59,6 +59,34 @@ pub enum Fault {
         #[serde(default = "default_goodbye_secs")]
         close_after_secs: f64,
     },
+    /// HTTP delivery: the next `count` requests are signed with a secret that is not the
+    /// app's, as a forger's would be; the bot must turn them away and run nothing. They are
+    /// not sent again.
+    BadSignature {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
+    /// HTTP delivery: the next `count` requests carry a timestamp ten minutes old, correctly
+    /// signed (a captured request replayed later); the bot must turn them away. Not sent
+    /// again.
+    StaleTimestamp {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
+    /// HTTP delivery: the next `count` requests are sent twice, byte for byte (an attacker or
+    /// a proxy replaying them within the five minutes); the bot must answer both and run
+    /// the event once.
+    ReplayRequest {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
+    /// HTTP delivery: the bot's answer to the next `count` requests is taken as late (past
+    /// Slack's 3 s) whatever it was, so each is sent again with `X-Slack-Retry-Reason:
+    /// http_timeout`, as Slack does when an answer is slow.
+    LateAnswer {
+        #[serde(default = "default_one")]
+        count: u32,
+    },
     /// RTM: from now on, each message's confirmation (`reply_to`) comes after the answer to
     /// the client's next frame, as Slack's may.
     ReorderReplies,
@@ -244,6 +272,10 @@ impl Fault {
             Self::TooManyWebsockets { .. } => "too_many_websockets",
             Self::Goodbye { .. } => "goodbye",
             Self::ErrorFrame { .. } => "error_frame",
+            Self::BadSignature { .. } => "bad_signature",
+            Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::ReplayRequest { .. } => "replay_request",
+            Self::LateAnswer { .. } => "late_answer",
             Self::ReorderReplies => "reorder_replies",
             Self::DropBeforeReply { .. } => "drop_before_reply",
             Self::RefuseMessages { .. } => "refuse_messages",

@@ -207,6 +207,10 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
                 },
             )
         })),
+        Fault::BadSignature { count } => inner.faults.http.bad_signature += count,
+        Fault::StaleTimestamp { count } => inner.faults.http.stale_timestamp += count,
+        Fault::ReplayRequest { count } => inner.faults.http.replay += count,
+        Fault::LateAnswer { count } => inner.faults.http.late_answer += count,
         Fault::ReorderReplies => inner.faults.reorder_rtm_replies = true,
         Fault::RefuseMessages { count } => inner.faults.refuse_rtm_messages = count,
         Fault::DropBeforeReply { posted, late_reply } => {

@@ -17,8 +17,10 @@
 mod capture;
 mod control;
 mod fault;
+mod http_request;
 mod inject;
 mod manifest;
+mod poster;
 mod reply;
 mod rtm;
 mod settings;
@@ -104,6 +106,14 @@ impl Sim {
             .route("/_sim/respond/{id}", post(web_api::respond))
             .merge(control::routes())
             .with_state(app);
+        let posts = shared
+            .posts_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(posts) = posts {
+            tokio::spawn(poster::run(Arc::clone(&shared), posts, shutdown_rx.clone()));
+        }
         let redelivery = Arc::clone(&shared);
         let mut redelivery_stop = shutdown_rx.clone();
         tokio::spawn(async move {
@@ -148,6 +158,20 @@ impl Sim {
     /// The Web API root to give a bot as `SLACK_API_URL`.
     pub fn api_url(&self) -> String {
         format!("http://{}/api/", self.addr)
+    }
+
+    /// From now on, every envelope is POSTed to `url` (the bot's request URL), signed with
+    /// [`SimConfig::signing_secret`], as Slack's Events API does: an event as JSON, a
+    /// command as a form, an interaction as a form's `payload=`; retried on Slack's schedule
+    /// when the answer is not 2xx within 3 s. A 2xx answer is the ack ([`Sim::acks`], its
+    /// JSON body the payload). `None` returns to Socket Mode.
+    pub fn set_request_url(&self, url: Option<&str>) {
+        self.shared.lock().request_url = url.map(str::to_owned);
+    }
+
+    /// Where envelopes are POSTed, when set ([`Sim::set_request_url`]).
+    pub fn request_url(&self) -> Option<String> {
+        self.shared.lock().request_url.clone()
     }
 
     pub fn config(&self) -> &SimConfig {

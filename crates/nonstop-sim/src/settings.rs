@@ -49,6 +49,12 @@ pub struct SimConfig {
     /// Socket Mode sockets the app may hold live at once (Slack's cap is 10): one more is
     /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
     pub max_sockets: usize,
+    /// The app's signing secret: requests posted to the bot's request URL are signed with it.
+    pub signing_secret: String,
+    /// HTTP delivery: how long after a failed request (not 2xx within 3 s) each retry comes.
+    /// Slack sends three: almost at once, after a minute, after five; the default is that
+    /// schedule sixty times faster (0.1 s, 1 s, 5 s).
+    pub http_retry_delays: Vec<Duration>,
     /// `SO_RCVBUF` of the simulator's sockets, when set: small, it makes a socket the server
     /// stops reading ([`Fault::StopReading`](crate::Fault::StopReading)) block the bot's writes after a few KiB, as a
     /// server with small buffers would, instead of after the megabytes loopback allows.
@@ -91,6 +97,12 @@ impl Default for SimConfig {
             rtm_start_allowed: false,
             max_sockets: 10,
             receive_buffer: None,
+            signing_secret: "0sim0signing0secret0000000000000".to_owned(),
+            http_retry_delays: vec![
+                Duration::from_millis(100),
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+            ],
         }
     }
 }

@@ -70,6 +70,16 @@ pub(crate) struct EnvelopeText {
 }
 
 impl EnvelopeText {
+    /// Socket Mode's name for the envelope's kind (`events_api`, `slash_commands`, …).
+    pub(crate) fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The payload as JSON text.
+    pub(crate) fn payload(&self) -> &str {
+        &self.payload
+    }
+
     pub(crate) fn new(
         envelope_id: &str,
         kind: &str,
@@ -213,6 +223,13 @@ pub struct SimStats {
     pub deaf_spells: u64,
     /// Sockets sent `too_many_websockets` because the app held `max_sockets` already.
     pub refused_over_limit: u64,
+    /// HTTP delivery: requests posted to the bot's request URL (retries and replays
+    /// included), those it answered 2xx in time, those it turned away as not Slack's (401),
+    /// and those that failed otherwise (late, not 2xx, unreachable) and were sent again.
+    pub http_posts: u64,
+    pub http_answered: u64,
+    pub http_turned_away: u64,
+    pub http_failed: u64,
 }
 
 #[derive(Default)]
@@ -254,6 +271,8 @@ pub(crate) struct Faults {
     pub(crate) lost_replies: HashMap<String, u32>,
     /// Slack's per-channel limit on `chat.postMessage`, with each channel's bucket.
     pub(crate) channel_limit: Option<ChannelLimit>,
+    /// What the next requests of HTTP delivery suffer.
+    pub(crate) http: crate::http_request::HttpFaults,
 }
 
 /// A token bucket per channel: `burst` messages at once, refilled at `per_sec`.
@@ -351,6 +370,8 @@ pub(crate) struct Inner {
     pub(crate) early_calls: u64,
     /// Files by id: uploaded bytes (None until the upload step).
     pub(crate) files: HashMap<String, Option<usize>>,
+    /// Where envelopes go as signed HTTP requests instead of over sockets, once set.
+    pub(crate) request_url: Option<String>,
 }
 
 pub(crate) struct Shared {
@@ -361,11 +382,19 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// The last message timestamp handed out, in microseconds.
     last_ts: AtomicU64,
+    /// Envelopes to post to the request URL, to the poster's loop (unbounded: the
+    /// simulator's own sends fill it, as fast as a test sends).
+    pub(crate) posts: mpsc::UnboundedSender<crate::http_request::Job>,
+    /// The loop's end of it, until the simulator starts the loop.
+    pub(crate) posts_rx: Mutex<Option<mpsc::UnboundedReceiver<crate::http_request::Job>>>,
 }
 
 impl Shared {
     pub(crate) fn new(config: SimConfig) -> Self {
+        let (posts, posts_rx) = mpsc::unbounded_channel();
         Self {
+            posts,
+            posts_rx: Mutex::new(Some(posts_rx)),
             config,
             inner: Mutex::new(Inner {
                 sockets: BTreeMap::new(),
@@ -383,6 +412,7 @@ impl Shared {
                 responses: Vec::new(),
                 early_calls: 0,
                 files: HashMap::new(),
+                request_url: None,
             }),
             changed: watch::channel(0).0,
             next_id: AtomicU64::new(first_id()),
@@ -494,6 +524,20 @@ impl Shared {
         let envelope = EnvelopeText::new(&envelope_id, kind, accepts_response_payload, &payload);
         let mut inner = self.lock();
         inner.stats.envelopes_sent += 1;
+        // Over HTTP, the request is made now: its faults are the next ones in order.
+        let post = inner
+            .request_url
+            .clone()
+            .map(|url| crate::http_request::Job {
+                envelope_id: envelope_id.clone(),
+                url,
+                request: crate::http_request::Request::new(
+                    envelope.kind(),
+                    envelope.payload(),
+                    &self.config.signing_secret,
+                ),
+                hits: inner.faults.http.take(),
+            });
         inner.pending.insert(
             envelope_id.clone(),
             Pending {
@@ -503,8 +547,14 @@ impl Shared {
                 socket: None,
             },
         );
-        if !Self::deliver(&mut inner, &envelope_id, None) {
-            inner.undelivered.push_back(envelope_id.clone());
+        match post {
+            // The poster's loop ends only with the simulator.
+            Some(job) => drop(self.posts.send(job)),
+            None => {
+                if !Self::deliver(&mut inner, &envelope_id, None) {
+                    inner.undelivered.push_back(envelope_id.clone());
+                }
+            }
         }
         drop(inner);
         self.notify();

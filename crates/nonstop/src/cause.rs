@@ -62,6 +62,9 @@ pub enum DisconnectCause {
     /// Not opened: the bot's replicas together hold `held` sockets, `NONSTOP_APP_SOCKETS`
     /// (`total`) or more; the slot tries again when one may have closed.
     AppSocketsHeld { held: usize, total: usize },
+    /// HTTP transport: the receiver's check of itself (a signed request to its own listener)
+    /// failed, so Slack's requests may not be reaching it either.
+    SelfCheckFailed { detail: String },
     /// We closed it after its replacement went live.
     Replaced,
     /// We closed it because the bot is shutting down.
@@ -108,6 +111,7 @@ impl DisconnectCause {
             Self::ConnectFailed { .. } => "connect_failed",
             Self::ConnectApi { .. } => "connect_api",
             Self::Protocol { .. } => "protocol",
+            Self::SelfCheckFailed { .. } => "self_check_failed",
             Self::Replaced => "replaced",
             Self::Shutdown => "shutdown",
         }
@@ -159,6 +163,7 @@ impl fmt::Display for DisconnectCause {
             }
             Self::ConnectApi { detail } => write!(f, "connect_api({detail})"),
             Self::Protocol { detail } => write!(f, "protocol({detail})"),
+            Self::SelfCheckFailed { detail } => write!(f, "self_check_failed({detail})"),
             Self::Replaced => f.write_str("replaced"),
             Self::Shutdown => f.write_str("shutdown"),
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use nonstop_web::{Pace, Secret};
 
 pub use crate::journal::sqlite::Durability;
+use crate::transport::http::signature::SigningSecrets;
 
 /// A setting that is missing or wrong. The message names the setting and never its value.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -27,8 +28,24 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// How the bot holds its connection to Slack: Socket Mode (the default) or RTM.
+    /// How Slack reaches the bot: Socket Mode (the default), HTTP request URLs, or RTM.
     pub transport: TransportKind,
+    /// For HTTP: the app's signing secrets (the current one, and the previous one while
+    /// Slack rotates it), from `SLACK_SIGNING_SECRET` (`current` or `current,previous`).
+    /// Every request is checked against them before anything reads it.
+    pub signing_secrets: Option<SigningSecrets>,
+    /// For HTTP: where the receiver listens (`NONSTOP_HTTP_LISTEN`, default `0.0.0.0:3000`,
+    /// Bolt's port). When it is the operator endpoint's address too, one listener serves
+    /// both.
+    pub events_addr: std::net::SocketAddr,
+    /// For HTTP: the path Slack posts events, commands and interactions to
+    /// (`NONSTOP_HTTP_PATH`, default `/slack/events`, as in Bolt); the request URL in the
+    /// app's settings is the public address followed by it.
+    pub events_path: String,
+    /// For HTTP: the bot's public root as Slack reaches it (`NONSTOP_PUBLIC_URL`, e.g.
+    /// `https://bot.example.com`), for the request URLs of the manifest (`mybot manifest`);
+    /// the receiver itself does not need it.
+    pub public_url: Option<String>,
     /// For RTM: connect with the deprecated `rtm.start` instead of `rtm.connect` (only older
     /// classic apps can; newer ones get `method_deprecated`).
     pub rtm_start: bool,
@@ -168,6 +185,9 @@ pub enum TransportKind {
     /// The RTM API of classic apps: `rtm.connect` with the bot token; bare events, no acks
     /// and no redelivery by Slack.
     Rtm,
+    /// Request URLs: Slack posts each event, command and interaction to the bot's HTTP
+    /// receiver, signed with the app's signing secret; the answer (within 3 s) is the ack.
+    Http,
 }
 
 impl TransportKind {
@@ -175,6 +195,7 @@ impl TransportKind {
         match self {
             Self::SocketMode => "socket",
             Self::Rtm => "rtm",
+            Self::Http => "http",
         }
     }
 }
@@ -193,6 +214,14 @@ pub const ENV_RTM_START: &str = "NONSTOP_RTM_START";
 /// answer through `chat.postMessage`.
 pub const ENV_RTM_SEND: &str = "NONSTOP_RTM_SEND";
 pub const ENV_APP_TOKEN: &str = "SLACK_APP_TOKEN";
+/// The app's signing secret for HTTP (`current`, or `current,previous` during a rotation).
+pub const ENV_SIGNING_SECRET: &str = "SLACK_SIGNING_SECRET";
+/// Where the HTTP receiver listens (default `0.0.0.0:3000`).
+pub const ENV_HTTP_LISTEN: &str = "NONSTOP_HTTP_LISTEN";
+/// The path of the HTTP receiver (default `/slack/events`).
+pub const ENV_HTTP_PATH: &str = "NONSTOP_HTTP_PATH";
+/// The bot's public root for the manifest's request URLs (`https://bot.example.com`).
+pub const ENV_PUBLIC_URL: &str = "NONSTOP_PUBLIC_URL";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
@@ -225,10 +254,23 @@ impl Config {
         Ok(config)
     }
 
+    /// Settings with the documented defaults for a bot Slack reaches over HTTP (request
+    /// URLs): the bot token and the app's signing secret.
+    pub fn http(bot_token: &str, signing_secret: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::rtm(bot_token)?;
+        config.transport = TransportKind::Http;
+        config.signing_secrets = Some(parse_signing_secrets(signing_secret)?);
+        Ok(config)
+    }
+
     /// Settings with the documented defaults for a classic bot on RTM: only the bot token.
     pub fn rtm(bot_token: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             transport: TransportKind::Rtm,
+            signing_secrets: None,
+            events_addr: std::net::SocketAddr::from(([0, 0, 0, 0], 3000)),
+            events_path: DEFAULT_EVENTS_PATH.to_owned(),
+            public_url: None,
             rtm_start: false,
             rtm_send_over_socket: true,
             app_token: None,
@@ -285,14 +327,32 @@ impl Config {
         bot_token: &str,
     ) -> Result<Self, ConfigError> {
         let mut config = Self::new(app_token, bot_token)?;
-        config.api_url = check_url("api_url", api_url)?;
-        config.journal_path = None;
-        config.post_pace = None;
-        config.ping_interval = Duration::from_millis(500);
-        config.dead_after = Duration::from_secs(2);
-        config.backoff_base = Duration::from_millis(50);
-        config.backoff_cap = Duration::from_millis(500);
+        config.against_simulator(api_url)?;
         Ok(config)
+    }
+
+    /// Settings for a bot that the simulator at `api_url` posts to over HTTP (see
+    /// `nonstop_sim::Sim::set_request_url`), signing with `signing_secret`: otherwise as
+    /// [`Config::for_simulator`].
+    pub fn for_simulator_over_http(
+        api_url: &str,
+        bot_token: &str,
+        signing_secret: &str,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::http(bot_token, signing_secret)?;
+        config.against_simulator(api_url)?;
+        Ok(config)
+    }
+
+    fn against_simulator(&mut self, api_url: &str) -> Result<(), ConfigError> {
+        self.api_url = check_url("api_url", api_url)?;
+        self.journal_path = None;
+        self.post_pace = None;
+        self.ping_interval = Duration::from_millis(500);
+        self.dead_after = Duration::from_secs(2);
+        self.backoff_base = Duration::from_millis(50);
+        self.backoff_cap = Duration::from_millis(500);
+        Ok(())
     }
 
     /// Reads `SLACK_APP_TOKEN`, `SLACK_BOT_TOKEN`, and optionally `SLACK_API_URL` and
@@ -316,10 +376,11 @@ impl Config {
         let transport = match lookup(ENV_TRANSPORT).as_deref().map(str::trim) {
             None | Some("" | "socket" | "socket_mode") => TransportKind::SocketMode,
             Some("rtm") => TransportKind::Rtm,
+            Some("http") => TransportKind::Http,
             Some(_) => {
                 return Err(ConfigError::Malformed {
                     name: ENV_TRANSPORT,
-                    problem: "expected `socket` (Socket Mode, the default) or `rtm` (classic apps)"
+                    problem: "expected `socket` (Socket Mode, the default), `http` (request URLs) or `rtm` (classic apps)"
                         .to_owned(),
                 })
             }
@@ -338,10 +399,43 @@ impl Config {
             name: ENV_BOT_TOKEN,
             hint: BOT_TOKEN_HINT,
         })?;
+        if transport == TransportKind::Http {
+            let secret = lookup(ENV_SIGNING_SECRET).ok_or(ConfigError::Missing {
+                name: ENV_SIGNING_SECRET,
+                hint: SIGNING_SECRET_HINT,
+            })?;
+            let mut config = Self::http(&bot, &secret)?;
+            config.events_settings_from(lookup)?;
+            return Ok(config);
+        }
         match app {
             Some(app) => Self::new(&app, &bot),
             None => Self::rtm(&bot),
         }
+    }
+
+    /// The HTTP receiver's address and path.
+    fn events_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(addr) = lookup(ENV_HTTP_LISTEN) {
+            self.events_addr = addr.trim().parse().map_err(|_| ConfigError::Malformed {
+                name: ENV_HTTP_LISTEN,
+                problem: "expected an address and port to listen on, e.g. 0.0.0.0:3000".to_owned(),
+            })?;
+        }
+        if let Some(path) = lookup(ENV_HTTP_PATH) {
+            self.events_path = path.trim().to_owned();
+        }
+        if let Some(url) = lookup(ENV_PUBLIC_URL) {
+            let url = url.trim().trim_end_matches('/');
+            self.public_url = match url {
+                "" => None,
+                url => Some(check_url(ENV_PUBLIC_URL, url)?),
+            };
+        }
+        Ok(())
     }
 
     /// Catch-up, RTM's choices, and where the Web API is.
@@ -534,6 +628,26 @@ impl Config {
 
     /// Checks relations between settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.transport == TransportKind::Http {
+            if self.signing_secrets.is_none() {
+                return Err(ConfigError::Missing {
+                    name: ENV_SIGNING_SECRET,
+                    hint: SIGNING_SECRET_HINT,
+                });
+            }
+            let path = &self.events_path;
+            let endpoint_paths = ["/", "/healthz", "/readyz", "/metrics"];
+            if !path.starts_with('/')
+                || path.len() > 200
+                || path.contains(['?', '#', ' ', '{', '}', '*', ':'])
+                || endpoint_paths.contains(&path.as_str())
+            {
+                return Err(ConfigError::Malformed {
+                    name: ENV_HTTP_PATH,
+                    problem: "expected a path starting with `/`, e.g. /slack/events (not one of the operator endpoint's)".to_owned(),
+                });
+            }
+        }
         if self.transport == TransportKind::SocketMode && self.app_token.is_none() {
             return Err(ConfigError::Missing {
                 name: ENV_APP_TOKEN,
@@ -614,6 +728,37 @@ fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
             problem: "expected 1 or 0".to_owned(),
         }),
     }
+}
+
+const SIGNING_SECRET_HINT: &str =
+    "set it to the app's signing secret, from the app's Basic Information page (\"current,previous\" while it rotates)";
+
+/// The path Slack posts to when `NONSTOP_HTTP_PATH` does not say: Bolt's.
+pub const DEFAULT_EVENTS_PATH: &str = "/slack/events";
+
+/// `current` or `current,previous`: each a signing secret (Slack's are 32 hex digits; any
+/// printable text without spaces is taken).
+fn parse_signing_secrets(value: &str) -> Result<SigningSecrets, ConfigError> {
+    let mut secrets: Option<SigningSecrets> = None;
+    for secret in value.split(',').map(str::trim) {
+        if secret.is_empty()
+            || secret.len() > 256
+            || secret.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::Malformed {
+                name: ENV_SIGNING_SECRET,
+                problem: "expected the signing secret, or two separated by a comma (current,previous) while it rotates; none may be empty or hold spaces".to_owned(),
+            });
+        }
+        secrets = Some(match secrets {
+            None => SigningSecrets::new(secret),
+            Some(secrets) => secrets.also(secret),
+        });
+    }
+    secrets.ok_or(ConfigError::Missing {
+        name: ENV_SIGNING_SECRET,
+        hint: SIGNING_SECRET_HINT,
+    })
 }
 
 pub(crate) const APP_TOKEN_HINT: &str =
@@ -720,6 +865,52 @@ mod tests {
         let mut config = with(&[]).unwrap();
         config.api_url = "http://10.1.2.3/api/".to_owned();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn http_needs_the_signing_secret_not_the_app_token_and_never_shows_it() {
+        let base = [("NONSTOP_TRANSPORT", "http"), ("SLACK_BOT_TOKEN", "xoxb-1")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(env(&pairs))
+        };
+        let missing = with(&[]).unwrap_err();
+        assert!(
+            missing.to_string().contains("SLACK_SIGNING_SECRET"),
+            "{missing}"
+        );
+        let config = with(&[("SLACK_SIGNING_SECRET", "s3cr3t-current,s3cr3t-previous")]).unwrap();
+        assert_eq!(config.transport, TransportKind::Http);
+        assert_eq!(config.events_addr.to_string(), "0.0.0.0:3000");
+        assert_eq!(config.events_path, "/slack/events");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        let config = with(&[
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("NONSTOP_HTTP_LISTEN", "127.0.0.1:8080"),
+            ("NONSTOP_HTTP_PATH", "/hooks/slack"),
+            ("NONSTOP_PUBLIC_URL", "https://bot.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(config.events_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.events_path, "/hooks/slack");
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://bot.example.com")
+        );
+        for (name, value) in [
+            ("SLACK_SIGNING_SECRET", "a,,b"),
+            ("NONSTOP_HTTP_LISTEN", "port 80"),
+            ("NONSTOP_HTTP_PATH", "slack"),
+            ("NONSTOP_HTTP_PATH", "/healthz"),
+            ("NONSTOP_PUBLIC_URL", "bot.example.com"),
+        ] {
+            let mut pairs = vec![("SLACK_SIGNING_SECRET", "s")];
+            pairs.push((name, value));
+            let refused = with(&pairs).unwrap_err();
+            assert!(refused.to_string().contains(name), "{value:?}: {refused}");
+        }
     }
 
     #[test]

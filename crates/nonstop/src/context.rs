@@ -104,6 +104,8 @@ pub struct Context {
     attempt: u32,
     /// Fetched from history after downtime, not delivered by Slack.
     catch_up: bool,
+    /// Slack's own count of this delivery (0 first) and why it sent it again.
+    slack_retry: (u32, Option<Arc<str>>),
     ack: Option<AckHandle>,
     outbox: Outbox,
     /// This handler run's place in the outbox; `None` outside a handler run, where answers
@@ -139,26 +141,27 @@ impl Context {
             meta: Arc::new(EventMeta::default()),
             attempt: 0,
             catch_up: false,
+            slack_retry: (0, None),
             ack: None,
             outbox,
             run: None,
         }
     }
 
-    /// This context for one envelope's handler call: `key` is the event's dedup key, which
-    /// names its answers in the outbox.
-    pub(crate) fn for_envelope(
-        &self,
-        attempt: u32,
-        catch_up: bool,
-        ack: Option<AckHandle>,
-        key: &str,
-    ) -> Self {
+    /// This context for one envelope's handler call: the envelope's dedup key names its
+    /// answers in the outbox.
+    pub(crate) fn for_envelope(&self, envelope: &crate::envelope::Envelope) -> Self {
+        let reason = envelope
+            .retry_reason
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(Arc::from);
         Self {
-            attempt,
-            catch_up,
-            ack,
-            run: Some(Run::new(key)),
+            attempt: envelope.attempt,
+            catch_up: envelope.is_catch_up(),
+            slack_retry: (envelope.retry_attempt, reason),
+            ack: envelope.ack.clone(),
+            run: Some(Run::new(envelope.dedup_key())),
             ..self.clone()
         }
     }
@@ -182,6 +185,21 @@ impl Context {
     /// must not happen twice can check for them first.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Slack's count of this delivery: 0 for the first, 1 to 3 for its retries
+    /// (`X-Slack-Retry-Num` over HTTP, `retry_attempt` in Socket Mode). The runtime drops a
+    /// retry of what it already journaled, so a handler sees a retry only when the earlier
+    /// deliveries never reached the journal (the bot was down, or answered too late).
+    pub fn retry_num(&self) -> u32 {
+        self.slack_retry.0
+    }
+
+    /// Why Slack sent this delivery again (`X-Slack-Retry-Reason` over HTTP, e.g.
+    /// `http_timeout`; `retry_reason` in Socket Mode, e.g. `timeout`), `catch_up` for an event
+    /// read from history; `None` on a first delivery.
+    pub fn retry_reason(&self) -> Option<&str> {
+        self.slack_retry.1.as_deref()
     }
 
     /// True when this call is a replay after a crash (`attempt() > 0`).

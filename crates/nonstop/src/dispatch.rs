@@ -38,12 +38,7 @@ pub(crate) async fn run(
         while running.try_join_next().is_some() {}
         let handler = Arc::clone(&handler);
         let ack = envelope.ack.clone();
-        let ctx = ctx.for_envelope(
-            envelope.attempt,
-            envelope.is_catch_up(),
-            ack.clone(),
-            envelope.dedup_key(),
-        );
+        let ctx = ctx.for_envelope(&envelope);
         if envelope.is_catch_up() && envelope.attempt == 0 {
             // A message from history that the journal did not have: caught up.
             status.count_caught_up();

@@ -271,11 +271,21 @@ async fn walk_network(
     step!(Step::Tls, handshake(&host, port, tls).await);
     let web = step!(quiet Step::AuthTest, web_client(config));
     step!(Step::AuthTest, auth_test(config, &web, needs).await);
-    let url = step!(Step::SocketUrl, socket_url(config, &web).await);
-    let mut socket = step!(Step::Upgrade, upgrade(&url).await);
-    step!(Step::Hello, hello(config, &mut socket).await);
-    step!(Step::Ping, ping(&mut socket, config.dead_after).await);
-    let _ = socket.close(None).await;
+    if config.transport == TransportKind::Http {
+        // Slack comes to the bot: there is no socket to open.
+        for step in [Step::SocketUrl, Step::Upgrade, Step::Hello, Step::Ping] {
+            note(
+                step,
+                Verdict::Skipped("the bot receives over HTTP: no socket to open".to_owned()),
+            );
+        }
+    } else {
+        let url = step!(Step::SocketUrl, socket_url(config, &web).await);
+        let mut socket = step!(Step::Upgrade, upgrade(&url).await);
+        step!(Step::Hello, hello(config, &mut socket).await);
+        step!(Step::Ping, ping(&mut socket, config.dead_after).await);
+        let _ = socket.close(None).await;
+    }
     if let Some(channel) = &options.post_to {
         step!(Step::TestPost, test_post(&web, channel).await);
     }
@@ -295,6 +305,7 @@ fn describe_settings(config: &Config) -> String {
     let transport = match config.transport {
         TransportKind::SocketMode => "Socket Mode (app token and bot token present)",
         TransportKind::Rtm => "RTM (bot token present)",
+        TransportKind::Http => "HTTP request URLs (bot token and signing secret present)",
     };
     format!("{transport}, API at {}", config.api_url)
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// The operator endpoint could not listen where asked (`NONSTOP_HTTP`).
     #[error("could not start: the operator endpoint cannot listen on {addr}: {detail}; pick a free port in NONSTOP_HTTP, or `off`")]
     Endpoint { addr: String, detail: String },
+    /// The HTTP receiver could not listen where asked (`NONSTOP_HTTP_LISTEN`).
+    #[error("could not start: the request URL's receiver cannot listen on {addr}: {detail}; pick a free port in NONSTOP_HTTP_LISTEN")]
+    Receiver { addr: String, detail: String },
     /// A task the runtime cannot run without ended while the bot ran (a panic, a bug of ours).
     /// Stopping beats running deaf: whatever was journaled is replayed at the next start.
     #[error("stopping: the {task} stopped unexpectedly ({detail}); everything journaled is handled after a restart: restart the bot (a process supervisor does it) and report this")]

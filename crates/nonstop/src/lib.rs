@@ -5,7 +5,8 @@
 //! seconds, retries every transient failure without limit, journals each envelope before
 //! acking it within milliseconds, drops duplicates by event id across sockets, redeliveries
 //! and restarts, and runs listeners on their own bounded tasks, so a slow or panicking one
-//! never delays an ack.
+//! never delays an ack. With [`TransportKind::Http`] Slack posts to the bot's request URL
+//! instead, with the same guarantees (`docs/http.md`).
 //!
 //! ```no_run
 //! use nonstop::{App, Config, Context, HandlerResult, Message, SlashCommand};
@@ -67,6 +68,7 @@ mod request;
 mod router;
 mod running;
 pub mod scopes;
+mod serving;
 mod status;
 mod storage;
 mod supervisor;
@@ -104,8 +106,8 @@ pub use status::{
     Counts, LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
 };
 pub use storage::{Storage, StorageError};
-/// Slack's request signatures, checked as the HTTP receiver (being built) will check them;
-/// usable from a server of your own.
+/// Slack's request signatures, as the HTTP receiver checks them; usable from a server of
+/// your own.
 pub use transport::http::signature;
 
 /// Compiles the Rust examples in README.md, so that they stay true.

@@ -243,6 +243,11 @@ counters! {
     counter own_messages = "nonstop_own_messages";
     /// Frames dropped as malformed, binary, oversized or unknown.
     counter bad_frames = "nonstop_bad_frames";
+    /// HTTP transport: requests to the request URL whose signature was Slack's.
+    counter requests = "nonstop_http_requests";
+    /// HTTP transport: requests turned away unread (bad or missing signature, a timestamp
+    /// outside the five minutes, a body too large): nothing of theirs ran.
+    counter requests_rejected = "nonstop_http_requests_rejected";
     /// Answers (messages, reactions, …) Slack accepted.
     counter answers_sent = "nonstop_answers_sent";
     /// Answers Slack refused for good.
@@ -318,6 +323,8 @@ impl Status {
     counter!(count_answer_handed_over, answers_handed_over);
     counter!(count_held_back, held_back);
     counter!(count_caught_up, caught_up);
+    counter!(count_request, requests);
+    counter!(count_request_rejected, requests_rejected);
 
     /// Lifecycle records from now on, as they happen. A reader that falls more than 64
     /// behind is told it lagged (and should look at the snapshot).

@@ -137,3 +137,43 @@ async fn slack_takes_the_derived_manifest_and_names_what_it_refuses() {
     }
     bot.stop().await.unwrap();
 }
+
+/// Over HTTP, Slack needs the request URL for events, interactivity, options and each
+/// command: the manifest has it from `NONSTOP_PUBLIC_URL`, and names it missing without.
+#[tokio::test]
+async fn over_http_every_request_url_is_the_receivers() {
+    fn app(config: nonstop::Config) -> App {
+        App::new(config)
+            .hears("^deploy", noop::<Message>)
+            .command("/todo", noop::<SlashCommand>)
+            .action("go", noop::<BlockAction>)
+            .options("team", noop::<nonstop::OptionsRequest>)
+    }
+    let bot = TestBot::start_over_http(app).await;
+    let mut config = TestBot::http_config_for(bot.sim());
+    config.public_url = Some("https://bot.example.com".to_owned());
+    let manifest = app(config.clone()).manifest();
+    let url = "https://bot.example.com/slack/events";
+    let settings = &manifest.settings;
+    assert!(!settings.socket_mode_enabled);
+    let events = settings.event_subscriptions.as_ref().unwrap();
+    assert_eq!(events.request_url.as_deref(), Some(url));
+    let interactivity = settings.interactivity.as_ref().unwrap();
+    assert_eq!(interactivity.request_url.as_deref(), Some(url));
+    assert_eq!(interactivity.message_menu_options_url.as_deref(), Some(url));
+    assert_eq!(
+        manifest.features.slash_commands[0].url.as_deref(),
+        Some(url)
+    );
+    assert_eq!(bot.manifest_problems(&manifest).await, Vec::<String>::new());
+
+    config.public_url = None;
+    let problems = bot.manifest_problems(&app(config).manifest()).await;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("/settings/event_subscriptions/request_url")),
+        "{problems:#?}"
+    );
+    bot.stop().await.unwrap();
+}

@@ -151,6 +151,8 @@ pub(super) struct Registered {
     pub(super) events: Vec<String>,
     /// Block actions, views or options loads: interactivity on.
     pub(super) interactive: bool,
+    /// Options loads (external selects): over HTTP, their URL is set too.
+    pub(super) options_loads: bool,
 }
 
 /// The manifest of an app with these registrations.
@@ -178,6 +180,14 @@ pub(super) fn derive(
     scopes.extend(info.extra_scopes.iter().cloned());
     events.extend(info.extra_events.iter().cloned());
     let interactive = registered.interactive || !registered.shortcuts.is_empty();
+    // Over HTTP, Slack posts everything to one request URL, when the bot says where it is.
+    let request_url = match config.transport {
+        TransportKind::Http => config
+            .public_url
+            .as_ref()
+            .map(|root| format!("{root}{}", config.events_path)),
+        _ => None,
+    };
     let home = events.contains("app_home_opened");
     let direct = events.contains("message.im");
     Manifest {
@@ -201,7 +211,7 @@ pub(super) fn derive(
                 always_online: true,
             }),
             shortcuts: shortcuts(info, registered),
-            slash_commands: commands(info, registered),
+            slash_commands: commands(info, registered, request_url.as_deref()),
             extra: Default::default(),
         },
         oauth_config: OauthConfig {
@@ -213,13 +223,14 @@ pub(super) fn derive(
         },
         settings: Settings {
             event_subscriptions: (!events.is_empty()).then(|| EventSubscriptions {
-                request_url: None,
+                request_url: request_url.clone(),
                 bot_events: events.into_iter().collect(),
                 user_events: Vec::new(),
             }),
             interactivity: interactive.then(|| Interactivity {
                 is_enabled: true,
-                ..Interactivity::default()
+                request_url: request_url.clone(),
+                message_menu_options_url: request_url.clone().filter(|_| registered.options_loads),
             }),
             org_deploy_enabled: false,
             socket_mode_enabled: config.transport == TransportKind::SocketMode,
@@ -230,7 +241,11 @@ pub(super) fn derive(
     }
 }
 
-fn commands(info: &AppInfo, registered: &Registered) -> Vec<SlashCommandEntry> {
+fn commands(
+    info: &AppInfo,
+    registered: &Registered,
+    request_url: Option<&str>,
+) -> Vec<SlashCommandEntry> {
     let mut seen = BTreeSet::new();
     registered
         .commands
@@ -248,7 +263,7 @@ fn commands(info: &AppInfo, registered: &Registered) -> Vec<SlashCommandEntry> {
                 description,
                 usage_hint,
                 should_escape: false,
-                url: None,
+                url: request_url.map(str::to_owned),
             }
         })
         .collect()

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::builtin;
-use crate::config::Config;
+use crate::config::{Config, TransportKind};
 use crate::context::States;
 use crate::doctor::{self, DoctorOptions, Finding};
 use crate::error::Error;
@@ -62,6 +62,8 @@ pub struct App {
     info: AppInfo,
     /// Where the operator endpoint listens, when given here rather than by address.
     http_listener: Option<std::net::TcpListener>,
+    /// Where the HTTP receiver listens, when given here rather than by address.
+    events_listener: Option<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for App {
@@ -87,7 +89,16 @@ impl App {
             registered: manifest::Registered::default(),
             info: AppInfo::default(),
             http_listener: None,
+            events_listener: None,
         }
+    }
+
+    /// With the HTTP transport, receives Slack's requests on `listener` instead of binding
+    /// `Config::events_addr` (tests bind port 0 and read it back).
+    #[must_use]
+    pub fn with_events_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.events_listener = Some(listener);
+        self
     }
 
     /// Serves the operator endpoint (`/healthz`, `/readyz`, `/metrics`) on `listener`
@@ -357,6 +368,7 @@ impl App {
     ) -> Self {
         let listener = self.listener(&format!("options {action_id:?}"), listener);
         self.registered.interactive = true;
+        self.registered.options_loads = true;
         self.router.options(action_id.to_owned(), listener);
         self
     }
@@ -436,7 +448,21 @@ impl App {
                 () = &mut shutdown => return Ok(()),
             },
         };
-        let endpoint = start::open_endpoint(self.http_listener, config.http_addr).await?;
+        let http = config.transport == TransportKind::Http;
+        // Over HTTP, the operator endpoint may share the receiver's address: one listener.
+        let shared =
+            http && self.http_listener.is_none() && config.http_addr == Some(config.events_addr);
+        let endpoint = match shared {
+            true => None,
+            false => start::open_endpoint(self.http_listener, config.http_addr).await?,
+        };
+        let receiving = match http {
+            true => Some(start::Listening {
+                listener: start::open_receiver(self.events_listener, config.events_addr).await?,
+                with_endpoint: shared,
+            }),
+            false => None,
+        };
         let me = tokio::select! {
             me = start::identify(&web, &config) => Arc::new(me?),
             () = &mut shutdown => return Ok(()),
@@ -454,7 +480,7 @@ impl App {
         let pipeline = start::pipeline(&bot, handler, Arc::new(self.states), left.answers)?;
         start::replay(&left.backlog, &pipeline.queue, &status).await;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = start::connections(&bot, &pipeline, &stop_rx);
+        let mut connections = start::connections(&bot, &pipeline, &stop_rx, receiving);
         start::beside_connections(
             &bot,
             &pipeline,

@@ -32,6 +32,7 @@ use crate::storage::Storage;
 use crate::supervisor::budget::SocketBudget;
 use crate::supervisor::{self, Supervision};
 use crate::task::OwnedTask;
+use crate::transport::http::Receiver;
 use crate::transport::rtm::send::RtmSends;
 use crate::transport::rtm::RtmContext;
 use crate::transport::socket::SocketContext;
@@ -213,6 +214,22 @@ pub(super) async fn open_endpoint(
             .map(Some)
             .map_err(|e| failed(addr.to_string(), e)),
         None => Ok(None),
+    }
+}
+
+/// The HTTP receiver's listener: the one given, else the configured address bound.
+pub(super) async fn open_receiver(
+    given: Option<std::net::TcpListener>,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpListener, Error> {
+    match open_endpoint(given, Some(addr)).await {
+        Ok(Some(listener)) => Ok(listener),
+        Ok(None) => Err(Error::Receiver {
+            addr: addr.to_string(),
+            detail: "no listener".to_owned(),
+        }),
+        Err(Error::Endpoint { addr, detail }) => Err(Error::Receiver { addr, detail }),
+        Err(other) => Err(other),
     }
 }
 
@@ -441,13 +458,23 @@ pub(super) struct Connections {
     transport: Arc<dyn std::any::Any + Send + Sync>,
 }
 
-/// One slot per configured connection of the configured transport.
+/// Where the HTTP receiver listens, and whether the operator endpoint shares its listener.
+pub(super) struct Listening {
+    pub(super) listener: tokio::net::TcpListener,
+    pub(super) with_endpoint: bool,
+}
+
+/// One slot per configured connection of the configured transport; for HTTP, the receiver.
 pub(super) fn connections(
     bot: &Bot<'_>,
     pipeline: &Pipeline,
     stop: &watch::Receiver<bool>,
+    receiving: Option<Listening>,
 ) -> Connections {
     let config = bot.config;
+    if let (Some(receiving), Some(secrets)) = (receiving, &config.signing_secrets) {
+        return receiver(bot, pipeline, stop, receiving, secrets.clone());
+    }
     // Slack's limit of 10 is on Socket Mode sockets; replicas on Redis keep it together.
     let budget = match config.transport {
         TransportKind::SocketMode => SocketBudget::for_store(bot.store, config.app_sockets),
@@ -480,8 +507,61 @@ pub(super) fn connections(
             });
             (spawn_slots(&ctx, &supervision, config, stop), ctx)
         }
+        TransportKind::Http => {
+            // `App::run` opens the receiver's listener for this transport.
+            let mut tasks = JoinSet::new();
+            tasks.spawn(async {
+                Err(Error::TaskDied {
+                    task: "request URL receiver",
+                    detail: "it was given no listener".to_owned(),
+                })
+            });
+            (tasks, intake)
+        }
     };
     Connections { tasks, transport }
+}
+
+/// The HTTP transport: the receiver on its listener, the operator endpoint's routes beside
+/// it when they share it.
+fn receiver(
+    bot: &Bot<'_>,
+    pipeline: &Pipeline,
+    stop: &watch::Receiver<bool>,
+    receiving: Listening,
+    secrets: crate::signature::SigningSecrets,
+) -> Connections {
+    let config = bot.config;
+    let receiver = Arc::new(Receiver::new(
+        secrets,
+        Arc::clone(&pipeline.intake),
+        Arc::clone(bot.status),
+        config.max_frame_bytes,
+        config.ack_deadline,
+    ));
+    let mut routes = receiver.routes(&config.events_path);
+    if receiving.with_endpoint {
+        ops::announce(&receiving.listener);
+        routes = routes.merge(endpoint_routes(bot, pipeline));
+    }
+    let mut tasks = JoinSet::new();
+    let run = crate::transport::http::run(
+        Arc::clone(&receiver),
+        receiving.listener,
+        routes,
+        config.events_path.clone(),
+        stop.clone(),
+    );
+    tasks.spawn(async move {
+        run.await.map_err(|detail| Error::TaskDied {
+            task: "request URL receiver",
+            detail,
+        })
+    });
+    Connections {
+        tasks,
+        transport: receiver,
+    }
 }
 
 /// The tasks that run beside the slots and end when they do: catch-up, takeover (on a shared
@@ -582,9 +662,22 @@ fn serve_endpoint(
     mut stop: watch::Receiver<bool>,
 ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
     ops::announce(&listener);
-    let status = Arc::clone(bot.status);
-    let web = bot.web.clone();
-    let grace = bot.config.health_grace;
+    let routes = endpoint_routes(bot, pipeline);
+    async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        };
+        crate::serving::serve(listener, routes, ops::LIMITS, shutdown)
+            .await
+            .map_err(|e| Error::TaskDied {
+                task: "operator endpoint",
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// The operator endpoint's routes, reading this bot's status, client and journal queue.
+fn endpoint_routes(bot: &Bot<'_>, pipeline: &Pipeline) -> axum::Router {
     // A weak handle: the endpoint must not keep the writer's queue open at shutdown.
     let queue = pipeline.ops.downgrade();
     let backlog: ops::Backlog = Arc::new(move || {
@@ -592,17 +685,12 @@ fn serve_endpoint(
             .upgrade()
             .map_or(0, |q| q.max_capacity() - q.capacity())
     });
-    async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|stopping| *stopping).await;
-        };
-        ops::serve(listener, status, web, backlog, grace, shutdown)
-            .await
-            .map_err(|e| Error::TaskDied {
-                task: "operator endpoint",
-                detail: e.to_string(),
-            })
-    }
+    ops::routes(
+        Arc::clone(bot.status),
+        bot.web.clone(),
+        backlog,
+        bot.config.health_grace,
+    )
 }
 
 impl Pipeline {

@@ -37,27 +37,26 @@ struct Ops {
 
 /// Connections the endpoint serves at once; any more are closed as they come. Far below a
 /// process's usual limit of 1,024 open files, so that a flood of connections to the endpoint
-/// never leaves the sockets to Slack or the journal without one (issue 25: 1,100 held
-/// connections made `/healthz` unreachable and a slot unable to reconnect).
+/// never leaves the sockets to Slack or the journal without one (issue 25).
 pub(crate) const MAX_CONNECTIONS: usize = 64;
-/// How long a client has to send a request's headers, and how long a kept-alive connection
-/// may sit between requests.
-pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one connection may last, all its requests included.
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
-/// Serves the endpoint on `listener` until `shutdown` completes: at most
-/// [`MAX_CONNECTIONS`] at once, each with [`HEADER_TIMEOUT`] to say what it wants and
-/// [`CONNECTION_LIFETIME`] in all, so that half-sent requests cannot pile up.
-pub(crate) async fn serve(
-    listener: TcpListener,
+/// How the endpoint is served: at most [`MAX_CONNECTIONS`] at once, each with
+/// [`crate::serving::HEADER_TIMEOUT`] to say what it wants and a minute in all, so that
+/// half-sent requests cannot pile up.
+pub(crate) const LIMITS: crate::serving::Limits = crate::serving::Limits {
+    connections: MAX_CONNECTIONS,
+    lifetime: Duration::from_secs(60),
+    name: "operator endpoint",
+};
+
+/// The endpoint's routes: `/`, `/healthz`, `/readyz`, `/metrics`.
+pub(crate) fn routes(
     status: Arc<Status>,
     web: nonstop_web::WebClient,
     backlog: Backlog,
     grace: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
+) -> Router {
+    Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -67,50 +66,7 @@ pub(crate) async fn serve(
             web,
             backlog,
             grace,
-        });
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = tokio::task::JoinSet::new();
-    let mut refusals = crate::log_limit::LogLimit::new(1, Duration::from_secs(60));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors, most likely: let some close first.
-                        if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
-                            tracing::warn!(error = %e, folded, "operator endpoint: a connection could not be accepted");
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
-                        tracing::warn!(limit = MAX_CONNECTIONS, folded, "operator endpoint: too many connections at once; closing new ones until some end");
-                    }
-                    continue;
-                };
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
-                connections.spawn(async move {
-                    let _permit = permit;
-                    let mut http = hyper::server::conn::http1::Builder::new();
-                    http.timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT);
-                    let connection =
-                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    // An error is the client's doing (it hung up, sent garbage, was too slow).
-                    let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-                });
-            }
-        }
-    }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
-    Ok(())
+        })
 }
 
 /// Says where the endpoint listens, and warns when that is beyond this machine.

@@ -187,12 +187,7 @@ impl TestApp {
             .accepts_response_payload
             .then(|| AckHandle::new(envelope.envelope_id.clone(), acks_tx));
         envelope.ack = ack.clone();
-        let ctx = self.ctx.for_envelope(
-            envelope.attempt,
-            envelope.is_catch_up(),
-            ack.clone(),
-            envelope.dedup_key(),
-        );
+        let ctx = self.ctx.for_envelope(&envelope);
         let first = self.recorded.len();
         let handling =
             tokio::time::timeout(self.handler_timeout, self.handler.handle(ctx, envelope));

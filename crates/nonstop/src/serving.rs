@@ -1,0 +1,82 @@
+//! The one way the runtime serves HTTP (the operator endpoint, the Events API receiver): a
+//! bounded number of connections, each with a deadline for its headers and one for its whole
+//! life, so a flood of connections or half-sent requests never starves the bot of file
+//! descriptors (issue 25: 1,100 held connections made `/healthz` unreachable and a slot
+//! unable to reconnect).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// How long a client has to send a request's headers, and how long a kept-alive connection
+/// may sit between requests.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Limits of one server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Connections served at once; any more are closed as they come.
+    pub(crate) connections: usize,
+    /// How long one connection may last, all its requests included.
+    pub(crate) lifetime: Duration,
+    /// Names the server in its log lines.
+    pub(crate) name: &'static str,
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, within `limits`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.connections));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut refusals = crate::log_limit::LogLimit::new(1, Duration::from_secs(60));
+    let name = limits.name;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: let some close first.
+                        if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
+                            tracing::warn!(error = %e, folded, "{name}: a connection could not be accepted");
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
+                        tracing::warn!(limit = limits.connections, folded, "{name}: too many connections at once; closing new ones until some end");
+                    }
+                    continue;
+                };
+                // Small answers go out at once, not after the client's delayed ACK.
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let lifetime = limits.lifetime;
+                connections.spawn(async move {
+                    let _permit = permit;
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    http.timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT);
+                    let connection =
+                        http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    // An error is the client's doing (it hung up, sent garbage, was too slow).
+                    let _ = tokio::time::timeout(lifetime, connection).await;
+                });
+            }
+        }
+    }
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}

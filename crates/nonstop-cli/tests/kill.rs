@@ -11,8 +11,8 @@ use std::time::Duration;
 
 mod common;
 
-use common::{as_bot, nonstop, redelivering_sim, Running};
-use nonstop_sim::{unix_ms, Fault, Sim, TempJournal};
+use common::{as_bot, free_port, nonstop, redelivering_sim, Running};
+use nonstop_sim::{unix_ms, Fault, Sim, SimConfig, SimStats, TempJournal};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -37,21 +37,26 @@ fn spawn_bot(sim: &Sim, db: &Path) -> Running {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_twenty_times_loses_nothing_and_answers_nothing_twice() {
-    let sim = redelivering_sim().await;
-    sim.inject(Fault::SlowWebApi { millis: 300 });
-    let db = TempJournal::new("kill");
-    let generator = nonstop_sim::spawn_generator_across(&sim, &CHANNELS, 40.0, None);
-    let mut rng = StdRng::seed_from_u64(0x6e6f6e73746f70);
+/// Starts the bot `kills` times while `sim` streams events into [`CHANNELS`], each time
+/// killing it (SIGKILL) at a random moment after it is `up` (given the stats before its start
+/// and now); then starts it once more and waits until every event was answered. Returns the
+/// events sent, whether all were answered, and when each kill came.
+async fn kill_repeatedly(
+    sim: &Sim,
+    kills: usize,
+    seed: u64,
+    spawn: impl Fn() -> Running,
+    up: impl Fn(&SimStats, &SimStats) -> bool,
+) -> (u64, bool, Vec<u64>) {
+    let generator = nonstop_sim::spawn_generator_across(sim, &CHANNELS, 40.0, None);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut kills_ms = Vec::new();
-    for _ in 0..KILLS {
-        let opened = sim.stats().sockets_opened;
-        let mut bot = spawn_bot(&sim, &db.0);
+    for _ in 0..kills {
+        let before = sim.stats();
+        let mut bot = spawn();
         assert!(
-            sim.wait_for_stats(WAIT, |s| s.sockets_opened > opened && s.live_sockets >= 1)
-                .await,
-            "bot did not connect: {:?}",
+            sim.wait_for_stats(WAIT, |now| up(&before, now)).await,
+            "bot did not come up: {:?}",
             sim.stats()
         );
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
@@ -63,19 +68,90 @@ async fn sigkill_twenty_times_loses_nothing_and_answers_nothing_twice() {
     let _ = generator.await;
     let sent = sim.stats().envelopes_sent;
 
-    let mut bot = spawn_bot(&sim, &db.0);
+    let mut bot = spawn();
     let answered_all = sim
         .wait_for_stats(WAIT_ALL, |_| {
-            let mut seen = std::collections::HashSet::new();
-            for post in sim.posted() {
-                seen.insert(post.text);
-            }
+            let seen: std::collections::HashSet<String> =
+                sim.posted().into_iter().map(|p| p.text).collect();
             (1..=sent).all(|n| seen.contains(&format!("pong {n}")))
         })
         .await;
     bot.kill().unwrap();
     bot.wait().unwrap();
+    (sent, answered_all, kills_ms)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_twenty_times_loses_nothing_and_answers_nothing_twice() {
+    let sim = redelivering_sim().await;
+    sim.inject(Fault::SlowWebApi { millis: 300 });
+    let db = TempJournal::new("kill");
+    let (sent, answered_all, kills_ms) = kill_repeatedly(
+        &sim,
+        KILLS,
+        0x6e6f6e73746f70,
+        || spawn_bot(&sim, &db.0),
+        |before, now| now.sockets_opened > before.sockets_opened && now.live_sockets >= 1,
+    )
+    .await;
+    check_each_answered_once(&sim, sent, answered_all, &kills_ms);
+    println!("{KILLS} kills, {sent} events, all answered, none twice");
+    assert!(sent > 200, "too few events to mean anything: {sent}");
+}
+
+/// The bot on the HTTP transport, its receiver on `port`.
+fn spawn_http_bot(sim: &Sim, db: &Path, port: u16) -> Running {
+    Running::spawn(
+        as_bot(nonstop().arg("run"), sim, db, "error")
+            .env_remove("SLACK_APP_TOKEN")
+            .env("NONSTOP_TRANSPORT", "http")
+            .env("SLACK_SIGNING_SECRET", &sim.config().signing_secret)
+            .env("NONSTOP_HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+}
+
+/// The same over HTTP: while the bot is down, Slack's requests fail and are sent again
+/// (here every half second, without Slack's limit of three: the test is about the bot's
+/// journal); a request whose answer the kill cut off is sent again and answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_sigkill_ten_times_loses_nothing_and_answers_nothing_twice() {
+    const HTTP_KILLS: usize = 10;
+    let sim = Sim::start(SimConfig {
+        echo_bot_messages: false,
+        http_retry_delays: vec![Duration::from_millis(500); 2_000],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.inject(Fault::SlowWebApi { millis: 300 });
+    let port = free_port();
+    sim.set_request_url(Some(&format!("http://127.0.0.1:{port}/slack/events")));
+    let db = TempJournal::new("kill-http");
+    let (sent, answered_all, kills_ms) = kill_repeatedly(
+        &sim,
+        HTTP_KILLS,
+        0x6874_7470,
+        || spawn_http_bot(&sim, &db.0, port),
+        |before, now| now.http_answered > before.http_answered,
+    )
+    .await;
+    check_each_answered_once(&sim, sent, answered_all, &kills_ms);
+    let stats = sim.stats();
+    println!(
+        "{HTTP_KILLS} kills over HTTP, {sent} events, all answered, none twice ({} requests failed while the bot was down)",
+        stats.http_failed
+    );
+    assert!(
+        stats.http_failed > 0,
+        "no request ever met a dead bot: {stats:?}"
+    );
+    assert!(sent > 100, "too few events to mean anything: {sent}");
+}
+
+/// Every `ping 1..=sent` was answered (`answered_all`: within the wait) and none twice.
+fn check_each_answered_once(sim: &Sim, sent: u64, answered_all: bool, kills_ms: &[u64]) {
     let posted = sim.posted();
     let mut by_text: HashMap<&str, Vec<&nonstop_sim::PostedMessage>> = HashMap::new();
     for post in &posted {
@@ -110,6 +186,4 @@ async fn sigkill_twenty_times_loses_nothing_and_answers_nothing_twice() {
         doubled.is_empty(),
         "answered twice: {doubled:?}; kills at {kills_ms:?}"
     );
-    println!("{KILLS} kills, {sent} events, all answered, none twice");
-    assert!(sent > 200, "too few events to mean anything: {sent}");
 }

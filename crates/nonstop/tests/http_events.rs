@@ -214,3 +214,86 @@ async fn the_url_check_answers_the_challenge_and_unsigned_or_oversized_requests_
     assert_eq!(bot.status().snapshot().requests_rejected, 2);
     bot.stop().await.unwrap();
 }
+
+/// `NONSTOP_HTTP` at the receiver's own address: one listener serves Slack's requests and the
+/// operator endpoint, and the receiver's health is what `/healthz` reports.
+#[tokio::test]
+async fn the_operator_endpoint_can_share_the_receivers_listener() {
+    let sim = nonstop_sim::Sim::start(SimConfig::default()).await.unwrap();
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut config = TestBot::http_config_for(&sim);
+    config.events_addr = addr;
+    config.http_addr = Some(addr);
+    sim.set_request_url(Some(&format!("http://{addr}/slack/events")));
+    let mut bot = TestBot::launch(sim, App::new(config).hears("^hello", hello));
+    bot.live().await;
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["slots"][0]["state"], "live", "{body}");
+    bot.send(inbound::message("hello").channel("C1").user("U5"));
+    bot.expect_text("hi <@U5>").await;
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("nonstop_http_requests_total"), "{metrics}");
+    bot.stop().await.unwrap();
+}
+
+/// The signing secret never reaches a log line or an error, whatever is refused.
+#[tokio::test]
+async fn no_signing_secret_in_any_log_line_or_error() {
+    let (captured, _capturing) = nonstop_test_support::capture_logs();
+    let secret = SimConfig::default().signing_secret;
+    let bot = TestBot::start_over_http(app).await;
+    bot.sim().inject(Fault::BadSignature { count: 1 });
+    bot.send(inbound::message("hello").channel("C1"));
+    bot.sim().inject(Fault::StaleTimestamp { count: 1 });
+    bot.send(inbound::message("hello").channel("C1"));
+    bot.send(inbound::message("hello").channel("C1"));
+    bot.expect_text("hi <@U0USER>").await;
+    // Signed, but not readable: logged as such.
+    let url = bot.sim().request_url().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = "{\"no\":\"type\"}";
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header(
+            "x-slack-signature",
+            SigningSecrets::new(secret.clone()).sign(now, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    bot.settled().await;
+    let (stopped, sim) = bot.stop_keeping_sim().await;
+    stopped.unwrap();
+
+    let logs = captured.text();
+    // Vacuous unless the refusals were logged.
+    assert!(logs.contains("turned away"), "{logs}");
+    assert!(
+        logs.contains("matches none of the signing secrets"),
+        "{logs}"
+    );
+    assert!(logs.contains("could not be read"), "{logs}");
+    assert!(!logs.contains(&secret), "the signing secret is in the log");
+    let config = TestBot::http_config_for(&sim);
+    assert!(!format!("{config:?}").contains(&secret));
+}

@@ -112,7 +112,10 @@ struct Health {
     live_since: Option<Instant>,
     down_since: Instant,
     connection: u64,
-    started: bool,
+    /// Live at least once: a later live is a reconnect.
+    ever_live: bool,
+    /// The failure of this spell down was said already.
+    said: bool,
 }
 
 impl Health {
@@ -123,7 +126,8 @@ impl Health {
             live_since: None,
             down_since: Instant::now(),
             connection: 0,
-            started: false,
+            ever_live: false,
+            said: false,
         }
     }
 
@@ -133,10 +137,10 @@ impl Health {
             // The check failed but Slack's requests came: the receiver answers Slack.
             Err(_) if heard => self.up(),
             Err(detail) => {
-                if self.live_since.is_some() || !self.started {
+                if !self.said {
                     warn!(error = %detail, "the request URL's receiver failed its check of itself: Slack's requests may not reach the bot either");
                 }
-                self.started = true;
+                self.said = true;
                 self.down(DisconnectCause::SelfCheckFailed { detail });
             }
         }
@@ -147,15 +151,16 @@ impl Health {
             return;
         }
         self.connection += 1;
-        let slot_down_for = self.started.then(|| self.down_since.elapsed());
-        self.status.socket_live(self.started);
+        let slot_down_for = self.ever_live.then(|| self.down_since.elapsed());
+        self.status.socket_live(self.ever_live);
         self.status.set_slot_phase(0, SlotPhase::Live);
         self.status
             .record(0, self.connection, LifecycleChange::Live { slot_down_for });
-        if self.started {
+        if self.said {
             info!("the request URL's receiver passes its check again");
         }
-        self.started = true;
+        self.ever_live = true;
+        self.said = false;
         self.live_since = Some(Instant::now());
     }
 
@@ -177,5 +182,44 @@ impl Health {
                 lifetime: since.elapsed(),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_while_the_check_passes_or_slack_is_heard_and_down_with_the_cause_otherwise() {
+        let status = Arc::new(Status::new());
+        let mut health = Health::new(Arc::clone(&status));
+        health.checked(Err("connecting: refused".to_owned()), false);
+        assert_eq!(status.snapshot().live_connections, 0);
+        health.checked(Ok(()), false);
+        assert_eq!(status.snapshot().live_connections, 1);
+        // The check fails, but Slack's requests came: still live.
+        health.checked(Err("no answer within 2 s".to_owned()), true);
+        assert_eq!(status.snapshot().live_connections, 1);
+        health.checked(Err("no answer within 2 s".to_owned()), false);
+        let snapshot = status.snapshot();
+        assert_eq!(snapshot.live_connections, 0);
+        let cause = snapshot
+            .last_disconnect
+            .map(|d| d.cause)
+            .unwrap_or_default();
+        assert_eq!(cause, "self_check_failed(no answer within 2 s)");
+        health.checked(Ok(()), false);
+        assert_eq!(status.snapshot().live_connections, 1);
+        assert_eq!(status.snapshot().reconnects, 1);
+    }
+
+    #[test]
+    fn a_listener_on_every_address_is_checked_on_loopback() {
+        let any: SocketAddr = "0.0.0.0:3000"
+            .parse()
+            .unwrap_or(SocketAddr::from(([0; 4], 0)));
+        assert_eq!(reachable(any).to_string(), "127.0.0.1:3000");
+        let one: SocketAddr = "10.0.0.5:3000".parse().unwrap_or(any);
+        assert_eq!(reachable(one), one);
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use super::{
-    Appended, Batch, Entry, EntryState, JournalStore, KeyValueStore, LeaseStore, Mark, OutboxStore,
-    Output, OutputAppended, OutputMark, OutputState, StoreError, Written,
+    Appended, Batch, Entry, EntryState, InstallationStore, JournalStore, KeyValueStore, LeaseStore,
+    Mark, OutboxStore, Output, OutputAppended, OutputMark, OutputState, StoreError, Written,
 };
 
 #[derive(Debug, Default)]
@@ -26,6 +26,8 @@ struct Inner {
     output_by_key: HashMap<String, i64>,
     next_output: i64,
     bot: Option<String>,
+    installations: BTreeMap<String, String>,
+    oauth_states: HashMap<String, SystemTime>,
 }
 
 impl MemoryStore {
@@ -351,6 +353,61 @@ impl KeyValueStore for MemoryStore {
 }
 
 impl LeaseStore for MemoryStore {}
+
+impl InstallationStore for MemoryStore {
+    fn installation_record(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().installations.get(key).cloned())
+    }
+
+    fn installation_write(
+        &self,
+        key: &str,
+        expected: Option<Option<&str>>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if let Some(expected) = expected {
+            if inner.installations.get(key).map(String::as_str) != expected {
+                return Ok(false);
+            }
+        }
+        match new {
+            Some(value) => {
+                inner.installations.insert(key.to_owned(), value.to_owned());
+            }
+            None => {
+                inner.installations.remove(key);
+            }
+        }
+        Ok(true)
+    }
+
+    fn installation_keys(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .installations
+            .keys()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn oauth_state_issue(&self, state: &str, expires_at: SystemTime) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let now = SystemTime::now();
+        inner.oauth_states.retain(|_, until| *until > now);
+        inner.oauth_states.insert(state.to_owned(), expires_at);
+        Ok(())
+    }
+
+    fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .oauth_states
+            .remove(state)
+            .is_some_and(|until| until > now))
+    }
+}
 
 #[cfg(test)]
 mod tests {

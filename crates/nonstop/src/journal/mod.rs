@@ -9,6 +9,7 @@
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
+mod installation;
 pub mod memory;
 #[cfg(any(test, feature = "test-util"))]
 pub mod probe;
@@ -21,13 +22,14 @@ pub mod sqlite;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use installation::{Installation, InstallationKey};
 pub use memory::MemoryStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use probe::ProbeStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisFacts, RedisOptions, RedisStore, ReplicaFacts};
 pub use replay::MAX_INTERRUPTED_STARTS;
-pub use roles::{JournalStore, KeyValueStore, LeaseStore, OutboxStore, Store};
+pub use roles::{InstallationStore, JournalStore, KeyValueStore, LeaseStore, OutboxStore, Store};
 pub use sqlite::SqliteStore;
 
 /// Where an entry is in its life: received → dispatched → done | failed.

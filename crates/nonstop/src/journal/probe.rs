@@ -6,8 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use super::{
-    Batch, Entry, EntryState, JournalStore, KeyValueStore, LeaseStore, MemoryStore, OutboxStore,
-    Output, OutputState, StoreError, Written,
+    Batch, Entry, EntryState, InstallationStore, JournalStore, KeyValueStore, LeaseStore,
+    MemoryStore, OutboxStore, Output, OutputState, StoreError, Written,
 };
 
 #[derive(Debug, Default)]
@@ -140,3 +140,30 @@ impl KeyValueStore for ProbeStore {
 }
 
 impl LeaseStore for ProbeStore {}
+
+impl InstallationStore for ProbeStore {
+    fn installation_record(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.installation_record(key)
+    }
+
+    fn installation_write(
+        &self,
+        key: &str,
+        expected: Option<Option<&str>>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner.installation_write(key, expected, new)
+    }
+
+    fn installation_keys(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.installation_keys(limit)
+    }
+
+    fn oauth_state_issue(&self, state: &str, expires_at: SystemTime) -> Result<(), StoreError> {
+        self.inner.oauth_state_issue(state, expires_at)
+    }
+
+    fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError> {
+        self.inner.oauth_state_consume(state, now)
+    }
+}

@@ -4,11 +4,12 @@
 //! holds. Writes of envelopes, their outcomes and answers share one batch and one commit
 //! ([`JournalStore::write`]): the roles split what is read and kept, not the commit.
 //!
-//! Room for the next role: installations (many workspaces, rotating tokens) will be one more
-//! trait here, with its own suite.
+//! Installations (many workspaces, rotating tokens) are one role among them: the backends keep
+//! their records and the OAuth flow's states; what a record means is read here.
 
 use std::time::{Duration, SystemTime};
 
+use super::installation::{Installation, InstallationKey};
 use super::{
     Appended, Batch, Entry, EntryState, Mark, NewEntry, Output, OutputState, SocketShare,
     StoreError, TakenOver, Written,
@@ -16,9 +17,12 @@ use super::{
 
 /// Every role: what the runtime holds (`Arc<dyn Store>`). Implemented for any type that
 /// implements the four roles.
-pub trait Store: JournalStore + OutboxStore + KeyValueStore + LeaseStore {}
+pub trait Store:
+    JournalStore + OutboxStore + KeyValueStore + LeaseStore + InstallationStore
+{
+}
 
-impl<T: JournalStore + OutboxStore + KeyValueStore + LeaseStore> Store for T {}
+impl<T: JournalStore + OutboxStore + KeyValueStore + LeaseStore + InstallationStore> Store for T {}
 
 /// The journal of envelopes: the one batched write, and what was received and finished.
 /// Small and synchronous: the runtime calls it from its writer thread.
@@ -209,3 +213,84 @@ pub trait LeaseStore: Send + Sync + 'static {
 
 /// Compare-and-set rounds of one [`KeyValueStore::kv_update`] before it gives up.
 const KV_UPDATE_ATTEMPTS: usize = 1000;
+
+/// The app's installations (one per workspace, or per organization for an org-wide install)
+/// and the OAuth flow's single-use states. A backend keeps records under keys
+/// ([`InstallationKey::as_stored`]) apart from the bot's own storage; what they mean is read
+/// by the provided methods.
+pub trait InstallationStore: Send + Sync + 'static {
+    /// The record under `key`, as stored.
+    fn installation_record(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Writes `new` under `key` (`None` deletes), in one atomic step, only when the key
+    /// holds `expected` now (`None`: absent); with `expected` itself `None`, whatever it
+    /// holds. True when it wrote.
+    fn installation_write(
+        &self,
+        key: &str,
+        expected: Option<Option<&str>>,
+        new: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// Keys of the records kept, in key order, at most `limit`.
+    fn installation_keys(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Remembers an OAuth `state` until `expires_at`.
+    fn oauth_state_issue(&self, state: &str, expires_at: SystemTime) -> Result<(), StoreError>;
+
+    /// Forgets `state` and says whether it was remembered and not expired at `now`: true
+    /// once at most, whoever asks (several replicas included).
+    fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError>;
+
+    /// Keeps `installation` (a new install, or a reinstall over the old one).
+    fn installation_save(&self, installation: &Installation) -> Result<(), StoreError> {
+        let key = installation.key().as_stored();
+        self.installation_write(&key, None, Some(&installation.to_json()))
+            .map(drop)
+    }
+
+    /// The installation under `key`.
+    fn installation_get(&self, key: &InstallationKey) -> Result<Option<Installation>, StoreError> {
+        let stored = key.as_stored();
+        self.installation_record(&stored)?
+            .map(|text| Installation::from_json(&stored, &text))
+            .transpose()
+    }
+
+    /// The installation that answers for an event from `team` in `enterprise`: the
+    /// workspace's own, else its organization's org-wide one.
+    fn installation_find(
+        &self,
+        enterprise: Option<&str>,
+        team: Option<&str>,
+        is_enterprise_install: bool,
+    ) -> Result<Option<Installation>, StoreError> {
+        for key in InstallationKey::for_event(enterprise, team, is_enterprise_install) {
+            if let Some(found) = self.installation_get(&key)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the installation under `key` (the app was uninstalled, its tokens revoked).
+    /// True when there was one.
+    fn installation_delete(&self, key: &InstallationKey) -> Result<bool, StoreError> {
+        let stored = key.as_stored();
+        if self.installation_record(&stored)?.is_none() {
+            return Ok(false);
+        }
+        self.installation_write(&stored, None, None)
+    }
+
+    /// Every installation kept, in key order, at most `limit`.
+    fn installations(&self, limit: usize) -> Result<Vec<Installation>, StoreError> {
+        let mut found = Vec::new();
+        for key in self.installation_keys(limit)? {
+            if let Some(text) = self.installation_record(&key)? {
+                found.push(Installation::from_json(&key, &text)?);
+            }
+        }
+        Ok(found)
+    }
+}

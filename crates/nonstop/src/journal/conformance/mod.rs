@@ -2,6 +2,7 @@
 //! traits). A backend's tests call [`run`] (every suite) with a fresh, empty store, or one
 //! role's `run`; each panics with the rule that was broken.
 
+pub mod installations;
 pub mod journal;
 pub mod key_value;
 pub mod leases;
@@ -16,4 +17,5 @@ pub fn run(store: &dyn Store) {
     key_value::run(store);
     outbox::run(store);
     leases::run(store);
+    installations::run(store);
 }

@@ -30,8 +30,10 @@
 //! `P:replicas` the leases; `P:bot` the bot the journal serves ([`JournalStore::claim_for_bot`]);
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`LeaseStore::take_socket`], `sockets.lua`), and
-//! `P:sockexp` until when each count holds (6 s, renewed every 2 s).
+//! `P:sockexp` until when each count holds (6 s, renewed every 2 s); `P:inst` the app's
+//! installations and `P:oauth:<state>` the OAuth flow's states (`installations.rs`).
 
+mod installations;
 mod journal;
 mod kv;
 mod leases;
@@ -46,9 +48,9 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{
-    from_millis, to_millis, Appended, Batch, Entry, EntryState, JournalStore, KeyValueStore,
-    LeaseStore, Mark, OutboxStore, Output, OutputAppended, OutputMark, OutputState, SocketShare,
-    StoreError, TakenOver, Written,
+    from_millis, to_millis, Appended, Batch, Entry, EntryState, InstallationStore, JournalStore,
+    KeyValueStore, LeaseStore, Mark, OutboxStore, Output, OutputAppended, OutputMark, OutputState,
+    SocketShare, StoreError, TakenOver, Written,
 };
 
 /// How a [`RedisStore`] is reached and shared.
@@ -235,6 +237,7 @@ struct Scripts {
     take_over: redis::Script,
     lease: redis::Script,
     kv: redis::Script,
+    install: redis::Script,
     sockets: redis::Script,
     identity: redis::Script,
 }
@@ -358,6 +361,7 @@ impl RedisStore {
                     include_str!("lease.lua")
                 )),
                 kv: redis::Script::new(include_str!("kv.lua")),
+                install: redis::Script::new(include_str!("install.lua")),
                 identity: redis::Script::new(include_str!("identity.lua")),
                 sockets: redis::Script::new(include_str!("sockets.lua")),
             },

@@ -54,30 +54,6 @@ impl KeyValueStore for SqliteStore {
         expected: Option<&str>,
         new: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.with_kv(|conn| {
-            // IMMEDIATE: the write lock before the read, so no writer slips in between. It is
-            // held for one read and one write, never while user code runs.
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(write_error)?;
-            let current: Option<String> = tx
-                .query_row("SELECT value FROM kv WHERE key = ?1", params![key], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(read_error)?;
-            if current.as_deref() != expected {
-                return Ok(false);
-            }
-            match new {
-                Some(value) => {
-                    tx.execute(KV_UPSERT, params![key, value, to_millis(SystemTime::now())])
-                }
-                None => tx.execute("DELETE FROM kv WHERE key = ?1", params![key]),
-            }
-            .map_err(write_error)?;
-            tx.commit().map_err(write_error)?;
-            Ok(true)
-        })
+        self.with_kv(|conn| write_record(conn, Records::Kv, key, Some(expected), new))
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded journal: one SQLite file (bundled SQLite, nothing to install), WAL mode,
 //! schema versioned with `PRAGMA user_version` and migrated on open.
 
+mod installations;
 mod journal;
 mod kv;
 mod outbox;
@@ -12,13 +13,13 @@ use std::time::SystemTime;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    from_millis, to_millis, Appended, Batch, Entry, EntryState, JournalStore, KeyValueStore,
-    LeaseStore, Mark, NewOutput, OutboxStore, Output, OutputAppended, OutputMark, OutputState,
-    StoreError, Written,
+    from_millis, to_millis, Appended, Batch, Entry, EntryState, InstallationStore, JournalStore,
+    KeyValueStore, LeaseStore, Mark, NewOutput, OutboxStore, Output, OutputAppended, OutputMark,
+    OutputState, StoreError, Written,
 };
 
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `PRAGMA application_id` of a nonstop journal ("nons"): SQLite's own field for telling
 /// which program's file a database is. Journals made before it was set have 0, and are known
@@ -26,7 +27,14 @@ pub const SCHEMA_VERSION: i64 = 3;
 const APPLICATION_ID: i32 = 0x6e6f_6e73;
 
 /// The tables a nonstop journal has; a file with any other is someone else's.
-const JOURNAL_TABLES: [&str; 4] = ["events", "kv", "outbox", "meta"];
+const JOURNAL_TABLES: [&str; 6] = [
+    "events",
+    "kv",
+    "outbox",
+    "meta",
+    "installations",
+    "oauth_states",
+];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -76,6 +84,19 @@ const SCHEMA_V3: &str = "
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Version 4: the app's installations (many workspaces) and the OAuth flow's states.
+const SCHEMA_V4: &str = "
+CREATE TABLE installations (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE oauth_states (
+    state      TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -568,6 +589,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         (1, SCHEMA_V1, "creating the schema"),
         (2, SCHEMA_V2, "adding the outbox to the schema"),
         (3, SCHEMA_V3, "adding the bot's name to the schema"),
+        (4, SCHEMA_V4, "adding installations to the schema"),
     ];
     for (to, schema, what) in steps {
         if version < to {
@@ -656,6 +678,74 @@ fn fold(marks: &[Mark]) -> Vec<Folded<'_>> {
 /// Writes one key-value pair, replacing what was there.
 const KV_UPSERT: &str = "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+/// A table of `key`, `value`, `updated_at`: the bot's storage (`kv`) and the installations.
+#[derive(Clone, Copy)]
+enum Records {
+    Kv,
+    Installations,
+}
+
+impl Records {
+    fn select(self) -> &'static str {
+        match self {
+            Self::Kv => "SELECT value FROM kv WHERE key = ?1",
+            Self::Installations => "SELECT value FROM installations WHERE key = ?1",
+        }
+    }
+
+    fn upsert(self) -> &'static str {
+        match self {
+            Self::Kv => KV_UPSERT,
+            Self::Installations => {
+                "INSERT INTO installations (key, value, updated_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+            }
+        }
+    }
+
+    fn delete(self) -> &'static str {
+        match self {
+            Self::Kv => "DELETE FROM kv WHERE key = ?1",
+            Self::Installations => "DELETE FROM installations WHERE key = ?1",
+        }
+    }
+}
+
+/// Writes `new` under `key` in `table` (`None` deletes) when it holds `expected` now
+/// (`None`: absent), or whatever it holds when `expected` is `None`; true when it wrote.
+fn write_record(
+    conn: &mut Connection,
+    table: Records,
+    key: &str,
+    expected: Option<Option<&str>>,
+    new: Option<&str>,
+) -> Result<bool, StoreError> {
+    // IMMEDIATE: the write lock before the read, so no writer slips in between. It is held
+    // for one read and one write, never while user code runs.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(write_error)?;
+    if let Some(expected) = expected {
+        let current: Option<String> = tx
+            .query_row(table.select(), params![key], |row| row.get(0))
+            .optional()
+            .map_err(read_error)?;
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+    }
+    match new {
+        Some(value) => tx.execute(
+            table.upsert(),
+            params![key, value, to_millis(SystemTime::now())],
+        ),
+        None => tx.execute(table.delete(), params![key]),
+    }
+    .map_err(write_error)?;
+    tx.commit().map_err(write_error)?;
+    Ok(true)
+}
 
 const COLUMNS: &str = "seq, key, envelope_id, kind, raw, received_at, state, attempts, error";
 
@@ -923,7 +1013,10 @@ mod tests {
             store.commit(&[one_entry("Ev1")], &[]).unwrap();
             store
                 .lock()
-                .execute_batch("DROP TABLE meta; PRAGMA user_version = 2;")
+                .execute_batch(
+                    "DROP TABLE meta; DROP TABLE installations; DROP TABLE oauth_states;
+                     PRAGMA user_version = 2;",
+                )
                 .unwrap();
         }
         let reader = SqliteStore::open_read_only(&path).unwrap();

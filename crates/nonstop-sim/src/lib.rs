@@ -20,6 +20,7 @@ mod fault;
 mod http_request;
 mod inject;
 mod manifest;
+mod oauth;
 mod poster;
 mod reply;
 mod rtm;
@@ -98,6 +99,7 @@ impl Sim {
         };
         let router = Router::new()
             .route("/api/{method}", post(web_api::call).get(web_api::call))
+            .route("/oauth/v2/authorize", get(oauth::authorize))
             .route("/link", get(web_api::link))
             .route("/link/", get(web_api::link))
             .route("/rtm", get(web_api::rtm))

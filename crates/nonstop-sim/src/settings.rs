@@ -49,6 +49,9 @@ pub struct SimConfig {
     /// Socket Mode sockets the app may hold live at once (Slack's cap is 10): one more is
     /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
     pub max_sockets: usize,
+    /// The app's client id and secret, which `oauth.v2.access` checks.
+    pub client_id: String,
+    pub client_secret: String,
     /// The app's signing secret: requests posted to the bot's request URL are signed with it.
     pub signing_secret: String,
     /// HTTP delivery: how long after a failed request (not 2xx within 3 s) each retry comes.
@@ -98,6 +101,8 @@ impl Default for SimConfig {
             max_sockets: 10,
             receive_buffer: None,
             signing_secret: "0sim0signing0secret0000000000000".to_owned(),
+            client_id: "1111111111.2222222222".to_owned(),
+            client_secret: "0sim0client0secret00000000000000".to_owned(),
             http_retry_delays: vec![
                 Duration::from_millis(100),
                 Duration::from_secs(1),

@@ -372,6 +372,10 @@ pub(crate) struct Inner {
     pub(crate) files: HashMap<String, Option<usize>>,
     /// Where envelopes go as signed HTTP requests instead of over sockets, once set.
     pub(crate) request_url: Option<String>,
+    /// Installs approved whose code was not exchanged yet, by code.
+    pub(crate) oauth_codes: HashMap<String, crate::oauth::Grant>,
+    /// Bot tokens `oauth.v2.access` gave, and the team (or organization) each is for.
+    pub(crate) issued_tokens: HashMap<String, String>,
 }
 
 pub(crate) struct Shared {
@@ -413,6 +417,8 @@ impl Shared {
                 early_calls: 0,
                 files: HashMap::new(),
                 request_url: None,
+                oauth_codes: HashMap::new(),
+                issued_tokens: HashMap::new(),
             }),
             changed: watch::channel(0).0,
             next_id: AtomicU64::new(first_id()),

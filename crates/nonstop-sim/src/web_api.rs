@@ -167,8 +167,21 @@ fn answer(
     let config = &app.shared.config;
     match method {
         "apps.connections.open" => connections_open(app, token),
+        // Authenticated by the client id and secret in the form, not a token.
+        "oauth.v2.access" => Json(crate::oauth::access(app, args)).into_response(),
+        // An installed token given up: Slack takes it back.
+        "auth.revoke" => {
+            let revoked =
+                token.is_some_and(|t| app.shared.lock().issued_tokens.remove(t).is_some());
+            if !revoked {
+                if let Err(code) = bot_token_ok(app, token) {
+                    return slack_error(code);
+                }
+            }
+            ok(json!({"revoked": revoked}))
+        }
         "auth.test" => {
-            if let Err(code) = check_token(token, &config.bot_token) {
+            if let Err(code) = bot_token_ok(app, token) {
                 return slack_error(code);
             }
             let scopes = config.scopes.join(",");
@@ -188,7 +201,7 @@ fn answer(
             response
         }
         "chat.postMessage" => {
-            if let Err(code) = check_token(token, &config.bot_token) {
+            if let Err(code) = bot_token_ok(app, token) {
                 return slack_error(code);
             }
             let Some(channel) = args.get("channel").and_then(Value::as_str) else {
@@ -244,7 +257,7 @@ fn answer(
             crate::manifest::answer(config, method, args)
         }
         other => {
-            if let Err(code) = check_token(token, &config.bot_token) {
+            if let Err(code) = bot_token_ok(app, token) {
                 return slack_error(code);
             }
             crate::workspace::answer(app, other, args)
@@ -385,7 +398,7 @@ fn connections_open(app: &AppState, token: Option<&str>) -> Response {
 fn rtm_connect(app: &AppState, method: &str, token: Option<&str>) -> Response {
     let config = &app.shared.config;
     if method == "rtm.start" && !config.rtm_start_allowed {
-        if let Err(code) = check_token(token, &config.bot_token) {
+        if let Err(code) = bot_token_ok(app, token) {
             return slack_error(code);
         }
         return slack_error("method_deprecated");
@@ -523,6 +536,15 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(|t| t.trim().to_owned())
+}
+
+/// The configured bot token, or one `oauth.v2.access` gave.
+fn bot_token_ok(app: &AppState, token: Option<&str>) -> Result<(), &'static str> {
+    let issued = token.is_some_and(|t| app.shared.lock().issued_tokens.contains_key(t));
+    if issued {
+        return Ok(());
+    }
+    check_token(token, &app.shared.config.bot_token)
 }
 
 fn check_token(given: Option<&str>, expected: &str) -> Result<(), &'static str> {

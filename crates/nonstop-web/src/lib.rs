@@ -98,6 +98,19 @@ impl Default for ClientOptions {
     }
 }
 
+/// What [`WebClient::oauth_v2_access`] exchanges for tokens.
+#[derive(Debug, Clone, Copy)]
+pub enum OAuthGrant<'a> {
+    /// The `code` Slack's redirect brought back from an install, and the `redirect_uri` the
+    /// install was started with, if any.
+    Code {
+        code: &'a str,
+        redirect_uri: Option<&'a str>,
+    },
+    /// A rotating token's refresh token.
+    Refresh { refresh_token: &'a Secret },
+}
+
 /// Cheap to clone: clones share one connection pool, one rate-limit gate and one pacer.
 #[derive(Clone)]
 pub struct WebClient {
@@ -323,6 +336,45 @@ impl WebClient {
         }
     }
 
+    /// <https://api.slack.com/methods/oauth.v2.access>: exchanges an install's `code`, or with
+    /// token rotation a refresh token, for tokens. Authenticated by the app's client id and
+    /// secret (in the form, never a header or a log line), not a token. One attempt: a code
+    /// is single-use, and a refresh whose answer was lost is recovered by its caller. Returns
+    /// Slack's whole answer (`access_token`, `team`, `enterprise`, `refresh_token`, …).
+    pub async fn oauth_v2_access(
+        &self,
+        client_id: &str,
+        client_secret: &Secret,
+        grant: OAuthGrant<'_>,
+    ) -> Result<Value, WebError> {
+        let method = "oauth.v2.access";
+        let mut fields = vec![
+            ("client_id".to_owned(), client_id.to_owned()),
+            (
+                "client_secret".to_owned(),
+                client_secret.expose().to_owned(),
+            ),
+        ];
+        match grant {
+            OAuthGrant::Code { code, redirect_uri } => {
+                fields.push(("code".to_owned(), code.to_owned()));
+                if let Some(uri) = redirect_uri {
+                    fields.push(("redirect_uri".to_owned(), uri.to_owned()));
+                }
+            }
+            OAuthGrant::Refresh { refresh_token } => {
+                fields.push(("grant_type".to_owned(), "refresh_token".to_owned()));
+                fields.push((
+                    "refresh_token".to_owned(),
+                    refresh_token.expose().to_owned(),
+                ));
+            }
+        }
+        let result = self.exchange(method, None, &Body::Form(fields)).await;
+        self.inner.stats.record(method, &result);
+        decode_bytes(method, &result?)
+    }
+
     /// <https://api.slack.com/methods/apps.connections.open>: a fresh single-use WebSocket
     /// URL. Takes the app-level token (`xapp-`), not the bot token. One attempt: the socket
     /// supervisor decides when to try again.
@@ -456,14 +508,19 @@ impl WebClient {
         token: &Secret,
         body: &Body,
     ) -> Result<Bytes, WebError> {
-        let result = self.exchange(method, token, body).await;
+        let result = self.exchange(method, Some(token), body).await;
         self.inner.stats.record(method, &result);
         result
     }
 
     /// One HTTP exchange: the response body when Slack answered `ok:true`, else the typed
     /// error. The body stays bytes: each caller reads it once into what it needs.
-    async fn exchange(&self, method: &str, token: &Secret, body: &Body) -> Result<Bytes, WebError> {
+    async fn exchange(
+        &self,
+        method: &str,
+        token: Option<&Secret>,
+        body: &Body,
+    ) -> Result<Bytes, WebError> {
         let request = match self.method_url(method) {
             Some(url) => self.inner.http.post(url),
             // Not a URL: reqwest names the problem when the request is sent.
@@ -472,7 +529,10 @@ impl WebClient {
                 .http
                 .post(format!("{}{}", self.inner.base_url, method)),
         };
-        let request = request.bearer_auth(token.expose());
+        let request = match token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        };
         let request = match body {
             Body::Empty => request
                 .header(

@@ -46,6 +46,10 @@ pub struct Config {
     /// `https://bot.example.com`), for the request URLs of the manifest (`mybot manifest`);
     /// the receiver itself does not need it.
     pub public_url: Option<String>,
+    /// Installing the app in other workspaces through OAuth (`SLACK_CLIENT_ID` and
+    /// `SLACK_CLIENT_SECRET`): the install page and Slack's redirect, served beside the
+    /// receiver. `None`: no install routes.
+    pub oauth: Option<OAuthSettings>,
     /// For RTM: connect with the deprecated `rtm.start` instead of `rtm.connect` (only older
     /// classic apps can; newer ones get `method_deprecated`).
     pub rtm_start: bool,
@@ -175,6 +179,42 @@ pub struct Config {
     pub summary_every: Option<Duration>,
 }
 
+/// The OAuth install flow's settings (docs/http.md, "Installing in other workspaces").
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OAuthSettings {
+    /// The app's client id (Basic Information).
+    pub client_id: String,
+    /// The app's client secret: never printed, sent only to `oauth.v2.access`, and the key
+    /// the install's `state` is signed with.
+    pub client_secret: Secret,
+    /// Where the install starts (`NONSTOP_OAUTH_INSTALL_PATH`, default `/slack/install`).
+    pub install_path: String,
+    /// Where Slack sends the installer back (`NONSTOP_OAUTH_REDIRECT_PATH`, default
+    /// `/slack/oauth_redirect`); the app's redirect URL is the public root followed by it.
+    pub redirect_path: String,
+    /// How long an install may take from the install page to Slack's redirect.
+    pub state_ttl: Duration,
+    /// Installs started from an organization admin's page come back without a `state`
+    /// (Slack's admin pages cannot add one). `true` (`NONSTOP_OAUTH_ORG_ADMIN_INSTALLS=1`)
+    /// takes such a redirect, exchanges its code and keeps the install only when Slack says it
+    /// is org-wide; any other install without a state is refused and its token revoked.
+    pub org_admin_installs: bool,
+}
+
+impl OAuthSettings {
+    pub fn new(client_id: impl Into<String>, client_secret: Secret) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret,
+            install_path: "/slack/install".to_owned(),
+            redirect_path: "/slack/oauth_redirect".to_owned(),
+            state_ttl: Duration::from_secs(600),
+            org_admin_installs: false,
+        }
+    }
+}
+
 /// How a bot holds its connection to Slack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -222,6 +262,11 @@ pub const ENV_HTTP_LISTEN: &str = "NONSTOP_HTTP_LISTEN";
 pub const ENV_HTTP_PATH: &str = "NONSTOP_HTTP_PATH";
 /// The bot's public root for the manifest's request URLs (`https://bot.example.com`).
 pub const ENV_PUBLIC_URL: &str = "NONSTOP_PUBLIC_URL";
+/// The app's client id and secret: with both, the OAuth install flow is served.
+pub const ENV_CLIENT_ID: &str = "SLACK_CLIENT_ID";
+pub const ENV_CLIENT_SECRET: &str = "SLACK_CLIENT_SECRET";
+/// `1`: take installs from an organization admin's page, which come without a state.
+pub const ENV_OAUTH_ORG_ADMIN_INSTALLS: &str = "NONSTOP_OAUTH_ORG_ADMIN_INSTALLS";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
@@ -271,6 +316,7 @@ impl Config {
             events_addr: std::net::SocketAddr::from(([0, 0, 0, 0], 3000)),
             events_path: DEFAULT_EVENTS_PATH.to_owned(),
             public_url: None,
+            oauth: None,
             rtm_start: false,
             rtm_send_over_socket: true,
             app_token: None,
@@ -414,6 +460,46 @@ impl Config {
         }
     }
 
+    /// The OAuth install flow: both the client id and secret, or neither.
+    fn oauth_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let id = lookup(ENV_CLIENT_ID).filter(|v| !v.trim().is_empty());
+        let secret = lookup(ENV_CLIENT_SECRET).filter(|v| !v.trim().is_empty());
+        let (id, secret) = match (id, secret) {
+            (None, None) => return Ok(()),
+            (Some(id), Some(secret)) => (id, secret),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: ENV_CLIENT_SECRET,
+                    hint: "the OAuth install flow needs the client secret too (Basic Information), or unset SLACK_CLIENT_ID",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    name: ENV_CLIENT_ID,
+                    hint: "the OAuth install flow needs the client id too (Basic Information), or unset SLACK_CLIENT_SECRET",
+                })
+            }
+        };
+        let id = id.trim();
+        if id.len() > 64 || !id.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(ConfigError::Malformed {
+                name: ENV_CLIENT_ID,
+                problem:
+                    "expected the app's client id, digits and a dot (e.g. 1234567890.1234567890)"
+                        .to_owned(),
+            });
+        }
+        let mut oauth = OAuthSettings::new(id, Secret::new(secret.trim()));
+        if let Some(flag) = lookup(ENV_OAUTH_ORG_ADMIN_INSTALLS) {
+            oauth.org_admin_installs = parse_flag(ENV_OAUTH_ORG_ADMIN_INSTALLS, &flag)?;
+        }
+        self.oauth = Some(oauth);
+        Ok(())
+    }
+
     /// The HTTP receiver's address and path.
     fn events_settings_from(
         &mut self,
@@ -428,6 +514,7 @@ impl Config {
         if let Some(path) = lookup(ENV_HTTP_PATH) {
             self.events_path = path.trim().to_owned();
         }
+        self.oauth_settings_from(lookup)?;
         if let Some(url) = lookup(ENV_PUBLIC_URL) {
             let url = url.trim().trim_end_matches('/');
             self.public_url = match url {
@@ -645,6 +732,27 @@ impl Config {
                 return Err(ConfigError::Malformed {
                     name: ENV_HTTP_PATH,
                     problem: "expected a path starting with `/`, e.g. /slack/events (not one of the operator endpoint's)".to_owned(),
+                });
+            }
+        }
+        if let Some(oauth) = &self.oauth {
+            let paths = [&oauth.install_path, &oauth.redirect_path];
+            let taken = [
+                "/",
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                self.events_path.as_str(),
+            ];
+            let clash = paths.iter().any(|p| {
+                !p.starts_with('/')
+                    || taken.contains(&p.as_str())
+                    || p.contains(['?', '#', ' ', '{', '}', '*', ':'])
+            });
+            if clash || oauth.install_path == oauth.redirect_path {
+                return Err(ConfigError::Malformed {
+                    name: ENV_CLIENT_ID,
+                    problem: "the install and redirect paths must be two paths of their own, starting with `/`".to_owned(),
                 });
             }
         }
@@ -886,6 +994,24 @@ mod tests {
         assert_eq!(config.events_path, "/slack/events");
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
+        let installs = with(&[
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("SLACK_CLIENT_ID", "1234.5678"),
+            ("SLACK_CLIENT_SECRET", "c1i3nt-s3cr3t"),
+        ])
+        .unwrap();
+        let oauth = installs.oauth.as_ref().unwrap();
+        assert_eq!(oauth.install_path, "/slack/install");
+        assert!(!oauth.org_admin_installs);
+        assert!(!format!("{installs:?}").contains("c1i3nt"));
+        let half = with(&[
+            ("SLACK_SIGNING_SECRET", "s"),
+            ("SLACK_CLIENT_ID", "1234.5678"),
+        ]);
+        assert!(half
+            .unwrap_err()
+            .to_string()
+            .contains("SLACK_CLIENT_SECRET"));
         let config = with(&[
             ("SLACK_SIGNING_SECRET", "s"),
             ("NONSTOP_HTTP_LISTEN", "127.0.0.1:8080"),

@@ -58,7 +58,10 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handler;
+mod hex;
+mod html;
 mod identity;
+mod install;
 pub mod journal;
 mod listeners;
 mod log_limit;

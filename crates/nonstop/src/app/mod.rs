@@ -435,6 +435,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         self.config.validate()?;
         self.check()?;
+        let install_scopes = self.manifest().oauth_config.scopes.bot;
         let config = self.config;
         let status = self.status;
         let web = start::web_client(&config)?;
@@ -458,6 +459,7 @@ impl App {
         };
         let receiving = match http {
             true => Some(start::Listening {
+                install_scopes,
                 listener: start::open_receiver(self.events_listener, config.events_addr).await?,
                 with_endpoint: shared,
             }),

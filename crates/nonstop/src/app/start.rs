@@ -462,6 +462,8 @@ pub(super) struct Connections {
 pub(super) struct Listening {
     pub(super) listener: tokio::net::TcpListener,
     pub(super) with_endpoint: bool,
+    /// The bot scopes an install through OAuth asks for (the manifest's).
+    pub(super) install_scopes: Vec<String>,
 }
 
 /// One slot per configured connection of the configured transport; for HTTP, the receiver.
@@ -543,6 +545,18 @@ fn receiver(
     if receiving.with_endpoint {
         ops::announce(&receiving.listener);
         routes = routes.merge(endpoint_routes(bot, pipeline));
+    }
+    if let Some(oauth) = &config.oauth {
+        let installer = Arc::new(crate::install::Installer::new(
+            oauth.clone(),
+            Arc::clone(bot.store),
+            bot.web.clone(),
+            &config.api_url,
+            config.public_url.as_deref(),
+            receiving.install_scopes,
+        ));
+        info!(install = oauth.install_path, redirect = oauth.redirect_path, "installs through OAuth: send people to the install path; the app's redirect URL is the public root followed by the redirect path");
+        routes = routes.merge(installer.routes());
     }
     let mut tasks = JoinSet::new();
     let run = crate::transport::http::run(

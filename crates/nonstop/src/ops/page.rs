@@ -21,21 +21,7 @@ const LABEL_ROOM: f64 = 110.0;
 const WIDTH: f64 = 1000.0;
 const ROW: f64 = 28.0;
 
-/// `&`, `<`, `>`, `"` and `'` made inert in HTML text and attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::html::escape;
 
 /// A stretch of one slot's hour.
 #[derive(Debug, Clone, Copy, PartialEq)]

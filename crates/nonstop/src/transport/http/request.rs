@@ -142,12 +142,7 @@ fn read_form(body: &[u8]) -> Result<Incoming, Unreadable> {
 /// one. Events are deduplicated by their `event_id` besides.
 pub(crate) fn envelope_id(body: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, body);
-    let mut id = String::with_capacity(34);
-    id.push_str("h-");
-    for byte in &digest.as_ref()[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("h-{}", crate::hex::encode(&digest.as_ref()[..16]))
 }
 
 /// The Socket Mode frame for `delivery`: what the journal keeps and replay reads back.

@@ -1,0 +1,218 @@
+//! Installing the app in a workspace through Slack's OAuth v2 flow, as a browser does it:
+//! the install page, Slack's authorize page (the simulator approves at once), the redirect
+//! back; the installation kept by the store. Every way the flow can be misused is refused in
+//! words, and nothing is kept.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use nonstop::config::OAuthSettings;
+use nonstop::journal::{InstallationKey, InstallationStore, MemoryStore};
+use nonstop::testing::TestBot;
+use nonstop::{App, Secret};
+use nonstop_sim::SimConfig;
+use reqwest::redirect::Policy;
+
+/// A browser that keeps cookies by hand and follows no redirect by itself.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+/// What a page said.
+struct Page {
+    status: u16,
+    body: String,
+    location: Option<String>,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> Page {
+        let mut request = self.http.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        if let Some(set) = response.headers().get("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = Some(pair);
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        Page {
+            status: response.status().as_u16(),
+            location,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    /// The install page, then Slack's authorize page with `extra` query parameters (the
+    /// simulator's `team`, `deny`, `enterprise`): where Slack sends the browser back.
+    async fn start(&mut self, bot: &TestBot, extra: &str) -> String {
+        let install = self.get(&format!("{}/slack/install", origin(bot))).await;
+        assert_eq!(install.status, 200, "{}", install.body);
+        let link = install
+            .body
+            .split("href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .replace("&amp;", "&");
+        let authorize = self.get(&format!("{link}{extra}")).await;
+        assert_eq!(authorize.status, 302, "{}", authorize.body);
+        authorize.location.unwrap()
+    }
+}
+
+fn origin(bot: &TestBot) -> String {
+    let url = bot.sim().request_url().unwrap();
+    url.trim_end_matches("/slack/events").to_owned()
+}
+
+async fn bot_with(store: Arc<MemoryStore>, org_admin_installs: bool) -> TestBot {
+    let sim = SimConfig::default();
+    TestBot::start_over_http(move |mut config| {
+        let mut oauth = OAuthSettings::new(sim.client_id, Secret::new(sim.client_secret));
+        oauth.org_admin_installs = org_admin_installs;
+        config.oauth = Some(oauth);
+        App::new(config).with_store(store)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_workspace_installs_through_the_flow_once_and_is_kept() {
+    let store = Arc::new(MemoryStore::new());
+    let bot = bot_with(Arc::clone(&store), false).await;
+    let mut browser = Browser::new();
+    let back = browser
+        .start(&bot, "&team=T0ACME&team_name=Acme%20%3Cb%3E")
+        .await;
+    let cookie = browser.cookie.clone().unwrap();
+    assert!(cookie.starts_with("nonstop_oauth_state="), "{cookie}");
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("installed in Acme &lt;b&gt;"),
+        "escaped: {}",
+        done.body
+    );
+    let kept = store
+        .installation_get(&InstallationKey::Team("T0ACME".into()))
+        .unwrap()
+        .unwrap();
+    assert!(kept.bot_token.expose().starts_with("xoxb-T0ACME-"));
+    assert_eq!(kept.team_name.as_deref(), Some("Acme <b>"));
+    assert!(
+        kept.bot_scopes.contains(&"chat:write".to_owned()),
+        "{:?}",
+        kept.bot_scopes
+    );
+    assert_eq!(kept.installer_user_id.as_deref(), Some("U0INSTALLER"));
+
+    // The cookie goes with the install.
+    assert_eq!(browser.cookie.as_deref(), Some("nonstop_oauth_state="));
+    // The same redirect again, cookie and all (someone who copied both): the state is used.
+    browser.cookie = Some(cookie);
+    let again = browser.get(&back).await;
+    assert_eq!(again.status, 400);
+    assert!(again.body.contains("used already"), "{}", again.body);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_redirect_another_browser_a_forged_state_or_a_refusal_brings_installs_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let bot = bot_with(Arc::clone(&store), false).await;
+
+    // Started in one browser, finished in another (a link sent to a victim).
+    let back = Browser::new().start(&bot, "").await;
+    let elsewhere = Browser::new().get(&back).await;
+    assert_eq!(elsewhere.status, 400);
+    assert!(
+        elsewhere.body.contains("another browser"),
+        "{}",
+        elsewhere.body
+    );
+
+    // A state this bot never made.
+    let mut browser = Browser::new();
+    let back = browser.start(&bot, "").await;
+    let (head, _) = back.split_once("state=").unwrap();
+    let forged = browser
+        .get(&format!("{head}state=abc.9999999999.00ff"))
+        .await;
+    assert_eq!(forged.status, 400);
+    assert!(
+        forged.body.contains("not made by this app"),
+        "{}",
+        forged.body
+    );
+
+    // No state at all, and org-admin installs are not taken.
+    let code_only = back.split("&state=").next().unwrap().to_owned();
+    let stateless = browser.get(&code_only).await;
+    assert_eq!(stateless.status, 400, "{}", stateless.body);
+
+    // The person says no on Slack's page.
+    let denied = Browser::new().start(&bot, "&deny=1").await;
+    let cancelled = Browser::new().get(&denied).await;
+    assert!(cancelled.body.contains("cancelled"), "{}", cancelled.body);
+
+    assert!(store.installations(10).unwrap().is_empty());
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_org_admins_install_comes_without_a_state_and_is_kept_only_when_org_wide() {
+    let store = Arc::new(MemoryStore::new());
+    let bot = bot_with(Arc::clone(&store), true).await;
+    let client = SimConfig::default().client_id;
+    let sim = bot.sim().api_url().trim_end_matches("api/").to_owned();
+    let mut browser = Browser::new();
+    // The admin's page links straight to Slack, with no state.
+    let org = browser
+        .get(&format!(
+            "{sim}oauth/v2/authorize?client_id={client}&scope=chat:write&enterprise=E0GLOBEX"
+        ))
+        .await;
+    let done = browser.get(&org.location.unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let kept = store
+        .installation_find(Some("E0GLOBEX"), Some("T0ANY"), false)
+        .unwrap();
+    assert!(
+        kept.is_some_and(|i| i.is_enterprise_install),
+        "an org-wide install answers for its workspaces"
+    );
+
+    // Without a state, a workspace's install is refused and its token handed back.
+    let team = browser
+        .get(&format!(
+            "{sim}oauth/v2/authorize?client_id={client}&scope=chat:write&team=T0SNEAK"
+        ))
+        .await;
+    let refused = browser.get(&team.location.unwrap()).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(store
+        .installation_find(None, Some("T0SNEAK"), false)
+        .unwrap()
+        .is_none());
+    bot.sim()
+        .wait_for_call("auth.revoke", std::time::Duration::from_secs(20), |_| true)
+        .await
+        .unwrap();
+    bot.stop().await.unwrap();
+}

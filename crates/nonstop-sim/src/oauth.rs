@@ -13,16 +13,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::state::Grant;
 use crate::AppState;
-
-/// An install approved, waiting for its code to be exchanged.
-#[derive(Debug, Clone)]
-pub(crate) struct Grant {
-    team_id: Option<String>,
-    team_name: String,
-    enterprise_id: Option<String>,
-    scopes: String,
-}
 
 /// `GET /oauth/v2/authorize`: the person approves; back to `redirect_uri` with a code.
 pub(crate) async fn authorize(

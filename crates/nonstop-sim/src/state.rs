@@ -339,6 +339,15 @@ impl ChannelLimit {
     }
 }
 
+/// An install approved, waiting for its code to be exchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) team_id: Option<String>,
+    pub(crate) team_name: String,
+    pub(crate) enterprise_id: Option<String>,
+    pub(crate) scopes: String,
+}
+
 /// A message a simulated user said, kept for `conversations.history`.
 #[derive(Debug, Clone)]
 pub(crate) struct Said {
@@ -373,7 +382,7 @@ pub(crate) struct Inner {
     /// Where envelopes go as signed HTTP requests instead of over sockets, once set.
     pub(crate) request_url: Option<String>,
     /// Installs approved whose code was not exchanged yet, by code.
-    pub(crate) oauth_codes: HashMap<String, crate::oauth::Grant>,
+    pub(crate) oauth_codes: HashMap<String, Grant>,
     /// Bot tokens `oauth.v2.access` gave, and the team (or organization) each is for.
     pub(crate) issued_tokens: HashMap<String, String>,
 }

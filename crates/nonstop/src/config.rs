@@ -713,8 +713,8 @@ impl Config {
         Ok(())
     }
 
-    /// Checks relations between settings.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// The HTTP receiver's and the install flow's settings.
+    fn validate_http(&self) -> Result<(), ConfigError> {
         if self.transport == TransportKind::Http {
             if self.signing_secrets.is_none() {
                 return Err(ConfigError::Missing {
@@ -756,6 +756,12 @@ impl Config {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Checks relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_http()?;
         if self.transport == TransportKind::SocketMode && self.app_token.is_none() {
             return Err(ConfigError::Missing {
                 name: ENV_APP_TOKEN,

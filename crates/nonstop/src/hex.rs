@@ -14,7 +14,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 /// Hex digits (either case) as bytes; `None` for an odd length or a non-digit.
 pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
     // `from_str_radix` takes a sign too: only digits pass.
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

@@ -643,6 +643,7 @@ fn feed_journal(
                 ),
                 created_at: std::time::SystemTime::now(),
                 attempt_covered_until: None,
+                workspace: None,
             })
             .collect()
     };

@@ -60,11 +60,21 @@ pub(crate) fn enqueue_event(shared: &Shared, event: serde_json::Value) -> String
 /// Builds `inbound` as Slack would in this workspace and queues it. A user's message also
 /// goes into its channel's history (for catch-up), as [`enqueue_message`] does.
 pub(crate) fn enqueue_inbound(shared: &Shared, inbound: &Inbound, response_url: &str) -> Sent {
+    enqueue_inbound_in(shared, &shared.config.team_id, inbound, response_url)
+}
+
+/// [`enqueue_inbound`] from workspace `team` (one the app was installed in).
+pub(crate) fn enqueue_inbound_in(
+    shared: &Shared,
+    team: &str,
+    inbound: &Inbound,
+    response_url: &str,
+) -> Sent {
     let n = shared.next_id();
     let ts = shared.next_ts();
     let config = &shared.config;
     let stamp = Stamp {
-        team_id: &config.team_id,
+        team_id: team,
         app_id: &config.app_id,
         bot_user_id: &config.bot_user_id,
         n,
@@ -77,7 +87,7 @@ pub(crate) fn enqueue_inbound(shared: &Shared, inbound: &Inbound, response_url: 
                 record_user_message(shared, &event);
             }
             let event_id = format!("Ev{n:010}");
-            let envelope_id = enqueue_event_with_id(shared, event, event_id.clone());
+            let envelope_id = enqueue_event_from(shared, team, event, event_id.clone());
             Sent {
                 envelope_id,
                 event_id: Some(event_id),
@@ -122,13 +132,23 @@ fn record_user_message(shared: &Shared, event: &serde_json::Value) {
 
 /// Queues the event under `event_id` and returns the envelope's id.
 fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: String) -> String {
+    enqueue_event_from(shared, &shared.config.team_id, event, event_id)
+}
+
+/// [`enqueue_event_with_id`] for an event of workspace `team`.
+fn enqueue_event_from(
+    shared: &Shared,
+    team: &str,
+    event: serde_json::Value,
+    event_id: String,
+) -> String {
     // RTM sockets get the bare event, Socket Mode sockets the envelope below.
     broadcast_to_rtm(shared, &event);
     let config = &shared.config;
     let payload = serde_json::json!({
         "type": "event_callback",
         "token": "deprecated-verification-token",
-        "team_id": config.team_id,
+        "team_id": team,
         "api_app_id": config.app_id,
         "event": event,
         "event_id": event_id,
@@ -136,7 +156,7 @@ fn enqueue_event_with_id(shared: &Shared, event: serde_json::Value, event_id: St
         "event_context": format!("EC{event_id}"),
         "authorizations": [{
             "enterprise_id": null,
-            "team_id": config.team_id,
+            "team_id": team,
             "user_id": config.bot_user_id,
             "is_bot": true,
             "is_enterprise_install": false,

@@ -32,7 +32,9 @@ mod workspace;
 
 pub use capture::{CapturedLog, TempJournal};
 pub use fault::{Fault, Target};
-pub(crate) use inject::{apply_fault, enqueue_event, enqueue_inbound, enqueue_message};
+pub(crate) use inject::{
+    apply_fault, enqueue_event, enqueue_inbound, enqueue_inbound_in, enqueue_message,
+};
 pub use nonstop_model::inbound::{self, Inbound};
 pub use settings::{MessageSpec, SimConfig};
 pub(crate) use state::AppState;
@@ -219,6 +221,13 @@ impl Sim {
     pub fn send(&self, inbound: impl Into<Inbound>) -> Sent {
         let response_url = self.response_url("in");
         enqueue_inbound(&self.shared, &inbound.into(), &response_url)
+    }
+
+    /// [`Sim::send`] from workspace `team` (one the app was installed in through OAuth): the
+    /// item carries that team, as Slack's would.
+    pub fn send_in(&self, team: &str, inbound: impl Into<Inbound>) -> Sent {
+        let response_url = self.response_url("in");
+        enqueue_inbound_in(&self.shared, team, &inbound.into(), &response_url)
     }
 
     /// A `response_url` that records what is POSTed to it under `id`.

@@ -139,6 +139,9 @@ pub struct ApiCall {
     pub at: Instant,
     /// The HTTP status answered (429 for a rate limit).
     pub status: u16,
+    /// The workspace whose bot token made the call (an installed workspace's, or the
+    /// configured token's team); `None` for another token or none.
+    pub team: Option<String>,
 }
 
 /// What [`crate::Sim::send`] queued: the envelope's id, the event's for an event, and for

@@ -51,7 +51,8 @@ pub(crate) async fn call(
                 (response, status)
             }
         };
-        record(&app, method, args, requested_at_ms, arrived, status);
+        let team = team_of(&app, token.as_deref());
+        record(&app, method, args, (requested_at_ms, arrived), status, team);
         return response;
     }
     let slow = app.shared.lock().faults.slow_web_api;
@@ -87,17 +88,28 @@ pub(crate) async fn call(
         }
     };
     // Recorded after the answer, so the arguments move into the record instead of a copy.
-    record(&app, method, args, requested_at_ms, arrived, status);
+    let team = team_of(&app, token.as_deref());
+    record(&app, method, args, (requested_at_ms, arrived), status, team);
     response
+}
+
+/// The workspace whose bot token `token` is: one `oauth.v2.access` gave, or the
+/// configured one's.
+fn team_of(app: &AppState, token: Option<&str>) -> Option<String> {
+    let token = token?;
+    if let Some(team) = app.shared.lock().issued_tokens.get(token) {
+        return Some(team.clone());
+    }
+    (token == app.shared.config.bot_token).then(|| app.shared.config.team_id.clone())
 }
 
 fn record(
     app: &AppState,
     method: String,
     args: serde_json::Map<String, Value>,
-    at_ms: u64,
-    at: Instant,
+    (at_ms, at): (u64, Instant),
     status: u16,
+    team: Option<String>,
 ) {
     let call = crate::state::ApiCall {
         method,
@@ -105,6 +117,7 @@ fn record(
         at_ms,
         at,
         status,
+        team,
     };
     crate::state::Shared::record_call(&mut app.shared.lock(), call);
     app.shared.notify();
@@ -185,11 +198,13 @@ fn answer(
                 return slack_error(code);
             }
             let scopes = config.scopes.join(",");
+            // An installed workspace's token answers for that workspace.
+            let team = team_of(app, token).unwrap_or_else(|| config.team_id.clone());
             let mut response = ok(json!({
                 "url": "https://sim.example/",
                 "team": "Simulated Workspace",
                 "user": "nonstop-bot",
-                "team_id": config.team_id,
+                "team_id": team,
                 "user_id": config.bot_user_id,
                 "bot_id": config.bot_id,
                 "is_enterprise_install": false,

@@ -247,6 +247,14 @@ impl WebClient {
         )
     }
 
+    /// Whether this client acts with `token`.
+    pub fn has_token(&self, token: &Secret) -> bool {
+        self.inner
+            .bot_token
+            .as_ref()
+            .is_some_and(|own| own.expose() == token.expose())
+    }
+
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }

@@ -106,6 +106,11 @@ pub struct Context {
     catch_up: bool,
     /// Slack's own count of this delivery (0 first) and why it sent it again.
     slack_retry: (u32, Option<Arc<str>>),
+    /// The installed workspaces, when the app installs in several.
+    workspaces: Option<Arc<crate::install::Workspaces>>,
+    /// The installation this event is for (its key), whose token `web` holds; `None`: the
+    /// bot's own token.
+    workspace: Option<String>,
     ack: Option<AckHandle>,
     outbox: Outbox,
     /// This handler run's place in the outbox; `None` outside a handler run, where answers
@@ -142,6 +147,8 @@ impl Context {
             attempt: 0,
             catch_up: false,
             slack_retry: (0, None),
+            workspaces: None,
+            workspace: None,
             ack: None,
             outbox,
             run: None,
@@ -163,6 +170,55 @@ impl Context {
             ack: envelope.ack.clone(),
             run: Some(Run::new(envelope.dedup_key())),
             ..self.clone()
+        }
+    }
+
+    /// With the app installed in several workspaces: every context acts in the workspace
+    /// of its event ([`Context::in_workspace`]).
+    pub(crate) fn with_workspaces(mut self, workspaces: Arc<crate::install::Workspaces>) -> Self {
+        self.workspaces = Some(workspaces);
+        self
+    }
+
+    /// This context in the workspace `request` is for: that installation's token for every
+    /// call and answer, and the bot's identity there; unchanged when the app is not
+    /// installed in several workspaces. `None` for a workspace the app is not installed in:
+    /// nothing may act there.
+    pub(crate) async fn in_workspace(
+        mut self,
+        (enterprise, team, org): (Option<&str>, Option<&str>, bool),
+    ) -> Option<Self> {
+        let Some(workspaces) = self.workspaces.clone() else {
+            return Some(self);
+        };
+        let workspace = workspaces.for_event(enterprise, team, org).await?;
+        self.web = workspace.web;
+        self.me = workspace.me;
+        self.workspace = workspace.key;
+        Some(self)
+    }
+
+    /// After `event` (an `app_uninstalled`, or a `tokens_revoked` that names bot tokens) the
+    /// app is gone from the workspace it came from (`installation`): its installation is
+    /// removed.
+    pub(crate) async fn on_uninstall(
+        &self,
+        (enterprise, team, org): (Option<&str>, Option<&str>, bool),
+        event: Option<&Value>,
+    ) {
+        let Some(workspaces) = &self.workspaces else {
+            return;
+        };
+        let kind = event
+            .and_then(|e| e.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let bot_tokens_revoked = event
+            .and_then(|e| e.pointer("/tokens/bot"))
+            .and_then(Value::as_array)
+            .is_some_and(|bots| !bots.is_empty());
+        if kind == "app_uninstalled" || (kind == "tokens_revoked" && bot_tokens_revoked) {
+            workspaces.uninstalled(enterprise, team, org).await;
         }
     }
 
@@ -465,7 +521,10 @@ impl Context {
                 &own
             }
         };
-        Ok(self.outbox.submit(run, lane, method, args).await?)
+        Ok(self
+            .outbox
+            .submit(run, lane, method, args, self.workspace.clone())
+            .await?)
     }
 
     fn run_key(&self) -> String {

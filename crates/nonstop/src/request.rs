@@ -102,6 +102,46 @@ pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The installation a request is for: its organization, its workspace, and whether Slack
+/// sent it for an org-wide install. An event names it in `authorizations[0]` (else its
+/// `team_id`/`enterprise_id`); a command in its fields (the flag as text); an interaction in
+/// `team`, `enterprise` and `is_enterprise_install`.
+pub(crate) fn installation_of(request: &Request) -> (Option<&str>, Option<&str>, bool) {
+    let p = request.payload.as_ref();
+    let flag = |v: Option<&Value>| match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    match &request.kind {
+        RequestKind::Event { .. } => {
+            let first = p.get("authorizations").and_then(|a| a.get(0));
+            match first {
+                Some(a) => (
+                    str_at(a, &["enterprise_id"]).or_else(|| str_at(p, &["enterprise_id"])),
+                    str_at(a, &["team_id"]).or_else(|| str_at(p, &["team_id"])),
+                    flag(a.get("is_enterprise_install")),
+                ),
+                None => (
+                    str_at(p, &["enterprise_id"]),
+                    str_at(p, &["team_id"]),
+                    false,
+                ),
+            }
+        }
+        RequestKind::Command { .. } => (
+            str_at(p, &["enterprise_id"]),
+            str_at(p, &["team_id"]),
+            flag(p.get("is_enterprise_install")),
+        ),
+        RequestKind::Interaction { .. } | RequestKind::Other { .. } => (
+            str_at(p, &["enterprise", "id"]),
+            str_at(p, &["team", "id"]).or_else(|| str_at(p, &["user", "team_id"])),
+            flag(p.get("is_enterprise_install")),
+        ),
+    }
+}
+
 fn owned(value: Option<&str>) -> Option<String> {
     value.map(str::to_owned)
 }

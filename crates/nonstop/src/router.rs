@@ -278,7 +278,13 @@ impl Router {
                 );
             }
         }
-        let ctx = ctx.with_meta(meta);
+        let installation = crate::request::installation_of(&request);
+        let Some(ctx) = ctx.with_meta(meta).in_workspace(installation).await else {
+            tracing::warn!("event from a workspace the app is not installed in (uninstalled, or never installed): not handled, as no token may act there");
+            return Ok(());
+        };
+        ctx.on_uninstall(installation, request.payload.get("event"))
+            .await;
         if is_own_message(&request, &ctx) {
             return Ok(());
         }

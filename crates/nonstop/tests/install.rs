@@ -216,3 +216,101 @@ async fn an_org_admins_install_comes_without_a_state_and_is_kept_only_when_org_w
         .unwrap();
     bot.stop().await.unwrap();
 }
+
+/// Two workspaces installed through the flow: each one's events are answered with its own
+/// token (the handler's own calls and its answers alike), the bot's own workspace with
+/// `SLACK_BOT_TOKEN`'s; once a workspace uninstalls the app, its installation goes and
+/// nothing more is sent there.
+#[tokio::test]
+async fn each_workspace_is_answered_with_its_own_token_until_it_uninstalls() {
+    async fn hello(ctx: nonstop::Context, _m: nonstop::Message) -> nonstop::HandlerResult {
+        let me: serde_json::Value = ctx.web().call("auth.test", &serde_json::json!({})).await?;
+        ctx.say(format!("hi from {}", me["team_id"].as_str().unwrap_or("?")))
+            .await?;
+        Ok(())
+    }
+    let store = Arc::new(MemoryStore::new());
+    let sim = SimConfig::default();
+    let kept = Arc::clone(&store);
+    let bot = TestBot::start_over_http(move |mut config| {
+        config.oauth = Some(OAuthSettings::new(
+            sim.client_id,
+            Secret::new(sim.client_secret),
+        ));
+        App::new(config).with_store(kept).hears("^hello", hello)
+    })
+    .await;
+    for team in ["T0ACME", "T0GLOBEX"] {
+        let mut browser = Browser::new();
+        let back = browser.start(&bot, &format!("&team={team}")).await;
+        assert_eq!(browser.get(&back).await.status, 200);
+    }
+    for team in ["T0ACME", "T0GLOBEX", "T0SIM"] {
+        bot.send_in(
+            team,
+            nonstop::testing::inbound::message("hello").channel(format!("C-{team}")),
+        );
+    }
+    bot.settled().await;
+    let posts = bot.posts();
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    for team in ["T0ACME", "T0GLOBEX", "T0SIM"] {
+        let calls: Vec<_> = bot
+            .sim()
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.args["channel"] == format!("C-{team}"))
+            .collect();
+        assert_eq!(calls.len(), 1, "{team}: {calls:?}");
+        assert_eq!(
+            calls[0].team.as_deref(),
+            Some(team),
+            "answered in {team} with its own token"
+        );
+    }
+    let texts: Vec<_> = posts
+        .iter()
+        .filter_map(|p| p.text().map(str::to_owned))
+        .collect();
+    for team in ["T0ACME", "T0GLOBEX", "T0SIM"] {
+        assert!(
+            texts.contains(&format!("hi from {team}")),
+            "ctx.web() acted in {team}: {texts:?}"
+        );
+    }
+
+    // Acme uninstalls: its installation goes, and a message from it is no longer answered
+    // with another workspace's token.
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::event(serde_json::json!({"type": "app_uninstalled"})),
+    );
+    bot.settled().await;
+    assert!(store
+        .installation_find(None, Some("T0ACME"), false)
+        .unwrap()
+        .is_none());
+    assert!(store
+        .installation_find(None, Some("T0GLOBEX"), false)
+        .unwrap()
+        .is_some());
+    let before = bot.sim().calls("chat.postMessage").len();
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("hello").channel("C-T0ACME"),
+    );
+    bot.send_in(
+        "T0GLOBEX",
+        nonstop::testing::inbound::message("hello").channel("C-T0GLOBEX"),
+    );
+    bot.settled().await;
+    let after: Vec<_> = bot
+        .sim()
+        .calls("chat.postMessage")
+        .into_iter()
+        .skip(before)
+        .collect();
+    assert_eq!(after.len(), 1, "only Globex is answered: {after:?}");
+    assert_eq!(after[0].team.as_deref(), Some("T0GLOBEX"));
+    bot.stop().await.unwrap();
+}

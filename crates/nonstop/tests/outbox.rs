@@ -328,6 +328,7 @@ fn left_by_a_crash(path: &std::path::Path, answers: &[(&str, serde_json::Value)]
             args: args.to_string(),
             created_at: a_minute_ago,
             attempt_covered_until: None,
+            workspace: None,
         })
         .collect();
     let written = store

@@ -116,6 +116,7 @@ fn a_replica_that_dies_is_taken_over_after_its_lease_and_one_that_stops_at_once(
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
         attempt_covered_until: None,
+        workspace: None,
     };
     let written = dying
         .write(&nonstop::journal::Batch {
@@ -539,6 +540,7 @@ fn answer(key: &str) -> NewOutput {
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
         attempt_covered_until: None,
+        workspace: None,
     }
 }
 
@@ -607,6 +609,7 @@ fn an_answer_whose_write_answer_was_lost_is_new_to_its_writer_when_written_again
         args: r#"{"channel":"C1","text":"hi"}"#.into(),
         created_at: SystemTime::now(),
         attempt_covered_until: None,
+        workspace: None,
     };
     let write = |store: &RedisStore| {
         store.write(&nonstop::journal::Batch {

@@ -340,7 +340,15 @@ pub(super) fn pipeline(
         Arc::clone(&status),
         Arc::clone(bot.me),
     ));
-    let ctx = Context::new(
+    // An app that installs through OAuth acts in each event's workspace with its token.
+    let workspaces = config.oauth.as_ref().map(|_| {
+        Arc::new(crate::install::Workspaces::new(
+            Arc::clone(bot.store),
+            bot.web.clone(),
+            Arc::clone(bot.me),
+        ))
+    });
+    let mut ctx = Context::new(
         bot.web.clone(),
         Arc::clone(bot.me),
         Arc::clone(&status),
@@ -352,6 +360,9 @@ pub(super) fn pipeline(
             bot.store.lease().is_some(),
         ),
     );
+    if let Some(workspaces) = &workspaces {
+        ctx = ctx.with_workspaces(Arc::clone(workspaces));
+    }
     let (stop_sender, sender_stop) = oneshot::channel();
     // One confirmation is awaited long enough for a dead socket to be found and its
     // replacement to bring it.
@@ -359,6 +370,7 @@ pub(super) fn pipeline(
     let over_socket = config.transport == TransportKind::Rtm && config.rtm_send_over_socket;
     let setup = SenderSetup {
         web: bot.web.clone(),
+        workspaces,
         door: WriterDoor::new(ops_tx.clone()),
         store: Arc::clone(bot.store),
         status: Arc::clone(&status),

@@ -7,6 +7,9 @@
 
 mod access;
 mod state;
+mod workspaces;
+
+pub(crate) use workspaces::Workspaces;
 
 use std::collections::HashMap;
 use std::sync::Arc;

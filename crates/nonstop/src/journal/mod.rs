@@ -208,6 +208,9 @@ pub struct NewOutput {
     /// per answer; after a crash the message is looked for in history (after this time and
     /// `outbox_settle`) before it is sent again, as for any call that may have been made.
     pub attempt_covered_until: Option<SystemTime>,
+    /// The installed workspace the answer is for (its installation's key, `team:T…` or
+    /// `org:E…`), whose token sends it; `None`: the bot's own token (`SLACK_BOT_TOKEN`).
+    pub workspace: Option<String>,
 }
 
 impl NewOutput {
@@ -225,6 +228,7 @@ impl NewOutput {
             attempted_at: self.attempt_covered_until,
             result: None,
             error: None,
+            workspace: self.workspace,
         }
     }
 }
@@ -248,6 +252,8 @@ pub struct Output {
     /// What Slack answered, as JSON (for a message: its `channel` and `ts`).
     pub result: Option<String>,
     pub error: Option<String>,
+    /// The installed workspace the answer is for ([`NewOutput::workspace`]).
+    pub workspace: Option<String>,
 }
 
 /// What writing one answer did.

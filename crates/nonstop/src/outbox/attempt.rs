@@ -18,8 +18,13 @@ use super::door::{WriterDoor, WriterGone};
 use super::socket_route::SocketRoute;
 
 /// What the sender needs.
+#[derive(Clone)]
 pub(crate) struct SenderSetup {
+    /// The bot's own token's client; an answer for an installed workspace goes through that
+    /// workspace's ([`SenderSetup::workspaces`]).
     pub(crate) web: WebClient,
+    /// The installed workspaces, when the app installs in several.
+    pub(crate) workspaces: Option<Arc<crate::install::Workspaces>>,
     /// The one way to the journal's writer.
     pub(crate) door: WriterDoor,
     pub(crate) store: Arc<dyn Store>,

@@ -294,6 +294,7 @@ impl Outbox {
         lane: String,
         method: &str,
         args: String,
+        workspace: Option<String>,
     ) -> Result<Outgoing, DeliveryError> {
         let now = SystemTime::now();
         let output = NewOutput {
@@ -306,6 +307,7 @@ impl Outbox {
                 .attempt_cover
                 .filter(|_| findable(method))
                 .map(|cover| now + cover),
+            workspace,
         };
         let outcome = self
             .door

@@ -333,8 +333,34 @@ async fn deliver(
     output: Box<Output>,
     cover: Option<SystemTime>,
 ) -> (Box<Output>, Finished) {
+    let setup = match in_workspace(setup, &output).await {
+        Ok(setup) => setup,
+        Err(finished) => return (output, finished),
+    };
     let finished = deliver_one(&setup, &output, cover).await;
     (output, finished)
+}
+
+/// The setup for an answer of an installed workspace: that workspace's token and identity,
+/// for the call and for the lookup after a crash alike. An answer whose workspace is no
+/// longer installed fails, naming why: no other token may send it.
+async fn in_workspace(
+    setup: Arc<SenderSetup>,
+    output: &Output,
+) -> Result<Arc<SenderSetup>, Finished> {
+    let (Some(key), Some(workspaces)) = (&output.workspace, &setup.workspaces) else {
+        return Ok(setup);
+    };
+    match workspaces.by_key(key).await {
+        Some(workspace) => Ok(Arc::new(SenderSetup {
+            web: workspace.web,
+            me: workspace.me,
+            ..SenderSetup::clone(&setup)
+        })),
+        None => Err(Finished::Failed(format!(
+            "the app is no longer installed in {key} (uninstalled, or its tokens revoked): the answer cannot be sent there"
+        ))),
+    }
 }
 
 /// Delivers one answer: retries until Slack takes it or refuses it for good. Each round: look

@@ -205,6 +205,11 @@ impl TestBot {
         self.sim().send(inbound)
     }
 
+    /// Sends `inbound` from workspace `team`, one the app was installed in.
+    pub fn send_in(&self, team: &str, inbound: impl Into<Inbound>) -> Sent {
+        self.sim().send_in(team, inbound)
+    }
+
     /// Waits for the ack of `sent` and returns its payload: `None` for a plain ack.
     ///
     /// # Panics

@@ -21,6 +21,7 @@ fn output(key: &str, lane: &str, at: SystemTime) -> NewOutput {
         args: format!(r#"{{"channel":"{lane}","text":"{key}"}}"#),
         created_at: at,
         attempt_covered_until: None,
+        workspace: None,
     }
 }
 
@@ -174,8 +175,10 @@ fn outbox_dedups_orders_marks_and_prunes(store: &dyn Store) {
 fn an_attempt_cover_reads_as_a_call_until_cleared(store: &dyn Store) {
     let now = SystemTime::now();
     let until = now + Duration::from_secs(2);
+    // An answer for an installed workspace keeps its workspace (its token sends it).
     let covered = NewOutput {
         attempt_covered_until: Some(until),
+        workspace: Some("team:T0ACME".to_owned()),
         ..output("EvCover#0", "C9", now)
     };
     let written = ok(
@@ -194,6 +197,12 @@ fn an_attempt_cover_reads_as_a_call_until_cleared(store: &dyn Store) {
         Some(output) => output,
         None => panic!("output {id} is gone"),
     };
+    assert_eq!(
+        read(covered).workspace.as_deref(),
+        Some("team:T0ACME"),
+        "its workspace kept"
+    );
+    assert_eq!(read(plain).workspace, None);
     let millis = |at: SystemTime| {
         at.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis())

@@ -1082,6 +1082,8 @@ struct WireOutput<'a> {
     at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     aat: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ws: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -1145,6 +1147,7 @@ fn wire<'a>(batch: &Batch<'a>, id: String, lost: Vec<String>, floors: [i64; 2]) 
                 args: &o.args,
                 at: to_millis(o.created_at).to_string(),
                 aat: o.attempt_covered_until.map(|at| to_millis(at).to_string()),
+                ws: o.workspace.as_deref(),
             })
             .collect(),
         output_marks: batch
@@ -1227,6 +1230,7 @@ fn output_from(h: &HashMap<String, String>) -> Option<Output> {
         attempted_at: number(h, "aat").map(from_millis),
         result: h.get("res").cloned(),
         error: h.get("err").cloned(),
+        workspace: h.get("ws").cloned(),
     })
 }
 

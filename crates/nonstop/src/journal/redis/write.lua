@@ -5,7 +5,7 @@
 -- KEYS: none declared (the key names are computed from the prefix: one Redis primary, not a
 -- cluster). ARGV[1] prefix, ARGV[2] replica id, ARGV[3] lease in ms, ARGV[4] the batch as
 -- JSON: {id, lost, seq_floor, id_floor, entries:[{key,env,kind,raw,at,dispatched}],
--- marks:[{key,kind,error}], outputs:[{key,lane,method,args,at,aat?}],
+-- marks:[{key,kind,error}], outputs:[{key,lane,method,args,at,aat?,ws?}],
 -- output_marks:[{id,kind,at,result,error}]}.
 --
 -- ARGV[6] this process's token for a stable replica id, or '' (`fields.lua`'s fence).
@@ -162,6 +162,7 @@ for i, o in ipairs(batch.outputs or {}) do
     redis.call('HSET', p .. ':o:' .. id, 'id', id, 'key', o.key, 'lane', o.lane,
       'method', o.method, 'at', o.at, 'st', 0, 'att', 0, 'own', me, 'b', batch.id)
     if o.aat then redis.call('HSET', p .. ':o:' .. id, 'aat', o.aat) end
+    if o.ws then redis.call('HSET', p .. ':o:' .. id, 'ws', o.ws) end
     redis.call('SET', p .. ':oa:' .. id, o.args)
     redis.call('HSET', p .. ':ok', o.key, id)
     redis.call('ZADD', p .. ':os', id, id)

@@ -19,7 +19,7 @@ use super::{
 };
 
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of a nonstop journal ("nons"): SQLite's own field for telling
 /// which program's file a database is. Journals made before it was set have 0, and are known
@@ -100,6 +100,9 @@ CREATE TABLE oauth_states (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: the installed workspace each answer is for (its token sends it).
+const SCHEMA_V5: &str = "ALTER TABLE outbox ADD COLUMN workspace TEXT;";
+
 /// Finished answers written before ?1, oldest first, at most ?2.
 const PRUNE_OUTBOX_BY_AGE: &str = "DELETE FROM outbox WHERE id IN
     (SELECT id FROM outbox WHERE created_at < ?1 AND state >= 2
@@ -110,7 +113,7 @@ const PRUNE_OUTBOX_BY_SIZE: &str = "DELETE FROM outbox WHERE id IN
     (SELECT id FROM outbox WHERE id <= ?1 AND state >= 2 ORDER BY id LIMIT ?2)";
 
 const OUTPUT_COLUMNS: &str =
-    "id, key, lane, method, args, created_at, state, attempts, attempted_at, result, error";
+    "id, key, lane, method, args, created_at, state, attempts, attempted_at, result, error, workspace";
 
 /// Finished entries received before ?1, oldest first, at most ?2.
 const PRUNE_BY_AGE: &str = "DELETE FROM events WHERE seq IN
@@ -590,6 +593,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         (2, SCHEMA_V2, "adding the outbox to the schema"),
         (3, SCHEMA_V3, "adding the bot's name to the schema"),
         (4, SCHEMA_V4, "adding installations to the schema"),
+        (5, SCHEMA_V5, "adding each answer's workspace to the schema"),
     ];
     for (to, schema, what) in steps {
         if version < to {
@@ -767,6 +771,7 @@ fn row_to_output(row: &rusqlite::Row<'_>) -> rusqlite::Result<Output> {
         attempted_at: attempted_at.map(from_millis),
         result: row.get(9)?,
         error: row.get(10)?,
+        workspace: row.get(11)?,
     })
 }
 
@@ -781,8 +786,8 @@ fn write_outputs(
     if !outputs.is_empty() {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO outbox (key, lane, method, args, created_at, updated_at, attempted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO outbox (key, lane, method, args, created_at, updated_at, attempted_at, workspace)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING",
             )
             .map_err(write_error)?;
         for output in outputs {
@@ -794,7 +799,8 @@ fn write_outputs(
                     output.args,
                     to_millis(output.created_at),
                     now,
-                    output.attempt_covered_until.map(to_millis)
+                    output.attempt_covered_until.map(to_millis),
+                    output.workspace
                 ])
                 .map_err(write_error)?;
             if inserted == 1 {
@@ -1015,6 +1021,7 @@ mod tests {
                 .lock()
                 .execute_batch(
                     "DROP TABLE meta; DROP TABLE installations; DROP TABLE oauth_states;
+                     ALTER TABLE outbox DROP COLUMN workspace;
                      PRAGMA user_version = 2;",
                 )
                 .unwrap();

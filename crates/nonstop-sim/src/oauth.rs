@@ -97,6 +97,9 @@ pub(crate) fn access(app: &AppState, args: &serde_json::Map<String, Value>) -> V
     if arg("client_secret") != config.client_secret {
         return json!({"ok": false, "error": "bad_client_secret"});
     }
+    if arg("grant_type") == "refresh_token" {
+        return refresh(app, arg("refresh_token"));
+    }
     let mut inner = app.shared.lock();
     let Some(grant) = inner.oauth_codes.remove(arg("code")) else {
         return json!({"ok": false, "error": "invalid_code"});
@@ -106,12 +109,8 @@ pub(crate) fn access(app: &AppState, args: &serde_json::Map<String, Value>) -> V
         .clone()
         .or_else(|| grant.enterprise_id.clone())
         .unwrap_or_default();
-    let token = format!(
-        "xoxb-{owner}-{:08x}-simulatedinstalltoken",
-        app.shared.next_id()
-    );
-    inner.issued_tokens.insert(token.clone(), owner);
-    json!({
+    let (token, rotating) = issue(app, &mut inner, &owner);
+    let mut answer = json!({
         "ok": true,
         "app_id": config.app_id,
         "authed_user": {"id": "U0INSTALLER"},
@@ -122,5 +121,86 @@ pub(crate) fn access(app: &AppState, args: &serde_json::Map<String, Value>) -> V
         "team": grant.team_id.as_ref().map(|id| json!({"id": id, "name": grant.team_name})),
         "enterprise": grant.enterprise_id.as_ref().map(|id| json!({"id": id, "name": "Simulated Org"})),
         "is_enterprise_install": grant.enterprise_id.is_some(),
-    })
+    });
+    add_rotation(&mut answer, rotating);
+    answer
+}
+
+/// A rotating pair: its refresh token and lifetime.
+type Rotating = Option<(String, u64)>;
+
+/// A bot token for `owner`: rotating (with a refresh token) when the simulator rotates.
+fn issue(app: &AppState, inner: &mut crate::state::Inner, owner: &str) -> (String, Rotating) {
+    let n = app.shared.next_id();
+    let Some(lifetime) = app.shared.config.token_rotation else {
+        let token = format!("xoxb-{owner}-{n:08x}-simulatedinstalltoken");
+        inner.issued_tokens.insert(token.clone(), owner.to_owned());
+        return (token, None);
+    };
+    let token = format!("xoxe.xoxb-{owner}-{n:08x}-simulatedrotatingtoken");
+    let refresh = format!("xoxe-1-{owner}-{n:08x}-simulatedrefreshtoken");
+    inner.issued_tokens.insert(token.clone(), owner.to_owned());
+    inner
+        .token_expiry
+        .insert(token.clone(), tokio::time::Instant::now() + lifetime);
+    inner.refresh_tokens.insert(
+        refresh.clone(),
+        crate::state::Refresh {
+            team: owner.to_owned(),
+            successor: None,
+            spent: false,
+        },
+    );
+    (token, Some((refresh, lifetime.as_secs().max(1))))
+}
+
+fn add_rotation(answer: &mut Value, rotating: Rotating) {
+    if let Some((refresh, expires_in)) = rotating {
+        answer["refresh_token"] = json!(refresh);
+        answer["expires_in"] = json!(expires_in);
+    }
+}
+
+/// `grant_type=refresh_token`: a new pair as Slack makes it. The refresh token stays good
+/// until the pair made from it is used (so a caller whose answer was lost can ask again);
+/// asked again, it makes another pair, and the one made before dies (what two refreshes at
+/// once do to each other).
+fn refresh(app: &AppState, refresh_token: &str) -> Value {
+    let mut inner = app.shared.lock();
+    let Some(known) = inner.refresh_tokens.get(refresh_token).cloned() else {
+        return json!({"ok": false, "error": "invalid_refresh_token"});
+    };
+    if known.spent {
+        return json!({"ok": false, "error": "invalid_refresh_token"});
+    }
+    if let Some((dead_refresh, dead_token)) = &known.successor {
+        inner.refresh_tokens.remove(dead_refresh);
+        inner.issued_tokens.remove(dead_token);
+    }
+    // Using this one spends the one it was made from.
+    let spent: Vec<String> = inner
+        .refresh_tokens
+        .iter()
+        .filter(|(_, r)| {
+            r.successor
+                .as_ref()
+                .is_some_and(|(next, _)| next == refresh_token)
+        })
+        .map(|(token, _)| token.clone())
+        .collect();
+    for token in spent {
+        if let Some(r) = inner.refresh_tokens.get_mut(&token) {
+            r.spent = true;
+        }
+    }
+    let (token, rotating) = issue(app, &mut inner, &known.team);
+    if let (Some(r), Some((next, _))) = (inner.refresh_tokens.get_mut(refresh_token), &rotating) {
+        r.successor = Some((next.clone(), token.clone()));
+    }
+    inner.stats.token_refreshes += 1;
+    drop(inner);
+    app.shared.notify();
+    let mut answer = json!({"ok": true, "token_type": "bot", "access_token": token, "app_id": app.shared.config.app_id});
+    add_rotation(&mut answer, rotating);
+    answer
 }

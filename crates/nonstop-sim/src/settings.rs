@@ -49,6 +49,9 @@ pub struct SimConfig {
     /// Socket Mode sockets the app may hold live at once (Slack's cap is 10): one more is
     /// sent `hello`, then `disconnect` `too_many_websockets`, and closed.
     pub max_sockets: usize,
+    /// Token rotation: installs get a rotating bot token (`xoxe.xoxb-`) that expires after
+    /// this, with a refresh token (Slack: 12 hours). `None`: tokens that never expire.
+    pub token_rotation: Option<Duration>,
     /// The app's client id and secret, which `oauth.v2.access` checks.
     pub client_id: String,
     pub client_secret: String,
@@ -101,6 +104,7 @@ impl Default for SimConfig {
             max_sockets: 10,
             receive_buffer: None,
             signing_secret: "0sim0signing0secret0000000000000".to_owned(),
+            token_rotation: None,
             client_id: "1111111111.2222222222".to_owned(),
             client_secret: "0sim0client0secret00000000000000".to_owned(),
             http_retry_delays: vec![

@@ -226,6 +226,10 @@ pub struct SimStats {
     pub deaf_spells: u64,
     /// Sockets sent `too_many_websockets` because the app held `max_sockets` already.
     pub refused_over_limit: u64,
+    /// Rotating tokens refreshed (`oauth.v2.access` with a refresh token), and calls made
+    /// with a token past its expiry (answered `token_expired`).
+    pub token_refreshes: u64,
+    pub expired_token_calls: u64,
     /// HTTP delivery: requests posted to the bot's request URL (retries and replays
     /// included), those it answered 2xx in time, those it turned away as not Slack's (401),
     /// and those that failed otherwise (late, not 2xx, unreachable) and were sent again.
@@ -351,6 +355,15 @@ pub(crate) struct Grant {
     pub(crate) scopes: String,
 }
 
+/// A refresh token as Slack holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Refresh {
+    pub(crate) team: String,
+    /// The refresh token of the pair last made from this one, and its access token.
+    pub(crate) successor: Option<(String, String)>,
+    pub(crate) spent: bool,
+}
+
 /// A message a simulated user said, kept for `conversations.history`.
 #[derive(Debug, Clone)]
 pub(crate) struct Said {
@@ -388,6 +401,11 @@ pub(crate) struct Inner {
     pub(crate) oauth_codes: HashMap<String, Grant>,
     /// Bot tokens `oauth.v2.access` gave, and the team (or organization) each is for.
     pub(crate) issued_tokens: HashMap<String, String>,
+    /// With rotation: when each issued token expires.
+    pub(crate) token_expiry: HashMap<String, Instant>,
+    /// With rotation: each refresh token's team, the pair made from it last (its refresh
+    /// token), and whether it is spent (its successor was used).
+    pub(crate) refresh_tokens: HashMap<String, Refresh>,
 }
 
 pub(crate) struct Shared {
@@ -431,6 +449,8 @@ impl Shared {
                 request_url: None,
                 oauth_codes: HashMap::new(),
                 issued_tokens: HashMap::new(),
+                token_expiry: HashMap::new(),
+                refresh_tokens: HashMap::new(),
             }),
             changed: watch::channel(0).0,
             next_id: AtomicU64::new(first_id()),

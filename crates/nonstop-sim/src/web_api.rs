@@ -553,11 +553,21 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
-/// The configured bot token, or one `oauth.v2.access` gave.
+/// The configured bot token, or one `oauth.v2.access` gave and that has not expired.
 fn bot_token_ok(app: &AppState, token: Option<&str>) -> Result<(), &'static str> {
-    let issued = token.is_some_and(|t| app.shared.lock().issued_tokens.contains_key(t));
-    if issued {
-        return Ok(());
+    if let Some(token) = token {
+        let mut inner = app.shared.lock();
+        if inner.issued_tokens.contains_key(token) {
+            let expired = inner
+                .token_expiry
+                .get(token)
+                .is_some_and(|at| *at <= tokio::time::Instant::now());
+            if expired {
+                inner.stats.expired_token_calls += 1;
+                return Err("token_expired");
+            }
+            return Ok(());
+        }
     }
     check_token(token, &app.shared.config.bot_token)
 }

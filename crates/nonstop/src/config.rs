@@ -200,6 +200,11 @@ pub struct OAuthSettings {
     /// takes such a redirect, exchanges its code and keeps the install only when Slack says it
     /// is org-wide; any other install without a state is refused and its token revoked.
     pub org_admin_installs: bool,
+    /// A rotating token is renewed once it expires within this (Bolt: 2 hours; Slack's
+    /// tokens last 12).
+    pub rotation_margin: Duration,
+    /// How often rotating tokens are looked at.
+    pub rotation_check: Duration,
 }
 
 impl OAuthSettings {
@@ -211,6 +216,8 @@ impl OAuthSettings {
             redirect_path: "/slack/oauth_redirect".to_owned(),
             state_ttl: Duration::from_secs(600),
             org_admin_installs: false,
+            rotation_margin: Duration::from_secs(2 * 3600),
+            rotation_check: Duration::from_secs(60),
         }
     }
 }

@@ -314,3 +314,92 @@ async fn each_workspace_is_answered_with_its_own_token_until_it_uninstalls() {
     assert_eq!(after[0].team.as_deref(), Some("T0GLOBEX"));
     bot.stop().await.unwrap();
 }
+
+/// Rotating tokens (here living 3 s, renewed 2 s before they expire, looked at every 200 ms):
+/// a workspace is answered all along with no call ever made with an expired token, through
+/// renewals one of which lost its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_tokens_are_renewed_before_they_expire_even_when_an_answer_is_lost() {
+    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
+        ctx.say(format!("hi {}", m.text)).await?;
+        Ok(())
+    }
+    let store = Arc::new(MemoryStore::new());
+    let sim = SimConfig {
+        token_rotation: Some(std::time::Duration::from_secs(3)),
+        ..SimConfig::default()
+    };
+    let kept = Arc::clone(&store);
+    let (id, secret) = (sim.client_id.clone(), sim.client_secret.clone());
+    let bot = TestBot::start_over_http_with(sim, move |mut config| {
+        let mut oauth = OAuthSettings::new(id, Secret::new(secret));
+        oauth.rotation_margin = std::time::Duration::from_secs(2);
+        oauth.rotation_check = std::time::Duration::from_millis(200);
+        config.oauth = Some(oauth);
+        App::new(config).with_store(kept).hears("^hello", hello)
+    })
+    .await;
+    let mut browser = Browser::new();
+    let back = browser.start(&bot, "&team=T0ACME").await;
+    assert_eq!(browser.get(&back).await.status, 200);
+    let first = store
+        .installation_find(None, Some("T0ACME"), false)
+        .unwrap()
+        .unwrap();
+    assert!(first.bot_token.expose().starts_with("xoxe.xoxb-"));
+    assert!(first.bot_refresh_token.is_some());
+
+    let started = tokio::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(8) {
+        if n == 4 {
+            bot.sim().inject(nonstop_sim::Fault::LoseReply {
+                method: "oauth.v2.access".into(),
+                count: 1,
+            });
+        }
+        n += 1;
+        bot.send_in(
+            "T0ACME",
+            nonstop::testing::inbound::message(format!("hello {n}")).channel("C-ACME"),
+        );
+        bot.expect_text(&format!("hi hello {n}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    bot.settled().await;
+    let stats = bot.sim().stats();
+    assert!(
+        stats.token_refreshes >= 3,
+        "renewed along the way: {stats:?}"
+    );
+    assert_eq!(
+        stats.expired_token_calls, 0,
+        "no call with an expired token: {stats:?}"
+    );
+    // The refresh whose answer was lost was asked again with the same refresh token.
+    let refreshes: Vec<String> = bot
+        .sim()
+        .calls("oauth.v2.access")
+        .iter()
+        .filter_map(|c| {
+            c.args
+                .get("refresh_token")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&String> = refreshes.iter().collect();
+    assert_eq!(
+        distinct.len() + 1,
+        refreshes.len(),
+        "one asked twice: {refreshes:?}"
+    );
+    let now = store
+        .installation_find(None, Some("T0ACME"), false)
+        .unwrap()
+        .unwrap();
+    assert_ne!(now.bot_token, first.bot_token);
+    let posts = bot.posts();
+    assert_eq!(posts.len(), n, "each answered once: {posts:?}");
+    bot.stop().await.unwrap();
+}

@@ -316,6 +316,8 @@ pub(super) struct Pipeline {
     stop_sender: oneshot::Sender<Duration>,
     /// On RTM, plain-text answers may go over the sockets.
     rtm_sends: Arc<RtmSends>,
+    /// With installs through OAuth: the installed workspaces.
+    workspaces: Option<Arc<crate::install::Workspaces>>,
 }
 
 pub(super) fn pipeline(
@@ -370,7 +372,7 @@ pub(super) fn pipeline(
     let over_socket = config.transport == TransportKind::Rtm && config.rtm_send_over_socket;
     let setup = SenderSetup {
         web: bot.web.clone(),
-        workspaces,
+        workspaces: workspaces.clone(),
         door: WriterDoor::new(ops_tx.clone()),
         store: Arc::clone(bot.store),
         status: Arc::clone(&status),
@@ -401,6 +403,7 @@ pub(super) fn pipeline(
         sender,
         stop_sender,
         rtm_sends,
+        workspaces,
     })
 }
 
@@ -621,6 +624,20 @@ pub(super) fn beside_connections(
             "takeover",
             stop.clone(),
             takeover::run(takeover, stop.clone()),
+        ));
+    }
+    if let (Some(oauth), Some(workspaces)) = (&config.oauth, &pipeline.workspaces) {
+        let rotator = crate::install::Rotator {
+            store: Arc::clone(bot.store),
+            web: bot.web.clone(),
+            settings: oauth.clone(),
+            workspaces: Arc::clone(workspaces),
+            holder: format!("{:016x}", rand::random::<u64>()),
+        };
+        tasks.spawn(until_stopped(
+            "token rotation",
+            stop.clone(),
+            rotator.run(stop.clone()),
         ));
     }
     if let Some(every) = config.summary_every.filter(|e| !e.is_zero()) {

@@ -6,9 +6,11 @@
 //! installing in words, and to the operator in the log; no secret reaches either.
 
 mod access;
+mod rotation;
 mod state;
 mod workspaces;
 
+pub(crate) use rotation::Rotator;
 pub(crate) use workspaces::Workspaces;
 
 use std::collections::HashMap;

@@ -101,6 +101,14 @@ impl Workspaces {
         workspace
     }
 
+    /// Forgets what is cached for `key` (its token was renewed, or it was uninstalled).
+    pub(crate) fn forget(&self, key: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// The app was uninstalled from the workspace an event from `team` in `enterprise`
     /// came from, or its bot token revoked (`app_uninstalled`, `tokens_revoked`): its
     /// installation goes, and nothing is sent there any more. True when one was removed.

@@ -28,6 +28,7 @@ struct Inner {
     bot: Option<String>,
     installations: BTreeMap<String, String>,
     oauth_states: HashMap<String, SystemTime>,
+    locks: HashMap<String, (String, SystemTime)>,
 }
 
 impl MemoryStore {
@@ -397,6 +398,38 @@ impl InstallationStore for MemoryStore {
         let now = SystemTime::now();
         inner.oauth_states.retain(|_, until| *until > now);
         inner.oauth_states.insert(state.to_owned(), expires_at);
+        Ok(())
+    }
+
+    fn installation_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let now = SystemTime::now();
+        let free = inner
+            .locks
+            .get(name)
+            .is_none_or(|(held_by, expires)| held_by == holder || *expires <= now);
+        if free {
+            inner
+                .locks
+                .insert(name.to_owned(), (holder.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    fn installation_unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner
+            .locks
+            .get(name)
+            .is_some_and(|(held_by, _)| held_by == holder)
+        {
+            inner.locks.remove(name);
+        }
         Ok(())
     }
 

@@ -166,4 +166,17 @@ impl InstallationStore for ProbeStore {
     fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError> {
         self.inner.oauth_state_consume(state, now)
     }
+
+    fn installation_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.installation_lock(name, holder, until)
+    }
+
+    fn installation_unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.installation_unlock(name, holder)
+    }
 }

@@ -242,6 +242,19 @@ pub trait InstallationStore: Send + Sync + 'static {
     /// once at most, whoever asks (several replicas included).
     fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError>;
 
+    /// Takes the lock `name` for `holder` until `until`, when it is free, expired, or
+    /// `holder`'s already (then extended): true when `holder` holds it now. One holder at a
+    /// time across threads and processes sharing the store: a token is refreshed by one.
+    fn installation_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lock `name` back, if `holder` holds it.
+    fn installation_unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     /// Keeps `installation` (a new install, or a reinstall over the old one).
     fn installation_save(&self, installation: &Installation) -> Result<(), StoreError> {
         let key = installation.key().as_stored();

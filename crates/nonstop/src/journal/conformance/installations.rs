@@ -14,6 +14,7 @@ pub fn run(store: &dyn InstallationStore) {
     installations_are_kept_and_found(store);
     a_record_is_replaced_only_when_unchanged(store);
     oauth_states_are_taken_once(store);
+    a_lock_has_one_holder_until_given_back_or_expired(store);
 }
 
 fn installations_are_kept_and_found(store: &dyn InstallationStore) {
@@ -171,5 +172,37 @@ fn oauth_states_are_taken_once(store: &dyn InstallationStore) {
             "expired"
         ),
         "not after it expires"
+    );
+}
+
+fn a_lock_has_one_holder_until_given_back_or_expired(store: &dyn InstallationStore) {
+    let name = "refresh:team:T1";
+    let later = || SystemTime::now() + Duration::from_secs(60);
+    assert!(ok(store.installation_lock(name, "a", later()), "take"));
+    assert!(
+        !ok(store.installation_lock(name, "b", later()), "taken"),
+        "one holder"
+    );
+    assert!(
+        ok(store.installation_lock(name, "a", later()), "extend"),
+        "its holder extends it"
+    );
+    ok(store.installation_unlock(name, "b"), "give back by another");
+    assert!(
+        !ok(store.installation_lock(name, "b", later()), "still a's"),
+        "only its holder gives it back"
+    );
+    ok(store.installation_unlock(name, "a"), "give back");
+    assert!(ok(
+        store.installation_lock(name, "b", later()),
+        "free again"
+    ));
+    let short = "refresh:team:T2";
+    let soon = SystemTime::now() + Duration::from_millis(50);
+    assert!(ok(store.installation_lock(short, "a", soon), "take short"));
+    std::thread::sleep(Duration::from_millis(120));
+    assert!(
+        ok(store.installation_lock(short, "b", later()), "expired"),
+        "a holder that stopped does not hold it for ever"
     );
 }

@@ -64,6 +64,44 @@ impl InstallationStore for RedisStore {
         .map(drop)
     }
 
+    fn installation_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let s = &self.shared;
+        let ttl = until
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .as_millis()
+            .max(1);
+        let taken = s.write(|conn| {
+            s.scripts
+                .install_lock
+                .arg(s.key(&format!("lock:{name}")))
+                .arg(holder)
+                .arg(u64::try_from(ttl).unwrap_or(u64::MAX))
+                .arg("take")
+                .invoke(conn)
+        })?;
+        Ok(matches!(taken, redis::Value::Int(1)))
+    }
+
+    fn installation_unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let s = &self.shared;
+        s.write(|conn| {
+            s.scripts
+                .install_lock
+                .arg(s.key(&format!("lock:{name}")))
+                .arg(holder)
+                .arg(0)
+                .arg("give")
+                .invoke(conn)
+        })
+        .map(drop)
+    }
+
     fn oauth_state_consume(&self, state: &str, _now: SystemTime) -> Result<bool, StoreError> {
         // Redis lets the key expire: present means not expired, and one DEL wins.
         let s = &self.shared;

@@ -31,7 +31,8 @@
 //! `P:sockets` each replica's count of Socket Mode sockets, so that
 //! all together stay within `NONSTOP_APP_SOCKETS` ([`LeaseStore::take_socket`], `sockets.lua`), and
 //! `P:sockexp` until when each count holds (6 s, renewed every 2 s); `P:inst` the app's
-//! installations and `P:oauth:<state>` the OAuth flow's states (`installations.rs`).
+//! installations, `P:oauth:<state>` the OAuth flow's states and `P:lock:<name>` the
+//! locks on them (`installations.rs`).
 
 mod installations;
 mod journal;
@@ -238,6 +239,7 @@ struct Scripts {
     lease: redis::Script,
     kv: redis::Script,
     install: redis::Script,
+    install_lock: redis::Script,
     sockets: redis::Script,
     identity: redis::Script,
 }
@@ -362,6 +364,7 @@ impl RedisStore {
                 )),
                 kv: redis::Script::new(include_str!("kv.lua")),
                 install: redis::Script::new(include_str!("install.lua")),
+                install_lock: redis::Script::new(include_str!("install_lock.lua")),
                 identity: redis::Script::new(include_str!("identity.lua")),
                 sockets: redis::Script::new(include_str!("sockets.lua")),
             },

@@ -54,6 +54,37 @@ impl InstallationStore for SqliteStore {
         })
     }
 
+    fn installation_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.with_kv(|conn| {
+            // One statement: taken when free, expired, or the holder's own.
+            let taken = conn
+                .execute(
+                    "INSERT INTO installation_locks (name, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = ?2, until = ?3
+                     WHERE installation_locks.holder = ?2 OR installation_locks.until <= ?4",
+                    params![name, holder, to_millis(until), to_millis(SystemTime::now())],
+                )
+                .map_err(write_error)?;
+            Ok(taken == 1)
+        })
+    }
+
+    fn installation_unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.with_kv(|conn| {
+            conn.execute(
+                "DELETE FROM installation_locks WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map(drop)
+            .map_err(write_error)
+        })
+    }
+
     fn oauth_state_consume(&self, state: &str, now: SystemTime) -> Result<bool, StoreError> {
         self.with_kv(|conn| {
             let expires_at: Option<i64> = conn

@@ -19,7 +19,7 @@ use super::{
 };
 
 /// The schema this version writes. Older files are migrated on open; newer ones are refused.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// `PRAGMA application_id` of a nonstop journal ("nons"): SQLite's own field for telling
 /// which program's file a database is. Journals made before it was set have 0, and are known
@@ -27,7 +27,8 @@ pub const SCHEMA_VERSION: i64 = 5;
 const APPLICATION_ID: i32 = 0x6e6f_6e73;
 
 /// The tables a nonstop journal has; a file with any other is someone else's.
-const JOURNAL_TABLES: [&str; 6] = [
+const JOURNAL_TABLES: [&str; 7] = [
+    "installation_locks",
     "events",
     "kv",
     "outbox",
@@ -102,6 +103,15 @@ CREATE TABLE oauth_states (
 
 /// Version 5: the installed workspace each answer is for (its token sends it).
 const SCHEMA_V5: &str = "ALTER TABLE outbox ADD COLUMN workspace TEXT;";
+
+/// Version 6: locks on installations (one process refreshes a token at a time).
+const SCHEMA_V6: &str = "
+CREATE TABLE installation_locks (
+    name   TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+) WITHOUT ROWID;
+";
 
 /// Finished answers written before ?1, oldest first, at most ?2.
 const PRUNE_OUTBOX_BY_AGE: &str = "DELETE FROM outbox WHERE id IN
@@ -594,6 +604,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         (3, SCHEMA_V3, "adding the bot's name to the schema"),
         (4, SCHEMA_V4, "adding installations to the schema"),
         (5, SCHEMA_V5, "adding each answer's workspace to the schema"),
+        (6, SCHEMA_V6, "adding installation locks to the schema"),
     ];
     for (to, schema, what) in steps {
         if version < to {
@@ -1021,6 +1032,7 @@ mod tests {
                 .lock()
                 .execute_batch(
                     "DROP TABLE meta; DROP TABLE installations; DROP TABLE oauth_states;
+                     DROP TABLE installation_locks;
                      ALTER TABLE outbox DROP COLUMN workspace;
                      PRAGMA user_version = 2;",
                 )

@@ -1,0 +1,360 @@
+//! Rotating tokens renewed before they expire: a timer looks for installations whose bot
+//! token expires within the margin, and renews each under a lock in the store, so that one
+//! process at a time does it (two refreshes of one token make two pairs, and one of them is
+//! dead: node-slack-sdk issue 2504). The new pair is written (compare-and-set on the
+//! installation as read) before anything uses it; a refresh whose answer was lost is asked
+//! again with the same refresh token, which Slack takes until the new pair is used. A
+//! refresh Slack refuses for good is said with the fix.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use nonstop_web::{OAuthGrant, WebClient, WebError};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use super::Workspaces;
+use crate::config::OAuthSettings;
+use crate::journal::{Installation, InstallationKey, Store, StoreError};
+
+/// How long one process holds an installation's lock for a refresh.
+const LOCK_FOR: Duration = Duration::from_secs(120);
+/// Tries of one refresh whose answer was lost or failed on the way, before the next round.
+const TRIES: u32 = 5;
+
+/// What renews tokens.
+pub(crate) struct Rotator {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) web: WebClient,
+    pub(crate) settings: OAuthSettings,
+    pub(crate) workspaces: Arc<Workspaces>,
+    /// This process's name on the locks it takes.
+    pub(crate) holder: String,
+}
+
+/// How one renewal ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Renewal {
+    /// A new pair is stored.
+    Done,
+    /// Not needed any more (renewed by another process), or another process holds the lock.
+    Skipped,
+    /// Slack refused for good, or the store failed: said in the log.
+    Failed(String),
+}
+
+impl Rotator {
+    /// Renews what is due every `rotation_check`, until `stop`.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.settings.rotation_check);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.renew_due().await,
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Renews every installation whose token expires within the margin.
+    pub(crate) async fn renew_due(&self) {
+        let due = match self.read(|store| store.installations(100_000)).await {
+            Ok(all) => all
+                .into_iter()
+                .filter(|i| self.is_due(i))
+                .map(|i| i.key())
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                warn!(error = %e, "token rotation: installations could not be read; trying again at the next check");
+                return;
+            }
+        };
+        for key in due {
+            self.renew(&key).await;
+        }
+    }
+
+    fn is_due(&self, installation: &Installation) -> bool {
+        let (Some(_), Some(expires)) = (
+            &installation.bot_refresh_token,
+            installation.bot_token_expires_at,
+        ) else {
+            return false;
+        };
+        expires
+            .duration_since(SystemTime::now())
+            .map_or(true, |left| left <= self.settings.rotation_margin)
+    }
+
+    /// Renews the token of the installation under `key`, if still due, under its lock.
+    pub(crate) async fn renew(&self, key: &InstallationKey) -> Renewal {
+        let lock = format!("refresh:{}", key.as_stored());
+        let (name, holder) = (lock.clone(), self.holder.clone());
+        let until = SystemTime::now() + LOCK_FOR;
+        match self
+            .read(move |store| store.installation_lock(&name, &holder, until))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Renewal::Skipped,
+            Err(e) => return self.failed(key, format!("its lock could not be taken: {e}")),
+        }
+        let renewed = self.renew_locked(key).await;
+        let (name, holder) = (lock, self.holder.clone());
+        let _ = self
+            .read(move |store| store.installation_unlock(&name, &holder))
+            .await;
+        self.workspaces.forget(&key.as_stored());
+        renewed
+    }
+
+    async fn renew_locked(&self, key: &InstallationKey) -> Renewal {
+        let stored = key.as_stored();
+        let read = stored.clone();
+        let text = match self
+            .read(move |store| store.installation_record(&read))
+            .await
+        {
+            Ok(Some(text)) => text,
+            Ok(None) => return Renewal::Skipped,
+            Err(e) => return self.failed(key, format!("it could not be read: {e}")),
+        };
+        let installation = match Installation::from_json(&stored, &text) {
+            Ok(installation) => installation,
+            Err(e) => return self.failed(key, e.to_string()),
+        };
+        // Another process renewed it while this one waited for the lock.
+        if !self.is_due(&installation) {
+            return Renewal::Skipped;
+        }
+        let Some(refresh_token) = installation.bot_refresh_token.clone() else {
+            return Renewal::Skipped;
+        };
+        let answer = match self.refresh(key, &refresh_token).await {
+            Ok(answer) => answer,
+            Err(e) => return self.failed(key, format!("Slack refused the refresh: {e}; the app must be installed in that workspace again (its install page)")),
+        };
+        let mut next = installation.clone();
+        match renewed_pair(&answer, SystemTime::now()) {
+            Some((token, refresh, expires)) => {
+                next.bot_token = token;
+                next.bot_refresh_token = Some(refresh);
+                next.bot_token_expires_at = Some(expires);
+            }
+            None => return self.failed(key, "Slack's answer had no new pair".to_owned()),
+        }
+        let (new_text, expected) = (next.to_json(), text);
+        let write = stored.clone();
+        match self
+            .read(move |store| store.installation_write(&write, Some(Some(&expected)), Some(&new_text)))
+            .await
+        {
+            Ok(true) => {
+                info!(key = stored, "rotating token renewed");
+                Renewal::Done
+            }
+            // Changed under the lock: a reinstall, whose pair is newer still.
+            Ok(false) => Renewal::Skipped,
+            Err(e) => self.failed(key, format!("the new pair could not be stored: {e} (the old refresh token still works until the new pair is used; the next check asks again)")),
+        }
+    }
+
+    /// `oauth.v2.access` with the refresh token, asked again when the answer was lost or
+    /// the call failed on the way: Slack takes the same refresh token until its new pair is
+    /// used, and nothing used the pair whose answer was lost.
+    async fn refresh(
+        &self,
+        key: &InstallationKey,
+        refresh_token: &nonstop_web::Secret,
+    ) -> Result<serde_json::Value, WebError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let grant = OAuthGrant::Refresh { refresh_token };
+            let answered = self
+                .web
+                .oauth_v2_access(
+                    &self.settings.client_id,
+                    &self.settings.client_secret,
+                    grant,
+                )
+                .await;
+            match answered {
+                Err(e) if tries < TRIES && (e.is_transient() || e.may_have_reached_slack()) => {
+                    warn!(key = key.as_stored(), error = %e, "token refresh failed on the way or its answer was lost; asking again with the same refresh token");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
+                }
+                answered => return answered,
+            }
+        }
+    }
+
+    fn failed(&self, key: &InstallationKey, why: String) -> Renewal {
+        error!(key = key.as_stored(), why, "rotating token not renewed");
+        Renewal::Failed(why)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .map_err(|e| StoreError::Read {
+                detail: format!("the store's call died: {e}"),
+            })?
+    }
+}
+
+/// The new pair in a refresh's answer: the token, the refresh token, when it expires.
+fn renewed_pair(
+    answer: &serde_json::Value,
+    now: SystemTime,
+) -> Option<(nonstop_web::Secret, nonstop_web::Secret, SystemTime)> {
+    let text = |field: &str| answer.get(field).and_then(serde_json::Value::as_str);
+    let token = text("access_token").filter(|t| !t.is_empty())?;
+    let refresh = text("refresh_token").filter(|t| !t.is_empty())?;
+    let expires_in = answer
+        .get("expires_in")
+        .and_then(serde_json::Value::as_u64)?;
+    Some((
+        nonstop_web::Secret::new(token),
+        nonstop_web::Secret::new(refresh),
+        now + Duration::from_secs(expires_in),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::identity::BotIdentity;
+    use crate::journal::{InstallationStore, MemoryStore};
+    use nonstop_sim::{Sim, SimConfig};
+
+    /// An install of `team` against `sim` with a rotating token, kept in `store`.
+    async fn installed(sim: &Sim, store: &dyn Store, web: &WebClient, team: &str) {
+        let config = sim.config();
+        let authorize = format!(
+            "{}oauth/v2/authorize?client_id={}&redirect_uri=http://127.0.0.1:9/back&team={team}",
+            sim.api_url().trim_end_matches("api/"),
+            config.client_id
+        );
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let back = client.get(&authorize).send().await.unwrap();
+        let location = back.headers()["location"].to_str().unwrap().to_owned();
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let secret = nonstop_web::Secret::new(config.client_secret.clone());
+        let grant = OAuthGrant::Code {
+            code,
+            redirect_uri: None,
+        };
+        let answer = web
+            .oauth_v2_access(&config.client_id, &secret, grant)
+            .await
+            .unwrap();
+        let mut installation =
+            super::super::access::installation_from(&answer, SystemTime::now()).unwrap();
+        // Due: it expires within the margin (its renewal, living an hour, is not).
+        installation.bot_token_expires_at = Some(SystemTime::now() + Duration::from_secs(60));
+        store.installation_save(&installation).unwrap();
+    }
+
+    /// A simulator rotating tokens hourly, and Acme installed in a store of its own.
+    async fn acme_installed() -> (Sim, WebClient, Arc<MemoryStore>, InstallationKey) {
+        let sim = Sim::start(SimConfig {
+            token_rotation: Some(Duration::from_secs(3600)),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let web = WebClient::new(&sim.api_url(), None, Duration::from_secs(10)).unwrap();
+        let store = Arc::new(MemoryStore::new());
+        installed(&sim, store.as_ref(), &web, "T0ACME").await;
+        (sim, web, store, InstallationKey::Team("T0ACME".into()))
+    }
+
+    fn rotator(sim: &Sim, store: &Arc<MemoryStore>, web: &WebClient, holder: &str) -> Rotator {
+        let config = sim.config();
+        let mut settings = OAuthSettings::new(
+            config.client_id.clone(),
+            nonstop_web::Secret::new(config.client_secret.clone()),
+        );
+        settings.rotation_margin = Duration::from_secs(1800);
+        let store: Arc<dyn Store> = store.clone();
+        Rotator {
+            workspaces: Arc::new(Workspaces::new(
+                Arc::clone(&store),
+                web.clone(),
+                Arc::new(BotIdentity::default()),
+            )),
+            store,
+            web: web.clone(),
+            settings,
+            holder: holder.to_owned(),
+        }
+    }
+
+    /// Two processes (two holders of one store) renew one token at once: one refresh
+    /// reaches Slack, the other finds the lock held (or, coming after, the token renewed),
+    /// and the pair kept is the live one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_renewals_at_once_make_one_refresh_and_keep_the_live_pair() {
+        let (sim, web, store, key) = acme_installed().await;
+        let (a, b) = (
+            rotator(&sim, &store, &web, "a"),
+            rotator(&sim, &store, &web, "b"),
+        );
+        let (first, second) = tokio::join!(a.renew(&key), b.renew(&key));
+        let mut outcomes = [first, second];
+        outcomes.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(outcomes, [Renewal::Done, Renewal::Skipped]);
+        assert_eq!(sim.stats().token_refreshes, 1, "one refresh reached Slack");
+        let kept = store.installation_get(&key).unwrap().unwrap();
+        let works: serde_json::Value = web
+            .with_token(kept.bot_token.clone())
+            .call("auth.test", &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(works["team_id"], "T0ACME", "the kept token is the live one");
+        // Due again later, it is renewed from the kept refresh token.
+        let mut due = kept;
+        due.bot_token_expires_at = Some(SystemTime::now() + Duration::from_secs(60));
+        store.installation_save(&due).unwrap();
+        assert_eq!(a.renew(&key).await, Renewal::Done);
+        assert_eq!(sim.stats().token_refreshes, 2);
+    }
+
+    /// A refresh token Slack no longer takes: said, and the installation left as it was.
+    #[tokio::test]
+    async fn a_refused_refresh_is_named_with_the_fix() {
+        let (sim, web, store, key) = acme_installed().await;
+        sim.inject(nonstop_sim::Fault::FailMethod {
+            method: "oauth.v2.access".into(),
+            count: 1,
+            status: 200,
+            code: Some("invalid_refresh_token".into()),
+        });
+        let before = store.installation_get(&key).unwrap().unwrap();
+        let Renewal::Failed(why) = rotator(&sim, &store, &web, "a").renew(&key).await else {
+            panic!("not refused");
+        };
+        assert!(
+            why.contains("invalid_refresh_token")
+                && why.contains("installed in that workspace again"),
+            "{why}"
+        );
+        assert!(!why.contains(&sim.config().client_secret), "{why}");
+        assert_eq!(store.installation_get(&key).unwrap().unwrap(), before);
+    }
+}

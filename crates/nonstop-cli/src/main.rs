@@ -4,6 +4,8 @@
 #[cfg(feature = "simulator")]
 mod demo;
 #[cfg(feature = "simulator")]
+mod demo_http;
+#[cfg(feature = "simulator")]
 mod sim_control;
 #[cfg(feature = "simulator")]
 mod simulator;
@@ -66,7 +68,8 @@ enum Command {
         rate: f64,
         /// `socket` (Socket Mode) or `rtm`: the classic bot of nonstop's story, kept online,
         /// with what was said while it could not hear caught up from history.
-        #[arg(long, default_value = "socket", value_parser = ["socket", "rtm"])]
+        /// `http`: the bot at a request URL, installed in two more workspaces through OAuth.
+        #[arg(long, default_value = "socket", value_parser = ["socket", "rtm", "http"])]
         transport: String,
     },
     /// `sim` or `demo` asked of a build without them: said in words, not "unrecognized".
@@ -107,7 +110,10 @@ fn main() -> ExitCode {
             secs,
             rate,
             transport,
-        } => tool(demo::run(secs, rate, transport == "rtm")),
+        } => match transport.as_str() {
+            "http" => tool(demo_http::run(secs, rate)),
+            _ => tool(demo::run(secs, rate, transport == "rtm")),
+        },
         #[cfg(not(feature = "simulator"))]
         Command::LeftOut { .. } => {
             eprintln!(

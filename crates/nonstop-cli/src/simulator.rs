@@ -25,6 +25,11 @@ pub(crate) async fn run(
     let _ = writeln!(out, "  SLACK_APP_TOKEN={}", config.app_token);
     let _ = writeln!(out, "  SLACK_BOT_TOKEN={}", config.bot_token);
     let _ = writeln!(out, "  SLACK_SIGNING_SECRET={}", config.signing_secret);
+    let _ = writeln!(
+        out,
+        "  SLACK_CLIENT_ID={} SLACK_CLIENT_SECRET={} (installs through OAuth)",
+        config.client_id, config.client_secret
+    );
     if let Some(url) = &request_url {
         sim.set_request_url(Some(url));
         let _ = writeln!(

@@ -54,6 +54,39 @@ fn demo_loses_nothing_and_handles_nothing_twice() {
     );
 }
 
+/// The HTTP demo: a bot at a request URL installed in two more workspaces, with forged,
+/// replayed and late requests, a failing Web API, rotating tokens and an abrupt restart;
+/// nothing lost or doubled, no answer with another workspace's token, no expired call.
+#[test]
+fn the_http_demo_loses_nothing_and_never_uses_another_workspaces_token() {
+    let out = nonstop()
+        .args([
+            "demo",
+            "--transport",
+            "http",
+            "--secs",
+            "20",
+            "--rate",
+            "10",
+        ])
+        .env("NONSTOP_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for line in [
+        "lost:                   0",
+        "handled twice:          0",
+        "answered with another workspace's token: 0",
+        "installed in Acme (T0ACME) through the OAuth flow",
+        ", 0 calls with an expired token",
+    ] {
+        assert!(stdout.contains(line), "{line:?} not in {stdout}");
+    }
+    assert!(stdout.contains("6 turned away as not Slack's"), "{stdout}");
+}
+
 /// `nonstop run` against `nonstop sim` with an app token the simulator does not know: the
 /// binary stops at once, non-zero, naming the cause and the fix and not the token.
 #[test]

@@ -59,16 +59,15 @@ pub enum Fault {
         #[serde(default = "default_goodbye_secs")]
         close_after_secs: f64,
     },
-    /// HTTP delivery: the next `count` requests are signed with a secret that is not the
-    /// app's, as a forger's would be; the bot must turn them away and run nothing. They are
-    /// not sent again.
+    /// HTTP delivery: the next `count` envelopes also come as a copy signed with a secret
+    /// that is not the app's, as a forger's would be, just before Slack's own; the bot must
+    /// turn the copy away and run nothing of it.
     BadSignature {
         #[serde(default = "default_one")]
         count: u32,
     },
-    /// HTTP delivery: the next `count` requests carry a timestamp ten minutes old, correctly
-    /// signed (a captured request replayed later); the bot must turn them away. Not sent
-    /// again.
+    /// HTTP delivery: the next `count` envelopes also come as a copy ten minutes old,
+    /// correctly signed (a captured request replayed later); the bot must turn it away.
     StaleTimestamp {
         #[serde(default = "default_one")]
         count: u32,

@@ -58,18 +58,38 @@ enum Outcome {
     Failed(&'static str),
 }
 
-/// Posts `job` until it is answered, turned away, or out of retries.
+/// Posts `job` until it is answered or out of retries; first, when a fault says so, a forged
+/// or aged copy of it, as an attacker would send beside Slack's own.
 async fn deliver(shared: Arc<Shared>, client: reqwest::Client, job: Job) {
+    if job.hits.forge || job.hits.age {
+        let copy = Hits {
+            forge: job.hits.forge,
+            age: job.hits.age,
+            ..Hits::default()
+        };
+        let outcome = post_once(&shared, &client, &job, (0, ""), copy).await;
+        let mut inner = shared.lock();
+        match outcome {
+            Outcome::TurnedAway => inner.stats.http_turned_away += 1,
+            // A bot that takes what Slack did not sign is broken: counted.
+            Outcome::Answered(_) => inner.stats.http_forgeries_taken += 1,
+            Outcome::Failed(_) => {}
+        }
+        drop(inner);
+        shared.notify();
+    }
     let delays = shared.config.http_retry_delays.clone();
     let mut reason = "";
     for attempt in 0..=delays.len() {
-        let hits = if attempt == 0 {
-            job.hits
-        } else {
-            Hits::default()
+        let hits = match attempt {
+            0 => Hits {
+                forge: false,
+                age: false,
+                ..job.hits
+            },
+            _ => Hits::default(),
         };
-        let (outcome, one_shot) =
-            post_once(&shared, &client, &job, (attempt as u32, reason), hits).await;
+        let outcome = post_once(&shared, &client, &job, (attempt as u32, reason), hits).await;
         match outcome {
             Outcome::Answered(payload) => {
                 shared.lock().stats.http_answered += 1;
@@ -79,15 +99,6 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, job: Job) {
             Outcome::TurnedAway => {
                 shared.lock().stats.http_turned_away += 1;
                 shared.notify();
-                if one_shot {
-                    // A forged or aged request: the real Slack never sent it, nor sends it again.
-                    let mut inner = shared.lock();
-                    inner.pending.remove(&job.envelope_id);
-                    inner.stats.expired += 1;
-                    drop(inner);
-                    shared.notify();
-                    return;
-                }
                 reason = "http_error";
             }
             Outcome::Failed(why) => {
@@ -115,14 +126,14 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, job: Job) {
     shared.notify();
 }
 
-/// One POST; with it, whether a fault made it a request Slack never sends again.
+/// One POST.
 async fn post_once(
     shared: &Shared,
     client: &reqwest::Client,
     job: &Job,
     (attempt, reason): (u32, &str),
     hits: Hits,
-) -> (Outcome, bool) {
+) -> Outcome {
     let Hits {
         forge,
         age,
@@ -171,7 +182,7 @@ async fn post_once(
         shared.lock().stats.http_posts += 1;
         let _ = send().await;
     }
-    (outcome, forge || age)
+    outcome
 }
 
 /// What an answer means to Slack.

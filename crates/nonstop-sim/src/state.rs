@@ -237,6 +237,9 @@ pub struct SimStats {
     pub http_answered: u64,
     pub http_turned_away: u64,
     pub http_failed: u64,
+    /// Forged or aged copies (faults `bad_signature`, `stale_timestamp`) the bot answered
+    /// 2xx instead of turning away: a bot that counts any is broken.
+    pub http_forgeries_taken: u64,
 }
 
 #[derive(Default)]

@@ -59,6 +59,9 @@ pub enum Fault {
         #[serde(default = "default_goodbye_secs")]
         close_after_secs: f64,
     },
+    /// Every rotating token issued so far expires now (as after a long outage of the bot, or
+    /// a clock that jumped): a call with one is answered `token_expired`.
+    ExpireTokens,
     /// HTTP delivery: the next `count` envelopes also come as a copy signed with a secret
     /// that is not the app's, as a forger's would be, just before Slack's own; the bot must
     /// turn the copy away and run nothing of it.
@@ -271,6 +274,7 @@ impl Fault {
             Self::TooManyWebsockets { .. } => "too_many_websockets",
             Self::Goodbye { .. } => "goodbye",
             Self::ErrorFrame { .. } => "error_frame",
+            Self::ExpireTokens => "expire_tokens",
             Self::BadSignature { .. } => "bad_signature",
             Self::StaleTimestamp { .. } => "stale_timestamp",
             Self::ReplayRequest { .. } => "replay_request",

@@ -227,6 +227,11 @@ pub(crate) fn apply_fault(shared: &Shared, fault: Fault) {
                 },
             )
         })),
+        Fault::ExpireTokens => {
+            for at in inner.token_expiry.values_mut() {
+                *at = now;
+            }
+        }
         Fault::BadSignature { count } => inner.faults.http.bad_signature += count,
         Fault::StaleTimestamp { count } => inner.faults.http.stale_timestamp += count,
         Fault::ReplayRequest { count } => inner.faults.http.replay += count,

@@ -13,5 +13,11 @@ pub(crate) fn ok(mut body: Value) -> Response {
 
 /// `{"ok": false, "error": code}`.
 pub(crate) fn slack_error(code: &str) -> Response {
-    Json(json!({"ok": false, "error": code})).into_response()
+    let mut response = Json(json!({"ok": false, "error": code})).into_response();
+    response.extensions_mut().insert(Refused);
+    response
 }
+
+/// Marks an answer that said `ok:false`, for the record of calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refused;

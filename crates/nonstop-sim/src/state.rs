@@ -137,7 +137,8 @@ pub struct ApiCall {
     pub at_ms: u64,
     #[serde(skip)]
     pub at: Instant,
-    /// The HTTP status answered (429 for a rate limit).
+    /// The HTTP status answered (429 for a rate limit); 299 for a 200 that said `ok:false`
+    /// (Slack did not take the call).
     pub status: u16,
     /// The workspace whose bot token made the call (an installed workspace's, or the
     /// configured token's team); `None` for another token or none.

@@ -89,9 +89,21 @@ pub(crate) async fn call(
     };
     // Recorded after the answer, so the arguments move into the record instead of a copy.
     let team = team_of(&app, token.as_deref());
+    let refused = response
+        .extensions()
+        .get::<crate::reply::Refused>()
+        .is_some();
+    let status = if refused && status == 200 {
+        REFUSED
+    } else {
+        status
+    };
     record(&app, method, args, (requested_at_ms, arrived), status, team);
     response
 }
+
+/// The status recorded for an HTTP 200 that said `ok:false`: Slack did not take the call.
+const REFUSED: u16 = 299;
 
 /// The workspace whose bot token `token` is: one `oauth.v2.access` gave, or the
 /// configured one's.
@@ -181,7 +193,15 @@ fn answer(
     match method {
         "apps.connections.open" => connections_open(app, token),
         // Authenticated by the client id and secret in the form, not a token.
-        "oauth.v2.access" => Json(crate::oauth::access(app, args)).into_response(),
+        "oauth.v2.access" => {
+            let answer = crate::oauth::access(app, args);
+            let refused = answer["ok"] == false;
+            let mut response = Json(answer).into_response();
+            if refused {
+                response.extensions_mut().insert(crate::reply::Refused);
+            }
+            response
+        }
         // An installed token given up: Slack takes it back.
         "auth.revoke" => {
             let revoked =

@@ -247,6 +247,15 @@ impl WebClient {
         )
     }
 
+    /// Whether this client acts with the same token as `other`.
+    pub fn has_token_of(&self, other: &WebClient) -> bool {
+        match (&self.inner.bot_token, &other.inner.bot_token) {
+            (Some(a), Some(b)) => a.expose() == b.expose(),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// Whether this client acts with `token`.
     pub fn has_token(&self, token: &Secret) -> bool {
         self.inner

@@ -320,28 +320,15 @@ async fn each_workspace_is_answered_with_its_own_token_until_it_uninstalls() {
 /// renewals one of which lost its answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_tokens_are_renewed_before_they_expire_even_when_an_answer_is_lost() {
-    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
-        ctx.say(format!("hi {}", m.text)).await?;
-        Ok(())
-    }
     let store = Arc::new(MemoryStore::new());
-    let sim = SimConfig {
-        token_rotation: Some(std::time::Duration::from_secs(3)),
-        ..SimConfig::default()
-    };
-    let kept = Arc::clone(&store);
-    let (id, secret) = (sim.client_id.clone(), sim.client_secret.clone());
-    let bot = TestBot::start_over_http_with(sim, move |mut config| {
-        let mut oauth = OAuthSettings::new(id, Secret::new(secret));
-        oauth.rotation_margin = std::time::Duration::from_secs(2);
-        oauth.rotation_check = std::time::Duration::from_millis(200);
-        config.oauth = Some(oauth);
-        App::new(config).with_store(kept).hears("^hello", hello)
-    })
+    let seconds = std::time::Duration::from_secs;
+    let bot = acme_with_rotating_tokens(
+        &store,
+        seconds(3),
+        seconds(2),
+        std::time::Duration::from_millis(200),
+    )
     .await;
-    let mut browser = Browser::new();
-    let back = browser.start(&bot, "&team=T0ACME").await;
-    assert_eq!(browser.get(&back).await.status, 200);
     let first = store
         .installation_find(None, Some("T0ACME"), false)
         .unwrap()
@@ -402,4 +389,64 @@ async fn rotating_tokens_are_renewed_before_they_expire_even_when_an_answer_is_l
     let posts = bot.posts();
     assert_eq!(posts.len(), n, "each answered once: {posts:?}");
     bot.stop().await.unwrap();
+}
+
+/// A workspace's rotating token refused before the timer renewed it (it expired early): the
+/// answer is kept, the token renewed once, and the answer sent with the new one.
+#[tokio::test]
+async fn an_answer_refused_for_an_expired_token_is_sent_after_a_renewal() {
+    let store = Arc::new(MemoryStore::new());
+    let seconds = std::time::Duration::from_secs;
+    // Tokens live an hour; the timer would renew only in the last second: the refusal
+    // comes first.
+    let bot = acme_with_rotating_tokens(&store, seconds(3600), seconds(1), seconds(60)).await;
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("hello 1").channel("C-ACME"),
+    );
+    bot.expect_text("hi hello 1").await;
+    bot.sim().inject(nonstop_sim::Fault::ExpireTokens);
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("hello 2").channel("C-ACME"),
+    );
+    bot.expect_text("hi hello 2").await;
+    bot.settled().await;
+    let stats = bot.sim().stats();
+    assert!(stats.expired_token_calls >= 1, "{stats:?}");
+    assert_eq!(stats.token_refreshes, 1, "renewed once: {stats:?}");
+    assert_eq!(bot.posts().len(), 2);
+    bot.stop().await.unwrap();
+}
+
+/// A bot answering `hello …` with `hi hello …`, Acme installed, its tokens living `life`,
+/// renewed `margin` before they expire, looked at every `check`.
+async fn acme_with_rotating_tokens(
+    store: &Arc<MemoryStore>,
+    life: std::time::Duration,
+    margin: std::time::Duration,
+    check: std::time::Duration,
+) -> TestBot {
+    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
+        ctx.say(format!("hi {}", m.text)).await?;
+        Ok(())
+    }
+    let sim = SimConfig {
+        token_rotation: Some(life),
+        ..SimConfig::default()
+    };
+    let kept = Arc::clone(store);
+    let (id, secret) = (sim.client_id.clone(), sim.client_secret.clone());
+    let bot = TestBot::start_over_http_with(sim, move |mut config| {
+        let mut oauth = OAuthSettings::new(id, Secret::new(secret));
+        oauth.rotation_margin = margin;
+        oauth.rotation_check = check;
+        config.oauth = Some(oauth);
+        App::new(config).with_store(kept).hears("^hello", hello)
+    })
+    .await;
+    let mut browser = Browser::new();
+    let back = browser.start(&bot, "&team=T0ACME").await;
+    assert_eq!(browser.get(&back).await.status, 200);
+    bot
 }

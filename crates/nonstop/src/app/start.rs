@@ -627,13 +627,14 @@ pub(super) fn beside_connections(
         ));
     }
     if let (Some(oauth), Some(workspaces)) = (&config.oauth, &pipeline.workspaces) {
-        let rotator = crate::install::Rotator {
+        let rotator = Arc::new(crate::install::Rotator {
             store: Arc::clone(bot.store),
             web: bot.web.clone(),
             settings: oauth.clone(),
             workspaces: Arc::clone(workspaces),
             holder: format!("{:016x}", rand::random::<u64>()),
-        };
+        });
+        workspaces.renewed_by(&rotator);
         tasks.spawn(until_stopped(
             "token rotation",
             stop.clone(),

@@ -32,6 +32,14 @@ pub(crate) struct Rotator {
     pub(crate) holder: String,
 }
 
+/// Why a token is renewed: it expires within the margin, or a call with this client's
+/// token was refused.
+#[derive(Clone, Copy)]
+enum Why<'a> {
+    Due,
+    Refused(&'a WebClient),
+}
+
 /// How one renewal ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Renewal {
@@ -45,7 +53,7 @@ pub(crate) enum Renewal {
 
 impl Rotator {
     /// Renews what is due every `rotation_check`, until `stop`.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.settings.rotation_check);
         loop {
             tokio::select! {
@@ -87,7 +95,11 @@ impl Rotator {
 
     /// Renews the token of the installation under `key`, if still due, under its lock.
     pub(crate) async fn renew(&self, key: &InstallationKey) -> Renewal {
-        let lock = format!("refresh:{}", key.as_stored());
+        self.renew_stored(&key.as_stored(), Why::Due).await
+    }
+
+    async fn renew_stored(&self, stored: &str, why: Why<'_>) -> Renewal {
+        let lock = format!("refresh:{stored}");
         let (name, holder) = (lock.clone(), self.holder.clone());
         let until = SystemTime::now() + LOCK_FOR;
         match self
@@ -96,19 +108,20 @@ impl Rotator {
         {
             Ok(true) => {}
             Ok(false) => return Renewal::Skipped,
-            Err(e) => return self.failed(key, format!("its lock could not be taken: {e}")),
+            Err(e) => return self.failed(stored, format!("its lock could not be taken: {e}")),
         }
-        let renewed = self.renew_locked(key).await;
+        let renewed = self.renew_locked(stored, why).await;
         let (name, holder) = (lock, self.holder.clone());
         let _ = self
             .read(move |store| store.installation_unlock(&name, &holder))
             .await;
-        self.workspaces.forget(&key.as_stored());
+        self.workspaces.forget(stored);
         renewed
     }
 
-    async fn renew_locked(&self, key: &InstallationKey) -> Renewal {
-        let stored = key.as_stored();
+    async fn renew_locked(&self, stored: &str, why: Why<'_>) -> Renewal {
+        let key = stored;
+        let stored = stored.to_owned();
         let read = stored.clone();
         let text = match self
             .read(move |store| store.installation_record(&read))
@@ -123,11 +136,18 @@ impl Rotator {
             Err(e) => return self.failed(key, e.to_string()),
         };
         // Another process renewed it while this one waited for the lock.
-        if !self.is_due(&installation) {
+        let needed = match why {
+            Why::Due => self.is_due(&installation),
+            Why::Refused(refused) => refused.has_token(&installation.bot_token),
+        };
+        if !needed {
             return Renewal::Skipped;
         }
         let Some(refresh_token) = installation.bot_refresh_token.clone() else {
-            return Renewal::Skipped;
+            return match why {
+                Why::Due => Renewal::Skipped,
+                Why::Refused(_) => self.failed(key, "Slack refused its token, which does not rotate (revoked, or the app was removed): the app must be installed in that workspace again (its install page)".to_owned()),
+            };
         };
         let answer = match self.refresh(key, &refresh_token).await {
             Ok(answer) => answer,
@@ -163,7 +183,7 @@ impl Rotator {
     /// used, and nothing used the pair whose answer was lost.
     async fn refresh(
         &self,
-        key: &InstallationKey,
+        key: &str,
         refresh_token: &nonstop_web::Secret,
     ) -> Result<serde_json::Value, WebError> {
         let mut tries = 0;
@@ -180,7 +200,7 @@ impl Rotator {
                 .await;
             match answered {
                 Err(e) if tries < TRIES && (e.is_transient() || e.may_have_reached_slack()) => {
-                    warn!(key = key.as_stored(), error = %e, "token refresh failed on the way or its answer was lost; asking again with the same refresh token");
+                    warn!(key, error = %e, "token refresh failed on the way or its answer was lost; asking again with the same refresh token");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
                 }
                 answered => return answered,
@@ -188,8 +208,8 @@ impl Rotator {
         }
     }
 
-    fn failed(&self, key: &InstallationKey, why: String) -> Renewal {
-        error!(key = key.as_stored(), why, "rotating token not renewed");
+    fn failed(&self, key: &str, why: String) -> Renewal {
+        error!(key, why, "rotating token not renewed");
         Renewal::Failed(why)
     }
 
@@ -203,6 +223,21 @@ impl Rotator {
             .map_err(|e| StoreError::Read {
                 detail: format!("the store's call died: {e}"),
             })?
+    }
+}
+
+impl super::workspaces::Renew for Rotator {
+    fn renew_refused<'a>(
+        &'a self,
+        key: &'a str,
+        refused: &'a WebClient,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            matches!(
+                self.renew_stored(key, Why::Refused(refused)).await,
+                Renewal::Done | Renewal::Skipped
+            )
+        })
     }
 }
 

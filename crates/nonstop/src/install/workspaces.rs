@@ -35,6 +35,19 @@ pub(crate) struct Workspaces {
     store: Arc<dyn Store>,
     home: Workspace,
     cache: Mutex<HashMap<String, (Instant, Option<Workspace>)>>,
+    /// What renews rotating tokens, once it runs (weak: it holds these workspaces).
+    rotator: std::sync::OnceLock<std::sync::Weak<dyn Renew>>,
+}
+
+/// Renews a workspace's token after a call with it was refused.
+pub(crate) trait Renew: Send + Sync {
+    /// Renews the token of the installation kept under `key`, unless it holds another than
+    /// `refused`'s already; true when the workspace may have a working token now.
+    fn renew_refused<'a>(
+        &'a self,
+        key: &'a str,
+        refused: &'a WebClient,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
 }
 
 impl std::fmt::Debug for Workspaces {
@@ -49,7 +62,29 @@ impl Workspaces {
             store,
             home: Workspace { key: None, web, me },
             cache: Mutex::default(),
+            rotator: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Who renews rotating tokens when a call finds one refused.
+    pub(crate) fn renewed_by<R: Renew + 'static>(&self, rotator: &Arc<R>) {
+        let renew: Arc<dyn Renew> = Arc::clone(rotator) as Arc<dyn Renew>;
+        let _ = self.rotator.set(Arc::downgrade(&renew));
+    }
+
+    /// A call with `refused`'s token (the installation `key`'s) was refused: renews the
+    /// token now if it rotates and is still the one kept. True when the workspace has
+    /// another token to try (renewed now, or by someone else meanwhile).
+    pub(crate) async fn renew_now(&self, key: &str, refused: &WebClient) -> bool {
+        self.forget(key);
+        let Some(rotator) = self.rotator.get().and_then(std::sync::Weak::upgrade) else {
+            return false;
+        };
+        rotator.renew_refused(key, refused).await
+            && self
+                .by_key(key)
+                .await
+                .is_some_and(|now| !refused.has_token_of(&now.web))
     }
 
     /// The workspace an event from `team` in `enterprise` is for: its installation's; the

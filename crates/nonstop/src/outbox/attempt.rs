@@ -57,6 +57,9 @@ pub(super) enum Finished {
     /// Another process owns the answer now (this one was paused or cut off past its lease,
     /// and a live one took its work over): that one delivers it; this one must not.
     HandedOver,
+    /// An installed workspace's token was refused (expired, revoked, invalid): the sender
+    /// renews it when it rotates and tries again with the workspace's current one.
+    TokenRefused(String),
 }
 
 pub(super) async fn not_posted(setup: &SenderSetup, id: i64) {

@@ -280,7 +280,7 @@ async fn finish(setup: &SenderSetup, lanes: &mut Lanes, output: &Output, finishe
                 outcome,
             )
         }
-        Finished::Failed(error) => {
+        Finished::Failed(error) | Finished::TokenRefused(error) => {
             setup.status.count_answer_failed();
             warn!(lane = %output.lane, key = %output.key, method = %output.method, %error, "answer refused by Slack; recorded as failed");
             let refused = DeliveryError::Refused {
@@ -333,12 +333,28 @@ async fn deliver(
     output: Box<Output>,
     cover: Option<SystemTime>,
 ) -> (Box<Output>, Finished) {
-    let setup = match in_workspace(setup, &output).await {
-        Ok(setup) => setup,
-        Err(finished) => return (output, finished),
-    };
-    let finished = deliver_one(&setup, &output, cover).await;
-    (output, finished)
+    let mut cover = cover;
+    loop {
+        let workspace = match in_workspace(Arc::clone(&setup), &output).await {
+            Ok(workspace) => workspace,
+            Err(finished) => return (output, finished),
+        };
+        let finished = deliver_one(&workspace, &output, cover).await;
+        let Finished::TokenRefused(code) = finished else {
+            return (output, finished);
+        };
+        // The workspace's token was refused: renewed when it rotates (once, whoever asks
+        // first), then the answer goes again with the workspace's current token; kept in the
+        // outbox meanwhile, as an answer of the bot's own token is.
+        let (Some(key), Some(workspaces)) = (&output.workspace, &setup.workspaces) else {
+            return (output, Finished::Failed(code));
+        };
+        if !workspaces.renew_now(key, &workspace.web).await {
+            error!(lane = %output.lane, key = %output.key, workspace = key, code, "answer kept in the outbox until the workspace's token works again");
+            tokio::time::sleep(setup.backoff_cap).await;
+        }
+        cover = None;
+    }
 }
 
 /// The setup for an answer of an installed workspace: that workspace's token and identity,
@@ -581,6 +597,10 @@ impl<'a> Delivery<'a> {
             return Some(Finished::Sent("{}".to_owned()));
         }
         self.called = true;
+        if error.is_fatal() && output.workspace.is_some() {
+            let code = error.code().unwrap_or("invalid_auth").to_owned();
+            return Some(Finished::TokenRefused(code));
+        }
         if error.is_fatal() {
             error!(lane = %output.lane, key = %output.key, error = %error, "answer kept in the outbox until the token works again");
             tokio::time::sleep(setup.backoff_cap).await;

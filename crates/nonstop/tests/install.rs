@@ -450,3 +450,63 @@ async fn acme_with_rotating_tokens(
     assert_eq!(browser.get(&back).await.status, 200);
     bot
 }
+
+/// No client secret, token or refresh token reaches a log line or a page, through installs,
+/// renewals and a refusal.
+#[tokio::test]
+async fn no_oauth_secret_reaches_a_log_line_or_a_page() {
+    let (captured, _capturing) = nonstop_test_support::capture_logs();
+    let store = Arc::new(MemoryStore::new());
+    let seconds = std::time::Duration::from_secs;
+    let bot = acme_with_rotating_tokens(
+        &store,
+        seconds(3600),
+        seconds(7200),
+        std::time::Duration::from_millis(100),
+    )
+    .await;
+    // Renewed by the timer (everything is due), then a refusal: both logged.
+    bot.sim()
+        .wait_for_stats(seconds(20), |s| s.token_refreshes >= 1)
+        .await;
+    bot.sim().inject(nonstop_sim::Fault::FailMethod {
+        method: "oauth.v2.access".into(),
+        count: 1,
+        status: 200,
+        code: Some("invalid_refresh_token".into()),
+    });
+    let installed = store
+        .installation_find(None, Some("T0ACME"), false)
+        .unwrap()
+        .unwrap();
+    // A page that fails, for its words too.
+    let mut browser = Browser::new();
+    let back = browser.start(&bot, "&team=T0OTHER").await;
+    let elsewhere = Browser::new().get(&back).await;
+    assert_eq!(elsewhere.status, 400);
+    tokio::time::sleep(seconds(1)).await;
+    bot.stop().await.unwrap();
+    let logs = captured.text();
+    assert!(
+        logs.contains("rotating token renewed"),
+        "vacuous otherwise: {logs}"
+    );
+    let sim = SimConfig::default();
+    let secrets = [
+        sim.client_secret.clone(),
+        installed.bot_token.expose().to_owned(),
+        installed
+            .bot_refresh_token
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default(),
+        "simulatedrefreshtoken".to_owned(),
+        "simulatedrotatingtoken".to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{secret} in the log");
+        assert!(
+            !elsewhere.body.contains(secret.as_str()),
+            "{secret} on a page"
+        );
+    }
+}

@@ -44,6 +44,9 @@ pub enum Step {
     /// The shared journal in Redis (`REDIS_URL`), when configured.
     Redis,
     TestPost,
+    /// HTTP transport: the receiver can listen where it is told, and the request URL (and
+    /// the install page, with OAuth) to give Slack.
+    RequestUrl,
     /// The installed app's settings against what the listeners need: its bot events, slash
     /// commands, interactivity and Socket Mode (`App::doctor` only; needs an app
     /// configuration token, see [`InstalledApp`]).
@@ -67,6 +70,7 @@ impl Step {
             Self::Redis => "redis",
             Self::TestPost => "test post",
             Self::AppSettings => "app settings",
+            Self::RequestUrl => "request url",
         }
     }
 }
@@ -203,6 +207,9 @@ pub async fn diagnose_with_needs(
         }
     }
     note(Step::Journal, journal(config));
+    if config.transport == TransportKind::Http {
+        note(Step::RequestUrl, request_url(config).await);
+    }
     if config.redis_url.is_some() {
         let checked = config.clone();
         let verdict = tokio::task::spawn_blocking(move || redis(&checked))
@@ -299,6 +306,35 @@ fn fail(problem: impl Into<String>, fix: impl Into<String>) -> Verdict {
         problem: problem.into(),
         fix: fix.into(),
     }
+}
+
+/// The receiver's address is free to listen on; what to give Slack.
+async fn request_url(config: &Config) -> Verdict {
+    let addr = config.events_addr;
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => drop(listener),
+        Err(e) => {
+            return fail(
+                format!("the receiver cannot listen on {addr}: {e}"),
+                "pick a free port in NONSTOP_HTTP_LISTEN (or stop what holds it)",
+            )
+        }
+    }
+    let root = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "https://<this bot's public address>".to_owned());
+    let mut said = format!(
+        "listens on {addr}; request URL (events, interactivity, commands): {root}{}",
+        config.events_path
+    );
+    if let Some(oauth) = &config.oauth {
+        said.push_str(&format!(
+            "; installs: {root}{}, redirect URL: {root}{}",
+            oauth.install_path, oauth.redirect_path
+        ));
+    }
+    Verdict::Pass(said)
 }
 
 fn describe_settings(config: &Config) -> String {

@@ -116,6 +116,39 @@ async fn an_rtm_bot_is_walked_through_rtm_connect() {
     assert!(seen.starts_with("rtm.connect"), "{seen}");
 }
 
+/// Over HTTP there is no socket to open: the socket steps are skipped, and the last step
+/// says where the receiver listens and what to give Slack, or that it cannot listen there.
+#[tokio::test]
+async fn an_http_bot_is_walked_to_its_request_url() {
+    let sim = Sim::start(sim_config()).await.unwrap();
+    let mut config = nonstop::testing::TestBot::http_config_for(&sim);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.events_addr = taken.local_addr().unwrap();
+    config.public_url = Some("https://bot.example.com".to_owned());
+    let found = findings(&config, &DoctorOptions::default()).await;
+    assert!(matches!(
+        verdict(&found, Step::SocketUrl),
+        Verdict::Skipped(_)
+    ));
+    let Verdict::Fail { problem, fix } = verdict(&found, Step::RequestUrl) else {
+        panic!("{found:#?}")
+    };
+    assert!(
+        problem.contains("cannot listen") && fix.contains("NONSTOP_HTTP_LISTEN"),
+        "{problem} {fix}"
+    );
+    drop(taken);
+    let found = findings(&config, &DoctorOptions::default()).await;
+    assert!(failed(&found).is_empty(), "{found:#?}");
+    let Verdict::Pass(said) = verdict(&found, Step::RequestUrl) else {
+        panic!("{found:#?}")
+    };
+    assert!(
+        said.contains("https://bot.example.com/slack/events"),
+        "{said}"
+    );
+}
+
 #[tokio::test]
 async fn an_unresolvable_host_fails_at_dns() {
     let sim = Sim::start(sim_config()).await.unwrap();

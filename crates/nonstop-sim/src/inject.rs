@@ -44,6 +44,7 @@ pub(crate) fn enqueue_message(
             text: spec.text.clone(),
             ts: ts.clone(),
             thread_ts: spec.thread_ts.clone(),
+            team: shared.config.team_id.clone(),
         }),
     }
     enqueue_event_with_id(shared, event, event_id.clone());
@@ -84,7 +85,7 @@ pub(crate) fn enqueue_inbound_in(
     match inbound.build(&stamp) {
         Built::Event(event) => {
             if matches!(inbound, Inbound::Message(_)) {
-                record_user_message(shared, &event);
+                record_user_message(shared, team, &event);
             }
             let event_id = format!("Ev{n:010}");
             let envelope_id = enqueue_event_from(shared, team, event, event_id.clone());
@@ -117,7 +118,7 @@ pub(crate) fn enqueue_inbound_in(
 }
 
 /// A user's message into its channel's history, so that a bot can fetch what it missed.
-fn record_user_message(shared: &Shared, event: &serde_json::Value) {
+fn record_user_message(shared: &Shared, team: &str, event: &serde_json::Value) {
     let text = |key: &str| event.get(key).and_then(serde_json::Value::as_str);
     if let (Some(channel), Some(user), Some(ts)) = (text("channel"), text("user"), text("ts")) {
         shared.record_said(state::Said {
@@ -126,6 +127,7 @@ fn record_user_message(shared: &Shared, event: &serde_json::Value) {
             text: text("text").unwrap_or_default().to_owned(),
             ts: ts.to_owned(),
             thread_ts: text("thread_ts").map(str::to_owned),
+            team: team.to_owned(),
         });
     }
 }

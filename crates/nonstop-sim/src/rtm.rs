@@ -181,6 +181,7 @@ fn post(shared: &Shared, id: u64, frame: &Map<String, Value>) -> String {
     let ts = shared.next_ts();
     let now = crate::state::unix_ms();
     shared.lock().posted.push(PostedMessage {
+        team: Some(shared.config.team_id.clone()),
         channel: channel.to_owned(),
         text: text.to_owned(),
         thread_ts: thread_ts.clone(),

@@ -125,6 +125,8 @@ pub struct PostedMessage {
     pub metadata: Option<serde_json::Value>,
     /// Sent over an RTM socket rather than with `chat.postMessage`.
     pub over_rtm: bool,
+    /// The workspace whose token posted it (see [`ApiCall::team`]).
+    pub team: Option<String>,
 }
 
 /// One Web API call as the simulator received it (any method, including those it refused).
@@ -376,6 +378,8 @@ pub(crate) struct Said {
     pub(crate) text: String,
     pub(crate) ts: String,
     pub(crate) thread_ts: Option<String>,
+    /// The workspace it was said in.
+    pub(crate) team: String,
 }
 
 pub(crate) struct Inner {

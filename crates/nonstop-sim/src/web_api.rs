@@ -258,6 +258,7 @@ fn answer(
                 Some(other) => Some(other.clone()),
             };
             let posted = PostedMessage {
+                team: team_of(app, token),
                 channel: channel.to_owned(),
                 text: text.to_owned(),
                 thread_ts: thread_ts.clone(),
@@ -295,7 +296,8 @@ fn answer(
             if let Err(code) = bot_token_ok(app, token) {
                 return slack_error(code);
             }
-            crate::workspace::answer(app, other, args)
+            let team = team_of(app, token).unwrap_or_else(|| config.team_id.clone());
+            crate::workspace::answer(app, other, args, &team)
                 .unwrap_or_else(|| slack_error("unknown_method"))
         }
     }

@@ -27,7 +27,9 @@ fn json_arg(args: &Args, key: &str) -> Option<Value> {
 }
 
 /// Answers `method`, or `None` when the simulator does not know it.
-pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Response> {
+/// `team`: the workspace of the token that called (conversations and their history are
+/// that workspace's).
+pub(crate) fn answer(app: &AppState, method: &str, args: &Args, team: &str) -> Option<Response> {
     let config = &app.shared.config;
     Some(match method {
         "chat.update" | "chat.delete" => {
@@ -77,7 +79,7 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
             if method == "conversations.replies" && parent.is_none() {
                 return Some(slack_error("thread_not_found"));
             }
-            let messages = history(app, id, method, parent, args);
+            let messages = history(app, (id, team), method, parent, args);
             page(args, messages.len(), "messages", |n| messages[n].clone())
         }
         // The conversations the bot is a member of: every one anything was said or posted in.
@@ -87,8 +89,15 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
                 let mut ids: Vec<String> = inner
                     .said
                     .iter()
+                    .filter(|m| m.team == team)
                     .map(|m| m.channel.clone())
-                    .chain(inner.posted.iter().map(|p| p.channel.clone()))
+                    .chain(
+                        inner
+                            .posted
+                            .iter()
+                            .filter(|p| p.team.as_deref().is_none_or(|t| t == team))
+                            .map(|p| p.channel.clone()),
+                    )
                     .collect();
                 ids.sort();
                 ids.dedup();
@@ -159,7 +168,7 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args) -> Option<Respon
 /// (exclusive), with metadata only when asked for.
 fn history(
     app: &AppState,
-    channel: &str,
+    (channel, team): (&str, &str),
     method: &str,
     parent: Option<&str>,
     args: &Args,
@@ -183,6 +192,7 @@ fn history(
     let posted = inner
         .posted
         .iter()
+        .filter(|p| p.team.as_deref().is_none_or(|t| t == team))
         .filter(|p| p.channel == channel && wanted(&p.ts, p.thread_ts.as_deref()))
         .map(|p| {
             let mut message = json!({
@@ -200,11 +210,11 @@ fn history(
     let said = inner
         .said
         .iter()
-        .filter(|m| m.channel == channel && wanted(&m.ts, m.thread_ts.as_deref()))
+        .filter(|m| m.team == team && m.channel == channel && wanted(&m.ts, m.thread_ts.as_deref()))
         .map(|m| {
             let mut message = json!({
                 "type": "message", "text": m.text, "ts": m.ts, "user": m.user,
-                "team": config.team_id,
+                "team": m.team,
             });
             if let Some(thread) = &m.thread_ts {
                 message["thread_ts"] = thread.clone().into();

@@ -510,3 +510,80 @@ async fn no_oauth_secret_reaches_a_log_line_or_a_page() {
         );
     }
 }
+
+/// What was said in an installed workspace while the bot was down (and Slack gave up
+/// sending it) is read from that workspace's history with its own token after the restart,
+/// and answered there.
+#[tokio::test]
+async fn an_installed_workspace_is_caught_up_with_its_own_token() {
+    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
+        ctx.say(format!("hi {}", m.text)).await?;
+        Ok(())
+    }
+    let sim_config = SimConfig {
+        http_retry_delays: vec![std::time::Duration::from_millis(50)],
+        ..SimConfig::default()
+    };
+    let store = Arc::new(MemoryStore::new());
+    let app = {
+        let (id, secret) = (
+            sim_config.client_id.clone(),
+            sim_config.client_secret.clone(),
+        );
+        let store = Arc::clone(&store);
+        move |mut config: nonstop::Config| {
+            config.oauth = Some(OAuthSettings::new(id, Secret::new(secret)));
+            // Compressed: a second away is worth catching up here (10 s by default).
+            config.catch_up_after = std::time::Duration::from_secs(1);
+            App::new(config).with_store(store).hears("^hello", hello)
+        }
+    };
+    let bot = TestBot::start_over_http_with(sim_config, app.clone()).await;
+    let mut browser = Browser::new();
+    let back = browser.start(&bot, "&team=T0ACME").await;
+    assert_eq!(browser.get(&back).await.status, 200);
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("hello before").channel("C-ACME"),
+    );
+    bot.expect_text("hi hello before").await;
+    let (stopped, sim) = bot.stop_keeping_sim().await;
+    stopped.unwrap();
+
+    // Said while the bot is down; Slack's tries fail and it gives up.
+    let expired = sim.stats().expired;
+    sim.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("hello while away").channel("C-ACME"),
+    );
+    assert!(
+        sim.wait_for_stats(std::time::Duration::from_secs(20), |s| s.expired > expired)
+            .await
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    sim.set_request_url(Some(&format!(
+        "http://{}/slack/events",
+        listener.local_addr().unwrap()
+    )));
+    let config = TestBot::http_config_for(&sim);
+    let mut bot = TestBot::launch(sim, app(config).with_events_listener(listener));
+    bot.live().await;
+    bot.expect_text("hi hello while away").await;
+    bot.settled().await;
+    let answers: Vec<_> = bot
+        .sim()
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.args["text"] == "hi hello while away")
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(
+        answers[0].team.as_deref(),
+        Some("T0ACME"),
+        "caught up and answered with Acme's token"
+    );
+    assert!(bot.status().snapshot().caught_up >= 1);
+    bot.stop().await.unwrap();
+}

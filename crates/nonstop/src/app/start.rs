@@ -604,6 +604,21 @@ pub(super) fn beside_connections(
     stop: &watch::Receiver<bool>,
 ) {
     let config = bot.config;
+    if let (Some(catch_up), Some(workspaces)) = (catch_up_for(bot, pipeline), &pipeline.workspaces)
+    {
+        let run = catch_up_installed(
+            catch_up,
+            Arc::clone(workspaces),
+            Arc::clone(bot.store),
+            last_seen,
+            stop.clone(),
+        );
+        tasks.spawn(until_stopped(
+            "catch-up of installed workspaces",
+            stop.clone(),
+            run,
+        ));
+    }
     if let Some(catch_up) = catch_up_for(bot, pipeline) {
         let stop = stop.clone();
         tasks.spawn(until_stopped(
@@ -660,10 +675,46 @@ pub(super) fn beside_connections(
     }
 }
 
+/// Catch-up for each workspace installed at start (a workspace's own install; an org-wide
+/// install has no one workspace's conversations to read), each with that workspace's token
+/// and identity, until `stop`.
+async fn catch_up_installed(
+    template: CatchUp,
+    workspaces: Arc<crate::install::Workspaces>,
+    store: Arc<dyn Store>,
+    last_seen: Option<SystemTime>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let installed = tokio::task::spawn_blocking(move || store.installations(100_000)).await;
+    let installed = match installed {
+        Ok(Ok(installed)) => installed,
+        Ok(Err(e)) => {
+            warn!(error = %e, "catch-up: the installations could not be read; installed workspaces are not caught up this run");
+            Vec::new()
+        }
+        Err(e) => {
+            warn!(error = %e, "catch-up: reading the installations died");
+            Vec::new()
+        }
+    };
+    let mut runs = JoinSet::new();
+    for installation in installed.iter().filter(|i| !i.is_enterprise_install) {
+        let key = installation.key().as_stored();
+        let Some(workspace) = workspaces.by_key(&key).await else {
+            continue;
+        };
+        let catch_up = template.in_workspace(&workspaces, key, workspace.web, workspace.me);
+        runs.spawn(catch_up::run(catch_up, last_seen, stop.clone()));
+    }
+    let _ = stop.wait_for(|stopping| *stopping).await;
+    while runs.join_next().await.is_some() {}
+}
+
 fn catch_up_for(bot: &Bot<'_>, pipeline: &Pipeline) -> Option<CatchUp> {
     let config = bot.config;
     config.catch_up.then(|| CatchUp {
         web: bot.web.clone(),
+        installed: None,
         intake: Arc::clone(&pipeline.intake),
         status: Arc::clone(bot.status),
         me: Arc::clone(bot.me),

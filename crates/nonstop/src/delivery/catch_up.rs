@@ -165,6 +165,9 @@ impl Plan {
 /// What catch-up needs.
 pub(crate) struct CatchUp {
     pub(crate) web: nonstop_web::WebClient,
+    /// For a workspace the app was installed in: the installed workspaces and its key, whose
+    /// current token reads its history (`web` is then the token it had at start).
+    pub(crate) installed: Option<(Arc<crate::install::Workspaces>, String)>,
     pub(crate) intake: Arc<Intake>,
     pub(crate) status: Arc<Status>,
     pub(crate) me: Arc<BotIdentity>,
@@ -240,23 +243,47 @@ pub(crate) async fn run(
 }
 
 impl CatchUp {
+    /// The same catch-up for an installed workspace (kept under `key`), as the bot is there.
+    pub(crate) fn in_workspace(
+        &self,
+        workspaces: &Arc<crate::install::Workspaces>,
+        key: String,
+        web: nonstop_web::WebClient,
+        me: Arc<BotIdentity>,
+    ) -> Self {
+        Self {
+            web,
+            installed: Some((Arc::clone(workspaces), key)),
+            intake: Arc::clone(&self.intake),
+            status: Arc::clone(&self.status),
+            me,
+            settings: self.settings,
+        }
+    }
+
     /// Fetches what was said since `from` in every conversation the bot is in, and journals
     /// what the journal does not have yet, oldest first.
     async fn fetch_since(&self, from: SystemTime) {
         let started = Instant::now();
         let oldest = slack_ts(from);
-        let channels = self.channels().await;
+        // An installed workspace's history is read with its token as it is now (rotated,
+        // perhaps); one uninstalled meanwhile is not read at all.
+        let web = match &self.installed {
+            None => self.web.clone(),
+            Some((workspaces, key)) => match workspaces.by_key(key).await {
+                Some(workspace) => workspace.web,
+                None => return,
+            },
+        };
+        let channels = self.channels(&web).await;
         let mut messages: Vec<(f64, String, Value)> = Vec::new();
         let mut failed = 0;
         let mut dated_ahead = 0;
         let mut scope_said = false;
         for channel in &channels {
             let query = json!({"channel": channel, "oldest": oldest, "limit": PAGE});
-            let mut pages = Box::pin(self.web.paginate::<Value>(
-                "conversations.history",
-                query,
-                "messages",
-            ));
+            let mut pages =
+                Box::pin(web.paginate::<Value>("conversations.history", query, "messages"));
             let mut taken = 0;
             while let Some(message) = pages.next().await {
                 match message {
@@ -325,15 +352,12 @@ impl CatchUp {
 
     /// The conversations the bot is a member of. All four kinds where the token may list
     /// them; public channels only when it lacks a scope for the others (said in the log).
-    async fn channels(&self) -> Vec<String> {
+    async fn channels(&self, web: &nonstop_web::WebClient) -> Vec<String> {
         let mut found = Vec::new();
         for types in ["public_channel,private_channel,mpim,im", "public_channel"] {
             let query = json!({"types": types, "exclude_archived": true, "limit": PAGE});
-            let mut pages = Box::pin(self.web.paginate::<Value>(
-                "users.conversations",
-                query,
-                "channels",
-            ));
+            let mut pages =
+                Box::pin(web.paginate::<Value>("users.conversations", query, "channels"));
             found.clear();
             let mut error = None;
             while let Some(channel) = pages.next().await {

@@ -166,6 +166,19 @@ async fn over_http_every_request_url_is_the_receivers() {
         Some(url)
     );
     assert_eq!(bot.manifest_problems(&manifest).await, Vec::<String>::new());
+    assert!(
+        manifest.oauth_config.redirect_urls.is_empty(),
+        "no installs, no redirect URL"
+    );
+    let mut installing = config.clone();
+    installing.oauth = Some(nonstop::config::OAuthSettings::new(
+        "1.2",
+        nonstop::Secret::new("s"),
+    ));
+    assert_eq!(
+        app(installing).manifest().oauth_config.redirect_urls,
+        ["https://bot.example.com/slack/oauth_redirect"]
+    );
 
     config.public_url = None;
     let problems = bot.manifest_problems(&app(config).manifest()).await;

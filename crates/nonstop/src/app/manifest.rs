@@ -219,6 +219,11 @@ pub(super) fn derive(
                 bot: scopes.into_iter().collect(),
                 user: Vec::new(),
             },
+            // Installs through OAuth come back to the redirect path beside the receiver.
+            redirect_urls: match (&config.oauth, &config.public_url) {
+                (Some(oauth), Some(root)) => vec![format!("{root}{}", oauth.redirect_path)],
+                _ => Vec::new(),
+            },
             ..OauthConfig::default()
         },
         settings: Settings {

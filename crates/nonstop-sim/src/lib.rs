@@ -173,6 +173,21 @@ impl Sim {
         self.shared.lock().request_url = url.map(str::to_owned);
     }
 
+    /// An install approved in workspace `team` as on Slack's authorize page: the `code` its
+    /// redirect would bring back, for `oauth.v2.access` (asking for the simulated app's
+    /// scopes).
+    pub fn approve_install(&self, team: &str) -> String {
+        let code = format!("{:08x}.sim-code", self.shared.next_id());
+        let grant = state::Grant {
+            team_id: Some(team.to_owned()),
+            team_name: "Simulated Workspace".to_owned(),
+            enterprise_id: None,
+            scopes: String::new(),
+        };
+        self.shared.lock().oauth_codes.insert(code.clone(), grant);
+        code
+    }
+
     /// Where envelopes are POSTed, when set ([`Sim::set_request_url`]).
     pub fn request_url(&self) -> Option<String> {
         self.shared.lock().request_url.clone()

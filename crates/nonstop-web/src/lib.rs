@@ -120,7 +120,9 @@ pub struct WebClient {
 struct Inner {
     http: reqwest::Client,
     base_url: String,
-    bot_token: Option<Secret>,
+    /// Swappable: a rotating token is renewed under every clone at once
+    /// ([`WebClient::set_token`]). std RwLock: read once per call, never held across an await.
+    bot_token: std::sync::RwLock<Option<Secret>>,
     options: ClientOptions,
     gate: RateGate,
     pacer: Option<Pacer>,
@@ -144,7 +146,7 @@ impl std::fmt::Debug for WebClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebClient")
             .field("base_url", &self.inner.base_url)
-            .field("bot_token", &self.inner.bot_token)
+            .field("bot_token", &self.token())
             .finish_non_exhaustive()
     }
 }
@@ -216,7 +218,7 @@ impl WebClient {
             inner: Arc::new(Inner {
                 http,
                 base_url,
-                bot_token,
+                bot_token: std::sync::RwLock::new(bot_token),
                 options,
                 gate: RateGate::default(),
                 pacer,
@@ -249,7 +251,7 @@ impl WebClient {
 
     /// Whether this client acts with the same token as `other`.
     pub fn has_token_of(&self, other: &WebClient) -> bool {
-        match (&self.inner.bot_token, &other.inner.bot_token) {
+        match (self.token(), other.token()) {
             (Some(a), Some(b)) => a.expose() == b.expose(),
             (None, None) => true,
             _ => false,
@@ -258,10 +260,26 @@ impl WebClient {
 
     /// Whether this client acts with `token`.
     pub fn has_token(&self, token: &Secret) -> bool {
+        self.token()
+            .is_some_and(|own| own.expose() == token.expose())
+    }
+
+    /// From now on this client, and every clone of it, acts with `token`: a rotating token
+    /// renewed (calls under way finish with the old one, which Slack still takes).
+    pub fn set_token(&self, token: Secret) {
+        *self
+            .inner
+            .bot_token
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(token);
+    }
+
+    fn token(&self) -> Option<Secret> {
         self.inner
             .bot_token
-            .as_ref()
-            .is_some_and(|own| own.expose() == token.expose())
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn base_url(&self) -> &str {
@@ -342,7 +360,7 @@ impl WebClient {
             });
         }
         let body = Body::Form(fields);
-        match self.send_once(method, token, &body).await {
+        match self.send_once(method, &token, &body).await {
             Ok(answer) => decode_bytes(method, &answer),
             Err(error) => {
                 if let Some(wait) = error.rate_limit_wait() {
@@ -421,7 +439,7 @@ impl WebClient {
                 retry_after: left,
             });
         }
-        match self.send_once(method, token, &Body::Empty).await {
+        match self.send_once(method, &token, &Body::Empty).await {
             Ok(answer) => decode_bytes(method, &answer),
             Err(error) => {
                 if let Some(wait) = error.rate_limit_wait() {
@@ -441,7 +459,7 @@ impl WebClient {
         let (mut failures, mut limited) = (0, 0);
         loop {
             self.wait_gate(method).await;
-            let error = match self.send_once(method, token, &body).await {
+            let error = match self.send_once(method, &token, &body).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -472,13 +490,10 @@ impl WebClient {
         }
     }
 
-    fn bot_token(&self, method: &str) -> Result<&Secret, WebError> {
-        self.inner
-            .bot_token
-            .as_ref()
-            .ok_or_else(|| WebError::MissingToken {
-                method: method.to_owned(),
-            })
+    fn bot_token(&self, method: &str) -> Result<Secret, WebError> {
+        self.token().ok_or_else(|| WebError::MissingToken {
+            method: method.to_owned(),
+        })
     }
 
     /// The URL of `method`, parsed once.

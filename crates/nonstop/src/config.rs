@@ -61,8 +61,13 @@ pub struct Config {
     /// App-level token (`xapp-`) with `connections:write`, for opening Socket Mode sockets.
     /// Required for Socket Mode; RTM needs only the bot token.
     pub app_token: Option<Secret>,
-    /// Bot token (`xoxb-`), for the Web API.
+    /// Bot token (`xoxb-`, or `xoxe.xoxb-` when it rotates), for the Web API.
     pub bot_token: Secret,
+    /// With token rotation on for the bot's own token: its refresh token
+    /// (`SLACK_REFRESH_TOKEN`, `xoxe-1-…`; needs `SLACK_CLIENT_ID` and `SLACK_CLIENT_SECRET`).
+    /// The pair is kept in the store and renewed ahead of expiry; after the first renewal the
+    /// store's pair is the current one, not these settings (docs/http.md, "Rotating tokens").
+    pub refresh_token: Option<Secret>,
     /// Web API root, e.g. `https://slack.com/api/` or the simulator's.
     pub api_url: String,
     /// Allows `api_url` to be plain `http://` to another machine, which sends both tokens
@@ -274,6 +279,8 @@ pub const ENV_CLIENT_ID: &str = "SLACK_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "SLACK_CLIENT_SECRET";
 /// `1`: take installs from an organization admin's page, which come without a state.
 pub const ENV_OAUTH_ORG_ADMIN_INSTALLS: &str = "NONSTOP_OAUTH_ORG_ADMIN_INSTALLS";
+/// The refresh token of a rotating bot token (`xoxe-1-…`).
+pub const ENV_REFRESH_TOKEN: &str = "SLACK_REFRESH_TOKEN";
 pub const ENV_BOT_TOKEN: &str = "SLACK_BOT_TOKEN";
 pub const ENV_API_URL: &str = "SLACK_API_URL";
 pub const ENV_CONNECTIONS: &str = "NONSTOP_CONNECTIONS";
@@ -327,7 +334,8 @@ impl Config {
             rtm_start: false,
             rtm_send_over_socket: true,
             app_token: None,
-            bot_token: check_token(ENV_BOT_TOKEN, bot_token, "xoxb-", BOT_TOKEN_HINT)?,
+            bot_token: check_bot_token(bot_token)?,
+            refresh_token: None,
             api_url: nonstop_web::SLACK_API_URL.to_owned(),
             allow_plain_http: false,
             connections: 2,
@@ -417,6 +425,8 @@ impl Config {
     /// Like [`Config::from_env`] with any source of variables (tests use a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Self::tokens_from(&lookup)?;
+        config.oauth_settings_from(&lookup)?;
+        config.refresh_settings_from(&lookup)?;
         config.connection_settings_from(&lookup)?;
         config.storage_settings_from(&lookup)?;
         config.runtime_settings_from(&lookup)?;
@@ -507,6 +517,29 @@ impl Config {
         Ok(())
     }
 
+    /// The bot's own refresh token, for a rotating bot token.
+    fn refresh_settings_from(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let Some(refresh) = lookup(ENV_REFRESH_TOKEN).filter(|v| !v.trim().is_empty()) else {
+            return Ok(());
+        };
+        if self.oauth.is_none() {
+            return Err(ConfigError::Missing {
+                name: ENV_CLIENT_ID,
+                hint: "renewing the bot's rotating token (SLACK_REFRESH_TOKEN) needs the app's client id and secret (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, from Basic Information)",
+            });
+        }
+        self.refresh_token = Some(check_token(
+            ENV_REFRESH_TOKEN,
+            &refresh,
+            "xoxe-",
+            "set it to the refresh token Slack gave with the bot token (OAuth & Permissions, with token rotation on)",
+        )?);
+        Ok(())
+    }
+
     /// The HTTP receiver's address and path.
     fn events_settings_from(
         &mut self,
@@ -521,7 +554,6 @@ impl Config {
         if let Some(path) = lookup(ENV_HTTP_PATH) {
             self.events_path = path.trim().to_owned();
         }
-        self.oauth_settings_from(lookup)?;
         if let Some(url) = lookup(ENV_PUBLIC_URL) {
             let url = url.trim().trim_end_matches('/');
             self.public_url = match url {
@@ -887,6 +919,16 @@ pub(crate) const APP_TOKEN_HINT: &str =
 const BOT_TOKEN_HINT: &str =
     "set it to the bot token (xoxb-…), from the app's OAuth & Permissions page";
 
+/// The bot token: `xoxb-`, or `xoxe.xoxb-` when it rotates.
+fn check_bot_token(value: &str) -> Result<Secret, ConfigError> {
+    let prefix = if value.trim().starts_with("xoxe.") {
+        "xoxe.xoxb-"
+    } else {
+        "xoxb-"
+    };
+    check_token(ENV_BOT_TOKEN, value, prefix, BOT_TOKEN_HINT)
+}
+
 fn check_token(
     name: &'static str,
     value: &str,
@@ -1050,6 +1092,41 @@ mod tests {
             let refused = with(&pairs).unwrap_err();
             assert!(refused.to_string().contains(name), "{value:?}: {refused}");
         }
+    }
+
+    #[test]
+    fn a_rotating_bot_token_needs_its_refresh_token_and_the_client_and_shows_neither() {
+        let base = [
+            ("NONSTOP_TRANSPORT", "rtm"),
+            ("SLACK_BOT_TOKEN", "xoxe.xoxb-1-rotating"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(env(&pairs))
+        };
+        assert!(with(&[]).is_ok(), "a rotating bot token is a bot token");
+        let alone = with(&[("SLACK_REFRESH_TOKEN", "xoxe-1-r3fr3sh")]).unwrap_err();
+        assert!(alone.to_string().contains("SLACK_CLIENT_ID"), "{alone}");
+        let config = with(&[
+            ("SLACK_REFRESH_TOKEN", "xoxe-1-r3fr3sh"),
+            ("SLACK_CLIENT_ID", "1.2"),
+            ("SLACK_CLIENT_SECRET", "s3cr3t"),
+        ])
+        .unwrap();
+        assert!(config.refresh_token.is_some());
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("r3fr3sh") && !shown.contains("s3cr3t") && !shown.contains("rotating"),
+            "{shown}"
+        );
+        let wrong = with(&[
+            ("SLACK_REFRESH_TOKEN", "xoxb-not-a-refresh-token"),
+            ("SLACK_CLIENT_ID", "1.2"),
+            ("SLACK_CLIENT_SECRET", "s"),
+        ])
+        .unwrap_err();
+        assert!(wrong.to_string().contains("SLACK_REFRESH_TOKEN"), "{wrong}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum Error {
     /// The operator endpoint could not listen where asked (`NONSTOP_HTTP`).
     #[error("could not start: the operator endpoint cannot listen on {addr}: {detail}; pick a free port in NONSTOP_HTTP, or `off`")]
     Endpoint { addr: String, detail: String },
+    /// The bot's own rotating token expired and could not be renewed at start.
+    #[error("could not start: the bot's rotating token could not be renewed ({detail}); if Slack refused the refresh token, install the app again and set the new SLACK_BOT_TOKEN and SLACK_REFRESH_TOKEN")]
+    TokenRenewal { detail: String },
     /// The HTTP receiver could not listen where asked (`NONSTOP_HTTP_LISTEN`).
     #[error("could not start: the request URL's receiver cannot listen on {addr}: {detail}; pick a free port in NONSTOP_HTTP_LISTEN")]
     Receiver { addr: String, detail: String },

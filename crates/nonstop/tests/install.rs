@@ -587,3 +587,98 @@ async fn an_installed_workspace_is_caught_up_with_its_own_token() {
     assert!(bot.status().snapshot().caught_up >= 1);
     bot.stop().await.unwrap();
 }
+
+/// The app's own workspace's rotating pair, as its settings page shows it once rotation is
+/// on: from an install in the simulator's own workspace.
+async fn own_rotating_pair(sim: &nonstop_sim::Sim) -> (String, String) {
+    let config = sim.config();
+    let code = sim.approve_install(&config.team_id);
+    let web =
+        nonstop::WebClient::new(&sim.api_url(), None, std::time::Duration::from_secs(10)).unwrap();
+    let grant = nonstop_web::OAuthGrant::Code {
+        code: &code,
+        redirect_uri: None,
+    };
+    let answer = web
+        .oauth_v2_access(
+            &config.client_id,
+            &Secret::new(config.client_secret.clone()),
+            grant,
+        )
+        .await
+        .unwrap();
+    let text = |field: &str| answer[field].as_str().unwrap().to_owned();
+    (text("access_token"), text("refresh_token"))
+}
+
+/// A single-workspace bot whose own token rotates (`SLACK_REFRESH_TOKEN`): renewed ahead of
+/// expiry with every message answered and no call with an expired token; started again
+/// later with the settings' pair (spent by then), it takes the pair the store kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_own_rotating_token_is_renewed_and_outlives_a_restart() {
+    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
+        ctx.say(format!("hi {}", m.text)).await?;
+        Ok(())
+    }
+    let sim = nonstop_sim::Sim::start(SimConfig {
+        token_rotation: Some(std::time::Duration::from_secs(3)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let (token, refresh) = own_rotating_pair(&sim).await;
+    assert!(token.starts_with("xoxe.xoxb-"));
+    let store = Arc::new(MemoryStore::new());
+    let app = {
+        let store = Arc::clone(&store);
+        let settings = sim.config().clone();
+        move |mut config: nonstop::Config| {
+            config.bot_token = Secret::new(token.clone());
+            config.refresh_token = Some(Secret::new(refresh.clone()));
+            let mut oauth = OAuthSettings::new(
+                settings.client_id.clone(),
+                Secret::new(settings.client_secret.clone()),
+            );
+            oauth.rotation_margin = std::time::Duration::from_secs(2);
+            oauth.rotation_check = std::time::Duration::from_millis(200);
+            config.oauth = Some(oauth);
+            App::new(config)
+                .with_store(Arc::clone(&store) as Arc<dyn nonstop::Store>)
+                .hears("^hello", hello)
+        }
+    };
+    let config = TestBot::config_for(&sim);
+    let mut bot = TestBot::launch(sim, app(config));
+    bot.live().await;
+    let mut n = 0;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(7) {
+        n += 1;
+        bot.send(nonstop::testing::inbound::message(format!("hello {n}")).channel("C1"));
+        bot.expect_text(&format!("hi hello {n}")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (stopped, sim) = bot.stop_keeping_sim().await;
+    stopped.unwrap();
+    let refreshed = sim.stats().token_refreshes;
+    assert!(
+        refreshed >= 3,
+        "renewed at start and along the way: {:?}",
+        sim.stats()
+    );
+
+    // Later, started again from the same settings: their pair is spent, the store's is not.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let config = TestBot::config_for(&sim);
+    let mut bot = TestBot::launch(sim, app(config));
+    bot.live().await;
+    bot.send(nonstop::testing::inbound::message("hello again").channel("C1"));
+    bot.expect_text("hi hello again").await;
+    bot.settled().await;
+    let stats = bot.sim().stats();
+    assert_eq!(
+        stats.expired_token_calls, 0,
+        "no call with an expired token: {stats:?}"
+    );
+    bot.stop().await.unwrap();
+}

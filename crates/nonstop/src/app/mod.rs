@@ -465,6 +465,11 @@ impl App {
             }),
             false => None,
         };
+        // A rotating token of the bot's own: the current pair before anything uses it.
+        tokio::select! {
+            renewed = start::home_token(&config, &web, &store) => renewed?,
+            () = &mut shutdown => return Ok(()),
+        }
         let me = tokio::select! {
             me = start::identify(&web, &config) => Arc::new(me?),
             () = &mut shutdown => return Ok(()),

@@ -157,6 +157,33 @@ fn retry_delay(
     delay
 }
 
+/// With a rotating bot token of the bot's own: the current pair (the store's, or the
+/// settings' when they are new), renewed first when it expires soon; `web` takes it.
+pub(super) async fn home_token(
+    config: &Config,
+    web: &nonstop_web::WebClient,
+    store: &Arc<dyn Store>,
+) -> Result<(), Error> {
+    let (Some(refresh), Some(oauth)) = (&config.refresh_token, &config.oauth) else {
+        return Ok(());
+    };
+    let rotator = crate::install::Rotator {
+        store: Arc::clone(store),
+        web: web.clone(),
+        settings: oauth.clone(),
+        workspaces: Arc::new(crate::install::Workspaces::new(
+            Arc::clone(store),
+            web.clone(),
+            Arc::default(),
+        )),
+        holder: format!("{:016x}", rand::random::<u64>()),
+        home: Some(web.clone()),
+    };
+    crate::install::home_pair(&rotator, &config.bot_token, refresh)
+        .await
+        .map_err(|detail| Error::TokenRenewal { detail })
+}
+
 /// `auth.test`, retried until it answers: a fatal answer ends the run. Each try is one request
 /// (within the client's timeout), and each failure is a warning with its cause, so a Web API
 /// that never answers shows in the log at once and then at every retry, not after minutes.
@@ -648,6 +675,7 @@ pub(super) fn beside_connections(
             settings: oauth.clone(),
             workspaces: Arc::clone(workspaces),
             holder: format!("{:016x}", rand::random::<u64>()),
+            home: config.refresh_token.as_ref().map(|_| bot.web.clone()),
         });
         workspaces.renewed_by(&rotator);
         tasks.spawn(until_stopped(

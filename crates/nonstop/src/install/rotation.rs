@@ -15,7 +15,9 @@ use tracing::{error, info, warn};
 
 use super::Workspaces;
 use crate::config::OAuthSettings;
-use crate::journal::{Installation, InstallationKey, Store, StoreError};
+#[cfg(test)]
+use crate::journal::InstallationKey;
+use crate::journal::{Installation, Store, StoreError};
 
 /// How long one process holds an installation's lock for a refresh.
 const LOCK_FOR: Duration = Duration::from_secs(120);
@@ -30,7 +32,14 @@ pub(crate) struct Rotator {
     pub(crate) workspaces: Arc<Workspaces>,
     /// This process's name on the locks it takes.
     pub(crate) holder: String,
+    /// With a rotating token of the bot's own (`SLACK_REFRESH_TOKEN`): the bot's client,
+    /// which takes each renewed token at once.
+    pub(crate) home: Option<WebClient>,
 }
+
+/// Where the bot's own rotating pair is kept (not a workspace's installation: no event
+/// resolves to it; the bot's own client carries it).
+pub(crate) const HOME_KEY: &str = "bot:home";
 
 /// Why a token is renewed: it expires within the margin, or a call with this client's
 /// token was refused.
@@ -65,11 +74,23 @@ impl Rotator {
 
     /// Renews every installation whose token expires within the margin.
     pub(crate) async fn renew_due(&self) {
-        let due = match self.read(|store| store.installations(100_000)).await {
-            Ok(all) => all
+        // By the key each is kept under: the bot's own pair is one of them (`HOME_KEY`).
+        let kept = self
+            .read(|store| {
+                let mut kept = Vec::new();
+                for key in store.installation_keys(100_000)? {
+                    if let Some(text) = store.installation_record(&key)? {
+                        kept.push((key.clone(), Installation::from_json(&key, &text)?));
+                    }
+                }
+                Ok(kept)
+            })
+            .await;
+        let due = match kept {
+            Ok(kept) => kept
                 .into_iter()
-                .filter(|i| self.is_due(i))
-                .map(|i| i.key())
+                .filter(|(_, i)| self.is_due(i))
+                .map(|(key, _)| key)
                 .collect::<Vec<_>>(),
             Err(e) => {
                 warn!(error = %e, "token rotation: installations could not be read; trying again at the next check");
@@ -77,7 +98,7 @@ impl Rotator {
             }
         };
         for key in due {
-            self.renew(&key).await;
+            self.renew_stored(&key, Why::Due).await;
         }
     }
 
@@ -94,6 +115,7 @@ impl Rotator {
     }
 
     /// Renews the token of the installation under `key`, if still due, under its lock.
+    #[cfg(test)]
     pub(crate) async fn renew(&self, key: &InstallationKey) -> Renewal {
         self.renew_stored(&key.as_stored(), Why::Due).await
     }
@@ -170,6 +192,11 @@ impl Rotator {
         {
             Ok(true) => {
                 info!(key = stored, "rotating token renewed");
+                if stored == HOME_KEY {
+                    if let Some(home) = &self.home {
+                        home.set_token(next.bot_token.clone());
+                    }
+                }
                 Renewal::Done
             }
             // Changed under the lock: a reinstall, whose pair is newer still.
@@ -241,6 +268,60 @@ impl super::workspaces::Renew for Rotator {
     }
 }
 
+/// At start, with a rotating bot token of the bot's own: the pair to use. The store's when it
+/// grew from the same `SLACK_REFRESH_TOKEN` (after the first renewal the settings' pair is
+/// spent), else the settings' (kept now); renewed before anything uses it when it expires
+/// within the margin. Sets `rotator.home`'s token to it.
+pub(crate) async fn home_pair(
+    rotator: &Rotator,
+    bot_token: &nonstop_web::Secret,
+    refresh_token: &nonstop_web::Secret,
+) -> Result<(), String> {
+    let seed = crate::hex::encode(
+        ring::digest::digest(&ring::digest::SHA256, refresh_token.expose().as_bytes()).as_ref(),
+    );
+    let (token, refresh) = (bot_token.clone(), refresh_token.clone());
+    let kept = rotator
+        .read(move |store| {
+            let kept = store
+                .installation_record(HOME_KEY)?
+                .map(|text| Installation::from_json(HOME_KEY, &text))
+                .transpose()?;
+            // Kept from the same settings: the store's pair is the current one. A new refresh
+            // token in the settings (the app reinstalled) starts the pair again from them.
+            match kept {
+                Some(kept) if kept.seed.as_deref() == Some(seed.as_str()) => Ok(kept),
+                _ => {
+                    // New settings (or none kept): the pair starts from them, due at once, as
+                    // its expiry is not known.
+                    let mut home = Installation::for_team("", token);
+                    home.team_id = None;
+                    home.bot_refresh_token = Some(refresh);
+                    home.bot_token_expires_at = Some(SystemTime::now());
+                    home.seed = Some(seed);
+                    store.installation_write(HOME_KEY, None, Some(&home.to_json()))?;
+                    Ok(home)
+                }
+            }
+        })
+        .await
+        .map_err(|e| format!("the bot's token pair could not be read or kept: {e}"))?;
+    if let Some(home) = &rotator.home {
+        home.set_token(kept.bot_token.clone());
+    }
+    if rotator.is_due(&kept) {
+        if let Renewal::Failed(why) = rotator.renew_stored(HOME_KEY, Why::Due).await {
+            let still_valid = kept
+                .bot_token_expires_at
+                .is_some_and(|at| at > SystemTime::now());
+            if !still_valid {
+                return Err(why);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The new pair in a refresh's answer: the token, the refresh token, when it expires.
 fn renewed_pair(
     answer: &serde_json::Value,
@@ -271,27 +352,10 @@ mod tests {
     /// An install of `team` against `sim` with a rotating token, kept in `store`.
     async fn installed(sim: &Sim, store: &dyn Store, web: &WebClient, team: &str) {
         let config = sim.config();
-        let authorize = format!(
-            "{}oauth/v2/authorize?client_id={}&redirect_uri=http://127.0.0.1:9/back&team={team}",
-            sim.api_url().trim_end_matches("api/"),
-            config.client_id
-        );
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let back = client.get(&authorize).send().await.unwrap();
-        let location = back.headers()["location"].to_str().unwrap().to_owned();
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
+        let code = sim.approve_install(team);
         let secret = nonstop_web::Secret::new(config.client_secret.clone());
         let grant = OAuthGrant::Code {
-            code,
+            code: &code,
             redirect_uri: None,
         };
         let answer = web
@@ -337,6 +401,7 @@ mod tests {
             web: web.clone(),
             settings,
             holder: holder.to_owned(),
+            home: None,
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Installation {
     /// Who installed it.
     pub installer_user_id: Option<String>,
     pub installed_at: SystemTime,
+    /// For the bot's own rotating pair: a digest of the settings' refresh token it grew from.
+    pub(crate) seed: Option<String>,
 }
 
 impl std::fmt::Debug for Installation {
@@ -76,6 +78,7 @@ impl Installation {
             bot_user_id: None,
             bot_scopes: Vec::new(),
             installer_user_id: None,
+            seed: None,
             // To the millisecond, as it is kept.
             installed_at: at_millis(millis(SystemTime::now())),
         }
@@ -111,6 +114,7 @@ impl Installation {
             bot_scopes: self.bot_scopes.clone(),
             installer_user_id: self.installer_user_id.clone(),
             installed_at_ms: millis(self.installed_at),
+            seed: self.seed.clone(),
         };
         // A struct of strings, numbers and lists always serializes.
         serde_json::to_string(&stored).unwrap_or_default()
@@ -136,6 +140,7 @@ impl Installation {
             bot_scopes: stored.bot_scopes,
             installer_user_id: stored.installer_user_id,
             installed_at: at_millis(stored.installed_at_ms),
+            seed: stored.seed,
         })
     }
 }
@@ -208,6 +213,8 @@ struct Stored {
     installer_user_id: Option<String>,
     #[serde(default)]
     installed_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seed: Option<String>,
 }
 
 fn millis(at: SystemTime) -> u64 {

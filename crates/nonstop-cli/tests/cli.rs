@@ -31,18 +31,25 @@ fn run_refuses_missing_or_swapped_tokens_naming_the_variable() {
     assert!(!err.contains("SECRETBITS"), "{err}");
 }
 
+/// `nonstop demo` with `args`, which must succeed: its output and its log.
+fn demo(args: &[&str]) -> (String, String) {
+    let out = nonstop()
+        .arg("demo")
+        .args(args)
+        .env("NONSTOP_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 /// The demo plays every fault against a real bot and exits non-zero if any event was lost
 /// or handled twice; a shortened schedule keeps CI fast.
 #[test]
 fn demo_loses_nothing_and_handles_nothing_twice() {
-    let out = nonstop()
-        .args(["demo", "--secs", "20", "--rate", "20"])
-        .env("NONSTOP_LOG", "error")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    let (stdout, stderr) = demo(&["--secs", "20", "--rate", "20"]);
     assert!(stdout.contains("lost:                   0"), "{stdout}");
     assert!(stdout.contains("handled twice:          0"), "{stdout}");
     assert!(stdout.contains("dead(no frame for"), "{stdout}");
@@ -59,22 +66,7 @@ fn demo_loses_nothing_and_handles_nothing_twice() {
 /// nothing lost or doubled, no answer with another workspace's token, no expired call.
 #[test]
 fn the_http_demo_loses_nothing_and_never_uses_another_workspaces_token() {
-    let out = nonstop()
-        .args([
-            "demo",
-            "--transport",
-            "http",
-            "--secs",
-            "20",
-            "--rate",
-            "10",
-        ])
-        .env("NONSTOP_LOG", "error")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    let (stdout, _) = demo(&["--transport", "http", "--secs", "20", "--rate", "10"]);
     for line in [
         "lost:                   0",
         "handled twice:          0",

@@ -484,12 +484,20 @@ async fn no_oauth_secret_reaches_a_log_line_or_a_page() {
     let back = browser.start(&bot, "&team=T0OTHER").await;
     let elsewhere = Browser::new().get(&back).await;
     assert_eq!(elsewhere.status, 400);
-    tokio::time::sleep(seconds(1)).await;
+    // The refused refresh (answered ok:false, recorded as 299) has been made.
+    bot.sim()
+        .wait_for_call("oauth.v2.access", seconds(20), |c| c.status == 299)
+        .await
+        .unwrap();
     bot.stop().await.unwrap();
     let logs = captured.text();
     assert!(
         logs.contains("rotating token renewed"),
         "vacuous otherwise: {logs}"
+    );
+    assert!(
+        logs.contains("rotating token not renewed"),
+        "the refusal logged: {logs}"
     );
     let sim = SimConfig::default();
     let secrets = [

@@ -34,7 +34,10 @@ async fn request_url(State(app): State<AppState>, Json(body): Json<Value>) -> Js
             return Json(json!({"ok": false, "error": "invalid_url"}));
         }
     }
-    app.shared.lock().request_url = url.map(str::to_owned);
+    app.shared
+        .lock()
+        .request_url
+        .set(url.into_iter().map(str::to_owned).collect());
     Json(json!({"ok": true}))
 }
 

@@ -32,6 +32,32 @@ impl HttpFaults {
     }
 }
 
+/// The bot's request URL, or its replicas' behind a round-robin load balancer.
+#[derive(Debug, Default)]
+pub(crate) struct RequestUrls {
+    urls: Vec<String>,
+    turn: usize,
+}
+
+impl RequestUrls {
+    pub(crate) fn set(&mut self, urls: Vec<String>) {
+        self.urls = urls;
+        self.turn = 0;
+    }
+
+    /// The first URL (the app's own, for its OAuth redirect), if any.
+    pub(crate) fn first(&self) -> Option<String> {
+        self.urls.first().cloned()
+    }
+
+    /// Where the next request goes.
+    pub(crate) fn next(&mut self) -> Option<String> {
+        let url = self.urls.get(self.turn % self.urls.len().max(1)).cloned();
+        self.turn = self.turn.wrapping_add(1);
+        url
+    }
+}
+
 /// The faults one request suffers.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Hits {

@@ -170,7 +170,17 @@ impl Sim {
     /// when the answer is not 2xx within 3 s. A 2xx answer is the ack ([`Sim::acks`], its
     /// JSON body the payload). `None` returns to Socket Mode.
     pub fn set_request_url(&self, url: Option<&str>) {
-        self.shared.lock().request_url = url.map(str::to_owned);
+        self.shared
+            .lock()
+            .request_url
+            .set(url.into_iter().map(str::to_owned).collect());
+    }
+
+    /// [`Sim::set_request_url`] for replicas behind a load balancer: each request (a retry
+    /// too) goes to the next of `urls` in turn, as a round-robin balancer sends it. Empty
+    /// returns to Socket Mode.
+    pub fn set_request_urls(&self, urls: &[String]) {
+        self.shared.lock().request_url.set(urls.to_vec());
     }
 
     /// An install approved in workspace `team` as on Slack's authorize page: the `code` its
@@ -188,9 +198,10 @@ impl Sim {
         code
     }
 
-    /// Where envelopes are POSTed, when set ([`Sim::set_request_url`]).
+    /// Where envelopes are POSTed, when set ([`Sim::set_request_url`]; the first of
+    /// [`Sim::set_request_urls`]).
     pub fn request_url(&self) -> Option<String> {
-        self.shared.lock().request_url.clone()
+        self.shared.lock().request_url.first()
     }
 
     pub fn config(&self) -> &SimConfig {

@@ -79,7 +79,7 @@ pub(crate) async fn authorize(
 
 /// The simulated app's redirect URL: its request URL's origin and `/slack/oauth_redirect`.
 fn app_redirect_url(app: &AppState) -> Option<String> {
-    let url = app.shared.lock().request_url.clone()?;
+    let url = app.shared.lock().request_url.first()?;
     let after_scheme = url.find("://")? + 3;
     let origin_end = url[after_scheme..]
         .find('/')

@@ -156,11 +156,12 @@ async fn post_once(
     } else {
         job.request.signature(&job.request.key, timestamp)
     };
-    // Where the bot is now: a request URL changed meanwhile (the bot moved) takes the retry.
+    // Where the bot is now: a request URL changed meanwhile (the bot moved) takes the retry;
+    // behind a load balancer, each request goes to the next replica.
     let url = shared
         .lock()
         .request_url
-        .clone()
+        .next()
         .unwrap_or_else(|| job.url.clone());
     let send = || {
         let mut request = client

@@ -404,7 +404,7 @@ pub(crate) struct Inner {
     /// Files by id: uploaded bytes (None until the upload step).
     pub(crate) files: HashMap<String, Option<usize>>,
     /// Where envelopes go as signed HTTP requests instead of over sockets, once set.
-    pub(crate) request_url: Option<String>,
+    pub(crate) request_url: crate::http_request::RequestUrls,
     /// Installs approved whose code was not exchanged yet, by code.
     pub(crate) oauth_codes: HashMap<String, Grant>,
     /// Bot tokens `oauth.v2.access` gave, and the team (or organization) each is for.
@@ -454,7 +454,7 @@ impl Shared {
                 responses: Vec::new(),
                 early_calls: 0,
                 files: HashMap::new(),
-                request_url: None,
+                request_url: crate::http_request::RequestUrls::default(),
                 oauth_codes: HashMap::new(),
                 issued_tokens: HashMap::new(),
                 token_expiry: HashMap::new(),
@@ -573,7 +573,7 @@ impl Shared {
         // Over HTTP, the request is made now: its faults are the next ones in order.
         let post = inner
             .request_url
-            .clone()
+            .first()
             .map(|url| crate::http_request::Job {
                 envelope_id: envelope_id.clone(),
                 url,

@@ -146,6 +146,12 @@ impl WebError {
         }
     }
 
+    /// True when Slack refused the token itself as expired or unknown: what a rotating token
+    /// renewed late (or rotated away) gets; a new token may succeed.
+    pub fn is_token_refused(&self) -> bool {
+        matches!(self, Self::Slack { code, .. } if code == "token_expired" || code == "invalid_auth")
+    }
+
     /// True when the same call may succeed if tried again soon: network failures, HTTP 5xx
     /// and 408, and Slack's passing errors. Rate limits are not transient: they have their
     /// own wait ([`WebError::rate_limit_wait`]).

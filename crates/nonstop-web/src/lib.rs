@@ -137,6 +137,20 @@ struct Inner {
     scopes: std::sync::Mutex<Option<String>>,
     /// Calls by method and outcome, and time waited for rate limits.
     stats: stats::Stats,
+    /// Who renews this client's token when Slack refuses it ([`WebClient::renewed_by`]).
+    renewer: std::sync::OnceLock<Arc<dyn RenewToken>>,
+}
+
+/// Renews a rotating token that Slack refused (`token_expired`, or `invalid_auth` for a token
+/// rotated away): what a client set up with [`WebClient::renewed_by`] asks, once per call,
+/// before it gives up on the call.
+pub trait RenewToken: Send + Sync {
+    /// Slack refused `refused`'s token: renew it, if it can be, and give the token to try
+    /// again with; `None` when there is none (the refusal is the call's answer then).
+    fn renew<'a>(
+        &'a self,
+        refused: &'a WebClient,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Secret>> + Send + 'a>>;
 }
 
 /// Method URLs kept parsed, at most.
@@ -226,6 +240,7 @@ impl WebClient {
                 in_flight,
                 scopes: std::sync::Mutex::default(),
                 stats: stats::Stats::default(),
+                renewer: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -272,6 +287,14 @@ impl WebClient {
             .bot_token
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(token);
+    }
+
+    /// From now on a call with [`WebClient::call`] (and every typed method built on it)
+    /// whose token Slack refuses asks `renewer` for a new one and, given one, is made once
+    /// more with it (this client and its clones keep it). Set once; later calls are ignored.
+    /// [`WebClient::attempt`]'s callers decide themselves.
+    pub fn renewed_by(&self, renewer: Arc<dyn RenewToken>) {
+        let _ = self.inner.renewer.set(renewer);
     }
 
     fn token(&self) -> Option<Secret> {
@@ -453,16 +476,27 @@ impl WebClient {
     /// Calls `method` with the bot token: waits for the method's rate-limit gate, retries
     /// transient failures with backoff and waits out 429s, up to the configured counts.
     pub(crate) async fn send(&self, method: &str, body: Body) -> Result<Bytes, WebError> {
-        let token = self.bot_token(method)?;
+        let mut token = self.bot_token(method)?;
         let options = &self.inner.options;
         let mut backoff = Backoff::new(options.backoff_base, options.backoff_cap);
-        let (mut failures, mut limited) = (0, 0);
+        let (mut failures, mut limited, mut renewed) = (0, 0, false);
         loop {
             self.wait_gate(method).await;
             let error = match self.send_once(method, &token, &body).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
+            if error.is_token_refused() && !renewed {
+                renewed = true;
+                if let Some(new) = self.renewed_token().await {
+                    debug!(
+                        method,
+                        "the token was refused and is renewed; calling again"
+                    );
+                    token = new;
+                    continue;
+                }
+            }
             if let Some(wait) = error.rate_limit_wait() {
                 limited += 1;
                 // Every call to this method waits, not only this one.
@@ -488,6 +522,14 @@ impl WebClient {
             debug!(method, error = %error, attempt = failures, delay_ms = delay.as_millis() as u64, "transient failure; retrying");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// A new token from the renewer, after Slack refused this client's; kept by the client.
+    async fn renewed_token(&self) -> Option<Secret> {
+        let renewer = Arc::clone(self.inner.renewer.get()?);
+        let new = renewer.renew(self).await?;
+        self.set_token(new.clone());
+        Some(new)
     }
 
     fn bot_token(&self, method: &str) -> Result<Secret, WebError> {

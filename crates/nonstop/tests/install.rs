@@ -61,7 +61,12 @@ impl Browser {
     /// The install page, then Slack's authorize page with `extra` query parameters (the
     /// simulator's `team`, `deny`, `enterprise`): where Slack sends the browser back.
     async fn start(&mut self, bot: &TestBot, extra: &str) -> String {
-        let install = self.get(&format!("{}/slack/install", origin(bot))).await;
+        self.start_at(&origin(bot), extra).await
+    }
+
+    /// [`Browser::start`] at the app's origin (its request URL's scheme, host and port).
+    async fn start_at(&mut self, origin: &str, extra: &str) -> String {
+        let install = self.get(&format!("{origin}/slack/install")).await;
         assert_eq!(install.status, 200, "{}", install.body);
         let link = install
             .body
@@ -77,8 +82,11 @@ impl Browser {
 }
 
 fn origin(bot: &TestBot) -> String {
-    let url = bot.sim().request_url().unwrap();
-    url.trim_end_matches("/slack/events").to_owned()
+    origin_of(&bot.sim().request_url().unwrap())
+}
+
+fn origin_of(request_url: &str) -> String {
+    request_url.trim_end_matches("/slack/events").to_owned()
 }
 
 async fn bot_with(store: Arc<MemoryStore>, org_admin_installs: bool) -> TestBot {
@@ -364,20 +372,9 @@ async fn rotating_tokens_are_renewed_before_they_expire_even_when_an_answer_is_l
         "no call with an expired token: {stats:?}"
     );
     // The refresh whose answer was lost was asked again with the same refresh token.
-    let refreshes: Vec<String> = bot
-        .sim()
-        .calls("oauth.v2.access")
-        .iter()
-        .filter_map(|c| {
-            c.args
-                .get("refresh_token")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned)
-        })
-        .collect();
-    let distinct: std::collections::HashSet<&String> = refreshes.iter().collect();
+    let (refreshes, distinct) = refresh_tokens_asked(bot.sim());
     assert_eq!(
-        distinct.len() + 1,
+        distinct + 1,
         refreshes.len(),
         "one asked twice: {refreshes:?}"
     );
@@ -392,9 +389,11 @@ async fn rotating_tokens_are_renewed_before_they_expire_even_when_an_answer_is_l
 }
 
 /// A workspace's rotating token refused before the timer renewed it (it expired early): the
-/// answer is kept, the token renewed once, and the answer sent with the new one.
+/// answer is kept, the token renewed once, and the answer sent with the new one; a handler's
+/// own call refused the same way is made again after one renewal.
 #[tokio::test]
-async fn an_answer_refused_for_an_expired_token_is_sent_after_a_renewal() {
+async fn an_answer_or_a_handlers_own_call_refused_for_an_expired_token_goes_again_after_a_renewal()
+{
     let store = Arc::new(MemoryStore::new());
     let seconds = std::time::Duration::from_secs;
     // Tokens live an hour; the timer would renew only in the last second: the refusal
@@ -416,10 +415,42 @@ async fn an_answer_refused_for_an_expired_token_is_sent_after_a_renewal() {
     assert!(stats.expired_token_calls >= 1, "{stats:?}");
     assert_eq!(stats.token_refreshes, 1, "renewed once: {stats:?}");
     assert_eq!(bot.posts().len(), 2);
+
+    // A handler's own call (`ctx.web()`, not an answer through the outbox) refused the same
+    // way: the token is renewed once and the same call made again, so the handler goes on at
+    // its first attempt.
+    bot.sim().inject(nonstop_sim::Fault::ExpireTokens);
+    let before = bot.sim().calls("auth.test").len();
+    bot.send_in(
+        "T0ACME",
+        nonstop::testing::inbound::message("whoami").channel("C-ACME"),
+    );
+    bot.expect_text("T0ACME attempt=0").await;
+    bot.settled().await;
+    assert_eq!(bot.sim().stats().token_refreshes, 2);
+    // Refused once with Acme's token, then made with Acme's new one.
+    let checks: Vec<(u16, Option<String>)> = bot
+        .sim()
+        .calls("auth.test")
+        .into_iter()
+        .skip(before)
+        .filter(|c| c.team.as_deref() == Some("T0ACME"))
+        .map(|c| (c.status, c.team))
+        .collect();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert_eq!((checks[0].0, checks[1].0), (299, 200), "{checks:?}");
     bot.stop().await.unwrap();
 }
 
-/// A bot answering `hello …` with `hi hello …`, Acme installed, its tokens living `life`,
+/// Answers `whoami` with the team its own `auth.test` names and the handler's attempt.
+async fn whoami(ctx: nonstop::Context, _m: nonstop::Message) -> nonstop::HandlerResult {
+    let me = ctx.web().call("auth.test", &serde_json::json!({})).await?;
+    let team = me["team_id"].as_str().unwrap_or("?").to_owned();
+    ctx.say(format!("{team} attempt={}", ctx.attempt())).await?;
+    Ok(())
+}
+
+/// A bot answering `hello …` with `hi hello …` (and `whoami`), Acme installed, its tokens living `life`,
 /// renewed `margin` before they expire, looked at every `check`.
 async fn acme_with_rotating_tokens(
     store: &Arc<MemoryStore>,
@@ -442,7 +473,10 @@ async fn acme_with_rotating_tokens(
         oauth.rotation_margin = margin;
         oauth.rotation_check = check;
         config.oauth = Some(oauth);
-        App::new(config).with_store(kept).hears("^hello", hello)
+        App::new(config)
+            .with_store(kept)
+            .hears("^hello", hello)
+            .hears("^whoami", whoami)
     })
     .await;
     let mut browser = Browser::new();
@@ -643,16 +677,11 @@ async fn the_bots_own_rotating_token_is_renewed_and_outlives_a_restart() {
         move |mut config: nonstop::Config| {
             config.bot_token = Secret::new(token.clone());
             config.refresh_token = Some(Secret::new(refresh.clone()));
-            let mut oauth = OAuthSettings::new(
-                settings.client_id.clone(),
-                Secret::new(settings.client_secret.clone()),
-            );
-            oauth.rotation_margin = std::time::Duration::from_secs(2);
-            oauth.rotation_check = std::time::Duration::from_millis(200);
-            config.oauth = Some(oauth);
+            config.oauth = Some(quick_rotation(&settings));
             App::new(config)
                 .with_store(Arc::clone(&store) as Arc<dyn nonstop::Store>)
                 .hears("^hello", hello)
+                .hears("^whoami", whoami)
         }
     };
     let config = TestBot::config_for(&sim);
@@ -688,5 +717,126 @@ async fn the_bots_own_rotating_token_is_renewed_and_outlives_a_restart() {
         stats.expired_token_calls, 0,
         "no call with an expired token: {stats:?}"
     );
+
+    // The token expires early: the handler's own call is refused once, the token renewed,
+    // and the call made again.
+    bot.sim().inject(nonstop_sim::Fault::ExpireTokens);
+    bot.send(nonstop::testing::inbound::message("whoami").channel("C1"));
+    let team = bot.sim().config().team_id.clone();
+    bot.expect_text(&format!("{team} attempt=0")).await;
+    assert_eq!(bot.sim().stats().expired_token_calls, 1);
     bot.stop().await.unwrap();
+}
+
+/// Three replicas on one Redis behind a round-robin load balancer, Acme's tokens living 4 s
+/// (Slack's 12 hours, compressed) and renewed 2 s before they expire, each replica's timer
+/// looking every 200 ms: through 12 s of traffic every message is answered once, no call
+/// fails or goes with an expired token, and each expiry is renewed once (each refresh token
+/// used once, by whichever replica took the lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_redis_renew_each_expiry_once_and_no_call_fails() {
+    async fn hello(ctx: nonstop::Context, m: nonstop::Message) -> nonstop::HandlerResult {
+        ctx.say(format!("hi {}", m.text)).await?;
+        Ok(())
+    }
+    let prefix = nonstop_test_support::RedisPrefix::new("rotation-replicas");
+    let life = std::time::Duration::from_secs(4);
+    let sim = nonstop_sim::Sim::start(SimConfig {
+        token_rotation: Some(life),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let (mut urls, mut replicas) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = TestBot::http_config_for(&sim);
+        config.redis_url = Some(Secret::new(nonstop_test_support::redis_url()));
+        config.redis_prefix = prefix.0.clone();
+        config.oauth = Some(quick_rotation(sim.config()));
+        urls.push(format!(
+            "http://{}{}",
+            listener.local_addr().unwrap(),
+            config.events_path
+        ));
+        let app = App::new(config)
+            .hears("^hello", hello)
+            .with_events_listener(listener);
+        let status = app.status();
+        replicas.push((status, tokio::spawn(app.run(std::future::pending()))));
+    }
+    sim.set_request_urls(&urls);
+    for (status, _) in &replicas {
+        let wait = std::time::Duration::from_secs(30);
+        assert!(status.wait_for(wait, |s| s.live_connections > 0).await);
+    }
+    // Installed through one replica; the others find it in Redis.
+    let mut browser = Browser::new();
+    let back = browser.start_at(&origin_of(&urls[0]), "&team=T0ACME").await;
+    assert_eq!(browser.get(&back).await.status, 200);
+
+    let started = tokio::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(12) {
+        n += 1;
+        sim.send_in(
+            "T0ACME",
+            nonstop::testing::inbound::message(format!("hello {n}")).channel("C-ACME"),
+        );
+        let text = format!("hi hello {n}");
+        let wait = std::time::Duration::from_secs(30);
+        assert!(
+            sim.wait_for_post(wait, |p| p.text == text).await.is_some(),
+            "{text} never posted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.expired_token_calls, 0, "{stats:?}");
+    for method in ["chat.postMessage", "oauth.v2.access", "auth.test"] {
+        let failed: Vec<_> = sim
+            .calls(method)
+            .into_iter()
+            .filter(|c| c.status != 200)
+            .collect();
+        assert!(failed.is_empty(), "no call failed: {failed:?}");
+    }
+    // Each refresh token asked once: one refresh per expiry, never two racing.
+    let (refreshes, distinct) = refresh_tokens_asked(&sim);
+    assert_eq!(distinct, refreshes.len(), "{refreshes:?}");
+    // 12 s of tokens living 4 s, each renewed 2 s before its end: about six renewals.
+    assert!(refreshes.len() >= 4, "renewed along the way: {refreshes:?}");
+    let mut answers: Vec<String> = sim.posted().into_iter().map(|p| p.text).collect();
+    answers.sort();
+    answers.dedup();
+    assert_eq!(answers.len(), n, "each answered");
+    assert_eq!(sim.posted().len(), n, "each answered once");
+    // Every replica took requests.
+    for (status, run) in replicas {
+        assert!(status.snapshot().handled > 0, "{:?}", status.snapshot());
+        run.abort();
+    }
+}
+
+/// The refresh tokens `oauth.v2.access` was asked with, in order, and how many differ.
+fn refresh_tokens_asked(sim: &nonstop_sim::Sim) -> (Vec<String>, usize) {
+    let asked: Vec<String> = sim
+        .calls("oauth.v2.access")
+        .iter()
+        .filter_map(|c| c.args.get("refresh_token")?.as_str().map(str::to_owned))
+        .collect();
+    let distinct = asked.iter().collect::<std::collections::HashSet<_>>().len();
+    (asked, distinct)
+}
+
+/// The simulated app's OAuth settings, renewing a token 2 s before it expires and looking
+/// every 200 ms (for tokens living seconds).
+fn quick_rotation(sim: &SimConfig) -> OAuthSettings {
+    let mut oauth = OAuthSettings::new(
+        sim.client_id.clone(),
+        Secret::new(sim.client_secret.clone()),
+    );
+    oauth.rotation_margin = std::time::Duration::from_secs(2);
+    oauth.rotation_check = std::time::Duration::from_millis(200);
+    oauth
 }

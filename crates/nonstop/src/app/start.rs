@@ -171,11 +171,7 @@ pub(super) async fn home_token(
         store: Arc::clone(store),
         web: web.clone(),
         settings: oauth.clone(),
-        workspaces: Arc::new(crate::install::Workspaces::new(
-            Arc::clone(store),
-            web.clone(),
-            Arc::default(),
-        )),
+        workspaces: crate::install::Workspaces::new(Arc::clone(store), web.clone(), Arc::default()),
         holder: format!("{:016x}", rand::random::<u64>()),
         home: Some(web.clone()),
     };
@@ -371,11 +367,7 @@ pub(super) fn pipeline(
     ));
     // An app that installs through OAuth acts in each event's workspace with its token.
     let workspaces = config.oauth.as_ref().map(|_| {
-        Arc::new(crate::install::Workspaces::new(
-            Arc::clone(bot.store),
-            bot.web.clone(),
-            Arc::clone(bot.me),
-        ))
+        crate::install::Workspaces::new(Arc::clone(bot.store), bot.web.clone(), Arc::clone(bot.me))
     });
     let mut ctx = Context::new(
         bot.web.clone(),
@@ -678,6 +670,12 @@ pub(super) fn beside_connections(
             home: config.refresh_token.as_ref().map(|_| bot.web.clone()),
         });
         workspaces.renewed_by(&rotator);
+        if config.refresh_token.is_some() {
+            // The bot's own rotating token: its client asks for a renewal when Slack refuses
+            // it, as each workspace's client does.
+            bot.web
+                .renewed_by(workspaces.renewer_for(crate::install::HOME_KEY));
+        }
         tasks.spawn(until_stopped(
             "token rotation",
             stop.clone(),

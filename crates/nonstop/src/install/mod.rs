@@ -10,7 +10,7 @@ mod rotation;
 mod state;
 mod workspaces;
 
-pub(crate) use rotation::{home_pair, Rotator};
+pub(crate) use rotation::{home_pair, Rotator, HOME_KEY};
 pub(crate) use workspaces::Workspaces;
 
 use std::collections::HashMap;

@@ -13,6 +13,7 @@ use nonstop_web::{OAuthGrant, WebClient, WebError};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use super::workspaces::AfterRefusal;
 use super::Workspaces;
 use crate::config::OAuthSettings;
 #[cfg(test)]
@@ -258,12 +259,13 @@ impl super::workspaces::Renew for Rotator {
         &'a self,
         key: &'a str,
         refused: &'a WebClient,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = AfterRefusal> + Send + 'a>> {
         Box::pin(async move {
-            matches!(
-                self.renew_stored(key, Why::Refused(refused)).await,
-                Renewal::Done | Renewal::Skipped
-            )
+            match self.renew_stored(key, Why::Refused(refused)).await {
+                Renewal::Done => AfterRefusal::Renewed,
+                Renewal::Skipped => AfterRefusal::Skipped,
+                Renewal::Failed(_) => AfterRefusal::Failed,
+            }
         })
     }
 }
@@ -392,11 +394,11 @@ mod tests {
         settings.rotation_margin = Duration::from_secs(1800);
         let store: Arc<dyn Store> = store.clone();
         Rotator {
-            workspaces: Arc::new(Workspaces::new(
+            workspaces: Workspaces::new(
                 Arc::clone(&store),
                 web.clone(),
                 Arc::new(BotIdentity::default()),
-            )),
+            ),
             store,
             web: web.clone(),
             settings,

@@ -2,14 +2,17 @@
 //! event's team (or its organization), with a Web API client of its own (Slack limits each
 //! workspace's token apart). Everything done for an event, its handler's calls and answers
 //! included, goes through that client; an event from no installed workspace goes through the
-//! bot's own token (`SLACK_BOT_TOKEN`). Lookups are cached briefly, so a busy workspace costs
-//! the store one read in a while; an uninstall forgets at once.
+//! bot's own token (`SLACK_BOT_TOKEN`). Lookups are cached briefly (never past the token's
+//! expiry, which another replica may have renewed), so a busy workspace costs the store one
+//! read in a while; an uninstall forgets at once. A workspace's client asks for a renewal
+//! itself when Slack refuses its rotating token, so a handler's own calls survive an expiry
+//! as answers do.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
 
-use nonstop_web::WebClient;
+use nonstop_web::{RenewToken, Secret, WebClient};
 use tokio::time::Instant;
 
 use crate::identity::BotIdentity;
@@ -19,6 +22,9 @@ use crate::journal::{Installation, InstallationKey, Store, StoreError};
 const FRESH_FOR: Duration = Duration::from_secs(30);
 /// Lookups kept at most; past it the cache starts again.
 const CACHED: usize = 10_000;
+/// A cached rotating token is read again this long before it expires: a call made with it
+/// then still reaches Slack in time.
+const BEFORE_EXPIRY: Duration = Duration::from_secs(1);
 
 /// One workspace as an event's handler acts in it.
 #[derive(Debug, Clone)]
@@ -34,7 +40,10 @@ pub(crate) struct Workspace {
 pub(crate) struct Workspaces {
     store: Arc<dyn Store>,
     home: Workspace,
+    /// By key: until when the lookup is trusted, and what it found.
     cache: Mutex<HashMap<String, (Instant, Option<Workspace>)>>,
+    /// These workspaces, for the renewers their clients carry.
+    this: Weak<Workspaces>,
     /// What renews rotating tokens, once it runs (weak: it holds these workspaces).
     rotator: std::sync::OnceLock<std::sync::Weak<dyn Renew>>,
 }
@@ -42,12 +51,22 @@ pub(crate) struct Workspaces {
 /// Renews a workspace's token after a call with it was refused.
 pub(crate) trait Renew: Send + Sync {
     /// Renews the token of the installation kept under `key`, unless it holds another than
-    /// `refused`'s already; true when the workspace may have a working token now.
+    /// `refused`'s already.
     fn renew_refused<'a>(
         &'a self,
         key: &'a str,
         refused: &'a WebClient,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = AfterRefusal> + Send + 'a>>;
+}
+
+/// What a renewal after a refusal came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterRefusal {
+    /// A new pair is kept (and the bot's own client holds it already).
+    Renewed,
+    /// Not renewed here: another renewed it, or holds its lock now.
+    Skipped,
+    Failed,
 }
 
 impl std::fmt::Debug for Workspaces {
@@ -57,13 +76,23 @@ impl std::fmt::Debug for Workspaces {
 }
 
 impl Workspaces {
-    pub(crate) fn new(store: Arc<dyn Store>, web: WebClient, me: Arc<BotIdentity>) -> Self {
-        Self {
+    pub(crate) fn new(store: Arc<dyn Store>, web: WebClient, me: Arc<BotIdentity>) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
             store,
             home: Workspace { key: None, web, me },
             cache: Mutex::default(),
+            this: this.clone(),
             rotator: std::sync::OnceLock::new(),
-        }
+        })
+    }
+
+    /// What renews the token kept under `key` when Slack refuses a client's: for the bot's
+    /// own client when its token rotates (`HOME_KEY`); each workspace's client has its own.
+    pub(crate) fn renewer_for(&self, key: &str) -> Arc<dyn RenewToken> {
+        Arc::new(RenewOnRefusal {
+            workspaces: self.this.clone(),
+            key: key.to_owned(),
+        })
     }
 
     /// Who renews rotating tokens when a call finds one refused.
@@ -80,11 +109,15 @@ impl Workspaces {
         let Some(rotator) = self.rotator.get().and_then(std::sync::Weak::upgrade) else {
             return false;
         };
-        rotator.renew_refused(key, refused).await
-            && self
+        match rotator.renew_refused(key, refused).await {
+            AfterRefusal::Renewed => true,
+            // Renewed elsewhere when the kept token is another now.
+            AfterRefusal::Skipped => self
                 .by_key(key)
                 .await
-                .is_some_and(|now| !refused.has_token_of(&now.web))
+                .is_some_and(|now| !refused.has_token_of(&now.web)),
+            AfterRefusal::Failed => false,
+        }
     }
 
     /// The workspace an event from `team` in `enterprise` is for: its installation's; the
@@ -115,8 +148,8 @@ impl Workspaces {
     /// The workspace of the installation kept under `key` (an answer's), if it is still
     /// installed.
     pub(crate) async fn by_key(&self, key: &str) -> Option<Workspace> {
-        if let Some((at, cached)) = self.cached(key) {
-            if at.elapsed() < FRESH_FOR {
+        if let Some((until, cached)) = self.cached(key) {
+            if Instant::now() < until {
                 return cached;
             }
         }
@@ -127,12 +160,13 @@ impl Workspaces {
                 return self.cached(key).and_then(|(_, cached)| cached);
             }
         };
+        let until = Instant::now() + found.as_ref().map_or(FRESH_FOR, trusted_for);
         let workspace = found.map(|installation| self.workspace_of(key, &installation));
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHED {
             cache.clear();
         }
-        cache.insert(key.to_owned(), (Instant::now(), workspace.clone()));
+        cache.insert(key.to_owned(), (until, workspace.clone()));
         workspace
     }
 
@@ -216,14 +250,54 @@ impl Workspaces {
                 return known;
             }
         }
+        let web = self.home.web.with_token(installation.bot_token.clone());
+        if installation.bot_refresh_token.is_some() {
+            web.renewed_by(self.renewer_for(key));
+        }
         Workspace {
             key: Some(key.to_owned()),
-            web: self.home.web.with_token(installation.bot_token.clone()),
+            web,
             me: Arc::new(BotIdentity {
                 user_id: installation.bot_user_id.clone(),
                 bot_id: installation.bot_id.clone(),
                 team_id: installation.team_id.clone(),
             }),
         }
+    }
+}
+
+/// How long a lookup that found `installation` is trusted: [`FRESH_FOR`], and for a rotating
+/// token not past shortly before it expires (another process may renew it meanwhile).
+fn trusted_for(installation: &Installation) -> Duration {
+    installation
+        .bot_token_expires_at
+        .map_or(FRESH_FOR, |expires| {
+            let left = expires
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            left.saturating_sub(BEFORE_EXPIRY).min(FRESH_FOR)
+        })
+}
+
+/// A client's renewal when Slack refuses its rotating token: the installation's token
+/// renewed (once, whoever asks first, across replicas) and given back to retry with.
+struct RenewOnRefusal {
+    workspaces: Weak<Workspaces>,
+    key: String,
+}
+
+impl RenewToken for RenewOnRefusal {
+    fn renew<'a>(
+        &'a self,
+        refused: &'a WebClient,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Secret>> + Send + 'a>> {
+        Box::pin(async move {
+            let workspaces = self.workspaces.upgrade()?;
+            if !workspaces.renew_now(&self.key, refused).await {
+                return None;
+            }
+            let kept = workspaces.read(&self.key).await.ok().flatten()?;
+            Some(kept.bot_token)
+        })
     }
 }

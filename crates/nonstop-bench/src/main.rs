@@ -592,6 +592,162 @@ async fn redis_group(quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// Requests Slack has in flight to the bot at once in the HTTP throughput runs (the bot serves
+/// 512 connections at once; a load balancer in front holds more back).
+const HTTP_IN_FLIGHT: usize = 200;
+
+/// A bot receiving over HTTP (`NONSTOP_TRANSPORT=http`) on a loopback port of its own, with
+/// `env` besides; and its request URL, once it listens.
+async fn http_bot(sim: &Sim, env: &[(&str, &str)]) -> Result<(Bot, String)> {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let listen = addr.to_string();
+    let secret = sim.config().signing_secret.clone();
+    let mut settings = vec![
+        ("NONSTOP_TRANSPORT", "http"),
+        ("SLACK_SIGNING_SECRET", secret.as_str()),
+        ("NONSTOP_HTTP_LISTEN", listen.as_str()),
+    ];
+    settings.extend_from_slice(env);
+    let bot = Bot::start_with(sim, &settings)?;
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() >= deadline {
+            return Err(format!("the bot never listened on {addr}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((bot, format!("http://{addr}/slack/events")))
+}
+
+/// Events over HTTP as fast as `bots` answer them with a 200 (no reply), at most
+/// [`HTTP_IN_FLIGHT`] requests in flight.
+async fn http_throughput(sim: &Sim, bots: &[Bot], total: usize, what: &str) -> Result<()> {
+    let cpu: Duration = bots.iter().map(Bot::cpu).sum();
+    let before = sim.stats();
+    let start = Instant::now();
+    push(sim, total, "hello", 1, |s, _| s.pending < HTTP_IN_FLIGHT).await?;
+    if !sim.wait_for_stats(WAIT, |s| s.pending == 0).await {
+        return Err("requests left unanswered".into());
+    }
+    let spent = bots
+        .iter()
+        .map(Bot::cpu)
+        .sum::<Duration>()
+        .saturating_sub(cpu);
+    let after = sim.stats();
+    report_rate(what, after.acks - before.acks, start.elapsed(), spent);
+    println!(
+        "  requests failed and sent again: {} (of {} posted)",
+        after.http_failed - before.http_failed,
+        after.http_posts - before.http_posts
+    );
+    Ok(())
+}
+
+/// `--only http`: the Events API over HTTP. One bot, then three replicas on Redis behind a
+/// round-robin balancer (the simulator's `set_request_urls`): time from Slack's send to the
+/// bot's 200 at 1,000 requests/s, requests/s, memory; then memory per installation.
+async fn http_group(quick: bool) -> Result<()> {
+    let secs = if quick { 5 } else { 10 };
+    let total = if quick { 10_000 } else { 50_000 };
+    let url = bench_redis_url();
+    for replicas in [1usize, 3] {
+        let sim = Sim::start(sim_config()).await?;
+        let prefix = format!("nonstop-bench-http:{}:{replicas}", std::process::id());
+        let redis = [
+            ("REDIS_URL", url.as_str()),
+            ("NONSTOP_REDIS_PREFIX", prefix.as_str()),
+        ];
+        let env: &[(&str, &str)] = if replicas == 1 { &[] } else { &redis };
+        let (mut bots, mut urls) = (Vec::new(), Vec::new());
+        for _ in 0..replicas {
+            let (bot, request_url) = http_bot(&sim, env).await?;
+            bots.push(bot);
+            urls.push(request_url);
+        }
+        sim.set_request_urls(&urls);
+        let store = if replicas == 1 { "SQLite" } else { "Redis" };
+        println!("HTTP, {replicas} replica(s) on {store}, time from the simulator's send to the bot's 200:");
+        ack_latency(&sim, "hello", 1000.0, secs).await?;
+        ack_latency(&sim, "ping", 1000.0, secs).await?;
+        http_throughput(
+            &sim,
+            &bots,
+            total,
+            &format!("over HTTP, receive -> journal -> 200 -> dispatch, {replicas} replica(s)"),
+        )
+        .await?;
+        for bot in &bots {
+            println!("  bot resident memory: {}", bot.memory());
+        }
+        drop(bots);
+        sim.shutdown().await;
+        if replicas > 1 {
+            clear_redis_prefix(&url, &prefix);
+        }
+    }
+    installation_memory(if quick { 200 } else { 1_000 }).await
+}
+
+/// Memory per installation: `n` workspaces installed (kept in the journal before the bot
+/// starts, each with a token the simulator issued), then a message from each answered with
+/// its own token (each workspace's client and lookup cached): the bot's resident memory
+/// before and after, per workspace.
+async fn installation_memory(n: usize) -> Result<()> {
+    use nonstop::journal::{Installation, InstallationStore};
+    let sim = Sim::start(sim_config()).await?;
+    let settings = sim.config().clone();
+    let client_secret = nonstop_web::Secret::new(settings.client_secret.clone());
+    let web = nonstop_web::WebClient::new(&sim.api_url(), None, Duration::from_secs(10))?;
+    let store = nonstop::SqliteStore::open(journal_path(), nonstop::config::Durability::Full)?;
+    let teams: Vec<String> = (0..n).map(|i| format!("T{i:06}")).collect();
+    for team in &teams {
+        let code = sim.approve_install(team);
+        let grant = nonstop_web::OAuthGrant::Code {
+            code: &code,
+            redirect_uri: None,
+        };
+        let answer = web
+            .oauth_v2_access(&settings.client_id, &client_secret, grant)
+            .await?;
+        let token = answer["access_token"].as_str().unwrap_or_default();
+        let mut installation =
+            Installation::for_team(team.as_str(), nonstop_web::Secret::new(token));
+        installation.bot_user_id = answer["bot_user_id"].as_str().map(str::to_owned);
+        store.installation_save(&installation)?;
+    }
+    drop(store);
+    let oauth = [
+        ("SLACK_CLIENT_ID", settings.client_id.as_str()),
+        ("SLACK_CLIENT_SECRET", settings.client_secret.as_str()),
+    ];
+    let (bot, request_url) = http_bot(&sim, &oauth).await?;
+    sim.set_request_url(Some(&request_url));
+    ack_latency(&sim, "ping", 100.0, 2).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (before, _, _) = rss_kib(bot.child.id());
+    let posted = sim.posted_count();
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for (i, team) in teams.iter().enumerate() {
+        tick.tick().await;
+        let message = nonstop_model::inbound::message(format!("ping w{i}")).channel("C0WORK");
+        sim.send_in(team, message);
+    }
+    let all = sim.wait_for_stats(WAIT, |s| s.posted >= posted + n).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (after, _, _) = rss_kib(bot.child.id());
+    println!(
+        "memory per installation: {n} workspaces each answered with its own token{}: resident {:.1} MiB before, {:.1} MiB after = {:.1} KiB per workspace",
+        if all { "" } else { " (NOT all answered within 60 s)" },
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / n as f64
+    );
+    drop(bot);
+    sim.shutdown().await;
+    Ok(())
+}
+
 /// CPU time (user + system) process `pid` has used so far, from /proc.
 fn process_cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -1082,8 +1238,8 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let _ = OTHER_BOT.set(other_bot);
-    // --only faults|latency|replies|steady|throughput|journal|rtm|redis runs one group
-    // (redis only when named: it needs a Redis).
+    // --only faults|latency|replies|steady|throughput|journal|rtm|redis|http runs one group
+    // (redis and http only when named: they need a Redis).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -1097,6 +1253,9 @@ async fn main() -> Result<()> {
     }
     if only.as_deref() == Some("redis") {
         return redis_group(quick).await;
+    }
+    if only.as_deref() == Some("http") {
+        return http_group(quick).await;
     }
     if only.as_deref().is_none_or(|o| o == "journal") {
         // `--batch N`: envelopes per commit (512 unless given), to see what a commit costs.

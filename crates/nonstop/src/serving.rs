@@ -1,7 +1,7 @@
 //! The one way the runtime serves HTTP (the operator endpoint, the Events API receiver): a
-//! bounded number of connections, each with a deadline for its headers and one for its whole
-//! life, so a flood of connections or half-sent requests never starves the bot of file
-//! descriptors (issue 25: 1,100 held connections made `/healthz` unreachable and a slot
+//! bounded number of connections (more wait to be let in), each with a deadline for its
+//! headers and one for its whole life, so a flood of connections or half-sent requests never
+//! starves the bot of file descriptors (issue 25: 1,100 held connections made `/healthz` unreachable and a slot
 //! unable to reconnect).
 
 use std::sync::Arc;
@@ -25,7 +25,10 @@ pub(crate) struct Limits {
     pub(crate) name: &'static str,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, within `limits`.
+/// Serves `app` on `listener` until `shutdown` completes, within `limits`. Past the limit of
+/// connections, new ones wait in the kernel's queue (no file of the bot's) until one ends:
+/// a burst of Slack's requests is served a little later instead of failing, and a flood of
+/// idle connections holds the rest back only until their headers' time is up.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -34,44 +37,56 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let mut connections = tokio::task::JoinSet::new();
-    let mut refusals = crate::log_limit::LogLimit::new(1, Duration::from_secs(60));
+    let mut warnings = crate::log_limit::LogLimit::new(1, Duration::from_secs(60));
     let name = limits.name;
     tokio::pin!(shutdown);
     loop {
+        if permits.available_permits() == 0 {
+            if let Some(folded) = warnings.admit(tokio::time::Instant::now()) {
+                tracing::warn!(
+                    limit = limits.connections,
+                    folded,
+                    "{name}: as many connections as allowed at once; new ones wait until some end"
+                );
+            }
+        }
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+            accepted = accept_within(&listener, &permits) => {
+                let (stream, permit) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors, most likely: let some close first.
-                        if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
+                        if let Some(folded) = warnings.admit(tokio::time::Instant::now()) {
                             tracing::warn!(error = %e, folded, "{name}: a connection could not be accepted");
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
-                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    if let Some(folded) = refusals.admit(tokio::time::Instant::now()) {
-                        tracing::warn!(limit = limits.connections, folded, "{name}: too many connections at once; closing new ones until some end");
-                    }
-                    continue;
-                };
                 // Small answers go out at once, not after the client's delayed ACK.
                 let _ = stream.set_nodelay(true);
                 let service = hyper_util::service::TowerToHyperService::new(app.clone());
                 let lifetime = limits.lifetime;
+                // Nearly full: this connection serves one request and makes room, rather than
+                // sit kept alive while others wait to be let in.
+                let crowded = permits.available_permits() < limits.connections / 4;
                 connections.spawn(async move {
                     let _permit = permit;
                     let mut http = hyper::server::conn::http1::Builder::new();
                     http.timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT);
+                        .header_read_timeout(HEADER_TIMEOUT)
+                        .keep_alive(!crowded);
                     let connection =
                         http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::pin!(connection);
                     // An error is the client's doing (it hung up, sent garbage, was too slow).
-                    let _ = tokio::time::timeout(lifetime, connection).await;
+                    if tokio::time::timeout(lifetime, connection.as_mut()).await.is_err() {
+                        // Its time is up: the request under way is answered, then it closes.
+                        connection.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(HEADER_TIMEOUT, connection).await;
+                    }
                 });
             }
         }
@@ -79,4 +94,19 @@ pub(crate) async fn serve(
     connections.abort_all();
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The next connection, once there is room for it (cancel-safe: a turn taken and dropped
+/// returns, and `accept` loses nothing).
+async fn accept_within(
+    listener: &TcpListener,
+    permits: &Arc<tokio::sync::Semaphore>,
+) -> std::io::Result<(tokio::net::TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    // The semaphore is never closed.
+    let permit = Arc::clone(permits)
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, permit))
 }

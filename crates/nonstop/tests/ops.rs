@@ -271,8 +271,9 @@ async fn rate_limits_are_counted_with_the_time_waited() {
 
 /// Issue 25: 3,000 half-sent requests were held 40 s and more, and about 1,100 of them (with
 /// 1,024 open files) made `/healthz` unreachable and a slot unable to reconnect. Now a
-/// request has a few seconds to say what it wants, connections beyond a small limit are
-/// closed at once, and the bot's sockets to Slack never wait for a file of their own.
+/// request has a few seconds to say what it wants, connections beyond a small limit wait in
+/// the kernel's queue (holding no file of the bot's) until some end, and the bot's sockets to
+/// Slack never wait for a file of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_cut_off_and_never_starve_the_bot() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -292,8 +293,8 @@ async fn half_sent_requests_are_cut_off_and_never_starve_the_bot() {
     // The bot still hears and answers, and a socket dropped now comes back.
     h.drop_one_and_recover(2).await;
     h.ping("during-the-flood").await;
-    // Every one of them is closed by the endpoint: beyond the limit at once, the rest once
-    // their time to send the headers is up.
+    // Every one of them is closed by the endpoint once its time to send the headers is up
+    // (those beyond the limit after they are let in).
     let closed = async {
         for stream in &mut held {
             let mut buf = [0u8; 256];

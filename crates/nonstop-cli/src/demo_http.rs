@@ -1,8 +1,10 @@
 //! `nonstop demo --transport http`: the simulator posting to a bot's request URL, the app
 //! installed in two more workspaces through the OAuth flow (their tokens rotating every few
 //! seconds), a minute of HTTP faults (forged, aged, replayed and late requests, a failing and
-//! a slow Web API, the bot stopped abruptly and started again on its journal), and the same
-//! report as the Socket Mode demo: every `ping N` answered once, in its own workspace.
+//! a slow Web API, the bot SIGKILLed mid-stream and started again on its journal), and the
+//! same report as the Socket Mode demo: every `ping N` answered once, in its own workspace.
+//! The bot is a process of its own (this binary's hidden `demo-bot`), so that it can be
+//! killed as an operator's `kill -9` or an out-of-memory killer would.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,10 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use nonstop::config::OAuthSettings;
-use nonstop::{App, Secret, Status};
+use nonstop::App;
 use nonstop_sim::{inbound, Fault, Sim, SimConfig};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// The workspaces installed through the flow, besides the bot's own.
@@ -45,7 +45,7 @@ fn schedule() -> Vec<(f64, Option<Fault>, &'static str)> {
         (
             22.0,
             None,
-            "the bot stopped abruptly, started again on its journal",
+            "the bot SIGKILLed mid-stream, started again on its journal",
         ),
         (
             32.0,
@@ -66,40 +66,91 @@ fn schedule() -> Vec<(f64, Option<Fault>, &'static str)> {
     ]
 }
 
-/// The bot as it runs, and what starting it again needs.
+/// The bot's process; killed (SIGKILL on Unix) when dropped.
 struct Bot {
-    run: JoinHandle<Result<(), nonstop::Error>>,
-    status: std::sync::Arc<Status>,
+    child: std::process::Child,
 }
 
-fn start_bot(sim: &Sim, addr: SocketAddr, journal: &Path) -> anyhow::Result<Bot> {
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the bot (`demo-bot`) receiving at `addr`, on the journal at `journal`, its log
+/// appended to `log`; returns once it is ready.
+async fn start_bot(sim: &Sim, addr: SocketAddr, journal: &Path, log: &Path) -> anyhow::Result<Bot> {
     let settings = sim.config();
-    let mut config = nonstop::Config::http(&settings.bot_token, &settings.signing_secret)?;
-    config.api_url = sim.api_url();
-    config.journal_path = Some(journal.to_path_buf());
-    config.public_url = Some(format!("http://{addr}"));
-    let mut oauth = OAuthSettings::new(
-        settings.client_id.clone(),
-        Secret::new(settings.client_secret.clone()),
-    );
-    // Tokens here live 12 s (Slack's: 12 hours): renewed 6 s ahead, looked at every second.
-    oauth.rotation_margin = Duration::from_secs(6);
-    oauth.rotation_check = Duration::from_secs(1);
-    config.oauth = Some(oauth);
-    // The port the simulator posts to, again after a restart.
-    let listener = (0..50)
-        .find_map(|_| {
-            std::net::TcpListener::bind(addr)
-                .map_err(|_| std::thread::sleep(Duration::from_millis(100)))
-                .ok()
-        })
-        .with_context(|| format!("the request URL's port {addr} stayed taken"))?;
-    let app = App::new(config)
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("demo-bot");
+    // Only the demo's settings: none of the shell's Slack or nonstop settings but the log's.
+    for (name, _) in std::env::vars() {
+        let ours =
+            name.starts_with("SLACK_") || name.starts_with("NONSTOP_") || name == "REDIS_URL";
+        if ours && !name.starts_with("NONSTOP_LOG") {
+            command.env_remove(name);
+        }
+    }
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let child = command
+        .env("NONSTOP_TRANSPORT", "http")
+        .env("SLACK_BOT_TOKEN", &settings.bot_token)
+        .env("SLACK_SIGNING_SECRET", &settings.signing_secret)
+        .env("SLACK_API_URL", sim.api_url())
+        .env("SLACK_CLIENT_ID", &settings.client_id)
+        .env("SLACK_CLIENT_SECRET", &settings.client_secret)
+        .env("NONSTOP_DB", journal)
+        .env("NONSTOP_HTTP_LISTEN", addr.to_string())
+        .env("NONSTOP_HTTP", addr.to_string())
+        .env("NONSTOP_PUBLIC_URL", format!("http://{addr}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .context("could not start the bot's process")?;
+    let mut bot = Bot { child };
+    let ready = format!("http://{addr}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(bot);
+        }
+        if let Some(exit) = bot.child.try_wait()? {
+            anyhow::bail!(
+                "the bot's process ended ({exit}); its log: {}",
+                log.display()
+            );
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the bot was not ready within 30 s; its log: {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `nonstop demo-bot`: the demo's bot, started by the demo with its settings in the
+/// environment: the built-in bot at a request URL, with OAuth, renewing tokens that live 12 s
+/// (Slack's: 12 hours) 6 s ahead and looking every second.
+pub(crate) async fn bot_process() -> anyhow::Result<()> {
+    let mut config = nonstop::Config::from_env()?;
+    if let Some(oauth) = config.oauth.as_mut() {
+        oauth.rotation_margin = Duration::from_secs(6);
+        oauth.rotation_check = Duration::from_secs(1);
+    }
+    App::new(config)
         .with_builtin_commands()
-        .with_events_listener(listener);
-    let status = app.status();
-    let run = tokio::spawn(app.run(std::future::pending()));
-    Ok(Bot { run, status })
+        .run(nonstop::shutdown_signal())
+        .await?;
+    Ok(())
 }
 
 /// Installs the app in `team` as a person would: the install page, Slack's authorize page,
@@ -156,16 +207,10 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     .context("could not start the simulator")?;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let journal = std::env::temp_dir().join(format!("nonstop-demo-http-{}.db", std::process::id()));
+    let log = std::env::temp_dir().join(format!("nonstop-demo-http-{}.log", std::process::id()));
     sim.set_request_url(Some(&format!("http://{addr}/slack/events")));
-    let mut bot = start_bot(&sim, addr, &journal)?;
-    println!("nonstop demo: a Slack simulator on {} posting to a bot's request URL http://{addr}/slack/events", sim.addr());
-    if !bot
-        .status
-        .wait_for(Duration::from_secs(10), |s| s.live_connections > 0)
-        .await
-    {
-        anyhow::bail!("the bot's receiver did not come up");
-    }
+    let mut bot = start_bot(&sim, addr, &journal, &log).await?;
+    println!("nonstop demo: a Slack simulator on {} posting to a bot's request URL http://{addr}/slack/events (the bot a process of its own, its log in {})", sim.addr(), log.display());
     for (team, name) in INSTALLED {
         install(addr, team, name).await?;
         println!("installed in {name} ({team}) through the OAuth flow: its own token, rotating every 12 s");
@@ -195,9 +240,8 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
             match fault {
                 Some(fault) => sim.inject(fault),
                 None => {
-                    bot.run.abort();
-                    let _ = (&mut bot.run).await;
-                    bot = start_bot(&sim, addr, &journal)?;
+                    drop(bot); // SIGKILL, and reaped
+                    bot = start_bot(&sim, addr, &journal, &log).await?;
                 }
             }
         }
@@ -207,9 +251,9 @@ pub(crate) async fn run(secs: u64, rate: f64) -> anyhow::Result<()> {
     while Instant::now() < deadline && count(&sim).0 < sent as usize {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    report(&sim, &bot.status, sent);
+    report(&sim, sent, &log);
     let (handled, doubled, wrong_team) = count(&sim);
-    bot.run.abort();
+    drop(bot);
     sim.shutdown().await;
     for suffix in ["", "-wal", "-shm", "-lock"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", journal.display()));
@@ -252,10 +296,9 @@ fn count(sim: &Sim) -> (usize, usize, usize) {
     (answers.len(), doubled, wrong_team)
 }
 
-fn report(sim: &Sim, status: &Status, sent: u64) {
+fn report(sim: &Sim, sent: u64, log: &Path) {
     let (handled, doubled, wrong_team) = count(sim);
     let stats = sim.stats();
-    let snapshot = status.snapshot();
     println!("\n== report");
     println!("events sent:            {sent} (from 3 workspaces)");
     println!("handled:                {handled}");
@@ -274,7 +317,7 @@ fn report(sim: &Sim, status: &Status, sent: u64) {
         stats.token_refreshes, stats.expired_token_calls
     );
     println!(
-        "bot (since its restart): {} requests taken, {} turned away, {} duplicates dropped",
-        snapshot.requests, snapshot.requests_rejected, snapshot.duplicates
+        "bot's log:              {} (each refusal and renewal named)",
+        log.display()
     );
 }

@@ -72,6 +72,10 @@ enum Command {
         #[arg(long, default_value = "socket", value_parser = ["socket", "rtm", "http"])]
         transport: String,
     },
+    /// The HTTP demo's bot, as a process of its own that the demo can SIGKILL.
+    #[cfg(feature = "simulator")]
+    #[command(name = "demo-bot", hide = true)]
+    DemoBot,
     /// `sim` or `demo` asked of a build without them: said in words, not "unrecognized".
     #[cfg(not(feature = "simulator"))]
     #[command(name = "sim", hide = true, aliases = ["demo"], disable_help_flag = true)]
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
             "http" => tool(demo_http::run(secs, rate)),
             _ => tool(demo::run(secs, rate, transport == "rtm")),
         },
+        #[cfg(feature = "simulator")]
+        Command::DemoBot => tool(demo_http::bot_process()),
         #[cfg(not(feature = "simulator"))]
         Command::LeftOut { .. } => {
             eprintln!(

@@ -62,7 +62,8 @@ fn demo_loses_nothing_and_handles_nothing_twice() {
 }
 
 /// The HTTP demo: a bot at a request URL installed in two more workspaces, with forged,
-/// replayed and late requests, a failing Web API, rotating tokens and an abrupt restart;
+/// replayed and late requests, a failing Web API, rotating tokens and the bot's process
+/// SIGKILLed mid-stream;
 /// nothing lost or doubled, no answer with another workspace's token, no expired call.
 #[test]
 fn the_http_demo_loses_nothing_and_never_uses_another_workspaces_token() {
@@ -77,6 +78,7 @@ fn the_http_demo_loses_nothing_and_never_uses_another_workspaces_token() {
         assert!(stdout.contains(line), "{line:?} not in {stdout}");
     }
     assert!(stdout.contains("6 turned away as not Slack's"), "{stdout}");
+    assert!(stdout.contains("the bot a process of its own"), "{stdout}");
 }
 
 /// `nonstop run` against `nonstop sim` with an app token the simulator does not know: the

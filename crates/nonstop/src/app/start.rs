@@ -280,12 +280,22 @@ fn spawn_slots<T: supervisor::Transport>(
 /// answer after a crash.
 pub(super) fn identified(web: &nonstop_web::WebClient, config: &Config, me: &BotIdentity) {
     outbox::check_scopes(web.granted_scopes().as_deref());
+    let (user_id, bot_id, team_id) = (
+        me.user_id.as_deref().unwrap_or("?"),
+        me.bot_id.as_deref().unwrap_or("?"),
+        me.team_id.as_deref().unwrap_or("?"),
+    );
+    if config.transport == crate::config::TransportKind::Http {
+        info!(
+            user_id,
+            bot_id, team_id, "bot identified; receiving requests"
+        );
+        return;
+    }
+    let connections = config.connections;
     info!(
-        user_id = me.user_id.as_deref().unwrap_or("?"),
-        bot_id = me.bot_id.as_deref().unwrap_or("?"),
-        team_id = me.team_id.as_deref().unwrap_or("?"),
-        connections = config.connections,
-        "bot identified; opening sockets"
+        user_id,
+        bot_id, team_id, connections, "bot identified; opening sockets"
     );
 }
 

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod args;
 mod capture;
 mod control;
 mod fault;
@@ -27,6 +28,8 @@ mod rtm;
 mod settings;
 mod socket;
 mod state;
+mod stream;
+mod streamed;
 mod web_api;
 mod workspace;
 
@@ -39,6 +42,7 @@ pub use nonstop_model::inbound::{self, Inbound};
 pub use settings::{MessageSpec, SimConfig};
 pub(crate) use state::AppState;
 pub use state::{unix_ms, AckRecord, ApiCall, PostedMessage, Response, Sent, SimStats};
+pub use streamed::{AgentThread, StreamedMessage};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -196,6 +200,28 @@ impl Sim {
         };
         self.shared.lock().oauth_codes.insert(code.clone(), grant);
         code
+    }
+
+    /// Every streamed message (`chat.startStream`), as it stands, in the order they started.
+    pub fn streams(&self) -> Vec<StreamedMessage> {
+        self.shared.lock().streams.clone()
+    }
+
+    /// The streamed message `ts`, as it stands.
+    pub fn stream(&self, ts: &str) -> Option<StreamedMessage> {
+        let inner = self.shared.lock();
+        inner.streams.iter().rev().find(|s| s.ts == ts).cloned()
+    }
+
+    /// The agent thread `thread_ts` in `channel`, as the bot's `assistant.threads.*` calls
+    /// left it.
+    pub fn agent_thread(&self, channel: &str, thread_ts: &str) -> Option<AgentThread> {
+        let inner = self.shared.lock();
+        inner
+            .agent_threads
+            .iter()
+            .find(|t| t.channel == channel && t.thread_ts == thread_ts)
+            .cloned()
     }
 
     /// Where envelopes are POSTed, when set ([`Sim::set_request_url`]; the first of

@@ -52,6 +52,9 @@ pub struct SimConfig {
     /// Token rotation: installs get a rotating bot token (`xoxe.xoxb-`) that expires after
     /// this, with a refresh token (Slack: 12 hours). `None`: tokens that never expire.
     pub token_rotation: Option<Duration>,
+    /// How long a streamed message stays open (`chat.startStream` to the last append) before
+    /// Slack ends it as it stands and refuses more: about five minutes at Slack.
+    pub stream_lifetime: Duration,
     /// The app's client id and secret, which `oauth.v2.access` checks.
     pub client_id: String,
     pub client_secret: String,
@@ -105,6 +108,7 @@ impl Default for SimConfig {
             receive_buffer: None,
             signing_secret: "0sim0signing0secret0000000000000".to_owned(),
             token_rotation: None,
+            stream_lifetime: Duration::from_secs(300),
             client_id: "1111111111.2222222222".to_owned(),
             client_secret: "0sim0client0secret00000000000000".to_owned(),
             http_retry_delays: vec![

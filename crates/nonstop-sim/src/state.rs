@@ -391,6 +391,10 @@ pub(crate) struct Inner {
     /// Envelopes made while no socket was live, delivered when one is.
     pub(crate) undelivered: VecDeque<String>,
     pub(crate) posted: Vec<PostedMessage>,
+    /// Streamed messages, in the order they were started.
+    pub(crate) streams: Vec<crate::streamed::StreamedMessage>,
+    /// Agent threads the bot set a status, prompts or a title in.
+    pub(crate) agent_threads: Vec<crate::streamed::AgentThread>,
     pub(crate) acks: Vec<AckRecord>,
     /// Time from sending an envelope to receiving its ack, for acks of pending envelopes.
     pub(crate) ack_latencies: Vec<Duration>,
@@ -445,6 +449,8 @@ impl Shared {
                 pending: HashMap::new(),
                 undelivered: VecDeque::new(),
                 posted: Vec::new(),
+                streams: Vec::new(),
+                agent_threads: Vec::new(),
                 acks: Vec::new(),
                 ack_latencies: Vec::new(),
                 faults: Faults::default(),

@@ -4,32 +4,19 @@
 //! generated workspace big enough to need several pages.
 
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::args::{arg, json_arg, Args};
 use crate::reply::{ok, slack_error};
 use crate::AppState;
-
-type Args = Map<String, Value>;
-
-fn arg<'a>(args: &'a Args, key: &str) -> Option<&'a str> {
-    args.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// A JSON argument, whether sent as JSON or as a JSON string in a form.
-fn json_arg(args: &Args, key: &str) -> Option<Value> {
-    match args.get(key)? {
-        Value::String(text) => serde_json::from_str(text).ok(),
-        Value::Null => None,
-        other => Some(other.clone()),
-    }
-}
 
 /// Answers `method`, or `None` when the simulator does not know it.
 /// `team`: the workspace of the token that called (conversations and their history are
 /// that workspace's).
 pub(crate) fn answer(app: &AppState, method: &str, args: &Args, team: &str) -> Option<Response> {
+    if let Some(streamed) = crate::stream::answer(app, method, args, team) {
+        return Some(streamed);
+    }
     let config = &app.shared.config;
     Some(match method {
         "chat.update" | "chat.delete" => {

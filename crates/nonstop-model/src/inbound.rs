@@ -341,6 +341,54 @@ pub fn app_home_opened(user: impl Into<String>) -> Inbound {
     }))
 }
 
+/// `user` opens a thread with the app (`assistant_thread_started`): thread `thread_ts` in
+/// their direct message channel with it (`D<user>`), while looking at `context_channel`.
+pub fn assistant_thread_started(
+    user: impl Into<String>,
+    thread_ts: impl Into<String>,
+    context_channel: impl Into<String>,
+) -> Inbound {
+    agent_thread_event(
+        "assistant_thread_started",
+        user.into(),
+        thread_ts.into(),
+        context_channel.into(),
+    )
+}
+
+/// `user` moves to `context_channel` while their thread `thread_ts` with the app is open
+/// (`assistant_thread_context_changed`).
+pub fn assistant_thread_context_changed(
+    user: impl Into<String>,
+    thread_ts: impl Into<String>,
+    context_channel: impl Into<String>,
+) -> Inbound {
+    agent_thread_event(
+        "assistant_thread_context_changed",
+        user.into(),
+        thread_ts.into(),
+        context_channel.into(),
+    )
+}
+
+fn agent_thread_event(
+    kind: &str,
+    user: String,
+    thread_ts: String,
+    context_channel: String,
+) -> Inbound {
+    event(json!({
+        "type": kind,
+        "assistant_thread": {
+            "user_id": user,
+            "channel_id": format!("D{user}"),
+            "thread_ts": thread_ts,
+            "context": {"channel_id": context_channel},
+        },
+        "event_ts": thread_ts,
+    }))
+}
+
 /// A user runs a slash command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandIn {

@@ -4,6 +4,7 @@
 //! lenient on purpose. Slack adds fields and envelope types without notice, so unknown fields
 //! are ignored and unknown kinds land in an `Other`/`Unknown` variant instead of failing.
 
+pub mod agents;
 pub mod blocks;
 pub mod events;
 pub mod inbound;
@@ -13,6 +14,7 @@ pub mod socket_mode;
 pub mod typed_events;
 pub mod web;
 
+pub use agents::{AgentThread, AgentThreadEvent, SuggestedPrompt, ThreadContext};
 pub use events::{EventCallback, MessageEvent};
 pub use interactions::{
     Action, BlockAction, BlockActions, ElementKind, MemberJoinedChannel, OptionsRequest,
@@ -21,4 +23,7 @@ pub use interactions::{
 pub use socket_mode::{
     printable, Ack, DisconnectReason, EnvelopeKind, EventHead, FrameHead, ParsedFrame,
 };
-pub use typed_events::{AppHomeOpened, AppMention, EventType, ReactionAdded, ReactionRemoved};
+pub use typed_events::{
+    AppHomeOpened, AppMention, AssistantThreadContextChanged, AssistantThreadStarted, EventType,
+    ReactionAdded, ReactionRemoved,
+};

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::agents::AgentThreadEvent;
 use crate::events::MessageEvent;
 use crate::interactions::{MemberJoinedChannel, ReactionEvent};
 
@@ -48,6 +49,17 @@ named_event!(
 named_event!(
     /// `app_mention`: a message that mentions the bot.
     AppMention(MessageEvent) = "app_mention"
+);
+
+named_event!(
+    /// `assistant_thread_started`: a person opened a thread with the app (its split view or
+    /// its messages tab): the moment to greet them and set suggested prompts.
+    AssistantThreadStarted(AgentThreadEvent) = "assistant_thread_started"
+);
+named_event!(
+    /// `assistant_thread_context_changed`: the person moved to another channel while the
+    /// thread was open; its new context is in `assistant_thread.context`.
+    AssistantThreadContextChanged(AgentThreadEvent) = "assistant_thread_context_changed"
 );
 
 impl EventType for MemberJoinedChannel {

@@ -506,7 +506,7 @@ impl Context {
         self.enqueue(method, lane, &value).await
     }
 
-    async fn enqueue(
+    pub(crate) async fn enqueue(
         &self,
         method: &str,
         lane: String,
@@ -563,7 +563,7 @@ impl Context {
         Ok(self.web.views_publish(user_id, &view_json(view)?).await?)
     }
 
-    fn need<'a>(
+    pub(crate) fn need<'a>(
         &self,
         value: Option<&'a String>,
         method: &'static str,

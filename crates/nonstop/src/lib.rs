@@ -42,6 +42,7 @@
 //! `README.md` covers the binary and the simulator; `docs/` the design, the connection
 //! lifecycle and the bot API.
 
+mod agent;
 mod app;
 mod builtin;
 mod cause;
@@ -97,8 +98,9 @@ pub use nonstop_model as model;
 /// Block Kit as Rust types: what [`Context::say`] and the other answers take.
 pub use nonstop_model::blocks;
 pub use nonstop_model::{
-    AppHomeOpened, AppMention, BlockAction, EventType, MemberJoinedChannel, OptionsRequest,
-    ReactionAdded, ReactionEvent, ReactionRemoved, Shortcut, SlashCommand, ViewPayload,
+    AgentThread, AppHomeOpened, AppMention, AssistantThreadContextChanged, AssistantThreadStarted,
+    BlockAction, EventType, MemberJoinedChannel, OptionsRequest, ReactionAdded, ReactionEvent,
+    ReactionRemoved, Shortcut, SlashCommand, SuggestedPrompt, ThreadContext, ViewPayload,
 };
 /// Retry delays, shared with the Web API client.
 pub use nonstop_web::backoff;

@@ -158,11 +158,19 @@ fn meta_of(request: &Request) -> EventMeta {
                 channel: owned(
                     str_at(event, &["channel"])
                         .or_else(|| str_at(event, &["item", "channel"]))
-                        .or_else(|| str_at(event, &["channel", "id"])),
+                        .or_else(|| str_at(event, &["channel", "id"]))
+                        .or_else(|| str_at(event, &["assistant_thread", "channel_id"])),
                 ),
-                user: owned(str_at(event, &["user"]).or_else(|| str_at(event, &["user", "id"]))),
+                user: owned(
+                    str_at(event, &["user"])
+                        .or_else(|| str_at(event, &["user", "id"]))
+                        .or_else(|| str_at(event, &["assistant_thread", "user_id"])),
+                ),
                 ts: owned(str_at(event, &["ts"]).or_else(|| str_at(event, &["item", "ts"]))),
-                thread_ts: owned(str_at(event, &["thread_ts"])),
+                thread_ts: owned(
+                    str_at(event, &["thread_ts"])
+                        .or_else(|| str_at(event, &["assistant_thread", "thread_ts"])),
+                ),
                 response_url: None,
                 trigger_id: None,
             }

@@ -285,6 +285,7 @@ impl Router {
         };
         ctx.on_uninstall(installation, request.payload.get("event"))
             .await;
+        ctx.keep_agent_context(request.payload.get("event")).await;
         if is_own_message(&request, &ctx) {
             return Ok(());
         }

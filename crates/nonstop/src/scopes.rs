@@ -106,6 +106,10 @@ pub(crate) fn for_event(event_type: &str) -> Vec<ScopeNeed> {
         "member_left_channel" => (&["channels:read", "groups:read"], &["member_left_channel"]),
         "message" => (HISTORY, MESSAGE_EVENTS),
         "app_home_opened" => (&[], &["app_home_opened"]),
+        "assistant_thread_started" => (&["assistant:write"], &["assistant_thread_started"]),
+        "assistant_thread_context_changed" => {
+            (&["assistant:write"], &["assistant_thread_context_changed"])
+        }
         // Others (and `*`): no scope nonstop knows; a manifest lists the event by name.
         _ => return Vec::new(),
     };

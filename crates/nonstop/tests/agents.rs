@@ -1,0 +1,113 @@
+//! Agent threads against the simulator: a thread opened with the app gets suggested prompts
+//! and a title; a question in it gets the status line first and then the answer, in order
+//! through the outbox; the channel the person was looking at is kept from Slack's events and
+//! known to later messages of the thread without reading history.
+#![allow(clippy::unwrap_used)]
+
+use nonstop::testing::{inbound, TestApp, TestBot};
+use nonstop::{
+    App, AssistantThreadContextChanged, AssistantThreadStarted, Context, HandlerResult, Message,
+    SuggestedPrompt,
+};
+
+const THREAD: &str = "1700000000.000100";
+
+async fn started(ctx: Context, _event: AssistantThreadStarted) -> HandlerResult {
+    let prompts = [
+        SuggestedPrompt::new("Summarise", "Summarise this channel"),
+        SuggestedPrompt::new("Draft", "Draft a reply"),
+    ];
+    ctx.set_suggested_prompts(Some("Try one"), &prompts).await?;
+    ctx.set_title("A new chat").await?;
+    Ok(())
+}
+
+async fn moved(_ctx: Context, _event: AssistantThreadContextChanged) -> HandlerResult {
+    Ok(())
+}
+
+async fn asked(ctx: Context, _message: Message) -> HandlerResult {
+    ctx.set_status("is thinking…").await?;
+    let context = ctx.agent_context().await?;
+    let channel = context.and_then(|c| c.channel_id);
+    let answer = format!("you were in {}", channel.as_deref().unwrap_or("no channel"));
+    ctx.reply(answer).await?;
+    Ok(())
+}
+
+fn agent(config: nonstop::Config) -> App {
+    App::new(config).on(started).on(moved).hears("\\?$", asked)
+}
+
+#[tokio::test]
+async fn an_agent_thread_gets_prompts_a_status_before_each_answer_and_knows_its_context() {
+    let bot = TestBot::start(agent).await;
+    bot.send(inbound::assistant_thread_started("U1", THREAD, "C9"));
+    bot.settled().await;
+    let thread = bot.sim().agent_thread("DU1", THREAD).unwrap();
+    assert_eq!(thread.prompts.len(), 2, "{thread:?}");
+    assert_eq!(thread.prompts[0]["title"], "Summarise");
+    assert_eq!(thread.prompts_title.as_deref(), Some("Try one"));
+    assert_eq!(thread.title.as_deref(), Some("A new chat"));
+
+    bot.send(
+        inbound::message("what now?")
+            .channel("DU1")
+            .user("U1")
+            .in_thread(THREAD),
+    );
+    bot.expect_text("you were in C9").await;
+    // The person moves to another channel; the thread's next answer knows it.
+    bot.send(inbound::assistant_thread_context_changed(
+        "U1", THREAD, "C7",
+    ));
+    bot.send(
+        inbound::message("and here?")
+            .channel("DU1")
+            .user("U1")
+            .in_thread(THREAD),
+    );
+    bot.expect_text("you were in C7").await;
+    bot.settled().await;
+
+    let thread = bot.sim().agent_thread("DU1", THREAD).unwrap();
+    assert_eq!(thread.statuses, ["is thinking…", "is thinking…"]);
+    // Each status went out before its answer, in the thread.
+    let mut calls = bot.sim().calls("assistant.threads.setStatus");
+    calls.extend(bot.sim().calls("chat.postMessage"));
+    calls.sort_by_key(|c| c.at);
+    let order: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "assistant.threads.setStatus",
+            "chat.postMessage",
+            "assistant.threads.setStatus",
+            "chat.postMessage"
+        ]
+    );
+    let answers = bot.posts();
+    assert!(
+        answers.iter().all(|p| p.thread_ts() == Some(THREAD)),
+        "{answers:?}"
+    );
+    // Known from Slack's events, not read back from history.
+    assert!(bot.sim().calls("conversations.replies").is_empty());
+    assert!(bot.sim().calls("conversations.history").is_empty());
+    bot.stop().await.unwrap();
+}
+
+/// The listeners' events and the scope they need reach the manifest.
+#[test]
+fn an_agents_manifest_subscribes_to_its_thread_events_with_their_scope() {
+    let manifest = agent(TestApp::config()).manifest();
+    let events = manifest.settings.event_subscriptions.unwrap().bot_events;
+    for event in [
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+    ] {
+        assert!(events.iter().any(|e| e == event), "{events:?}");
+    }
+    let scopes = manifest.oauth_config.scopes.bot;
+    assert!(scopes.iter().any(|s| s == "assistant:write"), "{scopes:?}");
+}

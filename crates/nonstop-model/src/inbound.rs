@@ -484,6 +484,9 @@ pub enum Picked {
     Date(String),
     /// `HH:mm`.
     Time(String),
+    /// A feedback button (`feedback_buttons`), with the clicked button's value
+    /// (`positive`/`negative` for [`crate::blocks::FeedbackButtons::new`]).
+    Feedback(String),
 }
 
 fn option(value: &str) -> Value {
@@ -529,6 +532,7 @@ impl Picked {
             ),
             Picked::Date(date) => ("datepicker", one("selected_date", date.as_str().into())),
             Picked::Time(time) => ("timepicker", one("selected_time", time.as_str().into())),
+            Picked::Feedback(value) => ("feedback_buttons", one("value", value.as_str().into())),
         }
     }
 }

@@ -99,6 +99,8 @@ pub enum ElementKind {
     Checkboxes,
     RadioButtons,
     PlainTextInput,
+    /// An agent answer's thumbs up or down: the action's value is the clicked button's.
+    FeedbackButtons,
     /// A kind this version has no name for: its `type` as sent.
     Other(String),
 }
@@ -123,6 +125,7 @@ impl ElementKind {
             "checkboxes" => Self::Checkboxes,
             "radio_buttons" => Self::RadioButtons,
             "plain_text_input" => Self::PlainTextInput,
+            "feedback_buttons" => Self::FeedbackButtons,
             other => Self::Other(other.to_owned()),
         }
     }

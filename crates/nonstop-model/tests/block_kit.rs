@@ -11,8 +11,16 @@ use nonstop_model::blocks::{
 };
 use serde_json::{json, Value};
 
-const BLOCK_KINDS: [&str; 8] = [
-    "section", "actions", "context", "divider", "header", "image", "input", "markdown",
+const BLOCK_KINDS: [&str; 9] = [
+    "section",
+    "actions",
+    "context",
+    "divider",
+    "header",
+    "image",
+    "input",
+    "markdown",
+    "context_actions",
 ];
 
 fn examples() -> Vec<Value> {
@@ -259,7 +267,8 @@ fn a_field_past_its_limit_is_an_error_naming_it() {
 #[test]
 fn every_documented_limit_is_checked_at_its_edge() {
     use nonstop_model::blocks::{
-        Choices, Home, Image, ImageElement, Markdown, OptionGroup, Overflow, Picker,
+        Choices, FeedbackButton, FeedbackButtons, Home, Image, ImageElement, Markdown, OptionGroup,
+        Overflow, Picker,
     };
     let s = |n: usize| "x".repeat(n);
     type Case = (
@@ -289,6 +298,23 @@ fn every_documented_limit_is_checked_at_its_edge() {
                 let mut home = Home::new();
                 home.blocks = (0..n).map(|_| Block::from(Block::divider())).collect();
                 home.build().map(|_| ())
+            }),
+        ),
+        (
+            "blocks[0].elements",
+            5,
+            Box::new(move |n| {
+                let buttons = (0..n).map(|i| FeedbackButtons::new(format!("f{i}")));
+                message(Block::context_actions(buttons).into())
+            }),
+        ),
+        (
+            "blocks[0].elements[0].positive_button.text",
+            75,
+            Box::new(move |n| {
+                let buttons =
+                    FeedbackButtons::new("f").positive(FeedbackButton::new(s(n), "positive"));
+                message(Block::context_actions([buttons]).into())
             }),
         ),
         (

@@ -4,10 +4,13 @@
 //! known to later messages of the thread without reading history.
 #![allow(clippy::unwrap_used)]
 
+use nonstop::blocks::{self, Block, FeedbackButtons};
+use nonstop::model::ElementKind;
+use nonstop::testing::inbound::Picked;
 use nonstop::testing::{inbound, TestApp, TestBot};
 use nonstop::{
-    App, AssistantThreadContextChanged, AssistantThreadStarted, Context, HandlerResult, Message,
-    SuggestedPrompt,
+    App, AssistantThreadContextChanged, AssistantThreadStarted, BlockAction, Context,
+    HandlerResult, Message, SuggestedPrompt,
 };
 
 const THREAD: &str = "1700000000.000100";
@@ -31,12 +34,28 @@ async fn asked(ctx: Context, _message: Message) -> HandlerResult {
     let context = ctx.agent_context().await?;
     let channel = context.and_then(|c| c.channel_id);
     let answer = format!("you were in {}", channel.as_deref().unwrap_or("no channel"));
-    ctx.reply(answer).await?;
+    let feedback = Block::context_actions([FeedbackButtons::new("feedback")]);
+    ctx.reply(
+        blocks::Message::new(answer.clone())
+            .blocks([Block::from(Block::section(answer)), feedback.into()]),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn rated(ctx: Context, click: BlockAction) -> HandlerResult {
+    assert_eq!(click.action.element(), ElementKind::FeedbackButtons);
+    ctx.say(format!("noted: {}", click.action.selected().join("")))
+        .await?;
     Ok(())
 }
 
 fn agent(config: nonstop::Config) -> App {
-    App::new(config).on(started).on(moved).hears("\\?$", asked)
+    App::new(config)
+        .on(started)
+        .on(moved)
+        .hears("\\?$", asked)
+        .action("feedback", rated)
 }
 
 #[tokio::test]
@@ -91,6 +110,16 @@ async fn an_agent_thread_gets_prompts_a_status_before_each_answer_and_knows_its_
         answers.iter().all(|p| p.thread_ts() == Some(THREAD)),
         "{answers:?}"
     );
+    // Each answer ends with feedback buttons; a click reaches the listener with its value.
+    let Block::ContextActions(buttons) = &answers[0].blocks()[1] else {
+        panic!("no feedback buttons: {answers:?}");
+    };
+    let blocks::ContextActionElement::FeedbackButtons(feedback) = &buttons.elements[0] else {
+        panic!("{buttons:?}");
+    };
+    assert_eq!(feedback.negative_button.value, "negative");
+    bot.send(inbound::block_action("feedback", Picked::Feedback("negative".into())).channel("DU1"));
+    bot.expect_text("noted: negative").await;
     // Known from Slack's events, not read back from history.
     assert!(bot.sim().calls("conversations.replies").is_empty());
     assert!(bot.sim().calls("conversations.history").is_empty());

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::elements::{Accessory, ActionElement, ContextElement, InputElement};
+use super::elements::{
+    Accessory, ActionElement, ContextActionElement, ContextElement, InputElement,
+};
 use super::open_enum::open_enum;
 use super::text::{PlainText, Text};
 
@@ -39,6 +41,16 @@ pub struct Actions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
     pub elements: Vec<ContextElement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Actions on the message it ends (at most five), such as an agent's feedback buttons.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextActions {
+    pub elements: Vec<ContextActionElement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_id: Option<String>,
     #[serde(flatten)]
@@ -121,6 +133,7 @@ open_enum! {
         Image(Image) = "image",
         Input(Box<Input>) = "input",
         Markdown(Markdown) = "markdown",
+        ContextActions(ContextActions) = "context_actions",
     }
 }
 
@@ -161,6 +174,16 @@ impl Block {
         }
     }
 
+    /// Actions on the message, such as [`FeedbackButtons`](super::FeedbackButtons).
+    pub fn context_actions(
+        elements: impl IntoIterator<Item = impl Into<ContextActionElement>>,
+    ) -> ContextActions {
+        ContextActions {
+            elements: elements.into_iter().map(Into::into).collect(),
+            ..ContextActions::default()
+        }
+    }
+
     /// A labelled field asking with `element`.
     pub fn input(label: impl Into<PlainText>, element: impl Into<InputElement>) -> Input {
         Input {
@@ -185,6 +208,7 @@ impl Block {
             Block::Image(b) => b.block_id.as_deref(),
             Block::Input(b) => b.block_id.as_deref(),
             Block::Markdown(b) => b.block_id.as_deref(),
+            Block::ContextActions(b) => b.block_id.as_deref(),
             Block::Unknown(object) => object.get("block_id").and_then(Value::as_str),
         }
     }
@@ -250,4 +274,5 @@ into_block! {
     Image => Image(std::convert::identity),
     Input => Input(Box::new),
     Markdown => Markdown(std::convert::identity),
+    ContextActions => ContextActions(std::convert::identity),
 }

@@ -311,6 +311,84 @@ open_enum! {
     }
 }
 
+/// One of the two feedback buttons (`positive_button`, `negative_button`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackButton {
+    pub text: PlainText,
+    /// What the click sends as the action's value.
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accessibility_label: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl FeedbackButton {
+    pub fn new(text: impl Into<PlainText>, value: impl Into<String>) -> Self {
+        FeedbackButton {
+            text: text.into(),
+            value: value.into(),
+            ..FeedbackButton::default()
+        }
+    }
+
+    /// What a screen reader says for it.
+    pub fn accessibility_label(mut self, label: impl Into<String>) -> Self {
+        self.accessibility_label = Some(label.into());
+        self
+    }
+}
+
+/// Thumbs up and down under an agent's answer: a click sends a `block_actions` whose action
+/// (of kind `feedback_buttons`) carries the clicked button's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackButtons {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub action_id: String,
+    pub positive_button: FeedbackButton,
+    pub negative_button: FeedbackButton,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl FeedbackButtons {
+    /// 👍 (value `positive`) and 👎 (value `negative`), sending `action_id`.
+    pub fn new(action_id: impl Into<String>) -> Self {
+        FeedbackButtons {
+            action_id: action_id.into(),
+            positive_button: FeedbackButton::new("👍", "positive")
+                .accessibility_label("Good answer"),
+            negative_button: FeedbackButton::new("👎", "negative")
+                .accessibility_label("Bad answer"),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn positive(mut self, button: FeedbackButton) -> Self {
+        self.positive_button = button;
+        self
+    }
+
+    pub fn negative(mut self, button: FeedbackButton) -> Self {
+        self.negative_button = button;
+        self
+    }
+}
+
+open_enum! {
+    /// What a context actions block holds: actions on the message it closes, such as an
+    /// agent's feedback buttons.
+    pub enum ContextActionElement {
+        FeedbackButtons(FeedbackButtons) = "feedback_buttons",
+    }
+}
+
+impl From<FeedbackButtons> for ContextActionElement {
+    fn from(buttons: FeedbackButtons) -> Self {
+        ContextActionElement::FeedbackButtons(buttons)
+    }
+}
+
 open_enum! {
     /// What a context block holds: small images and text.
     pub enum ContextElement {

@@ -6,8 +6,8 @@
 use super::block::{Block, Input};
 use super::composition::{Confirm, OptionGroup, SelectOption};
 use super::elements::{
-    Accessory, ActionElement, Button, Choices, ContextElement, ImageElement, InputElement,
-    Overflow, Picker, PlainTextInput, Select,
+    Accessory, ActionElement, Button, Choices, ContextActionElement, ContextElement, ImageElement,
+    InputElement, Overflow, Picker, PlainTextInput, Select,
 };
 use super::limit_error::{LimitError, Unit};
 use super::responses::OptionsResponse;
@@ -161,6 +161,23 @@ fn check_block(block: &Block, at: &dyn Fn(&str) -> String) -> Checked {
         }
         Block::Input(input) => check_input(input, at),
         Block::Markdown(markdown) => chars(|| at("text"), &markdown.text, 12_000),
+        Block::ContextActions(actions) => {
+            items(|| at("elements"), actions.elements.len(), 5)?;
+            for (i, element) in actions.elements.iter().enumerate() {
+                if let ContextActionElement::FeedbackButtons(buttons) = element {
+                    let at = |f: &str| at(&format!("elements[{i}].{f}"));
+                    optional(|| at("action_id"), Some(&buttons.action_id), ID)?;
+                    for (side, button) in [
+                        ("positive_button", &buttons.positive_button),
+                        ("negative_button", &buttons.negative_button),
+                    ] {
+                        chars(|| at(&format!("{side}.text")), &button.text.text, 75)?;
+                        chars(|| at(&format!("{side}.value")), &button.value, 2000)?;
+                    }
+                }
+            }
+            Ok(())
+        }
         // Nothing of their own to check, or not known to this version.
         Block::Divider(_) | Block::Unknown(_) => Ok(()),
     }

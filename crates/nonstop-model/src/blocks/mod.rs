@@ -42,11 +42,14 @@ mod responses;
 mod surface;
 mod text;
 
-pub use block::{Actions, Block, Context, Divider, Header, Image, Input, Markdown, Section};
+pub use block::{
+    Actions, Block, Context, ContextActions, Divider, Header, Image, Input, Markdown, Section,
+};
 pub use composition::{Confirm, OptionGroup, SelectOption, Style};
 pub use elements::{
-    Accessory, ActionElement, Button, Choices, ContextElement, ImageElement, InputElement,
-    Overflow, Picker, PlainTextInput, Select,
+    Accessory, ActionElement, Button, Choices, ContextActionElement, ContextElement,
+    FeedbackButton, FeedbackButtons, ImageElement, InputElement, Overflow, Picker, PlainTextInput,
+    Select,
 };
 pub use limit_error::{LimitError, Unit};
 pub use limits::{MESSAGE_BLOCKS, MESSAGE_TEXT, VIEW_BLOCKS};

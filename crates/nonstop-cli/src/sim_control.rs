@@ -1,4 +1,4 @@
-//! `nonstop sim send|calls|acks|responses`: drive a running simulator through its control
+//! `nonstop sim send|calls|acks|responses|streams`: drive a running simulator through its control
 //! API from a shell, with every inbound kind a test can send.
 
 use std::time::Duration;
@@ -37,6 +37,12 @@ pub(crate) enum SimAction {
     },
     /// Print every body the bot POSTed to a `response_url`, as JSON.
     Responses {
+        #[command(flatten)]
+        at: Control,
+    },
+    /// Print every streamed message as it stands (its text so far, open or stopped) and every
+    /// agent thread's status, prompts and title, as JSON.
+    Streams {
         #[command(flatten)]
         at: Control,
     },
@@ -150,6 +156,9 @@ pub(crate) async fn run(action: SimAction) -> anyhow::Result<()> {
         SimAction::Acks { at } => send(client.get(format!("{}/_sim/acks", base(&at)))).await?,
         SimAction::Responses { at } => {
             send(client.get(format!("{}/_sim/responses", base(&at)))).await?
+        }
+        SimAction::Streams { at } => {
+            send(client.get(format!("{}/_sim/streams", base(&at)))).await?
         }
     };
     let pretty = serde_json::to_string_pretty(&answer).unwrap_or_else(|_| answer.to_string());

@@ -764,6 +764,13 @@ async fn sim_send_drives_a_running_bot_and_reads_back_what_it_did() {
         &["send", "action", "pick", "--picked", r#"{"option":"high"}"#],
         &[
             "send",
+            "action",
+            "rate",
+            "--picked",
+            r#"{"feedback":"positive"}"#,
+        ],
+        &[
+            "send",
             "view-submission",
             "new",
             "--input",
@@ -797,6 +804,38 @@ async fn sim_send_drives_a_running_bot_and_reads_back_what_it_did() {
             "{args:?} was not acked: {out}"
         );
     }
+
+    // A streamed message (started here as a bot would) reads back whole, open or stopped.
+    let stream = |method: &str, args: serde_json::Value| {
+        let call = reqwest::Client::new()
+            .post(format!("{url}/api/{method}"))
+            .bearer_auth(&defaults.bot_token)
+            .json(&args)
+            .send();
+        async move {
+            call.await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let started = stream(
+        "chat.startStream",
+        serde_json::json!({"channel": "D1", "thread_ts": "1.0", "markdown_text": "Hel"}),
+    )
+    .await;
+    let ts = started["ts"].as_str().unwrap().to_owned();
+    stream(
+        "chat.stopStream",
+        serde_json::json!({"channel": "D1", "ts": ts, "markdown_text": "lo"}),
+    )
+    .await;
+    let (ok, out, err) = ask(&["streams"]);
+    assert!(ok, "{err}");
+    let streams = json(&out);
+    assert_eq!(streams["streams"][0]["text"], "Hello", "{out}");
+    assert_eq!(streams["streams"][0]["open"], false, "{out}");
 
     // A mistake is named, not sent.
     let (ok, _, err) = ask(&["send", "json", r#"{"kind":"telepathy"}"#]);

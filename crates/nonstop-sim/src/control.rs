@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_sim/calls", get(calls))
         .route("/_sim/acks", get(acks))
         .route("/_sim/responses", get(responses))
+        .route("/_sim/streams", get(streams))
         .route("/_sim/request_url", post(request_url))
 }
 
@@ -103,6 +104,12 @@ async fn acks(State(app): State<AppState>) -> Json<Value> {
 /// Every body POSTed to a `response_url` the simulator handed out.
 async fn responses(State(app): State<AppState>) -> Json<Value> {
     Json(json!(app.shared.lock().responses))
+}
+
+/// Every streamed message as it stands, and every agent thread's state.
+async fn streams(State(app): State<AppState>) -> Json<Value> {
+    let inner = app.shared.lock();
+    Json(json!({"streams": inner.streams, "agent_threads": inner.agent_threads}))
 }
 
 async fn fault(State(app): State<AppState>, Json(fault): Json<Fault>) -> Json<Value> {

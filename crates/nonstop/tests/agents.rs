@@ -130,6 +130,21 @@ async fn an_agent_thread_gets_prompts_a_status_before_each_answer_and_knows_its_
 #[test]
 fn an_agents_manifest_subscribes_to_its_thread_events_with_their_scope() {
     let manifest = agent(TestApp::config()).manifest();
+    assert!(manifest.problems().is_empty(), "{:?}", manifest.problems());
+    // Declared an agent, talked to in its messages tab.
+    assert!(manifest.features.assistant_view.is_some());
+    assert!(
+        manifest
+            .features
+            .app_home
+            .as_ref()
+            .unwrap()
+            .messages_tab_enabled
+    );
+    // Without the declaration, the scope is named as a problem.
+    let mut bare = manifest.clone();
+    bare.features.assistant_view = None;
+    assert_eq!(bare.problems()[0].pointer, "/features/assistant_view");
     let events = manifest.settings.event_subscriptions.unwrap().bot_events;
     for event in [
         "assistant_thread_started",

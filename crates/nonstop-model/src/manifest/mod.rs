@@ -15,8 +15,8 @@ mod types;
 pub use diff::Difference;
 pub use rules::Problem;
 pub use types::{
-    AppHome, BotUser, DisplayInformation, EventSubscriptions, Features, Interactivity, Manifest,
-    OauthConfig, Scopes, Settings, ShortcutEntry, SlashCommandEntry,
+    AppHome, AssistantView, BotUser, DisplayInformation, EventSubscriptions, Features,
+    Interactivity, Manifest, OauthConfig, Scopes, Settings, ShortcutEntry, SlashCommandEntry,
 };
 
 impl Manifest {

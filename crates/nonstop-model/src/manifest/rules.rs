@@ -137,6 +137,13 @@ fn features(manifest: &Manifest, found: &mut Found) {
 
 fn scopes_and_events(manifest: &Manifest, found: &mut Found) {
     let bot = &manifest.oauth_config.scopes.bot;
+    // Apps that asked for it without the feature report Slack refusing the scope.
+    if bot.iter().any(|s| s == "assistant:write") && manifest.features.assistant_view.is_none() {
+        found.add(
+            "/features/assistant_view",
+            "is needed for the assistant:write scope (the app is then an agent)",
+        );
+    }
     found.at_most("/oauth_config/scopes/bot", bot, 255);
     for (i, scope) in bot.iter().enumerate() {
         found.length(format!("/oauth_config/scopes/bot/{i}"), scope, 1, 50);

@@ -42,6 +42,10 @@ pub struct DisplayInformation {
 pub struct Features {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_home: Option<AppHome>,
+    /// Declares an agent (Slack's "Agents & AI apps"): its thread UI, the
+    /// `assistant_thread_*` events and the `assistant:write` scope need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_view: Option<AssistantView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_user: Option<BotUser>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,6 +60,14 @@ impl Features {
     pub(crate) fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
+
+/// An agent's entry in Slack: what it says it does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssistantView {
+    pub assistant_description: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use nonstop_model::manifest::{
-    AppHome, BotUser, DisplayInformation, EventSubscriptions, Features, Interactivity, Manifest,
-    OauthConfig, Scopes, Settings, ShortcutEntry, SlashCommandEntry,
+    AppHome, AssistantView, BotUser, DisplayInformation, EventSubscriptions, Features,
+    Interactivity, Manifest, OauthConfig, Scopes, Settings, ShortcutEntry, SlashCommandEntry,
 };
 
 use crate::config::{Config, TransportKind};
@@ -189,7 +189,16 @@ pub(super) fn derive(
         _ => None,
     };
     let home = events.contains("app_home_opened");
-    let direct = events.contains("message.im");
+    // An agent: declared as one, and people talk to it in its messages tab.
+    let agent = scopes.contains("assistant:write");
+    let direct = events.contains("message.im") || agent;
+    let assistant_view = agent.then(|| AssistantView {
+        assistant_description: info
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{name} answers in threads.")),
+        extra: Default::default(),
+    });
     Manifest {
         metadata: Some(serde_json::json!({"major_version": 1, "minor_version": 1})),
         display_information: DisplayInformation {
@@ -205,6 +214,7 @@ pub(super) fn derive(
                 messages_tab_enabled: direct,
                 messages_tab_read_only_enabled: false,
             }),
+            assistant_view,
             // A nonstop bot is online all the time: that is the point.
             bot_user: Some(BotUser {
                 display_name: name,

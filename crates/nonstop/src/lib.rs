@@ -75,6 +75,7 @@ pub mod scopes;
 mod serving;
 mod status;
 mod storage;
+mod streaming;
 mod supervisor;
 mod task;
 #[cfg(feature = "test-util")]
@@ -111,6 +112,7 @@ pub use status::{
     Counts, LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
 };
 pub use storage::{Storage, StorageError};
+pub use streaming::{AnswerStream, FLUSH_AT};
 /// Slack's request signatures, as the HTTP receiver checks them; usable from a server of
 /// your own.
 pub use transport::http::signature;

@@ -20,6 +20,7 @@ mod lookup;
 mod over_socket;
 pub(crate) mod sender;
 mod socket_route;
+pub(crate) mod stream_entry;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

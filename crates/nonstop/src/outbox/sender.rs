@@ -21,6 +21,7 @@ use super::attempt::{not_posted, record_attempt, Finished};
 use super::lookup;
 use super::over_socket::{self, Route};
 use super::socket_route::PlainMessage;
+use super::stream_entry;
 use super::{findable, Command, Delivered, DeliveryError};
 use crate::journal::{Output, OutputMark, Store};
 
@@ -386,7 +387,19 @@ async fn deliver_one(setup: &SenderSetup, output: &Output, cover: Option<SystemT
     if let Err(e) = serde_json::from_str::<Map<String, Value>>(&output.args) {
         return Finished::Failed(format!("stored arguments unreadable: {e}"));
     }
+    let stream = match stream_entry::place(setup, output).await {
+        Ok(stream) => stream,
+        Err(finished) => return finished,
+    };
+    // A piece an earlier process called for may be in the message already.
+    if let (Some(place), true) = (&stream, output.attempts > 0) {
+        if stream_entry::applied(&setup.web, place).await {
+            info!(lane = %output.lane, key = %output.key, "streamed piece found in the message already; not sent again");
+            return Finished::Sent("{}".to_owned());
+        }
+    }
     let mut delivery = Delivery::new(setup, output, cover);
+    delivery.stream = stream;
     loop {
         match delivery.look_if_unsure().await {
             Look::Found(finished) => return finished,
@@ -439,6 +452,8 @@ struct Delivery<'a> {
     /// earlier process's call long ago: at once).
     early_look: Option<SystemTime>,
     called: bool,
+    /// An append or a stop: where its stream is.
+    stream: Option<stream_entry::Place>,
 }
 
 impl<'a> Delivery<'a> {
@@ -454,6 +469,7 @@ impl<'a> Delivery<'a> {
             early_look: output.attempted_at.map(|_| SystemTime::now()),
             cover: cover.filter(|_| setup.lease.is_none()),
             called: output.attempts > 0,
+            stream: None,
         }
     }
 
@@ -467,6 +483,9 @@ impl<'a> Delivery<'a> {
         let mut args = self.args();
         if self.findable {
             lookup::add_key(&mut args, &self.output.key);
+        }
+        if let Some(place) = &self.stream {
+            stream_entry::fill(&mut args, place);
         }
         args
     }
@@ -543,7 +562,9 @@ impl<'a> Delivery<'a> {
     /// starts within the cover written with the answer needs no mark of its own.
     async fn mark_attempt(&mut self) -> Result<(SystemTime, Option<Instant>), Finished> {
         let (setup, output) = (self.setup, self.output);
-        if !(self.findable || setup.lease.is_some()) {
+        // A streamed piece is marked too: after a crash, one that may have gone out is
+        // looked for in the message before it is sent again.
+        if !(self.findable || self.stream.is_some() || setup.lease.is_some()) {
             return Ok((SystemTime::now(), None));
         }
         if output.method != RESPOND {
@@ -575,6 +596,12 @@ impl<'a> Delivery<'a> {
                 not_posted(setup, output.id).await;
             }
             return None;
+        }
+        if let (Some(place), true) = (&self.stream, error.may_have_reached_slack()) {
+            if stream_entry::applied(&setup.web, place).await {
+                info!(lane = %output.lane, key = %output.key, "streamed piece found in the message already; not sent again");
+                return Some(Finished::Sent("{}".to_owned()));
+            }
         }
         if findable && !error.may_have_reached_slack() {
             // Slack answered without taking it (or the connection never opened): after a
@@ -712,6 +739,8 @@ fn done_already(method: &str, error: &WebError, called_before: bool) -> bool {
         ("reactions.add", Some("already_reacted")) => true,
         // Deleted by the call before, whose answer was lost.
         ("chat.delete", Some("message_not_found")) => called_before,
+        // Stopped by the call before, whose answer was lost.
+        ("chat.stopStream", Some("message_not_in_streaming_state")) => called_before,
         _ => false,
     }
 }

@@ -1,0 +1,162 @@
+//! Streamed answers through the outbox, against the simulator: the final message's text is
+//! exactly what the handler streamed (no piece missing or doubled) through a lost answer and
+//! a 429 mid-stream; the stream is stopped with its blocks; one a handler leaves unfinished is
+//! stopped with what it has and a note.
+#![allow(clippy::unwrap_used)]
+
+use nonstop::blocks::{Block, FeedbackButtons};
+use nonstop::testing::{inbound, TestBot};
+use nonstop::{App, Context, HandlerResult, Message};
+use nonstop_sim::{Fault, StreamedMessage};
+
+const THREAD: &str = "1700000000.000100";
+
+/// 2,000 characters, in 10-character tokens, each different so that a doubled or missing
+/// piece shows.
+fn answer() -> String {
+    (0..200).map(|i| format!("token{i:04} ")).collect()
+}
+
+async fn streams(ctx: Context, message: Message) -> HandlerResult {
+    let mut stream = ctx.stream()?;
+    let text = answer();
+    let tokens: Vec<String> = text
+        .as_bytes()
+        .chunks(10)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    for token in &tokens {
+        stream.append(token).await?;
+    }
+    if message.text.contains("cut") {
+        return Err("the model went away".into());
+    }
+    let feedback = Block::context_actions([FeedbackButtons::new("feedback")]);
+    stream.finish(Some(vec![feedback.into()])).await?;
+    Ok(())
+}
+
+async fn bot() -> TestBot {
+    TestBot::start(|config| App::new(config).hears("^stream", streams)).await
+}
+
+/// The stream once it is stopped (or as it stands after 30 s).
+async fn streamed(bot: &TestBot) -> StreamedMessage {
+    bot.settled().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while bot.sim().streams().iter().any(|s| s.open) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let streams = bot.sim().streams();
+    assert_eq!(streams.len(), 1, "one answer: {streams:?}");
+    streams.into_iter().next().unwrap()
+}
+
+fn ask(text: &str) -> nonstop::testing::inbound::MessageIn {
+    inbound::message(text).channel("D1").in_thread(THREAD)
+}
+
+#[tokio::test]
+async fn a_streamed_answer_arrives_whole_in_pieces_and_is_stopped_with_its_blocks() {
+    let bot = bot().await;
+    bot.send(ask("stream please"));
+    let stream = streamed(&bot).await;
+    assert_eq!(stream.text, answer());
+    assert!(!stream.open);
+    assert_eq!(stream.thread_ts, THREAD);
+    assert!(stream.blocks.unwrap()[0]["elements"][0]["type"] == "feedback_buttons");
+    // 2,000 characters in pieces of at least 256: a start, 6 appends, the stop.
+    assert_eq!(bot.sim().calls("chat.startStream").len(), 1);
+    assert_eq!(bot.sim().calls("chat.appendStream").len(), 6);
+    assert_eq!(bot.sim().calls("chat.stopStream").len(), 1);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_append_whose_answer_was_lost_is_not_sent_twice() {
+    let bot = bot().await;
+    bot.sim().inject(Fault::LoseReply {
+        method: "chat.appendStream".into(),
+        count: 2,
+    });
+    bot.sim().inject(Fault::LoseReply {
+        method: "chat.stopStream".into(),
+        count: 1,
+    });
+    bot.send(ask("stream please"));
+    let stream = streamed(&bot).await;
+    assert_eq!(stream.text, answer(), "no piece doubled or missing");
+    assert!(!stream.open);
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_429_mid_stream_delays_the_rest_and_drops_nothing() {
+    let bot = bot().await;
+    bot.sim().inject(Fault::RateLimitMethod {
+        method: "chat.appendStream".into(),
+        secs: 1,
+    });
+    bot.send(ask("stream please"));
+    let stream = streamed(&bot).await;
+    assert_eq!(stream.text, answer());
+    assert!(!stream.open);
+    assert_eq!(
+        bot.sim().early_calls(),
+        0,
+        "no call before the Retry-After ran out"
+    );
+    bot.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_its_handler_leaves_unfinished_is_stopped_with_a_note() {
+    let bot = bot().await;
+    bot.send(ask("stream, then cut"));
+    let stream = streamed(&bot).await;
+    assert!(!stream.open, "never left open");
+    assert!(stream.text.starts_with(&answer()), "{}", stream.text);
+    assert!(
+        stream.text.ends_with("_(this answer was cut off)_"),
+        "{}",
+        stream.text
+    );
+    bot.stop().await.unwrap();
+}
+
+/// The bot crashes mid-stream (a piece's call in flight on a slow Web API) and starts again
+/// on its journal: the replayed handler continues the same stream, and the message ends
+/// with the whole answer once, stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_stream_is_continued_after_the_restart_without_a_doubled_piece() {
+    let store: std::sync::Arc<dyn nonstop::Store> =
+        std::sync::Arc::new(nonstop::MemoryStore::new());
+    let app = {
+        let store = std::sync::Arc::clone(&store);
+        move |config| {
+            App::new(config)
+                .with_store(std::sync::Arc::clone(&store))
+                .hears("^stream", streams)
+        }
+    };
+    let bot = TestBot::start(app.clone()).await;
+    bot.sim().inject(Fault::SlowWebApi { millis: 700 });
+    bot.send(ask("stream please"));
+    // The start and a first append are in the message; the next piece is on its way.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while bot.sim().streams().first().is_none_or(|s| s.pieces < 2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream did not begin"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let sim = bot.crash().await;
+    sim.inject(Fault::Heal);
+    let config = TestBot::config_for(&sim);
+    let bot = TestBot::launch(sim, app(config));
+    let stream = streamed(&bot).await;
+    assert_eq!(stream.text, answer(), "whole, once");
+    assert!(!stream.open);
+    bot.stop().await.unwrap();
+}

@@ -23,6 +23,17 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args, team: &str) -> O
             let (Some(channel), Some(ts)) = (arg(args, "channel"), arg(args, "ts")) else {
                 return Some(slack_error("message_not_found"));
             };
+            // An update's text is what the message reads from now on (history included).
+            if let (true, Some(text)) = (method == "chat.update", arg(args, "text")) {
+                let mut inner = app.shared.lock();
+                let posted = inner.posted.iter_mut().rev();
+                if let Some(message) = posted
+                    .into_iter()
+                    .find(|p| p.channel == channel && p.ts == ts)
+                {
+                    message.text = text.to_owned();
+                }
+            }
             ok(json!({"channel": channel, "ts": ts}))
         }
         "chat.postEphemeral" => {

@@ -160,3 +160,36 @@ async fn a_crash_mid_stream_is_continued_after_the_restart_without_a_doubled_pie
     assert!(!stream.open);
     bot.stop().await.unwrap();
 }
+
+/// Slack refuses to start the stream (a surface that cannot show one): the answer becomes a
+/// plain message in the thread, its text replaced piece by piece, and ends whole, once, with
+/// the blocks under it.
+#[tokio::test]
+async fn a_stream_slack_refuses_becomes_one_message_updated_to_the_whole_answer() {
+    let bot = bot().await;
+    bot.sim().inject(Fault::FailMethod {
+        method: "chat.startStream".into(),
+        count: 1,
+        status: 200,
+        code: Some("not_allowed".into()),
+    });
+    bot.send(ask("stream please"));
+    bot.settled().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while bot.sim().calls("chat.update").len() < 7 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all pieces went"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(bot.sim().streams().is_empty());
+    let posted = bot.sim().posted();
+    assert_eq!(posted.len(), 1, "one message: {posted:?}");
+    assert_eq!(posted[0].text, answer(), "whole");
+    assert_eq!(posted[0].thread_ts.as_deref(), Some(THREAD));
+    let last = bot.sim().calls("chat.update").pop().unwrap();
+    let blocks = last.args["blocks"].as_str().unwrap();
+    assert!(blocks.contains("feedback_buttons"), "{blocks}");
+    bot.stop().await.unwrap();
+}

@@ -413,10 +413,25 @@ async fn deliver_one(setup: &SenderSetup, output: &Output, cover: Option<SystemT
             Ok(marked) => marked,
             Err(end) => return end,
         };
-        let error = match call(&setup.web, &output.method, delivery.call_args(), deadline).await {
+        let (method, args) = match &delivery.stream {
+            // A stream that became a plain message: its text replaced, piece by piece.
+            Some(place) if place.fallback => {
+                let args = stream_entry::as_update(&setup.web, place, delivery.call_args()).await;
+                ("chat.update", args)
+            }
+            _ => (output.method.as_str(), delivery.call_args()),
+        };
+        let error = match call(&setup.web, method, args, deadline).await {
             Ok(result) => return Finished::Sent(result),
             Err(error) => error,
         };
+        if output.method == "chat.startStream" {
+            if let Some(finished) =
+                stream_entry::fall_back(&setup.web, &delivery.args(), &error).await
+            {
+                return finished;
+            }
+        }
         if let Some(finished) = delivery.after_failed_call(error, attempted_at).await {
             return finished;
         }

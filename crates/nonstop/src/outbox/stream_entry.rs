@@ -8,11 +8,16 @@
 //! again when the message already holds its text (its length is at least the piece's end);
 //! a stop sent again after its answer was lost finds the stream stopped, which counts as
 //! done.
+//!
+//! A stream Slack refuses to start (a surface or client that cannot show one) becomes a plain
+//! message: the start is posted with `chat.postMessage`, and each append and the stop
+//! replace its text with what the stream holds up to the piece and the piece
+//! (`chat.update`: the same text again if it is sent twice).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_web::WebClient;
+use nonstop_web::{WebClient, WebError};
 use serde_json::{Map, Value};
 
 use super::attempt::{Finished, SenderSetup};
@@ -34,7 +39,12 @@ pub(super) struct Place {
     /// The stream's length before this piece, and the piece's, in characters.
     offset: usize,
     piece: usize,
+    /// Slack refused the stream: its start is a plain message, updated instead.
+    pub(super) fallback: bool,
 }
+
+/// The markdown block's limit: a fallback message shows at most this.
+const SHOWN: usize = 12_000;
 
 /// The place of `output` when it continues a stream; `Err` ends it (its start failed).
 pub(super) async fn place(setup: &SenderSetup, output: &Output) -> Result<Option<Place>, Finished> {
@@ -75,6 +85,7 @@ pub(super) async fn place(setup: &SenderSetup, output: &Output) -> Result<Option
         ts: ts.to_owned(),
         offset,
         piece,
+        fallback: result.get("fallback").and_then(Value::as_bool) == Some(true),
     }))
 }
 
@@ -119,15 +130,103 @@ pub(super) async fn applied(web: &WebClient, place: &Place) -> bool {
     if place.piece == 0 {
         return false;
     }
-    let args = serde_json::json!({"channel": place.channel, "ts": place.thread_ts, "limit": 1000});
-    let Ok(answer) = web.call("conversations.replies", &args).await else {
-        return false;
-    };
-    let messages = answer.get("messages").and_then(Value::as_array);
-    let message = messages.and_then(|m| m.iter().find(|m| m["ts"] == place.ts.as_str()));
-    let length = message
-        .and_then(|m| m.get("text"))
-        .and_then(Value::as_str)
+    let length = message_text(web, place)
+        .await
         .map_or(0, |t| t.chars().count());
     length >= place.offset + place.piece
+}
+
+/// Whether Slack's refusal of a stream's start asks for the plain message instead: a refusal
+/// of the stream itself, not of the token, a limit or a passing failure.
+fn refuses_streams(error: &WebError) -> bool {
+    error.code().is_some()
+        && error.rate_limit_wait().is_none()
+        && !error.is_transient()
+        && !error.is_token_refused()
+        && !matches!(
+            error.code(),
+            Some("not_authed" | "account_inactive" | "token_revoked" | "channel_not_found")
+        )
+}
+
+/// After Slack refused to start a stream (`args`: the start's): the answer as a plain
+/// message in the same thread; `None` when the refusal is not of that kind.
+pub(super) async fn fall_back(
+    web: &WebClient,
+    args: &Map<String, Value>,
+    error: &WebError,
+) -> Option<Finished> {
+    if !refuses_streams(error) {
+        return None;
+    }
+    let text = args
+        .get("markdown_text")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("…");
+    let mut post = Map::new();
+    for key in ["channel", "thread_ts"] {
+        if let Some(value) = args.get(key) {
+            post.insert(key.to_owned(), value.clone());
+        }
+    }
+    post.insert("text".to_owned(), text.into());
+    post.insert("blocks".to_owned(), markdown_blocks(text, None));
+    tracing::info!(refusal = ?error.code(), "Slack refused the stream; the answer goes as a plain message");
+    match web.attempt::<Value>("chat.postMessage", post).await {
+        Ok(answer) => {
+            let recorded = serde_json::json!({
+                "channel": answer.get("channel"), "ts": answer.get("ts"), "fallback": true,
+            });
+            Some(Finished::Sent(recorded.to_string()))
+        }
+        Err(e) => Some(Finished::Failed(format!(
+            "Slack refused the stream ({}) and the plain message ({e})",
+            error.code().unwrap_or("?")
+        ))),
+    }
+}
+
+/// For a stream that became a plain message: the `chat.update` that sets its text to what
+/// the stream holds up to this piece, and the piece (with a stop's blocks under it).
+pub(super) async fn as_update(
+    web: &WebClient,
+    place: &Place,
+    args: Map<String, Value>,
+) -> Map<String, Value> {
+    let before = message_text(web, place).await.unwrap_or_default();
+    let piece = args
+        .get("markdown_text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut text: String = before.chars().take(place.offset).collect();
+    text.push_str(piece);
+    let text: String = text.chars().take(SHOWN).collect();
+    let mut update = Map::new();
+    update.insert("channel".to_owned(), place.channel.clone().into());
+    update.insert("ts".to_owned(), place.ts.clone().into());
+    update.insert("text".to_owned(), text.as_str().into());
+    update.insert(
+        "blocks".to_owned(),
+        markdown_blocks(&text, args.get("blocks")),
+    );
+    update
+}
+
+/// A markdown block of `text`, and `more` blocks under it.
+fn markdown_blocks(text: &str, more: Option<&Value>) -> Value {
+    let mut blocks = vec![serde_json::json!({"type": "markdown", "text": text})];
+    if let Some(Value::Array(more)) = more {
+        blocks.extend(more.iter().cloned());
+    }
+    Value::Array(blocks)
+}
+
+/// The message's text as Slack holds it now.
+async fn message_text(web: &WebClient, place: &Place) -> Option<String> {
+    let args = serde_json::json!({"channel": place.channel, "ts": place.thread_ts, "limit": 1000});
+    let answer = web.call("conversations.replies", &args).await.ok()?;
+    let messages = answer.get("messages")?.as_array()?;
+    let message = messages.iter().find(|m| m["ts"] == place.ts.as_str())?;
+    Some(message.get("text")?.as_str()?.to_owned())
 }

@@ -26,11 +26,8 @@ pub(crate) fn answer(app: &AppState, method: &str, args: &Args, team: &str) -> O
             // An update's text is what the message reads from now on (history included).
             if let (true, Some(text)) = (method == "chat.update", arg(args, "text")) {
                 let mut inner = app.shared.lock();
-                let posted = inner.posted.iter_mut().rev();
-                if let Some(message) = posted
-                    .into_iter()
-                    .find(|p| p.channel == channel && p.ts == ts)
-                {
+                let mut posted = inner.posted.iter_mut().rev();
+                if let Some(message) = posted.find(|p| p.channel == channel && p.ts == ts) {
                     message.text = text.to_owned();
                 }
             }

@@ -8,7 +8,7 @@ use nonstop_model::blocks::Block;
 use serde_json::{json, Map, Value};
 
 use crate::context::{Context, ContextError};
-use crate::outbox::stream_entry::{OFFSET, STREAM};
+use crate::outbox::stream_entry::{OFFSET, START, STREAM};
 use crate::outbox::Outgoing;
 
 /// Characters buffered before a piece goes out (as Slack's SDK helper does).
@@ -70,7 +70,7 @@ impl AnswerStream {
             return Ok(());
         }
         let text = std::mem::take(&mut self.buffer);
-        self.piece(text, None).await.map(|_| ())
+        self.piece(text, Piece::Append).await.map(|_| ())
     }
 
     /// Characters handed to the outbox so far (what is buffered not included).
@@ -83,57 +83,28 @@ impl AnswerStream {
     pub async fn finish(mut self, blocks: Option<Vec<Block>>) -> Result<Outgoing, ContextError> {
         self.finished = true;
         let text = std::mem::take(&mut self.buffer);
-        let blocks = match blocks {
-            Some(blocks) => {
-                Some(
-                    serde_json::to_value(blocks).map_err(|e| ContextError::Arguments {
-                        method: "chat.stopStream".to_owned(),
-                        detail: e.to_string(),
-                    })?,
-                )
-            }
-            None => None,
-        };
-        self.piece(text, Some(blocks)).await
+        let blocks =
+            blocks
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| ContextError::Arguments {
+                    method: "chat.stopStream".to_owned(),
+                    detail: e.to_string(),
+                })?;
+        self.piece(text, Piece::Stop(blocks)).await
     }
 
-    /// One outbox entry: the start (the first piece), an append, or the stop (`stop`: with
-    /// its blocks).
-    async fn piece(
-        &mut self,
-        text: String,
-        stop: Option<Option<Value>>,
-    ) -> Result<Outgoing, ContextError> {
+    /// One outbox entry of `text`: the start when nothing went before (a stop with nothing
+    /// before it starts an empty stream first), else an append or the stop.
+    async fn piece(&mut self, text: String, piece: Piece) -> Result<Outgoing, ContextError> {
         if self.start.is_none() {
-            let mut args = json!({"channel": self.channel, "thread_ts": self.thread_ts});
-            let meta = self.ctx.meta();
-            if let (Some(user), Some(team)) = (&meta.user, &meta.team) {
-                args["recipient_user_id"] = user.as_str().into();
-                args["recipient_team_id"] = team.as_str().into();
-            }
-            let first = if stop.is_some() {
-                String::new()
-            } else {
-                text.clone()
-            };
-            if !first.is_empty() {
-                args["markdown_text"] = first.as_str().into();
-            }
-            let started = self
-                .ctx
-                .enqueue("chat.startStream", self.channel.clone(), &args)
-                .await?;
-            self.start = Some(started.id());
-            self.written += first.chars().count();
-            if stop.is_none() {
-                return Ok(started);
+            match piece {
+                Piece::Append => return self.start_with(text).await,
+                Piece::Stop(_) => {
+                    self.start_with(String::new()).await?;
+                }
             }
         }
-        let method = if stop.is_some() {
-            "chat.stopStream"
-        } else {
-            "chat.appendStream"
-        };
         let mut args = Map::new();
         args.insert("channel".to_owned(), self.channel.as_str().into());
         args.insert(STREAM.to_owned(), self.start.into());
@@ -141,9 +112,15 @@ impl AnswerStream {
         if !text.is_empty() {
             args.insert("markdown_text".to_owned(), text.as_str().into());
         }
-        if let Some(Some(blocks)) = stop {
-            args.insert("blocks".to_owned(), blocks);
-        }
+        let method = match piece {
+            Piece::Append => "chat.appendStream",
+            Piece::Stop(blocks) => {
+                if let Some(blocks) = blocks {
+                    args.insert("blocks".to_owned(), blocks);
+                }
+                "chat.stopStream"
+            }
+        };
         let sent = self
             .ctx
             .enqueue(method, self.channel.clone(), &Value::Object(args))
@@ -151,6 +128,30 @@ impl AnswerStream {
         self.written += text.chars().count();
         Ok(sent)
     }
+
+    /// The start, with the stream's first text.
+    async fn start_with(&mut self, text: String) -> Result<Outgoing, ContextError> {
+        let mut args = json!({"channel": self.channel, "thread_ts": self.thread_ts});
+        let meta = self.ctx.meta();
+        if let (Some(user), Some(team)) = (&meta.user, &meta.team) {
+            args["recipient_user_id"] = user.as_str().into();
+            args["recipient_team_id"] = team.as_str().into();
+        }
+        if !text.is_empty() {
+            args["markdown_text"] = text.as_str().into();
+        }
+        let started = self.ctx.enqueue(START, self.channel.clone(), &args).await?;
+        self.start = Some(started.id());
+        self.written += text.chars().count();
+        Ok(started)
+    }
+}
+
+/// What a piece of a stream is.
+enum Piece {
+    Append,
+    /// The stop, with the blocks under the answer.
+    Stop(Option<Value>),
 }
 
 impl Drop for AnswerStream {
@@ -174,7 +175,7 @@ impl Drop for AnswerStream {
         runtime.spawn(async move {
             rest.buffer.push_str(CUT_OFF);
             let text = std::mem::take(&mut rest.buffer);
-            if let Err(error) = rest.piece(text, Some(None)).await {
+            if let Err(error) = rest.piece(text, Piece::Stop(None)).await {
                 tracing::warn!(%error, "an unfinished stream could not be stopped; Slack ends it after a few minutes");
             }
         });

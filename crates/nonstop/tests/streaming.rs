@@ -73,7 +73,7 @@ async fn a_streamed_answer_arrives_whole_in_pieces_and_is_stopped_with_its_block
 }
 
 #[tokio::test]
-async fn an_append_whose_answer_was_lost_is_not_sent_twice() {
+async fn a_start_or_piece_whose_answer_was_lost_is_not_sent_twice() {
     let bot = bot().await;
     bot.sim().inject(Fault::LoseReply {
         method: "chat.appendStream".into(),
@@ -81,6 +81,11 @@ async fn an_append_whose_answer_was_lost_is_not_sent_twice() {
     });
     bot.sim().inject(Fault::LoseReply {
         method: "chat.stopStream".into(),
+        count: 1,
+    });
+    // The start too: the stream it began is found in the thread, not started twice.
+    bot.sim().inject(Fault::LoseReply {
+        method: "chat.startStream".into(),
         count: 1,
     });
     bot.send(ask("stream please"));

@@ -391,11 +391,10 @@ async fn deliver_one(setup: &SenderSetup, output: &Output, cover: Option<SystemT
         Ok(stream) => stream,
         Err(finished) => return finished,
     };
-    // A piece an earlier process called for may be in the message already.
-    if let (Some(place), true) = (&stream, output.attempts > 0) {
-        if stream_entry::applied(&setup.web, place).await {
-            info!(lane = %output.lane, key = %output.key, "streamed piece found in the message already; not sent again");
-            return Finished::Sent("{}".to_owned());
+    // A stream's start or piece an earlier process called for may be in the thread already.
+    if output.attempts > 0 {
+        if let Some(found) = stream_entry::already_there(setup, output, stream.as_ref()).await {
+            return found;
         }
     }
     let mut delivery = Delivery::new(setup, output, cover);
@@ -577,9 +576,10 @@ impl<'a> Delivery<'a> {
     /// starts within the cover written with the answer needs no mark of its own.
     async fn mark_attempt(&mut self) -> Result<(SystemTime, Option<Instant>), Finished> {
         let (setup, output) = (self.setup, self.output);
-        // A streamed piece is marked too: after a crash, one that may have gone out is
-        // looked for in the message before it is sent again.
-        if !(self.findable || self.stream.is_some() || setup.lease.is_some()) {
+        // A stream's start and pieces are marked too: after a crash, one that may have gone
+        // out is looked for in the thread before it is sent again.
+        let streamed = self.stream.is_some() || output.method == stream_entry::START;
+        if !(self.findable || streamed || setup.lease.is_some()) {
             return Ok((SystemTime::now(), None));
         }
         if output.method != RESPOND {
@@ -612,10 +612,11 @@ impl<'a> Delivery<'a> {
             }
             return None;
         }
-        if let (Some(place), true) = (&self.stream, error.may_have_reached_slack()) {
-            if stream_entry::applied(&setup.web, place).await {
-                info!(lane = %output.lane, key = %output.key, "streamed piece found in the message already; not sent again");
-                return Some(Finished::Sent("{}".to_owned()));
+        if error.may_have_reached_slack() {
+            if let Some(found) =
+                stream_entry::already_there(setup, output, self.stream.as_ref()).await
+            {
+                return Some(found);
             }
         }
         if findable && !error.may_have_reached_slack() {

@@ -4,10 +4,11 @@
 //! characters. When one goes out, its start has gone out before it (lanes go in order), and
 //! the start's recorded answer gives the message's `ts`.
 //!
-//! Exactly once: an append whose call may have reached Slack without an answer is not sent
-//! again when the message already holds its text (its length is at least the piece's end);
-//! a stop sent again after its answer was lost finds the stream stopped, which counts as
-//! done.
+//! Exactly once: a start whose call may have reached Slack without an answer is looked for
+//! in the thread (the bot's message since the start was written, beginning with its text)
+//! before it is sent again; an append is not sent again when the message already holds its
+//! text (its length is at least the piece's end); a stop sent again after its answer was
+//! lost finds the stream stopped, which counts as done.
 //!
 //! A stream Slack refuses to start (a surface or client that cannot show one) becomes a plain
 //! message: the start is posted with `chat.postMessage`, and each append and the stop
@@ -23,6 +24,8 @@ use serde_json::{Map, Value};
 use super::attempt::{Finished, SenderSetup};
 use crate::journal::{Output, OutputState, Store};
 
+/// The method that starts a stream.
+pub(crate) const START: &str = "chat.startStream";
 /// The argument naming an append's or a stop's stream: its start's outbox id.
 pub(crate) const STREAM: &str = "nonstop_stream";
 /// The argument saying where an append's or a stop's text begins in the stream.
@@ -124,9 +127,27 @@ pub(super) fn fill(args: &mut Map<String, Value>, place: &Place) {
     args.insert("ts".to_owned(), place.ts.clone().into());
 }
 
+/// A start or piece (`place`) whose call may have gone out already, found in the thread:
+/// how it ends, then; `None` when it is not there (or could not be looked for: sent again,
+/// at least once).
+pub(super) async fn already_there(
+    setup: &SenderSetup,
+    output: &Output,
+    place: Option<&Place>,
+) -> Option<Finished> {
+    let found = match place {
+        Some(place) => applied(&setup.web, place).await.then(|| "{}".to_owned()),
+        None if output.method == START => started_before(setup, output).await,
+        None => None,
+    };
+    if found.is_some() {
+        tracing::info!(lane = %output.lane, key = %output.key, method = %output.method, "found in the thread already; not sent again");
+    }
+    found.map(Finished::Sent)
+}
+
 /// Whether the message holds this piece already (a call whose answer was lost took effect).
-/// Unknown (the message could not be read) counts as not: sent again, at least once.
-pub(super) async fn applied(web: &WebClient, place: &Place) -> bool {
+async fn applied(web: &WebClient, place: &Place) -> bool {
     if place.piece == 0 {
         return false;
     }
@@ -134,6 +155,38 @@ pub(super) async fn applied(web: &WebClient, place: &Place) -> bool {
         .await
         .map_or(0, |t| t.chars().count());
     length >= place.offset + place.piece
+}
+
+/// The stream a start whose answer was lost began: the bot's message in the thread since
+/// the start was written, beginning with the start's text; its record, as the call's would
+/// have been.
+async fn started_before(setup: &SenderSetup, output: &Output) -> Option<String> {
+    let args: Map<String, Value> = serde_json::from_str(&output.args).ok()?;
+    let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or_default();
+    let (channel, thread, first) = (text("channel"), text("thread_ts"), text("markdown_text"));
+    let written = output
+        .created_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    let query = serde_json::json!({"channel": channel, "ts": thread, "limit": 1000});
+    let answer = setup.web.call("conversations.replies", &query).await.ok()?;
+    let me = &setup.me;
+    let mine = |m: &Value| {
+        let by = |key: &str, id: &Option<String>| {
+            id.as_deref()
+                .is_some_and(|id| m.get(key).and_then(Value::as_str) == Some(id))
+        };
+        by("user", &me.user_id) || by("bot_id", &me.bot_id)
+    };
+    let found = answer.get("messages")?.as_array()?.iter().find(|m| {
+        let ts = m.get("ts").and_then(Value::as_str).unwrap_or_default();
+        let after = ts.parse::<f64>().is_ok_and(|at| at >= written.floor());
+        let text = m.get("text").and_then(Value::as_str).unwrap_or_default();
+        ts != thread && after && mine(m) && text.starts_with(first)
+    })?;
+    let ts = found.get("ts")?.as_str()?;
+    Some(serde_json::json!({"channel": channel, "ts": ts}).to_string())
 }
 
 /// Whether Slack's refusal of a stream's start asks for the plain message instead: a refusal

@@ -61,6 +61,9 @@ pub enum ContextError {
     Ack(AckRefused),
     #[error("{method}: the arguments are not a JSON object: {detail}")]
     Arguments { method: String, detail: String },
+    /// What an earlier run of a replayed handler wrote could not be read (a stream's pieces).
+    #[error("the journal could not be read for what an earlier run of this handler wrote ({detail}); the handler fails, and its event is run again")]
+    Earlier { detail: String },
     /// [`Context::require_state`] asked for a type the app never registered.
     #[error(
         "no state of type {type_name}: register it with App::with_state when the app is built"
@@ -512,19 +515,59 @@ impl Context {
         lane: String,
         args: &impl Serialize,
     ) -> Result<Outgoing, ContextError> {
+        self.enqueue_as(self.next_answer_key(), method, lane, args)
+            .await
+    }
+
+    /// This handler run's place in the outbox (`None` outside a run).
+    pub(crate) fn run(&self) -> Option<&Run> {
+        self.run.as_ref()
+    }
+
+    /// The key the next answer of this handler run gets (outside a run, one of its own).
+    pub(crate) fn next_answer_key(&self) -> String {
+        match &self.run {
+            Some(run) => run.next_key(),
+            None => format!("out-{:016x}#0", rand::random::<u64>()),
+        }
+    }
+
+    /// [`Context::enqueue`] under `key`, one of [`Context::next_answer_key`]'s or derived from
+    /// one (a stream's pieces).
+    pub(crate) async fn enqueue_as(
+        &self,
+        key: String,
+        method: &str,
+        lane: String,
+        args: &impl Serialize,
+    ) -> Result<Outgoing, ContextError> {
         let args = arguments(method, args)?;
         let own;
         let run = match &self.run {
             Some(run) => run,
             None => {
-                own = Run::new(&format!("out-{:016x}", rand::random::<u64>()));
+                own = Run::new(&key);
                 &own
             }
         };
         Ok(self
             .outbox
-            .submit(run, lane, method, args, self.workspace.clone())
+            .submit(run, key, lane, method, args, self.workspace.clone())
             .await?)
+    }
+
+    /// The answers this run's earlier runs wrote under `keys` (a replayed handler's).
+    pub(crate) async fn written_before(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<crate::journal::Output>, ContextError> {
+        if self.run.is_none() {
+            return Ok(Vec::new());
+        }
+        self.outbox
+            .written_before(keys)
+            .await
+            .map_err(|detail| ContextError::Earlier { detail })
     }
 
     fn run_key(&self) -> String {

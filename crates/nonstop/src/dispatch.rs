@@ -61,11 +61,14 @@ pub(crate) async fn run(
                 // Starts were recorded before this: by the journal's writer for fresh envelopes,
                 // at startup for replays.
                 let key = envelope.dedup_key().to_owned();
+                let ended = ctx.clone();
                 let outcome = match run_one(handler.as_ref(), ctx, envelope, timeout, &status).await
                 {
                     Ok(()) => Mark::Done { key },
                     Err(error) => Mark::Failed { key, error },
                 };
+                // Before the mark: once the event is done, nothing replays it.
+                crate::streaming::stop_left_open(&ended).await;
                 // The listener gave no response payload: the plain ack goes out now, if its
                 // deadline did not send it already.
                 if let Some(ack) = ack {

@@ -112,7 +112,7 @@ pub use status::{
     Counts, LastDisconnect, LifecycleChange, LifecycleRecord, SlotPhase, Status, StatusSnapshot,
 };
 pub use storage::{Storage, StorageError};
-pub use streaming::{AnswerStream, FLUSH_AT};
+pub use streaming::{AnswerStream, FLUSH_AFTER, FLUSH_AT};
 /// Slack's request signatures, as the HTTP receiver checks them; usable from a server of
 /// your own.
 pub use transport::http::signature;

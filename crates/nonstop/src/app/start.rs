@@ -388,6 +388,7 @@ pub(super) fn pipeline(
         Outbox::new(
             WriterDoor::new(ops_tx.clone()),
             feed_tx,
+            Arc::clone(bot.store) as Arc<dyn crate::journal::OutboxStore>,
             bot.store.lease().is_some(),
         ),
     );

@@ -281,6 +281,15 @@ impl OutboxStore for MemoryStore {
         Ok(self.lock().outbox.get(&id).cloned())
     }
 
+    fn outbox_by_keys(&self, keys: &[String]) -> Result<Vec<Output>, StoreError> {
+        let inner = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|key| inner.output_by_key.get(key))
+            .filter_map(|id| inner.outbox.get(id).cloned())
+            .collect())
+    }
+
     fn outbox_recent(
         &self,
         limit: usize,

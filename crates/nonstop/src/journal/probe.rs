@@ -99,6 +99,10 @@ impl OutboxStore for ProbeStore {
         self.inner.outbox_get(id)
     }
 
+    fn outbox_by_keys(&self, keys: &[String]) -> Result<Vec<Output>, StoreError> {
+        self.inner.outbox_by_keys(keys)
+    }
+
     fn outbox_recent(
         &self,
         limit: usize,

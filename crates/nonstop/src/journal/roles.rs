@@ -91,6 +91,10 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// One answer by id.
     fn outbox_get(&self, id: i64) -> Result<Option<Output>, StoreError>;
 
+    /// The answers written under these keys (those that exist, in no particular order): a
+    /// replayed handler reads what its earlier run wrote (a stream's pieces).
+    fn outbox_by_keys(&self, keys: &[String]) -> Result<Vec<Output>, StoreError>;
+
     /// The newest answers, newest first, at most `limit`; only `state` when given.
     fn outbox_recent(
         &self,

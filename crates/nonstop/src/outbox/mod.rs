@@ -16,6 +16,7 @@
 
 mod attempt;
 mod door;
+pub(crate) mod left_open;
 mod lookup;
 mod over_socket;
 pub(crate) mod sender;
@@ -30,7 +31,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::journal::{NewOutput, Output, OutputAppended, OutputState};
+use crate::journal::{NewOutput, OutboxStore, Output, OutputAppended, OutputState};
 pub(crate) use door::{answers_to, WriterDoor};
 pub(crate) use socket_route::{PlainMessage, SocketRoute, SocketSendError};
 
@@ -230,13 +231,23 @@ impl Waits {
 }
 
 /// Where one handler run's answers go, and how they are numbered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Outbox {
     door: WriterDoor,
     feed: Feed,
+    /// Where a replayed handler reads what its earlier run wrote.
+    written: Arc<dyn OutboxStore>,
     /// [`ATTEMPT_COVER`] with a store this process owns; `None` with a shared one, where
     /// each attempt mark also confirms the answer is still this process's.
     attempt_cover: Option<Duration>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("attempt_cover", &self.attempt_cover)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One handler run's place in the outbox: its event's key and the next answer's number.
@@ -249,6 +260,8 @@ struct RunState {
     event_key: String,
     next: AtomicU32,
     waits: Arc<Waits>,
+    /// Streams the handler left unfinished, stopped once the run has ended.
+    left_open: Mutex<Vec<left_open::LeftOpen>>,
 }
 
 impl Run {
@@ -257,7 +270,25 @@ impl Run {
             event_key: event_key.to_owned(),
             next: AtomicU32::new(0),
             waits: Arc::new(Waits::default()),
+            left_open: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Keeps a stream the handler left unfinished until the run has ended.
+    pub(crate) fn leave_open(&self, stream: left_open::LeftOpen) {
+        self.left_open().push(stream);
+    }
+
+    /// The streams the handler left unfinished; at the end of a run that was not cut off.
+    pub(crate) fn take_left_open(&self) -> Vec<left_open::LeftOpen> {
+        std::mem::take(&mut *self.left_open())
+    }
+
+    fn left_open(&self) -> std::sync::MutexGuard<'_, Vec<left_open::LeftOpen>> {
+        self.0
+            .left_open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn event_key(&self) -> &str {
@@ -271,7 +302,7 @@ impl Run {
 
     /// The next answer's key: the same for the same answer when the handler is replayed,
     /// as long as it sends its answers in the same order.
-    fn next_key(&self) -> String {
+    pub(crate) fn next_key(&self) -> String {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
         format!("{}#{n}", self.0.event_key)
     }
@@ -279,19 +310,35 @@ impl Run {
 
 impl Outbox {
     /// `shared`: whether other processes share the store (see [`Outbox::attempt_cover`]).
-    pub(crate) fn new(door: WriterDoor, feed: Feed, shared: bool) -> Self {
+    pub(crate) fn new(
+        door: WriterDoor,
+        feed: Feed,
+        written: Arc<dyn OutboxStore>,
+        shared: bool,
+    ) -> Self {
         Outbox {
             door,
             feed,
+            written,
             attempt_cover: (!shared).then_some(ATTEMPT_COVER),
         }
     }
 
-    /// Writes one answer of `run` (`args`: a JSON object's text) and returns once it is
-    /// durable.
+    /// The answers written under these keys before (by an earlier run of a replayed handler).
+    pub(crate) async fn written_before(&self, keys: Vec<String>) -> Result<Vec<Output>, String> {
+        let store = Arc::clone(&self.written);
+        match tokio::task::spawn_blocking(move || store.outbox_by_keys(&keys)).await {
+            Ok(read) => read.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Writes one answer of `run` under `key` (one of the run's, [`Run::next_key`]; `args`: a
+    /// JSON object's text) and returns once it is durable.
     pub(crate) async fn submit(
         &self,
         run: &Run,
+        key: String,
         lane: String,
         method: &str,
         args: String,
@@ -299,7 +346,7 @@ impl Outbox {
     ) -> Result<Outgoing, DeliveryError> {
         let now = SystemTime::now();
         let output = NewOutput {
-            key: run.next_key(),
+            key,
             lane,
             method: method.to_owned(),
             args,

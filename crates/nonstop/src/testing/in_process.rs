@@ -132,13 +132,14 @@ impl App {
             bot_id: Some(TEST_BOT_ID.to_owned()),
             team_id: Some(TEST_TEAM.to_owned()),
         };
+        let store = Arc::new(MemoryStore::new());
         let ctx = Context::new(
             web,
             Arc::new(me),
             status,
-            Storage::new(Arc::new(MemoryStore::new())),
+            Storage::new(Arc::clone(&store) as Arc<dyn crate::journal::Store>),
             Arc::new(states),
-            Outbox::new(WriterDoor::new(ops_tx), feed_tx, false),
+            Outbox::new(WriterDoor::new(ops_tx), feed_tx, store, false),
         );
         TestApp {
             handler: Routes(Arc::new(router)),
@@ -188,6 +189,7 @@ impl TestApp {
             .then(|| AckHandle::new(envelope.envelope_id.clone(), acks_tx));
         envelope.ack = ack.clone();
         let ctx = self.ctx.for_envelope(&envelope);
+        let ended = ctx.clone();
         let first = self.recorded.len();
         let handling =
             tokio::time::timeout(self.handler_timeout, self.handler.handle(ctx, envelope));
@@ -207,6 +209,16 @@ impl TestApp {
                 }
             }
         };
+        // As the dispatcher does: streams the handler left unfinished are stopped.
+        let stopping = crate::streaming::stop_left_open(&ended);
+        tokio::pin!(stopping);
+        loop {
+            tokio::select! {
+                () = &mut stopping => break,
+                Some(op) = self.ops.recv() => self.serve(op),
+                Some(command) = self.feed.recv() => self.answer(command),
+            }
+        }
         let result = match result {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!(

@@ -112,6 +112,19 @@ fn outbox_dedups_orders_marks_and_prunes(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
 
+    let keys = ["EvOut#2", "EvOut#9", "EvOut#0"].map(str::to_owned);
+    let mut by_keys: Vec<i64> = ok(store.outbox_by_keys(&keys), "outputs by key")
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    by_keys.sort_unstable();
+    assert_eq!(
+        by_keys,
+        vec![first, third],
+        "the answers under existing keys only"
+    );
+    assert!(ok(store.outbox_by_keys(&[]), "no keys").is_empty());
+
     let pending = ok(store.outbox_unfinished(10), "unfinished outputs");
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].id, third);

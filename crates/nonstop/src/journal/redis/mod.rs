@@ -953,6 +953,17 @@ impl Shared {
     }
 
     /// Members of a sorted set by rank, lowest first (or highest first when `newest`).
+    /// The ids of the answers written under these keys (`P:ok`), those that exist.
+    fn output_ids(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let by_key = self.key("ok");
+        let ids: Vec<Option<String>> =
+            self.read(|conn| redis::cmd("HMGET").arg(&by_key).arg(keys).query(conn))?;
+        Ok(ids.into_iter().flatten().collect())
+    }
+
     fn members(&self, set: &str, limit: usize, newest: bool) -> Result<Vec<String>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());

@@ -14,6 +14,11 @@ impl OutboxStore for RedisStore {
         Ok(self.shared.outputs(&[id.to_string()])?.pop())
     }
 
+    fn outbox_by_keys(&self, keys: &[String]) -> Result<Vec<Output>, StoreError> {
+        let s = &self.shared;
+        s.outputs(&s.output_ids(keys)?)
+    }
+
     fn outbox_recent(
         &self,
         limit: usize,

@@ -31,6 +31,26 @@ impl OutboxStore for SqliteStore {
             .map_err(read_error)
     }
 
+    fn outbox_by_keys(&self, keys: &[String]) -> Result<Vec<Output>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OUTPUT_COLUMNS} FROM outbox WHERE key = ?1"
+            ))
+            .map_err(read_error)?;
+        let mut found = Vec::new();
+        for key in keys {
+            if let Some(output) = stmt
+                .query_row(params![key], row_to_output)
+                .optional()
+                .map_err(read_error)?
+            {
+                found.push(output);
+            }
+        }
+        Ok(found)
+    }
+
     fn outbox_recent(
         &self,
         limit: usize,

@@ -298,6 +298,21 @@ impl Sim {
             .collect()
     }
 
+    /// Waits until a streamed message matches `check`, and returns it as it stands then.
+    pub async fn wait_for_stream(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&StreamedMessage) -> bool,
+    ) -> Option<StreamedMessage> {
+        let mut found = None;
+        state::wait_until(&self.shared, timeout, |shared| {
+            found = shared.lock().streams.iter().find(|s| check(s)).cloned();
+            found.is_some()
+        })
+        .await;
+        found
+    }
+
     /// Waits until a call to `method` matches `check`, and returns it.
     pub async fn wait_for_call(
         &self,

@@ -9,7 +9,8 @@
 //! ([`crate::Sim::streams`]); the message is in the channel's history like any other.
 //!
 //! `assistant.threads.setStatus`, `setSuggestedPrompts` and `setTitle` keep each agent
-//! thread's state as the last call left it ([`crate::Sim::agent_thread`]).
+//! thread's state as the last call left it ([`crate::Sim::agent_thread`]); the app's reply
+//! in the thread (a message or a stream) clears its status, as at Slack.
 
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::args::{arg, json_arg, Args};
 use crate::reply::{ok, slack_error};
-use crate::state::PostedMessage;
+use crate::state::{Inner, PostedMessage};
 use crate::streamed::{AgentThread, StreamedMessage};
 use crate::AppState;
 
@@ -78,6 +79,7 @@ fn start(app: &AppState, args: &Args, team: &str) -> Response {
         metadata: None,
         over_rtm: false,
     });
+    replied(&mut inner, channel, Some(thread_ts));
     inner.streams.push(StreamedMessage {
         team: Some(team.to_owned()),
         channel: channel.to_owned(),
@@ -92,6 +94,20 @@ fn start(app: &AppState, args: &Args, team: &str) -> Response {
     drop(inner);
     app.shared.notify();
     ok(json!({"channel": channel, "ts": ts}))
+}
+
+/// The app replied in `thread_ts` of `channel`: the thread's status is cleared.
+pub(crate) fn replied(inner: &mut Inner, channel: &str, thread_ts: Option<&str>) {
+    let Some(thread_ts) = thread_ts else {
+        return;
+    };
+    if let Some(thread) = inner
+        .agent_threads
+        .iter_mut()
+        .find(|t| t.channel == channel && t.thread_ts == thread_ts)
+    {
+        thread.status.clear();
+    }
 }
 
 /// An append, or the stop (`stop`), to the stream of the message `ts` in `channel`.

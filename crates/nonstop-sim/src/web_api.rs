@@ -268,7 +268,10 @@ fn answer(
                 metadata,
                 over_rtm: false,
             };
-            app.shared.lock().posted.push(posted);
+            let mut inner = app.shared.lock();
+            crate::stream::replied(&mut inner, channel, thread_ts.as_deref());
+            inner.posted.push(posted);
+            drop(inner);
             app.shared.notify();
             if config.echo_bot_messages {
                 // Slack delivers the bot's own messages back to it; a bot must ignore them.

@@ -1,24 +1,27 @@
 //! An agent in Slack threads, answering from a language model.
 //!
 //! - A person opens a thread with the app: it offers two suggested prompts.
-//! - A question in the thread (or a direct message): the status "is thinking…" while the model
-//!   (any OpenAI-compatible chat-completions endpoint, streamed) answers, then the answer in
-//!   the thread with 👍/👎 under it. The conversation is kept per thread in the bot's storage
-//!   and sent to the model with each question.
+//! - A question in the thread (or a direct message): the status "is thinking…" until the
+//!   model (any OpenAI-compatible chat-completions endpoint) begins, then its answer streamed
+//!   into the thread as it comes ([`Context::stream`]), with 👍/👎 under it at the end. The
+//!   conversation is kept per thread in the bot's storage and sent to the model with each
+//!   question.
 //! - A click on 👍 or 👎 is thanked for, in the thread.
 //!
-//! Each question is answered once: its answer is kept (by the question's `ts`) before it is
-//! sent, so a run replayed after a crash sends the same answer (which the outbox then sends
-//! at most once) instead of asking the model again.
+//! Each question is answered once, in one message: every piece of the stream is in the
+//! outbox before it goes out. A run replayed after a crash mid-answer asks the model again
+//! and goes on from where the message stands (what went out already is not sent again); once
+//! the model has answered, the answer is kept (by the question's `ts`), and a run replayed
+//! after that sends the rest of it without asking the model again.
 
 mod model;
 
 pub use model::{Model, ModelError, ModelSettings, Turn};
 
-use nonstop::blocks::{self, Block, FeedbackButtons, Markdown};
+use nonstop::blocks::{Block, FeedbackButtons};
 use nonstop::{
-    App, AppInfo, AssistantThreadStarted, BlockAction, Config, Context, HandlerResult, Hears,
-    Message, State, SuggestedPrompt,
+    AnswerStream, App, AppInfo, AssistantThreadStarted, BlockAction, Config, Context, ContextError,
+    HandlerResult, Hears, Message, State, SuggestedPrompt,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +29,6 @@ use serde::{Deserialize, Serialize};
 pub const FEEDBACK: &str = "feedback";
 /// Turns of a thread kept and sent to the model, at most.
 const KEPT_TURNS: usize = 40;
-/// The longest answer shown (a markdown block's limit).
-const SHOWN: usize = 12_000;
 
 /// What the listeners share: the model, when one is set up.
 #[derive(Debug)]
@@ -86,50 +87,75 @@ async fn asked(ctx: Context, message: Message, agent: State<Agent>) -> HandlerRe
     );
     let ts = ctx.meta().ts.clone().unwrap_or_default();
     let mut thread: Vec<Exchange> = ctx.storage().get(&key).await?.unwrap_or_default();
-    let answer = match thread.iter().find(|e| e.ts == ts) {
-        // Answered before a crash cut the run off: the same answer again.
-        Some(kept) => kept.answer.clone(),
+    let mut stream = ctx.stream()?;
+    match thread.iter().find(|e| e.ts == ts) {
+        // Answered before a crash cut the run off: the same answer (what of it went out
+        // already is not sent again).
+        Some(kept) => stream.append(&kept.answer).await?,
         None => {
             ctx.set_status("is thinking…").await?;
-            let answer = answer(&agent, &thread, &message.text).await;
+            let answer = stream_answer(&agent, &thread, &message.text, &mut stream).await?;
             thread.push(Exchange {
                 ts,
                 question: message.text.clone(),
-                answer: answer.clone(),
+                answer,
             });
             let from = thread.len().saturating_sub(KEPT_TURNS / 2);
             ctx.storage().set(&key, &thread[from..].to_vec()).await?;
-            answer
         }
-    };
-    let shown: String = answer.chars().take(SHOWN).collect();
-    let reply = blocks::Message::new(shown.clone()).blocks([
-        Block::Markdown(Markdown {
-            text: shown,
-            ..Markdown::default()
-        }),
-        Block::context_actions([FeedbackButtons::new(FEEDBACK)]).into(),
-    ]);
-    ctx.reply(reply).await?;
+    }
+    let feedback = Block::context_actions([FeedbackButtons::new(FEEDBACK)]);
+    stream.finish(Some(vec![feedback.into()])).await?;
     Ok(())
 }
 
-/// The model's answer to `question` after the thread so far, or what went wrong, in words.
-async fn answer(agent: &Agent, thread: &[Exchange], question: &str) -> String {
+/// Streams the model's answer to `question` after the thread so far into `stream` as it
+/// comes (or what went wrong, in words), and returns it whole.
+async fn stream_answer(
+    agent: &Agent,
+    thread: &[Exchange],
+    question: &str,
+    stream: &mut AnswerStream,
+) -> Result<String, ContextError> {
     let Some(model) = &agent.model else {
-        return "I have no model to ask: set AGENT_API_URL (and AGENT_MODEL, AGENT_API_KEY)."
-            .to_owned();
+        let text = "I have no model to ask: set AGENT_API_URL (and AGENT_MODEL, AGENT_API_KEY).";
+        stream.append(text).await?;
+        return Ok(text.to_owned());
     };
     let mut turns: Vec<Turn> = thread
         .iter()
         .flat_map(|e| [Turn::user(&e.question), Turn::assistant(&e.answer)])
         .collect();
     turns.push(Turn::user(question));
-    match model.answer(&turns).await {
-        Ok(text) if text.trim().is_empty() => "The model had nothing to say.".to_owned(),
-        Ok(text) => text,
-        Err(e) => format!("Sorry, I could not answer: {e}."),
+    // Unbounded, but no longer than the model's longest answer (the client stops there).
+    let (text, mut arriving) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let asking = model.answer_with(&turns, move |piece| {
+        let _ = text.send(piece.to_owned());
+    });
+    tokio::pin!(asking);
+    let mut answer = String::new();
+    let outcome = loop {
+        tokio::select! {
+            Some(piece) = arriving.recv() => {
+                stream.append(&piece).await?;
+                answer.push_str(&piece);
+            }
+            outcome = &mut asking => break outcome,
+        }
+    };
+    while let Ok(piece) = arriving.try_recv() {
+        stream.append(&piece).await?;
+        answer.push_str(&piece);
     }
+    let last = match outcome {
+        Ok(_) if answer.trim().is_empty() => "The model had nothing to say.".to_owned(),
+        Ok(_) => String::new(),
+        Err(e) if answer.is_empty() => format!("Sorry, I could not answer: {e}."),
+        Err(e) => format!("\n\n_(Sorry, the model stopped: {e}.)_"),
+    };
+    stream.append(&last).await?;
+    answer.push_str(&last);
+    Ok(answer)
 }
 
 async fn rated(ctx: Context, click: BlockAction) -> HandlerResult {

@@ -121,9 +121,29 @@ impl Model {
 
     /// The model's answer to the conversation `turns`, read whole from its stream.
     pub async fn answer(&self, turns: &[Turn]) -> Result<String, ModelError> {
+        self.answer_with(turns, |_| {}).await
+    }
+
+    /// The model's answer to `turns`, each piece of text handed to `on_text` as it comes.
+    /// A try cut off halfway is made again, and of its text only what goes past what was
+    /// handed over already is handed over.
+    pub async fn answer_with(
+        &self,
+        turns: &[Turn],
+        mut on_text: impl FnMut(&str) + Send,
+    ) -> Result<String, ModelError> {
         let mut last = None;
+        let mut handed: usize = 0;
+        // `at`: where `piece` begins in this try's answer.
+        let mut on_text = |at: usize, piece: &str| {
+            let new: String = piece.chars().skip(handed.saturating_sub(at)).collect();
+            if !new.is_empty() {
+                handed += new.chars().count();
+                on_text(&new);
+            }
+        };
         for attempt in 1..=self.settings.tries.max(1) {
-            match self.try_once(turns, attempt).await {
+            match self.try_once(turns, attempt, &mut on_text).await {
                 Try::Answer(text) => return Ok(text),
                 Try::Final(error) => return Err(error),
                 Try::Again(wait, error) => {
@@ -140,7 +160,12 @@ impl Model {
         }))
     }
 
-    async fn try_once(&self, turns: &[Turn], attempt: u32) -> Try {
+    async fn try_once(
+        &self,
+        turns: &[Turn],
+        attempt: u32,
+        on_text: &mut (dyn FnMut(usize, &str) + Send),
+    ) -> Try {
         let url = format!(
             "{}/chat/completions",
             self.settings.url.trim_end_matches('/')
@@ -176,13 +201,19 @@ impl Model {
             let detail: String = detail.chars().take(200).collect();
             return Try::Final(ModelError::Refused { status, detail });
         }
-        self.read_stream(response, attempt).await
+        self.read_stream(response, attempt, on_text).await
     }
 
-    /// Reads the event stream to `[DONE]`.
-    async fn read_stream(&self, mut response: reqwest::Response, attempt: u32) -> Try {
+    /// Reads the event stream to `[DONE]`; `on_text` gets the answer so far as it grows.
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        attempt: u32,
+        on_text: &mut (dyn FnMut(usize, &str) + Send),
+    ) -> Try {
         let tries = self.settings.tries;
         let (mut answer, mut line) = (String::new(), Vec::new());
+        let mut length = 0;
         loop {
             let chunk = tokio::time::timeout(self.settings.token_timeout, response.chunk()).await;
             let bytes = match chunk {
@@ -214,7 +245,10 @@ impl Model {
                 }
                 if let Ok(event) = serde_json::from_str::<Value>(data) {
                     let piece = event.pointer("/choices/0/delta/content");
-                    answer.push_str(piece.and_then(Value::as_str).unwrap_or_default());
+                    let piece = piece.and_then(Value::as_str).unwrap_or_default();
+                    on_text(length, piece);
+                    length += piece.chars().count();
+                    answer.push_str(piece);
                 }
             }
         }

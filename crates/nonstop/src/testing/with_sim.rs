@@ -343,6 +343,25 @@ impl TestBot {
         self.expect_post(|call| call.text() == Some(text)).await
     }
 
+    /// Waits for a streamed answer ([`crate::Context::stream`]) that is stopped and whose text
+    /// is `text`, and returns it.
+    ///
+    /// # Panics
+    /// When none comes within 20 s, with the streams as they stand.
+    pub async fn expect_streamed(&self, text: &str) -> nonstop_sim::StreamedMessage {
+        let found = self
+            .sim()
+            .wait_for_stream(WAIT, |s| !s.open && s.text == text)
+            .await;
+        match found {
+            Some(stream) => stream,
+            None => panic!(
+                "no stopped stream of {text:?} within {WAIT:?}; the streams: {:?}",
+                self.sim().streams()
+            ),
+        }
+    }
+
     /// Waits for the first body posted to the `response_url` of `sent`.
     ///
     /// # Panics

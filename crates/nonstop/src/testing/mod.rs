@@ -43,5 +43,7 @@ mod with_sim;
 pub use call::Call;
 pub use in_process::{Handled, TestApp, TEST_BOT_ID, TEST_BOT_USER, TEST_TEAM};
 pub use nonstop_model::inbound::{self, Inbound, Picked};
-pub use nonstop_sim::{Sent, Sim, SimConfig};
+pub use nonstop_sim::{
+    AgentThread, Fault, Sent, Sim, SimConfig, StreamedMessage, Target, TempJournal,
+};
 pub use with_sim::TestBot;

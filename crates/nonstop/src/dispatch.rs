@@ -69,6 +69,9 @@ pub(crate) async fn run(
                 };
                 // Before the mark: once the event is done, nothing replays it.
                 crate::streaming::stop_left_open(&ended).await;
+                if ended.attempt() > 0 {
+                    crate::streaming::stop_abandoned(&ended).await;
+                }
                 // The listener gave no response payload: the plain ack goes out now, if its
                 // deadline did not send it already.
                 if let Some(ack) = ack {

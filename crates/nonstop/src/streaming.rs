@@ -332,6 +332,59 @@ pub(crate) async fn stop_left_open(ctx: &Context) {
     }
 }
 
+/// Stops the streams an earlier run of `ctx`'s event began that are still open: called at
+/// the end of a replayed run, whose handler went another way and did not continue them (a
+/// stream it continued is stopped already). Each is stopped with what it has and a note.
+pub(crate) async fn stop_abandoned(ctx: &Context) {
+    let Some(run) = ctx.run() else {
+        return;
+    };
+    let event = run.event_key().to_owned();
+    let keys = (0..READ_AT_ONCE).map(|n| format!("{event}#{n}")).collect();
+    let answers = match ctx.written_before(keys).await {
+        Ok(answers) => answers,
+        Err(error) => {
+            tracing::warn!(%error, "the streams of an earlier run could not be looked for; one left open ends at Slack after a few minutes");
+            return;
+        }
+    };
+    for start in answers.into_iter().filter(|a| a.method == START) {
+        let args: Map<String, Value> = serde_json::from_str(&start.args).unwrap_or_default();
+        let text = |key: &str| {
+            args.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut stream = AnswerStream {
+            ctx: ctx.clone(),
+            channel: text("channel"),
+            thread_ts: text("thread_ts"),
+            key: start.key.clone(),
+            buffer: String::new(),
+            waiting_since: None,
+            start: None,
+            pieces: 0,
+            written: 0,
+            given: 0,
+            earlier: None,
+            finished: true,
+        };
+        match stream.earlier().await {
+            Ok(earlier) if earlier.stopped.is_none() => {}
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "an earlier run's stream could not be read; if it is open, it ends at Slack after a few minutes");
+                continue;
+            }
+        }
+        tracing::info!(key = %start.key, "a stream the replayed handler did not continue is stopped with a note");
+        if let Err(error) = stream.piece(CUT_OFF.to_owned(), Piece::Stop(None)).await {
+            tracing::warn!(%error, "an abandoned stream could not be stopped; Slack ends it after a few minutes");
+        }
+    }
+}
+
 async fn stop(ctx: &Context, left: LeftOpen) {
     let mut rest = AnswerStream {
         ctx: ctx.clone(),

@@ -58,6 +58,11 @@ pub(crate) async fn run(
         running.spawn(
             async move {
                 let _permit = permit;
+                if crate::journal::replay::given_up(envelope.attempt) {
+                    // Recorded as failed, not run again: only its streams are stopped.
+                    crate::streaming::stop_abandoned(&ctx).await;
+                    return;
+                }
                 // Starts were recorded before this: by the journal's writer for fresh envelopes,
                 // at startup for replays.
                 let key = envelope.dedup_key().to_owned();

@@ -214,8 +214,43 @@ async fn a_stream_the_replayed_handler_does_not_continue_is_stopped_with_a_note(
     );
 }
 
+/// A handler that brings the process down every time (here: three crashes while it streams)
+/// is given up, not run again: the stream it left open is stopped with what it has and a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_of_an_event_given_up_after_repeated_crashes_is_stopped_with_a_note() {
+    use nonstop::journal::{Mark, MAX_INTERRUPTED_STARTS};
+    let stream = crash_mid_stream_then("stream, hang", |store| {
+        // Two more starts cut off, as two more crashes in the replayed handler leave them.
+        let cut_off = store.unfinished(10).unwrap();
+        assert_eq!(cut_off.len(), 1);
+        let restarts: Vec<Mark> = (1..MAX_INTERRUPTED_STARTS)
+            .map(|_| Mark::Dispatched {
+                key: cut_off[0].key.clone(),
+            })
+            .collect();
+        store.commit(&[], &restarts).unwrap();
+    })
+    .await;
+    let written = stream.text.strip_suffix("\n\n_(this answer was cut off)_");
+    let written = written.unwrap_or_else(|| panic!("no note: {}", stream.text));
+    assert!(
+        written.len() >= 10 && answer().starts_with(written),
+        "{}",
+        stream.text
+    );
+}
+
 /// Crashes the bot mid-stream of `question` and starts it again: the stream once stopped.
 async fn crash_mid_stream(question: &str) -> StreamedMessage {
+    crash_mid_stream_then(question, |_| {}).await
+}
+
+/// [`crash_mid_stream`], with `meanwhile` done to the journal between the crash and the
+/// restart.
+async fn crash_mid_stream_then(
+    question: &str,
+    meanwhile: impl FnOnce(&dyn nonstop::Store),
+) -> StreamedMessage {
     let store: std::sync::Arc<dyn nonstop::Store> =
         std::sync::Arc::new(nonstop::MemoryStore::new());
     let app = {
@@ -240,6 +275,7 @@ async fn crash_mid_stream(question: &str) -> StreamedMessage {
     }
     let sim = bot.crash().await;
     sim.inject(Fault::Heal);
+    meanwhile(store.as_ref());
     let config = TestBot::config_for(&sim);
     let bot = TestBot::launch(sim, app(config));
     let stream = streamed(&bot).await;

@@ -483,7 +483,9 @@ pub(super) async fn replay(backlog: &[Entry], queue: &mpsc::Sender<Envelope>, st
     for entry in backlog {
         match replayed_envelope(entry) {
             Some(envelope) => {
-                status.count_replayed();
+                if !crate::journal::replay::given_up(entry.attempts) {
+                    status.count_replayed();
+                }
                 if queue.send(envelope).await.is_err() {
                     break;
                 }

@@ -100,7 +100,9 @@ pub(crate) async fn run(takeover: Takeover, mut stop: watch::Receiver<bool>) {
                 warn!(seq = entry.seq, key = %entry.key, "journal entry unreadable; not replayed");
                 continue;
             };
-            takeover.status.count_replayed();
+            if !replay::given_up(entry.attempts) {
+                takeover.status.count_replayed();
+            }
             tokio::select! {
                 sent = takeover.dispatch.send(envelope) => if sent.is_err() { return },
                 _ = stop.changed() => return,

@@ -14,11 +14,13 @@ use super::{Entry, Mark, Store};
 pub const MAX_INTERRUPTED_STARTS: u32 = 3;
 
 /// Records a start for every entry of `backlog` that will be replayed, and a failure for
-/// every entry that was cut off too often; returns the ones to replay, in order.
+/// every entry that was cut off too often; returns the ones to replay, in order, then the ones
+/// given up ([`given_up`]): the dispatcher runs no handler for those, and only stops the
+/// streamed answers their cut-off runs left open.
 pub(crate) fn prepare(store: &dyn Store, backlog: Vec<Entry>) -> Vec<Entry> {
     let (given_up, replay): (Vec<Entry>, Vec<Entry>) = backlog
         .into_iter()
-        .partition(|entry| entry.attempts >= MAX_INTERRUPTED_STARTS);
+        .partition(|entry| given_up(entry.attempts));
     let mut marks: Vec<Mark> = given_up
         .iter()
         .map(|entry| Mark::Failed {
@@ -47,5 +49,12 @@ pub(crate) fn prepare(store: &dyn Store, backlog: Vec<Entry>) -> Vec<Entry> {
         // Replaying without the record only loses the count of this start.
         warn!(error = %e, "journal: replay starts not recorded; replaying anyway");
     }
+    let mut replay = replay;
+    replay.extend(given_up);
     replay
+}
+
+/// Whether a stored event (`attempts`: its handler's starts) was given up: not run again.
+pub(crate) fn given_up(attempts: u32) -> bool {
+    attempts >= MAX_INTERRUPTED_STARTS
 }

@@ -2,7 +2,8 @@
 //! a 2,000-token answer from a model into a thread while Slack drops its socket twice and
 //! answers an append with 429, and the process is killed (SIGKILL, no goodbye) mid-answer and
 //! started again on its journal. The message ends with the model's text exactly (no piece
-//! missing or doubled), stopped, the status cleared, and one answer to the question.
+//! missing or doubled), stopped, the status cleared, and one answer to the question. And 50
+//! answers streaming at once through eight SIGKILLs: every one ends stopped, none doubled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fake_model;
@@ -142,4 +143,75 @@ async fn an_answer_streamed_through_drops_a_429_and_a_sigkill_arrives_whole_once
         2,
         "the replay asked the model again"
     );
+}
+
+/// 50 questions in 50 threads, asked in eight waves, answers streaming from a slow model;
+/// the agent's process is SIGKILLed while each wave's answers are halfway and started again
+/// on its journal: every answer ends stopped, one per question, with the model's text
+/// exactly. (A handler cut off by three kills in a row is given up instead, by design: its
+/// stream is stopped with what it has and a note; `nonstop`'s streaming tests show that.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled() {
+    const QUESTIONS: usize = 50;
+    const KILLS: usize = 8;
+    let answer: String = (0..200).map(|i| format!("{i:03} ")).collect();
+    let model = FakeModel::start(&answer).await;
+    // Two seconds an answer; a replay's answer at once (the model knows the question).
+    model.slow_first_asks(Duration::from_millis(10));
+    let sim = Sim::start(SimConfig::default()).await.unwrap();
+    let journal = TempJournal::new("agent-fifty");
+    let mut bot = agent(&sim, &model, &journal);
+    let mut asked = 0;
+    for kill in 1..=KILLS {
+        // The answers cut off by the last kill are finished in this life first.
+        settled(&sim, asked).await;
+        let wave = QUESTIONS.div_ceil(KILLS).min(QUESTIONS - asked);
+        for n in asked..asked + wave {
+            let question = inbound::message(&format!("Question {n}"))
+                .channel(&format!("D{n:03}"))
+                .user("U1")
+                .in_thread(THREAD)
+                .direct();
+            sim.send(question);
+        }
+        asked += wave;
+        // Every answer of this wave is streaming: some of it out, the rest coming.
+        let halfway = sim
+            .wait_for_stats(WAIT, |_| {
+                let streams = sim.streams();
+                streams.len() == asked && streams.iter().all(|s| !s.open || s.pieces >= 2)
+            })
+            .await;
+        assert!(halfway, "wave {kill} did not begin: {:?}", sim.streams());
+        assert!(
+            sim.streams().iter().any(|s| s.open),
+            "nothing to cut off at kill {kill}"
+        );
+        bot.kill();
+        bot = agent(&sim, &model, &journal);
+    }
+    settled(&sim, asked).await;
+    drop(bot);
+    let streams = sim.streams();
+    assert_eq!(asked, QUESTIONS);
+    assert_eq!(streams.len(), QUESTIONS, "one answer per question");
+    for stream in &streams {
+        assert!(
+            stream.text == answer,
+            "in {}: not the answer, once: {:?}",
+            stream.channel,
+            stream.text
+        );
+    }
+}
+
+/// Waits until `answers` streams exist and every one is stopped.
+async fn settled(sim: &Sim, answers: usize) {
+    let stopped = sim
+        .wait_for_stats(WAIT, |_| {
+            let streams = sim.streams();
+            streams.len() == answers && streams.iter().all(|s| !s.open)
+        })
+        .await;
+    assert!(stopped, "not every answer stopped: {:?}", sim.streams());
 }

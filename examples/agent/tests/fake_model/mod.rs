@@ -26,6 +26,8 @@ struct Shared {
     faults: VecDeque<Fault>,
     /// Each request's `messages`, in order.
     requests: Vec<Value>,
+    /// Tokens of a conversation asked for the first time come this slowly.
+    slow_first_asks: Option<Duration>,
 }
 
 pub struct FakeModel {
@@ -53,6 +55,12 @@ impl FakeModel {
         }
     }
 
+    /// Answers a conversation asked for the first time slowly (`per_token`), and one asked
+    /// again (a replay) at once.
+    pub fn slow_first_asks(&self, per_token: Duration) {
+        self.shared.lock().unwrap().slow_first_asks = Some(per_token);
+    }
+
     pub fn fail_next(&self, fault: Fault) {
         self.shared.lock().unwrap().faults.push_back(fault);
     }
@@ -73,10 +81,12 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>, answer: String
     let Some(body) = read_request(&mut stream).await else {
         return;
     };
-    let fault = {
+    let (fault, slow_first) = {
         let mut shared = shared.lock().unwrap();
+        let first = !shared.requests.contains(&body["messages"]);
         shared.requests.push(body["messages"].clone());
-        shared.faults.pop_front()
+        let slow_first = shared.slow_first_asks.filter(|_| first);
+        (shared.faults.pop_front(), slow_first)
     };
     let head = |status: &str, extra: &str| {
         format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n{extra}\r\n")
@@ -105,7 +115,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>, answer: String
         match &fault {
             Some(Fault::CutAfter { tokens }) if n == *tokens => return,
             Some(Fault::Slow { per_token }) => tokio::time::sleep(*per_token).await,
-            _ => {}
+            _ => {
+                if let Some(per_token) = slow_first {
+                    tokio::time::sleep(per_token).await;
+                }
+            }
         }
         let event = json!({"choices": [{"index": 0, "delta": {"content": token}}]});
         if stream

@@ -167,8 +167,8 @@ async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled(
         settled(&sim, asked).await;
         let wave = QUESTIONS.div_ceil(KILLS).min(QUESTIONS - asked);
         for n in asked..asked + wave {
-            let question = inbound::message(&format!("Question {n}"))
-                .channel(&format!("D{n:03}"))
+            let question = inbound::message(format!("Question {n}"))
+                .channel(format!("D{n:03}"))
                 .user("U1")
                 .in_thread(THREAD)
                 .direct();

@@ -5,7 +5,8 @@
 //! Run with:
 //! `bash scripts/build-release.sh && target/x86_64-unknown-linux-gnu/release/nonstop-bench`
 //! (`--quick` for fewer repetitions; `--only GROUP` for one group; `--bot PATH` to measure
-//! another bot binary, e.g. `target/release/greeter`, run with no arguments).
+//! another bot binary, e.g. `target/release/greeter`, run with no arguments). `--only
+//! streams` runs its bot in this process (its handler plays a language model).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +17,10 @@ use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod measure;
+mod streams;
+
+use measure::{ms, percentile, sim_config, Result};
 
 struct Bot {
     child: Child,
@@ -125,18 +129,6 @@ fn sibling(name: &str) -> Result<PathBuf> {
         .into());
     }
     Ok(path)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn summary(mut samples: Vec<Duration>) -> String {
@@ -986,14 +978,6 @@ fn redis_used_memory(url: &str) -> Result<u64> {
         .ok_or_else(|| "redis-cli INFO memory gave no used_memory".into())
 }
 
-fn sim_config() -> SimConfig {
-    SimConfig {
-        echo_bot_messages: false,
-        half_open_hold: Duration::from_secs(10),
-        ..SimConfig::default()
-    }
-}
-
 /// Where a recovery time is measured from.
 #[derive(Clone, Copy)]
 enum From {
@@ -1238,7 +1222,7 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let _ = OTHER_BOT.set(other_bot);
-    // --only faults|latency|replies|steady|throughput|journal|rtm|redis|http runs one group
+    // --only faults|latency|replies|steady|throughput|journal|rtm|redis|http|streams runs one group
     // (redis and http only when named: they need a Redis).
     let only = args
         .iter()
@@ -1256,6 +1240,9 @@ async fn main() -> Result<()> {
     }
     if only.as_deref() == Some("http") {
         return http_group(quick).await;
+    }
+    if only.as_deref() == Some("streams") {
+        return streams::stream_group(quick).await;
     }
     if only.as_deref().is_none_or(|o| o == "journal") {
         // `--batch N`: envelopes per commit (512 unless given), to see what a commit costs.

@@ -106,7 +106,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Text frames larger than this are dropped with an error (the socket stays up).
     pub max_frame_bytes: usize,
-    /// Limit on a handler's run time.
+    /// Limit on a handler's run time. Not counted: time it waits for its answers' delivery,
+    /// and, while it streams an answer ([`crate::Context::stream`]), the time up to its last
+    /// piece: a long answer is not cut off, a handler silent this long is.
     pub handler_timeout: Duration,
     /// Handlers running at once.
     pub max_concurrent_handlers: usize,

@@ -225,11 +225,11 @@ impl Context {
         }
     }
 
-    /// Time this handler run spent waiting for deliveries (not counted by its timeout).
-    pub(crate) fn waited(&self) -> std::time::Duration {
+    /// Time since `started` this handler run's timeout does not count ([`Run::uncounted`]).
+    pub(crate) fn uncounted(&self, started: tokio::time::Instant) -> std::time::Duration {
         self.run
             .as_ref()
-            .map_or(std::time::Duration::ZERO, Run::waited)
+            .map_or(std::time::Duration::ZERO, |run| run.uncounted(started))
     }
 
     pub(crate) fn with_meta(&self, meta: EventMeta) -> Self {

@@ -91,22 +91,21 @@ pub(crate) async fn run(
 }
 
 /// Runs `call` for at most `timeout` of its own time: time it spent waiting for its answers'
-/// delivery (`waited`, which rate limits and outages lengthen) is not counted.
+/// delivery (which rate limits and outages lengthen), or streaming an answer, is not counted
+/// (`uncounted`, given when it started).
 async fn within<F: Future>(
     timeout: Duration,
     call: F,
-    waited: impl Fn() -> Duration,
+    uncounted: impl Fn(tokio::time::Instant) -> Duration,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     let started = tokio::time::Instant::now();
+    let deadline = || started + timeout + uncounted(started);
     tokio::pin!(call);
     loop {
-        let deadline = started + timeout + waited();
-        match tokio::time::timeout_at(deadline, &mut call).await {
+        match tokio::time::timeout_at(deadline(), &mut call).await {
             Ok(output) => return Ok(output),
-            Err(elapsed) if started + timeout + waited() <= tokio::time::Instant::now() => {
-                return Err(elapsed)
-            }
-            // It waited for a delivery meanwhile: the deadline moved.
+            Err(elapsed) if deadline() <= tokio::time::Instant::now() => return Err(elapsed),
+            // It waited for a delivery or streamed meanwhile: the deadline moved.
             Err(_) => {}
         }
     }
@@ -125,7 +124,7 @@ async fn run_one(
     let clock = ctx.clone();
     let call = AssertUnwindSafe(handler.handle(ctx, envelope)).catch_unwind();
     let started = tokio::time::Instant::now();
-    let ran = within(timeout, call, || clock.waited()).await;
+    let ran = within(timeout, call, |started| clock.uncounted(started)).await;
     status.observe_handler(started.elapsed());
     match ran {
         Ok(Ok(Ok(()))) => {

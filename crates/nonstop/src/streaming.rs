@@ -256,6 +256,9 @@ impl AnswerStream {
             .ctx
             .enqueue_as(key, method, self.channel.clone(), &Value::Object(args))
             .await?;
+        if let Some(run) = self.ctx.run() {
+            run.progressed();
+        }
         self.pieces += 1;
         self.written += text.chars().count();
         Ok(sent)

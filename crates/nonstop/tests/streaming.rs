@@ -316,3 +316,78 @@ async fn a_stream_slack_refuses_becomes_one_message_updated_to_the_whole_answer(
     assert!(blocks.contains("feedback_buttons"), "{blocks}");
     bot.stop().await.unwrap();
 }
+
+/// A handler is timed from its last piece while it streams: an answer longer than the
+/// handler timeout is not cut off; a handler silent longer than it is, and its stream is
+/// stopped with what it has and a note.
+#[tokio::test]
+async fn a_long_stream_outlives_the_handler_timeout_and_a_silent_one_does_not() {
+    async fn slow(ctx: Context, message: Message) -> HandlerResult {
+        let mut stream = ctx.stream()?;
+        for i in 0..24 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            stream.append(&format!("piece{i:02} ")).await?;
+            // Past the first pieces the stream goes quiet for longer than the timeout.
+            if i == 3 && message.text.contains("silent") {
+                stream.flush().await?;
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+        stream.finish(None).await?;
+        Ok(())
+    }
+    let bot = TestBot::start(|mut config| {
+        config.handler_timeout = std::time::Duration::from_secs(1);
+        App::new(config).hears("^stream", slow)
+    })
+    .await;
+    let whole: String = (0..24).map(|i| format!("piece{i:02} ")).collect();
+    bot.send(ask("stream slowly"));
+    bot.expect_streamed(&whole).await;
+
+    bot.send(
+        inbound::message("stream, then fall silent")
+            .channel("D2")
+            .in_thread(THREAD),
+    );
+    let cut = "piece00 piece01 piece02 piece03 \n\n_(this answer was cut off)_";
+    bot.expect_streamed(cut).await;
+    assert_eq!(bot.status().snapshot().timed_out, 1);
+    bot.stop().await.unwrap();
+}
+
+/// Slack ends a stream about five minutes after its start, whatever is still coming: the
+/// rest of the answer goes into the message as updates, and the message ends with all of
+/// it and the blocks (here the simulator ends streams after one second).
+#[tokio::test]
+async fn the_rest_of_an_answer_outliving_slacks_stream_goes_into_the_message() {
+    async fn slow(ctx: Context, _message: Message) -> HandlerResult {
+        let mut stream = ctx.stream()?;
+        for i in 0..24 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            stream.append(&format!("piece{i:02} ")).await?;
+        }
+        let feedback = Block::context_actions([FeedbackButtons::new("feedback")]);
+        stream.finish(Some(vec![feedback.into()])).await?;
+        Ok(())
+    }
+    let sim = nonstop_sim::SimConfig {
+        stream_lifetime: std::time::Duration::from_secs(1),
+        ..nonstop_sim::SimConfig::default()
+    };
+    let bot = TestBot::start_with(sim, |config| App::new(config).hears("^stream", slow)).await;
+    bot.send(ask("stream slowly"));
+    let whole: String = (0..24).map(|i| format!("piece{i:02} ")).collect();
+    let update = bot
+        .expect_call("chat.update", |call| {
+            call.args
+                .get("blocks")
+                .is_some_and(|b| b.to_string().contains("feedback_buttons"))
+        })
+        .await;
+    assert_eq!(update.text(), Some(whole.as_str()));
+    let posted = bot.sim().posted();
+    assert_eq!(posted.len(), 1, "one message: {posted:?}");
+    assert_eq!(posted[0].text, whole);
+    bot.stop().await.unwrap();
+}

@@ -262,6 +262,8 @@ struct RunState {
     waits: Arc<Waits>,
     /// Streams the handler left unfinished, stopped once the run has ended.
     left_open: Mutex<Vec<left_open::LeftOpen>>,
+    /// When the handler last wrote a piece of a streamed answer.
+    progressed: Mutex<Option<Instant>>,
 }
 
 impl Run {
@@ -271,7 +273,32 @@ impl Run {
             next: AtomicU32::new(0),
             waits: Arc::new(Waits::default()),
             left_open: Mutex::new(Vec::new()),
+            progressed: Mutex::new(None),
         }))
+    }
+
+    /// The handler wrote a piece of a streamed answer: it is alive, and its timeout counts
+    /// from now.
+    pub(crate) fn progressed(&self) {
+        let mut at = self
+            .0
+            .progressed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *at = Some(Instant::now());
+    }
+
+    /// Time since `started` the run's timeout does not count: its waits for deliveries, or,
+    /// when it streams an answer, everything up to its last piece (whichever is longer).
+    pub(crate) fn uncounted(&self, started: Instant) -> Duration {
+        let progressed = *self
+            .0
+            .progressed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let streamed =
+            progressed.map_or(Duration::ZERO, |at| at.saturating_duration_since(started));
+        self.waited().max(streamed)
     }
 
     /// Keeps a stream the handler left unfinished until the run has ended.

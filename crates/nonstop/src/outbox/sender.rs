@@ -431,6 +431,15 @@ async fn deliver_one(setup: &SenderSetup, output: &Output, cover: Option<SystemT
                 return finished;
             }
         }
+        if let Some(place) = delivery.stream.as_mut() {
+            // Slack ended the stream (about five minutes after its start): the rest of the
+            // answer goes into the message as an update, as for a stream it refused.
+            if stream_entry::ended_by_slack(output, &error, delivery.called) {
+                tracing::info!(lane = %output.lane, key = %output.key, "Slack ended the stream before its answer did; the rest goes into the message as an update");
+                place.fallback = true;
+                continue;
+            }
+        }
         if let Some(finished) = delivery.after_failed_call(error, attempted_at).await {
             return finished;
         }

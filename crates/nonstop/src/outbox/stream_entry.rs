@@ -189,6 +189,19 @@ async fn started_before(setup: &SenderSetup, output: &Output) -> Option<String> 
     Some(serde_json::json!({"channel": channel, "ts": ts}).to_string())
 }
 
+/// Whether Slack refused an append or the stop because the stream had ended (Slack ends a
+/// stream about five minutes after its start): the piece then goes into the message as an
+/// update. A stop sent again after its answer was lost (`called_before`) finds the stream
+/// stopped by itself instead, which is done.
+pub(super) fn ended_by_slack(output: &Output, error: &WebError, called_before: bool) -> bool {
+    error.code() == Some("message_not_in_streaming_state")
+        && match output.method.as_str() {
+            "chat.appendStream" => true,
+            "chat.stopStream" => !called_before,
+            _ => false,
+        }
+}
+
 /// Whether Slack's refusal of a stream's start asks for the plain message instead: a refusal
 /// of the stream itself, not of the token, a limit or a passing failure.
 fn refuses_streams(error: &WebError) -> bool {

@@ -341,6 +341,19 @@ pub fn app_home_opened(user: impl Into<String>) -> Inbound {
     }))
 }
 
+/// `user` opens the app's Messages tab (`app_home_opened`, tab `messages`): where a person
+/// talks with an agent.
+pub fn messages_tab_opened(user: impl Into<String>) -> Inbound {
+    let user = user.into();
+    event(json!({
+        "type": "app_home_opened",
+        "user": user,
+        "channel": format!("D{user}"),
+        "tab": "messages",
+        "event_ts": "1700000000.000100",
+    }))
+}
+
 /// `user` opens a thread with the app (`assistant_thread_started`): thread `thread_ts` in
 /// their direct message channel with it (`D<user>`), while looking at `context_channel`.
 pub fn assistant_thread_started(

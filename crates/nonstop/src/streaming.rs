@@ -77,11 +77,23 @@ impl Context {
             "stream",
             "message",
         )?;
-        Ok(AnswerStream {
-            ctx: self.clone(),
-            channel: channel.to_owned(),
-            thread_ts: thread.to_owned(),
-            key: self.next_answer_key(),
+        Ok(AnswerStream::new(
+            self.clone(),
+            channel.to_owned(),
+            thread.to_owned(),
+            self.next_answer_key(),
+        ))
+    }
+}
+
+impl AnswerStream {
+    /// The stream whose start has the answer key `key`, nothing written by this run yet.
+    fn new(ctx: Context, channel: String, thread_ts: String, key: String) -> Self {
+        AnswerStream {
+            ctx,
+            channel,
+            thread_ts,
+            key,
             buffer: String::new(),
             waiting_since: None,
             start: None,
@@ -90,11 +102,9 @@ impl Context {
             given: 0,
             earlier: None,
             finished: false,
-        })
+        }
     }
-}
 
-impl AnswerStream {
     /// Adds `text`. The first text goes out at once; then a piece goes out once [`FLUSH_AT`]
     /// characters are waiting, or text has waited [`FLUSH_AFTER`]. In a replayed run, text
     /// the earlier run wrote already (by position) is not sent again.
@@ -359,20 +369,13 @@ pub(crate) async fn stop_abandoned(ctx: &Context) {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let mut stream = AnswerStream {
-            ctx: ctx.clone(),
-            channel: text("channel"),
-            thread_ts: text("thread_ts"),
-            key: start.key.clone(),
-            buffer: String::new(),
-            waiting_since: None,
-            start: None,
-            pieces: 0,
-            written: 0,
-            given: 0,
-            earlier: None,
-            finished: true,
-        };
+        let mut stream = AnswerStream::new(
+            ctx.clone(),
+            text("channel"),
+            text("thread_ts"),
+            start.key.clone(),
+        );
+        stream.finished = true;
         match stream.earlier().await {
             Ok(earlier) if earlier.stopped.is_none() => {}
             Ok(_) => continue,
@@ -389,20 +392,12 @@ pub(crate) async fn stop_abandoned(ctx: &Context) {
 }
 
 async fn stop(ctx: &Context, left: LeftOpen) {
-    let mut rest = AnswerStream {
-        ctx: ctx.clone(),
-        channel: left.channel,
-        thread_ts: left.thread_ts,
-        key: left.key,
-        buffer: String::new(),
-        waiting_since: None,
-        start: left.start,
-        pieces: left.pieces,
-        written: left.written,
-        given: 0,
-        earlier: Some(Earlier::default()),
-        finished: true,
-    };
+    let mut rest = AnswerStream::new(ctx.clone(), left.channel, left.thread_ts, left.key);
+    rest.start = left.start;
+    rest.pieces = left.pieces;
+    rest.written = left.written;
+    rest.earlier = Some(Earlier::default());
+    rest.finished = true;
     let text = left.buffer + CUT_OFF;
     if let Err(error) = rest.piece(text, Piece::Stop(None)).await {
         tracing::warn!(%error, "an unfinished stream could not be stopped; Slack ends it after a few minutes");

@@ -9,8 +9,8 @@ use nonstop::model::ElementKind;
 use nonstop::testing::inbound::Picked;
 use nonstop::testing::{inbound, TestApp, TestBot};
 use nonstop::{
-    App, AssistantThreadContextChanged, AssistantThreadStarted, BlockAction, Context,
-    HandlerResult, Message, SuggestedPrompt,
+    App, AppHomeOpened, AssistantThreadContextChanged, AssistantThreadStarted, BlockAction,
+    Context, HandlerResult, Message, SuggestedPrompt,
 };
 
 const THREAD: &str = "1700000000.000100";
@@ -154,4 +154,24 @@ fn an_agents_manifest_subscribes_to_its_thread_events_with_their_scope() {
     }
     let scopes = manifest.oauth_config.scopes.bot;
     assert!(scopes.iter().any(|s| s == "assistant:write"), "{scopes:?}");
+}
+
+/// The agent messaging experience: the person opens the app's Messages tab (`app_home_opened`
+/// with tab `messages`, typed), and the app greets them in it; the Home tab is told apart.
+#[tokio::test]
+async fn the_messages_tab_opened_is_typed_and_answered_in_the_direct_message() {
+    async fn opened(ctx: Context, opened: AppHomeOpened) -> HandlerResult {
+        if opened.tab == "messages" {
+            ctx.say("Hi! Ask me anything.").await?;
+        }
+        Ok(())
+    }
+    let bot = TestBot::start(|config| App::new(config).on(opened)).await;
+    bot.send(inbound::app_home_opened("U1"));
+    bot.send(inbound::messages_tab_opened("U2"));
+    let greeting = bot.expect_text("Hi! Ask me anything.").await;
+    assert_eq!(greeting.channel(), Some("DU2"));
+    bot.settled().await;
+    assert_eq!(bot.posts().len(), 1, "the Home tab is not greeted");
+    bot.stop().await.unwrap();
 }

@@ -343,6 +343,8 @@ async fn a_long_stream_outlives_the_handler_timeout_and_a_silent_one_does_not() 
     let whole: String = (0..24).map(|i| format!("piece{i:02} ")).collect();
     bot.send(ask("stream slowly"));
     bot.expect_streamed(&whole).await;
+    // 192 characters in 2.4 s: the first at once, then pieces by time, not by size.
+    assert!(bot.sim().calls("chat.appendStream").len() >= 2);
 
     bot.send(
         inbound::message("stream, then fall silent")

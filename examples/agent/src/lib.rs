@@ -141,6 +141,8 @@ async fn stream_answer(
                 answer.push_str(&piece);
             }
             outcome = &mut asking => break outcome,
+            // The model paused: what it said so far shows now.
+            () = tokio::time::sleep(nonstop::FLUSH_AFTER) => stream.flush().await?,
         }
     };
     while let Ok(piece) = arriving.try_recv() {

@@ -3,7 +3,7 @@
 //! answers an append with 429, and the process is killed (SIGKILL, no goodbye) mid-answer and
 //! started again on its journal. The message ends with the model's text exactly (no piece
 //! missing or doubled), stopped, the status cleared, and one answer to the question. And 50
-//! answers streaming at once through eight SIGKILLs: every one ends stopped, none doubled.
+//! answers streaming at once at each of eight SIGKILLs: every one ends stopped, none doubled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fake_model;
@@ -145,14 +145,15 @@ async fn an_answer_streamed_through_drops_a_429_and_a_sigkill_arrives_whole_once
     );
 }
 
-/// 50 questions in 50 threads, asked in eight waves, answers streaming from a slow model;
-/// the agent's process is SIGKILLed while each wave's answers are halfway and started again
-/// on its journal: every answer ends stopped, one per question, with the model's text
-/// exactly. (A handler cut off by three kills in a row is given up instead, by design: its
-/// stream is stopped with what it has and a note; `nonstop`'s streaming tests show that.)
+/// 50 answers streaming at once from a slow model, eight times over: the agent's process is
+/// SIGKILLed while each wave of 50 is halfway, and started again on its journal, which
+/// finishes that wave before the next comes. Every answer ends stopped, one per question,
+/// with the model's text exactly. (A handler cut off by three kills in a row is given up
+/// instead, by design: its stream is stopped with what it has and a note; `nonstop`'s
+/// streaming tests show that.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled() {
-    const QUESTIONS: usize = 50;
+    const AT_ONCE: usize = 50;
     const KILLS: usize = 8;
     let answer: String = (0..200).map(|i| format!("{i:03} ")).collect();
     let model = FakeModel::start(&answer).await;
@@ -165,8 +166,7 @@ async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled(
     for kill in 1..=KILLS {
         // The answers cut off by the last kill are finished in this life first.
         settled(&sim, asked).await;
-        let wave = QUESTIONS.div_ceil(KILLS).min(QUESTIONS - asked);
-        for n in asked..asked + wave {
+        for n in asked..asked + AT_ONCE {
             let question = inbound::message(format!("Question {n}"))
                 .channel(format!("D{n:03}"))
                 .user("U1")
@@ -174,7 +174,7 @@ async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled(
                 .direct();
             sim.send(question);
         }
-        asked += wave;
+        asked += AT_ONCE;
         // Every answer of this wave is streaming: some of it out, the rest coming.
         let halfway = sim
             .wait_for_stats(WAIT, |_| {
@@ -182,10 +182,11 @@ async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled(
                 streams.len() == asked && streams.iter().all(|s| !s.open || s.pieces >= 2)
             })
             .await;
-        assert!(halfway, "wave {kill} did not begin: {:?}", sim.streams());
+        assert!(halfway, "wave {kill} did not begin");
+        let open = sim.streams().iter().filter(|s| s.open).count();
         assert!(
-            sim.streams().iter().any(|s| s.open),
-            "nothing to cut off at kill {kill}"
+            open >= AT_ONCE / 2,
+            "{open} answers streaming at kill {kill}"
         );
         bot.kill();
         bot = agent(&sim, &model, &journal);
@@ -193,8 +194,7 @@ async fn fifty_streams_through_eight_sigkills_each_end_stopped_and_none_doubled(
     settled(&sim, asked).await;
     drop(bot);
     let streams = sim.streams();
-    assert_eq!(asked, QUESTIONS);
-    assert_eq!(streams.len(), QUESTIONS, "one answer per question");
+    assert_eq!(streams.len(), AT_ONCE * KILLS, "one answer per question");
     for stream in &streams {
         assert!(
             stream.text == answer,

@@ -331,25 +331,21 @@ pub fn event(event: Value) -> Inbound {
 
 /// `user` opens the app's Home tab (`app_home_opened`, tab `home`).
 pub fn app_home_opened(user: impl Into<String>) -> Inbound {
-    let user = user.into();
-    event(json!({
-        "type": "app_home_opened",
-        "user": user,
-        "channel": format!("D{user}"),
-        "tab": "home",
-        "event_ts": "1700000000.000100",
-    }))
+    tab_opened(user.into(), "home")
 }
 
 /// `user` opens the app's Messages tab (`app_home_opened`, tab `messages`): where a person
 /// talks with an agent.
 pub fn messages_tab_opened(user: impl Into<String>) -> Inbound {
-    let user = user.into();
+    tab_opened(user.into(), "messages")
+}
+
+fn tab_opened(user: String, tab: &str) -> Inbound {
     event(json!({
         "type": "app_home_opened",
         "user": user,
         "channel": format!("D{user}"),
-        "tab": "messages",
+        "tab": tab,
         "event_ts": "1700000000.000100",
     }))
 }

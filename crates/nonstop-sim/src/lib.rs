@@ -299,18 +299,17 @@ impl Sim {
     }
 
     /// Waits until a streamed message matches `check`, and returns it as it stands then.
+    /// `check` runs under the simulator's lock: it must not call the simulator (use
+    /// [`Sim::wait_for_stats`] to wait on what such calls read).
     pub async fn wait_for_stream(
         &self,
         timeout: Duration,
         mut check: impl FnMut(&StreamedMessage) -> bool,
     ) -> Option<StreamedMessage> {
-        let mut found = None;
-        state::wait_until(&self.shared, timeout, |shared| {
-            found = shared.lock().streams.iter().find(|s| check(s)).cloned();
-            found.is_some()
+        self.wait_for_first(timeout, |inner| {
+            inner.streams.iter().find(|s| check(s)).cloned()
         })
-        .await;
-        found
+        .await
     }
 
     /// Waits until a call to `method` matches `check`, and returns it.
@@ -320,18 +319,11 @@ impl Sim {
         timeout: Duration,
         mut check: impl FnMut(&ApiCall) -> bool,
     ) -> Option<ApiCall> {
-        let mut found = None;
-        state::wait_until(&self.shared, timeout, |shared| {
-            found = shared
-                .lock()
-                .calls
-                .iter()
-                .find(|c| c.method == method && check(c))
-                .cloned();
-            found.is_some()
+        self.wait_for_first(timeout, |inner| {
+            let mut calls = inner.calls.iter();
+            calls.find(|c| c.method == method && check(c)).cloned()
         })
-        .await;
-        found
+        .await
     }
 
     /// Calls that arrived while a `Retry-After` the simulator gave for their method was still
@@ -351,29 +343,19 @@ impl Sim {
         timeout: Duration,
         mut check: impl FnMut(&Response) -> bool,
     ) -> Option<Response> {
-        let mut found = None;
-        state::wait_until(&self.shared, timeout, |shared| {
-            found = shared.lock().responses.iter().find(|r| check(r)).cloned();
-            found.is_some()
+        self.wait_for_first(timeout, |inner| {
+            inner.responses.iter().find(|r| check(r)).cloned()
         })
-        .await;
-        found
+        .await
     }
 
     /// Waits for the ack of `envelope_id`, and returns it with its payload.
     pub async fn wait_for_ack(&self, envelope_id: &str, timeout: Duration) -> Option<AckRecord> {
-        let mut found = None;
-        state::wait_until(&self.shared, timeout, |shared| {
-            found = shared
-                .lock()
-                .acks
-                .iter()
-                .find(|a| a.envelope_id == envelope_id)
-                .cloned();
-            found.is_some()
+        self.wait_for_first(timeout, |inner| {
+            let mut acks = inner.acks.iter();
+            acks.find(|a| a.envelope_id == envelope_id).cloned()
         })
-        .await;
-        found
+        .await
     }
 
     /// The size of the uploaded file `file_id`, once its bytes arrived.
@@ -440,9 +422,22 @@ impl Sim {
         timeout: Duration,
         mut check: impl FnMut(&PostedMessage) -> bool,
     ) -> Option<PostedMessage> {
+        self.wait_for_first(timeout, |inner| {
+            inner.posted.iter().find(|p| check(p)).cloned()
+        })
+        .await
+    }
+
+    /// Waits until `find` finds something in the simulator's state, and returns it. `find`
+    /// runs under the simulator's lock: it must not call the simulator.
+    async fn wait_for_first<T>(
+        &self,
+        timeout: Duration,
+        mut find: impl FnMut(&state::Inner) -> Option<T>,
+    ) -> Option<T> {
         let mut found = None;
         state::wait_until(&self.shared, timeout, |shared| {
-            found = shared.lock().posted.iter().find(|p| check(p)).cloned();
+            found = find(&shared.lock());
             found.is_some()
         })
         .await;

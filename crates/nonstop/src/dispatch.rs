@@ -72,15 +72,15 @@ pub(crate) async fn run(
                     Ok(()) => Mark::Done { key },
                     Err(error) => Mark::Failed { key, error },
                 };
-                // Before the mark: once the event is done, nothing replays it.
-                crate::streaming::stop_left_open(&ended).await;
-                if ended.attempt() > 0 {
-                    crate::streaming::stop_abandoned(&ended).await;
-                }
                 // The listener gave no response payload: the plain ack goes out now, if its
                 // deadline did not send it already.
                 if let Some(ack) = ack {
                     ack.send(None);
+                }
+                // Before the mark: once the event is done, nothing replays it.
+                crate::streaming::stop_left_open(&ended).await;
+                if ended.attempt() > 0 {
+                    crate::streaming::stop_abandoned(&ended).await;
                 }
                 let _ = journal.send(Op::Mark(outcome)).await;
             }

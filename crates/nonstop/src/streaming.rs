@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::context::{Context, ContextError};
 use crate::journal::Output;
 use crate::outbox::left_open::LeftOpen;
-use crate::outbox::stream_entry::{OFFSET, START, STREAM};
+use crate::outbox::stream_entry::{args_of, text_arg, OFFSET, START, STREAM};
 use crate::outbox::Outgoing;
 
 /// Characters buffered before a piece goes out (as Slack's SDK helper does).
@@ -113,12 +113,15 @@ impl AnswerStream {
         let length = text.chars().count();
         let skip = earlier.saturating_sub(self.given).min(length);
         self.given += length;
-        let new: String = text.chars().skip(skip).collect();
+        let new = text
+            .char_indices()
+            .nth(skip)
+            .map_or("", |(at, _)| &text[at..]);
         if new.is_empty() {
             return Ok(());
         }
         let since = *self.waiting_since.get_or_insert_with(Instant::now);
-        self.buffer.push_str(&new);
+        self.buffer.push_str(new);
         if self.start.is_none()
             || self.buffer.chars().count() >= FLUSH_AT
             || since.elapsed() >= FLUSH_AFTER
@@ -220,10 +223,9 @@ impl AnswerStream {
 
     /// The earlier run's start (`n == 0`) or piece `n`, added to what it wrote.
     fn take_earlier(&mut self, n: u32, output: &Output, earlier: &mut Earlier) {
-        let args: Map<String, Value> = serde_json::from_str(&output.args).unwrap_or_default();
-        if let Some(text) = args.get("markdown_text").and_then(Value::as_str) {
-            earlier.text.push_str(text);
-        }
+        earlier
+            .text
+            .push_str(text_arg(&args_of(output), "markdown_text"));
         if n == 0 {
             self.start = Some(output.id);
         } else {
@@ -362,17 +364,11 @@ pub(crate) async fn stop_abandoned(ctx: &Context) {
         }
     };
     for start in answers.into_iter().filter(|a| a.method == START) {
-        let args: Map<String, Value> = serde_json::from_str(&start.args).unwrap_or_default();
-        let text = |key: &str| {
-            args.get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let args = args_of(&start);
         let mut stream = AnswerStream::new(
             ctx.clone(),
-            text("channel"),
-            text("thread_ts"),
+            text_arg(&args, "channel").to_owned(),
+            text_arg(&args, "thread_ts").to_owned(),
             start.key.clone(),
         );
         stream.finished = true;

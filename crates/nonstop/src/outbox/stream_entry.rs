@@ -33,6 +33,16 @@ pub(crate) const OFFSET: &str = "nonstop_offset";
 /// How long an append waits for its start to be recorded (it went out before it).
 const START_WAIT: Duration = Duration::from_secs(30);
 
+/// A stored answer's arguments (an unreadable record reads as none).
+pub(crate) fn args_of(output: &Output) -> Map<String, Value> {
+    serde_json::from_str(&output.args).unwrap_or_default()
+}
+
+/// The text argument `key` of `args`, empty when it has none.
+pub(crate) fn text_arg<'a>(args: &'a Map<String, Value>, key: &str) -> &'a str {
+    args.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
 /// Where an append or a stop goes, and the text it adds.
 #[derive(Debug, Clone)]
 pub(super) struct Place {
@@ -54,28 +64,19 @@ pub(super) async fn place(setup: &SenderSetup, output: &Output) -> Result<Option
     if output.method != "chat.appendStream" && output.method != "chat.stopStream" {
         return Ok(None);
     }
-    let args: Map<String, Value> = serde_json::from_str(&output.args).unwrap_or_default();
+    let args = args_of(output);
     let Some(start_id) = args.get(STREAM).and_then(Value::as_i64) else {
         return Ok(None);
     };
     let offset = args.get(OFFSET).and_then(Value::as_u64).unwrap_or(0) as usize;
-    let piece = args
-        .get("markdown_text")
-        .and_then(Value::as_str)
-        .map_or(0, |t| t.chars().count());
+    let piece = text_arg(&args, "markdown_text").chars().count();
     let start = started(&setup.store, start_id).await?;
-    let start_args: Map<String, Value> = serde_json::from_str(&start.args).unwrap_or_default();
+    let start_args = args_of(&start);
     let result: Value = start
         .result
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
         .unwrap_or(Value::Null);
-    let text = |map: &Map<String, Value>, key: &str| {
-        map.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
     let ts = result.get("ts").and_then(Value::as_str).unwrap_or_default();
     if ts.is_empty() {
         return Err(Finished::Failed(
@@ -83,8 +84,8 @@ pub(super) async fn place(setup: &SenderSetup, output: &Output) -> Result<Option
         ));
     }
     Ok(Some(Place {
-        channel: text(&start_args, "channel"),
-        thread_ts: text(&start_args, "thread_ts"),
+        channel: text_arg(&start_args, "channel").to_owned(),
+        thread_ts: text_arg(&start_args, "thread_ts").to_owned(),
         ts: ts.to_owned(),
         offset,
         piece,
@@ -162,7 +163,7 @@ async fn applied(web: &WebClient, place: &Place) -> bool {
 /// have been.
 async fn started_before(setup: &SenderSetup, output: &Output) -> Option<String> {
     let args: Map<String, Value> = serde_json::from_str(&output.args).ok()?;
-    let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or_default();
+    let text = |key: &str| text_arg(&args, key);
     let (channel, thread, first) = (text("channel"), text("thread_ts"), text("markdown_text"));
     let written = output
         .created_at
@@ -261,10 +262,7 @@ pub(super) async fn as_update(
     args: Map<String, Value>,
 ) -> Map<String, Value> {
     let before = message_text(web, place).await.unwrap_or_default();
-    let piece = args
-        .get("markdown_text")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let piece = text_arg(&args, "markdown_text");
     let mut text: String = before.chars().take(place.offset).collect();
     text.push_str(piece);
     let text: String = text.chars().take(SHOWN).collect();
